@@ -1,0 +1,1 @@
+//! The Cyrcles agent (see issue 5; this crate is a placeholder until then).

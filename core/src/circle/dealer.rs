@@ -1,0 +1,299 @@
+//! Trusted-dealer key splitting (flow 2 of the design) and share checking.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use frost_ed25519::Identifier;
+use frost_ed25519::keys::{
+    IdentifierList, KeyPackage, PublicKeyPackage, SecretShare, VerifiableSecretSharingCommitment,
+};
+use rand_core::{CryptoRng, RngCore};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::cbor::DecodeError;
+use crate::id::EgoId;
+use crate::keys::{CircleSecret, PublicKey, element_bytes};
+
+use super::CircleError;
+use super::messages::{CircleId, DealtShare, MAX_MEMBERS, MemberId, ShareAck, commitment_points};
+
+fn commitment_digest(c: &VerifiableSecretSharingCommitment) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for p in commitment_points(c) {
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
+fn check_parameters(threshold: usize, members: usize) -> Result<(), CircleError> {
+    if members > usize::from(MAX_MEMBERS) {
+        return Err(CircleError::Parameters("more than 64 members"));
+    }
+    if threshold < 2 {
+        return Err(CircleError::Parameters("threshold below 2"));
+    }
+    if threshold > members {
+        return Err(CircleError::Parameters("threshold above member count"));
+    }
+    Ok(())
+}
+
+/// The public side of a shared circle key, as the coordinator needs it.
+/// Never published: it reveals the member count and the verifying shares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CirclePublic {
+    pub(crate) package: PublicKeyPackage,
+    members: Vec<MemberId>,
+    threshold: usize,
+    commitment_digest: [u8; 32],
+}
+
+impl CirclePublic {
+    pub(crate) fn from_commitment(
+        members: &[MemberId],
+        commitment: &VerifiableSecretSharingCommitment,
+    ) -> Result<Self, CircleError> {
+        let threshold = commitment.coefficients_len();
+        check_parameters(threshold, members.len())?;
+        let ids: BTreeSet<Identifier> = members.iter().map(|m| m.frost()).collect();
+        if ids.len() != members.len() {
+            return Err(CircleError::Parameters("duplicate member"));
+        }
+        let package = PublicKeyPackage::from_commitment(&ids, commitment)?;
+        Ok(Self {
+            package,
+            members: members.to_vec(),
+            threshold,
+            commitment_digest: commitment_digest(commitment),
+        })
+    }
+
+    /// The circle key.
+    pub fn group_key(&self) -> PublicKey {
+        PublicKey(element_bytes(&self.package.verifying_key().serialize()))
+    }
+
+    /// The members, ascending.
+    pub fn members(&self) -> &[MemberId] {
+        &self.members
+    }
+
+    /// Signers needed.
+    pub fn threshold(&self) -> usize {
+        self.threshold
+    }
+
+    /// Whether `m` is a member.
+    pub fn is_member(&self, m: MemberId) -> bool {
+        self.members.binary_search(&m).is_ok()
+    }
+
+    /// Checks a member's acknowledgement against what was dealt.
+    pub fn check_ack(&self, ack: &ShareAck) -> Result<(), CircleError> {
+        let expected = self
+            .package
+            .verifying_shares()
+            .get(&ack.member.frost())
+            .ok_or(CircleError::NotAMember(ack.member))?;
+        if element_bytes(&expected.serialize()) != ack.verifying_share
+            || ack.commitment_digest != self.commitment_digest
+        {
+            return Err(CircleError::BadAck(ack.member));
+        }
+        Ok(())
+    }
+}
+
+/// Helper on frost's commitment type.
+trait CoefficientsLen {
+    fn coefficients_len(&self) -> usize;
+}
+
+impl CoefficientsLen for VerifiableSecretSharingCommitment {
+    fn coefficients_len(&self) -> usize {
+        commitment_points(self).len()
+    }
+}
+
+/// The result of splitting a circle key: the public side for the
+/// coordinator and one share per member, to deliver.
+#[derive(Debug)]
+pub struct Dealing {
+    /// Public data of the new circle.
+    pub public: CirclePublic,
+    /// One share per member, in member order.
+    pub shares: Vec<DealtShare>,
+}
+
+/// Splits `circle` into `members` shares, any `threshold` of which can
+/// sign. Member ids are 1..=members.
+pub fn deal<R: RngCore + CryptoRng>(
+    circle: &CircleSecret,
+    ego_id: EgoId,
+    circle_id: CircleId,
+    generation: u64,
+    threshold: u16,
+    members: u16,
+    rng: &mut R,
+) -> Result<Dealing, CircleError> {
+    check_parameters(usize::from(threshold), usize::from(members))?;
+    let (shares, _package) =
+        frost_ed25519::keys::split(&circle.0, members, threshold, IdentifierList::Default, rng)?;
+    let member_ids: Vec<MemberId> = (1..=members).filter_map(MemberId::new).collect();
+    let mut dealt = Vec::with_capacity(shares.len());
+    let mut commitment = None;
+    for (id, secret) in shares {
+        let member = MemberId::from_frost(&id).ok_or(CircleError::Parameters("member id"))?;
+        commitment.get_or_insert_with(|| secret.commitment().clone());
+        dealt.push(DealtShare {
+            circle_id,
+            ego_id,
+            generation,
+            members: member_ids.clone(),
+            member,
+            secret,
+        });
+    }
+    let commitment = commitment.ok_or(CircleError::Parameters("no shares"))?;
+    let public = CirclePublic::from_commitment(&member_ids, &commitment)?;
+    Ok(Dealing {
+        public,
+        shares: dealt,
+    })
+}
+
+/// A member's checked share of a circle key, ready to sign. Secret; its
+/// `Debug` output hides the share and it is zeroized on drop.
+#[derive(Clone)]
+pub struct MemberShare {
+    dealt: DealtShare,
+    key: KeyPackage,
+    public: CirclePublic,
+}
+
+impl MemberShare {
+    /// Checks a dealt share: the member list, the threshold, and the share
+    /// against the dealer's VSS commitment.
+    pub fn accept(dealt: DealtShare) -> Result<Self, CircleError> {
+        if !dealt.members.is_sorted_by(|a, b| a < b) {
+            return Err(CircleError::Parameters("members not ascending"));
+        }
+        if dealt.members.binary_search(&dealt.member).is_err() {
+            return Err(CircleError::NotAMember(dealt.member));
+        }
+        if dealt.secret.identifier() != &dealt.member.frost() {
+            return Err(CircleError::InvalidShare);
+        }
+        let public = CirclePublic::from_commitment(&dealt.members, dealt.commitment())?;
+        let key =
+            KeyPackage::try_from(dealt.secret.clone()).map_err(|_| CircleError::InvalidShare)?;
+        Ok(Self { dealt, key, public })
+    }
+
+    /// Restores a share from its stored encoding.
+    pub fn from_secret_cbor(bytes: &[u8]) -> Result<Self, ShareLoadError> {
+        let dealt = DealtShare::decode_bytes(bytes)?;
+        Ok(Self::accept(dealt)?)
+    }
+
+    /// The encoding to store (encrypted) or send; zeroized when dropped.
+    pub fn to_secret_cbor(&self) -> Zeroizing<Vec<u8>> {
+        self.dealt.to_secret_cbor()
+    }
+
+    /// The circle.
+    pub fn circle_id(&self) -> CircleId {
+        self.dealt.circle_id
+    }
+
+    /// The ego whose circle it is.
+    pub fn ego_id(&self) -> EgoId {
+        self.dealt.ego_id
+    }
+
+    /// The chain index of the circle key.
+    pub fn generation(&self) -> u64 {
+        self.dealt.generation
+    }
+
+    /// This member.
+    pub fn member(&self) -> MemberId {
+        self.dealt.member
+    }
+
+    /// The circle's public side.
+    pub fn public(&self) -> &CirclePublic {
+        &self.public
+    }
+
+    /// The circle key.
+    pub fn group_key(&self) -> PublicKey {
+        self.public.group_key()
+    }
+
+    /// The acknowledgement to send back to the dealer.
+    pub fn ack(&self) -> ShareAck {
+        ShareAck {
+            circle_id: self.dealt.circle_id,
+            generation: self.dealt.generation,
+            member: self.dealt.member,
+            verifying_share: element_bytes(&self.key.verifying_share().serialize()),
+            commitment_digest: self.public.commitment_digest,
+        }
+    }
+
+    pub(crate) fn key_package(&self) -> &KeyPackage {
+        &self.key
+    }
+
+    pub(crate) fn commitment(&self) -> &VerifiableSecretSharingCommitment {
+        self.dealt.commitment()
+    }
+
+    pub(crate) fn members(&self) -> &[MemberId] {
+        &self.dealt.members
+    }
+
+    pub(crate) fn from_parts(
+        circle_id: CircleId,
+        ego_id: EgoId,
+        generation: u64,
+        members: Vec<MemberId>,
+        member: MemberId,
+        secret: SecretShare,
+    ) -> Result<Self, CircleError> {
+        Self::accept(DealtShare {
+            circle_id,
+            ego_id,
+            generation,
+            members,
+            member,
+            secret,
+        })
+    }
+}
+
+impl fmt::Debug for MemberShare {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemberShare")
+            .field("circle_id", &self.dealt.circle_id)
+            .field("ego_id", &self.dealt.ego_id)
+            .field("generation", &self.dealt.generation)
+            .field("member", &self.dealt.member)
+            .field("threshold", &self.public.threshold)
+            .field("members", &self.dealt.members)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a stored share cannot be loaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShareLoadError {
+    /// Not a canonical encoding.
+    #[error("malformed share: {0}")]
+    Encoding(#[from] DecodeError),
+    /// Decodes but does not check out.
+    #[error("invalid share: {0}")]
+    Invalid(#[from] CircleError),
+}

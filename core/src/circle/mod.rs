@@ -1,0 +1,82 @@
+//! Circle ceremonies over FROST(Ed25519, SHA-512) (RFC 9591), as pure state
+//! machines: no I/O, randomness passed in, each step checking what it is
+//! given.
+//!
+//! * [`dealer`]: the owner's agent splits a new circle key t-of-n and each
+//!   member checks its share against the dealer's VSS commitment.
+//! * [`signing`]: a coordinator (the owner's agent) and participants (the
+//!   members' agents) run the two FROST rounds; aggregation detects and
+//!   names cheaters. The result is a plain Ed25519 signature by the circle
+//!   key.
+//! * [`repair`]: a threshold of members rebuild a member's lost share
+//!   without anyone learning a secret.
+//! * [`messages`]: what crosses the wire, with its canonical encoding.
+
+pub mod dealer;
+pub mod messages;
+pub mod repair;
+pub mod signing;
+
+use thiserror::Error;
+
+pub use dealer::{CirclePublic, Dealing, MemberShare, deal};
+pub use messages::{
+    CircleId, DealtShare, MemberId, RepairDelta, RepairRequest, RepairSigma, Round1, Round2,
+    SessionId, ShareAck, SigningRequest,
+};
+pub use repair::{RepairHelper, RepairTarget};
+pub use signing::{Coordinator, SignerNonces, commit};
+
+/// Why a ceremony step was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum CircleError {
+    /// Threshold or member count out of range (2 ≤ t ≤ n ≤ 64).
+    #[error("invalid circle parameters: {0}")]
+    Parameters(&'static str),
+    /// A share that does not match the dealer's commitment.
+    #[error("the share does not match the dealer's commitment")]
+    InvalidShare,
+    /// A message from a peer that is not a member of this circle.
+    #[error("member {0} is not in this circle")]
+    NotAMember(MemberId),
+    /// A second message from the same member in one step.
+    #[error("member {0} already answered")]
+    Duplicate(MemberId),
+    /// A message for another session, circle or generation.
+    #[error("the message belongs to another session or circle")]
+    WrongSession,
+    /// Fewer signers or helpers than the threshold.
+    #[error("{have} participants, the threshold is {need}")]
+    BelowThreshold {
+        /// Participants available.
+        have: usize,
+        /// The threshold.
+        need: usize,
+    },
+    /// A step taken out of order (for example a share before the request).
+    #[error("step out of order: {0}")]
+    OutOfOrder(&'static str),
+    /// Not every chosen participant has answered yet.
+    #[error("waiting for members {0:?}")]
+    Incomplete(Vec<MemberId>),
+    /// Signature shares that do not verify: these members cheated (or their
+    /// messages were corrupted).
+    #[error("invalid signature shares from members {0:?}")]
+    Cheaters(Vec<MemberId>),
+    /// The message to sign is empty or too long.
+    #[error("the message to sign is empty or too long")]
+    Message,
+    /// Helpers disagree on the circle's public data.
+    #[error("helpers disagree on the circle's public data")]
+    Inconsistent,
+    /// An acknowledgement that does not match what was dealt.
+    #[error("member {0} acknowledged a different share")]
+    BadAck(MemberId),
+    /// The aggregate does not verify as Ed25519 under the circle key.
+    #[error("the aggregate signature does not verify")]
+    BadAggregate,
+    /// An error reported by frost-ed25519.
+    #[error("FROST: {0}")]
+    Frost(#[from] frost_ed25519::Error),
+}

@@ -1,0 +1,37 @@
+//! The Cyrcles protocol core.
+//!
+//! Everything here is pure: no I/O, no async, no clock reads (time is a
+//! parameter) and no ambient randomness (generators are passed in). The
+//! agent, the bridge and every DHT storage node call the same functions, so
+//! they agree on what is valid.
+//!
+//! # Layout
+//!
+//! * [`cbor`]: the deterministic CBOR subset every message uses, with a
+//!   strict decoder.
+//! * [`id`]: `EgoId` (text form, fingerprint) and `DhtKey`.
+//! * [`keys`]: public keys, signatures, signing contexts, secret-key
+//!   wrappers.
+//! * [`time`]: `UnixTime` and the clock-skew constants.
+//! * [`record`]: the ego record: types, encoding, [`record::verify`] (the one
+//!   validation function), the selection rule, the anti-rollback memory and
+//!   the owner-side builders.
+//! * [`login`]: the login challenge and response, and the bridge's check.
+//! * [`circle`]: FROST ceremonies (dealing, signing, repair) as state
+//!   machines, and their wire messages.
+//!
+//! The byte-exact specification is `docs/protocol.md`; test vectors are in
+//! `core/tests/vectors/`.
+
+pub mod cbor;
+pub mod circle;
+pub mod id;
+pub mod keys;
+pub mod login;
+pub mod record;
+pub mod time;
+
+pub use id::{DhtKey, EgoId, Fingerprint};
+pub use keys::{CircleSecret, Context, PublicKey, SecretKey, Signature};
+pub use record::{EgoRecord, RecordError, VerifiedEgo, verify};
+pub use time::UnixTime;

@@ -1,0 +1,17 @@
+//! The ego record: types, encoding, validation, selection, anti-rollback
+//! memory and the owner-side builders.
+
+pub mod builder;
+pub mod rollback;
+pub mod select;
+pub mod types;
+pub mod verify;
+
+pub use builder::{BuildError, NewEgo, create_ego};
+pub use rollback::{BestSeen, Freshness, RollbackError, RollbackMemory};
+pub use select::{Choice, Conflict, DuplicityKind, Evidence, select};
+pub use types::{
+    CertStatus, CircleLink, EgoCert, EgoRecord, Endpoints, Inception, MAX_RECORD_SIZE,
+    PeerEndpoint, Signed, SignedBody,
+};
+pub use verify::{Part, Rank, RecordError, VerifiedEgo, verify};
