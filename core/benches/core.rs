@@ -1,1 +1,149 @@
-fn main() {}
+//! `cargo bench -p cyrcles-core`: record verification, a full 3-of-5 FROST
+//! signing session, and encode/decode. Numbers go in docs/performance.md.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use cyrcles_core::cbor::{Decode, Encode};
+use cyrcles_core::circle::{CircleId, Coordinator, MemberShare, SessionId, commit, deal};
+use cyrcles_core::record::builder::{self, sign_with_circle, sign_with_key};
+use cyrcles_core::record::{
+    EgoRecord, PeerEndpoint, RollbackMemory, SignatureCache, verify_cached,
+};
+use cyrcles_core::{CircleSecret, Context, SecretKey, UnixTime, verify};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+const T0: UnixTime = UnixTime::from_secs(1_767_225_600);
+
+/// An ego with a three-link chain and one endpoint, like a typical record
+/// a year into an ego's life.
+fn peer() -> PeerEndpoint {
+    PeerEndpoint {
+        peer_id: vec![7; 38],
+        addrs: vec![vec![0x04, 127, 0, 0, 1, 0x06, 0x0f, 0xa1]],
+    }
+}
+
+fn three_link_record(rng: &mut ChaCha20Rng) -> (EgoRecord, SecretKey) {
+    let new = builder::create_ego(rng, T0, 30 * 86_400, vec![peer()], 86_400).unwrap();
+    let mut record = new.record;
+    let mut previous: Option<CircleSecret> = None;
+    for i in 1..=3u64 {
+        let next = CircleSecret::generate(rng);
+        let body = record.next_link(next.public(), T0.plus(i));
+        let link = match &previous {
+            None => sign_with_key(&new.root, body),
+            Some(c) => sign_with_circle(c, rng, body),
+        };
+        record.push_link(link).unwrap();
+        record
+            .certify_with(&next, rng, new.ego.public(), T0.plus(i), 30 * 86_400)
+            .unwrap();
+        previous = Some(next);
+    }
+    record
+        .set_endpoints(&new.ego, vec![peer()], T0.plus(10), 86_400)
+        .unwrap();
+    (record, new.ego)
+}
+
+fn records(c: &mut Criterion) {
+    let mut rng = ChaCha20Rng::seed_from_u64(1);
+    let (record, ego) = three_link_record(&mut rng);
+    let bytes = record.to_cbor();
+    let key = record.ego_id().dht_key();
+    let now = T0.plus(60);
+    assert!(verify(&bytes, &key, now).is_ok());
+
+    c.bench_function("verify_record_3_links", |b| {
+        b.iter(|| verify(black_box(&bytes), &key, now).unwrap())
+    });
+    c.bench_function("decode_record_3_links", |b| {
+        b.iter(|| EgoRecord::decode_bytes(black_box(&bytes)).unwrap())
+    });
+    c.bench_function("encode_record_3_links", |b| {
+        b.iter(|| black_box(&record).to_cbor())
+    });
+    // The common case for a DHT node or a bridge: a new version of a record
+    // it already knows (fresh endpoints), checked with a warm signature
+    // cache: only the endpoints signature is new.
+    let mut cache = SignatureCache::new(1024);
+    verify_cached(&bytes, &key, now, &mut cache).unwrap();
+    let mut tick = 0u64;
+    c.bench_function("verify_record_3_links_new_endpoints_warm_cache", |b| {
+        b.iter_batched(
+            || {
+                tick += 1;
+                let mut r = record.clone();
+                r.set_endpoints(&ego, vec![peer()], T0.plus(10 + tick % 30), 86_400)
+                    .unwrap();
+                if let Some(ep) = r.endpoints.as_mut() {
+                    ep.body.seq = tick;
+                }
+                // Re-sign after setting the seq.
+                let body = r.endpoints.take().unwrap().body;
+                r.endpoints = Some(sign_with_key(&ego, body));
+                r.to_cbor()
+            },
+            |bytes| verify_cached(black_box(&bytes), &key, now, &mut cache).unwrap(),
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    let verified = verify(&bytes, &key, now).unwrap();
+    c.bench_function("rollback_check", |b| {
+        let mut mem = RollbackMemory::new(1024);
+        mem.accept(&verified).unwrap();
+        b.iter(|| mem.check(black_box(&verified)).unwrap())
+    });
+}
+
+fn frost(c: &mut Criterion) {
+    let mut rng = ChaCha20Rng::seed_from_u64(2);
+    let key = CircleSecret::generate(&mut rng);
+    let ego = three_link_record(&mut rng).0.ego_id();
+    let dealing = deal(&key, ego, CircleId([1; 16]), 1, 3, 5, &mut rng).unwrap();
+    let shares: Vec<MemberShare> = dealing
+        .shares
+        .into_iter()
+        .map(|d| MemberShare::accept(d).unwrap())
+        .collect();
+    let public = dealing.public;
+    let message = Context::EgoCert.signing_bytes(&[0xa7; 120]);
+
+    c.bench_function("frost_deal_3_of_5", |b| {
+        b.iter(|| deal(&key, ego, CircleId([1; 16]), 1, 3, 5, &mut rng).unwrap())
+    });
+    c.bench_function("frost_session_3_of_5", |b| {
+        b.iter(|| {
+            let session = SessionId([2; 16]);
+            let mut coord = Coordinator::new(public.clone(), session, message.clone()).unwrap();
+            let mut nonces = BTreeMap::new();
+            for s in &shares[..3] {
+                let (n, r1) = commit(s, session, &mut rng);
+                coord.add_commitments(r1).unwrap();
+                nonces.insert(s.member(), n);
+            }
+            let request = coord.request().unwrap();
+            for s in &shares[..3] {
+                let n = nonces.remove(&s.member()).unwrap();
+                coord.add_share(n.sign(s, &request).unwrap()).unwrap();
+            }
+            coord.aggregate().unwrap()
+        })
+    });
+    let share_bytes = shares[0].to_secret_cbor();
+    c.bench_function("share_decode_and_check", |b| {
+        b.iter(|| MemberShare::from_secret_cbor(black_box(&share_bytes)).unwrap())
+    });
+    let (_, r1) = commit(&shares[0], SessionId([3; 16]), &mut rng);
+    let r1_bytes = r1.to_cbor();
+    c.bench_function("round1_decode", |b| {
+        b.iter(|| cyrcles_core::circle::Round1::from_cbor(black_box(&r1_bytes), 1024).unwrap())
+    });
+}
+
+criterion_group!(benches, records, frost);
+criterion_main!(benches);

@@ -28,6 +28,7 @@ pub mod circle;
 pub mod id;
 pub mod keys;
 pub mod login;
+mod lru;
 pub mod record;
 pub mod time;
 

@@ -171,6 +171,7 @@ impl EgoRecord {
             .map(|l| l.body.issued_at)
             .unwrap_or(self.inception.body.created_at);
         CircleLink {
+            ego_id: self.ego_id(),
             index: self.chain.len() as u64 + 1,
             circle_pk,
             // Never older than what precedes it (rule 4), even if the
@@ -187,6 +188,9 @@ impl EgoRecord {
         self.ensure_not_revoked()?;
         if self.chain.len() >= MAX_CHAIN_LINKS {
             return Err(BuildError::ChainFull);
+        }
+        if link.body.ego_id != self.ego_id() {
+            return Err(BuildError::OutOfSequence("ego id"));
         }
         if link.body.index != self.chain.len() as u64 + 1 {
             return Err(BuildError::OutOfSequence("link index"));

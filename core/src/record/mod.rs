@@ -14,4 +14,4 @@ pub use types::{
     CertStatus, CircleLink, EgoCert, EgoRecord, Endpoints, Inception, MAX_RECORD_SIZE,
     PeerEndpoint, Signed, SignedBody,
 };
-pub use verify::{Part, Rank, RecordError, VerifiedEgo, verify};
+pub use verify::{Part, Rank, RecordError, SignatureCache, VerifiedEgo, verify, verify_cached};

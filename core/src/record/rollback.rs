@@ -5,11 +5,10 @@
 //! as the bridge does); [`RollbackMemory`] keeps a bounded number of them in
 //! memory, forgetting the least recently used ego first.
 
-use std::collections::{BTreeMap, HashMap};
-
 use thiserror::Error;
 
 use crate::id::EgoId;
+use crate::lru::Lru;
 
 use super::select::DuplicityKind;
 use super::verify::{Rank, VerifiedEgo};
@@ -107,20 +106,14 @@ pub enum RollbackError {
 /// The best record seen per ego, for at most `capacity` egos.
 #[derive(Debug)]
 pub struct RollbackMemory {
-    capacity: usize,
-    entries: HashMap<EgoId, (BestSeen, u64)>,
-    by_use: BTreeMap<u64, EgoId>,
-    tick: u64,
+    entries: Lru<EgoId, BestSeen>,
 }
 
 impl RollbackMemory {
     /// An empty memory for at most `capacity` egos (at least one).
     pub fn new(capacity: usize) -> Self {
         Self {
-            capacity: capacity.max(1),
-            entries: HashMap::new(),
-            by_use: BTreeMap::new(),
-            tick: 0,
+            entries: Lru::new(capacity),
         }
     }
 
@@ -131,12 +124,12 @@ impl RollbackMemory {
 
     /// Whether nothing is remembered.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.len() == 0
     }
 
     /// What is remembered of `ego`.
     pub fn get(&self, ego: &EgoId) -> Option<&BestSeen> {
-        self.entries.get(ego).map(|(b, _)| b)
+        self.entries.get(ego)
     }
 
     /// Checks `candidate` without remembering it.
@@ -153,29 +146,15 @@ impl RollbackMemory {
         let ego = candidate.ego_id();
         match freshness {
             Freshness::Newer => self.remember(ego, BestSeen::of(candidate)),
-            Freshness::Same => self.touch(&ego),
+            Freshness::Same => {
+                self.entries.touch(&ego);
+            }
         }
         Ok(freshness)
     }
 
     /// Sets what is remembered of `ego` (for example, loaded from storage).
     pub fn remember(&mut self, ego: EgoId, best: BestSeen) {
-        self.tick += 1;
-        if let Some((_, old_tick)) = self.entries.insert(ego, (best, self.tick)) {
-            self.by_use.remove(&old_tick);
-        }
-        self.by_use.insert(self.tick, ego);
-        while self.entries.len() > self.capacity {
-            let Some((_, oldest)) = self.by_use.pop_first() else {
-                break;
-            };
-            self.entries.remove(&oldest);
-        }
-    }
-
-    fn touch(&mut self, ego: &EgoId) {
-        if let Some((best, _)) = self.entries.get(ego).copied() {
-            self.remember(*ego, best);
-        }
+        self.entries.insert(ego, best);
     }
 }

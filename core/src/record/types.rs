@@ -144,6 +144,9 @@ impl SignedBody for Inception {
 /// previous one (or by the root key for the first link).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CircleLink {
+    /// The ego whose chain this is (so that a link signature is never
+    /// valid in another ego's record).
+    pub ego_id: EgoId,
     /// Position in the chain, starting at 1.
     pub index: u64,
     /// The new circle key.
@@ -154,12 +157,14 @@ pub struct CircleLink {
 
 impl Encode for CircleLink {
     fn encode(&self, e: &mut Encoder) {
-        e.map(3);
+        e.map(4);
         e.key(0);
-        e.uint(self.index);
+        e.bytes(self.ego_id.as_bytes());
         e.key(1);
-        self.circle_pk.encode(e);
+        e.uint(self.index);
         e.key(2);
+        self.circle_pk.encode(e);
+        e.key(3);
         e.uint(self.issued_at.secs());
     }
 }
@@ -167,14 +172,17 @@ impl Encode for CircleLink {
 impl Decode for CircleLink {
     fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         let mut m = d.map("circle link")?;
-        m.expect_len(3)?;
+        m.expect_len(4)?;
         m.key(d, 0)?;
-        let index = d.uint()?;
+        let ego_id = ego_id(d)?;
         m.key(d, 1)?;
-        let circle_pk = PublicKey::decode(d, "circle_pk")?;
+        let index = d.uint()?;
         m.key(d, 2)?;
+        let circle_pk = PublicKey::decode(d, "circle_pk")?;
+        m.key(d, 3)?;
         let issued_at = time(d)?;
         Ok(Self {
+            ego_id,
             index,
             circle_pk,
             issued_at,

@@ -2,11 +2,11 @@
 //!
 //! The rules, checked in this order (the first that fails is reported):
 //!
-//! 1. **Encoding.** The size is at most [`MAX_RECORD_SIZE`], checked before
+//! 1. **Encoding.** The size is at most [`super::MAX_RECORD_SIZE`], checked before
 //!    parsing; the bytes are the canonical encoding of a version-1 record.
-//! 2. **Identity.** The ego id is SHA-256 of the encoded inception; the
-//!    certificate and the endpoints name that id; the DHT key derived from it
-//!    is the one the record was stored or asked under.
+//! 2. **Identity.** The ego id is SHA-256 of the encoded inception; every
+//!    link, the certificate and the endpoints name that id; the DHT key
+//!    derived from it is the one the record was stored or asked under.
 //! 3. **Signatures.** The inception verifies under its root key; link 1
 //!    under the root key and link *i* > 1 under link *i*−1's circle key; the
 //!    certificate under the circle key its `circle_index` names; the
@@ -24,10 +24,11 @@ use thiserror::Error;
 
 use crate::cbor::{DecodeError, Encode};
 use crate::id::{DhtKey, EgoId};
-use crate::keys::{PublicKey, SignatureError};
+use crate::keys::{Context, PublicKey, Signature, SignatureError};
+use crate::lru::Lru;
 use crate::time::{CLOCK_SKEW_SECS, MAX_FUTURE_SECS, UnixTime};
 
-use super::types::{CertStatus, EgoCert, EgoRecord, Endpoints, MAX_RECORD_SIZE};
+use super::types::{CertStatus, EgoCert, EgoRecord, Endpoints, Signed, SignedBody};
 
 /// A part of a record, to say where a rule failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -274,25 +275,103 @@ fn chain_digests(ego_id: &EgoId, record: &EgoRecord) -> Vec<[u8; 32]> {
     out
 }
 
-fn sig(part: Part) -> impl FnOnce(SignatureError) -> RecordError {
-    move |reason| RecordError::BadSignature { part, reason }
+/// Remembers (key, context, message, signature) quadruples that verified,
+/// so that a verifier seeing new versions of a record it knows checks only
+/// the parts that changed. Bounded: the least recently used entries go
+/// first. A hit stands for a successful `verify_strict` of exactly the
+/// same bytes (SHA-256 of all of them), so the result is the same as
+/// without the cache.
+#[derive(Debug)]
+pub struct SignatureCache {
+    seen: Lru<[u8; 32], ()>,
+}
+
+impl SignatureCache {
+    /// A cache of at most `capacity` signatures.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            seen: Lru::new(capacity),
+        }
+    }
+
+    fn digest(key: &PublicKey, context: Context, message: &[u8], sig: &Signature) -> [u8; 32] {
+        Sha256::new()
+            .chain_update(key.as_bytes())
+            .chain_update(sig.0)
+            .chain_update(context.signing_bytes(message))
+            .finalize()
+            .into()
+    }
+
+    fn verify(
+        &mut self,
+        key: &PublicKey,
+        context: Context,
+        message: &[u8],
+        sig: &Signature,
+    ) -> Result<(), SignatureError> {
+        let d = Self::digest(key, context, message, sig);
+        if self.seen.touch(&d) {
+            return Ok(());
+        }
+        key.verify(context, message, sig)?;
+        self.seen.insert(d, ());
+        Ok(())
+    }
+}
+
+/// Verifies one signed part, through the cache if there is one.
+fn check<T: SignedBody>(
+    cache: &mut Option<&mut SignatureCache>,
+    signed: &Signed<T>,
+    key: &PublicKey,
+    part: Part,
+) -> Result<(), RecordError> {
+    let body = signed.body.to_cbor();
+    let result = match cache {
+        Some(c) => c.verify(key, T::CONTEXT, &body, &signed.sig),
+        None => key.verify(T::CONTEXT, &body, &signed.sig),
+    };
+    result.map_err(|reason| RecordError::BadSignature { part, reason })
 }
 
 /// Validates `bytes` as the ego record stored under `expected_key`, at time
-/// `now`. This is the only constructor of [`VerifiedEgo`].
+/// `now`. This and [`verify_cached`] are the only constructors of
+/// [`VerifiedEgo`].
 pub fn verify(
     bytes: &[u8],
     expected_key: &DhtKey,
     now: UnixTime,
 ) -> Result<VerifiedEgo, RecordError> {
+    verify_inner(bytes, expected_key, now, None)
+}
+
+/// [`verify`], skipping signature checks that `cache` has seen succeed.
+pub fn verify_cached(
+    bytes: &[u8],
+    expected_key: &DhtKey,
+    now: UnixTime,
+    cache: &mut SignatureCache,
+) -> Result<VerifiedEgo, RecordError> {
+    verify_inner(bytes, expected_key, now, Some(cache))
+}
+
+fn verify_inner(
+    bytes: &[u8],
+    expected_key: &DhtKey,
+    now: UnixTime,
+    mut cache: Option<&mut SignatureCache>,
+) -> Result<VerifiedEgo, RecordError> {
     // Rule 1.
     let record = EgoRecord::decode_bytes(bytes)?;
-    debug_assert!(bytes.len() <= MAX_RECORD_SIZE);
 
     // Rule 2.
     let ego_id = record.ego_id();
     if record.cert.body.ego_id != ego_id {
         return Err(RecordError::EgoIdMismatch(Part::EgoCert));
+    }
+    if let Some(i) = record.chain.iter().position(|l| l.body.ego_id != ego_id) {
+        return Err(RecordError::EgoIdMismatch(Part::CircleLink(i as u64 + 1)));
     }
     if let Some(ep) = &record.endpoints
         && ep.body.ego_id != ego_id
@@ -307,12 +386,10 @@ pub fn verify(
     // Rule 3. Circle key `k` is the inception's for k = 0, link k's after.
     let inception = &record.inception;
     let root = inception.body.root_pk;
-    inception.verify(&root).map_err(sig(Part::Inception))?;
+    check(&mut cache, inception, &root, Part::Inception)?;
     let mut signer = root;
     for (i, link) in record.chain.iter().enumerate() {
-        let position = i as u64 + 1;
-        link.verify(&signer)
-            .map_err(sig(Part::CircleLink(position)))?;
+        check(&mut cache, link, &signer, Part::CircleLink(i as u64 + 1))?;
         signer = link.body.circle_pk;
     }
     let cert = &record.cert.body;
@@ -332,12 +409,9 @@ pub fn verify(
             chain_len,
         });
     };
-    record
-        .cert
-        .verify(&cert_signer)
-        .map_err(sig(Part::EgoCert))?;
+    check(&mut cache, &record.cert, &cert_signer, Part::EgoCert)?;
     if let Some(ep) = &record.endpoints {
-        ep.verify(&cert.ego_pk).map_err(sig(Part::Endpoints))?;
+        check(&mut cache, ep, &cert.ego_pk, Part::Endpoints)?;
     }
 
     // Rule 4.

@@ -1,0 +1,237 @@
+//! Test vectors in `core/tests/vectors/`, for other implementations to
+//! check themselves against.
+//!
+//! `records.json` holds every case of `cases.rs`; `login.json` a signed
+//! challenge and its responses; `ids.json` ego ids in text form with their
+//! DHT keys and fingerprints. All are generated from seeded keys, so they
+//! are reproducible byte for byte.
+//!
+//! Regenerate them with:
+//!
+//! ```text
+//! CYRCLES_REGENERATE_VECTORS=1 cargo test -p cyrcles-core --test it vectors
+//! ```
+//!
+//! Without that variable the tests below regenerate them in memory and fail
+//! if the committed files differ, then check every committed case against
+//! the code as a second implementation would.
+
+use std::path::PathBuf;
+
+use cyrcles_core::cbor::Encode;
+use cyrcles_core::login::{DenyReason, LoginChallenge, LoginResponse};
+use cyrcles_core::{DhtKey, EgoId, UnixTime, verify};
+use serde_json::{Value, json};
+
+use crate::cases;
+use crate::common::{NOW, Owner};
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
+}
+
+fn records() -> Value {
+    let mut out = Vec::new();
+    for c in cases::all() {
+        let expect = match c.error {
+            None => {
+                let v = verify(&c.record, &c.dht_key, c.now).unwrap();
+                let rank = v.rank();
+                json!({
+                    "valid": true,
+                    "ego_id": v.ego_id().to_string(),
+                    "fingerprint": v.ego_id().fingerprint().to_string(),
+                    "chain_len": rank.chain_len,
+                    "cert_seq": rank.cert_seq,
+                    "endpoints_seq": rank.endpoints_seq,
+                    "ego_pk": hex::encode(v.ego_key().as_bytes()),
+                    "circle_pk": hex::encode(v.circle_key().as_bytes()),
+                    "revoked": v.is_revoked(),
+                })
+            }
+            Some((rule, code)) => json!({ "valid": false, "rule": rule, "error": code }),
+        };
+        out.push(json!({
+            "name": c.name,
+            "description": c.description,
+            "now": c.now.secs(),
+            "dht_key": hex::encode(c.dht_key.as_bytes()),
+            "record": hex::encode(&c.record),
+            "expect": expect,
+        }));
+    }
+    json!({
+        "about": "Cyrcles ego records (docs/protocol.md). Verify `record` under `dht_key` at time `now` (Unix seconds); `expect` says whether it is valid and, if not, which rule fails.",
+        "cases": out,
+    })
+}
+
+fn login() -> Value {
+    let o = Owner::new(700);
+    let ch = LoginChallenge::new(crate::login::params(o.record.ego_id(), NOW)).unwrap();
+    let approved = ch.approve(&o.ego, o.record.cert.body.seq);
+    let LoginResponse::Approved(a) = approved else {
+        unreachable!()
+    };
+    json!({
+        "about": "A login challenge, the record of the ego it names, the agent's approval (an Ed25519 signature over \"cyrcles/v1/login\" || 0x00 || challenge) and a denial.",
+        "now": NOW.secs(),
+        "record": hex::encode(o.bytes()),
+        "dht_key": hex::encode(o.record.ego_id().dht_key().as_bytes()),
+        "challenge": hex::encode(ch.to_cbor()),
+        "signed_bytes": hex::encode(cyrcles_core::Context::Login.signing_bytes(&ch.to_cbor())),
+        "ego_pk": hex::encode(a.ego_pk.as_bytes()),
+        "signature": hex::encode(a.sig.0),
+        "response_approved": hex::encode(approved.to_cbor()),
+        "response_denied_rate_limited": hex::encode(LoginResponse::Denied(DenyReason::RateLimited).to_cbor()),
+    })
+}
+
+fn ids() -> Value {
+    let mut out = Vec::new();
+    for seed in [[0u8; 32], [0xff; 32], *b"cyrcles test vector ego id 00001"] {
+        let id = EgoId::from_bytes(seed);
+        out.push(json!({
+            "ego_id_hex": hex::encode(seed),
+            "ego_id_text": id.to_string(),
+            "fingerprint": id.fingerprint().to_string(),
+            "dht_key": hex::encode(id.dht_key().as_bytes()),
+        }));
+    }
+    json!({
+        "about": "Ego ids: text form (RFC 4648 base32, lower case, unpadded), fingerprint, and DHT key = SHA-256(\"cyrcles/ego/v1\" || id).",
+        "ids": out,
+    })
+}
+
+fn files() -> Vec<(&'static str, Value)> {
+    vec![
+        ("records.json", records()),
+        ("login.json", login()),
+        ("ids.json", ids()),
+    ]
+}
+
+fn render(v: &Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).unwrap();
+    s.push('\n');
+    s
+}
+
+#[test]
+fn committed_vectors_match_the_code() {
+    let regenerate = regenerating();
+    for (name, value) in files() {
+        let path = dir().join(name);
+        let fresh = render(&value);
+        if regenerate {
+            std::fs::create_dir_all(dir()).unwrap();
+            std::fs::write(&path, &fresh).unwrap();
+            continue;
+        }
+        let committed =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(
+            committed == fresh,
+            "{name} differs from what the code generates; if the change is intended, \
+             regenerate with CYRCLES_REGENERATE_VECTORS=1 cargo test -p cyrcles-core --test it vectors"
+        );
+    }
+}
+
+/// While regenerating, the files are being rewritten: the checks of the
+/// committed files run on the next plain run.
+fn regenerating() -> bool {
+    std::env::var_os("CYRCLES_REGENERATE_VECTORS").is_some()
+}
+
+fn key(v: &Value) -> DhtKey {
+    let b: [u8; 32] = hex::decode(v.as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    DhtKey::from_bytes(b)
+}
+
+/// Reads the committed files as another implementation would, and checks
+/// each expectation against this one.
+#[test]
+fn committed_record_vectors_verify_as_stated() {
+    if regenerating() {
+        return;
+    }
+    let text = std::fs::read_to_string(dir().join("records.json")).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let cases = v["cases"].as_array().unwrap();
+    assert!(cases.len() >= 20);
+    for c in cases {
+        let name = c["name"].as_str().unwrap();
+        let record = hex::decode(c["record"].as_str().unwrap()).unwrap();
+        let now = UnixTime::from_secs(c["now"].as_u64().unwrap());
+        let result = verify(&record, &key(&c["dht_key"]), now);
+        let expect = &c["expect"];
+        if expect["valid"].as_bool().unwrap() {
+            let v = result.unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(v.ego_id().to_string(), expect["ego_id"], "{name}");
+            assert_eq!(
+                v.rank().cert_seq,
+                expect["cert_seq"].as_u64().unwrap(),
+                "{name}"
+            );
+            assert_eq!(
+                v.rank().chain_len,
+                expect["chain_len"].as_u64().unwrap(),
+                "{name}"
+            );
+            assert_eq!(
+                v.is_revoked(),
+                expect["revoked"].as_bool().unwrap(),
+                "{name}"
+            );
+            assert_eq!(
+                hex::encode(v.ego_key().as_bytes()),
+                expect["ego_pk"],
+                "{name}"
+            );
+        } else {
+            let e = result.err().unwrap_or_else(|| panic!("{name} verified"));
+            assert_eq!(
+                u64::from(e.rule()),
+                expect["rule"].as_u64().unwrap(),
+                "{name}"
+            );
+            assert_eq!(e.code(), expect["error"], "{name}");
+        }
+    }
+}
+
+#[test]
+fn committed_login_and_id_vectors_check_out() {
+    if regenerating() {
+        return;
+    }
+    let text = std::fs::read_to_string(dir().join("login.json")).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let h = |k: &str| hex::decode(v[k].as_str().unwrap()).unwrap();
+    let now = UnixTime::from_secs(v["now"].as_u64().unwrap());
+    let ego = verify(&h("record"), &key(&v["dht_key"]), now).unwrap();
+    let ch = LoginChallenge::decode_bytes(&h("challenge")).unwrap();
+    let LoginResponse::Approved(a) = LoginResponse::decode_bytes(&h("response_approved")).unwrap()
+    else {
+        panic!("approved response expected")
+    };
+    cyrcles_core::login::verify_approval(&ch, &a, &ego, now).unwrap();
+    assert_eq!(
+        LoginResponse::decode_bytes(&h("response_denied_rate_limited")).unwrap(),
+        LoginResponse::Denied(DenyReason::RateLimited)
+    );
+
+    let text = std::fs::read_to_string(dir().join("ids.json")).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    for id in v["ids"].as_array().unwrap() {
+        let parsed: EgoId = id["ego_id_text"].as_str().unwrap().parse().unwrap();
+        assert_eq!(hex::encode(parsed.as_bytes()), id["ego_id_hex"]);
+        assert_eq!(hex::encode(parsed.dht_key().as_bytes()), id["dht_key"]);
+        assert_eq!(parsed.fingerprint().to_string(), id["fingerprint"]);
+    }
+}
