@@ -317,3 +317,93 @@ fn every_single_byte_flip_of_a_valid_record_is_refused() {
         assert!(verify(&m, &key, NOW).is_err(), "flip at {i} verified");
     }
 }
+
+/// Circle messages carry curve points and scalars, so they are generated
+/// from real ceremonies run with a random seed.
+fn circle_messages(seed: u64, t: u16, n: u16) {
+    use cyrcles_core::CircleSecret;
+    use cyrcles_core::circle::{
+        CircleId, Coordinator, MemberId, MemberShare, RepairHelper, SessionId, commit, deal,
+    };
+    let mut rng = crate::common::rng(seed);
+    let key = CircleSecret::generate(&mut rng);
+    let ego = EgoId::from_bytes([seed as u8; 32]);
+    let dealing = deal(&key, ego, CircleId([seed as u8; 16]), seed, t, n, &mut rng).unwrap();
+    let shares: Vec<MemberShare> = dealing
+        .shares
+        .iter()
+        .map(|d| {
+            let bytes = d.to_secret_cbor();
+            assert_eq!(
+                DealtShare::decode_bytes(&bytes).unwrap().to_secret_cbor(),
+                bytes
+            );
+            MemberShare::accept(d.clone()).unwrap()
+        })
+        .collect();
+    for s in &shares {
+        round_trip(&s.ack(), MAX_CIRCLE_MESSAGE_SIZE);
+    }
+    let session = SessionId([(seed >> 8) as u8; 16]);
+    let mut coord = Coordinator::new(dealing.public.clone(), session, vec![1, 2, 3]).unwrap();
+    let mut nonces = Vec::new();
+    for s in &shares[..usize::from(t)] {
+        let (nn, r1) = commit(s, session, &mut rng);
+        round_trip(&r1, MAX_CIRCLE_MESSAGE_SIZE);
+        coord.add_commitments(r1).unwrap();
+        nonces.push((s, nn));
+    }
+    let req = coord.request().unwrap();
+    round_trip(&req, MAX_CIRCLE_MESSAGE_SIZE);
+    for (s, nn) in nonces {
+        round_trip(&nn.sign(s, &req).unwrap(), MAX_CIRCLE_MESSAGE_SIZE);
+    }
+    let target = MemberId::new(n).unwrap();
+    let rr = RepairRequest {
+        session,
+        circle_id: CircleId([seed as u8; 16]),
+        generation: seed,
+        target,
+        helpers: (1..=t).filter_map(MemberId::new).collect(),
+    };
+    round_trip(&rr, MAX_CIRCLE_MESSAGE_SIZE);
+    let mut helper = RepairHelper::new(shares[0].clone(), rr.clone()).unwrap();
+    for d in helper.deltas(&mut rng).unwrap() {
+        let bytes = d.to_cbor();
+        assert_eq!(
+            RepairDelta::from_cbor(&bytes, MAX_CIRCLE_MESSAGE_SIZE)
+                .unwrap()
+                .to_cbor(),
+            bytes
+        );
+        if d.to == shares[0].member() {
+            helper.add_delta(d).unwrap();
+        }
+    }
+    // Sigma needs every helper's delta; build the others' too.
+    for s in &shares[1..usize::from(t)] {
+        let h = RepairHelper::new(s.clone(), rr.clone()).unwrap();
+        for d in h.deltas(&mut rng).unwrap() {
+            if d.to == shares[0].member() {
+                helper.add_delta(d).unwrap();
+            }
+        }
+    }
+    let sigma = helper.sigma().unwrap();
+    let bytes = sigma.to_cbor();
+    assert_eq!(
+        RepairSigma::from_cbor(&bytes, MAX_CIRCLE_MESSAGE_SIZE)
+            .unwrap()
+            .to_cbor(),
+        bytes
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn circle_messages_round_trip(seed in any::<u64>(), t in 2u16..=4, extra in 0u16..=3) {
+        circle_messages(seed, t, t + extra.max(1));
+    }
+}
