@@ -17,6 +17,8 @@
 //!   validation function), the selection rule, the anti-rollback memory and
 //!   the owner-side builders.
 //! * [`login`]: the login challenge and response, and the bridge's check.
+//! * [`envelope`]: the kind-tagged envelope of the circle and invite
+//!   protocols.
 //! * [`circle`]: FROST ceremonies (dealing, signing, repair) as state
 //!   machines, and their wire messages.
 //!
@@ -25,6 +27,7 @@
 
 pub mod cbor;
 pub mod circle;
+pub mod envelope;
 pub mod id;
 pub mod keys;
 pub mod login;

@@ -1,2 +1,49 @@
-//! The libp2p node embedded by the agent and the bridge (see issue 3; this
-//! crate is a placeholder until then).
+//! The libp2p node that the agent and the bridge both embed.
+//!
+//! It is an actor: [`Node::spawn`] builds the swarm and starts an event
+//! loop that owns it; the returned [`NodeHandle`] (cloneable) sends typed
+//! commands with oneshot replies, and a bounded channel carries
+//! [`NodeEvent`]s (inbound requests, duplicity reports) to the program.
+//!
+//! What it speaks:
+//!
+//! * a Kademlia DHT on `/cyrcles/kad/1.0.0` whose records are ego records
+//!   under their DHT keys. Every stored record has passed
+//!   `cyrcles_core::record::verify`, the anti-rollback memory and the
+//!   selection rule against what was stored; lookups verify every peer's
+//!   answer, keep the best and correct the peers that answered with less;
+//! * `/cyrcles/login/1`, `/cyrcles/circle/1` and `/cyrcles/invite/1`,
+//!   request-response protocols with size caps and per-peer rate and
+//!   concurrency limits;
+//! * identify (which feeds peers' listen addresses into the routing table),
+//!   circuit relay v2 (server on bridges, client everywhere) and DCUtR.
+//!
+//! # Layout
+//!
+//! * [`config`]: identity, addresses, mode, limits, timers, clock.
+//! * [`handle`]: [`NodeHandle`] and the result types of its commands.
+//! * [`events`]: [`NodeEvent`] and [`Responder`].
+//! * [`metrics`]: counters and histograms, Prometheus text.
+//! * [`protocols`]: protocol ids and message caps.
+//! * `node`: the event loop (`node/dht.rs`: the validating DHT;
+//!   `node/requests.rs`: request-response).
+//! * `codec`, `ratelimit`, `behaviour`: the pieces it is built from.
+
+mod behaviour;
+pub mod codec;
+pub mod config;
+pub mod events;
+pub mod handle;
+pub mod metrics;
+mod node;
+pub mod protocols;
+mod ratelimit;
+
+pub use config::{Clock, DhtMode, Limits, NodeConfig, Timers, system_clock};
+pub use events::{NodeEvent, Responder};
+pub use handle::{
+    Found, GetError, NodeHandle, Protocol, PublishError, Published, RequestError, Status, Stopped,
+};
+pub use libp2p::{Multiaddr, PeerId, identity::Keypair};
+pub use metrics::Metrics;
+pub use node::{Node, SpawnError};

@@ -1,0 +1,167 @@
+//! Networks of real nodes on loopback, and ego records to put in them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use cyrcles_core::cbor::Encode;
+use cyrcles_core::record::PeerEndpoint;
+use cyrcles_core::record::builder::{self, NewEgo};
+use cyrcles_core::{SecretKey, UnixTime};
+use cyrcles_p2p::{
+    Clock, DhtMode, Keypair, Multiaddr, Node, NodeConfig, NodeEvent, NodeHandle, system_clock,
+};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use tokio::sync::mpsc;
+
+pub const LOOPBACK: &str = "/ip4/127.0.0.1/tcp/0";
+
+/// Fails the test instead of hanging.
+pub async fn bounded<F: std::future::Future>(secs: u64, what: &str, f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(secs), f)
+        .await
+        .unwrap_or_else(|_| panic!("{what} took more than {secs} s"))
+}
+
+pub fn now() -> UnixTime {
+    (system_clock())()
+}
+
+/// A clock the test can move.
+#[derive(Clone)]
+pub struct TestClock(Arc<AtomicU64>);
+
+impl TestClock {
+    pub fn new() -> Self {
+        Self(Arc::new(AtomicU64::new(now().secs())))
+    }
+    pub fn advance(&self, secs: u64) {
+        self.0.fetch_add(secs, Ordering::SeqCst);
+    }
+    pub fn clock(&self) -> Clock {
+        let c = self.0.clone();
+        Arc::new(move || UnixTime::from_secs(c.load(Ordering::SeqCst)))
+    }
+}
+
+pub struct TestNode {
+    pub handle: NodeHandle,
+    pub events: mpsc::Receiver<NodeEvent>,
+    pub addr: Multiaddr,
+}
+
+pub fn config(seed: u64) -> NodeConfig {
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    bytes[8] = 0xc7;
+    let keypair = Keypair::ed25519_from_bytes(bytes).unwrap();
+    let mut c = NodeConfig::new(keypair);
+    c.listen = vec![LOOPBACK.parse().unwrap()];
+    c.mode = DhtMode::Server;
+    c.timers.query_timeout = Duration::from_secs(5);
+    c
+}
+
+pub async fn spawn(config: NodeConfig) -> TestNode {
+    let (handle, events) = Node::spawn(config).await.unwrap();
+    let status = handle.status().await.unwrap();
+    let addr = status.listen_addrs[0]
+        .clone()
+        .with(libp2p::multiaddr::Protocol::P2p(handle.peer_id()));
+    TestNode {
+        handle,
+        events,
+        addr,
+    }
+}
+
+/// `n` server nodes: the first alone, the others bootstrapping from it;
+/// returns once every routing table knows at least `min(n-1, 10)` peers.
+pub async fn network(n: usize, first_seed: u64, tweak: impl Fn(&mut NodeConfig)) -> Vec<TestNode> {
+    let mut c = config(first_seed);
+    tweak(&mut c);
+    let first = spawn(c).await;
+    let boot = first.addr.clone();
+    let mut nodes = vec![first];
+    for i in 1..n {
+        let mut c = config(first_seed + i as u64);
+        c.bootstrap = vec![boot.clone()];
+        tweak(&mut c);
+        nodes.push(spawn(c).await);
+    }
+    settle(&nodes, n.saturating_sub(1).min(10)).await;
+    nodes
+}
+
+/// Bootstraps every node again until each routing table has `want` peers.
+pub async fn settle(nodes: &[TestNode], want: usize) {
+    bounded(60, "routing tables filling", async {
+        loop {
+            let mut ok = true;
+            for node in nodes {
+                if node.handle.status().await.unwrap().routing_table < want {
+                    ok = false;
+                    node.handle.bootstrap().await.unwrap();
+                }
+            }
+            if ok {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+}
+
+/// An owner with its keys and record, publishing through the builders.
+pub struct Owner {
+    pub keys: NewEgo,
+    pub rng: ChaCha20Rng,
+}
+
+impl Owner {
+    pub fn new(seed: u64, at: UnixTime) -> Self {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let keys = builder::create_ego(
+            &mut rng,
+            at,
+            builder::DEFAULT_CERT_VALIDITY_SECS,
+            vec![PeerEndpoint {
+                peer_id: vec![0, 36, 8, 1, 18, 32, 1, 2, 3],
+                addrs: vec![vec![4, 127, 0, 0, 1, 6, 15, 161]],
+            }],
+            3_600,
+        )
+        .unwrap();
+        Self { keys, rng }
+    }
+
+    pub fn ego_id(&self) -> cyrcles_core::EgoId {
+        self.keys.record.ego_id()
+    }
+
+    pub fn bytes(&self) -> Vec<u8> {
+        self.keys.record.to_cbor()
+    }
+
+    /// A new ego key certified by the whole circle key: the next version.
+    pub fn rotate(&mut self, at: UnixTime) {
+        let key = SecretKey::generate(&mut self.rng);
+        self.keys
+            .record
+            .certify_with(
+                &self.keys.circle,
+                &mut self.rng,
+                key.public(),
+                at,
+                builder::DEFAULT_CERT_VALIDITY_SECS,
+            )
+            .unwrap();
+        self.keys.ego = key;
+    }
+
+    pub fn cert_seq(&self) -> u64 {
+        self.keys.record.cert.body.seq
+    }
+}
