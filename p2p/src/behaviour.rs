@@ -2,11 +2,13 @@
 
 use std::num::NonZeroUsize;
 
+use libp2p::core::transport::MemoryTransport;
+use libp2p::core::upgrade;
 use libp2p::kad::store::{MemoryStore, MemoryStoreConfig};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{
-    Swarm, SwarmBuilder, connection_limits, dcutr, identify, kad, noise, relay, request_response,
+    Swarm, SwarmBuilder, Transport, connection_limits, dcutr, identify, kad, noise, relay, request_response,
     tcp, yamux,
 };
 
@@ -75,6 +77,17 @@ pub(crate) fn build(config: &NodeConfig) -> Result<Swarm<Behaviour>, BuildError>
             noise::Config::new,
             yamux::Config::default,
         )
+        .map_err(|e| err(&e))?
+        // In-process connections (`/memory/N`), for tests and benchmarks
+        // that run many nodes in one process without using sockets.
+        .with_other_transport(|key| {
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+                MemoryTransport::default()
+                    .upgrade(upgrade::Version::V1)
+                    .authenticate(noise::Config::new(key)?)
+                    .multiplex(yamux::Config::default()),
+            )
+        })
         .map_err(|e| err(&e))?
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(|e| err(&e))?

@@ -73,7 +73,7 @@ impl Node {
                 .listen_on(addr.clone())
                 .map_err(|e| SpawnError::Listen {
                     addr: addr.clone(),
-                    reason: e.to_string(),
+                    reason: format!("{e:?}"),
                 })?;
             pending.insert(id);
         }
@@ -98,7 +98,7 @@ impl Node {
                 Ok(SwarmEvent::ListenerError { error, .. }) => {
                     return Err(SpawnError::Listen {
                         addr: Multiaddr::empty(),
-                        reason: error.to_string(),
+                        reason: format!("{error:?}"),
                     });
                 }
                 Ok(_) => {}

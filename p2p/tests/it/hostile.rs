@@ -14,8 +14,8 @@ use futures::StreamExt;
 use libp2p::kad::store::{MemoryStore, MemoryStoreConfig, RecordStore};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    Multiaddr, PeerId, StreamProtocol, identify, identity::Keypair, kad, noise, request_response,
-    tcp, yamux,
+    Multiaddr, PeerId, StreamProtocol, Transport, identify, identity::Keypair, kad, noise,
+    request_response, tcp, yamux,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -91,6 +91,15 @@ impl Hostile {
                 yamux::Config::default,
             )
             .unwrap()
+            .with_other_transport(|key| {
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+                    libp2p::core::transport::MemoryTransport::default()
+                        .upgrade(libp2p::core::upgrade::Version::V1)
+                        .authenticate(noise::Config::new(key)?)
+                        .multiplex(yamux::Config::default()),
+                )
+            })
+            .unwrap()
             .with_behaviour(|key| {
                 let id = key.public().to_peer_id();
                 let mut cfg = kad::Config::new(protocols::KAD);
@@ -120,9 +129,16 @@ impl Hostile {
             .unwrap()
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
             .build();
-        swarm
-            .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
-            .unwrap();
+        // Listen on the same kind of transport as the network it joins.
+        let in_memory = bootstrap
+            .iter()
+            .any(|p| matches!(p, libp2p::multiaddr::Protocol::Memory(_)));
+        let listen = if in_memory {
+            "/memory/0"
+        } else {
+            "/ip4/127.0.0.1/tcp/0"
+        };
+        swarm.listen_on(listen.parse().unwrap()).unwrap();
         let addr = loop {
             if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
                 break address;
