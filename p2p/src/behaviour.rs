@@ -8,8 +8,8 @@ use libp2p::kad::store::{MemoryStore, MemoryStoreConfig};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{
-    Swarm, SwarmBuilder, Transport, connection_limits, dcutr, identify, kad, noise, relay, request_response,
-    tcp, yamux,
+    Swarm, SwarmBuilder, Transport, connection_limits, dcutr, identify, kad, noise, relay,
+    request_response, tcp, yamux,
 };
 
 use crate::codec::BytesCodec;

@@ -25,6 +25,27 @@ use crate::cbor::{Decode, DecodeError, Decoder, Encode, Encoder};
 use crate::id::EgoId;
 use crate::keys::{element_bytes, hex};
 
+/// Envelope kinds of the circle messages on `/cyrcles/circle/1`
+/// (see [`crate::envelope::Envelope`]).
+pub mod kind {
+    /// [`super::DealtShare`].
+    pub const DEALT_SHARE: u16 = 1;
+    /// [`super::ShareAck`].
+    pub const SHARE_ACK: u16 = 2;
+    /// [`super::Round1`].
+    pub const ROUND1: u16 = 3;
+    /// [`super::SigningRequest`].
+    pub const SIGNING_REQUEST: u16 = 4;
+    /// [`super::Round2`].
+    pub const ROUND2: u16 = 5;
+    /// [`super::RepairRequest`].
+    pub const REPAIR_REQUEST: u16 = 6;
+    /// [`super::RepairDelta`].
+    pub const REPAIR_DELTA: u16 = 7;
+    /// [`super::RepairSigma`].
+    pub const REPAIR_SIGMA: u16 = 8;
+}
+
 /// Circle message format version.
 pub const CIRCLE_VERSION: u64 = 1;
 /// Most members a circle may have.
