@@ -291,3 +291,76 @@ async fn records_are_dropped_when_their_certificate_expires() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_diverging_chain_is_reported_as_duplicity_and_the_first_kept() {
+    use cyrcles_core::CircleSecret;
+    use cyrcles_core::cbor::Encode;
+    use cyrcles_core::record::DuplicityKind;
+    use cyrcles_core::record::builder::sign_with_key;
+    use cyrcles_p2p::NodeEvent;
+
+    bounded(60, "duplicity test", async {
+        let mut nodes = network(3, 9_000, |_| {}).await;
+        let t = now();
+        let mut owner = Owner::new(9, t);
+        // Two histories from one root key: link 1 to two different circles.
+        let fork = |owner: &mut Owner| {
+            let circle = CircleSecret::generate(&mut owner.rng);
+            let mut record = owner.keys.record.clone();
+            let body = record.next_link(circle.public(), t);
+            record
+                .push_link(sign_with_key(&owner.keys.root, body))
+                .unwrap();
+            record
+                .certify_with(&circle, &mut owner.rng, owner.keys.ego.public(), t, 86_400)
+                .unwrap();
+            record.to_cbor()
+        };
+        let a = fork(&mut owner);
+        let b = fork(&mut owner);
+        assert_ne!(a, b);
+        nodes[0].handle.publish(a.clone()).await.unwrap();
+
+        let h = Hostile::spawn(9_100, &nodes[1].addr).await;
+        let key = owner.ego_id().dht_key();
+        h.serve(key.as_bytes(), b.clone()).await;
+        let peers: Vec<_> = nodes.iter().map(|n| n.handle.peer_id()).collect();
+        h.put_to(peers, key.as_bytes(), b.clone()).await;
+        nodes[2]
+            .handle
+            .add_peer(h.peer_id, h.addr.clone())
+            .await
+            .unwrap();
+
+        let found = nodes[2].handle.get(owner.ego_id()).await.unwrap();
+        assert_eq!(found.ego.bytes(), a.as_slice(), "the first history is kept");
+        assert_eq!(
+            found.duplicity,
+            Some(DuplicityKind::DivergentChains { at_link: 1 })
+        );
+        let reported = bounded(10, "duplicity event", async {
+            loop {
+                match nodes[2].events.recv().await {
+                    Some(NodeEvent::Duplicity { second, kind, .. }) => break (second, kind),
+                    Some(_) => {}
+                    None => panic!("event channel closed"),
+                }
+            }
+        })
+        .await;
+        assert_eq!(reported.0, b);
+        assert_eq!(reported.1, DuplicityKind::DivergentChains { at_link: 1 });
+        let duplicity: u64 = nodes.iter().map(|n| n.handle.metrics().duplicity()).sum();
+        assert!(
+            duplicity >= 2,
+            "the PUTs of the other history were not reported"
+        );
+        for n in &nodes {
+            if let Some(held) = n.handle.stored(owner.ego_id()).await.unwrap() {
+                assert_eq!(held, a);
+            }
+        }
+    })
+    .await;
+}
