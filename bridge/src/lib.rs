@@ -1,1 +1,39 @@
-//! The Cyrcles bridge (see issue 4; this crate is a placeholder until then).
+//! The Cyrcles bridge: a standard OpenID Connect provider whose login is
+//! "Login with Cyrcles". It resolves the person's ego in the DHT, sends a
+//! login challenge to their agent over libp2p, checks the signed answer and
+//! issues ordinary OIDC tokens.
+//!
+//! # Layout
+//!
+//! * [`app`]: building and running the bridge (storage, keys, p2p node,
+//!   router, background tasks); [`cli`]: the `cyrcles-bridge` commands.
+//! * [`config`]: TOML + environment configuration, validated into
+//!   `Settings`.
+//! * [`oidc`]: the OIDC/OAuth endpoints: discovery and JWKS, authorize,
+//!   token, userinfo, introspection, revocation, registration, logout.
+//! * [`login`]: the Cyrcles login pages, ego resolution and challenges.
+//! * [`store`]: SQLite/PostgreSQL storage through one portable query set.
+//! * [`keys`] and [`jose`]: ID-token signing keys (RS256, ES256, EdDSA),
+//!   JWS, and sealing with the master key; [`secrets`]: key files.
+//! * [`pow`]: the proof-of-work gate of the login form under load.
+//! * [`error`], [`web`], [`templates`], [`metrics`], [`tls`], [`tasks`],
+//!   [`state`], [`util`]: the HTTP edge and shared pieces.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod jose;
+pub mod keys;
+pub mod login;
+pub mod metrics;
+pub mod oidc;
+pub mod pow;
+pub mod secrets;
+pub mod state;
+pub mod store;
+pub mod tasks;
+pub mod templates;
+pub mod tls;
+pub mod util;
+pub mod web;

@@ -1,9 +1,5 @@
-//! `cyrcles-bridge`: the OpenID Connect provider.
+//! `cyrcles-bridge`: the OpenID Connect provider for Login with Cyrcles.
 
 fn main() -> std::process::ExitCode {
-    eprintln!(
-        "cyrcles-bridge {}: the bridge is not built yet (only the protocol core is); see README.md",
-        env!("CARGO_PKG_VERSION")
-    );
-    std::process::ExitCode::from(2)
+    cyrcles_bridge::cli::main()
 }

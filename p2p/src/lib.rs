@@ -37,13 +37,13 @@ pub mod handle;
 pub mod metrics;
 mod node;
 pub mod protocols;
-mod ratelimit;
+pub mod ratelimit;
 
 pub use config::{Clock, DhtMode, Limits, NodeConfig, Timers, system_clock};
 pub use events::{NodeEvent, Responder};
 pub use handle::{
     Found, GetError, NodeHandle, Protocol, PublishError, Published, RequestError, Status, Stopped,
 };
-pub use libp2p::{Multiaddr, PeerId, identity::Keypair};
+pub use libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr};
 pub use metrics::Metrics;
 pub use node::{Node, SpawnError};

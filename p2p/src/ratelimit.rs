@@ -1,4 +1,5 @@
-//! Per-peer token buckets, bounded in the number of peers they track.
+//! Token buckets per key (a peer, an IP address, an ego), bounded in the
+//! number of keys they track. Used by the node and by the bridge.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -15,14 +16,16 @@ struct Bucket {
 /// keys seen least recently (a forgotten key starts with a full bucket,
 /// which only ever errs towards serving a peer).
 #[derive(Debug)]
-pub(crate) struct RateLimiter<K> {
+pub struct RateLimiter<K> {
     per_minute: f64,
     max_keys: usize,
     buckets: HashMap<K, Bucket>,
 }
 
 impl<K: Hash + Eq + Clone> RateLimiter<K> {
-    pub(crate) fn new(per_minute: u32, max_keys: usize) -> Self {
+    /// A limiter of `per_minute` events per key, tracking at most
+    /// `max_keys` keys.
+    pub fn new(per_minute: u32, max_keys: usize) -> Self {
         Self {
             per_minute: f64::from(per_minute.max(1)),
             max_keys: max_keys.max(1),
@@ -31,7 +34,7 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
     }
 
     /// Takes one token for `key` if it has one.
-    pub(crate) fn allow(&mut self, key: &K, now: Instant) -> bool {
+    pub fn allow(&mut self, key: &K, now: Instant) -> bool {
         if !self.buckets.contains_key(key) && self.buckets.len() >= self.max_keys {
             self.forget_oldest(now);
         }
@@ -48,6 +51,22 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
             true
         } else {
             false
+        }
+    }
+
+    /// How long until `key` has a token again (zero if it has one now).
+    pub fn retry_after(&self, key: &K, now: Instant) -> Duration {
+        match self.buckets.get(key) {
+            None => Duration::ZERO,
+            Some(b) => {
+                let elapsed = now.saturating_duration_since(b.last).as_secs_f64();
+                let tokens = (b.tokens + elapsed * self.per_minute / 60.0).min(self.per_minute);
+                if tokens >= 1.0 {
+                    Duration::ZERO
+                } else {
+                    Duration::from_secs_f64((1.0 - tokens) * 60.0 / self.per_minute)
+                }
+            }
         }
     }
 
@@ -74,13 +93,14 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
 
 /// Counts requests in flight per key, refusing past a cap.
 #[derive(Debug)]
-pub(crate) struct InFlight<K> {
+pub struct InFlight<K> {
     cap: usize,
     counts: HashMap<K, usize>,
 }
 
 impl<K: Hash + Eq + Clone> InFlight<K> {
-    pub(crate) fn new(cap: usize) -> Self {
+    /// At most `cap` in flight per key.
+    pub fn new(cap: usize) -> Self {
         Self {
             cap: cap.max(1),
             counts: HashMap::new(),
@@ -88,7 +108,7 @@ impl<K: Hash + Eq + Clone> InFlight<K> {
     }
 
     /// Starts one for `key` unless it already has `cap` in flight.
-    pub(crate) fn start(&mut self, key: &K) -> bool {
+    pub fn start(&mut self, key: &K) -> bool {
         let n = self.counts.entry(key.clone()).or_insert(0);
         if *n >= self.cap {
             return false;
@@ -98,7 +118,7 @@ impl<K: Hash + Eq + Clone> InFlight<K> {
     }
 
     /// Ends one for `key`.
-    pub(crate) fn end(&mut self, key: &K) {
+    pub fn end(&mut self, key: &K) {
         if let Some(n) = self.counts.get_mut(key) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -121,8 +141,10 @@ mod tests {
         }
         assert!(!r.allow(&1u8, t0));
         assert!(r.allow(&2u8, t0), "another key has its own bucket");
+        assert!(r.retry_after(&1u8, t0) > Duration::from_millis(900));
         assert!(r.allow(&1u8, t0 + Duration::from_secs(1)));
         assert!(!r.allow(&1u8, t0 + Duration::from_secs(1)));
+        assert_eq!(r.retry_after(&2u8, t0), Duration::ZERO);
     }
 
     #[test]

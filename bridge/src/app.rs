@@ -1,0 +1,336 @@
+//! Building and running the bridge: storage, keys, the p2p node, the HTTP
+//! router and the background tasks.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use cyrcles_core::UnixTime;
+use cyrcles_p2p::{DhtMode, Multiaddr, Node, NodeConfig, NodeEvent, NodeHandle};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::CorsLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Settings;
+use crate::error::PageError;
+use crate::keys::KeyRing;
+use crate::oidc::{authorize, discovery, logout, register, resource, token};
+use crate::state::{AppState, Clock, Parts, system_clock};
+use crate::store::Store;
+use crate::templates::STATIC_FILES;
+use crate::{login, metrics, secrets, tasks, tls, web};
+
+/// How the bridge is built beyond its settings (tests inject a clock).
+pub struct Options {
+    /// The clock.
+    pub clock: Clock,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            clock: system_clock(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options").finish_non_exhaustive()
+    }
+}
+
+/// A built bridge, bound to its ports, not yet serving HTTP.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    tasks: Vec<JoinHandle<()>>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    p2p_addrs: Vec<Multiaddr>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens the database and applies migrations.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("cannot create {}", settings.data_dir.display()))?;
+    let store = Store::connect(&settings.database_url, settings.db_kind, 16)
+        .await
+        .context("cannot open the database")?;
+    store.migrate().await.context("cannot apply migrations")?;
+    Ok(store)
+}
+
+async fn start_node(
+    settings: &Settings,
+    clock: &Clock,
+) -> anyhow::Result<(NodeHandle, mpsc::Receiver<NodeEvent>)> {
+    let keypair = secrets::p2p_key(settings)?;
+    let mut c = NodeConfig::new(keypair);
+    let parse = |v: &[String]| -> anyhow::Result<Vec<Multiaddr>> {
+        v.iter()
+            .map(|a| {
+                a.parse::<Multiaddr>()
+                    .with_context(|| format!("bad multiaddr {a}"))
+            })
+            .collect()
+    };
+    c.listen = parse(&settings.p2p.listen)?;
+    c.bootstrap = parse(&settings.p2p.bootstrap)?;
+    c.external_addrs = parse(&settings.p2p.external_addrs)?;
+    c.mode = DhtMode::Server;
+    c.relay_server = settings.p2p.relay;
+    c.agent_version = format!("cyrcles-bridge/{}", env!("CARGO_PKG_VERSION"));
+    let clock = clock.clone();
+    c.clock = Arc::new(move || UnixTime::from_secs(u64::try_from(clock()).unwrap_or(0)));
+    Node::spawn(c).await.context("cannot start the p2p node")
+}
+
+impl Application {
+    /// Builds everything and binds the HTTP listener and the p2p node.
+    pub async fn build(settings: Settings, options: Options) -> anyhow::Result<Application> {
+        let store = open_store(&settings).await?;
+        let master = Arc::new(secrets::master_key(&settings)?);
+        let now = (options.clock)();
+        let keys = KeyRing::load(store.clone(), master.clone(), now)
+            .await
+            .context("cannot load the signing keys (is this the right master key?)")?;
+        let (node, events) = start_node(&settings, &options.clock).await?;
+        let p2p_addrs: Vec<Multiaddr> = node
+            .status()
+            .await
+            .map(|s| s.listen_addrs)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|a| a.with(cyrcles_p2p::multiaddr::Protocol::P2p(node.peer_id())))
+            .collect();
+        let discovery = discovery::document(&settings).to_string();
+        let tls = match &settings.tls {
+            Some((cert, key)) => Some(tls::acceptor(cert, key)?),
+            None => None,
+        };
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let state = AppState::new(Parts {
+            settings,
+            store,
+            keys,
+            master,
+            node,
+            clock: options.clock,
+            discovery,
+        })
+        .context("cannot build the HTTP client")?;
+        let mut tasks = tasks::spawn(&state);
+        tasks.push(tokio::spawn(drain_events(events)));
+        let router = router(state.clone());
+        Ok(Application {
+            listener,
+            router,
+            state,
+            tasks,
+            tls,
+            p2p_addrs,
+        })
+    }
+
+    /// The HTTP port.
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The shared state (for tests and the CLI).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The p2p node's addresses, each ending in `/p2p/<id>`.
+    pub fn p2p_addrs(&self) -> &[Multiaddr] {
+        &self.p2p_addrs
+    }
+
+    /// Serves until `shutdown` resolves, then stops the background tasks
+    /// and the p2p node.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            router,
+            state,
+            tasks,
+            tls,
+            ..
+        } = self;
+        let served = match tls {
+            Some(acceptor) => tls::serve(listener, acceptor, router, shutdown).await,
+            None => axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("HTTP server failed"),
+        };
+        for t in tasks {
+            t.abort();
+        }
+        state.node.shutdown().await;
+        served
+    }
+}
+
+/// The bridge serves no inbound protocol requests; it logs duplicity
+/// reports and drops the rest.
+async fn drain_events(mut events: mpsc::Receiver<NodeEvent>) {
+    while let Some(e) = events.recv().await {
+        if let NodeEvent::Duplicity { ego_id, kind, .. } = e {
+            tracing::warn!(ego = %ego_id, ?kind, "duplicity seen in the DHT: this ego's circle may be compromised");
+        }
+    }
+}
+
+async fn security(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    web::security_headers(
+        &mut res,
+        state.settings.tls.is_some() || state.settings.secure_cookies,
+    );
+    res
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    let db = state.store.ping().await.is_ok();
+    let p2p = state.node.status().await.is_ok();
+    let body = axum::Json(serde_json::json!({
+        "status": if db && p2p { "ok" } else { "degraded" },
+        "database": db,
+        "p2p": p2p,
+    }));
+    let code = if db && p2p {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, body).into_response()
+}
+
+async fn static_file(Path(name): Path<String>) -> Response {
+    match STATIC_FILES.iter().find(|(n, _, _)| *n == name) {
+        Some((_, ct, body)) => {
+            let mut res = (*body).into_response();
+            res.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+            res.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            );
+            res
+        }
+        None => not_found().await,
+    }
+}
+
+async fn not_found() -> Response {
+    PageError::new(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "There is nothing at this address.",
+    )
+    .into_response()
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    PageError::internal(&"a request handler panicked").into_response()
+}
+
+/// The HTTP routes.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.settings.body_limit;
+    let timeout = state.settings.request_timeout;
+    // Browser apps (public clients) call these from other origins.
+    let api = Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::configuration),
+        )
+        .route("/jwks", get(discovery::jwks))
+        .route("/token", post(token::token))
+        .route(
+            "/userinfo",
+            get(resource::userinfo).post(resource::userinfo),
+        )
+        .route("/revoke", post(resource::revoke))
+        .route("/introspect", post(resource::introspect))
+        .route("/register", post(register::register))
+        .route(
+            "/register/{client_id}",
+            get(register::read)
+                .put(register::update)
+                .delete(register::delete),
+        )
+        .layer(
+            CorsLayer::new()
+                .allow_origin(tower_http::cors::Any)
+                .allow_methods(tower_http::cors::Any)
+                .allow_headers(tower_http::cors::Any),
+        );
+    let pages = Router::new()
+        .route("/authorize", get(authorize::get).post(authorize::post))
+        .route("/interaction/{id}", get(login::show))
+        .route("/interaction/{id}/ego", post(login::ego))
+        .route("/interaction/{id}/challenge/{cid}", get(login::wait))
+        .route(
+            "/interaction/{id}/challenge/{cid}/status",
+            get(login::status),
+        )
+        .route(
+            "/interaction/{id}/challenge/{cid}/continue",
+            get(login::proceed),
+        )
+        .route("/interaction/{id}/consent", post(login::consent))
+        .route("/interaction/{id}/cancel", post(login::cancel))
+        .route("/interaction/{id}/resend", post(login::resend))
+        .route("/logout", get(logout::logout).post(logout::logout))
+        .route("/static/{file}", get(static_file));
+    Router::new()
+        .merge(api)
+        .merge(pages)
+        .route("/healthz", get(health))
+        .route("/metrics", get(metrics::metrics))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .layer(middleware::from_fn_with_state(state.clone(), security))
+        .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

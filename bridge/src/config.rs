@@ -1,0 +1,659 @@
+//! Configuration: a TOML file (unknown keys refused) whose every key can be
+//! overridden by an environment variable `CYRCLES_BRIDGE_<SECTION>_<KEY>`
+//! (top-level keys: `CYRCLES_BRIDGE_<KEY>`), validated into [`Settings`].
+//!
+//! With no file and no variables the defaults run a complete bridge on a
+//! laptop: issuer `http://localhost:8080`, a SQLite file and a master key in
+//! `./cyrcles-bridge-data`, and a new DHT on TCP 4001.
+//! `deploy/bridge.example.toml` lists every key with its default and its
+//! variable.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use thiserror::Error;
+use url::Url;
+
+/// Prefix of every configuration variable.
+pub const ENV_PREFIX: &str = "CYRCLES_BRIDGE_";
+/// Variables with the prefix that are not configuration keys.
+const ENV_NOT_KEYS: [&str; 2] = ["CYRCLES_BRIDGE_CONFIG", "CYRCLES_BRIDGE_LOG"];
+
+/// The configuration file's contents, with defaults.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The OIDC issuer: the bridge's public base URL.
+    pub issuer: String,
+    /// Where the bridge keeps its files (SQLite database, keys).
+    pub data_dir: String,
+    /// `sqlite://…` or `postgres://…`; empty: `sqlite://<data_dir>/bridge.db`.
+    pub database_url: String,
+    /// File holding the 32-byte master key; empty: `<data_dir>/master.key`.
+    /// `CYRCLES_BRIDGE_MASTER_KEY` (base64) takes precedence over the file.
+    pub master_key_file: String,
+    /// The master key itself, base64 (prefer the file or the variable).
+    pub master_key: String,
+    /// HTTP serving.
+    pub http: HttpConfig,
+    /// The peer-to-peer node.
+    pub p2p: P2pConfig,
+    /// OpenID Connect behaviour.
+    pub oidc: OidcConfig,
+    /// The Cyrcles login.
+    pub login: LoginConfig,
+}
+
+/// `[http]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address and port to listen on.
+    pub listen: String,
+    /// PEM certificate chain; with `tls_key`, the bridge serves HTTPS itself.
+    pub tls_cert: String,
+    /// PEM private key.
+    pub tls_key: String,
+    /// Take the client address from `X-Forwarded-For` (only behind a proxy
+    /// that sets it).
+    pub trust_forwarded_for: bool,
+    /// Largest request body, in bytes.
+    pub body_limit_bytes: u64,
+    /// Requests taking longer are answered 408.
+    pub request_timeout_secs: u64,
+}
+
+/// `[p2p]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct P2pConfig {
+    /// libp2p listen addresses.
+    pub listen: Vec<String>,
+    /// Peers to join the DHT through (`/ip4/…/tcp/…/p2p/<id>`); empty: this
+    /// bridge starts a new network.
+    pub bootstrap: Vec<String>,
+    /// Public addresses of this bridge, announced to peers.
+    pub external_addrs: Vec<String>,
+    /// File holding the node's identity key; empty: `<data_dir>/p2p.key`.
+    pub key_file: String,
+    /// Serve as a circuit relay for agents behind NAT.
+    pub relay: bool,
+}
+
+/// `[oidc]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OidcConfig {
+    /// Allow dynamic client registration (RFC 7591) at `/register`.
+    pub dynamic_registration: bool,
+    /// Require PKCE from confidential clients too (always required from
+    /// public clients).
+    pub require_pkce_for_confidential: bool,
+    /// Authorization code lifetime.
+    pub code_ttl_secs: u64,
+    /// Access token lifetime.
+    pub access_token_ttl_secs: u64,
+    /// Refresh token lifetime.
+    pub refresh_token_ttl_secs: u64,
+    /// ID token lifetime.
+    pub id_token_ttl_secs: u64,
+    /// Browser session lifetime at the bridge.
+    pub session_ttl_secs: u64,
+    /// Signing keys are rotated after this many days (0: never).
+    pub key_rotation_days: u64,
+    /// End sessions (with back-channel logout) when the ego's key they were
+    /// opened with is replaced, not only when the ego is revoked.
+    pub end_sessions_on_key_change: bool,
+    /// How often active sessions' egos are checked in the DHT.
+    pub session_check_interval_secs: u64,
+}
+
+/// `[login]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginConfig {
+    /// How long a login challenge can be answered (at most 120).
+    pub challenge_ttl_secs: u64,
+    /// Pending challenges allowed per ego.
+    pub max_pending_per_ego: u32,
+    /// Login starts allowed per client IP per minute.
+    pub starts_per_ip_per_minute: u32,
+    /// Login starts allowed per ego per minute.
+    pub starts_per_ego_per_minute: u32,
+    /// Login starts per minute (all clients) above which the proof-of-work
+    /// gate switches on; 0: always on.
+    pub pow_threshold_per_minute: u64,
+    /// Leading zero bits the proof of work needs.
+    pub pow_difficulty: u8,
+    /// Days the "remember this ego" cookie lasts.
+    pub remember_days: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            issuer: "http://localhost:8080".into(),
+            data_dir: "./cyrcles-bridge-data".into(),
+            database_url: String::new(),
+            master_key_file: String::new(),
+            master_key: String::new(),
+            http: HttpConfig::default(),
+            p2p: P2pConfig::default(),
+            oidc: OidcConfig::default(),
+            login: LoginConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            trust_forwarded_for: false,
+            body_limit_bytes: 64 * 1024,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+impl Default for P2pConfig {
+    fn default() -> Self {
+        Self {
+            listen: vec!["/ip4/0.0.0.0/tcp/4001".into()],
+            bootstrap: Vec::new(),
+            external_addrs: Vec::new(),
+            key_file: String::new(),
+            relay: true,
+        }
+    }
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        Self {
+            dynamic_registration: true,
+            require_pkce_for_confidential: false,
+            code_ttl_secs: 60,
+            access_token_ttl_secs: 3_600,
+            refresh_token_ttl_secs: 30 * 24 * 3_600,
+            id_token_ttl_secs: 3_600,
+            session_ttl_secs: 24 * 3_600,
+            key_rotation_days: 90,
+            end_sessions_on_key_change: true,
+            session_check_interval_secs: 300,
+        }
+    }
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self {
+            challenge_ttl_secs: 120,
+            max_pending_per_ego: 3,
+            starts_per_ip_per_minute: 20,
+            starts_per_ego_per_minute: 6,
+            pow_threshold_per_minute: 600,
+            pow_difficulty: 18,
+            remember_days: 30,
+        }
+    }
+}
+
+/// Why the configuration is not usable.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown keys or wrong types.
+    #[error("invalid configuration: {0}")]
+    Parse(String),
+    /// A `CYRCLES_BRIDGE_*` variable names no key or has a bad value.
+    #[error("invalid environment variable {name}: {reason}")]
+    Env {
+        /// The variable.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("invalid setting {key}: {reason}")]
+    Invalid {
+        /// The key.
+        key: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        reason: reason.into(),
+    }
+}
+
+impl Config {
+    /// Loads the defaults, then `path` if given, then the environment.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut value = serde_json::to_value(Config::default())
+            .map_err(|e| ConfigError::Parse(e.to_string()))?;
+        if let Some(path) = path {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let file: toml::Table =
+                toml::from_str(&text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+            let file = serde_json::to_value(file).map_err(|e| ConfigError::Parse(e.to_string()))?;
+            merge(&mut value, file);
+        }
+        for (name, raw) in env {
+            if !name.starts_with(ENV_PREFIX) || ENV_NOT_KEYS.contains(&name.as_str()) {
+                continue;
+            }
+            apply_env(&mut value, &name, &raw)?;
+        }
+        serde_json::from_value(value).map_err(|e| ConfigError::Parse(e.to_string()))
+    }
+
+    /// Every key with its environment variable, for documentation and
+    /// `--help`.
+    pub fn keys() -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if let Ok(Value::Object(map)) = serde_json::to_value(Config::default()) {
+            for (k, v) in map {
+                match v {
+                    Value::Object(inner) => {
+                        for ik in inner.keys() {
+                            out.push((format!("{k}.{ik}"), env_name(Some(&k), ik)));
+                        }
+                    }
+                    _ => out.push((k.clone(), env_name(None, &k))),
+                }
+            }
+        }
+        out
+    }
+}
+
+fn env_name(section: Option<&str>, key: &str) -> String {
+    match section {
+        Some(s) => format!("{ENV_PREFIX}{}_{}", s.to_uppercase(), key.to_uppercase()),
+        None => format!("{ENV_PREFIX}{}", key.to_uppercase()),
+    }
+}
+
+/// Deep-merges `over` into `base` (objects merge, everything else
+/// replaces).
+fn merge(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+/// Sets the key named by an environment variable, converting the text to
+/// the type of the key's default.
+fn apply_env(value: &mut Value, name: &str, raw: &str) -> Result<(), ConfigError> {
+    let err = |reason: &str| ConfigError::Env {
+        name: name.to_string(),
+        reason: reason.to_string(),
+    };
+    let rest = name
+        .strip_prefix(ENV_PREFIX)
+        .ok_or_else(|| err("not a bridge variable"))?
+        .to_lowercase();
+    let Value::Object(root) = value else {
+        return Err(err("internal: configuration is not an object"));
+    };
+    // A top-level key, or `<section>_<key>`.
+    let slot = if root.contains_key(&rest) && !root.get(&rest).is_some_and(Value::is_object) {
+        root.get_mut(&rest)
+    } else {
+        let section = root
+            .iter()
+            .filter(|(_, v)| v.is_object())
+            .map(|(k, _)| k.clone())
+            .find(|k| rest.starts_with(&format!("{k}_")));
+        match section {
+            Some(s) => {
+                let key = rest.get(s.len() + 1..).unwrap_or_default().to_string();
+                root.get_mut(&s).and_then(|sec| sec.get_mut(&key))
+            }
+            None => None,
+        }
+    };
+    let Some(slot) = slot else {
+        return Err(err("no such configuration key"));
+    };
+    *slot = match slot {
+        Value::Bool(_) => match raw {
+            "true" | "1" | "yes" => Value::Bool(true),
+            "false" | "0" | "no" => Value::Bool(false),
+            _ => return Err(err("expected true or false")),
+        },
+        Value::Number(_) => Value::Number(
+            raw.trim()
+                .parse::<u64>()
+                .map_err(|_| err("expected a non-negative integer"))?
+                .into(),
+        ),
+        Value::Array(_) => Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.to_string()))
+                .collect(),
+        ),
+        _ => Value::String(raw.to_string()),
+    };
+    Ok(())
+}
+
+/// Which database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server, shared by several instances.
+    Postgres,
+}
+
+/// A validated configuration.
+#[derive(Clone)]
+pub struct Settings {
+    /// The issuer, without a trailing slash.
+    pub issuer: String,
+    /// Parsed issuer URL.
+    pub issuer_url: Url,
+    /// Whether cookies get the `Secure` attribute (issuer is https).
+    pub secure_cookies: bool,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Database URL.
+    pub database_url: String,
+    /// Database kind.
+    pub db_kind: DbKind,
+    /// Master key file.
+    pub master_key_file: PathBuf,
+    /// Master key given inline (base64), if any.
+    pub master_key_inline: Option<String>,
+    /// HTTP listen address.
+    pub listen: SocketAddr,
+    /// TLS certificate and key files.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Honour `X-Forwarded-For`.
+    pub trust_forwarded_for: bool,
+    /// Body limit.
+    pub body_limit: usize,
+    /// Request timeout.
+    pub request_timeout: Duration,
+    /// The p2p section.
+    pub p2p: P2pConfig,
+    /// p2p key file.
+    pub p2p_key_file: PathBuf,
+    /// The oidc section.
+    pub oidc: OidcConfig,
+    /// The login section.
+    pub login: LoginConfig,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("issuer", &self.issuer)
+            .field("data_dir", &self.data_dir)
+            .field("database", &self.db_kind)
+            .field("listen", &self.listen)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn is_local_host(url: &Url) -> bool {
+    matches!(
+        url.host_str(),
+        Some("localhost") | Some("127.0.0.1") | Some("[::1]")
+    )
+}
+
+impl Config {
+    /// Checks every value and fills the derived defaults.
+    pub fn validate(self) -> Result<Settings, ConfigError> {
+        let issuer = self.issuer.trim_end_matches('/').to_string();
+        let issuer_url =
+            Url::parse(&issuer).map_err(|e| invalid("issuer", format!("not a URL: {e}")))?;
+        match issuer_url.scheme() {
+            "https" => {}
+            "http" if is_local_host(&issuer_url) => {}
+            "http" => {
+                return Err(invalid(
+                    "issuer",
+                    "must be https unless the host is localhost",
+                ));
+            }
+            _ => return Err(invalid("issuer", "must be an http(s) URL")),
+        }
+        if issuer_url.query().is_some() || issuer_url.fragment().is_some() {
+            return Err(invalid("issuer", "must not have a query or fragment"));
+        }
+        let data_dir = PathBuf::from(&self.data_dir);
+        let database_url = if self.database_url.is_empty() {
+            format!("sqlite://{}?mode=rwc", data_dir.join("bridge.db").display())
+        } else {
+            self.database_url.clone()
+        };
+        let db_kind = if database_url.starts_with("sqlite:") {
+            DbKind::Sqlite
+        } else if database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://")
+        {
+            DbKind::Postgres
+        } else {
+            return Err(invalid(
+                "database_url",
+                "must start with sqlite: or postgres://",
+            ));
+        };
+        let master_key_file = if self.master_key_file.is_empty() {
+            data_dir.join("master.key")
+        } else {
+            PathBuf::from(&self.master_key_file)
+        };
+        let listen: SocketAddr = self
+            .http
+            .listen
+            .parse()
+            .map_err(|e| invalid("http.listen", format!("{e}")))?;
+        let tls = match (self.http.tls_cert.is_empty(), self.http.tls_key.is_empty()) {
+            (true, true) => None,
+            (false, false) => Some((
+                PathBuf::from(&self.http.tls_cert),
+                PathBuf::from(&self.http.tls_key),
+            )),
+            _ => return Err(invalid("http.tls_cert", "tls_cert and tls_key go together")),
+        };
+        let body_limit = usize::try_from(self.http.body_limit_bytes)
+            .ok()
+            .filter(|b| (1024..=16 * 1024 * 1024).contains(b))
+            .ok_or_else(|| invalid("http.body_limit_bytes", "must be between 1 KiB and 16 MiB"))?;
+        if self.http.request_timeout_secs == 0 {
+            return Err(invalid("http.request_timeout_secs", "must be at least 1"));
+        }
+        for a in self
+            .p2p
+            .listen
+            .iter()
+            .chain(&self.p2p.bootstrap)
+            .chain(&self.p2p.external_addrs)
+        {
+            a.parse::<cyrcles_p2p::Multiaddr>()
+                .map_err(|e| invalid("p2p", format!("{a}: {e}")))?;
+        }
+        let p2p_key_file = if self.p2p.key_file.is_empty() {
+            data_dir.join("p2p.key")
+        } else {
+            PathBuf::from(&self.p2p.key_file)
+        };
+        let o = &self.oidc;
+        if !(1..=600).contains(&o.code_ttl_secs) {
+            return Err(invalid("oidc.code_ttl_secs", "must be between 1 and 600"));
+        }
+        for (key, v) in [
+            ("oidc.access_token_ttl_secs", o.access_token_ttl_secs),
+            ("oidc.refresh_token_ttl_secs", o.refresh_token_ttl_secs),
+            ("oidc.id_token_ttl_secs", o.id_token_ttl_secs),
+            ("oidc.session_ttl_secs", o.session_ttl_secs),
+            (
+                "oidc.session_check_interval_secs",
+                o.session_check_interval_secs,
+            ),
+        ] {
+            if v == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+        }
+        let l = &self.login;
+        if !(10..=cyrcles_core::login::MAX_CHALLENGE_TTL_SECS).contains(&l.challenge_ttl_secs) {
+            return Err(invalid(
+                "login.challenge_ttl_secs",
+                "must be between 10 and 120",
+            ));
+        }
+        if l.max_pending_per_ego == 0
+            || l.starts_per_ip_per_minute == 0
+            || l.starts_per_ego_per_minute == 0
+        {
+            return Err(invalid("login", "limits must be at least 1"));
+        }
+        if l.pow_difficulty > 28 {
+            return Err(invalid("login.pow_difficulty", "at most 28 bits"));
+        }
+        let master_key_inline = (!self.master_key.is_empty()).then(|| self.master_key.clone());
+        Ok(Settings {
+            secure_cookies: issuer_url.scheme() == "https",
+            issuer,
+            issuer_url,
+            data_dir,
+            database_url,
+            db_kind,
+            master_key_file,
+            master_key_inline,
+            listen,
+            tls,
+            trust_forwarded_for: self.http.trust_forwarded_for,
+            body_limit,
+            request_timeout: Duration::from_secs(self.http.request_timeout_secs),
+            p2p: self.p2p,
+            p2p_key_file,
+            oidc: self.oidc,
+            login: self.login,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_validate() {
+        let s = Config::load(None, env(&[])).unwrap().validate().unwrap();
+        assert_eq!(s.issuer, "http://localhost:8080");
+        assert_eq!(s.db_kind, DbKind::Sqlite);
+        assert!(s.database_url.ends_with("bridge.db?mode=rwc"));
+    }
+
+    #[test]
+    fn env_overrides_every_kind_of_key() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("CYRCLES_BRIDGE_ISSUER", "https://id.example"),
+                ("CYRCLES_BRIDGE_HTTP_LISTEN", "0.0.0.0:9000"),
+                ("CYRCLES_BRIDGE_OIDC_CODE_TTL_SECS", "30"),
+                ("CYRCLES_BRIDGE_OIDC_DYNAMIC_REGISTRATION", "false"),
+                (
+                    "CYRCLES_BRIDGE_P2P_BOOTSTRAP",
+                    "/ip4/1.2.3.4/tcp/4001, /ip4/5.6.7.8/tcp/4001",
+                ),
+                ("CYRCLES_BRIDGE_LOG", "debug"),
+                ("OTHER", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.issuer, "https://id.example");
+        assert_eq!(c.http.listen, "0.0.0.0:9000");
+        assert_eq!(c.oidc.code_ttl_secs, 30);
+        assert!(!c.oidc.dynamic_registration);
+        assert_eq!(c.p2p.bootstrap.len(), 2);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        let e = Config::load(None, env(&[("CYRCLES_BRIDGE_NOPE", "1")])).unwrap_err();
+        assert!(matches!(e, ConfigError::Env { .. }));
+        let e =
+            Config::load(None, env(&[("CYRCLES_BRIDGE_OIDC_CODE_TTL_SECS", "soon")])).unwrap_err();
+        assert!(matches!(e, ConfigError::Env { .. }));
+        let dir = std::env::temp_dir().join(format!("cyrcles-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bad.toml");
+        std::fs::write(
+            &path,
+            "issuer = \"https://a.example\"\n[http]\nlisten_on = \"x\"\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            Config::load(Some(&path), env(&[])),
+            Err(ConfigError::Parse(_))
+        ));
+        std::fs::write(&path, "issuer = \"http://example.com\"\n").unwrap();
+        let c = Config::load(Some(&path), env(&[])).unwrap();
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::Invalid { key: "issuer", .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn every_key_has_a_variable() {
+        let keys = Config::keys();
+        assert!(keys.iter().any(|(k, v)| k == "oidc.code_ttl_secs" && v == "CYRCLES_BRIDGE_OIDC_CODE_TTL_SECS"));
+        assert!(
+            keys.iter()
+                .any(|(k, v)| k == "issuer" && v == "CYRCLES_BRIDGE_ISSUER")
+        );
+    }
+}

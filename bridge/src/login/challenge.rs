@@ -1,0 +1,237 @@
+//! Sending a login challenge to the ego's agent and checking its answer.
+//!
+//! The instance that sends the challenge writes the outcome to the
+//! database, so that whichever instance the browser polls can see it.
+
+use std::time::Duration;
+
+use cyrcles_core::cbor::Encode;
+use cyrcles_core::login::{
+    ChallengeParams, DenyReason, LoginChallenge, LoginError, LoginResponse, verify_approval,
+};
+use cyrcles_core::record::VerifiedEgo;
+use cyrcles_core::{EgoId, UnixTime};
+use cyrcles_p2p::{Multiaddr, PeerId};
+
+use crate::oidc::client::Client;
+use crate::state::AppState;
+use crate::store::{ChallengeRow, ChallengeStatus, StoreError};
+use crate::util;
+
+use super::resolve;
+
+/// The reachable peers of a record's live endpoints.
+pub fn endpoint_peers(ego: &VerifiedEgo, now: i64) -> Vec<(PeerId, Vec<Multiaddr>)> {
+    let Some(ep) = ego.live_endpoints(UnixTime::from_secs(u64::try_from(now).unwrap_or(0))) else {
+        return Vec::new();
+    };
+    ep.peers
+        .iter()
+        .filter_map(|p| {
+            let peer = PeerId::from_bytes(&p.peer_id).ok()?;
+            let addrs = p
+                .addrs
+                .iter()
+                .filter_map(|a| Multiaddr::try_from(a.clone()).ok())
+                .collect();
+            Some((peer, addrs))
+        })
+        .collect()
+}
+
+/// A random two-digit match code.
+fn match_code() -> u8 {
+    // Rejection sampling keeps the 100 values equally likely.
+    loop {
+        let b = util::random_bytes::<1>()[0];
+        if b < 200 {
+            return b % 100;
+        }
+    }
+}
+
+/// Creates a challenge for `ego`, stores it as pending and sends it in the
+/// background. Returns the challenge id.
+pub async fn start(
+    state: &AppState,
+    interaction_id: &str,
+    client: &Client,
+    ego: VerifiedEgo,
+    client_ip: Option<String>,
+) -> Result<String, StoreError> {
+    let now = state.now();
+    let ttl = i64::try_from(state.settings.login.challenge_ttl_secs).unwrap_or(120);
+    let params = ChallengeParams {
+        issuer: state.settings.issuer.clone(),
+        client_id: client.id.clone(),
+        client_name: client.name.clone(),
+        redirect_origin: client.origin(),
+        ego_id: ego.ego_id(),
+        nonce: util::random_bytes::<16>().to_vec(),
+        issued_at: UnixTime::from_secs(u64::try_from(now).unwrap_or(0)),
+        expires_at: UnixTime::from_secs(u64::try_from(now + ttl).unwrap_or(0)),
+        match_code: match_code(),
+        client_ip,
+    };
+    let challenge = LoginChallenge::new(params)
+        .map_err(|_| StoreError::Corrupt("login challenge parameters"))?;
+    let id = util::id();
+    state
+        .store
+        .insert_challenge(
+            &ChallengeRow {
+                id: id.clone(),
+                interaction_id: interaction_id.to_string(),
+                ego_id: ego.ego_id().to_string(),
+                challenge: challenge.to_cbor(),
+                match_code: i64::from(challenge.params().match_code),
+                issued_at: now,
+                expires_at: now + ttl,
+                status: ChallengeStatus::Pending,
+                detail: None,
+                ego_pk: None,
+                cert_seq: None,
+            },
+            now,
+        )
+        .await?;
+    state.metrics.login("started");
+    let task_state = state.clone();
+    let task_id = id.clone();
+    tokio::spawn(async move {
+        let deadline = Duration::from_secs(u64::try_from(ttl).unwrap_or(120));
+        let outcome = tokio::time::timeout(deadline, run(&task_state, &challenge, ego))
+            .await
+            .unwrap_or(Outcome::Expired);
+        if let Err(e) = record(&task_state, &task_id, outcome).await {
+            tracing::error!(error = %e, "cannot record a challenge outcome");
+        }
+    });
+    Ok(id)
+}
+
+enum Outcome {
+    Approved { ego_pk: Vec<u8>, cert_seq: u64 },
+    Denied(DenyReason),
+    Failed(&'static str),
+    Unreachable,
+    Expired,
+}
+
+async fn record(state: &AppState, id: &str, o: Outcome) -> Result<(), StoreError> {
+    let now = state.now();
+    let (to, detail, pk, seq, metric) = match o {
+        Outcome::Approved { ego_pk, cert_seq } => (
+            ChallengeStatus::Approved,
+            None,
+            Some(ego_pk),
+            Some(i64::try_from(cert_seq).unwrap_or(i64::MAX)),
+            "approved",
+        ),
+        Outcome::Denied(r) => (
+            ChallengeStatus::Denied,
+            Some(deny_text(r)),
+            None,
+            None,
+            "denied",
+        ),
+        Outcome::Failed(why) => (ChallengeStatus::Failed, Some(why), None, None, "failed"),
+        Outcome::Unreachable => (
+            ChallengeStatus::Unreachable,
+            None,
+            None,
+            None,
+            "unreachable",
+        ),
+        Outcome::Expired => (ChallengeStatus::Expired, None, None, None, "expired"),
+    };
+    if state
+        .store
+        .transition_challenge(
+            id,
+            ChallengeStatus::Pending,
+            to,
+            detail,
+            pk.as_deref(),
+            seq,
+            now,
+        )
+        .await?
+    {
+        state.metrics.login(metric);
+    }
+    Ok(())
+}
+
+/// What the page says about a denial.
+pub fn deny_text(r: DenyReason) -> &'static str {
+    match r {
+        DenyReason::User => "You denied the login in your agent.",
+        DenyReason::RateLimited => {
+            "Your agent refused: too many login requests. Wait a little and try again."
+        }
+        DenyReason::Banned => "Your agent refuses logins to this site or through this bridge.",
+        DenyReason::UnknownEgo => "The agent that answered does not hold this ego.",
+        DenyReason::Expired => "Nobody approved the login in time.",
+        DenyReason::Invalid => "The agent could not read the request.",
+    }
+}
+
+async fn run(state: &AppState, challenge: &LoginChallenge, ego: VerifiedEgo) -> Outcome {
+    let peers = endpoint_peers(&ego, state.now());
+    if peers.is_empty() {
+        return Outcome::Unreachable;
+    }
+    for (peer, addrs) in peers {
+        let response = match state.node.login(peer, addrs, challenge).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "agent peer did not answer");
+                continue;
+            }
+        };
+        match response {
+            LoginResponse::Denied(r) => return Outcome::Denied(r),
+            LoginResponse::Approved(a) => {
+                let now = UnixTime::from_secs(u64::try_from(state.now()).unwrap_or(0));
+                return match verify_approval(challenge, &a, &ego, now) {
+                    Ok(()) => Outcome::Approved {
+                        ego_pk: a.ego_pk.as_bytes().to_vec(),
+                        cert_seq: ego.cert().seq,
+                    },
+                    Err(LoginError::KeyMismatch {
+                        approval_seq,
+                        record_seq,
+                    }) if approval_seq > record_seq => {
+                        // The agent holds a newer certificate than we do:
+                        // look again, then check against that.
+                        match resolve::resolve(state, ego.ego_id(), true).await {
+                            Ok(newer) => match verify_approval(challenge, &a, &newer, now) {
+                                Ok(()) => Outcome::Approved {
+                                    ego_pk: a.ego_pk.as_bytes().to_vec(),
+                                    cert_seq: newer.cert().seq,
+                                },
+                                Err(_) => Outcome::Failed(
+                                    "The answer was not signed by the ego's current key.",
+                                ),
+                            },
+                            Err(_) => {
+                                Outcome::Failed("The ego's current record could not be found.")
+                            }
+                        }
+                    }
+                    Err(LoginError::Expired) => Outcome::Expired,
+                    Err(_) => {
+                        Outcome::Failed("The answer was not signed by the ego's current key.")
+                    }
+                };
+            }
+        }
+    }
+    Outcome::Unreachable
+}
+
+/// Parses an ego id typed by a person: trimmed, either case.
+pub fn parse_ego(text: &str) -> Option<EgoId> {
+    text.trim().to_ascii_lowercase().parse().ok()
+}

@@ -1,0 +1,609 @@
+//! The Cyrcles login: the pages between `/authorize` and the redirect back
+//! to the client.
+//!
+//! ```text
+//! GET  /interaction/{id}                                ego form (or consent, once logged in)
+//! POST /interaction/{id}/ego                            resolve the ego, send the challenge
+//! GET  /interaction/{id}/challenge/{cid}                the match code; waits (polling)
+//! GET  /interaction/{id}/challenge/{cid}/status         JSON for the poller
+//! GET  /interaction/{id}/challenge/{cid}/continue       session, consent or code
+//! POST /interaction/{id}/consent | cancel | resend
+//! ```
+//!
+//! Every interaction is bound to the browser that opened it (a cookie
+//! holding its CSRF token) and every form carries that token.
+
+pub mod challenge;
+pub mod cookies;
+pub mod resolve;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::error::{Code, PageError};
+use crate::oidc::client::Client;
+use crate::oidc::grant;
+use crate::oidc::params::{self, AuthRequest};
+use crate::state::AppState;
+use crate::store::{ChallengeRow, ChallengeStatus, InteractionRow, SessionRow};
+use crate::templates::{ConsentPage, LoginPage, RenderHtml, WaitPage};
+use crate::{util, web};
+
+fn gone() -> PageError {
+    PageError::new(
+        StatusCode::NOT_FOUND,
+        "This login has expired",
+        "Go back to the site and start the login again.",
+    )
+}
+
+struct Ix {
+    row: InteractionRow,
+    req: AuthRequest,
+    client: Client,
+}
+
+async fn load(state: &AppState, id: &str, headers: &HeaderMap) -> Result<Ix, PageError> {
+    if !util::is_id_shaped(id) {
+        return Err(gone());
+    }
+    let row = state
+        .store
+        .get_interaction(id, state.now())
+        .await?
+        .ok_or_else(gone)?;
+    if !cookies::is_bound(headers, &row.csrf) {
+        return Err(PageError::new(
+            StatusCode::FORBIDDEN,
+            "Wrong browser",
+            "This login was started in another browser or its cookie is missing. Start again from the site.",
+        ));
+    }
+    let req: AuthRequest = serde_json::from_str(&row.request)
+        .map_err(|_| PageError::internal(&"stored authorization request unreadable"))?;
+    let client = state.client(&row.client_id).await?.ok_or_else(gone)?;
+    Ok(Ix { row, req, client })
+}
+
+fn form(body: &[u8]) -> Result<HashMap<String, String>, PageError> {
+    let pairs = url::form_urlencoded::parse(body).into_owned().collect();
+    let (map, dups) =
+        params::collect(pairs).map_err(|p| PageError::bad_request("Invalid form", p.0))?;
+    if !dups.is_empty() {
+        return Err(PageError::bad_request(
+            "Invalid form",
+            "A field appears twice.",
+        ));
+    }
+    Ok(map)
+}
+
+fn check_csrf(ix: &Ix, f: &HashMap<String, String>) -> Result<(), PageError> {
+    match f.get("csrf") {
+        Some(t) if util::ct_eq(t.as_bytes(), ix.row.csrf.as_bytes()) => Ok(()),
+        _ => Err(PageError::new(
+            StatusCode::FORBIDDEN,
+            "Form expired",
+            "This form is no longer valid. Reload the page and try again.",
+        )),
+    }
+}
+
+fn login_page(
+    state: &AppState,
+    ix: &Ix,
+    headers: &HeaderMap,
+    ego: Option<&str>,
+    error: Option<String>,
+) -> Response {
+    let now = state.now();
+    let prefill = ego
+        .map(str::to_string)
+        .or_else(|| ix.req.login_hint.clone())
+        .or_else(|| web::cookie(headers, cookies::REMEMBER))
+        .unwrap_or_default();
+    let pow = state
+        .load
+        .is_hot(u64::try_from(now).unwrap_or(0))
+        .then(|| state.pow.challenge(u64::try_from(now).unwrap_or(0)));
+    let page = LoginPage {
+        client_name: ix.client.name.clone(),
+        client_origin: ix.client.origin(),
+        interaction_id: ix.row.id.clone(),
+        csrf: ix.row.csrf.clone(),
+        remember: web::cookie(headers, cookies::REMEMBER).is_some(),
+        ego_id: prefill,
+        status_is_error: error.is_some(),
+        error,
+        pow_difficulty: pow.as_ref().map(|p| p.difficulty).unwrap_or(0),
+        pow_token: pow.map(|p| p.token),
+    };
+    let status = if page.status_is_error {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    (status, page.render_html()).into_response()
+}
+
+fn consent_page(ix: &Ix) -> Response {
+    ConsentPage {
+        client_name: ix.client.name.clone(),
+        client_origin: ix.client.origin(),
+        scopes: ix
+            .req
+            .scopes
+            .iter()
+            .filter(|s| *s != "openid")
+            .map(|s| describe_scope(s))
+            .collect(),
+        pairwise: ix.client.pairwise,
+        interaction_id: ix.row.id.clone(),
+        csrf: ix.row.csrf.clone(),
+    }
+    .render_html()
+    .into_response()
+}
+
+fn describe_scope(s: &str) -> String {
+    match s {
+        "profile" => "your profile (Cyrcles shares none)".into(),
+        "email" => "your email address (Cyrcles shares none)".into(),
+        "address" => "your postal address (Cyrcles shares none)".into(),
+        "phone" => "your phone number (Cyrcles shares none)".into(),
+        "offline_access" => "to keep access while you are away (refresh tokens)".into(),
+        other => format!("the scope \u{201c}{other}\u{201d}"),
+    }
+}
+
+/// `GET /interaction/{id}`
+pub async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let ix = match load(&state, &id, &headers).await {
+        Ok(ix) => ix,
+        Err(e) => return e.into_response(),
+    };
+    if ix.row.session_sid.is_some() {
+        return consent_page(&ix);
+    }
+    login_page(&state, &ix, &headers, None, None)
+}
+
+async fn live_session(state: &AppState, ix: &Ix) -> Result<SessionRow, PageError> {
+    let sid = ix.row.session_sid.as_deref().ok_or_else(gone)?;
+    match state.store.session_by_sid(sid).await? {
+        Some(s) if s.ended_at.is_none() && s.expires_at > state.now() => Ok(s),
+        _ => Err(gone()),
+    }
+}
+
+/// `POST /interaction/{id}/ego`
+pub async fn ego(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match ego_inner(&state, &id, peer, &headers, &body).await {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+async fn ego_inner(
+    state: &AppState,
+    id: &str,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, Response> {
+    let ix = load(state, id, headers)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let f = form(body).map_err(IntoResponse::into_response)?;
+    check_csrf(&ix, &f).map_err(IntoResponse::into_response)?;
+    let ip = web::client_ip(headers, peer, state.settings.trust_forwarded_for);
+    state
+        .limits
+        .ip(ip)
+        .map_err(|secs| PageError::rate_limited(secs).into_response())?;
+    let now = state.now();
+    let now_u = u64::try_from(now).unwrap_or(0);
+    let typed = f.get("ego_id").map(String::as_str).unwrap_or("");
+    if state.load.is_hot(now_u) {
+        let ok = match (f.get("pow_token"), f.get("pow_solution")) {
+            (Some(t), Some(s)) => state.pow.verify(t, s, now_u).is_ok(),
+            _ => false,
+        };
+        if !ok {
+            state.load.record(now_u);
+            return Err(login_page(
+                state,
+                &ix,
+                headers,
+                Some(typed),
+                Some("This bridge is busy: your browser must solve a small puzzle first. Press Continue again.".into()),
+            ));
+        }
+    }
+    state.load.record(now_u);
+    let Some(ego) = challenge::parse_ego(typed) else {
+        return Err(login_page(
+            state,
+            &ix,
+            headers,
+            Some(typed),
+            Some("That is not an ego id. An ego id has 52 letters and digits; `cyrcles ego show` prints it.".into()),
+        ));
+    };
+    let ego_text = ego.to_string();
+    state
+        .limits
+        .ego(&ego_text)
+        .map_err(|secs| PageError::rate_limited(secs).into_response())?;
+    let pending = state
+        .store
+        .pending_challenges(&ego_text, now)
+        .await
+        .map_err(|e| PageError::from(e).into_response())?;
+    if pending >= i64::from(state.settings.login.max_pending_per_ego) {
+        return Err(login_page(
+            state,
+            &ix,
+            headers,
+            Some(&ego_text),
+            Some("Several login requests are already waiting for this ego. Answer them in your agent or wait two minutes.".into()),
+        ));
+    }
+    let record = match resolve::resolve(state, ego, false).await {
+        Ok(r) => r,
+        Err(resolve::ResolveError::Store(e)) => return Err(PageError::from(e).into_response()),
+        Err(e) => {
+            return Err(login_page(
+                state,
+                &ix,
+                headers,
+                Some(&ego_text),
+                Some(format!("{e}.")),
+            ));
+        }
+    };
+    if record.is_revoked() {
+        return Err(login_page(
+            state,
+            &ix,
+            headers,
+            Some(&ego_text),
+            Some("This ego has been revoked by its owner's circle.".into()),
+        ));
+    }
+    if challenge::endpoint_peers(&record, now).is_empty() {
+        return Err(login_page(
+            state,
+            &ix,
+            headers,
+            Some(&ego_text),
+            Some("This ego's agent is not online right now. Start it (`cyrcles daemon`) and try again.".into()),
+        ));
+    }
+    let cid = challenge::start(state, &ix.row.id, &ix.client, record, Some(ip.to_string()))
+        .await
+        .map_err(|e| PageError::from(e).into_response())?;
+    let mut res = web::see_other(&format!("/interaction/{}/challenge/{cid}", ix.row.id));
+    let remember = f.contains_key("remember").then_some(ego_text.as_str());
+    res.headers_mut()
+        .append(header::SET_COOKIE, cookies::remember(state, remember));
+    Ok(res)
+}
+
+async fn load_challenge(state: &AppState, ix: &Ix, cid: &str) -> Result<ChallengeRow, PageError> {
+    if !util::is_id_shaped(cid) {
+        return Err(gone());
+    }
+    match state.store.get_challenge(cid).await? {
+        Some(c) if c.interaction_id == ix.row.id => Ok(c),
+        _ => Err(gone()),
+    }
+}
+
+/// `GET /interaction/{id}/challenge/{cid}`
+pub async fn wait(
+    State(state): State<AppState>,
+    Path((id, cid)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let result = async {
+        let ix = load(&state, &id, &headers).await?;
+        let ch = load_challenge(&state, &ix, &cid).await?;
+        let now = state.now();
+        if ch.status != ChallengeStatus::Pending || now > ch.expires_at {
+            return Ok(web::see_other(&format!(
+                "/interaction/{id}/challenge/{cid}/continue"
+            )));
+        }
+        let fingerprint = ch
+            .ego_id
+            .parse::<cyrcles_core::EgoId>()
+            .map(|e| e.fingerprint().to_string())
+            .unwrap_or_default();
+        Ok::<_, PageError>(
+            WaitPage {
+                client_name: ix.client.name.clone(),
+                fingerprint,
+                match_code: format!("{:02}", ch.match_code),
+                interaction_id: id.clone(),
+                challenge_id: cid.clone(),
+                csrf: ix.row.csrf.clone(),
+                seconds_left: ch.expires_at - now,
+            }
+            .render_html()
+            .into_response(),
+        )
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `GET /interaction/{id}/challenge/{cid}/status`
+pub async fn status(
+    State(state): State<AppState>,
+    Path((id, cid)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let result = async {
+        let ix = load(&state, &id, &headers).await?;
+        let ch = load_challenge(&state, &ix, &cid).await?;
+        let now = state.now();
+        let status = match ch.status {
+            ChallengeStatus::Pending if now > ch.expires_at => "expired",
+            s => s.as_str(),
+        };
+        let mut res = axum::Json(json!({
+            "status": status,
+            "seconds_left": (ch.expires_at - now).max(0),
+        }))
+        .into_response();
+        res.headers_mut().insert(
+            header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        );
+        Ok::<_, PageError>(res)
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `GET /interaction/{id}/challenge/{cid}/continue`
+pub async fn proceed(
+    State(state): State<AppState>,
+    Path((id, cid)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let result = async {
+        let ix = load(&state, &id, &headers).await?;
+        let ch = load_challenge(&state, &ix, &cid).await?;
+        let now = state.now();
+        let retry = format!("/interaction/{id}");
+        let failed = |title: &str, msg: &str| {
+            PageError::new(StatusCode::OK, title, msg).retry(retry.clone())
+        };
+        match ch.status {
+            ChallengeStatus::Pending if now <= ch.expires_at => {
+                return Ok(web::see_other(&format!(
+                    "/interaction/{id}/challenge/{cid}"
+                )));
+            }
+            ChallengeStatus::Pending | ChallengeStatus::Expired => {
+                return Err(failed(
+                    "The request expired",
+                    "Nobody approved the login in time.",
+                ));
+            }
+            ChallengeStatus::Denied => {
+                return Err(failed(
+                    "Login denied",
+                    ch.detail
+                        .as_deref()
+                        .unwrap_or("Your agent refused the login."),
+                ));
+            }
+            ChallengeStatus::Unreachable => {
+                return Err(failed(
+                    "Your agent could not be reached",
+                    "Is your Cyrcles agent running and online? Start it and try again.",
+                ));
+            }
+            ChallengeStatus::Failed => {
+                return Err(failed(
+                    "The login could not be verified",
+                    ch.detail
+                        .as_deref()
+                        .unwrap_or("The answer did not check out."),
+                ));
+            }
+            ChallengeStatus::Cancelled | ChallengeStatus::Used => {
+                return Err(failed(
+                    "This request is no longer valid",
+                    "Start the login again.",
+                ));
+            }
+            ChallengeStatus::Approved => {}
+        }
+        // Single use: of two concurrent continues, one wins.
+        if !state
+            .store
+            .transition_challenge(
+                &cid,
+                ChallengeStatus::Approved,
+                ChallengeStatus::Used,
+                None,
+                ch.ego_pk.as_deref(),
+                ch.cert_seq,
+                now,
+            )
+            .await?
+        {
+            return Err(failed(
+                "This request is no longer valid",
+                "Start the login again.",
+            ));
+        }
+        let token = util::token();
+        let session = SessionRow {
+            sid: util::id(),
+            cookie_hash: util::sha256(&token),
+            ego_id: ch.ego_id.clone(),
+            ego_pk: ch.ego_pk.clone().unwrap_or_default(),
+            cert_seq: ch.cert_seq.unwrap_or(0),
+            auth_time: now,
+            expires_at: now + i64::try_from(state.settings.oidc.session_ttl_secs).unwrap_or(86_400),
+            ended_at: None,
+        };
+        if let Some(old) = cookies::session(&state, &headers, now).await? {
+            state.store.end_session(&old.sid, now).await?;
+        }
+        state.store.insert_session(&session).await?;
+        state
+            .store
+            .set_interaction_session(&id, &session.ego_id, &session.sid)
+            .await?;
+        let mut res = if grant::needs_consent(&state, &ix.req, &session.ego_id).await? {
+            if ix.req.prompt.none {
+                grant::error_to_client(
+                    &state,
+                    &ix.req.redirect_uri,
+                    ix.req.response_mode,
+                    ix.req.state.as_deref(),
+                    Code::ConsentRequired,
+                    "consent required",
+                )
+            } else {
+                web::see_other(&format!("/interaction/{id}"))
+            }
+        } else {
+            grant::complete(&state, &ix.client, &ix.req, &session, Some(&id)).await
+        };
+        res.headers_mut()
+            .append(header::SET_COOKIE, cookies::set_session(&state, &token));
+        Ok(res)
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /interaction/{id}/consent`
+pub async fn consent(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let ix = load(&state, &id, &headers).await?;
+        let f = form(&body)?;
+        check_csrf(&ix, &f)?;
+        let session = live_session(&state, &ix).await?;
+        match f.get("decision").map(String::as_str) {
+            Some("allow") => {
+                grant::record_consent(&state, &ix.req, &session.ego_id).await?;
+                Ok(grant::complete(&state, &ix.client, &ix.req, &session, Some(&id)).await)
+            }
+            _ => {
+                state.store.finish_interaction(&id, state.now()).await?;
+                state.metrics.login("consent_denied");
+                Ok::<_, PageError>(grant::error_to_client(
+                    &state,
+                    &ix.req.redirect_uri,
+                    ix.req.response_mode,
+                    ix.req.state.as_deref(),
+                    Code::AccessDenied,
+                    "the person did not consent",
+                ))
+            }
+        }
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /interaction/{id}/cancel`
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let ix = load(&state, &id, &headers).await?;
+        let f = form(&body)?;
+        check_csrf(&ix, &f)?;
+        state.store.finish_interaction(&id, state.now()).await?;
+        Ok::<_, PageError>(grant::error_to_client(
+            &state,
+            &ix.req.redirect_uri,
+            ix.req.response_mode,
+            ix.req.state.as_deref(),
+            Code::AccessDenied,
+            "the person cancelled the login",
+        ))
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /interaction/{id}/resend`: cancels the pending challenge and
+/// sends a new one to the same ego.
+pub async fn resend(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let ix = load(&state, &id, &headers).await?;
+        let f = form(&body)?;
+        check_csrf(&ix, &f)?;
+        let cid = f.get("challenge_id").cloned().unwrap_or_default();
+        let old = load_challenge(&state, &ix, &cid).await?;
+        let now = state.now();
+        state
+            .store
+            .transition_challenge(
+                &cid,
+                ChallengeStatus::Pending,
+                ChallengeStatus::Cancelled,
+                None,
+                None,
+                None,
+                now,
+            )
+            .await?;
+        let ip = web::client_ip(&headers, peer, state.settings.trust_forwarded_for);
+        state.limits.ip(ip).map_err(PageError::rate_limited)?;
+        state
+            .limits
+            .ego(&old.ego_id)
+            .map_err(PageError::rate_limited)?;
+        let ego = challenge::parse_ego(&old.ego_id).ok_or_else(gone)?;
+        let record = resolve::resolve(&state, ego, false).await.map_err(|e| {
+            PageError::new(StatusCode::OK, "Cannot resend", format!("{e}."))
+                .retry(format!("/interaction/{id}"))
+        })?;
+        let new = challenge::start(&state, &id, &ix.client, record, Some(ip.to_string())).await?;
+        Ok::<_, PageError>(web::see_other(&format!(
+            "/interaction/{id}/challenge/{new}"
+        )))
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}

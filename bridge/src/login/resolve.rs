@@ -1,0 +1,93 @@
+//! Resolving an ego: the database cache (shared by every instance, and the
+//! bridge's anti-rollback memory), then the DHT.
+
+use cyrcles_core::record::{BestSeen, Choice, Conflict, VerifiedEgo, select, verify_cached};
+use cyrcles_core::{EgoId, UnixTime};
+use cyrcles_p2p::GetError;
+
+use crate::state::AppState;
+use crate::store::{EgoRow, StoreError};
+
+/// A cached record younger than this is used without asking the DHT.
+const FRESH_SECS: i64 = 60;
+
+/// Why an ego cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// No valid record in the DHT or the cache.
+    #[error("no valid record of this ego was found")]
+    NotFound,
+    /// Two incompatible histories: the ego's circle is compromised.
+    #[error("this ego's records conflict (its circle may be compromised)")]
+    Duplicity,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn unix(now: i64) -> UnixTime {
+    UnixTime::from_secs(u64::try_from(now).unwrap_or(0))
+}
+
+fn verify(state: &AppState, bytes: &[u8], ego: &EgoId, now: i64) -> Option<VerifiedEgo> {
+    let mut sigs = state.sigs.lock().unwrap_or_else(|e| e.into_inner());
+    verify_cached(bytes, &ego.dht_key(), unix(now), &mut sigs).ok()
+}
+
+fn row(v: &VerifiedEgo, now: i64) -> EgoRow {
+    let best = BestSeen::of(v);
+    let i = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
+    EgoRow {
+        ego_id: v.ego_id().to_string(),
+        record: v.bytes().to_vec(),
+        chain_len: i(best.rank.chain_len),
+        cert_seq: i(best.rank.cert_seq),
+        endpoints_seq: i(best.rank.endpoints_seq),
+        chain_digest: best.chain_digest.to_vec(),
+        cert_digest: best.cert_digest.to_vec(),
+        fetched_at: now,
+    }
+}
+
+/// The current record of `ego`. With `fresh`, the DHT is always asked
+/// (after an agent reported a newer key than the cache holds).
+pub async fn resolve(
+    state: &AppState,
+    ego: EgoId,
+    fresh: bool,
+) -> Result<VerifiedEgo, ResolveError> {
+    let now = state.now();
+    let cached_row = state.store.get_ego(&ego.to_string()).await?;
+    let cached = cached_row
+        .as_ref()
+        .and_then(|r| verify(state, &r.record, &ego, now).map(|v| (v, r.fetched_at)));
+    if !fresh
+        && let Some((v, fetched_at)) = &cached
+        && now - fetched_at < FRESH_SECS
+    {
+        return Ok(v.clone());
+    }
+    let found = match state.node.get(ego).await {
+        Ok(f) => Some(f.ego),
+        Err(GetError::NotFound { .. } | GetError::Timeout) => None,
+        Err(GetError::Stopped(_)) => None,
+    };
+    let best = match (cached, found) {
+        (None, None) => return Err(ResolveError::NotFound),
+        (Some((c, _)), None) => c,
+        (None, Some(f)) => f,
+        (Some((c, _)), Some(f)) => match select(&c, &f) {
+            Ok(Choice::TakeCandidate) => f,
+            // The DHT offered less than the cache holds: keep the cache (the
+            // anti-rollback rule), refreshed below.
+            Ok(Choice::KeepCurrent) => c,
+            Err(Conflict::Duplicity(ev)) => {
+                tracing::warn!(ego = %ev.ego_id, kind = ?ev.kind, "duplicity between the cached and the DHT record");
+                return Err(ResolveError::Duplicity);
+            }
+            Err(Conflict::DifferentEgos) => return Err(ResolveError::NotFound),
+        },
+    };
+    state.store.put_ego(&row(&best, now)).await?;
+    Ok(best)
+}

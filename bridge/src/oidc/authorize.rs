@@ -1,0 +1,243 @@
+//! `GET|POST /authorize`: validates the request, then either completes it
+//! at once (a live session that satisfies it) or opens an interaction (the
+//! login and consent pages).
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use cyrcles_core::EgoId;
+
+use crate::error::{Code, PageError};
+use crate::login::cookies;
+use crate::oidc::grant;
+use crate::oidc::params::{self, AuthRequest};
+use crate::state::AppState;
+use crate::store::{InteractionRow, SessionRow};
+use crate::util;
+
+/// How long an interaction (login and consent) may take.
+pub const INTERACTION_TTL: i64 = 15 * 60;
+
+fn pairs(raw: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(raw).into_owned().collect()
+}
+
+/// `GET /authorize`
+pub async fn get(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let raw = q.unwrap_or_default();
+    authorize(&state, &headers, peer, pairs(raw.as_bytes())).await
+}
+
+/// `POST /authorize` (form-encoded body, OIDC Core §3.1.2.1).
+pub async fn post(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let is_form = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return PageError::bad_request(
+            "Invalid request",
+            "The authorization request must be form-encoded.",
+        )
+        .into_response();
+    }
+    authorize(&state, &headers, peer, pairs(&body)).await
+}
+
+fn problem(msg: impl Into<String>) -> Response {
+    PageError::bad_request("This login request is not valid", msg).into_response()
+}
+
+async fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    _peer: SocketAddr,
+    raw: Vec<(String, String)>,
+) -> Response {
+    let (map, dups) = match params::collect(raw) {
+        Ok(x) => x,
+        Err(p) => return problem(p.0),
+    };
+    if dups.iter().any(|d| d == "client_id" || d == "redirect_uri") {
+        return problem("client_id and redirect_uri must appear once.");
+    }
+    let Some(client_id) = map.get("client_id") else {
+        return problem("The request names no client (client_id is missing).");
+    };
+    let client = match state.client(client_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return problem("The site that sent you here is not registered at this bridge.");
+        }
+        Err(e) => return PageError::from(e).into_response(),
+    };
+    let Some(redirect_uri) = map.get("redirect_uri") else {
+        return problem("The request has no redirect_uri.");
+    };
+    if !client.has_redirect_uri(redirect_uri) {
+        return problem("The redirect_uri is not one the site registered.");
+    }
+    let req = match params::validate(
+        &map,
+        &dups,
+        &client,
+        redirect_uri,
+        state.settings.oidc.require_pkce_for_confidential,
+    ) {
+        Ok(r) => r,
+        Err(p) => {
+            return grant::error_to_client(
+                state,
+                &p.redirect_uri,
+                p.mode,
+                p.state.as_deref(),
+                p.code,
+                &p.description,
+            );
+        }
+    };
+    let now = state.now();
+    let session = match cookies::session(state, headers, now).await {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let fail = |code: Code, d: &str| {
+        grant::error_to_client(
+            state,
+            &req.redirect_uri,
+            req.response_mode,
+            req.state.as_deref(),
+            code,
+            d,
+        )
+    };
+
+    // Decide whether the session, if any, can answer without a login.
+    let mut need_login = session.is_none() || req.prompt.login;
+    if let (Some(s), Some(max_age)) = (&session, req.max_age)
+        && now - s.auth_time > i64::try_from(max_age).unwrap_or(i64::MAX)
+    {
+        need_login = true;
+    }
+    if let Some(hint) = &req.login_hint {
+        // A hint that is not an ego id is only a suggestion: ignored.
+        if let Ok(id) = hint.to_ascii_lowercase().parse::<EgoId>()
+            && session.as_ref().is_some_and(|s| s.ego_id != id.to_string())
+        {
+            need_login = true;
+        }
+    }
+    if let Some(hint) = &req.id_token_hint {
+        match id_token_hint_matches(state, hint, &client, session.as_ref(), now).await {
+            HintCheck::Matches => {}
+            HintCheck::OtherSubject => need_login = true,
+            HintCheck::Invalid => {
+                return fail(
+                    Code::InvalidRequest,
+                    "id_token_hint is not a token this bridge issued",
+                );
+            }
+        }
+    }
+    if !need_login && let Some(s) = &session {
+        if grant::needs_consent(state, &req, &s.ego_id)
+            .await
+            .unwrap_or(true)
+        {
+            if req.prompt.none {
+                return fail(
+                    Code::ConsentRequired,
+                    "the person has not consented to this client",
+                );
+            }
+            return open_interaction(state, &req, Some(s)).await;
+        }
+        return grant::complete(state, &client, &req, s, None).await;
+    }
+    if req.prompt.none {
+        return fail(Code::LoginRequired, "no session satisfies this request");
+    }
+    open_interaction(state, &req, None).await
+}
+
+enum HintCheck {
+    Matches,
+    OtherSubject,
+    Invalid,
+}
+
+/// Checks an `id_token_hint`: signed by this bridge (expiry does not
+/// matter), issued to this client, and naming the session's subject.
+async fn id_token_hint_matches(
+    state: &AppState,
+    hint: &str,
+    client: &crate::oidc::client::Client,
+    session: Option<&SessionRow>,
+    now: i64,
+) -> HintCheck {
+    let Ok(claims) = state.keys.verify_own(hint, now).await else {
+        return HintCheck::Invalid;
+    };
+    let aud_ok = match util::get(&claims, "aud") {
+        serde_json::Value::String(a) => a == &client.id,
+        serde_json::Value::Array(a) => a.iter().any(|x| x.as_str() == Some(&client.id)),
+        _ => false,
+    };
+    if !aud_ok || util::get(&claims, "iss").as_str() != Some(state.settings.issuer.as_str()) {
+        return HintCheck::Invalid;
+    }
+    match (session, util::get(&claims, "sub").as_str()) {
+        (Some(s), Some(sub)) if state.subject(client, &s.ego_id) == sub => HintCheck::Matches,
+        _ => HintCheck::OtherSubject,
+    }
+}
+
+/// Stores the request and sends the browser to the interaction pages.
+async fn open_interaction(
+    state: &AppState,
+    req: &AuthRequest,
+    session: Option<&SessionRow>,
+) -> Response {
+    let now = state.now();
+    let Ok(request) = serde_json::to_string(req) else {
+        return PageError::internal(&"cannot serialize the request").into_response();
+    };
+    let row = InteractionRow {
+        id: util::id(),
+        client_id: req.client_id.clone(),
+        request,
+        csrf: util::token(),
+        created_at: now,
+        expires_at: now + INTERACTION_TTL,
+        ego_id: session.map(|s| s.ego_id.clone()),
+        session_sid: session.map(|s| s.sid.clone()),
+        finished_at: None,
+    };
+    if let Err(e) = state.store.insert_interaction(&row).await {
+        return PageError::from(e).into_response();
+    }
+    let mut res = crate::web::see_other(&format!("/interaction/{}", row.id));
+    res.headers_mut().append(
+        axum::http::header::SET_COOKIE,
+        cookies::bind_interaction(state, &row.id, &row.csrf),
+    );
+    res
+}
+
+/// Answers anything else at `/authorize`.
+pub async fn method_not_allowed() -> Response {
+    (StatusCode::METHOD_NOT_ALLOWED, "GET or POST").into_response()
+}

@@ -1,0 +1,149 @@
+//! Completing an authorization: consent, the grant, the code, and the
+//! response to the client (with `iss`, RFC 9207).
+
+use axum::response::{IntoResponse, Response};
+
+use crate::error::{Code, PageError};
+use crate::oidc::client::Client;
+use crate::oidc::discovery::ACR;
+use crate::oidc::params::{AuthRequest, ResponseMode};
+use crate::state::AppState;
+use crate::store::{CodeRow, NewGrant, SessionRow, StoreError};
+use crate::{util, web};
+
+/// Sends an OAuth error to the client's (validated) redirect URI.
+pub fn error_to_client(
+    state: &AppState,
+    redirect_uri: &str,
+    mode: ResponseMode,
+    client_state: Option<&str>,
+    code: Code,
+    description: &str,
+) -> Response {
+    let mut params = vec![
+        ("error", code.as_str()),
+        ("error_description", description),
+        ("iss", state.settings.issuer.as_str()),
+    ];
+    if let Some(s) = client_state {
+        params.push(("state", s));
+    }
+    web::to_client(redirect_uri, mode, &params)
+}
+
+/// Whether the ego has not yet consented to everything `req` asks (or the
+/// request demands consent again).
+pub async fn needs_consent(
+    state: &AppState,
+    req: &AuthRequest,
+    ego_id: &str,
+) -> Result<bool, StoreError> {
+    if req.prompt.consent {
+        return Ok(true);
+    }
+    let Some(granted) = state.store.consent(ego_id, &req.client_id).await? else {
+        return Ok(true);
+    };
+    let granted: Vec<&str> = granted.split(' ').collect();
+    Ok(!req.scopes.iter().all(|s| granted.contains(&s.as_str())))
+}
+
+/// Records consent to the request's scopes (added to any earlier ones).
+pub async fn record_consent(
+    state: &AppState,
+    req: &AuthRequest,
+    ego_id: &str,
+) -> Result<(), StoreError> {
+    let mut scopes: Vec<String> = state
+        .store
+        .consent(ego_id, &req.client_id)
+        .await?
+        .map(|s| s.split(' ').map(str::to_string).collect())
+        .unwrap_or_default();
+    for s in &req.scopes {
+        if !scopes.contains(s) {
+            scopes.push(s.clone());
+        }
+    }
+    state
+        .store
+        .put_consent(ego_id, &req.client_id, &scopes.join(" "), state.now())
+        .await
+}
+
+/// Issues the code for `req` on behalf of `session` and sends the browser
+/// back to the client. `interaction`, if given, is marked finished first so
+/// that one interaction yields at most one code.
+pub async fn complete(
+    state: &AppState,
+    client: &Client,
+    req: &AuthRequest,
+    session: &SessionRow,
+    interaction: Option<&str>,
+) -> Response {
+    match issue(state, client, req, session, interaction).await {
+        Ok(Some(code)) => {
+            let mut params = vec![
+                ("code", code.as_str()),
+                ("iss", state.settings.issuer.as_str()),
+            ];
+            if let Some(s) = &req.state {
+                params.push(("state", s.as_str()));
+            }
+            state.metrics.login("code_issued");
+            web::to_client(&req.redirect_uri, req.response_mode, &params)
+        }
+        Ok(None) => PageError::bad_request(
+            "Already done",
+            "This login was already completed. Go back to the site and start again.",
+        )
+        .into_response(),
+        Err(e) => PageError::from(e).into_response(),
+    }
+}
+
+async fn issue(
+    state: &AppState,
+    client: &Client,
+    req: &AuthRequest,
+    session: &SessionRow,
+    interaction: Option<&str>,
+) -> Result<Option<String>, StoreError> {
+    let now = state.now();
+    if let Some(id) = interaction
+        && !state.store.finish_interaction(id, now).await?
+    {
+        return Ok(None);
+    }
+    let grant_id = util::id();
+    state
+        .store
+        .insert_grant(&NewGrant {
+            grant_id: grant_id.clone(),
+            client_id: client.id.clone(),
+            ego_id: session.ego_id.clone(),
+            sid: Some(session.sid.clone()),
+            sub: state.subject(client, &session.ego_id),
+            scope: req.scopes.join(" "),
+            claims: req.claims.clone(),
+            nonce: req.nonce.clone(),
+            auth_time: session.auth_time,
+            acr: ACR.to_string(),
+            created_at: now,
+            revoked_at: None,
+        })
+        .await?;
+    let code = util::token();
+    state
+        .store
+        .insert_code(&CodeRow {
+            code_hash: util::sha256(&code),
+            grant_id,
+            client_id: client.id.clone(),
+            redirect_uri: req.redirect_uri.clone(),
+            code_challenge: req.code_challenge.clone(),
+            expires_at: now + i64::try_from(state.settings.oidc.code_ttl_secs).unwrap_or(60),
+        })
+        .await?;
+    Ok(Some(code))
+}

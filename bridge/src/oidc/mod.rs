@@ -1,0 +1,11 @@
+//! The OpenID Connect and OAuth 2.0 endpoints.
+
+pub mod authorize;
+pub mod client;
+pub mod discovery;
+pub mod grant;
+pub mod logout;
+pub mod params;
+pub mod register;
+pub mod resource;
+pub mod token;

@@ -1,0 +1,148 @@
+//! `GET|POST /userinfo` (OIDC Core §5.3), `POST /introspect` (RFC 7662)
+//! and `POST /revoke` (RFC 7009).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::error::{ApiError, Code};
+use crate::oidc::token::{authenticate, form, no_store_json};
+use crate::state::AppState;
+use crate::store::TokenKind;
+use crate::util;
+
+/// The bearer token of a userinfo request: from the `Authorization` header,
+/// or the form body of a POST (RFC 6750 §2.1, §2.2). Never from the query.
+fn bearer(method: &Method, headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
+    let from_header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(|t| t.trim().to_string());
+    let from_body = if *method == Method::POST && !body.is_empty() {
+        form(headers, body)
+            .ok()
+            .and_then(|f| f.get("access_token").cloned())
+    } else {
+        None
+    };
+    match (from_header, from_body) {
+        (Some(_), Some(_)) => Err(ApiError::bearer(
+            Code::InvalidRequest,
+            "more than one access token",
+        )),
+        (Some(t), None) | (None, Some(t)) => Ok(t),
+        (None, None) => Err(ApiError::bearer(
+            Code::InvalidToken,
+            "an access token is required",
+        )),
+    }
+}
+
+/// `GET|POST /userinfo`
+pub async fn userinfo(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let token = bearer(&method, &headers, &body)?;
+        let active = state
+            .store
+            .active_token(&util::sha256(&token), state.now())
+            .await?
+            .filter(|t| t.kind == TokenKind::Access)
+            .ok_or_else(|| {
+                ApiError::bearer(Code::InvalidToken, "the access token is invalid or expired")
+            })?;
+        if !active.scope.split(' ').any(|s| s == "openid") {
+            return Err(ApiError::bearer(
+                Code::InsufficientScope,
+                "the openid scope is required",
+            ));
+        }
+        // Cyrcles holds no personal data: the subject is the only claim.
+        Ok::<_, ApiError>(no_store_json(json!({ "sub": active.grant.sub })))
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /introspect`
+pub async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let f = form(&headers, &body)?;
+        let client = authenticate(&state, &headers, &f).await?;
+        if client.is_public() {
+            return Err(ApiError::invalid_client(false));
+        }
+        let token = f
+            .get("token")
+            .ok_or_else(|| ApiError::bad(Code::InvalidRequest, "token is required"))?;
+        let Some(active) = state
+            .store
+            .active_token(&util::sha256(token), state.now())
+            .await?
+        else {
+            return Ok(no_store_json(json!({ "active": false })));
+        };
+        let kind = match active.kind {
+            TokenKind::Access => "access_token",
+            TokenKind::Refresh => "refresh_token",
+        };
+        Ok::<_, ApiError>(no_store_json(json!({
+            "active": true,
+            "scope": active.scope,
+            "client_id": active.client_id,
+            "token_type": if active.kind == TokenKind::Access { "Bearer" } else { "refresh_token" },
+            "token_kind": kind,
+            "exp": active.expires_at,
+            "iat": active.created_at,
+            "sub": active.grant.sub,
+            "aud": active.client_id,
+            "iss": state.settings.issuer,
+            "auth_time": active.grant.auth_time,
+        })))
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /revoke`
+pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let result = async {
+        let f = form(&headers, &body)?;
+        let client = authenticate(&state, &headers, &f).await?;
+        let token = f
+            .get("token")
+            .ok_or_else(|| ApiError::bad(Code::InvalidRequest, "token is required"))?;
+        match f.get("token_type_hint").map(String::as_str) {
+            None | Some("access_token") | Some("refresh_token") => {}
+            Some(_) => {
+                return Err(ApiError::bad(
+                    Code::UnsupportedTokenType,
+                    "unknown token_type_hint",
+                ));
+            }
+        }
+        // RFC 7009 §2.2: the answer is the same whether or not the token
+        // existed.
+        state
+            .store
+            .revoke_token(&util::sha256(token), &client.id, state.now())
+            .await?;
+        Ok::<_, ApiError>(no_store_json(json!({})))
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}

@@ -1,0 +1,255 @@
+//! What every request handler shares.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cyrcles_core::record::SignatureCache;
+use cyrcles_p2p::NodeHandle;
+use cyrcles_p2p::ratelimit::RateLimiter;
+use zeroize::Zeroizing;
+
+use crate::config::Settings;
+use crate::jose::MasterKey;
+use crate::keys::KeyRing;
+use crate::metrics::HttpMetrics;
+use crate::oidc::client::Client;
+use crate::pow::{LoadMeter, PowGate};
+use crate::store::{Store, StoreError};
+
+/// Reads the current time (Unix seconds). Injected so tests can move it.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .unwrap_or(0)
+    })
+}
+
+/// How long a client stays cached (so that an update or removal made by
+/// another instance is seen within this time).
+const CLIENT_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// Per-IP and per-ego limits on login starts.
+#[derive(Debug)]
+pub struct LoginLimits {
+    per_ip: Mutex<RateLimiter<IpAddr>>,
+    per_ego: Mutex<RateLimiter<String>>,
+}
+
+impl LoginLimits {
+    fn new(per_ip: u32, per_ego: u32) -> Self {
+        Self {
+            per_ip: Mutex::new(RateLimiter::new(per_ip, 100_000)),
+            per_ego: Mutex::new(RateLimiter::new(per_ego, 100_000)),
+        }
+    }
+
+    /// Takes a token for this IP, or says how long to wait.
+    pub fn ip(&self, ip: IpAddr) -> Result<(), u64> {
+        let now = Instant::now();
+        let mut l = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        if l.allow(&ip, now) {
+            Ok(())
+        } else {
+            Err(l.retry_after(&ip, now).as_secs().max(1))
+        }
+    }
+
+    /// Takes a token for this ego, or says how long to wait.
+    pub fn ego(&self, ego: &str) -> Result<(), u64> {
+        let now = Instant::now();
+        let key = ego.to_string();
+        let mut l = self.per_ego.lock().unwrap_or_else(|e| e.into_inner());
+        if l.allow(&key, now) {
+            Ok(())
+        } else {
+            Err(l.retry_after(&key, now).as_secs().max(1))
+        }
+    }
+}
+
+/// The shared state.
+#[allow(missing_debug_implementations)]
+pub struct Inner {
+    /// Validated configuration.
+    pub settings: Settings,
+    /// The database.
+    pub store: Store,
+    /// Signing keys.
+    pub keys: KeyRing,
+    /// The master key.
+    pub master: Arc<MasterKey>,
+    /// The p2p node.
+    pub node: NodeHandle,
+    /// HTTP client for back-channel logout.
+    pub http: reqwest::Client,
+    /// The clock.
+    pub clock: Clock,
+    /// Key of pairwise subject identifiers.
+    pub pairwise_key: Zeroizing<[u8; 32]>,
+    /// Key of signed CSRF tokens that are not tied to a stored row.
+    pub csrf_key: Zeroizing<[u8; 32]>,
+    /// Login start limits.
+    pub limits: LoginLimits,
+    /// Login starts per minute, to switch the proof-of-work gate on.
+    pub load: LoadMeter,
+    /// The proof-of-work gate.
+    pub pow: PowGate,
+    /// HTTP metrics.
+    pub metrics: HttpMetrics,
+    /// Signatures already verified (ego records).
+    pub sigs: Mutex<SignatureCache>,
+    /// The discovery document.
+    pub discovery: String,
+    clients: Mutex<HashMap<String, (Client, Instant)>>,
+}
+
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("issuer", &self.settings.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The parts `AppState::new` needs.
+#[allow(missing_debug_implementations)]
+pub struct Parts {
+    /// Settings.
+    pub settings: Settings,
+    /// Store.
+    pub store: Store,
+    /// Keys.
+    pub keys: KeyRing,
+    /// Master key.
+    pub master: Arc<MasterKey>,
+    /// Node.
+    pub node: NodeHandle,
+    /// Clock.
+    pub clock: Clock,
+    /// Discovery document.
+    pub discovery: String,
+}
+
+impl AppState {
+    /// Assembles the state.
+    pub fn new(p: Parts) -> Result<Self, reqwest::Error> {
+        let login = &p.settings.login;
+        let pow = PowGate::new(
+            *p.master.derive("pow"),
+            login.pow_difficulty,
+            crate::pow::DEFAULT_MAX_AGE_SECS,
+            crate::pow::DEFAULT_MAX_SPENT,
+        );
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(AppState(Arc::new(Inner {
+            limits: LoginLimits::new(
+                login.starts_per_ip_per_minute,
+                login.starts_per_ego_per_minute,
+            ),
+            load: LoadMeter::new(60, login.pow_threshold_per_minute),
+            pow,
+            pairwise_key: p.master.derive("pairwise-subject"),
+            csrf_key: p.master.derive("csrf"),
+            metrics: HttpMetrics::new(),
+            sigs: Mutex::new(SignatureCache::new(10_000)),
+            http,
+            settings: p.settings,
+            store: p.store,
+            keys: p.keys,
+            master: p.master,
+            node: p.node,
+            clock: p.clock,
+            discovery: p.discovery,
+            clients: Mutex::new(HashMap::new()),
+        })))
+    }
+
+    /// Now, in Unix seconds.
+    pub fn now(&self) -> i64 {
+        (self.clock)()
+    }
+
+    /// A client by id, from a short-lived cache.
+    pub async fn client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
+        if client_id.len() > 256 {
+            return Ok(None);
+        }
+        {
+            let cache = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((c, at)) = cache.get(client_id)
+                && at.elapsed() < CLIENT_CACHE_TTL
+            {
+                return Ok(Some(c.clone()));
+            }
+        }
+        let Some(row) = self.store.get_client(client_id).await? else {
+            return Ok(None);
+        };
+        let client = Client::from_row(row)?;
+        let mut cache = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(client_id.to_string(), (client.clone(), Instant::now()));
+        Ok(Some(client))
+    }
+
+    /// Drops a client from the cache (after an update or removal here).
+    pub fn forget_client(&self, client_id: &str) {
+        self.clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(client_id);
+    }
+
+    /// The subject identifier `client` sees for `ego_id`: the ego id itself
+    /// for public-subject clients, otherwise
+    /// base64url(HMAC-SHA256(pairwise key, sector ‖ 0x00 ‖ ego id)).
+    pub fn subject(&self, client: &Client, ego_id: &str) -> String {
+        if !client.pairwise {
+            return ego_id.to_string();
+        }
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &*self.pairwise_key);
+        let mut ctx = ring::hmac::Context::with_key(&key);
+        ctx.update(client.sector.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(ego_id.as_bytes());
+        crate::util::b64(ctx.sign().as_ref())
+    }
+
+    /// A CSRF token for `purpose` and `value`, verifiable without storage.
+    pub fn csrf_token(&self, purpose: &str, value: &str) -> String {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &*self.csrf_key);
+        let mut ctx = ring::hmac::Context::with_key(&key);
+        ctx.update(purpose.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(value.as_bytes());
+        crate::util::b64(ctx.sign().as_ref())
+    }
+
+    /// Checks a token made by [`AppState::csrf_token`].
+    pub fn check_csrf(&self, purpose: &str, value: &str, token: &str) -> bool {
+        crate::util::ct_eq(self.csrf_token(purpose, value).as_bytes(), token.as_bytes())
+    }
+}

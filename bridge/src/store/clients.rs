@@ -1,0 +1,139 @@
+//! OAuth clients.
+
+use sqlx::any::AnyRow;
+
+use super::{Store, StoreError, col, opt};
+
+/// A client as stored. `metadata` is the JSON of its registered metadata
+/// (parsed by `oidc::client`).
+#[derive(Clone)]
+pub struct ClientRow {
+    /// The client id.
+    pub client_id: String,
+    /// SHA-256 of the secret; `None` for public clients.
+    pub secret_hash: Option<Vec<u8>>,
+    /// Display name.
+    pub name: String,
+    /// Registered metadata, JSON.
+    pub metadata: String,
+    /// SHA-256 of the registration access token (RFC 7592), if any.
+    pub registration_token_hash: Option<Vec<u8>>,
+    /// Creation time.
+    pub created_at: i64,
+    /// Last update.
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for ClientRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientRow")
+            .field("client_id", &self.client_id)
+            .field("name", &self.name)
+            .field("confidential", &self.secret_hash.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn row(r: &AnyRow) -> Result<ClientRow, StoreError> {
+    Ok(ClientRow {
+        client_id: col(r, "client_id")?,
+        secret_hash: opt(r, "secret_hash")?,
+        name: col(r, "name")?,
+        metadata: col(r, "metadata")?,
+        registration_token_hash: opt(r, "registration_token_hash")?,
+        created_at: col(r, "created_at")?,
+        updated_at: col(r, "updated_at")?,
+    })
+}
+
+const COLUMNS: &str =
+    "client_id, secret_hash, name, metadata, registration_token_hash, created_at, updated_at";
+
+impl Store {
+    /// Adds a client.
+    pub async fn insert_client(&self, c: &ClientRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO clients (client_id, secret_hash, name, metadata, registration_token_hash, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&c.client_id)
+        .bind(c.secret_hash.clone())
+        .bind(&c.name)
+        .bind(&c.metadata)
+        .bind(c.registration_token_hash.clone())
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces a client's name, metadata and secret (RFC 7592 update).
+    pub async fn update_client(&self, c: &ClientRow) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE clients SET secret_hash = $1, name = $2, metadata = $3, updated_at = $4 WHERE client_id = $5",
+        )
+        .bind(c.secret_hash.clone())
+        .bind(&c.name)
+        .bind(&c.metadata)
+        .bind(c.updated_at)
+        .bind(&c.client_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// A client by id.
+    pub async fn get_client(&self, client_id: &str) -> Result<Option<ClientRow>, StoreError> {
+        let q = format!("SELECT {COLUMNS} FROM clients WHERE client_id = $1");
+        sqlx::query(&q)
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(row)
+            .transpose()
+    }
+
+    /// Every client, oldest first.
+    pub async fn list_clients(&self) -> Result<Vec<ClientRow>, StoreError> {
+        let q = format!("SELECT {COLUMNS} FROM clients ORDER BY created_at, client_id");
+        sqlx::query(&q)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(row)
+            .collect()
+    }
+
+    /// Removes a client and revokes everything issued to it.
+    pub async fn delete_client(&self, client_id: &str, now: i64) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query("DELETE FROM clients WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query(
+            "UPDATE grants SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(client_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE tokens SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(client_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM consents WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+}

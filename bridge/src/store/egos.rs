@@ -1,0 +1,90 @@
+//! The ego cache: the best record seen per ego (the anti-rollback memory
+//! of the bridge, shared by every instance).
+
+use super::{Store, StoreError, col};
+
+/// A cached ego record with the summary the anti-rollback rule compares.
+#[derive(Debug, Clone)]
+pub struct EgoRow {
+    /// The ego id, text form.
+    pub ego_id: String,
+    /// The record bytes.
+    pub record: Vec<u8>,
+    /// Chain length.
+    pub chain_len: i64,
+    /// Certificate seq.
+    pub cert_seq: i64,
+    /// Endpoints seq.
+    pub endpoints_seq: i64,
+    /// Chain digest at `chain_len`.
+    pub chain_digest: Vec<u8>,
+    /// Certificate digest.
+    pub cert_digest: Vec<u8>,
+    /// When it was fetched from the DHT.
+    pub fetched_at: i64,
+}
+
+impl Store {
+    /// The cached record of an ego.
+    pub async fn get_ego(&self, ego_id: &str) -> Result<Option<EgoRow>, StoreError> {
+        let Some(r) = sqlx::query(
+            "SELECT ego_id, record, chain_len, cert_seq, endpoints_seq, chain_digest, cert_digest, fetched_at \
+             FROM egos WHERE ego_id = $1",
+        )
+        .bind(ego_id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(EgoRow {
+            ego_id: col(&r, "ego_id")?,
+            record: col(&r, "record")?,
+            chain_len: col(&r, "chain_len")?,
+            cert_seq: col(&r, "cert_seq")?,
+            endpoints_seq: col(&r, "endpoints_seq")?,
+            chain_digest: col(&r, "chain_digest")?,
+            cert_digest: col(&r, "cert_digest")?,
+            fetched_at: col(&r, "fetched_at")?,
+        }))
+    }
+
+    /// Stores `e` unless a record of higher or equal rank is already
+    /// there (equal rank only refreshes `fetched_at`). The comparison is in
+    /// the statement, so concurrent instances cannot roll the cache back.
+    /// The caller has already checked `e` against the cached summary for
+    /// duplicity.
+    pub async fn put_ego(&self, e: &EgoRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO egos (ego_id, record, chain_len, cert_seq, endpoints_seq, chain_digest, cert_digest, fetched_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (ego_id) DO UPDATE SET record = excluded.record, chain_len = excluded.chain_len, \
+             cert_seq = excluded.cert_seq, endpoints_seq = excluded.endpoints_seq, chain_digest = excluded.chain_digest, \
+             cert_digest = excluded.cert_digest, fetched_at = excluded.fetched_at \
+             WHERE egos.chain_len < excluded.chain_len \
+             OR (egos.chain_len = excluded.chain_len AND egos.cert_seq < excluded.cert_seq) \
+             OR (egos.chain_len = excluded.chain_len AND egos.cert_seq = excluded.cert_seq AND egos.endpoints_seq < excluded.endpoints_seq)",
+        )
+        .bind(&e.ego_id)
+        .bind(e.record.clone())
+        .bind(e.chain_len)
+        .bind(e.cert_seq)
+        .bind(e.endpoints_seq)
+        .bind(e.chain_digest.clone())
+        .bind(e.cert_digest.clone())
+        .bind(e.fetched_at)
+        .execute(&self.pool)
+        .await?;
+        sqlx::query(
+            "UPDATE egos SET fetched_at = $1 WHERE ego_id = $2 AND chain_len = $3 AND cert_seq = $4 AND endpoints_seq = $5",
+        )
+        .bind(e.fetched_at)
+        .bind(&e.ego_id)
+        .bind(e.chain_len)
+        .bind(e.cert_seq)
+        .bind(e.endpoints_seq)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,447 @@
+//! The login flow: pending authorization requests (interactions), login
+//! challenges, browser sessions and consents.
+
+use sqlx::any::AnyRow;
+
+use super::{Store, StoreError, col, opt};
+
+/// An authorization request waiting for the person to log in and consent.
+#[derive(Debug, Clone)]
+pub struct InteractionRow {
+    /// Random id, in the interaction's URLs.
+    pub id: String,
+    /// The client.
+    pub client_id: String,
+    /// The validated authorization request, JSON.
+    pub request: String,
+    /// CSRF token of the interaction's forms.
+    pub csrf: String,
+    /// Creation time.
+    pub created_at: i64,
+    /// Expiry.
+    pub expires_at: i64,
+    /// The ego once chosen.
+    pub ego_id: Option<String>,
+    /// The session once logged in.
+    pub session_sid: Option<String>,
+    /// Set when a code or an error was sent back.
+    pub finished_at: Option<i64>,
+}
+
+fn interaction(r: &AnyRow) -> Result<InteractionRow, StoreError> {
+    Ok(InteractionRow {
+        id: col(r, "id")?,
+        client_id: col(r, "client_id")?,
+        request: col(r, "request")?,
+        csrf: col(r, "csrf")?,
+        created_at: col(r, "created_at")?,
+        expires_at: col(r, "expires_at")?,
+        ego_id: opt(r, "ego_id")?,
+        session_sid: opt(r, "session_sid")?,
+        finished_at: opt(r, "finished_at")?,
+    })
+}
+
+/// Where a login challenge stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChallengeStatus {
+    /// Sent; waiting for the agent.
+    Pending,
+    /// The agent signed and the signature checked out.
+    Approved,
+    /// The agent refused.
+    Denied,
+    /// Nobody answered in time.
+    Expired,
+    /// The agent could not be reached.
+    Unreachable,
+    /// The answer did not check out.
+    Failed,
+    /// The person cancelled.
+    Cancelled,
+    /// A login was completed with it (single use).
+    Used,
+}
+
+impl ChallengeStatus {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChallengeStatus::Pending => "pending",
+            ChallengeStatus::Approved => "approved",
+            ChallengeStatus::Denied => "denied",
+            ChallengeStatus::Expired => "expired",
+            ChallengeStatus::Unreachable => "unreachable",
+            ChallengeStatus::Failed => "failed",
+            ChallengeStatus::Cancelled => "cancelled",
+            ChallengeStatus::Used => "used",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        Ok(match s {
+            "pending" => ChallengeStatus::Pending,
+            "approved" => ChallengeStatus::Approved,
+            "denied" => ChallengeStatus::Denied,
+            "expired" => ChallengeStatus::Expired,
+            "unreachable" => ChallengeStatus::Unreachable,
+            "failed" => ChallengeStatus::Failed,
+            "cancelled" => ChallengeStatus::Cancelled,
+            "used" => ChallengeStatus::Used,
+            _ => return Err(StoreError::Corrupt("challenge status")),
+        })
+    }
+}
+
+/// A login challenge.
+#[derive(Debug, Clone)]
+pub struct ChallengeRow {
+    /// Random id.
+    pub id: String,
+    /// Its interaction.
+    pub interaction_id: String,
+    /// The ego asked.
+    pub ego_id: String,
+    /// The encoded challenge as sent.
+    pub challenge: Vec<u8>,
+    /// The two-digit code shown.
+    pub match_code: i64,
+    /// Issued.
+    pub issued_at: i64,
+    /// Expires.
+    pub expires_at: i64,
+    /// Status.
+    pub status: ChallengeStatus,
+    /// Why it failed, for the page (no secrets).
+    pub detail: Option<String>,
+    /// The key that signed, once approved.
+    pub ego_pk: Option<Vec<u8>>,
+    /// Its certificate seq.
+    pub cert_seq: Option<i64>,
+}
+
+fn challenge(r: &AnyRow) -> Result<ChallengeRow, StoreError> {
+    let status: String = col(r, "status")?;
+    Ok(ChallengeRow {
+        id: col(r, "id")?,
+        interaction_id: col(r, "interaction_id")?,
+        ego_id: col(r, "ego_id")?,
+        challenge: col(r, "challenge")?,
+        match_code: col(r, "match_code")?,
+        issued_at: col(r, "issued_at")?,
+        expires_at: col(r, "expires_at")?,
+        status: ChallengeStatus::parse(&status)?,
+        detail: opt(r, "detail")?,
+        ego_pk: opt(r, "ego_pk")?,
+        cert_seq: opt(r, "cert_seq")?,
+    })
+}
+
+/// A browser session at the bridge.
+#[derive(Clone)]
+pub struct SessionRow {
+    /// Public session id (the ID token's `sid`).
+    pub sid: String,
+    /// SHA-256 of the cookie value.
+    pub cookie_hash: Vec<u8>,
+    /// The ego logged in.
+    pub ego_id: String,
+    /// The ego key that signed the login.
+    pub ego_pk: Vec<u8>,
+    /// Its certificate seq.
+    pub cert_seq: i64,
+    /// When the person authenticated.
+    pub auth_time: i64,
+    /// Expiry.
+    pub expires_at: i64,
+    /// When it ended (logout, revocation).
+    pub ended_at: Option<i64>,
+}
+
+impl std::fmt::Debug for SessionRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRow")
+            .field("sid", &self.sid)
+            .field("ego_id", &self.ego_id)
+            .field("auth_time", &self.auth_time)
+            .finish_non_exhaustive()
+    }
+}
+
+fn session(r: &AnyRow) -> Result<SessionRow, StoreError> {
+    Ok(SessionRow {
+        sid: col(r, "sid")?,
+        cookie_hash: col(r, "cookie_hash")?,
+        ego_id: col(r, "ego_id")?,
+        ego_pk: col(r, "ego_pk")?,
+        cert_seq: col(r, "cert_seq")?,
+        auth_time: col(r, "auth_time")?,
+        expires_at: col(r, "expires_at")?,
+        ended_at: opt(r, "ended_at")?,
+    })
+}
+
+const SESSION_COLUMNS: &str =
+    "sid, cookie_hash, ego_id, ego_pk, cert_seq, auth_time, expires_at, ended_at";
+const CHALLENGE_COLUMNS: &str = "id, interaction_id, ego_id, challenge, match_code, issued_at, expires_at, status, detail, ego_pk, cert_seq";
+
+impl Store {
+    /// Adds an interaction.
+    pub async fn insert_interaction(&self, i: &InteractionRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO interactions (id, client_id, request, csrf, created_at, expires_at, ego_id, session_sid, finished_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&i.id)
+        .bind(&i.client_id)
+        .bind(&i.request)
+        .bind(&i.csrf)
+        .bind(i.created_at)
+        .bind(i.expires_at)
+        .bind(i.ego_id.clone())
+        .bind(i.session_sid.clone())
+        .bind(i.finished_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// An unexpired, unfinished interaction.
+    pub async fn get_interaction(
+        &self,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<InteractionRow>, StoreError> {
+        sqlx::query(
+            "SELECT id, client_id, request, csrf, created_at, expires_at, ego_id, session_sid, finished_at \
+             FROM interactions WHERE id = $1 AND expires_at > $2 AND finished_at IS NULL",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(interaction)
+        .transpose()
+    }
+
+    /// Records the session an interaction logged in with.
+    pub async fn set_interaction_session(
+        &self,
+        id: &str,
+        ego_id: &str,
+        sid: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE interactions SET ego_id = $1, session_sid = $2 WHERE id = $3")
+            .bind(ego_id)
+            .bind(sid)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks an interaction finished; returns false if it already was (so a
+    /// code is issued at most once per interaction).
+    pub async fn finish_interaction(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE interactions SET finished_at = $1 WHERE id = $2 AND finished_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    /// Pending, unexpired challenges of an ego.
+    pub async fn pending_challenges(&self, ego_id: &str, now: i64) -> Result<i64, StoreError> {
+        let r = sqlx::query(
+            "SELECT COUNT(*) AS n FROM challenges WHERE ego_id = $1 AND status = 'pending' AND expires_at > $2",
+        )
+        .bind(ego_id)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        col(&r, "n")
+    }
+
+    /// Adds a challenge.
+    pub async fn insert_challenge(&self, c: &ChallengeRow, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO challenges (id, interaction_id, ego_id, challenge, match_code, issued_at, expires_at, status, detail, ego_pk, cert_seq, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&c.id)
+        .bind(&c.interaction_id)
+        .bind(&c.ego_id)
+        .bind(c.challenge.clone())
+        .bind(c.match_code)
+        .bind(c.issued_at)
+        .bind(c.expires_at)
+        .bind(c.status.as_str())
+        .bind(c.detail.clone())
+        .bind(c.ego_pk.clone())
+        .bind(c.cert_seq)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A challenge by id.
+    pub async fn get_challenge(&self, id: &str) -> Result<Option<ChallengeRow>, StoreError> {
+        let q = format!("SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE id = $1");
+        sqlx::query(&q)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(challenge)
+            .transpose()
+    }
+
+    /// Moves a challenge from `from` to `to`, atomically: returns false if
+    /// it was not in `from` (answered twice, cancelled meanwhile...).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn transition_challenge(
+        &self,
+        id: &str,
+        from: ChallengeStatus,
+        to: ChallengeStatus,
+        detail: Option<&str>,
+        ego_pk: Option<&[u8]>,
+        cert_seq: Option<i64>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE challenges SET status = $1, detail = $2, ego_pk = $3, cert_seq = $4, updated_at = $5 \
+             WHERE id = $6 AND status = $7",
+        )
+        .bind(to.as_str())
+        .bind(detail.map(str::to_string))
+        .bind(ego_pk.map(<[u8]>::to_vec))
+        .bind(cert_seq)
+        .bind(now)
+        .bind(id)
+        .bind(from.as_str())
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    /// Adds a session.
+    pub async fn insert_session(&self, s: &SessionRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sessions (sid, cookie_hash, ego_id, ego_pk, cert_seq, auth_time, expires_at, ended_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&s.sid)
+        .bind(s.cookie_hash.clone())
+        .bind(&s.ego_id)
+        .bind(s.ego_pk.clone())
+        .bind(s.cert_seq)
+        .bind(s.auth_time)
+        .bind(s.expires_at)
+        .bind(s.ended_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The live session whose cookie hashes to `cookie_hash`.
+    pub async fn session_by_cookie(
+        &self,
+        cookie_hash: &[u8],
+        now: i64,
+    ) -> Result<Option<SessionRow>, StoreError> {
+        let q = format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE cookie_hash = $1 AND expires_at > $2 AND ended_at IS NULL"
+        );
+        sqlx::query(&q)
+            .bind(cookie_hash.to_vec())
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(session)
+            .transpose()
+    }
+
+    /// A session by its public id, live or not.
+    pub async fn session_by_sid(&self, sid: &str) -> Result<Option<SessionRow>, StoreError> {
+        let q = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE sid = $1");
+        sqlx::query(&q)
+            .bind(sid)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(session)
+            .transpose()
+    }
+
+    /// Every live session.
+    pub async fn live_sessions(&self, now: i64) -> Result<Vec<SessionRow>, StoreError> {
+        let q = format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE expires_at > $1 AND ended_at IS NULL ORDER BY auth_time"
+        );
+        sqlx::query(&q)
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(session)
+            .collect()
+    }
+
+    /// Ends a session; returns false if it had already ended.
+    pub async fn end_session(&self, sid: &str, now: i64) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query("UPDATE sessions SET ended_at = $1 WHERE sid = $2 AND ended_at IS NULL")
+                .bind(now)
+                .bind(sid)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                == 1,
+        )
+    }
+
+    /// The scopes an ego consented to for a client.
+    pub async fn consent(
+        &self,
+        ego_id: &str,
+        client_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        sqlx::query("SELECT scope FROM consents WHERE ego_id = $1 AND client_id = $2")
+            .bind(ego_id)
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| col::<String>(&r, "scope"))
+            .transpose()
+    }
+
+    /// Records (or widens) a consent.
+    pub async fn put_consent(
+        &self,
+        ego_id: &str,
+        client_id: &str,
+        scope: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO consents (ego_id, client_id, scope, granted_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (ego_id, client_id) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
+        )
+        .bind(ego_id)
+        .bind(client_id)
+        .bind(scope)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

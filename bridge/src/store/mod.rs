@@ -1,0 +1,152 @@
+//! Storage: one portable set of queries over sqlx's `Any` driver, run
+//! against an embedded SQLite file by default or PostgreSQL when the
+//! database URL says so (several bridge instances can then share it).
+//!
+//! Portability rules for every query in this module: placeholders are
+//! `$1`, `$2`, … in ascending order of first use; values are text, 64-bit
+//! integers (times as Unix seconds, flags as 0/1) and byte strings; upserts
+//! use `INSERT … ON CONFLICT … DO …`, which both engines support. The
+//! schemas live in `migrations/bridge/{sqlite,postgres}` and differ only in
+//! type names.
+//!
+//! Secrets are never stored in the clear: tokens, codes, session cookies and
+//! client secrets as SHA-256 hashes (they are 256-bit random values, so a
+//! fast hash suffices), signing keys sealed with the master key.
+
+mod clients;
+mod egos;
+mod flow;
+mod grants;
+mod keys;
+
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+use thiserror::Error;
+
+use crate::config::DbKind;
+
+pub use clients::ClientRow;
+pub use egos::EgoRow;
+pub use flow::{ChallengeRow, ChallengeStatus, InteractionRow, SessionRow};
+pub use grants::{
+    ActiveToken, CodeRow, GrantRow, NewGrant, RotateOutcome, TokenKind, UseCodeOutcome,
+};
+pub use keys::KeyRow;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/bridge/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator =
+    sqlx::migrate!("../migrations/bridge/postgres");
+
+/// A storage failure. The HTTP layer shows it as a 500 with a reference id
+/// and logs the detail.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The database refused or failed.
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Migrations could not be applied.
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A row holds something this code cannot read (corruption or a newer
+    /// schema).
+    #[error("unreadable stored value: {0}")]
+    Corrupt(&'static str),
+}
+
+/// The bridge's database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) pool: AnyPool,
+    kind: DbKind,
+}
+
+impl Store {
+    /// Connects (creating the SQLite file if needed).
+    pub async fn connect(
+        url: &str,
+        kind: DbKind,
+        max_connections: u32,
+    ) -> Result<Store, StoreError> {
+        install_default_drivers();
+        let mut options = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10));
+        if kind == DbKind::Sqlite {
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    // WAL lets readers proceed during writes; the busy timeout
+                    // queues writers instead of failing them.
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(url).await?;
+        Ok(Store { pool, kind })
+    }
+
+    /// Applies the migrations of this database's kind.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self.kind {
+            DbKind::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
+            DbKind::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Which engine.
+    pub fn kind(&self) -> DbKind {
+        self.kind
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Deletes what has expired: interactions, challenges, codes, tokens,
+    /// ended sessions. Returns the number of rows removed.
+    pub async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        // Keep a day of history for audits and reuse detection.
+        let horizon = now - 24 * 3_600;
+        for q in [
+            "DELETE FROM interactions WHERE expires_at < $1",
+            "DELETE FROM challenges WHERE expires_at < $1",
+            "DELETE FROM codes WHERE expires_at < $1",
+            "DELETE FROM tokens WHERE expires_at < $1",
+            "DELETE FROM sessions WHERE expires_at < $1",
+        ] {
+            removed += sqlx::query(q)
+                .bind(horizon)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok(removed)
+    }
+}
+
+/// Reads an optional column.
+pub(crate) fn opt<'r, T>(row: &'r sqlx::any::AnyRow, col: &str) -> Result<Option<T>, StoreError>
+where
+    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    use sqlx::Row;
+    row.try_get::<Option<T>, _>(col).map_err(StoreError::from)
+}
+
+/// Reads a required column.
+pub(crate) fn col<'r, T>(row: &'r sqlx::any::AnyRow, col: &str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    use sqlx::Row;
+    row.try_get::<T, _>(col).map_err(StoreError::from)
+}

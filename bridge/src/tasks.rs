@@ -1,0 +1,111 @@
+//! Background work: signing-key rotation and reload, purging expired rows,
+//! and checking live sessions' egos in the DHT (ending sessions whose ego
+//! was revoked or whose key was replaced).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::login::resolve;
+use crate::oidc::logout;
+use crate::state::AppState;
+
+/// Starts every background task; they stop when the returned handles are
+/// aborted.
+pub fn spawn(state: &AppState) -> Vec<JoinHandle<()>> {
+    vec![
+        tokio::spawn(keys(state.clone())),
+        tokio::spawn(purge(state.clone())),
+        tokio::spawn(sessions(state.clone())),
+    ]
+}
+
+/// How long a retired signing key stays published: the longest lifetime
+/// of anything it signed, plus a margin.
+pub fn publish_for(state: &AppState) -> i64 {
+    let o = &state.settings.oidc;
+    i64::try_from(o.id_token_ttl_secs.max(120)).unwrap_or(3_600) + 3_600
+}
+
+async fn keys(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let now = state.now();
+        let max_age = i64::try_from(state.settings.oidc.key_rotation_days.saturating_mul(86_400))
+            .unwrap_or(0);
+        match state
+            .keys
+            .rotate_if_due(now, max_age, publish_for(&state))
+            .await
+        {
+            Ok(true) => tracing::info!("signing keys rotated on schedule"),
+            Ok(false) => {
+                if let Err(e) = state.keys.reload(now).await {
+                    tracing::warn!(error = %e, "cannot reload signing keys");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "scheduled key rotation failed"),
+        }
+    }
+}
+
+async fn purge(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        match state.store.purge_expired(state.now()).await {
+            Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired rows"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "purge failed"),
+        }
+    }
+}
+
+async fn sessions(state: AppState) {
+    let every = Duration::from_secs(state.settings.oidc.session_check_interval_secs.max(1));
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Err(e) = check_sessions(&state).await {
+            tracing::warn!(error = %e, "session check failed");
+        }
+    }
+}
+
+/// Looks up the ego of every live session; ends the sessions of revoked
+/// egos, and (if configured) those whose ego key has been replaced.
+/// Returns how many sessions were ended.
+pub async fn check_sessions(state: &AppState) -> Result<usize, crate::store::StoreError> {
+    let now = state.now();
+    let mut by_ego: HashMap<String, Vec<crate::store::SessionRow>> = HashMap::new();
+    for s in state.store.live_sessions(now).await? {
+        by_ego.entry(s.ego_id.clone()).or_default().push(s);
+    }
+    let mut ended = 0;
+    for (ego, sessions) in by_ego {
+        let Some(id) = crate::login::challenge::parse_ego(&ego) else {
+            continue;
+        };
+        let record = match resolve::resolve(state, id, true).await {
+            Ok(r) => r,
+            // Not found is not proof of anything: keep the sessions.
+            Err(_) => continue,
+        };
+        for s in sessions {
+            let key_changed = record.ego_key().as_bytes().as_slice() != s.ego_pk.as_slice();
+            let why = if record.is_revoked() {
+                "ego revoked"
+            } else if key_changed && state.settings.oidc.end_sessions_on_key_change {
+                "ego key replaced"
+            } else {
+                continue;
+            };
+            logout::end_session(state, &s.sid, why).await?;
+            ended += 1;
+        }
+    }
+    Ok(ended)
+}

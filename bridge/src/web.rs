@@ -1,0 +1,204 @@
+//! HTTP helpers: cookies, the client's address, redirects back to clients
+//! (query or form_post), security headers.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::oidc::params::ResponseMode;
+
+/// The value of cookie `name`, if the request carries exactly one.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    let mut found = None;
+    for h in headers.get_all(header::COOKIE) {
+        let Ok(s) = h.to_str() else { continue };
+        for part in s.split(';') {
+            let Some((k, v)) = part.trim().split_once('=') else {
+                continue;
+            };
+            if k == name {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some(v.trim_matches('"').to_string());
+            }
+        }
+    }
+    found
+}
+
+/// A `Set-Cookie` value: HttpOnly, SameSite=Lax, `Secure` under https.
+/// `max_age` 0 deletes the cookie.
+pub fn set_cookie(name: &str, value: &str, path: &str, max_age: i64, secure: bool) -> HeaderValue {
+    let s = format!(
+        "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
+        if secure { "; Secure" } else { "" }
+    );
+    HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+}
+
+/// The client's address: the connection's peer, or the last address in
+/// `X-Forwarded-For` when the bridge runs behind a proxy that appends it.
+pub fn client_ip(headers: &HeaderMap, peer: SocketAddr, trust_forwarded_for: bool) -> IpAddr {
+    if trust_forwarded_for
+        && let Some(ip) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|v| v.trim().parse().ok())
+    {
+        return ip;
+    }
+    peer.ip()
+}
+
+/// 303 See Other to `location`.
+pub fn see_other(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(v) => {
+            let mut res = StatusCode::SEE_OTHER.into_response();
+            res.headers_mut().insert(header::LOCATION, v);
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        }
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Sends authorization response parameters to the client's redirect URI,
+/// in the query (303) or as an auto-submitted form (form_post).
+pub fn to_client(redirect_uri: &str, mode: ResponseMode, params: &[(&str, &str)]) -> Response {
+    match mode {
+        ResponseMode::Query => {
+            let Ok(mut url) = url::Url::parse(redirect_uri) else {
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            };
+            {
+                let mut q = url.query_pairs_mut();
+                for (k, v) in params {
+                    q.append_pair(k, v);
+                }
+            }
+            see_other(url.as_str())
+        }
+        ResponseMode::FormPost => {
+            let origin = url::Url::parse(redirect_uri)
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_default();
+            let mut inputs = String::new();
+            for (k, v) in params {
+                inputs.push_str(&format!(
+                    "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                    html_escape(k),
+                    html_escape(v)
+                ));
+            }
+            let body = format!(
+                "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Continuing…</title>\
+                 <script src=\"/static/autosubmit.js\" defer></script></head><body>\
+                 <form method=\"post\" action=\"{}\" id=\"response\">{inputs}\
+                 <noscript><button type=\"submit\">Continue</button></noscript></form></body></html>",
+                html_escape(redirect_uri)
+            );
+            let mut res = (StatusCode::OK, axum::response::Html(body)).into_response();
+            let csp = format!(
+                "default-src 'none'; script-src 'self'; form-action {origin}; frame-ancestors 'none'; base-uri 'none'"
+            );
+            let h = res.headers_mut();
+            if let Ok(v) = HeaderValue::from_str(&csp) {
+                h.insert(header::CONTENT_SECURITY_POLICY, v);
+            }
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        }
+    }
+}
+
+/// The security headers every response gets (unless the handler set its
+/// own CSP).
+pub fn security_headers(res: &mut Response, hsts: bool) {
+    let h = res.headers_mut();
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        );
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if hsts {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_read_once() {
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, "a=1; b=2".parse().unwrap());
+        assert_eq!(cookie(&h, "b").as_deref(), Some("2"));
+        assert_eq!(cookie(&h, "c"), None);
+        h.append(header::COOKIE, "b=3".parse().unwrap());
+        assert_eq!(cookie(&h, "b"), None, "two values: trust neither");
+    }
+
+    #[test]
+    fn query_responses_keep_the_redirect_uris_query() {
+        let r = to_client(
+            "https://a.example/cb?x=1",
+            ResponseMode::Query,
+            &[("code", "c d"), ("state", "s")],
+        );
+        let loc = r.headers().get(header::LOCATION).unwrap().to_str().unwrap();
+        assert_eq!(loc, "https://a.example/cb?x=1&code=c+d&state=s");
+    }
+
+    #[test]
+    fn form_post_escapes_values() {
+        let r = to_client(
+            "https://a.example/cb",
+            ResponseMode::FormPost,
+            &[("state", "\"><script>")],
+        );
+        assert_eq!(r.status(), StatusCode::OK);
+        let csp = r
+            .headers()
+            .get(header::CONTENT_SECURITY_POLICY)
+            .unwrap()
+            .to_str()
+            .unwrap();
+        assert!(csp.contains("form-action https://a.example"));
+    }
+}

@@ -1,0 +1,33 @@
+// Polls the login challenge's status and moves on when the agent answers.
+// Served from /static (the CSP forbids inline scripts). Without JavaScript,
+// the page refreshes itself every few seconds instead.
+(function () {
+  'use strict';
+  function start() {
+    var box = document.getElementById('wait');
+    if (!box) return;
+    var statusUrl = box.getAttribute('data-status-url');
+    var nextUrl = box.getAttribute('data-next-url');
+    var line = document.getElementById('wait-status');
+    var stopped = false;
+    function show(text) { if (line) line.textContent = text; }
+    function poll() {
+      if (stopped) return;
+      fetch(statusUrl, { credentials: 'same-origin', cache: 'no-store', headers: { 'Accept': 'application/json' } })
+        .then(function (r) { return r.ok ? r.json() : { status: 'error' }; })
+        .then(function (s) {
+          if (s.status === 'pending') {
+            show('Waiting for your agent… (' + s.seconds_left + ' s)');
+            setTimeout(poll, 1000);
+          } else {
+            stopped = true;
+            window.location.assign(nextUrl);
+          }
+        })
+        .catch(function () { setTimeout(poll, 2000); });
+    }
+    setTimeout(poll, 500);
+  }
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
+  else start();
+})();
