@@ -31,16 +31,21 @@ use crate::store::Store;
 use crate::templates::STATIC_FILES;
 use crate::{login, metrics, secrets, tasks, tls, web};
 
-/// How the bridge is built beyond its settings (tests inject a clock).
+/// How the bridge is built beyond its settings (tests inject a clock and
+/// an already-bound listener, so that they know the port, and thus the
+/// issuer, before the bridge starts).
 pub struct Options {
     /// The clock.
     pub clock: Clock,
+    /// Serve on this listener instead of binding `http.listen`.
+    pub listener: Option<std::net::TcpListener>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
             clock: system_clock(),
+            listener: None,
         }
     }
 }
@@ -128,9 +133,15 @@ impl Application {
             Some((cert, key)) => Some(tls::acceptor(cert, key)?),
             None => None,
         };
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let listener = match options.listener {
+            Some(l) => {
+                l.set_nonblocking(true)?;
+                TcpListener::from_std(l)?
+            }
+            None => TcpListener::bind(settings.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", settings.listen))?,
+        };
         let state = AppState::new(Parts {
             settings,
             store,

@@ -131,7 +131,7 @@ pub enum ConfigCommand {
 fn init_logging() {
     let filter = std::env::var("CYRCLES_BRIDGE_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info,libp2p=warn,sqlx=warn".into());
+        .unwrap_or_else(|_| "info,libp2p=warn,libp2p_kad=error,sqlx=warn".into());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)

@@ -158,6 +158,9 @@ impl AppState {
             crate::pow::DEFAULT_MAX_AGE_SECS,
             crate::pow::DEFAULT_MAX_SPENT,
         );
+        // reqwest is built without a default TLS crypto provider; use ring,
+        // which the rest of the bridge uses (a no-op if one is installed).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())

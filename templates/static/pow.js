@@ -24,8 +24,8 @@
  * progress text; its attributes data-pow-working, data-pow-done and
  * data-pow-failed override the English defaults.
  *
- * For tests, Node can load this file: it then exports { sha256hex,
- * sha256Bytes, solve, Solver } and touches no DOM.
+ * For tests, Node can load this file: it then exports { sha256hex, solve,
+ * Solver } and touches no DOM.
  */
 (function () {
   'use strict';
@@ -161,14 +161,6 @@
       rounds(H, W);
     }
     return H;
-  }
-
-  // SHA-256 of a string (UTF-8 encoded) or Uint8Array, as 32 bytes.
-  function sha256Bytes(msg) {
-    var H = digestState(msg);
-    var out = new Uint8Array(32);
-    for (var i = 0; i < 32; i++) out[i] = H[i >> 2] >>> (24 - 8 * (i & 3));
-    return out;
   }
 
   // SHA-256 of a string (UTF-8 encoded) or Uint8Array, as lowercase hex.
@@ -373,9 +365,14 @@
           // Fall through to the older path.
         }
       }
+      // form.submit() skips the submit event and the clicked button's
+      // name/value, so carry the latter in a hidden copy.
       if (submitter && submitter.name) {
-        var copy = hiddenInput(form, submitter.name);
+        var copy = form.ownerDocument.createElement('input');
+        copy.type = 'hidden';
+        copy.name = submitter.name;
         copy.value = submitter.value;
+        form.appendChild(copy);
       }
       form.submit();
     }
@@ -421,6 +418,6 @@
   }
 
   if (typeof module !== 'undefined' && module.exports) {
-    module.exports = { sha256hex: sha256hex, sha256Bytes: sha256Bytes, solve: solve, Solver: Solver };
+    module.exports = { sha256hex: sha256hex, solve: solve, Solver: Solver };
   }
 })();

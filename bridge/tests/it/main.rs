@@ -1,1 +1,18 @@
+//! Integration tests of the bridge: the real HTTP server on a loopback
+//! port, a real p2p network with a test agent peer holding a real ego key,
+//! and a relying party built on the `openidconnect` crate. Storage tests
+//! run on SQLite, and on PostgreSQL when `CYRCLES_TEST_POSTGRES_URL` is set.
+#![allow(
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation
+)]
 
+mod abuse;
+mod common;
+mod conformance;
+mod flow;
+mod storage;

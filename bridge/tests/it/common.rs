@@ -1,0 +1,660 @@
+//! A bridge, an agent peer and a relying party, for tests.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cyrcles_bridge::app::{Application, Options};
+use cyrcles_bridge::config::Config;
+use cyrcles_bridge::oidc::client::ClientMetadata;
+use cyrcles_bridge::oidc::register::create_client;
+use cyrcles_bridge::state::AppState;
+use cyrcles_core::cbor::Encode;
+use cyrcles_core::login::{DenyReason, LoginResponse};
+use cyrcles_core::record::PeerEndpoint;
+use cyrcles_core::record::builder;
+use cyrcles_core::{SecretKey, UnixTime};
+use cyrcles_p2p::{DhtMode, Keypair, Node, NodeConfig, NodeEvent, NodeHandle};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, Scope,
+};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use serde_json::{Value, json};
+
+pub const REDIRECT: &str = "http://127.0.0.1:9/cb";
+
+/// Fails the test instead of hanging.
+pub async fn bounded<F: std::future::Future>(secs: u64, what: &str, f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(secs), f)
+        .await
+        .unwrap_or_else(|_| panic!("{what} took more than {secs} s"))
+}
+
+/// A clock tests can move.
+#[derive(Clone)]
+pub struct TestClock(pub Arc<AtomicI64>);
+
+impl TestClock {
+    pub fn new() -> Self {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        Self(Arc::new(AtomicI64::new(now)))
+    }
+    pub fn advance(&self, secs: i64) {
+        self.0.fetch_add(secs, Ordering::SeqCst);
+    }
+    pub fn now(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Which database a test bridge uses.
+#[derive(Clone, Debug)]
+pub enum Db {
+    /// A SQLite file in the bridge's data directory.
+    Sqlite,
+    /// A PostgreSQL database created for the test.
+    Postgres(String),
+}
+
+/// Creates a fresh PostgreSQL database for one test, if the variable is set.
+pub async fn postgres_db() -> Option<String> {
+    let base = std::env::var("CYRCLES_TEST_POSTGRES_URL").ok()?;
+    use sqlx::Connection;
+    let name = format!(
+        "cyrcles_test_{}",
+        cyrcles_bridge::util::id().to_lowercase().replace('-', "_")
+    );
+    let mut conn = sqlx::PgConnection::connect(&base)
+        .await
+        .expect("connect to CYRCLES_TEST_POSTGRES_URL");
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&base).unwrap();
+    url.set_path(&format!("/{name}"));
+    Some(url.to_string())
+}
+
+pub struct TestBridge {
+    pub issuer: String,
+    pub state: AppState,
+    pub p2p_addr: cyrcles_p2p::Multiaddr,
+    pub clock: TestClock,
+    pub dir: std::path::PathBuf,
+    pub db: Db,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub struct BridgeOptions {
+    pub db: Db,
+    pub clock: TestClock,
+    pub dir: Option<std::path::PathBuf>,
+    pub env: Vec<(String, String)>,
+}
+
+impl Default for BridgeOptions {
+    fn default() -> Self {
+        Self {
+            db: Db::Sqlite,
+            clock: TestClock::new(),
+            dir: None,
+            env: Vec::new(),
+        }
+    }
+}
+
+impl TestBridge {
+    pub async fn start() -> TestBridge {
+        Self::start_with(BridgeOptions::default()).await
+    }
+
+    pub async fn start_with(o: BridgeOptions) -> TestBridge {
+        let dir = o.dir.clone().unwrap_or_else(|| {
+            let d = std::env::temp_dir().join(format!(
+                "cyrcles-bridge-test-{}",
+                cyrcles_bridge::util::id()
+            ));
+            std::fs::create_dir_all(&d).unwrap();
+            d
+        });
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let issuer = format!("http://127.0.0.1:{port}");
+        let mut env: Vec<(String, String)> = vec![
+            ("CYRCLES_BRIDGE_ISSUER".into(), issuer.clone()),
+            ("CYRCLES_BRIDGE_DATA_DIR".into(), dir.display().to_string()),
+            (
+                "CYRCLES_BRIDGE_P2P_LISTEN".into(),
+                "/ip4/127.0.0.1/tcp/0".into(),
+            ),
+            (
+                "CYRCLES_BRIDGE_HTTP_LISTEN".into(),
+                format!("127.0.0.1:{port}"),
+            ),
+            // Tests run many logins from one address.
+            (
+                "CYRCLES_BRIDGE_LOGIN_STARTS_PER_IP_PER_MINUTE".into(),
+                "10000".into(),
+            ),
+            (
+                "CYRCLES_BRIDGE_LOGIN_STARTS_PER_EGO_PER_MINUTE".into(),
+                "10000".into(),
+            ),
+            (
+                "CYRCLES_BRIDGE_LOGIN_MAX_PENDING_PER_EGO".into(),
+                "3".into(),
+            ),
+        ];
+        if let Db::Postgres(url) = &o.db {
+            env.push(("CYRCLES_BRIDGE_DATABASE_URL".into(), url.clone()));
+        }
+        env.extend(o.env.clone());
+        let settings = Config::load(None, env).unwrap().validate().unwrap();
+        let clock = o.clock.clone();
+        let c = clock.0.clone();
+        let app = Application::build(
+            settings,
+            Options {
+                clock: Arc::new(move || c.load(Ordering::SeqCst)),
+                listener: Some(listener),
+            },
+        )
+        .await
+        .unwrap();
+        let state = app.state().clone();
+        let p2p_addr = app.p2p_addrs()[0].clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until(async move {
+            let _ = rx.await;
+        }));
+        TestBridge {
+            issuer,
+            state,
+            p2p_addr,
+            clock,
+            dir,
+            db: o.db,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the bridge and waits for it.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+
+    /// Registers a client directly in the store.
+    pub async fn client(&self, meta: Value) -> (String, Option<String>) {
+        let meta: ClientMetadata = serde_json::from_value(meta).unwrap();
+        let meta = meta.validate().unwrap();
+        let c = create_client(
+            &self.state.store,
+            Some("Test Site".into()),
+            meta,
+            false,
+            self.clock.now(),
+        )
+        .await
+        .unwrap();
+        (c.row.client_id, c.secret)
+    }
+
+    /// A confidential client (client_secret_basic, RS256, refresh).
+    pub async fn confidential(&self) -> (String, String) {
+        let (id, s) = self
+            .client(json!({
+                "redirect_uris": [REDIRECT],
+                "grant_types": ["authorization_code", "refresh_token"],
+                "post_logout_redirect_uris": ["http://127.0.0.1:9/bye"],
+            }))
+            .await;
+        (id, s.unwrap())
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+}
+
+impl Drop for TestBridge {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// How the test agent answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    Approve,
+    Deny,
+    /// Signs with a key that is not the ego's.
+    WrongKey,
+    /// Never answers.
+    Silent,
+}
+
+/// An agent peer: holds an ego, publishes its record with its own address
+/// as endpoint, and answers login challenges.
+pub struct TestAgent {
+    pub node: NodeHandle,
+    pub ego_id: cyrcles_core::EgoId,
+    pub keys: Arc<Mutex<builder::NewEgo>>,
+    pub answer: Arc<Mutex<Answer>>,
+    pub challenges: Arc<Mutex<Vec<cyrcles_core::login::LoginChallenge>>>,
+    pub rng: Arc<Mutex<ChaCha20Rng>>,
+}
+
+impl TestAgent {
+    pub async fn start(bridge: &TestBridge, seed: u64) -> TestAgent {
+        let mut bytes = [0u8; 32];
+        bytes[..8].copy_from_slice(&seed.to_le_bytes());
+        bytes[9] = 0xa9;
+        let mut c = NodeConfig::new(Keypair::ed25519_from_bytes(bytes).unwrap());
+        c.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+        c.bootstrap = vec![bridge.p2p_addr.clone()];
+        c.mode = DhtMode::Auto;
+        let clock = bridge.clock.clone();
+        c.clock = Arc::new(move || UnixTime::from_secs(clock.now() as u64));
+        let (node, events) = Node::spawn(c).await.unwrap();
+        let status = node.status().await.unwrap();
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let now = UnixTime::from_secs(bridge.clock.now() as u64);
+        let peer = PeerEndpoint {
+            peer_id: node.peer_id().to_bytes(),
+            addrs: status.listen_addrs.iter().map(|a| a.to_vec()).collect(),
+        };
+        let keys = builder::create_ego(
+            &mut rng,
+            now,
+            builder::DEFAULT_CERT_VALIDITY_SECS,
+            vec![peer],
+            86_400,
+        )
+        .unwrap();
+        let ego_id = keys.record.ego_id();
+        let agent = TestAgent {
+            node,
+            ego_id,
+            keys: Arc::new(Mutex::new(keys)),
+            answer: Arc::new(Mutex::new(Answer::Approve)),
+            challenges: Arc::new(Mutex::new(Vec::new())),
+            rng: Arc::new(Mutex::new(rng)),
+        };
+        agent.publish().await;
+        agent.serve(events);
+        agent
+    }
+
+    pub fn ego_text(&self) -> String {
+        self.ego_id.to_string()
+    }
+
+    pub fn set_answer(&self, a: Answer) {
+        *self.answer.lock().unwrap() = a;
+    }
+
+    /// Publishes the current record (the bridge's node stores it).
+    pub async fn publish(&self) {
+        let bytes = self.keys.lock().unwrap().record.to_cbor();
+        bounded(20, "publish", async {
+            loop {
+                match self.node.publish(bytes.clone()).await {
+                    Ok(p) if p.stored_at > 0 => return,
+                    _ => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        })
+        .await;
+    }
+
+    /// A new ego key certified by the whole circle key, republished.
+    pub async fn rotate(&self, now: i64) {
+        {
+            let mut k = self.keys.lock().unwrap();
+            let mut rng = self.rng.lock().unwrap();
+            let new_key = SecretKey::generate(&mut *rng);
+            let k = &mut *k;
+            let circle = &k.circle;
+            k.record
+                .certify_with(
+                    circle,
+                    &mut *rng,
+                    new_key.public(),
+                    UnixTime::from_secs(now as u64),
+                    builder::DEFAULT_CERT_VALIDITY_SECS,
+                )
+                .unwrap();
+            let peers = k.record.endpoints.as_ref().map(|e| e.body.peers.clone());
+            k.ego = new_key;
+            if let Some(peers) = peers {
+                k.record
+                    .set_endpoints(&k.ego, peers, UnixTime::from_secs(now as u64), 86_400)
+                    .unwrap();
+            }
+        }
+        self.publish().await;
+    }
+
+    /// Revokes the ego (whole circle key) and republishes.
+    pub async fn revoke(&self, now: i64) {
+        {
+            let mut k = self.keys.lock().unwrap();
+            let mut rng = self.rng.lock().unwrap();
+            let k = &mut *k;
+            k.record
+                .revoke_with(
+                    &k.circle,
+                    &mut *rng,
+                    UnixTime::from_secs(now as u64),
+                    86_400,
+                )
+                .unwrap();
+        }
+        self.publish().await;
+    }
+
+    fn serve(&self, mut events: tokio::sync::mpsc::Receiver<NodeEvent>) {
+        let keys = self.keys.clone();
+        let answer = self.answer.clone();
+        let seen = self.challenges.clone();
+        tokio::spawn(async move {
+            while let Some(e) = events.recv().await {
+                if let NodeEvent::Login {
+                    challenge,
+                    responder,
+                    ..
+                } = e
+                {
+                    seen.lock().unwrap().push(challenge.clone());
+                    let mode = *answer.lock().unwrap();
+                    let response = {
+                        let k = keys.lock().unwrap();
+                        match mode {
+                            Answer::Approve => {
+                                Some(challenge.approve(&k.ego, k.record.cert.body.seq))
+                            }
+                            Answer::Deny => Some(LoginResponse::Denied(DenyReason::User)),
+                            Answer::WrongKey => {
+                                let other = SecretKey::from_seed(&[0x66; 32]);
+                                let LoginResponse::Approved(mut a) =
+                                    challenge.approve(&other, k.record.cert.body.seq)
+                                else {
+                                    unreachable!()
+                                };
+                                a.ego_pk = k.ego.public();
+                                Some(LoginResponse::Approved(a))
+                            }
+                            Answer::Silent => None,
+                        }
+                    };
+                    match response {
+                        Some(r) => responder.respond(r),
+                        // Hold the responder until the challenge expires.
+                        None => {
+                            tokio::spawn(async move {
+                                tokio::time::sleep(Duration::from_secs(130)).await;
+                                drop(responder);
+                            });
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// A browser: cookies, no automatic redirects.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// An HTTP client for the RP library (no redirects, as it requires).
+pub fn rp_http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+pub fn location(res: &reqwest::Response) -> String {
+    res.headers()
+        .get("location")
+        .unwrap_or_else(|| panic!("no Location header on {}", res.status()))
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The value of `<input name="NAME" value="…">` in a page.
+pub fn input(html: &str, name: &str) -> Option<String> {
+    let pat = format!("name=\"{name}\" value=\"");
+    let start = html.find(&pat)? + pat.len();
+    let end = html[start..].find('"')? + start;
+    Some(
+        html[start..end]
+            .replace("&amp;", "&")
+            .replace("&#39;", "'")
+            .replace("&quot;", "\""),
+    )
+}
+
+/// Query parameters of a URL.
+pub fn query(url: &str) -> HashMap<String, String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+/// Where a browser login ends.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Redirected to the client with these parameters.
+    Redirect(HashMap<String, String>),
+    /// A page (status, HTML).
+    Page(u16, String),
+}
+
+impl Outcome {
+    pub fn code(&self) -> String {
+        match self {
+            Outcome::Redirect(q) => q
+                .get("code")
+                .cloned()
+                .unwrap_or_else(|| panic!("no code: {q:?}")),
+            Outcome::Page(s, h) => panic!("expected a redirect, got a {s} page: {h}"),
+        }
+    }
+    pub fn params(&self) -> &HashMap<String, String> {
+        match self {
+            Outcome::Redirect(q) => q,
+            Outcome::Page(s, h) => panic!("expected a redirect, got a {s} page: {h}"),
+        }
+    }
+}
+
+/// Follows an authorization URL in `browser` as a person would: types the
+/// ego id, waits for the agent, consents. Returns where it ends.
+pub async fn browse(
+    bridge: &TestBridge,
+    browser: &reqwest::Client,
+    auth_url: &str,
+    ego: &str,
+) -> Outcome {
+    bounded(60, "browser login", async {
+        let mut url = auth_url.to_string();
+        for _ in 0..12 {
+            let res = browser.get(&url).send().await.unwrap();
+            let status = res.status().as_u16();
+            if status == 303 || status == 302 {
+                let next = location(&res);
+                if next.starts_with("http://127.0.0.1:9/") {
+                    return Outcome::Redirect(query(&next));
+                }
+                url = if next.starts_with('/') {
+                    bridge.url(&next)
+                } else {
+                    next
+                };
+                continue;
+            }
+            let html = res.text().await.unwrap();
+            if status != 200 {
+                return Outcome::Page(status, html);
+            }
+            if html.contains("name=\"decision\" value=\"allow\"") {
+                let csrf = input(&html, "csrf").unwrap();
+                let action = url.replace(&bridge.issuer, "");
+                let res = browser
+                    .post(bridge.url(&format!("{action}/consent")))
+                    .form(&[("csrf", csrf.as_str()), ("decision", "allow")])
+                    .send()
+                    .await
+                    .unwrap();
+                let next = location(&res);
+                if next.starts_with("http://127.0.0.1:9/") {
+                    return Outcome::Redirect(query(&next));
+                }
+                url = bridge.url(&next);
+                continue;
+            }
+            if html.contains("name=\"ego_id\"") {
+                let csrf = input(&html, "csrf").unwrap();
+                let action = url.replace(&bridge.issuer, "");
+                let res = browser
+                    .post(bridge.url(&format!("{action}/ego")))
+                    .form(&[("csrf", csrf.as_str()), ("ego_id", ego)])
+                    .send()
+                    .await
+                    .unwrap();
+                if res.status().as_u16() != 303 {
+                    let s = res.status().as_u16();
+                    return Outcome::Page(s, res.text().await.unwrap());
+                }
+                let wait = bridge.url(&location(&res));
+                // Poll as the page's script does.
+                loop {
+                    let s: Value = browser
+                        .get(format!("{wait}/status"))
+                        .send()
+                        .await
+                        .unwrap()
+                        .json()
+                        .await
+                        .unwrap();
+                    if s["status"] != "pending" {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                url = format!("{wait}/continue");
+                continue;
+            }
+            return Outcome::Page(status, html);
+        }
+        panic!("too many steps")
+    })
+    .await
+}
+
+/// A relying party on the openidconnect crate.
+pub struct Rp {
+    pub client: openidconnect::core::CoreClient<
+        openidconnect::EndpointSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointMaybeSet,
+        openidconnect::EndpointMaybeSet,
+    >,
+    pub http: reqwest::Client,
+    pub metadata: CoreProviderMetadata,
+}
+
+impl Rp {
+    pub async fn discover(bridge: &TestBridge, id: &str, secret: Option<&str>) -> Rp {
+        let http = rp_http();
+        let metadata = CoreProviderMetadata::discover_async(
+            IssuerUrl::new(bridge.issuer.clone()).unwrap(),
+            &http,
+        )
+        .await
+        .unwrap();
+        let client = CoreClient::from_provider_metadata(
+            metadata.clone(),
+            ClientId::new(id.to_string()),
+            secret.map(|s| ClientSecret::new(s.to_string())),
+        )
+        .set_redirect_uri(RedirectUrl::new(REDIRECT.to_string()).unwrap());
+        Rp {
+            client,
+            http,
+            metadata,
+        }
+    }
+
+    /// Revokes a token at the revocation endpoint (RFC 7009), as the client.
+    pub async fn revoke(
+        &self,
+        bridge: &TestBridge,
+        token: &str,
+        id: &str,
+        secret: &str,
+    ) -> reqwest::StatusCode {
+        self.http
+            .post(bridge.url("/revoke"))
+            .basic_auth(id, Some(secret))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    /// An authorization URL with PKCE and a nonce, and extra parameters.
+    pub fn auth_url(
+        &self,
+        scopes: &[&str],
+        extra: &[(&str, &str)],
+    ) -> (String, CsrfToken, Nonce, PkceCodeVerifier) {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut req = self
+            .client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .set_pkce_challenge(challenge);
+        for s in scopes {
+            req = req.add_scope(Scope::new(s.to_string()));
+        }
+        for (k, v) in extra {
+            req = req.add_extra_param(*k, *v);
+        }
+        let (url, csrf, nonce) = req.url();
+        (url.to_string(), csrf, nonce, verifier)
+    }
+}
