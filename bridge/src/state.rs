@@ -193,6 +193,13 @@ impl AppState {
         (self.clock)()
     }
 
+    /// Whether login starts must carry a proof of work now: always when
+    /// the threshold is 0, otherwise when the last minute's starts exceed it.
+    pub fn pow_required(&self, now: i64) -> bool {
+        self.settings.login.pow_threshold_per_minute == 0
+            || self.load.is_hot(u64::try_from(now).unwrap_or(0))
+    }
+
     /// A client by id, from a short-lived cache.
     pub async fn client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
         if client_id.len() > 256 {

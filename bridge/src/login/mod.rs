@@ -109,8 +109,7 @@ fn login_page(
         .or_else(|| web::cookie(headers, cookies::REMEMBER))
         .unwrap_or_default();
     let pow = state
-        .load
-        .is_hot(u64::try_from(now).unwrap_or(0))
+        .pow_required(now)
         .then(|| state.pow.challenge(u64::try_from(now).unwrap_or(0)));
     let page = LoginPage {
         client_name: ix.client.name.clone(),
@@ -219,7 +218,7 @@ async fn ego_inner(
     let now = state.now();
     let now_u = u64::try_from(now).unwrap_or(0);
     let typed = f.get("ego_id").map(String::as_str).unwrap_or("");
-    if state.load.is_hot(now_u) {
+    if state.pow_required(now) {
         let ok = match (f.get("pow_token"), f.get("pow_solution")) {
             (Some(t), Some(s)) => state.pow.verify(t, s, now_u).is_ok(),
             _ => false,

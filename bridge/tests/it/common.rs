@@ -89,7 +89,6 @@ pub struct TestBridge {
     pub p2p_addr: cyrcles_p2p::Multiaddr,
     pub clock: TestClock,
     pub dir: std::path::PathBuf,
-    pub db: Db,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -182,7 +181,6 @@ impl TestBridge {
             p2p_addr,
             clock,
             dir,
-            db: o.db,
             shutdown: Some(tx),
             task: Some(task),
         }
@@ -331,6 +329,8 @@ impl TestAgent {
             let mut rng = self.rng.lock().unwrap();
             let new_key = SecretKey::generate(&mut *rng);
             let k = &mut *k;
+            // The new certificate drops the endpoints the old key signed.
+            let peers = k.record.endpoints.as_ref().map(|e| e.body.peers.clone());
             let circle = &k.circle;
             k.record
                 .certify_with(
@@ -341,7 +341,6 @@ impl TestAgent {
                     builder::DEFAULT_CERT_VALIDITY_SECS,
                 )
                 .unwrap();
-            let peers = k.record.endpoints.as_ref().map(|e| e.body.peers.clone());
             k.ego = new_key;
             if let Some(peers) = peers {
                 k.record

@@ -171,3 +171,199 @@ pub fn base64_decode(s: &str) -> Vec<u8> {
         .decode(s)
         .unwrap()
 }
+
+/// A relying party's back-channel logout endpoint: collects logout tokens.
+async fn logout_receiver() -> (String, tokio::sync::mpsc::Receiver<String>) {
+    use axum::routing::post;
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let app = axum::Router::new().route(
+        "/bcl",
+        post(move |body: axum::body::Bytes| {
+            let tx = tx.clone();
+            async move {
+                let form: std::collections::HashMap<String, String> =
+                    url::form_urlencoded::parse(&body).into_owned().collect();
+                let _ = tx
+                    .send(form.get("logout_token").cloned().unwrap_or_default())
+                    .await;
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/bcl", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, rx)
+}
+
+async fn next_logout_token(
+    bridge: &TestBridge,
+    rx: &mut tokio::sync::mpsc::Receiver<String>,
+) -> serde_json::Value {
+    let token = crate::common::bounded(10, "back-channel logout", rx.recv())
+        .await
+        .unwrap();
+    let claims = bridge
+        .state
+        .keys
+        .verify_own(&token, bridge.clock.now())
+        .await
+        .expect("a logout token signed by the bridge");
+    let header: serde_json::Value =
+        serde_json::from_slice(&base64_decode(token.split('.').next().unwrap())).unwrap();
+    assert_eq!(header["typ"], "logout+jwt");
+    assert!(claims.get("nonce").is_none());
+    assert!(
+        claims["events"]
+            .get("http://schemas.openid.net/event/backchannel-logout")
+            .is_some()
+    );
+    claims
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rp_initiated_logout_sends_a_back_channel_logout_token() {
+    let bridge = TestBridge::start().await;
+    let agent = TestAgent::start(&bridge, 2).await;
+    let (bcl, mut tokens_rx) = logout_receiver().await;
+    let (id, secret) = bridge
+        .client(serde_json::json!({
+            "redirect_uris": [crate::common::REDIRECT],
+            "post_logout_redirect_uris": ["http://127.0.0.1:9/bye"],
+            "backchannel_logout_uri": bcl,
+            "grant_types": ["authorization_code", "refresh_token"],
+        }))
+        .await;
+    let secret = secret.unwrap();
+    let rp = Rp::discover(&bridge, &id, Some(&secret)).await;
+    let b = browser();
+    let (url, _, nonce, verifier) = rp.auth_url(&[], &[]);
+    let end = browse(&bridge, &b, &url, &agent.ego_text()).await;
+    let tokens = rp
+        .client
+        .exchange_code(AuthorizationCode::new(end.code()))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&rp.http)
+        .await
+        .unwrap();
+    let id_token = tokens.id_token().unwrap();
+    let claims = id_token
+        .claims(&rp.client.id_token_verifier(), &nonce)
+        .unwrap();
+    let sid: serde_json::Value = serde_json::from_slice(&base64_decode(
+        id_token.to_string().split('.').nth(1).unwrap(),
+    ))
+    .unwrap();
+
+    // The RP sends the browser to the end-session endpoint.
+    let mut logout = url::Url::parse(&bridge.url("/logout")).unwrap();
+    logout
+        .query_pairs_mut()
+        .append_pair("id_token_hint", &id_token.to_string())
+        .append_pair("post_logout_redirect_uri", "http://127.0.0.1:9/bye")
+        .append_pair("state", "bye-state");
+    let page = b
+        .get(logout.as_str())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = crate::common::input(&page, "csrf").unwrap();
+    let logout_state = crate::common::input(&page, "logout_state").unwrap();
+    let res = b
+        .post(bridge.url("/logout"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("logout_state", logout_state.as_str()),
+            ("decision", "logout"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        crate::common::location(&res),
+        "http://127.0.0.1:9/bye?state=bye-state"
+    );
+
+    let lt = next_logout_token(&bridge, &mut tokens_rx).await;
+    assert_eq!(lt["aud"], id);
+    assert_eq!(lt["sid"], sid["sid"]);
+    assert_eq!(lt["sub"], claims.subject().as_str());
+
+    // The session is over and what it issued is revoked.
+    let (url, _, _, _) = rp.auth_url(&[], &[("prompt", "none")]);
+    let end = browse(&bridge, &b, &url, &agent.ego_text()).await;
+    assert_eq!(end.params()["error"], "login_required");
+    let info: Result<CoreUserInfoClaims, _> = rp
+        .client
+        .user_info(tokens.access_token().to_owned(), None)
+        .unwrap()
+        .request_async(&rp.http)
+        .await;
+    assert!(info.is_err());
+
+    // An unregistered post-logout URI is refused with a page.
+    let mut bad = url::Url::parse(&bridge.url("/logout")).unwrap();
+    bad.query_pairs_mut()
+        .append_pair("id_token_hint", &id_token.to_string())
+        .append_pair("post_logout_redirect_uri", "https://evil.example/");
+    assert_eq!(b.get(bad.as_str()).send().await.unwrap().status(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_or_replaced_ego_key_ends_its_sessions() {
+    let bridge = TestBridge::start().await;
+    let agent = TestAgent::start(&bridge, 3).await;
+    let (bcl, mut tokens_rx) = logout_receiver().await;
+    let (id, _) = bridge
+        .client(serde_json::json!({
+            "redirect_uris": [crate::common::REDIRECT],
+            "token_endpoint_auth_method": "none",
+            "backchannel_logout_uri": bcl,
+        }))
+        .await;
+    let rp = Rp::discover(&bridge, &id, None).await;
+    let b = browser();
+    let (url, _, _, _) = rp.auth_url(&[], &[]);
+    browse(&bridge, &b, &url, &agent.ego_text()).await.code();
+    // Nothing changed: the check keeps the session.
+    assert_eq!(
+        cyrcles_bridge::tasks::check_sessions(&bridge.state)
+            .await
+            .unwrap(),
+        0
+    );
+    // A new ego key: the session opened with the old one ends.
+    agent.rotate(bridge.clock.now()).await;
+    assert_eq!(
+        cyrcles_bridge::tasks::check_sessions(&bridge.state)
+            .await
+            .unwrap(),
+        1
+    );
+    let lt = next_logout_token(&bridge, &mut tokens_rx).await;
+    assert_eq!(lt["aud"], id);
+    // Log in again with the new key, then revoke the ego.
+    let (url, _, _, _) = rp.auth_url(&[], &[]);
+    browse(&bridge, &b, &url, &agent.ego_text()).await.code();
+    agent.revoke(bridge.clock.now()).await;
+    assert_eq!(
+        cyrcles_bridge::tasks::check_sessions(&bridge.state)
+            .await
+            .unwrap(),
+        1
+    );
+    next_logout_token(&bridge, &mut tokens_rx).await;
+    // A revoked ego cannot log in.
+    let (url, _, _, _) = rp.auth_url(&[], &[]);
+    match browse(&bridge, &browser(), &url, &agent.ego_text()).await {
+        crate::common::Outcome::Page(400, html) => assert!(html.contains("revoked"), "{html}"),
+        other => panic!("a revoked ego got {other:?}"),
+    }
+}
