@@ -15,4 +15,5 @@ mod abuse;
 mod common;
 mod conformance;
 mod flow;
+mod pages;
 mod storage;
