@@ -78,7 +78,13 @@ impl std::fmt::Debug for Application {
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("cannot create {}", settings.data_dir.display()))?;
-    let store = Store::connect(&settings.database_url, settings.db_kind, 16)
+    // SQLite serializes writers, and each connection is a thread: a few
+    // connections serve best. PostgreSQL gets a wider pool.
+    let connections = match settings.db_kind {
+        crate::config::DbKind::Sqlite => 4,
+        crate::config::DbKind::Postgres => 16,
+    };
+    let store = Store::connect(&settings.database_url, settings.db_kind, connections)
         .await
         .context("cannot open the database")?;
     store.migrate().await.context("cannot apply migrations")?;

@@ -107,6 +107,8 @@ pub struct Inner {
     pub sigs: Mutex<SignatureCache>,
     /// The discovery document.
     pub discovery: String,
+    /// Browsers waiting on challenges.
+    pub watch: crate::login::watch::Watch,
     clients: Mutex<HashMap<String, (Client, Instant)>>,
 }
 
@@ -184,6 +186,7 @@ impl AppState {
             node: p.node,
             clock: p.clock,
             discovery: p.discovery,
+            watch: crate::login::watch::Watch::default(),
             clients: Mutex::new(HashMap::new()),
         })))
     }

@@ -1,4 +1,4 @@
-// Polls the login challenge's status and moves on when the agent answers.
+// Waits for the login challenge (long polling) and moves on when the agent answers.
 // Served from /static (the CSP forbids inline scripts). Without JavaScript,
 // the page refreshes itself every few seconds instead.
 (function () {
@@ -13,12 +13,12 @@
     function show(text) { if (line) line.textContent = text; }
     function poll() {
       if (stopped) return;
-      fetch(statusUrl, { credentials: 'same-origin', cache: 'no-store', headers: { 'Accept': 'application/json' } })
+      fetch(statusUrl + '?wait=25', { credentials: 'same-origin', cache: 'no-store', headers: { 'Accept': 'application/json' } })
         .then(function (r) { return r.ok ? r.json() : { status: 'error' }; })
         .then(function (s) {
           if (s.status === 'pending') {
             show('Waiting for your agent… (' + s.seconds_left + ' s)');
-            setTimeout(poll, 1000);
+            poll();
           } else {
             stopped = true;
             window.location.assign(nextUrl);
@@ -26,7 +26,7 @@
         })
         .catch(function () { setTimeout(poll, 2000); });
     }
-    setTimeout(poll, 500);
+    poll();
   }
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
   else start();

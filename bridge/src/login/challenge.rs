@@ -51,14 +51,15 @@ fn match_code() -> u8 {
 }
 
 /// Creates a challenge for `ego`, stores it as pending and sends it in the
-/// background. Returns the challenge id.
+/// background. Returns the challenge id, or `None` if the ego already has
+/// the maximum of pending challenges.
 pub async fn start(
     state: &AppState,
     interaction_id: &str,
     client: &Client,
     ego: VerifiedEgo,
     client_ip: Option<String>,
-) -> Result<String, StoreError> {
+) -> Result<Option<String>, StoreError> {
     let now = state.now();
     let ttl = i64::try_from(state.settings.login.challenge_ttl_secs).unwrap_or(120);
     let params = ChallengeParams {
@@ -76,9 +77,9 @@ pub async fn start(
     let challenge = LoginChallenge::new(params)
         .map_err(|_| StoreError::Corrupt("login challenge parameters"))?;
     let id = util::id();
-    state
+    let added = state
         .store
-        .insert_challenge(
+        .insert_challenge_capped(
             &ChallengeRow {
                 id: id.clone(),
                 interaction_id: interaction_id.to_string(),
@@ -93,8 +94,12 @@ pub async fn start(
                 cert_seq: None,
             },
             now,
+            i64::from(state.settings.login.max_pending_per_ego),
         )
         .await?;
+    if !added {
+        return Ok(None);
+    }
     state.metrics.login("started");
     let task_state = state.clone();
     let task_id = id.clone();
@@ -107,7 +112,7 @@ pub async fn start(
             tracing::error!(error = %e, "cannot record a challenge outcome");
         }
     });
-    Ok(id)
+    Ok(Some(id))
 }
 
 enum Outcome {
@@ -160,6 +165,7 @@ async fn record(state: &AppState, id: &str, o: Outcome) -> Result<(), StoreError
     {
         state.metrics.login(metric);
     }
+    state.watch.notify(id);
     Ok(())
 }
 

@@ -16,6 +16,7 @@
 pub mod challenge;
 pub mod cookies;
 pub mod resolve;
+pub mod watch;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -249,20 +250,6 @@ async fn ego_inner(
         .limits
         .ego(&ego_text)
         .map_err(|secs| PageError::rate_limited(secs).into_response())?;
-    let pending = state
-        .store
-        .pending_challenges(&ego_text, now)
-        .await
-        .map_err(|e| PageError::from(e).into_response())?;
-    if pending >= i64::from(state.settings.login.max_pending_per_ego) {
-        return Err(login_page(
-            state,
-            &ix,
-            headers,
-            Some(&ego_text),
-            Some("Several login requests are already waiting for this ego. Answer them in your agent or wait two minutes.".into()),
-        ));
-    }
     let record = match resolve::resolve(state, ego, false).await {
         Ok(r) => r,
         Err(resolve::ResolveError::Store(e)) => return Err(PageError::from(e).into_response()),
@@ -294,9 +281,18 @@ async fn ego_inner(
             Some("This ego's agent is not online right now. Start it (`cyrcles daemon`) and try again.".into()),
         ));
     }
-    let cid = challenge::start(state, &ix.row.id, &ix.client, record, Some(ip.to_string()))
+    let Some(cid) = challenge::start(state, &ix.row.id, &ix.client, record, Some(ip.to_string()))
         .await
-        .map_err(|e| PageError::from(e).into_response())?;
+        .map_err(|e| PageError::from(e).into_response())?
+    else {
+        return Err(login_page(
+            state,
+            &ix,
+            headers,
+            Some(&ego_text),
+            Some("Several login requests are already waiting for this ego. Answer them in your agent or wait two minutes.".into()),
+        ));
+    };
     let mut res = web::see_other(&format!("/interaction/{}/challenge/{cid}", ix.row.id));
     let remember = f.contains_key("remember").then_some(ego_text.as_str());
     res.headers_mut()
@@ -352,15 +348,50 @@ pub async fn wait(
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
-/// `GET /interaction/{id}/challenge/{cid}/status`
+/// Longest a status request waits for a change.
+const MAX_WAIT_SECS: u64 = 25;
+/// How often a waiting status request reads the database (for outcomes
+/// recorded by another instance).
+const WAIT_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// `GET /interaction/{id}/challenge/{cid}/status[?wait=SECONDS]`: the
+/// challenge's status as JSON; with `wait`, held open (long polling) until
+/// it leaves `pending` or the time runs out.
 pub async fn status(
     State(state): State<AppState>,
     Path((id, cid)): Path<(String, String)>,
+    axum::extract::RawQuery(q): axum::extract::RawQuery,
     headers: HeaderMap,
 ) -> Response {
+    let wait = q
+        .as_deref()
+        .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "wait"))
+        .and_then(|(_, v)| v.parse::<u64>().ok())
+        .unwrap_or(0)
+        .min(MAX_WAIT_SECS);
     let result = async {
         let ix = load(&state, &id, &headers).await?;
-        let ch = load_challenge(&state, &ix, &cid).await?;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
+        // Subscribe before the first read, so an outcome recorded in between
+        // still wakes this request; then each round trip is one read.
+        let n = state.watch.subscribe(&cid);
+        let mut ch;
+        loop {
+            let notified = n.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            ch = load_challenge(&state, &ix, &cid).await?;
+            let now_instant = tokio::time::Instant::now();
+            if ch.status != ChallengeStatus::Pending
+                || state.now() > ch.expires_at
+                || now_instant >= deadline
+            {
+                break;
+            }
+            let until = deadline.min(now_instant + WAIT_POLL);
+            let _ = tokio::time::timeout_at(until, notified).await;
+        }
+        state.watch.release(&cid, n);
         let now = state.now();
         let status = match ch.status {
             ChallengeStatus::Pending if now > ch.expires_at => "expired",
@@ -471,11 +502,12 @@ pub async fn proceed(
             state.store.end_session(&old.sid, now).await?;
         }
         state.store.insert_session(&session).await?;
-        state
-            .store
-            .set_interaction_session(&id, &session.ego_id, &session.sid)
-            .await?;
         let mut res = if grant::needs_consent(&state, &ix.req, &session.ego_id).await? {
+            // The consent page continues this interaction with the session.
+            state
+                .store
+                .set_interaction_session(&id, &session.ego_id, &session.sid)
+                .await?;
             if ix.req.prompt.none {
                 grant::error_to_client(
                     &state,
@@ -598,7 +630,16 @@ pub async fn resend(
             PageError::new(StatusCode::OK, "Cannot resend", format!("{e}."))
                 .retry(format!("/interaction/{id}"))
         })?;
-        let new = challenge::start(&state, &id, &ix.client, record, Some(ip.to_string())).await?;
+        let new = challenge::start(&state, &id, &ix.client, record, Some(ip.to_string()))
+            .await?
+            .ok_or_else(|| {
+                PageError::new(
+                    StatusCode::OK,
+                    "Too many requests waiting",
+                    "Several login requests are already waiting for this ego. Answer them in your agent or wait two minutes.",
+                )
+                .retry(format!("/interaction/{id}"))
+            })?;
         Ok::<_, PageError>(web::see_other(&format!(
             "/interaction/{id}/challenge/{new}"
         )))

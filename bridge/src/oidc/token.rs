@@ -19,7 +19,7 @@ use crate::oidc::client::{Client, Presented};
 use crate::oidc::discovery::AMR;
 use crate::oidc::params::pkce_matches;
 use crate::state::AppState;
-use crate::store::{GrantRow, RotateOutcome, TokenKind, UseCodeOutcome};
+use crate::store::{GrantRow, RotateOutcome, UseCodeOutcome};
 use crate::util;
 
 /// Parses a form body, refusing repeated parameters (RFC 6749 §3.2).
@@ -221,16 +221,20 @@ async fn issue(
     let o = &state.settings.oidc;
     let ttl = |s: u64| i64::try_from(s).unwrap_or(3_600);
     let access = util::token();
+    let refresh = client.may_refresh().then(util::token);
+    let refresh_hash = refresh.as_deref().map(util::sha256);
     state
         .store
-        .insert_token(
+        .insert_token_pair(
             &util::sha256(&access),
-            TokenKind::Access,
+            now + ttl(o.access_token_ttl_secs),
+            refresh_hash
+                .as_deref()
+                .map(|h| (h, now + ttl(o.refresh_token_ttl_secs))),
             &grant.grant_id,
             &client.id,
             scope,
             now,
-            now + ttl(o.access_token_ttl_secs),
         )
         .await?;
     let mut out = json!({
@@ -239,21 +243,8 @@ async fn issue(
         "expires_in": o.access_token_ttl_secs,
         "scope": scope,
     });
-    if client.may_refresh() {
-        let refresh = util::token();
-        state
-            .store
-            .insert_token(
-                &util::sha256(&refresh),
-                TokenKind::Refresh,
-                &grant.grant_id,
-                &client.id,
-                scope,
-                now,
-                now + ttl(o.refresh_token_ttl_secs),
-            )
-            .await?;
-        util::set(&mut out, "refresh_token", json!(refresh));
+    if let Some(r) = refresh {
+        util::set(&mut out, "refresh_token", json!(r));
     }
     if scope.split(' ').any(|s| s == "openid") {
         util::set(

@@ -267,6 +267,37 @@ impl Store {
         col(&r, "n")
     }
 
+    /// Adds a pending challenge unless its ego already has `max_pending`
+    /// pending, unexpired ones (checked in the same statement). Returns
+    /// whether it was added.
+    pub async fn insert_challenge_capped(
+        &self,
+        c: &ChallengeRow,
+        now: i64,
+        max_pending: i64,
+    ) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "INSERT INTO challenges (id, interaction_id, ego_id, challenge, match_code, issued_at, expires_at, status, detail, ego_pk, cert_seq, updated_at) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, 'pending', NULL, NULL, NULL, $8 \
+             WHERE (SELECT COUNT(*) FROM challenges WHERE ego_id = $9 AND status = 'pending' AND expires_at > $10) < $11",
+        )
+        .bind(&c.id)
+        .bind(&c.interaction_id)
+        .bind(&c.ego_id)
+        .bind(c.challenge.clone())
+        .bind(c.match_code)
+        .bind(c.issued_at)
+        .bind(c.expires_at)
+        .bind(now)
+        .bind(&c.ego_id)
+        .bind(now)
+        .bind(max_pending)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
     /// Adds a challenge.
     pub async fn insert_challenge(&self, c: &ChallengeRow, now: i64) -> Result<(), StoreError> {
         sqlx::query(

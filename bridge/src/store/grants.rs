@@ -240,52 +240,94 @@ impl Store {
     /// Redeems a code: marks it used, atomically, and returns it with its
     /// grant; a second redemption is reported as reuse.
     pub async fn use_code(&self, code_hash: &[u8], now: i64) -> Result<UseCodeOutcome, StoreError> {
-        let Some(r) = sqlx::query(
-            "SELECT code_hash, grant_id, client_id, redirect_uri, code_challenge, expires_at, used_at \
-             FROM codes WHERE code_hash = $1",
+        // The conditional update is the atomic step: of two concurrent
+        // redemptions exactly one gets the row back.
+        let won = sqlx::query(
+            "UPDATE codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL AND expires_at > $3 \
+             RETURNING grant_id, client_id, redirect_uri, code_challenge, expires_at",
         )
+        .bind(now)
         .bind(code_hash.to_vec())
+        .bind(now)
         .fetch_optional(&self.pool)
-        .await?
+        .await?;
+        if let Some(r) = won {
+            let code = CodeRow {
+                code_hash: code_hash.to_vec(),
+                grant_id: col(&r, "grant_id")?,
+                client_id: col(&r, "client_id")?,
+                redirect_uri: col(&r, "redirect_uri")?,
+                code_challenge: opt(&r, "code_challenge")?,
+                expires_at: col(&r, "expires_at")?,
+            };
+            return match self.get_grant(&code.grant_id).await? {
+                Some(g) if g.revoked_at.is_none() => Ok(UseCodeOutcome::Fresh(Box::new((code, g)))),
+                _ => Ok(UseCodeOutcome::Unknown),
+            };
+        }
+        // Why not: used before, expired, or unknown.
+        let Some(r) =
+            sqlx::query("SELECT grant_id, expires_at, used_at FROM codes WHERE code_hash = $1")
+                .bind(code_hash.to_vec())
+                .fetch_optional(&self.pool)
+                .await?
         else {
             return Ok(UseCodeOutcome::Unknown);
-        };
-        let code = CodeRow {
-            code_hash: col(&r, "code_hash")?,
-            grant_id: col(&r, "grant_id")?,
-            client_id: col(&r, "client_id")?,
-            redirect_uri: col(&r, "redirect_uri")?,
-            code_challenge: opt(&r, "code_challenge")?,
-            expires_at: col(&r, "expires_at")?,
         };
         let used_at: Option<i64> = opt(&r, "used_at")?;
         if used_at.is_some() {
             return Ok(UseCodeOutcome::Reused {
-                grant_id: code.grant_id,
+                grant_id: col(&r, "grant_id")?,
             });
         }
-        if code.expires_at <= now {
-            return Ok(UseCodeOutcome::Expired);
-        }
-        // The conditional update is the atomic step: of two concurrent
-        // redemptions exactly one sees one row changed.
-        let won =
-            sqlx::query("UPDATE codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL")
-                .bind(now)
-                .bind(code_hash.to_vec())
-                .execute(&self.pool)
-                .await?
-                .rows_affected()
-                == 1;
-        if !won {
-            return Ok(UseCodeOutcome::Reused {
-                grant_id: code.grant_id,
-            });
-        }
-        match self.get_grant(&code.grant_id).await? {
-            Some(g) if g.revoked_at.is_none() => Ok(UseCodeOutcome::Fresh(Box::new((code, g)))),
-            _ => Ok(UseCodeOutcome::Unknown),
-        }
+        Ok(UseCodeOutcome::Expired)
+    }
+
+    /// Adds an access token and, optionally, a refresh token of one grant,
+    /// in one statement.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn insert_token_pair(
+        &self,
+        access_hash: &[u8],
+        access_expires_at: i64,
+        refresh: Option<(&[u8], i64)>,
+        grant_id: &str,
+        client_id: &str,
+        scope: &str,
+        created_at: i64,
+    ) -> Result<(), StoreError> {
+        let Some((refresh_hash, refresh_expires_at)) = refresh else {
+            return self
+                .insert_token(
+                    access_hash,
+                    TokenKind::Access,
+                    grant_id,
+                    client_id,
+                    scope,
+                    created_at,
+                    access_expires_at,
+                )
+                .await;
+        };
+        sqlx::query(
+            "INSERT INTO tokens (token_hash, kind, grant_id, client_id, scope, created_at, expires_at, revoked_at, rotated_at) \
+             VALUES ($1, 'access', $2, $3, $4, $5, $6, NULL, NULL), ($7, 'refresh', $8, $9, $10, $11, $12, NULL, NULL)",
+        )
+        .bind(access_hash.to_vec())
+        .bind(grant_id)
+        .bind(client_id)
+        .bind(scope)
+        .bind(created_at)
+        .bind(access_expires_at)
+        .bind(refresh_hash.to_vec())
+        .bind(grant_id)
+        .bind(client_id)
+        .bind(scope)
+        .bind(created_at)
+        .bind(refresh_expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Adds a token.

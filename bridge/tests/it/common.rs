@@ -268,6 +268,9 @@ impl TestAgent {
         c.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
         c.bootstrap = vec![bridge.p2p_addr.clone()];
         c.mode = DhtMode::Auto;
+        // A real agent sees a bridge a few times a minute; the tests and the
+        // load generator send it far more.
+        c.limits.requests_per_peer_per_minute = 1_000_000;
         let clock = bridge.clock.clone();
         c.clock = Arc::new(move || UnixTime::from_secs(clock.now() as u64));
         let (node, events) = Node::spawn(c).await.unwrap();
@@ -553,10 +556,10 @@ pub async fn browse(
                     return Outcome::Page(s, res.text().await.unwrap());
                 }
                 let wait = bridge.url(&location(&res));
-                // Poll as the page's script does.
+                // Wait as the page's script does (long polling).
                 loop {
                     let s: Value = browser
-                        .get(format!("{wait}/status"))
+                        .get(format!("{wait}/status?wait=20"))
                         .send()
                         .await
                         .unwrap()
