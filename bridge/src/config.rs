@@ -648,6 +648,23 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_parses_to_the_defaults_and_documents_every_key() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/bridge.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let from_file = Config::load(Some(&path), env(&[])).unwrap();
+        assert_eq!(
+            serde_json::to_value(&from_file).unwrap(),
+            serde_json::to_value(Config::default()).unwrap(),
+            "the example must show the defaults"
+        );
+        for (key, var) in Config::keys() {
+            let leaf = key.rsplit('.').next().unwrap();
+            assert!(text.contains(&format!("\n{leaf} = ")), "{key} is not in the example");
+            assert!(text.contains(&var), "{var} is not in the example");
+        }
+    }
+
+    #[test]
     fn every_key_has_a_variable() {
         let keys = Config::keys();
         assert!(keys.iter().any(|(k, v)| k == "oidc.code_ttl_secs" && v == "CYRCLES_BRIDGE_OIDC_CODE_TTL_SECS"));
