@@ -649,7 +649,8 @@ mod tests {
 
     #[test]
     fn the_example_file_parses_to_the_defaults_and_documents_every_key() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/bridge.example.toml");
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/bridge.example.toml");
         let text = std::fs::read_to_string(&path).unwrap();
         let from_file = Config::load(Some(&path), env(&[])).unwrap();
         assert_eq!(
@@ -659,7 +660,10 @@ mod tests {
         );
         for (key, var) in Config::keys() {
             let leaf = key.rsplit('.').next().unwrap();
-            assert!(text.contains(&format!("\n{leaf} = ")), "{key} is not in the example");
+            assert!(
+                text.contains(&format!("\n{leaf} = ")),
+                "{key} is not in the example"
+            );
             assert!(text.contains(&var), "{var} is not in the example");
         }
     }

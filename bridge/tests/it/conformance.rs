@@ -824,3 +824,57 @@ fn base64url(b: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
+
+/// Not a conformance module: signing-key rotation keeps earlier ID tokens
+/// verifiable while new ones use the new key.
+#[tokio::test]
+async fn key_rotation_keeps_retired_keys_published() {
+    let mut e = env().await;
+    let (old_tokens, _) = e.login(&[], &[]).await;
+    let old_kid = header_kid(&old_tokens.id_token().unwrap().to_string());
+    e.bridge
+        .state
+        .keys
+        .rotate(e.bridge.clock.now(), 7_200)
+        .await
+        .unwrap();
+    let jwks: Value = e
+        .browser
+        .get(e.bridge.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["kid"] == old_kid.as_str())
+    );
+    // A fresh RP (fresh JWKS) still verifies the old token...
+    let rp = Rp::discover(&e.bridge, &e.id, Some(&e.secret)).await;
+    old_tokens
+        .id_token()
+        .unwrap()
+        .claims(&rp.client.id_token_verifier(), |_: Option<&Nonce>| {
+            Ok::<(), String>(())
+        })
+        .unwrap();
+    // ...and new tokens carry the new key.
+    e.rp = rp;
+    let (new_tokens, _) = e.login(&[], &[]).await;
+    assert_ne!(
+        header_kid(&new_tokens.id_token().unwrap().to_string()),
+        old_kid
+    );
+}
+
+fn header_kid(jwt: &str) -> String {
+    let h: Value =
+        serde_json::from_slice(&crate::flow::base64_decode(jwt.split('.').next().unwrap()))
+            .unwrap();
+    h["kid"].as_str().unwrap().to_string()
+}

@@ -12,6 +12,7 @@
 )]
 
 mod abuse;
+mod cli;
 mod common;
 mod conformance;
 mod flow;

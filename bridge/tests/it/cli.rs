@@ -1,0 +1,194 @@
+//! The `cyrcles-bridge` binary: client and key management, configuration,
+//! and `serve` starting with nothing but a data directory and free ports.
+
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cyrcles-bridge"))
+}
+
+fn temp() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("cyrcles-cli-{}", cyrcles_bridge::util::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = bin()
+        .args(args)
+        .env("CYRCLES_BRIDGE_DATA_DIR", dir)
+        .env("CYRCLES_BRIDGE_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn client_keys_and_config_commands() {
+    let dir = temp();
+    let (ok, out, err) = run(
+        &dir,
+        &[
+            "client",
+            "add",
+            "--name",
+            "Shop",
+            "--redirect-uri",
+            "https://shop.example/cb",
+            "--json",
+        ],
+    );
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let id = v["client_id"].as_str().unwrap().to_string();
+    assert!(v["client_secret"].as_str().unwrap().len() >= 43);
+    let (ok, out, _) = run(
+        &dir,
+        &[
+            "client",
+            "add",
+            "--name",
+            "App",
+            "--redirect-uri",
+            "com.example.app:/cb",
+            "--public",
+            "--json",
+        ],
+    );
+    assert!(ok);
+    let public: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        public["client_secret"].is_null(),
+        "public clients have no secret"
+    );
+    let (ok, out, _) = run(&dir, &["client", "list", "--json"]);
+    assert!(ok);
+    let list: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    // Bad input is refused with a clear message and a failure status.
+    let (ok, _, err) = run(
+        &dir,
+        &[
+            "client",
+            "add",
+            "--name",
+            "Bad",
+            "--redirect-uri",
+            "http://evil.example/cb",
+        ],
+    );
+    assert!(!ok);
+    assert!(err.contains("invalid_redirect_uri"), "{err}");
+    let (ok, out, _) = run(&dir, &["client", "remove", &id]);
+    assert!(ok && out.contains("removed"));
+    let (ok, _, err) = run(&dir, &["client", "remove", &id]);
+    assert!(!ok && err.contains("no client"));
+    // Keys: three active, then rotation keeps the old ones published.
+    let (ok, out, _) = run(&dir, &["keys", "list", "--json"]);
+    assert!(ok);
+    let before: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(before.as_array().unwrap().len(), 3);
+    let (ok, _, err) = run(&dir, &["keys", "rotate"]);
+    assert!(ok, "{err}");
+    let (_, out, _) = run(&dir, &["keys", "list", "--json"]);
+    let after: Value = serde_json::from_str(&out).unwrap();
+    let after = after.as_array().unwrap();
+    assert_eq!(after.len(), 6);
+    assert_eq!(
+        after.iter().filter(|k| k["retired_at"].is_null()).count(),
+        3
+    );
+    // Configuration.
+    let (ok, out, _) = run(&dir, &["config", "keys"]);
+    assert!(ok && out.contains("CYRCLES_BRIDGE_OIDC_CODE_TTL_SECS"));
+    let out = bin()
+        .args(["config", "show"])
+        .env("CYRCLES_BRIDGE_NOT_A_KEY", "1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CYRCLES_BRIDGE_NOT_A_KEY"));
+    let (ok, out, _) = run(&dir, &["migrate"]);
+    assert!(ok && out.contains("up to date"));
+}
+
+#[test]
+fn serve_starts_on_defaults_and_stops_on_sigterm() {
+    let dir = temp();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = bin()
+        .arg("serve")
+        .env("CYRCLES_BRIDGE_DATA_DIR", &dir)
+        .env("CYRCLES_BRIDGE_HTTP_LISTEN", format!("127.0.0.1:{port}"))
+        .env("CYRCLES_BRIDGE_P2P_LISTEN", "/ip4/127.0.0.1/tcp/0")
+        .env("CYRCLES_BRIDGE_LOG", "warn")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let mut healthy = false;
+    for _ in 0..200 {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            let _ = write!(
+                s,
+                "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+            );
+            let mut buf = String::new();
+            let _ = s.read_to_string(&mut buf);
+            if buf.starts_with("HTTP/1.1 200") {
+                healthy = true;
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = url;
+    assert!(healthy, "the bridge did not become healthy");
+    assert!(
+        dir.join("master.key").exists()
+            && dir.join("bridge.db").exists()
+            && dir.join("p2p.key").exists()
+    );
+    // Graceful shutdown on SIGTERM.
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let mut stopped = false;
+    for _ in 0..100 {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}");
+            stopped = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if !stopped {
+        let _ = child.kill();
+        panic!("the bridge did not stop on SIGTERM");
+    }
+    let mut err = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        err.contains("DHT bootstrap address for agents: /ip4/127.0.0.1/tcp/"),
+        "{err}"
+    );
+}
