@@ -96,6 +96,35 @@ fn check_csrf(ix: &Ix, f: &HashMap<String, String>) -> Result<(), PageError> {
     }
 }
 
+/// Loads the interaction of a form post and checks its CSRF token.
+async fn load_posted(
+    state: &AppState,
+    id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Ix, HashMap<String, String>), PageError> {
+    let ix = load(state, id, headers).await?;
+    let f = form(body)?;
+    check_csrf(&ix, &f)?;
+    Ok((ix, f))
+}
+
+/// Ends the interaction and sends `access_denied` back to the client.
+async fn deny_to_client(state: &AppState, ix: &Ix, why: &str) -> Result<Response, PageError> {
+    state
+        .store
+        .finish_interaction(&ix.row.id, state.now())
+        .await?;
+    Ok(grant::error_to_client(
+        state,
+        &ix.req.redirect_uri,
+        ix.req.response_mode,
+        ix.req.state.as_deref(),
+        Code::AccessDenied,
+        why,
+    ))
+}
+
 fn login_page(
     state: &AppState,
     ix: &Ix,
@@ -539,9 +568,7 @@ pub async fn consent(
     body: Bytes,
 ) -> Response {
     let result = async {
-        let ix = load(&state, &id, &headers).await?;
-        let f = form(&body)?;
-        check_csrf(&ix, &f)?;
+        let (ix, f) = load_posted(&state, &id, &headers, &body).await?;
         let session = live_session(&state, &ix).await?;
         match f.get("decision").map(String::as_str) {
             Some("allow") => {
@@ -549,16 +576,8 @@ pub async fn consent(
                 Ok(grant::complete(&state, &ix.client, &ix.req, &session, Some(&id)).await)
             }
             _ => {
-                state.store.finish_interaction(&id, state.now()).await?;
                 state.metrics.login("consent_denied");
-                Ok::<_, PageError>(grant::error_to_client(
-                    &state,
-                    &ix.req.redirect_uri,
-                    ix.req.response_mode,
-                    ix.req.state.as_deref(),
-                    Code::AccessDenied,
-                    "the person did not consent",
-                ))
+                deny_to_client(&state, &ix, "the person did not consent").await
             }
         }
     }
@@ -574,18 +593,8 @@ pub async fn cancel(
     body: Bytes,
 ) -> Response {
     let result = async {
-        let ix = load(&state, &id, &headers).await?;
-        let f = form(&body)?;
-        check_csrf(&ix, &f)?;
-        state.store.finish_interaction(&id, state.now()).await?;
-        Ok::<_, PageError>(grant::error_to_client(
-            &state,
-            &ix.req.redirect_uri,
-            ix.req.response_mode,
-            ix.req.state.as_deref(),
-            Code::AccessDenied,
-            "the person cancelled the login",
-        ))
+        let (ix, _) = load_posted(&state, &id, &headers, &body).await?;
+        deny_to_client(&state, &ix, "the person cancelled the login").await
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
@@ -601,9 +610,7 @@ pub async fn resend(
     body: Bytes,
 ) -> Response {
     let result = async {
-        let ix = load(&state, &id, &headers).await?;
-        let f = form(&body)?;
-        check_csrf(&ix, &f)?;
+        let (ix, f) = load_posted(&state, &id, &headers, &body).await?;
         let cid = f.get("challenge_id").cloned().unwrap_or_default();
         let old = load_challenge(&state, &ix, &cid).await?;
         let now = state.now();

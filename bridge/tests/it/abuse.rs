@@ -5,12 +5,11 @@
 use std::time::Duration;
 
 use cyrcles_bridge::store::ChallengeStatus;
-use openidconnect::AuthorizationCode;
 use serde_json::{Value, json};
 
 use crate::common::{
     Answer, BridgeOptions, REDIRECT, Rp, TestAgent, TestBridge, browse, browser, input, location,
-    query,
+    query, start_login,
 };
 
 /// Asserts a response is a client error with nothing internal in it.
@@ -260,13 +259,7 @@ async fn expired_codes_and_mismatched_redirects_are_refused() {
     let (url, _, _, verifier) = rp.auth_url(&[], &[]);
     let code = browse(&bridge, &b, &url, &agent.ego_text()).await.code();
     bridge.clock.advance(61);
-    let r = rp
-        .client
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&rp.http)
-        .await;
+    let r = rp.exchange(code, verifier).await;
     assert!(format!("{r:?}").contains("invalid_grant"));
 }
 
@@ -310,26 +303,8 @@ async fn an_approved_challenge_is_used_once() {
     let rp = Rp::discover(&bridge, &id, Some(&secret)).await;
     let b = browser();
     let (url, _, _, _) = rp.auth_url(&[], &[]);
-    let ix = location(&b.get(&url).send().await.unwrap());
-    let page = b
-        .get(bridge.url(&ix))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = input(&page, "csrf").unwrap();
-    let wait = location(
-        &b.post(bridge.url(&format!("{ix}/ego")))
-            .form(&[
-                ("csrf", csrf.as_str()),
-                ("ego_id", agent.ego_text().as_str()),
-            ])
-            .send()
-            .await
-            .unwrap(),
-    );
+    let (_, res, _) = start_login(&bridge, &b, &url, &agent.ego_text()).await;
+    let wait = location(&res);
     let cid = wait.rsplit('/').next().unwrap().to_string();
     loop {
         let c = bridge

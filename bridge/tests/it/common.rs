@@ -470,6 +470,33 @@ pub fn query(url: &str) -> HashMap<String, String> {
         .collect()
 }
 
+/// Opens an authorization URL in `b` and submits the ego form; returns
+/// the interaction path, the wait page path and the form's CSRF token.
+pub async fn start_login(
+    bridge: &TestBridge,
+    b: &reqwest::Client,
+    url: &str,
+    ego: &str,
+) -> (String, reqwest::Response, String) {
+    let ix = location(&b.get(url).send().await.unwrap());
+    let page = b
+        .get(bridge.url(&ix))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = input(&page, "csrf").unwrap();
+    let res = b
+        .post(bridge.url(&format!("{ix}/ego")))
+        .form(&[("csrf", csrf.as_str()), ("ego_id", ego)])
+        .send()
+        .await
+        .unwrap();
+    (ix, res, csrf)
+}
+
 /// Where a browser login ends.
 #[derive(Debug)]
 pub enum Outcome {
@@ -615,6 +642,21 @@ impl Rp {
             http,
             metadata,
         }
+    }
+
+    /// Exchanges a code (with its PKCE verifier) at the token endpoint.
+    pub async fn exchange(
+        &self,
+        code: String,
+        verifier: PkceCodeVerifier,
+    ) -> Result<openidconnect::core::CoreTokenResponse, String> {
+        self.client
+            .exchange_code(openidconnect::AuthorizationCode::new(code))
+            .unwrap()
+            .set_pkce_verifier(verifier)
+            .request_async(&self.http)
+            .await
+            .map_err(|e| format!("{e:?}"))
     }
 
     /// Revokes a token at the revocation endpoint (RFC 7009), as the client.

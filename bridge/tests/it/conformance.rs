@@ -7,9 +7,7 @@
 use openidconnect::core::{
     CoreIdToken, CoreJwsSigningAlgorithm, CoreTokenResponse, CoreUserInfoClaims,
 };
-use openidconnect::{
-    AuthType, AuthorizationCode, Nonce, OAuth2TokenResponse, PkceCodeVerifier, TokenResponse,
-};
+use openidconnect::{AuthType, Nonce, OAuth2TokenResponse, PkceCodeVerifier, TokenResponse};
 use serde_json::{Value, json};
 
 use crate::common::{
@@ -56,14 +54,7 @@ impl Env {
         code: &str,
         verifier: PkceCodeVerifier,
     ) -> Result<CoreTokenResponse, String> {
-        self.rp
-            .client
-            .exchange_code(AuthorizationCode::new(code.to_string()))
-            .unwrap()
-            .set_pkce_verifier(verifier)
-            .request_async(&self.rp.http)
-            .await
-            .map_err(|e| format!("{e:?}"))
+        self.rp.exchange(code.to_string(), verifier).await
     }
 
     /// A complete login: code, tokens, verified ID token claims.
@@ -389,14 +380,7 @@ async fn oidcc_alternate_happy_flow() {
     rp.client = rp.client.set_auth_type(AuthType::RequestBody);
     let (url, _, nonce, verifier) = rp.auth_url(&[], &[]);
     let end = browse(&bridge, &browser(), &url, &agent.ego_text()).await;
-    let tokens = rp
-        .client
-        .exchange_code(AuthorizationCode::new(end.code()))
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&rp.http)
-        .await
-        .unwrap();
+    let tokens = rp.exchange(end.code(), verifier).await.unwrap();
     let v = rp
         .client
         .id_token_verifier()
@@ -635,25 +619,12 @@ async fn oidcc_server_client_secret_post() {
     let (url, _, _, verifier) = rp.auth_url(&[], &[]);
     let b = browser();
     let end = browse(&bridge, &b, &url, &agent.ego_text()).await;
-    let basic = rp
-        .client
-        .exchange_code(AuthorizationCode::new(end.code()))
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&rp.http)
-        .await;
+    let basic = rp.exchange(end.code(), verifier).await;
     assert!(format!("{basic:?}").contains("invalid_client"));
     rp.client = rp.client.set_auth_type(AuthType::RequestBody);
     let (url, _, nonce, verifier) = rp.auth_url(&[], &[]);
     let end = browse(&bridge, &b, &url, &agent.ego_text()).await;
-    let tokens = rp
-        .client
-        .exchange_code(AuthorizationCode::new(end.code()))
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&rp.http)
-        .await
-        .unwrap();
+    let tokens = rp.exchange(end.code(), verifier).await.unwrap();
     tokens
         .id_token()
         .unwrap()

@@ -3,7 +3,7 @@
 //! real DHT and `/cyrcles/login/1`.
 
 use openidconnect::core::CoreUserInfoClaims;
-use openidconnect::{AccessTokenHash, AuthorizationCode, OAuth2TokenResponse, TokenResponse};
+use openidconnect::{AccessTokenHash, OAuth2TokenResponse, TokenResponse};
 
 use crate::common::{Rp, TestAgent, TestBridge, browse, browser};
 
@@ -39,14 +39,7 @@ async fn the_full_code_flow_with_an_openidconnect_relying_party() {
 
     // Code exchange, ID token verification (signature, iss, aud, exp,
     // nonce), at_hash.
-    let tokens = rp
-        .client
-        .exchange_code(AuthorizationCode::new(end.code()))
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&rp.http)
-        .await
-        .unwrap();
+    let tokens = rp.exchange(end.code(), verifier).await.unwrap();
     let id_token = tokens.id_token().expect("an ID token");
     let verifier = rp.client.id_token_verifier();
     let claims = id_token.claims(&verifier, &nonce).unwrap();
@@ -139,14 +132,7 @@ async fn the_full_code_flow_with_an_openidconnect_relying_party() {
         1,
         "the session answered, not the agent"
     );
-    let tokens = rp
-        .client
-        .exchange_code(AuthorizationCode::new(end.code()))
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&rp.http)
-        .await
-        .unwrap();
+    let tokens = rp.exchange(end.code(), verifier).await.unwrap();
     tokens
         .id_token()
         .unwrap()
@@ -241,14 +227,7 @@ async fn rp_initiated_logout_sends_a_back_channel_logout_token() {
     let b = browser();
     let (url, _, nonce, verifier) = rp.auth_url(&[], &[]);
     let end = browse(&bridge, &b, &url, &agent.ego_text()).await;
-    let tokens = rp
-        .client
-        .exchange_code(AuthorizationCode::new(end.code()))
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&rp.http)
-        .await
-        .unwrap();
+    let tokens = rp.exchange(end.code(), verifier).await.unwrap();
     let id_token = tokens.id_token().unwrap();
     let claims = id_token
         .claims(&rp.client.id_token_verifier(), &nonce)

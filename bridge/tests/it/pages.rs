@@ -1,39 +1,13 @@
 //! The login pages' other paths (form_post, cancel, resend, expiry),
 //! registration management (RFC 7592), and serving TLS directly.
 
-use openidconnect::{AuthorizationCode, TokenResponse};
+use openidconnect::TokenResponse;
 use serde_json::{Value, json};
 
 use crate::common::{
     Answer, BridgeOptions, REDIRECT, Rp, TestAgent, TestBridge, browse, browser, input, location,
-    query,
+    query, start_login,
 };
-
-/// Walks a login up to the wait page; returns (interaction path, wait path).
-async fn to_wait_page(
-    bridge: &TestBridge,
-    b: &reqwest::Client,
-    url: &str,
-    ego: &str,
-) -> (String, String, String) {
-    let ix = location(&b.get(url).send().await.unwrap());
-    let page = b
-        .get(bridge.url(&ix))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = input(&page, "csrf").unwrap();
-    let res = b
-        .post(bridge.url(&format!("{ix}/ego")))
-        .form(&[("csrf", csrf.as_str()), ("ego_id", ego)])
-        .send()
-        .await
-        .unwrap();
-    (ix, location(&res), csrf)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn form_post_response_mode() {
@@ -61,14 +35,7 @@ async fn form_post_response_mode() {
     );
     assert_eq!(input(&html, "iss").as_deref(), Some(bridge.issuer.as_str()));
     let code = input(&html, "code").unwrap();
-    let tokens = rp
-        .client
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&rp.http)
-        .await
-        .unwrap();
+    let tokens = rp.exchange(code, verifier).await.unwrap();
     tokens
         .id_token()
         .unwrap()
@@ -85,7 +52,8 @@ async fn cancel_resend_and_expiry() {
     let rp = Rp::discover(&bridge, &id, None).await;
     let b = browser();
     let (url, state, _, _) = rp.auth_url(&[], &[]);
-    let (ix, wait, csrf) = to_wait_page(&bridge, &b, &url, &agent.ego_text()).await;
+    let (ix, res, csrf) = start_login(&bridge, &b, &url, &agent.ego_text()).await;
+    let wait = location(&res);
     let page = b
         .get(bridge.url(&wait))
         .send()
@@ -183,14 +151,7 @@ async fn registration_and_its_management() {
     let rp = Rp::discover(&bridge, &id, Some(&secret)).await;
     let (url, _, nonce, verifier) = rp.auth_url(&[], &[]);
     let code = browse(&bridge, &b, &url, &agent.ego_text()).await.code();
-    let tokens = rp
-        .client
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&rp.http)
-        .await
-        .unwrap();
+    let tokens = rp.exchange(code, verifier).await.unwrap();
     let v = rp
         .client
         .id_token_verifier()

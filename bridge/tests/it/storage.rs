@@ -7,7 +7,7 @@ use cyrcles_bridge::store::{
     ChallengeRow, ChallengeStatus, CodeRow, EgoRow, NewGrant, RotateOutcome, Store, TokenKind,
     UseCodeOutcome,
 };
-use openidconnect::{AuthorizationCode, OAuth2TokenResponse, PkceCodeVerifier, TokenResponse};
+use openidconnect::{OAuth2TokenResponse, PkceCodeVerifier, TokenResponse};
 use serde_json::Value;
 
 use crate::common::{
@@ -252,14 +252,7 @@ async fn restart_keeps_state(db: Db) {
     let b = browser();
     let (code_a, verifier_a) = login_code(&bridge, &agent, &rp, &b).await;
     let (code_b, verifier_b) = login_code(&bridge, &agent, &rp, &b).await;
-    let tokens = rp
-        .client
-        .exchange_code(AuthorizationCode::new(code_a))
-        .unwrap()
-        .set_pkce_verifier(verifier_a)
-        .request_async(&rp.http)
-        .await
-        .unwrap();
+    let tokens = rp.exchange(code_a, verifier_a).await.unwrap();
     let jwks_before: Value = b
         .get(bridge.url("/jwks"))
         .send()
@@ -290,14 +283,7 @@ async fn restart_keeps_state(db: Db) {
         .unwrap();
     assert_eq!(jwks_before, jwks_after, "signing keys survive the restart");
     // A code issued before the restart is redeemable after it.
-    let after = rp
-        .client
-        .exchange_code(AuthorizationCode::new(code_b))
-        .unwrap()
-        .set_pkce_verifier(verifier_b)
-        .request_async(&rp.http)
-        .await
-        .unwrap();
+    let after = rp.exchange(code_b, verifier_b).await.unwrap();
     assert!(after.id_token().is_some());
     // Tokens issued before it still introspect as active.
     let v: Value = b
@@ -429,14 +415,7 @@ async fn a_login_started_on_one_instance_completes_on_another() {
         .await
         .unwrap();
     let code = crate::common::query(&location(&res))["code"].clone();
-    let tokens = rp
-        .client
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&rp.http)
-        .await
-        .unwrap();
+    let tokens = rp.exchange(code, verifier).await.unwrap();
     tokens
         .id_token()
         .unwrap()
