@@ -1,9 +1,5 @@
-//! `cyrcles`: the agent's daemon and CLI.
+//! `cyrcles`: the agent's daemon and CLI. Everything is in the library.
 
 fn main() -> std::process::ExitCode {
-    eprintln!(
-        "cyrcles {}: the agent is not built yet (only the protocol core is); see README.md",
-        env!("CARGO_PKG_VERSION")
-    );
-    std::process::ExitCode::from(2)
+    cyrcles_agent::cli::main()
 }

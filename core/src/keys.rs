@@ -36,6 +36,9 @@ pub enum Context {
     Endpoints,
     /// `LoginChallenge`, signed by the ego key to answer a login.
     Login,
+    /// `LocalRequest`, signed by the ego key for a program on the owner's
+    /// machine.
+    Local,
 }
 
 impl Context {
@@ -47,6 +50,7 @@ impl Context {
             Context::EgoCert => "cyrcles/v1/ego-cert",
             Context::Endpoints => "cyrcles/v1/endpoints",
             Context::Login => "cyrcles/v1/login",
+            Context::Local => "cyrcles/v1/local",
         }
     }
 

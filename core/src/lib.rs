@@ -17,6 +17,7 @@
 //!   validation function), the selection rule, the anti-rollback memory and
 //!   the owner-side builders.
 //! * [`login`]: the login challenge and response, and the bridge's check.
+//! * [`local`]: what the agent signs for a program on the owner's machine.
 //! * [`envelope`]: the kind-tagged envelope of the circle and invite
 //!   protocols.
 //! * [`circle`]: FROST ceremonies (dealing, signing, repair) as state
@@ -30,6 +31,7 @@ pub mod circle;
 pub mod envelope;
 pub mod id;
 pub mod keys;
+pub mod local;
 pub mod login;
 mod lru;
 pub mod record;

@@ -227,3 +227,72 @@ fn a_revoked_ego_cannot_log_in() {
     let v = o.verify_at(NOW);
     assert_eq!(verify_approval(&ch, &a, &v, NOW), Err(LoginError::Revoked));
 }
+
+fn local_params(ego_id: EgoId) -> cyrcles_core::local::LocalParams {
+    cyrcles_core::local::LocalParams {
+        ego_id,
+        program: "/usr/bin/example-tool".into(),
+        reason: "unlock the notes vault".into(),
+        nonce: vec![0x5a; 16],
+        issued_at: NOW,
+    }
+}
+
+#[test]
+fn local_signatures_round_trip_and_are_not_logins() {
+    use cyrcles_core::local::{LocalError, LocalRequest};
+    let key = SecretKey::from_seed(&[9; 32]);
+    let req = LocalRequest::new(local_params(EgoId::from_bytes([4; 32]))).unwrap();
+    let bytes = req.to_cbor();
+    assert_eq!(LocalRequest::decode_bytes(&bytes).unwrap(), req);
+    let sig = req.sign(&key);
+    assert_eq!(req.verify(&key.public(), &sig), Ok(()));
+    // Another key, or another request, does not verify.
+    assert!(
+        req.verify(&SecretKey::from_seed(&[8; 32]).public(), &sig)
+            .is_err()
+    );
+    let other = LocalRequest::new(cyrcles_core::local::LocalParams {
+        reason: "something else".into(),
+        ..local_params(EgoId::from_bytes([4; 32]))
+    })
+    .unwrap();
+    assert!(other.verify(&key.public(), &sig).is_err());
+    // The same bytes signed in the login context are not a local signature,
+    // and a local signature is not a login signature.
+    let as_login = key.sign(Context::Login, &bytes);
+    assert!(req.verify(&key.public(), &as_login).is_err());
+    assert!(key.public().verify(Context::Login, &bytes, &sig).is_err());
+    // Limits, on build and on decode.
+    for (p, what) in [
+        (
+            cyrcles_core::local::LocalParams {
+                nonce: vec![0; 15],
+                ..local_params(EgoId::from_bytes([4; 32]))
+            },
+            "nonce",
+        ),
+        (
+            cyrcles_core::local::LocalParams {
+                reason: "r".repeat(201),
+                ..local_params(EgoId::from_bytes([4; 32]))
+            },
+            "reason",
+        ),
+        (
+            cyrcles_core::local::LocalParams {
+                program: "/bin/a\nb".into(),
+                ..local_params(EgoId::from_bytes([4; 32]))
+            },
+            "program",
+        ),
+    ] {
+        assert_eq!(LocalRequest::new(p), Err(LocalError::Field(what)));
+    }
+    let mut trailing = bytes.clone();
+    trailing.push(0);
+    assert!(matches!(
+        LocalRequest::decode_bytes(&trailing),
+        Err(LocalError::Encoding(_))
+    ));
+}

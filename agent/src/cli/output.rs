@@ -1,0 +1,416 @@
+//! What the CLI prints: text for people, JSON with `--json`.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+
+use cyrcles_p2p::system_clock;
+
+use super::Failure;
+use crate::control::proto::{
+    BanInfo, EgoInfo, ErrorCode, PolicyInfo, Reply, RequestInfo, StatusInfo,
+};
+use crate::keystore::{BanReason, BanTarget};
+
+/// The stable name of an error code (as in the JSON output).
+pub(crate) fn code_name(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::Internal => "internal",
+        ErrorCode::BadRequest => "bad-request",
+        ErrorCode::NotFound => "not-found",
+        ErrorCode::WrongCode => "wrong-code",
+        ErrorCode::Locked => "locked",
+        ErrorCode::Damaged => "damaged",
+        ErrorCode::Conflict => "conflict",
+        ErrorCode::Refused => "refused",
+        ErrorCode::Expired => "expired",
+        ErrorCode::Network => "network",
+    }
+}
+
+/// Starts the daemon's log output on standard error (`CYRCLES_LOG` sets
+/// the filter; default `info`).
+pub(crate) fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CYRCLES_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+/// Prints a failure: to standard error, or as JSON on standard output.
+pub(crate) fn failure(f: &Failure, json: bool) {
+    if json {
+        let v = serde_json::json!({ "error": { "code": f.kind, "message": f.message } });
+        println!("{v}");
+    } else {
+        eprintln!("cyrcles: {}", f.message);
+    }
+}
+
+/// Asks a yes/no question on the terminal; `false` without one.
+pub(crate) fn confirm(question: &str) -> bool {
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    if std::io::stdin().lock().read_line(&mut line).is_err() {
+        return false;
+    }
+    matches!(line.trim(), "y" | "Y" | "yes")
+}
+
+/// Civil date from days since 1970-01-01 (proleptic Gregorian).
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (
+        y,
+        u32::try_from(m).unwrap_or(1),
+        u32::try_from(d).unwrap_or(1),
+    )
+}
+
+/// `2026-11-24 10:00 UTC`.
+pub(crate) fn date(secs: u64) -> String {
+    let secs = i64::try_from(secs).unwrap_or(i64::MAX);
+    let (y, m, d) = civil(secs.div_euclid(86_400));
+    let rem = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+/// `in 3 days`, `5 min ago`.
+pub(crate) fn relative(secs: u64, now: u64) -> String {
+    let (delta, future) = if secs >= now {
+        (secs - now, true)
+    } else {
+        (now - secs, false)
+    };
+    let amount = match delta {
+        0..=59 => format!("{delta} s"),
+        60..=3599 => format!("{} min", delta / 60),
+        3600..=172_799 => format!("{} h", delta / 3600),
+        _ => format!("{} days", delta / 86_400),
+    };
+    if future {
+        format!("in {amount}")
+    } else {
+        format!("{amount} ago")
+    }
+}
+
+fn when(secs: u64, now: u64) -> String {
+    format!("{} ({})", date(secs), relative(secs, now))
+}
+
+fn now() -> u64 {
+    system_clock()().secs()
+}
+
+fn ego_text(e: &EgoInfo, now: u64) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "{}", e.name);
+    let _ = writeln!(s, "  ego id          {}", e.ego_id);
+    let _ = writeln!(s, "  fingerprint     {}", e.fingerprint);
+    let _ = writeln!(s, "  state           {}", e.state);
+    if let Some(d) = &e.damage {
+        let _ = writeln!(s, "  damage          {d}");
+    }
+    if e.state == "damaged" && e.cert_seq == 0 {
+        return s;
+    }
+    let _ = writeln!(
+        s,
+        "  certificate     seq {}, valid until {}",
+        e.cert_seq,
+        when(e.cert_not_after, now)
+    );
+    if let Some(t) = e.next_rotation {
+        let _ = writeln!(s, "  next rotation   {}", when(t, now));
+    }
+    let _ = writeln!(s, "  circle          {}", e.circle);
+    match &e.endpoints {
+        Some(ep) => {
+            let _ = writeln!(
+                s,
+                "  endpoints       seq {}, valid until {}",
+                ep.seq,
+                when(ep.expires_at, now)
+            );
+            for p in &ep.peers {
+                let _ = writeln!(s, "    peer          {}", p.peer_id);
+                for a in &p.addrs {
+                    let _ = writeln!(s, "                  {a}");
+                }
+            }
+        }
+        None => {
+            let _ = writeln!(s, "  endpoints       none (not reachable for logins)");
+        }
+    }
+    match e.last_published_at {
+        Some(t) => {
+            let _ = writeln!(s, "  published       {}", when(t, now));
+        }
+        None => {
+            let _ = writeln!(s, "  published       not yet");
+        }
+    }
+    if let Some(err) = &e.last_error {
+        let _ = writeln!(s, "  last problem    {err}");
+    }
+    s
+}
+
+fn request_text(r: &RequestInfo, now: u64) -> String {
+    let mut s = String::new();
+    match r.kind.as_str() {
+        "local" => {
+            let _ = writeln!(
+                s,
+                "[{}] {} ← program {} (pid {}): {}",
+                r.id,
+                r.ego,
+                r.program.as_deref().unwrap_or("?"),
+                r.program_pid.map_or("?".to_string(), |p| p.to_string()),
+                r.site
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                s,
+                "[{}] {} ← {} ({}){}",
+                r.id,
+                r.ego,
+                r.site,
+                r.origin.as_deref().unwrap_or("?"),
+                if r.known_site {
+                    ", a remembered site"
+                } else {
+                    ""
+                }
+            );
+            let _ = writeln!(
+                s,
+                "    through {} (client {}), browser at {}",
+                r.bridge.as_deref().unwrap_or("?"),
+                r.client_id.as_deref().unwrap_or("?"),
+                r.client_ip.as_deref().unwrap_or("an unreported address")
+            );
+        }
+    }
+    let _ = write!(
+        s,
+        "    received {}, expires {}",
+        relative(r.received_at, now),
+        relative(r.expires_at, now)
+    );
+    if r.wrong_codes > 0 {
+        let _ = write!(s, ", {} wrong code(s) typed", r.wrong_codes);
+    }
+    s
+}
+
+/// One request, for `watch`.
+pub(crate) fn request_line(r: &RequestInfo) -> String {
+    request_text(r, now())
+}
+
+fn policy_text(p: &PolicyInfo) -> String {
+    format!(
+        "[{}] {}: client {} at {}{}",
+        p.id,
+        p.ego,
+        p.client,
+        p.bridge,
+        if p.auto {
+            " (approved without asking)"
+        } else {
+            ""
+        }
+    )
+}
+
+fn ban_text(b: &BanInfo) -> String {
+    let what = match &b.target {
+        BanTarget::Site { issuer, client_id } => format!("site {client_id} at {issuer}"),
+        BanTarget::Bridge { issuer } => format!("bridge {issuer}"),
+        BanTarget::Program { path } => format!("program {path}"),
+    };
+    let whose = b
+        .ego
+        .as_deref()
+        .map_or("all egos".to_string(), |e| format!("ego {e}"));
+    let why = match b.reason {
+        BanReason::User => "",
+        BanReason::NotMe => " — reported as not you",
+    };
+    format!("[{}] {what}, for {whose}{why}", b.id)
+}
+
+fn status_text(s: &StatusInfo) -> String {
+    let mut out = format!(
+        "agent {} running (pid {}), home {}\n  keys     {} ({})\n  egos     {}\n  waiting  {} request(s)\n",
+        s.version,
+        s.pid,
+        s.home,
+        if s.locked { "locked" } else { "unlocked" },
+        if s.protection == "passphrase" {
+            "passphrase"
+        } else {
+            "key file"
+        },
+        s.egos,
+        s.pending
+    );
+    for n in &s.nodes {
+        let _ = writeln!(
+            out,
+            "  node of {}: {} peer(s) connected, peer id {}",
+            n.ego, n.connected_peers, n.peer_id
+        );
+    }
+    out
+}
+
+/// Prints a reply.
+pub(crate) fn reply(r: &Reply, json: bool) {
+    if json {
+        match serde_json::to_string_pretty(r) {
+            Ok(s) => println!("{s}"),
+            Err(e) => eprintln!("cyrcles: cannot print the answer: {e}"),
+        }
+        return;
+    }
+    let now = now();
+    match r {
+        Reply::Status(s) => print!("{}", status_text(s)),
+        Reply::Done { message } => println!("{message}"),
+        Reply::Ego(e) => print!("{}", ego_text(e, now)),
+        Reply::Egos { egos } => {
+            if egos.is_empty() {
+                println!("No ego yet: `cyrcles ego create NAME` makes one.");
+            }
+            for e in egos {
+                println!(
+                    "{:<16} {}  {}  {}",
+                    e.name, e.fingerprint, e.state, e.ego_id
+                );
+            }
+        }
+        Reply::Kit(k) => println!("{}", serde_json::to_string_pretty(k).unwrap_or_default()),
+        Reply::Requests { requests } => {
+            if requests.is_empty() {
+                println!("No request is waiting.");
+            }
+            for q in requests {
+                println!("{}", request_text(q, now));
+            }
+            if let Some(q) = requests.first() {
+                println!(
+                    "\nApprove with `cyrcles approve {} --code NN` (NN: the number shown on the \
+                     login page), or deny with `cyrcles deny {}`.",
+                    q.id, q.id
+                );
+            }
+        }
+        Reply::Approved { id, policy } => {
+            println!("Approved request {id}.");
+            if let Some(p) = policy {
+                println!("Remembered: {}", policy_text(p));
+            }
+        }
+        Reply::Denied { id, bans } => {
+            println!("Denied request {id}.");
+            for b in bans {
+                println!("Banned: {}", ban_text(b));
+            }
+        }
+        Reply::Policy(p) => println!("{}", policy_text(p)),
+        Reply::Policies { policies } => {
+            if policies.is_empty() {
+                println!("No remembered site.");
+            }
+            for p in policies {
+                println!("{}", policy_text(p));
+            }
+        }
+        Reply::Ban(b) => println!("{}", ban_text(b)),
+        Reply::Bans { bans } => {
+            if bans.is_empty() {
+                println!("No ban.");
+            }
+            for b in bans {
+                println!("{}", ban_text(b));
+            }
+        }
+        Reply::SignPending { id, code } => println!("request {id} waits (code {code:02})"),
+        Reply::Signed(s) => {
+            println!("signature  {}", s.signature);
+            println!("message    {}", s.message);
+            println!("ego key    {} (certificate seq {})", s.ego_key, s.cert_seq);
+            println!("ego id     {}", s.ego_id);
+        }
+        Reply::Event(e) => println!("{e:?}"),
+        Reply::Error(e) => eprintln!("cyrcles: {}", e.message),
+    }
+}
+
+/// `ego recovery-kit`: to a file or standard output.
+pub(crate) fn kit(r: Reply, out: Option<&Path>, json: bool) -> Result<(), Failure> {
+    let Reply::Kit(k) = r else {
+        return Err(Failure::new(1, "internal", "unexpected answer"));
+    };
+    let text =
+        serde_json::to_string_pretty(&k).map_err(|e| Failure::new(1, "internal", e.to_string()))?;
+    match out {
+        Some(path) => {
+            std::fs::write(path, format!("{text}\n")).map_err(|e| {
+                Failure::new(
+                    1,
+                    "internal",
+                    format!("cannot write {}: {e}", path.display()),
+                )
+            })?;
+            let message = format!(
+                "Wrote the recovery kit of {} to {}. Keep a copy off this device; it holds no secret.",
+                k.fingerprint,
+                path.display()
+            );
+            reply(&Reply::Done { message }, json);
+        }
+        None => println!("{text}"),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_relative_times() {
+        assert_eq!(date(0), "1970-01-01 00:00 UTC");
+        assert_eq!(date(1_795_500_000), "2026-11-24 06:00 UTC");
+        assert_eq!(date(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(relative(100, 100), "in 0 s");
+        assert_eq!(relative(100 + 15 * 86_400, 100), "in 15 days");
+        assert_eq!(relative(100, 100 + 300), "5 min ago");
+        assert_eq!(relative(100 + 7200, 100), "in 2 h");
+    }
+}

@@ -1,0 +1,354 @@
+//! The agent's settings: `HOME/config.toml` (every key optional, unknown
+//! keys refused), then the daemon's command-line flags and their
+//! environment variables (`--bootstrap`/`CYRCLES_BOOTSTRAP`,
+//! `--listen`/`CYRCLES_LISTEN`, `--relay`/`CYRCLES_RELAY`).
+//!
+//! `deploy/agent.example.toml` lists every key with its default; a test
+//! keeps it in step with [`AgentConfig::default`].
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cyrcles_p2p::Multiaddr;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// A configuration problem.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for these settings.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// A value is out of range or malformed.
+    #[error("invalid setting {key}: {reason}")]
+    Invalid {
+        /// The key.
+        key: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// How many login prompts an ego accepts, per window. Every request that
+/// passes the ban check counts, whether it prompts the person or is
+/// approved by an auto-approve policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Quotas {
+    /// Requests per site (bridge issuer and client id) per `site_window_secs`.
+    pub per_site: u32,
+    /// The site window.
+    pub site_window_secs: u64,
+    /// Requests per bridge per `bridge_window_secs`.
+    pub per_bridge: u32,
+    /// The bridge window.
+    pub bridge_window_secs: u64,
+    /// Requests per local program per `program_window_secs`.
+    pub per_program: u32,
+    /// The program window.
+    pub program_window_secs: u64,
+    /// Requests in all per `total_window_secs`.
+    pub total: u32,
+    /// The total window.
+    pub total_window_secs: u64,
+    /// Requests waiting for the person at once, per ego; more are refused
+    /// as over quota.
+    pub max_pending: usize,
+    /// Wrong match codes typed for one request before it is denied.
+    pub wrong_code_limit: u32,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Self {
+            per_site: 5,
+            site_window_secs: 600,
+            per_bridge: 10,
+            bridge_window_secs: 600,
+            per_program: 5,
+            program_window_secs: 600,
+            total: 20,
+            total_window_secs: 3600,
+            max_pending: 16,
+            wrong_code_limit: 3,
+        }
+    }
+}
+
+/// Network settings shared by every ego's node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Network {
+    /// Where each ego's node listens. Port 0 lets the system pick one.
+    pub listen: Vec<String>,
+    /// Peers to join the network through (`/ip4/…/tcp/…/p2p/<id>`).
+    pub bootstrap: Vec<String>,
+    /// Addresses at which others reach this machine, published in each
+    /// ego's endpoints (for a port forwarded on a router).
+    pub external_addrs: Vec<String>,
+    /// Relays (bridges) at which each ego's node reserves a circuit, for
+    /// machines others cannot reach directly (`/ip4/…/tcp/…/p2p/<id>`).
+    pub relays: Vec<String>,
+    /// Inbound requests per protocol each peer may send per minute.
+    pub requests_per_peer_per_minute: u32,
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        Self {
+            listen: vec!["/ip4/0.0.0.0/tcp/0".into()],
+            bootstrap: Vec::new(),
+            external_addrs: Vec::new(),
+            relays: Vec::new(),
+            requests_per_peer_per_minute: 120,
+        }
+    }
+}
+
+/// Everything in `config.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentConfig {
+    /// Ego certificates are issued for this many days and renewed at half
+    /// of it.
+    pub cert_validity_days: u64,
+    /// The signed endpoints list is valid this many hours and re-signed at
+    /// half of it.
+    pub endpoints_validity_hours: u64,
+    /// Show a desktop notification (`notify-send`) for each login request,
+    /// when a desktop session is available.
+    pub notify: bool,
+    /// How often the daemon checks whether a certificate or the endpoints
+    /// need renewing.
+    pub maintenance_interval_secs: u64,
+    /// Network.
+    pub network: Network,
+    /// Login quotas.
+    pub quotas: Quotas,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            cert_validity_days: 30,
+            endpoints_validity_hours: 24,
+            notify: true,
+            maintenance_interval_secs: 60,
+            network: Network::default(),
+            quotas: Quotas::default(),
+        }
+    }
+}
+
+/// Settings checked and converted.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Certificate validity.
+    pub cert_validity: u64,
+    /// Endpoints validity.
+    pub endpoints_validity: u64,
+    /// Desktop notifications.
+    pub notify: bool,
+    /// Maintenance period.
+    pub maintenance_interval: Duration,
+    /// Listen addresses.
+    pub listen: Vec<Multiaddr>,
+    /// Bootstrap peers.
+    pub bootstrap: Vec<Multiaddr>,
+    /// External addresses.
+    pub external_addrs: Vec<Multiaddr>,
+    /// Relays.
+    pub relays: Vec<Multiaddr>,
+    /// Inbound request rate per peer.
+    pub requests_per_peer_per_minute: u32,
+    /// Quotas.
+    pub quotas: Quotas,
+}
+
+fn addrs(key: &'static str, list: &[String]) -> Result<Vec<Multiaddr>, ConfigError> {
+    list.iter()
+        .map(|s| {
+            s.parse::<Multiaddr>().map_err(|e| ConfigError::Invalid {
+                key,
+                reason: format!("{s:?} is not a multiaddr: {e}"),
+            })
+        })
+        .collect()
+}
+
+fn peer_addrs(key: &'static str, list: &[String]) -> Result<Vec<Multiaddr>, ConfigError> {
+    let out = addrs(key, list)?;
+    for a in &out {
+        if !matches!(
+            a.iter().last(),
+            Some(cyrcles_p2p::multiaddr::Protocol::P2p(_))
+        ) {
+            return Err(ConfigError::Invalid {
+                key,
+                reason: format!("{a} must end in /p2p/<peer id>"),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn positive(key: &'static str, v: u64) -> Result<u64, ConfigError> {
+    if v == 0 {
+        return Err(ConfigError::Invalid {
+            key,
+            reason: "must be at least 1".into(),
+        });
+    }
+    Ok(v)
+}
+
+impl AgentConfig {
+    /// Reads `path` if it exists; the defaults otherwise.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Checks every value and converts it.
+    pub fn validate(&self) -> Result<Settings, ConfigError> {
+        let days = positive("cert_validity_days", self.cert_validity_days)?;
+        if days > 366 {
+            return Err(ConfigError::Invalid {
+                key: "cert_validity_days",
+                reason: "at most 366".into(),
+            });
+        }
+        let hours = positive("endpoints_validity_hours", self.endpoints_validity_hours)?;
+        if hours > 24 * 30 {
+            return Err(ConfigError::Invalid {
+                key: "endpoints_validity_hours",
+                reason: "at most 720".into(),
+            });
+        }
+        let q = &self.quotas;
+        for (key, v) in [
+            ("quotas.site_window_secs", q.site_window_secs),
+            ("quotas.bridge_window_secs", q.bridge_window_secs),
+            ("quotas.program_window_secs", q.program_window_secs),
+            ("quotas.total_window_secs", q.total_window_secs),
+            ("quotas.max_pending", q.max_pending as u64),
+            ("quotas.wrong_code_limit", u64::from(q.wrong_code_limit)),
+        ] {
+            positive(key, v)?;
+        }
+        let listen = addrs("network.listen", &self.network.listen)?;
+        if listen.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "network.listen",
+                reason: "at least one address is needed".into(),
+            });
+        }
+        Ok(Settings {
+            cert_validity: days * 24 * 3600,
+            endpoints_validity: hours * 3600,
+            notify: self.notify,
+            maintenance_interval: Duration::from_secs(positive(
+                "maintenance_interval_secs",
+                self.maintenance_interval_secs,
+            )?),
+            listen,
+            bootstrap: peer_addrs("network.bootstrap", &self.network.bootstrap)?,
+            external_addrs: addrs("network.external_addrs", &self.network.external_addrs)?,
+            relays: peer_addrs("network.relays", &self.network.relays)?,
+            requests_per_peer_per_minute: u32::try_from(positive(
+                "network.requests_per_peer_per_minute",
+                u64::from(self.network.requests_per_peer_per_minute),
+            )?)
+            .unwrap_or(u32::MAX),
+            quotas: self.quotas.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_lists_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/agent.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        // Every commented-out `key = value` line, uncommented, is the
+        // default configuration.
+        let uncommented: String = text
+            .lines()
+            .map(|l| {
+                let t = l.trim_start();
+                match t.strip_prefix("# ") {
+                    Some(rest) if rest.contains(" = ") || rest.starts_with('[') => rest,
+                    _ if t.starts_with('[') => t,
+                    _ => "",
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let parsed: AgentConfig = toml::from_str(&uncommented).unwrap();
+        assert_eq!(parsed, AgentConfig::default());
+        // And it names every key.
+        let defaults = serde_json::to_value(AgentConfig::default()).unwrap();
+        let mut keys = Vec::new();
+        for (k, v) in defaults.as_object().unwrap() {
+            match v.as_object() {
+                Some(section) => keys.extend(section.keys().cloned()),
+                None => keys.push(k.clone()),
+            }
+        }
+        for key in keys {
+            assert!(
+                text.contains(&format!("{key} = ")),
+                "{key} is not documented"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let mut c = AgentConfig::default();
+        c.network.bootstrap = vec!["/ip4/127.0.0.1/tcp/1".into()];
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("network.bootstrap") && e.contains("/p2p/"),
+            "{e}"
+        );
+        let mut c = AgentConfig::default();
+        c.quotas.total_window_secs = 0;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("total_window")
+        );
+        let e = toml::from_str::<AgentConfig>("cert_validity = 3").unwrap_err();
+        assert!(e.to_string().contains("unknown field"), "{e}");
+    }
+}

@@ -1,0 +1,7 @@
+//! The local control socket: its messages ([`proto`]), the caller checks
+//! ([`peer`]) and the client ([`client`]). The daemon's side is
+//! `daemon/server.rs`.
+
+pub mod client;
+pub mod peer;
+pub mod proto;

@@ -1,0 +1,839 @@
+//! Login approval: the policy applied to each request, the requests that
+//! wait for the person, and their answers.
+//!
+//! A login challenge from a bridge goes through, in order: the ego check
+//! (is it this node's ego, is the challenge live, is the ego active), the
+//! bans (site, bridge), the pending cap and the quotas (see `quota.rs`),
+//! then an auto-approve policy signs at once; anything else waits for the
+//! person, who must type the match code shown on the login page. A wrong
+//! code is refused and counted; after `wrong_code_limit` of them the
+//! request is denied.
+//!
+//! Local programs ask through the socket (`sign`); the same bans (by
+//! program path), quotas and pending cap apply, and the person approves
+//! with the code the program was given.
+//!
+//! All policy state is per ego, so that one ego's bans or quotas never
+//! show through another's answers.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cyrcles_core::cbor::Encode;
+use cyrcles_core::local::{LocalParams, LocalRequest};
+use cyrcles_core::login::{DenyReason, LoginChallenge, LoginResponse};
+use cyrcles_core::{EgoId, UnixTime};
+use cyrcles_p2p::{PeerId, Responder};
+use rand_core::{OsRng, RngCore};
+use tokio::sync::oneshot;
+use tracing::{info, warn};
+
+use super::egos::EgoState;
+use super::quota::{Exceeded, QuotaBook};
+use super::{Shared, lock, notify, read};
+use crate::config::Quotas;
+use crate::control::peer::Caller;
+use crate::control::proto::{
+    BanInfo, ErrorCode, ErrorReply, LocalSignature, PolicyInfo, Reply, RequestInfo, WatchEvent,
+};
+use crate::keystore::{BanReason, BanRow, BanTarget, PolicyRow};
+
+/// Longest wait for the person on a login (the bridge gives up at 130 s).
+const MAX_LOGIN_WAIT: Duration = Duration::from_secs(125);
+/// How long a local program's request waits for the person.
+pub(crate) const LOCAL_WAIT_SECS: u64 = 120;
+/// Nonce the agent picks for a local request given none.
+const LOCAL_NONCE_LEN: usize = 32;
+
+/// What a waiting local program receives.
+pub(crate) type LocalAnswer = Result<LocalSignature, ErrorReply>;
+
+/// What a pending request is.
+#[derive(Debug)]
+pub(crate) enum PendingKind {
+    /// A bridge's login challenge.
+    Login {
+        challenge: LoginChallenge,
+        peer: PeerId,
+        answer: oneshot::Sender<LoginResponse>,
+    },
+    /// A local program's request.
+    Local {
+        program: String,
+        pid: Option<u32>,
+        reason: String,
+        nonce: Vec<u8>,
+        answer: oneshot::Sender<LocalAnswer>,
+    },
+}
+
+/// A request waiting for the person.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    ego_id: EgoId,
+    code: u8,
+    wrong_codes: u32,
+    received_at: u64,
+    expires_at: u64,
+    kind: PendingKind,
+}
+
+/// Pending requests, quotas, and the cached policies and bans.
+#[derive(Debug)]
+pub(crate) struct Approvals {
+    quotas: Quotas,
+    next_id: u64,
+    pending: BTreeMap<u64, Pending>,
+    books: HashMap<EgoId, QuotaBook>,
+    policies: Vec<PolicyRow>,
+    bans: Vec<BanRow>,
+    names: HashMap<EgoId, String>,
+    revoked: HashSet<EgoId>,
+}
+
+impl Approvals {
+    pub(crate) fn new(quotas: Quotas) -> Self {
+        Self {
+            quotas,
+            next_id: 1,
+            pending: BTreeMap::new(),
+            books: HashMap::new(),
+            policies: Vec::new(),
+            bans: Vec::new(),
+            names: HashMap::new(),
+            revoked: HashSet::new(),
+        }
+    }
+
+    /// Learns an ego's name and state.
+    pub(crate) fn track_ego(&mut self, state: &EgoState) {
+        self.names.insert(state.ego_id(), state.row.name.clone());
+        if state.is_revoked() {
+            self.revoked.insert(state.ego_id());
+        }
+    }
+
+    pub(crate) fn name(&self, ego: &EgoId) -> String {
+        self.names
+            .get(ego)
+            .cloned()
+            .unwrap_or_else(|| ego.to_string())
+    }
+
+    fn banned_site(&self, ego: &EgoId, issuer: &str, client_id: &str) -> bool {
+        self.bans.iter().any(|b| {
+            b.ego_id.as_ref() == Some(ego)
+                && match &b.target {
+                    BanTarget::Site {
+                        issuer: i,
+                        client_id: c,
+                    } => i == issuer && c == client_id,
+                    BanTarget::Bridge { issuer: i } => i == issuer,
+                    BanTarget::Program { .. } => false,
+                }
+        })
+    }
+
+    fn banned_program(&self, program: &str) -> bool {
+        self.bans
+            .iter()
+            .any(|b| matches!(&b.target, BanTarget::Program { path } if path == program))
+    }
+
+    fn policy(&self, ego: &EgoId, issuer: &str, client_id: &str) -> Option<&PolicyRow> {
+        self.policies
+            .iter()
+            .find(|p| &p.ego_id == ego && p.issuer == issuer && p.client_id == client_id)
+    }
+
+    fn pending_for(&self, ego: &EgoId) -> usize {
+        self.pending.values().filter(|p| &p.ego_id == ego).count()
+    }
+
+    fn book(&mut self, ego: EgoId) -> &mut QuotaBook {
+        self.books.entry(ego).or_insert_with(QuotaBook::new)
+    }
+
+    fn insert(&mut self, pending: Pending) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.pending.insert(id, pending);
+        id
+    }
+
+    pub(crate) fn request_info(&self, id: u64, p: &Pending) -> RequestInfo {
+        let mut info = RequestInfo {
+            id,
+            kind: String::new(),
+            ego: self.name(&p.ego_id),
+            ego_id: p.ego_id.to_string(),
+            site: String::new(),
+            client_id: None,
+            origin: None,
+            bridge: None,
+            bridge_peer: None,
+            client_ip: None,
+            program: None,
+            program_pid: None,
+            known_site: false,
+            received_at: p.received_at,
+            expires_at: p.expires_at,
+            wrong_codes: p.wrong_codes,
+        };
+        match &p.kind {
+            PendingKind::Login {
+                challenge, peer, ..
+            } => {
+                let c = challenge.params();
+                info.kind = "login".into();
+                info.site = c.client_name.clone();
+                info.client_id = Some(c.client_id.clone());
+                info.origin = Some(c.redirect_origin.clone());
+                info.bridge = Some(c.issuer.clone());
+                info.bridge_peer = Some(peer.to_string());
+                info.client_ip = c.client_ip.clone();
+                info.known_site = self.policy(&p.ego_id, &c.issuer, &c.client_id).is_some();
+            }
+            PendingKind::Local {
+                program,
+                pid,
+                reason,
+                ..
+            } => {
+                info.kind = "local".into();
+                info.site = reason.clone();
+                info.program = Some(program.clone());
+                info.program_pid = *pid;
+            }
+        }
+        info
+    }
+
+    /// Every waiting request, oldest first.
+    pub(crate) fn requests(&self) -> Vec<RequestInfo> {
+        self.pending
+            .iter()
+            .map(|(id, p)| self.request_info(*id, p))
+            .collect()
+    }
+
+    pub(crate) fn pending_count(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub(crate) fn policy_info(&self, p: &PolicyRow) -> PolicyInfo {
+        PolicyInfo {
+            id: p.id,
+            ego: self.name(&p.ego_id),
+            bridge: p.issuer.clone(),
+            client: p.client_id.clone(),
+            auto: p.auto,
+            created_at: p.created_at,
+        }
+    }
+
+    pub(crate) fn ban_info(&self, b: &BanRow) -> BanInfo {
+        BanInfo {
+            id: b.id,
+            ego: b.ego_id.as_ref().map(|e| self.name(e)),
+            target: b.target.clone(),
+            reason: b.reason,
+            detail: b
+                .detail
+                .as_deref()
+                .and_then(|d| serde_json::from_str(d).ok()),
+            created_at: b.created_at,
+        }
+    }
+
+    pub(crate) fn policies(&self) -> Vec<PolicyInfo> {
+        self.policies.iter().map(|p| self.policy_info(p)).collect()
+    }
+
+    pub(crate) fn bans(&self) -> Vec<BanInfo> {
+        self.bans.iter().map(|b| self.ban_info(b)).collect()
+    }
+}
+
+fn rate_message(e: Exceeded) -> String {
+    format!(
+        "over the {} quota; try again in {} s",
+        e.which, e.retry_after
+    )
+}
+
+/// Reloads the cached policies and bans from the keystore.
+pub(crate) async fn load_policies(shared: &Shared) -> Result<(), crate::keystore::KeystoreError> {
+    let policies = shared.keystore.policies().await?;
+    let bans = shared.keystore.bans().await?;
+    let mut a = lock(&shared.approvals);
+    a.policies = policies;
+    a.bans = bans;
+    Ok(())
+}
+
+/// A login challenge arrived at `ego`'s node from `peer`.
+pub(crate) fn on_login(
+    shared: &Arc<Shared>,
+    ego: EgoId,
+    peer: PeerId,
+    challenge: LoginChallenge,
+    responder: Responder<LoginResponse>,
+) {
+    let now = shared.now();
+    let p = challenge.params();
+    let refuse = |reason: DenyReason, why: &str| {
+        info!(%ego, issuer = %p.issuer, client = %p.client_id, "login refused: {why}");
+        LoginResponse::Denied(reason)
+    };
+    if p.ego_id != ego {
+        return responder.respond(refuse(DenyReason::UnknownEgo, "for another ego"));
+    }
+    if !challenge.is_live_at(now) {
+        return responder.respond(refuse(DenyReason::Invalid, "not live by this clock"));
+    }
+    let signer = read(&shared.signers).get(&ego).cloned();
+    let mut a = lock(&shared.approvals);
+    if a.revoked.contains(&ego) {
+        return responder.respond(refuse(DenyReason::UnknownEgo, "the ego is revoked"));
+    }
+    if a.banned_site(&ego, &p.issuer, &p.client_id) {
+        return responder.respond(refuse(DenyReason::Banned, "banned"));
+    }
+    if a.pending_for(&ego) >= a.quotas.max_pending {
+        return responder.respond(refuse(DenyReason::RateLimited, "too many pending"));
+    }
+    let quotas = a.quotas.clone();
+    if let Err(e) = a
+        .book(ego)
+        .admit_login(&p.issuer, &p.client_id, now.secs(), &quotas)
+    {
+        return responder.respond(refuse(DenyReason::RateLimited, &rate_message(e)));
+    }
+    let auto = a
+        .policy(&ego, &p.issuer, &p.client_id)
+        .is_some_and(|pol| pol.auto);
+    if let (true, Some(signer)) = (auto, &signer) {
+        drop(a);
+        responder.respond(challenge.approve(&signer.key, signer.cert_seq));
+        info!(%ego, issuer = %p.issuer, client = %p.client_id, "login approved by policy");
+        return;
+    }
+    let (tx, rx) = oneshot::channel();
+    let expires_at = p.expires_at.secs();
+    let wait =
+        Duration::from_secs(expires_at.saturating_sub(now.secs()).max(1)).min(MAX_LOGIN_WAIT);
+    let id = a.insert(Pending {
+        ego_id: ego,
+        code: p.match_code,
+        wrong_codes: 0,
+        received_at: now.secs(),
+        expires_at,
+        kind: PendingKind::Login {
+            challenge: challenge.clone(),
+            peer,
+            answer: tx,
+        },
+    });
+    let info = a
+        .pending
+        .get(&id)
+        .map(|pending| a.request_info(id, pending));
+    let name = a.name(&ego);
+    drop(a);
+    if let Some(request) = info {
+        announce(shared, &name, request);
+    }
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let response = match tokio::time::timeout(wait, rx).await {
+            Ok(Ok(r)) => r,
+            _ => {
+                withdraw(&shared, id, "expired");
+                LoginResponse::Denied(DenyReason::Expired)
+            }
+        };
+        responder.respond(response);
+    });
+}
+
+/// Tells watchers and the desktop about a new request.
+fn announce(shared: &Shared, ego_name: &str, request: RequestInfo) {
+    info!(
+        id = request.id,
+        ego = ego_name,
+        kind = %request.kind,
+        site = %request.site,
+        "request waits for the person"
+    );
+    if shared.settings.notify {
+        let what = match &request.bridge {
+            Some(bridge) => format!("{} (through {bridge})", request.site),
+            None => format!(
+                "{} asks: {}",
+                request.program.as_deref().unwrap_or("a program"),
+                request.site
+            ),
+        };
+        notify::send(
+            &format!("Cyrcles: sign in as {ego_name}?"),
+            &format!(
+                "{what}\nApprove with: cyrcles approve {} --code NN",
+                request.id
+            ),
+        );
+    }
+    shared.emit(WatchEvent::Pending {
+        request: Box::new(request),
+    });
+}
+
+/// Removes a request that nobody answered (expired, or its program hung
+/// up); `false` if it was already answered.
+pub(crate) fn withdraw(shared: &Shared, id: u64, outcome: &str) -> bool {
+    let removed = lock(&shared.approvals).pending.remove(&id).is_some();
+    if removed {
+        shared.emit(WatchEvent::Resolved {
+            id,
+            outcome: outcome.to_string(),
+        });
+    }
+    removed
+}
+
+/// Answers every waiting request "expired" (the daemon stops).
+pub(crate) fn withdraw_all(shared: &Shared) {
+    let pending = std::mem::take(&mut lock(&shared.approvals).pending);
+    for (_, p) in pending {
+        answer_denied(p.kind, DenyReason::Expired);
+    }
+}
+
+fn answer_denied(kind: PendingKind, reason: DenyReason) {
+    match kind {
+        PendingKind::Login { answer, .. } => {
+            let _ = answer.send(LoginResponse::Denied(reason));
+        }
+        PendingKind::Local { answer, .. } => {
+            let _ = answer.send(Err(ErrorReply::new(
+                ErrorCode::Refused,
+                match reason {
+                    DenyReason::User => "the person denied the request",
+                    _ => "the request was withdrawn",
+                },
+            )));
+        }
+    }
+}
+
+/// An ego was revoked: its waiting requests are refused.
+pub(crate) fn ego_revoked(shared: &Shared, ego: EgoId) {
+    let mut a = lock(&shared.approvals);
+    a.revoked.insert(ego);
+    let ids: Vec<u64> = a
+        .pending
+        .iter()
+        .filter(|(_, p)| p.ego_id == ego)
+        .map(|(id, _)| *id)
+        .collect();
+    for id in ids {
+        if let Some(p) = a.pending.remove(&id) {
+            answer_denied(p.kind, DenyReason::UnknownEgo);
+            shared.emit(WatchEvent::Resolved {
+                id,
+                outcome: "withdrawn".into(),
+            });
+        }
+    }
+}
+
+fn no_request(id: u64) -> ErrorReply {
+    ErrorReply::new(
+        ErrorCode::NotFound,
+        format!(
+            "no waiting request {id} (it may have expired or been answered); see `cyrcles requests`"
+        ),
+    )
+}
+
+/// `approve ID --code NN`.
+pub(crate) async fn approve(
+    shared: &Shared,
+    id: u64,
+    code: u8,
+    remember: bool,
+    auto: bool,
+) -> Result<Reply, ErrorReply> {
+    let now = shared.now();
+    let (pending, signer) = {
+        let mut a = lock(&shared.approvals);
+        let limit = a.quotas.wrong_code_limit;
+        let p = a.pending.get_mut(&id).ok_or_else(|| no_request(id))?;
+        if p.code != code {
+            p.wrong_codes += 1;
+            let wrong = p.wrong_codes;
+            let ego = p.ego_id;
+            warn!(id, %ego, wrong, "wrong match code typed");
+            if wrong >= limit {
+                if let Some(p) = a.pending.remove(&id) {
+                    answer_denied(p.kind, DenyReason::User);
+                }
+                drop(a);
+                shared.emit(WatchEvent::Resolved {
+                    id,
+                    outcome: "denied".into(),
+                });
+                return Err(ErrorReply::new(
+                    ErrorCode::WrongCode,
+                    format!(
+                        "wrong code: {code:02} is not the number shown; after {wrong} wrong codes the request is denied"
+                    ),
+                ));
+            }
+            return Err(ErrorReply::new(
+                ErrorCode::WrongCode,
+                format!(
+                    "wrong code: {code:02} is not the number shown with the request ({} tries left)",
+                    limit - wrong
+                ),
+            ));
+        }
+        let signer = read(&shared.signers)
+            .get(&p.ego_id)
+            .cloned()
+            .ok_or_else(|| {
+                ErrorReply::new(
+                    ErrorCode::Locked,
+                    "the ego's key is locked; run `cyrcles unlock`, then approve again",
+                )
+            })?;
+        let pending = a.pending.remove(&id).ok_or_else(|| no_request(id))?;
+        (pending, signer)
+    };
+    let ego = pending.ego_id;
+    let mut remembered = None;
+    match pending.kind {
+        PendingKind::Login {
+            challenge, answer, ..
+        } => {
+            let _ = answer.send(challenge.approve(&signer.key, signer.cert_seq));
+            let c = challenge.params();
+            info!(id, %ego, issuer = %c.issuer, client = %c.client_id, "login approved");
+            if remember {
+                let row = shared
+                    .keystore
+                    .upsert_policy(&ego, &c.issuer, &c.client_id, auto, now.secs())
+                    .await?;
+                load_policies(shared).await?;
+                remembered = Some(lock(&shared.approvals).policy_info(&row));
+            }
+        }
+        PendingKind::Local {
+            program,
+            reason,
+            nonce,
+            answer,
+            ..
+        } => {
+            let signed = sign_local(ego, &signer, program, reason, nonce, now);
+            info!(id, %ego, "local request approved");
+            let _ = answer.send(signed);
+        }
+    }
+    shared.emit(WatchEvent::Resolved {
+        id,
+        outcome: "approved".into(),
+    });
+    Ok(Reply::Approved {
+        id,
+        policy: remembered,
+    })
+}
+
+fn sign_local(
+    ego: EgoId,
+    signer: &super::Signer,
+    program: String,
+    reason: String,
+    nonce: Vec<u8>,
+    now: UnixTime,
+) -> LocalAnswer {
+    let request = LocalRequest::new(LocalParams {
+        ego_id: ego,
+        program,
+        reason,
+        nonce,
+        issued_at: now,
+    })
+    .map_err(|e| ErrorReply::new(ErrorCode::BadRequest, e.to_string()))?;
+    let sig = request.sign(&signer.key);
+    let p = request.params();
+    Ok(LocalSignature {
+        ego_id: ego.to_string(),
+        ego_key: hex::encode(signer.key.public().as_bytes()),
+        cert_seq: signer.cert_seq,
+        program: p.program.clone(),
+        reason: p.reason.clone(),
+        nonce: hex::encode(&p.nonce),
+        issued_at: p.issued_at.secs(),
+        message: hex::encode(request.to_cbor()),
+        signature: hex::encode(sig.0),
+    })
+}
+
+/// `deny ID [--ban-site] [--ban-bridge] [--not-me]`.
+pub(crate) async fn deny(
+    shared: &Shared,
+    id: u64,
+    ban_site: bool,
+    ban_bridge: bool,
+    not_me: bool,
+) -> Result<Reply, ErrorReply> {
+    let now = shared.now().secs();
+    let pending = {
+        let mut a = lock(&shared.approvals);
+        if ban_bridge
+            && a.pending
+                .get(&id)
+                .is_some_and(|p| matches!(p.kind, PendingKind::Local { .. }))
+        {
+            return Err(ErrorReply::new(
+                ErrorCode::BadRequest,
+                "a local request has no bridge; use --ban-site to ban the program",
+            ));
+        }
+        a.pending.remove(&id).ok_or_else(|| no_request(id))?
+    };
+    let ego = pending.ego_id;
+    let reason = if not_me {
+        BanReason::NotMe
+    } else {
+        BanReason::User
+    };
+    let mut targets: Vec<(Option<EgoId>, BanTarget)> = Vec::new();
+    let mut detail = None;
+    match &pending.kind {
+        PendingKind::Login {
+            challenge, peer, ..
+        } => {
+            let c = challenge.params();
+            if ban_site || not_me {
+                targets.push((
+                    Some(ego),
+                    BanTarget::Site {
+                        issuer: c.issuer.clone(),
+                        client_id: c.client_id.clone(),
+                    },
+                ));
+            }
+            if ban_bridge {
+                targets.push((
+                    Some(ego),
+                    BanTarget::Bridge {
+                        issuer: c.issuer.clone(),
+                    },
+                ));
+            }
+            if not_me {
+                detail = Some(
+                    serde_json::json!({
+                        "site": c.client_name,
+                        "client_id": c.client_id,
+                        "origin": c.redirect_origin,
+                        "bridge": c.issuer,
+                        "bridge_peer": peer.to_string(),
+                        "client_ip": c.client_ip,
+                        "received_at": pending.received_at,
+                    })
+                    .to_string(),
+                );
+                warn!(
+                    id, %ego, issuer = %c.issuer, client = %c.client_id,
+                    ip = ?c.client_ip, "login reported as not made by the person"
+                );
+            }
+        }
+        PendingKind::Local { program, pid, .. } => {
+            if ban_site || not_me {
+                targets.push((
+                    None,
+                    BanTarget::Program {
+                        path: program.clone(),
+                    },
+                ));
+            }
+            if not_me {
+                detail = Some(
+                    serde_json::json!({
+                        "program": program,
+                        "pid": pid,
+                        "received_at": pending.received_at,
+                    })
+                    .to_string(),
+                );
+                warn!(id, %ego, program, "local request reported as not made by the person");
+            }
+        }
+    }
+    answer_denied(pending.kind, DenyReason::User);
+    shared.emit(WatchEvent::Resolved {
+        id,
+        outcome: "denied".into(),
+    });
+    info!(id, %ego, "request denied");
+    let mut bans = Vec::new();
+    for (ego, target) in targets {
+        let row = shared
+            .keystore
+            .add_ban(ego.as_ref(), &target, reason, detail.as_deref(), now)
+            .await?;
+        bans.push(row);
+    }
+    load_policies(shared).await?;
+    let a = lock(&shared.approvals);
+    Ok(Reply::Denied {
+        id,
+        bans: bans.iter().map(|b| a.ban_info(b)).collect(),
+    })
+}
+
+/// A local program's `sign` request: checks and queues it. Returns its id,
+/// its code and where the answer will arrive.
+pub(crate) fn queue_local(
+    shared: &Arc<Shared>,
+    caller: &Caller,
+    ego: EgoId,
+    reason: String,
+    nonce: Option<Vec<u8>>,
+) -> Result<(u64, u8, oneshot::Receiver<LocalAnswer>), ErrorReply> {
+    let now = shared.now().secs();
+    let program = caller.program();
+    let nonce = nonce.unwrap_or_else(|| {
+        let mut n = vec![0u8; LOCAL_NONCE_LEN];
+        OsRng.fill_bytes(&mut n);
+        n
+    });
+    // Checked now, so a bad request is refused before it bothers anyone.
+    LocalRequest::new(LocalParams {
+        ego_id: ego,
+        program: program.clone(),
+        reason: reason.clone(),
+        nonce: nonce.clone(),
+        issued_at: UnixTime::from_secs(now),
+    })
+    .map_err(|e| ErrorReply::new(ErrorCode::BadRequest, e.to_string()))?;
+    let mut a = lock(&shared.approvals);
+    if a.revoked.contains(&ego) {
+        return Err(ErrorReply::new(ErrorCode::Conflict, "the ego is revoked"));
+    }
+    if a.banned_program(&program) {
+        info!(program, "local request refused: the program is banned");
+        return Err(ErrorReply::new(
+            ErrorCode::Refused,
+            format!("{program} is banned from asking this agent"),
+        ));
+    }
+    if a.pending_for(&ego) >= a.quotas.max_pending {
+        return Err(ErrorReply::new(
+            ErrorCode::Refused,
+            "too many requests are waiting for this ego",
+        ));
+    }
+    let quotas = a.quotas.clone();
+    a.book(ego)
+        .admit_local(&program, now, &quotas)
+        .map_err(|e| ErrorReply::new(ErrorCode::Refused, rate_message(e)))?;
+    let code = u8::try_from(OsRng.next_u32() % 100).unwrap_or(0);
+    let (tx, rx) = oneshot::channel();
+    let id = a.insert(Pending {
+        ego_id: ego,
+        code,
+        wrong_codes: 0,
+        received_at: now,
+        expires_at: now + LOCAL_WAIT_SECS,
+        kind: PendingKind::Local {
+            program,
+            pid: caller.pid,
+            reason,
+            nonce,
+            answer: tx,
+        },
+    });
+    let info = a.pending.get(&id).map(|p| a.request_info(id, p));
+    let name = a.name(&ego);
+    drop(a);
+    if let Some(request) = info {
+        announce(shared, &name, request);
+    }
+    Ok((id, code, rx))
+}
+
+/// `policy allow`.
+pub(crate) async fn allow(
+    shared: &Shared,
+    ego: EgoId,
+    bridge: &str,
+    client: &str,
+    auto: bool,
+) -> Result<Reply, ErrorReply> {
+    let check = |s: &str, what: &str| {
+        if s.is_empty() || s.len() > 256 || s.chars().any(char::is_control) {
+            Err(ErrorReply::new(
+                ErrorCode::BadRequest,
+                format!("{what} must be 1 to 256 printable characters"),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    check(bridge, "the bridge issuer")?;
+    check(client, "the client id")?;
+    let row = shared
+        .keystore
+        .upsert_policy(&ego, bridge, client, auto, shared.now().secs())
+        .await?;
+    load_policies(shared).await?;
+    Ok(Reply::Policy(lock(&shared.approvals).policy_info(&row)))
+}
+
+/// `ban add`.
+pub(crate) async fn ban(
+    shared: &Shared,
+    ego: Option<EgoId>,
+    target: BanTarget,
+) -> Result<Reply, ErrorReply> {
+    let bad = |m: &str| Err(ErrorReply::new(ErrorCode::BadRequest, m.to_string()));
+    let texts: Vec<&str> = match &target {
+        BanTarget::Site { issuer, client_id } => vec![issuer, client_id],
+        BanTarget::Bridge { issuer } => vec![issuer],
+        BanTarget::Program { path } => vec![path],
+    };
+    if texts
+        .iter()
+        .any(|s| s.is_empty() || s.len() > 1024 || s.chars().any(char::is_control))
+    {
+        return bad("ban targets must be 1 to 1024 printable characters");
+    }
+    match (&target, &ego) {
+        (BanTarget::Program { .. }, Some(_)) => {
+            return bad("program bans apply to the whole agent; give no ego");
+        }
+        (BanTarget::Site { .. } | BanTarget::Bridge { .. }, None) => {
+            return bad("site and bridge bans belong to an ego; give --ego NAME");
+        }
+        _ => {}
+    }
+    let row = shared
+        .keystore
+        .add_ban(
+            ego.as_ref(),
+            &target,
+            BanReason::User,
+            None,
+            shared.now().secs(),
+        )
+        .await?;
+    load_policies(shared).await?;
+    Ok(Reply::Ban(lock(&shared.approvals).ban_info(&row)))
+}

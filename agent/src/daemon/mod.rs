@@ -1,0 +1,332 @@
+//! The daemon: holds the keystore, runs one network node per ego, answers
+//! login challenges under the person's policy, and serves the control
+//! socket.
+//!
+//! State lives in [`Shared`]:
+//! * `egos` (an async mutex): every ego, its record and its node; ego
+//!   changes (create, rotate, revoke, new endpoints) hold it, so they never
+//!   interleave;
+//! * `signers`: the unlocked ego keys, read by the login path without
+//!   waiting for ego changes;
+//! * `approvals`: pending requests, quotas and the cached policies and bans;
+//! * `data_key`: the keystore's data key while unlocked.
+//!
+//! Tasks: the socket server (`server.rs`), one event loop per node
+//! (`egos.rs`), and the maintenance loop that renews certificates and
+//! endpoints (`maintenance.rs`).
+
+mod approval;
+mod egos;
+mod info;
+mod maintenance;
+mod notify;
+mod quota;
+mod server;
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use cyrcles_core::{EgoId, SecretKey, UnixTime};
+use cyrcles_p2p::Clock;
+use thiserror::Error;
+use tokio::net::UnixListener;
+use tokio::sync::{Notify, broadcast, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::Settings;
+use crate::control::proto::{ErrorCode, ErrorReply, WatchEvent};
+use crate::home::{Home, HomeError};
+use crate::keystore::seal::{KdfParams, SymmetricKey};
+use crate::keystore::{Keystore, KeystoreError, Passphrase, Protection};
+
+pub(crate) use approval::Approvals;
+pub(crate) use egos::EgoState;
+
+/// What the daemon needs to start.
+#[derive(Clone)]
+pub struct DaemonOptions {
+    /// The home directory.
+    pub home: Home,
+    /// Checked settings.
+    pub settings: Settings,
+    /// The clock (the system clock, or a test's).
+    pub clock: Clock,
+    /// The passphrase, for a passphrase-protected keystore.
+    pub passphrase: Option<Passphrase>,
+}
+
+impl std::fmt::Debug for DaemonOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DaemonOptions")
+            .field("home", &self.home)
+            .field("settings", &self.settings)
+            .field("passphrase", &self.passphrase)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the daemon could not start.
+#[derive(Debug, Error)]
+pub enum DaemonError {
+    /// The home directory is unusable.
+    #[error(transparent)]
+    Home(#[from] HomeError),
+    /// The keystore could not be opened or unlocked.
+    #[error(transparent)]
+    Keystore(#[from] KeystoreError),
+    /// Another daemon serves this home.
+    #[error("another agent is already running on {0}")]
+    AlreadyRunning(PathBuf),
+    /// The socket could not be created.
+    #[error("cannot listen on {path}: {source}")]
+    Socket {
+        /// The socket path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl DaemonError {
+    /// The CLI's exit code.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            DaemonError::Home(_) => 7,
+            DaemonError::Keystore(e) => ErrorReply::from(e).code.exit_code(),
+            DaemonError::AlreadyRunning(_) => 8,
+            DaemonError::Socket { .. } => 1,
+        }
+    }
+}
+
+impl From<&KeystoreError> for ErrorReply {
+    fn from(e: &KeystoreError) -> Self {
+        let code = match e {
+            KeystoreError::NotInitialised(_)
+            | KeystoreError::Damaged { .. }
+            | KeystoreError::SecretDamaged { .. }
+            | KeystoreError::KeyFile { .. } => ErrorCode::Damaged,
+            KeystoreError::AlreadyInitialised(_) | KeystoreError::Exists(_) => ErrorCode::Conflict,
+            KeystoreError::WrongPassphrase | KeystoreError::PassphraseRequired => ErrorCode::Locked,
+            KeystoreError::BadPassphrase(_) => ErrorCode::BadRequest,
+            KeystoreError::NotFound(_) => ErrorCode::NotFound,
+            KeystoreError::Io { .. } | KeystoreError::Database(_) => ErrorCode::Internal,
+        };
+        ErrorReply::new(code, e.to_string())
+    }
+}
+
+impl From<KeystoreError> for ErrorReply {
+    fn from(e: KeystoreError) -> Self {
+        ErrorReply::from(&e)
+    }
+}
+
+/// An unlocked ego key, as the login path uses it.
+#[derive(Debug, Clone)]
+pub(crate) struct Signer {
+    pub(crate) key: Arc<SecretKey>,
+    pub(crate) cert_seq: u64,
+}
+
+/// The daemon's state, shared by its tasks.
+pub(crate) struct Shared {
+    pub(crate) home: Home,
+    pub(crate) settings: Settings,
+    pub(crate) clock: Clock,
+    pub(crate) keystore: Keystore,
+    pub(crate) protection: Protection,
+    pub(crate) started_at: u64,
+    pub(crate) data_key: RwLock<Option<SymmetricKey>>,
+    pub(crate) egos: tokio::sync::Mutex<BTreeMap<EgoId, EgoState>>,
+    pub(crate) signers: RwLock<HashMap<EgoId, Signer>>,
+    pub(crate) approvals: Mutex<Approvals>,
+    pub(crate) events: broadcast::Sender<WatchEvent>,
+    pub(crate) stop: watch::Sender<bool>,
+    pub(crate) wake: Notify,
+}
+
+/// Locks a mutex; a panic elsewhere while holding it does not make the
+/// data unusable here (every critical section leaves it consistent).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+pub(crate) fn read<T>(m: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+pub(crate) fn write<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    pub(crate) fn now(&self) -> UnixTime {
+        (self.clock)()
+    }
+
+    /// The data key, or the "locked" error.
+    pub(crate) fn data_key(&self) -> Result<SymmetricKey, ErrorReply> {
+        read(&self.data_key).clone().ok_or_else(|| {
+            ErrorReply::new(
+                ErrorCode::Locked,
+                "the keystore is locked; run `cyrcles unlock --passphrase-file FILE`",
+            )
+        })
+    }
+
+    pub(crate) fn is_locked(&self) -> bool {
+        read(&self.data_key).is_none()
+    }
+
+    pub(crate) fn emit(&self, event: WatchEvent) {
+        // No watcher is not an error.
+        let _ = self.events.send(event);
+    }
+}
+
+/// A running daemon.
+#[derive(Debug)]
+pub struct Daemon {
+    shared: Arc<Shared>,
+    tasks: Vec<JoinHandle<()>>,
+    initialised: bool,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("home", &self.home)
+            .field("locked", &self.is_locked())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Daemon {
+    /// Opens (or, on a fresh home, creates without a passphrase) the
+    /// keystore, unlocks it when it can, binds the socket, starts every
+    /// ego's node and the background tasks.
+    pub async fn start(opts: DaemonOptions) -> Result<Daemon, DaemonError> {
+        let DaemonOptions {
+            home,
+            settings,
+            clock,
+            passphrase,
+        } = opts;
+        home.ensure()?;
+        let now = clock().secs();
+        let (keystore, key, initialised) = if home.is_initialised() {
+            let ks = Keystore::open(&home).await?;
+            let key = match (ks.protection().await?, &passphrase) {
+                (Protection::Passphrase, None) => None,
+                (_, p) => Some(ks.unlock(&home, p.as_ref()).await?),
+            };
+            (ks, key, false)
+        } else {
+            let (ks, key) = Keystore::create(&home, None, KdfParams::default(), now).await?;
+            (ks, Some(key), true)
+        };
+        let protection = keystore.protection().await?;
+        let listener = bind(&home).await?;
+        let (events, _) = broadcast::channel(64);
+        let (stop, _) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            home,
+            approvals: Mutex::new(Approvals::new(settings.quotas.clone())),
+            settings,
+            clock,
+            keystore,
+            protection,
+            started_at: now,
+            data_key: RwLock::new(None),
+            egos: tokio::sync::Mutex::new(BTreeMap::new()),
+            signers: RwLock::new(HashMap::new()),
+            events,
+            stop,
+            wake: Notify::new(),
+        });
+        egos::load(&shared).await?;
+        approval::load_policies(&shared).await?;
+        if let Some(key) = key {
+            *write(&shared.data_key) = Some(key);
+            egos::activate(&shared).await;
+        }
+        let tasks = vec![
+            tokio::spawn(server::serve(shared.clone(), listener)),
+            tokio::spawn(maintenance::run(shared.clone())),
+        ];
+        Ok(Daemon {
+            shared,
+            tasks,
+            initialised,
+        })
+    }
+
+    /// Whether this start created the home's keystore.
+    pub fn initialised_now(&self) -> bool {
+        self.initialised
+    }
+
+    /// Whether the keys are locked (a passphrase is needed).
+    pub fn is_locked(&self) -> bool {
+        self.shared.is_locked()
+    }
+
+    /// The socket path.
+    pub fn socket_path(&self) -> PathBuf {
+        self.shared.home.socket_path()
+    }
+
+    /// Runs until `signal` completes or a client sends `stop`, then shuts
+    /// down.
+    pub async fn run(self, signal: impl Future<Output = ()>) {
+        let mut stopped = self.shared.stop.subscribe();
+        tokio::select! {
+            _ = signal => {}
+            _ = stopped.wait_for(|s| *s) => {}
+        }
+        self.shutdown().await;
+    }
+
+    /// Stops serving, refuses what waits, stops the nodes, closes the
+    /// keystore and removes the socket.
+    pub async fn shutdown(self) {
+        let _ = self.shared.stop.send(true);
+        for t in self.tasks {
+            t.abort();
+            let _ = t.await;
+        }
+        approval::withdraw_all(&self.shared);
+        egos::stop_nodes(&self.shared).await;
+        *write(&self.shared.data_key) = None;
+        write(&self.shared.signers).clear();
+        self.shared.keystore.close().await;
+        let _ = std::fs::remove_file(self.shared.home.socket_path());
+    }
+}
+
+/// Binds the control socket with mode 0600, replacing a stale one and
+/// refusing to start beside a live daemon.
+async fn bind(home: &Home) -> Result<UnixListener, DaemonError> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = home.socket_path();
+    if path.exists() {
+        if tokio::net::UnixStream::connect(&path).await.is_ok() {
+            return Err(DaemonError::AlreadyRunning(path));
+        }
+        std::fs::remove_file(&path).map_err(|source| DaemonError::Socket {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    let listener = UnixListener::bind(&path).map_err(|source| DaemonError::Socket {
+        path: path.clone(),
+        source,
+    })?;
+    // The home is 0700 already; the socket's own mode is a second fence.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|source| DaemonError::Socket { path, source })?;
+    Ok(listener)
+}

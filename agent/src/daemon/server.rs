@@ -1,0 +1,383 @@
+//! The daemon's side of the control socket: the caller check, one task per
+//! connection, and the dispatch of requests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cyrcles_core::EgoId;
+use tokio::io::AsyncReadExt;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::broadcast::error::RecvError;
+use tracing::{debug, info, warn};
+
+use super::{Shared, approval, egos, info as describe, lock, write};
+use crate::control::peer::{self, Caller, Credentials};
+use crate::control::proto::{
+    ErrorCode, ErrorReply, MAX_REQUEST, NodeInfo, Reply, Request, StatusInfo, WatchEvent,
+    read_frame, write_frame,
+};
+use crate::keystore::Passphrase;
+
+/// How long a client may take to send its request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once; more wait in the kernel's backlog.
+const MAX_CONNECTIONS: usize = 64;
+
+/// Accepts connections until the task is aborted.
+pub(crate) async fn serve(shared: Arc<Shared>, listener: UnixListener) {
+    let own = peer::own_uid();
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    connection(shared, stream, own).await;
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn send(stream: &mut UnixStream, reply: &Reply) -> bool {
+    match write_frame(stream, reply).await {
+        Ok(()) => true,
+        Err(e) => {
+            debug!("client went away: {e}");
+            false
+        }
+    }
+}
+
+async fn connection(shared: Arc<Shared>, mut stream: UnixStream, own: u32) {
+    let creds = match stream.peer_cred() {
+        Ok(c) => Credentials {
+            uid: c.uid(),
+            pid: c.pid(),
+        },
+        Err(e) => {
+            warn!("cannot read the caller's credentials: {e}");
+            return;
+        }
+    };
+    if let Err(e) = peer::check(creds, own) {
+        let exe = creds
+            .pid
+            .and_then(|p| std::fs::read_link(format!("/proc/{p}/exe")).ok());
+        warn!(uid = creds.uid, pid = ?creds.pid, ?exe, "connection refused: another user");
+        send(
+            &mut stream,
+            &Reply::Error(ErrorReply::new(ErrorCode::Refused, e.to_string())),
+        )
+        .await;
+        return;
+    }
+    let caller = Caller::identify(creds);
+    let request = match tokio::time::timeout(
+        REQUEST_TIMEOUT,
+        read_frame::<_, Request>(&mut stream, MAX_REQUEST),
+    )
+    .await
+    {
+        Ok(Ok(Some(r))) => r,
+        Ok(Ok(None)) => return,
+        Ok(Err(e)) => {
+            let reply = ErrorReply::new(ErrorCode::BadRequest, format!("bad request: {e}"));
+            send(&mut stream, &Reply::Error(reply)).await;
+            return;
+        }
+        Err(_) => return,
+    };
+    info!(
+        command = request.name(),
+        pid = ?caller.pid,
+        exe = ?caller.exe,
+        "request"
+    );
+    match request {
+        Request::Watch => watch(&shared, &mut stream).await,
+        Request::Sign { ego, reason, nonce } => {
+            sign(&shared, &mut stream, &caller, &ego, reason, nonce).await;
+        }
+        other => {
+            let reply = dispatch(&shared, other).await.unwrap_or_else(Reply::Error);
+            send(&mut stream, &reply).await;
+        }
+    }
+}
+
+async fn ego_id_by_name(shared: &Shared, name: &str) -> Result<EgoId, ErrorReply> {
+    let egos = shared.egos.lock().await;
+    Ok(egos::find(&egos, name)?.ego_id())
+}
+
+fn done(message: impl Into<String>) -> Reply {
+    Reply::Done {
+        message: message.into(),
+    }
+}
+
+async fn dispatch(shared: &Arc<Shared>, request: Request) -> Result<Reply, ErrorReply> {
+    match request {
+        Request::Status => status(shared).await,
+        Request::Unlock { passphrase } => unlock(shared, passphrase.expose()).await,
+        Request::Lock => {
+            *write(&shared.data_key) = None;
+            write(&shared.signers).clear();
+            info!("keys locked");
+            Ok(done(
+                "locked: the keys are forgotten until `cyrcles unlock`",
+            ))
+        }
+        Request::Stop => {
+            let _ = shared.stop.send(true);
+            Ok(done("the agent is stopping"))
+        }
+        Request::EgoCreate { name } => {
+            let (id, published) = egos::create(shared, &name).await?;
+            let mut info = ego_show(shared, id).await?;
+            if let Err(e) = published {
+                info.last_error = Some(e);
+            }
+            Ok(Reply::Ego(info))
+        }
+        Request::EgoList => {
+            let egos = shared.egos.lock().await;
+            let locked = shared.is_locked();
+            let mut list: Vec<_> = egos
+                .values()
+                .map(|e| describe::ego_info(e, locked))
+                .collect();
+            list.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(Reply::Egos { egos: list })
+        }
+        Request::EgoShow { name } => {
+            let id = ego_id_by_name(shared, &name).await?;
+            Ok(Reply::Ego(ego_show(shared, id).await?))
+        }
+        Request::EgoRotate { name } => {
+            let id = egos::rotate(shared, &name).await?;
+            Ok(Reply::Ego(ego_show(shared, id).await?))
+        }
+        Request::EgoRevoke { name } => {
+            let id = egos::revoke(shared, &name).await?;
+            Ok(Reply::Ego(ego_show(shared, id).await?))
+        }
+        Request::RecoveryKit { name } => {
+            let egos = shared.egos.lock().await;
+            Ok(Reply::Kit(describe::kit(
+                egos::find(&egos, &name)?,
+                shared.now().secs(),
+            )))
+        }
+        Request::Requests => Ok(Reply::Requests {
+            requests: lock(&shared.approvals).requests(),
+        }),
+        Request::Approve {
+            id,
+            code,
+            remember,
+            auto,
+        } => approval::approve(shared, id, code, remember, auto).await,
+        Request::Deny {
+            id,
+            ban_site,
+            ban_bridge,
+            not_me,
+        } => approval::deny(shared, id, ban_site, ban_bridge, not_me).await,
+        Request::PolicyAllow {
+            ego,
+            bridge,
+            client,
+            auto,
+        } => {
+            let id = ego_id_by_name(shared, &ego).await?;
+            approval::allow(shared, id, &bridge, &client, auto).await
+        }
+        Request::PolicyList => Ok(Reply::Policies {
+            policies: lock(&shared.approvals).policies(),
+        }),
+        Request::PolicyRemove { id } => {
+            let row = shared.keystore.remove_policy(id).await?;
+            approval::load_policies(shared).await?;
+            Ok(Reply::Policy(lock(&shared.approvals).policy_info(&row)))
+        }
+        Request::BanList => Ok(Reply::Bans {
+            bans: lock(&shared.approvals).bans(),
+        }),
+        Request::BanAdd { ego, target } => {
+            let id = match ego {
+                Some(name) => Some(ego_id_by_name(shared, &name).await?),
+                None => None,
+            };
+            approval::ban(shared, id, target).await
+        }
+        Request::BanRemove { id } => {
+            let row = shared.keystore.remove_ban(id).await?;
+            approval::load_policies(shared).await?;
+            Ok(Reply::Ban(lock(&shared.approvals).ban_info(&row)))
+        }
+        Request::Watch | Request::Sign { .. } => Err(ErrorReply::new(
+            ErrorCode::Internal,
+            "streaming request in the single-reply path",
+        )),
+    }
+}
+
+async fn ego_show(
+    shared: &Shared,
+    id: EgoId,
+) -> Result<crate::control::proto::EgoInfo, ErrorReply> {
+    let egos = shared.egos.lock().await;
+    let state = egos
+        .get(&id)
+        .ok_or_else(|| ErrorReply::new(ErrorCode::NotFound, format!("no ego {id}")))?;
+    Ok(describe::ego_info(state, shared.is_locked()))
+}
+
+async fn status(shared: &Shared) -> Result<Reply, ErrorReply> {
+    let egos = shared.egos.lock().await;
+    let mut nodes = Vec::new();
+    for state in egos.values() {
+        if let Some(node) = &state.node
+            && let Ok(s) = node.status().await
+        {
+            nodes.push(NodeInfo {
+                ego: state.row.name.clone(),
+                peer_id: node.peer_id().to_string(),
+                connected_peers: s.connected_peers,
+                listen_addrs: s.listen_addrs.iter().map(ToString::to_string).collect(),
+            });
+        }
+    }
+    Ok(Reply::Status(StatusInfo {
+        version: env!("CARGO_PKG_VERSION").into(),
+        pid: std::process::id(),
+        home: shared.home.dir().display().to_string(),
+        locked: shared.is_locked(),
+        protection: shared.protection.as_str().into(),
+        started_at: shared.started_at,
+        now: shared.now().secs(),
+        egos: egos.len(),
+        pending: lock(&shared.approvals).pending_count(),
+        nodes,
+    }))
+}
+
+async fn unlock(shared: &Arc<Shared>, passphrase: &str) -> Result<Reply, ErrorReply> {
+    if !shared.is_locked() {
+        return Ok(done("already unlocked"));
+    }
+    let p = Passphrase::new(passphrase.to_string())?;
+    let key = shared.keystore.unlock(&shared.home, Some(&p)).await?;
+    *write(&shared.data_key) = Some(key);
+    egos::activate(shared).await;
+    info!("keys unlocked");
+    Ok(done("unlocked"))
+}
+
+/// Streams request events until the client hangs up: first every waiting
+/// request, then what happens.
+async fn watch(shared: &Shared, stream: &mut UnixStream) {
+    let mut events = shared.events.subscribe();
+    let snapshot = lock(&shared.approvals).requests();
+    for request in snapshot {
+        if !send(
+            stream,
+            &Reply::Event(WatchEvent::Pending {
+                request: Box::new(request),
+            }),
+        )
+        .await
+        {
+            return;
+        }
+    }
+    let (mut reader, mut writer) = stream.split();
+    let mut probe = [0u8; 1];
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(e) => {
+                    if write_frame(&mut writer, &Reply::Event(e)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {
+                    // Too slow to follow: start again from the current state.
+                    let snapshot = lock(&shared.approvals).requests();
+                    for request in snapshot {
+                        let e = Reply::Event(WatchEvent::Pending { request: Box::new(request) });
+                        if write_frame(&mut writer, &e).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(RecvError::Closed) => return,
+            },
+            // The client sends nothing more; a read returning means it left.
+            _ = reader.read(&mut probe) => return,
+        }
+    }
+}
+
+/// A local program's signing request: queue, tell the program its id and
+/// code, then wait for the person, the deadline or the program leaving.
+async fn sign(
+    shared: &Arc<Shared>,
+    stream: &mut UnixStream,
+    caller: &Caller,
+    ego: &str,
+    reason: String,
+    nonce: Option<String>,
+) {
+    let queued = async {
+        let nonce = match nonce {
+            Some(h) => Some(
+                hex::decode(h.trim())
+                    .map_err(|_| ErrorReply::new(ErrorCode::BadRequest, "the nonce must be hex"))?,
+            ),
+            None => None,
+        };
+        let id = ego_id_by_name(shared, ego).await?;
+        approval::queue_local(shared, caller, id, reason, nonce)
+    }
+    .await;
+    let (id, code, answer) = match queued {
+        Ok(q) => q,
+        Err(e) => {
+            send(stream, &Reply::Error(e)).await;
+            return;
+        }
+    };
+    if !send(stream, &Reply::SignPending { id, code }).await {
+        approval::withdraw(shared, id, "withdrawn");
+        return;
+    }
+    let (mut reader, mut writer) = stream.split();
+    let mut probe = [0u8; 1];
+    let reply = tokio::select! {
+        a = answer => match a {
+            Ok(Ok(sig)) => Reply::Signed(sig),
+            Ok(Err(e)) => Reply::Error(e),
+            Err(_) => Reply::Error(ErrorReply::new(ErrorCode::Refused, "the request was withdrawn")),
+        },
+        _ = tokio::time::sleep(Duration::from_secs(approval::LOCAL_WAIT_SECS)) => {
+            approval::withdraw(shared, id, "expired");
+            Reply::Error(ErrorReply::new(ErrorCode::Expired, "nobody approved the request in time"))
+        }
+        _ = reader.read(&mut probe) => {
+            approval::withdraw(shared, id, "withdrawn");
+            return;
+        }
+    };
+    let _ = write_frame(&mut writer, &reply).await;
+}

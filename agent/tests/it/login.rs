@@ -1,0 +1,250 @@
+//! Login approval: the match code, deny, "not me", quotas, auto-approve.
+
+use cyrcles_core::EgoId;
+use cyrcles_core::login::{DenyReason, LoginResponse, verify_approval};
+use cyrcles_core::record::VerifiedEgo;
+
+use crate::common::{Agent, Bridge, ISSUER, bounded};
+
+async fn setup() -> (Bridge, Agent, EgoId, VerifiedEgo) {
+    let bridge = Bridge::start(cyrcles_p2p::system_clock()).await;
+    let agent = Agent::start(Some(&bridge.addr)).await;
+    let id = agent.create("gaming").await;
+    let record = bridge.resolve(id).await;
+    (bridge, agent, id, record)
+}
+
+/// Sends a challenge in the background; the handle yields the answer.
+fn send(
+    bridge: &Bridge,
+    record: &VerifiedEgo,
+    ch: &cyrcles_core::login::LoginChallenge,
+) -> tokio::task::JoinHandle<LoginResponse> {
+    let (b, r, c) = (bridge.clone(), record.clone(), ch.clone());
+    tokio::spawn(async move { b.login(&r, &c).await.unwrap() })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_right_code_signs_and_a_wrong_one_is_refused_and_counted() {
+    let (bridge, agent, id, record) = setup().await;
+    let ch = bridge.challenge(id, "shop", 42);
+    let answer = send(&bridge, &record, &ch);
+    let pending = agent.wait_requests(1).await;
+    let r = &pending[0];
+    // What the person is shown.
+    assert_eq!(r["kind"], "login");
+    assert_eq!(r["ego"], "gaming");
+    assert_eq!(r["site"], "The shop site");
+    assert_eq!(r["bridge"], ISSUER);
+    assert_eq!(r["origin"], "https://shop.example");
+    assert_eq!(r["client_ip"], "203.0.113.7");
+    assert_eq!(r["known_site"], false);
+    let rid = r["id"].as_u64().unwrap().to_string();
+    // A wrong code: refused (exit 5), counted, the request still waits.
+    let out = agent.cli(&["approve", &rid, "--code", "41"]).await;
+    assert_eq!(out.code, 5, "{out:?}");
+    assert!(out.stderr.contains("wrong code"), "{}", out.stderr);
+    let still = agent.json(&["requests"]).await;
+    assert_eq!(still["requests"][0]["wrong_codes"], 1);
+    assert!(!answer.is_finished());
+    // The right code: the bridge gets a signature that verifies against
+    // the ego's record.
+    let out = agent.cli(&["approve", &rid, "--code", "42"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let resp = bounded(10, "the answer", answer).await.unwrap();
+    let LoginResponse::Approved(a) = resp else {
+        panic!("expected an approval, got {resp:?}");
+    };
+    assert_eq!(verify_approval(&ch, &a, &record, bridge.now()), Ok(()));
+    assert!(
+        agent.json(&["requests"]).await["requests"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    // Approving it again: it is gone.
+    assert_eq!(agent.cli(&["approve", &rid, "--code", "42"]).await.code, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_wrong_codes_deny_the_request() {
+    let (bridge, agent, id, record) = setup().await;
+    let answer = send(&bridge, &record, &bridge.challenge(id, "shop", 7));
+    let rid = agent.wait_requests(1).await[0]["id"].to_string();
+    for (code, left) in [("10", "2 tries left"), ("11", "1 tries left")] {
+        let out = agent.cli(&["approve", &rid, "--code", code]).await;
+        assert_eq!(out.code, 5);
+        assert!(out.stderr.contains(left), "{}", out.stderr);
+    }
+    let out = agent.cli(&["approve", &rid, "--code", "12"]).await;
+    assert_eq!(out.code, 5);
+    assert!(out.stderr.contains("denied"), "{}", out.stderr);
+    let resp = bounded(10, "the answer", answer).await.unwrap();
+    assert_eq!(resp, LoginResponse::Denied(DenyReason::User));
+    // Even the right code cannot approve it now.
+    assert_eq!(agent.cli(&["approve", &rid, "--code", "07"]).await.code, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deny_and_not_me() {
+    let (bridge, agent, id, record) = setup().await;
+    // A plain deny.
+    let answer = send(&bridge, &record, &bridge.challenge(id, "shop", 1));
+    let rid = agent.wait_requests(1).await[0]["id"].to_string();
+    assert_eq!(
+        agent.json(&["deny", &rid]).await["bans"],
+        serde_json::json!([])
+    );
+    assert_eq!(
+        bounded(10, "the answer", answer).await.unwrap(),
+        LoginResponse::Denied(DenyReason::User)
+    );
+    // The site may ask again.
+    let answer = send(&bridge, &record, &bridge.challenge(id, "shop", 2));
+    let rid = agent.wait_requests(1).await[0]["id"].to_string();
+    // "Not me": denied, the site banned for this ego, and recorded.
+    let v = agent.json(&["deny", &rid, "--not-me"]).await;
+    assert_eq!(v["bans"][0]["reason"], "not-me");
+    assert_eq!(
+        bounded(10, "the answer", answer).await.unwrap(),
+        LoginResponse::Denied(DenyReason::User)
+    );
+    let bans = agent.json(&["ban", "list"]).await;
+    let ban = &bans["bans"][0];
+    assert_eq!(ban["target"]["kind"], "site");
+    assert_eq!(ban["target"]["client_id"], "shop");
+    assert_eq!(ban["ego"], "gaming");
+    assert_eq!(ban["detail"]["client_ip"], "203.0.113.7");
+    assert_eq!(ban["detail"]["site"], "The shop site");
+    // The next request from that site is refused at once, without a prompt.
+    let r = bridge
+        .login(&record, &bridge.challenge(id, "shop", 3))
+        .await
+        .unwrap();
+    assert_eq!(r, LoginResponse::Denied(DenyReason::Banned));
+    assert!(
+        agent.json(&["requests"]).await["requests"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    // Another site still prompts.
+    let _other = send(&bridge, &record, &bridge.challenge(id, "forum", 4));
+    assert_eq!(agent.wait_requests(1).await[0]["client_id"], "forum");
+    // The ban can be lifted.
+    let ban_id = ban["id"].to_string();
+    agent.json(&["ban", "remove", &ban_id]).await;
+    let _again = send(&bridge, &record, &bridge.challenge(id, "shop", 5));
+    agent.wait_requests(2).await;
+    // Banning the bridge refuses all its sites.
+    let rid = agent.json(&["requests"]).await["requests"][0]["id"].to_string();
+    agent.json(&["deny", &rid, "--ban-bridge"]).await;
+    let r = bridge
+        .login(&record, &bridge.challenge(id, "elsewhere", 6))
+        .await
+        .unwrap();
+    assert_eq!(r, LoginResponse::Denied(DenyReason::Banned));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_site_quota_answers_denied_rate() {
+    let (bridge, agent, id, record) = setup().await;
+    // Five prompts per site per ten minutes by default.
+    let mut waiting = Vec::new();
+    for code in 0..5 {
+        waiting.push(send(
+            &bridge,
+            &record,
+            &bridge.challenge(id, "spammy", code),
+        ));
+        agent.wait_requests(usize::from(code) + 1).await;
+    }
+    let r = bridge
+        .login(&record, &bridge.challenge(id, "spammy", 9))
+        .await
+        .unwrap();
+    assert_eq!(r, LoginResponse::Denied(DenyReason::RateLimited));
+    assert_eq!(
+        agent.json(&["requests"]).await["requests"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+    // Another site is not affected.
+    let _other = send(&bridge, &record, &bridge.challenge(id, "calm", 1));
+    agent.wait_requests(6).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auto_approve_policy_signs_without_a_prompt() {
+    let (bridge, agent, id, record) = setup().await;
+    let v = agent
+        .json(&[
+            "policy", "allow", "--ego", "gaming", "--bridge", ISSUER, "--client", "shop", "--auto",
+        ])
+        .await;
+    assert_eq!(v["auto"], true);
+    let ch = bridge.challenge(id, "shop", 33);
+    let r = bounded(10, "an auto-approved login", bridge.login(&record, &ch))
+        .await
+        .unwrap();
+    let LoginResponse::Approved(a) = r else {
+        panic!("expected an approval, got {r:?}");
+    };
+    assert_eq!(verify_approval(&ch, &a, &record, bridge.now()), Ok(()));
+    // A site remembered without --auto still prompts, and is marked known.
+    agent
+        .json(&[
+            "policy", "allow", "--ego", "gaming", "--bridge", ISSUER, "--client", "forum",
+        ])
+        .await;
+    let answer = send(&bridge, &record, &bridge.challenge(id, "forum", 8));
+    let pending = agent.wait_requests(1).await;
+    assert_eq!(pending[0]["known_site"], true);
+    // Approving with --remember --auto turns the policy to auto.
+    let rid = pending[0]["id"].to_string();
+    let v = agent
+        .json(&["approve", &rid, "--code", "08", "--remember", "--auto"])
+        .await;
+    assert_eq!(v["policy"]["auto"], true);
+    assert!(matches!(
+        bounded(10, "the answer", answer).await.unwrap(),
+        LoginResponse::Approved(_)
+    ));
+    let policies = agent.json(&["policy", "list"]).await;
+    assert_eq!(policies["policies"].as_array().unwrap().len(), 2);
+    // Removing the policy brings the prompt back.
+    let pid = policies["policies"][0]["id"].to_string();
+    agent.json(&["policy", "remove", &pid]).await;
+    let _prompt = send(&bridge, &record, &bridge.challenge(id, "shop", 9));
+    assert_eq!(agent.wait_requests(1).await[0]["client_id"], "shop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_challenges_are_refused_without_a_prompt() {
+    let (bridge, agent, id, record) = setup().await;
+    // For another ego.
+    let other: EgoId = EgoId::from_bytes([7; 32]);
+    let r = bridge
+        .login(&record, &bridge.challenge(other, "shop", 1))
+        .await
+        .unwrap();
+    assert_eq!(r, LoginResponse::Denied(DenyReason::UnknownEgo));
+    // Issued in the past beyond the skew: not live.
+    let now = bridge.now();
+    let stale = cyrcles_core::login::LoginChallenge::new(cyrcles_core::login::ChallengeParams {
+        issued_at: now.minus(3600),
+        expires_at: now.minus(3500),
+        ..bridge.challenge(id, "shop", 1).params().clone()
+    })
+    .unwrap();
+    let r = bridge.login(&record, &stale).await.unwrap();
+    assert_eq!(r, LoginResponse::Denied(DenyReason::Invalid));
+    assert!(
+        agent.json(&["requests"]).await["requests"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}

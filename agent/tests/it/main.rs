@@ -1,0 +1,19 @@
+//! The agent's integration tests: the real `cyrcles` binary (daemon and
+//! CLI) in temporary homes, and a bridge-like libp2p peer on loopback that
+//! resolves egos and sends login challenges.
+#![allow(
+    unreachable_pub,
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation
+)]
+
+mod common;
+mod daemon;
+mod local;
+mod login;
+mod persistence;
+mod security;
