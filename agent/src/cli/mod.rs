@@ -323,7 +323,11 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    // A read of the terminal may still wait in a blocking thread (`watch`);
+    // do not wait for a line nobody will type.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             output::failure(&f, json);

@@ -285,6 +285,13 @@ fn status_text(s: &StatusInfo) -> String {
             n.ego, n.connected_peers, n.peer_id
         );
     }
+    if let Some(t) = &s.auto_approvals {
+        let _ = writeln!(
+            out,
+            "  auto-approved logins answered in {} µs (median), {} µs (p99) over the last {}",
+            t.p50_us, t.p99_us, t.samples
+        );
+    }
     out
 }
 

@@ -73,11 +73,14 @@ pub(crate) async fn run(home: &Home, json: bool) -> Result<(), Failure> {
                     return Ok(());
                 }
             },
-            line = lines.next_line(), if current.is_some() => {
+            line = lines.next_line() => {
                 let Ok(Some(line)) = line else {
                     return Ok(());
                 };
-                let Some(r) = current.clone() else { continue };
+                let Some(r) = current.clone() else {
+                    println!("    no request is waiting");
+                    continue;
+                };
                 match answer(home, &r, line.trim()).await {
                     Answered::Done(message) => {
                         println!("    {message}");

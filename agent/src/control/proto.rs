@@ -227,6 +227,22 @@ pub struct StatusInfo {
     pub pending: usize,
     /// Each ego's network node.
     pub nodes: Vec<NodeInfo>,
+    /// Time to answer logins approved by policy (recent ones), if any.
+    #[serde(default)]
+    pub auto_approvals: Option<LatencySummary>,
+}
+
+/// Percentiles of recent handling times, in microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    /// How many samples the figures cover.
+    pub samples: usize,
+    /// Median.
+    pub p50_us: u32,
+    /// 99th percentile.
+    pub p99_us: u32,
+    /// Slowest.
+    pub max_us: u32,
 }
 
 /// One ego's network node.

@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cyrcles_core::cbor::Encode;
 use cyrcles_core::local::{LocalParams, LocalRequest};
@@ -281,6 +281,7 @@ pub(crate) fn on_login(
     challenge: LoginChallenge,
     responder: Responder<LoginResponse>,
 ) {
+    let received = Instant::now();
     let now = shared.now();
     let p = challenge.params();
     let refuse = |reason: DenyReason, why: &str| {
@@ -317,6 +318,7 @@ pub(crate) fn on_login(
     if let (true, Some(signer)) = (auto, &signer) {
         drop(a);
         responder.respond(challenge.approve(&signer.key, signer.cert_seq));
+        lock(&shared.auto_times).record(received.elapsed());
         info!(%ego, issuer = %p.issuer, client = %p.client_id, "login approved by policy");
         return;
     }

@@ -22,6 +22,7 @@ mod maintenance;
 mod notify;
 mod quota;
 mod server;
+mod timing;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -143,6 +144,7 @@ pub(crate) struct Shared {
     pub(crate) egos: tokio::sync::Mutex<BTreeMap<EgoId, EgoState>>,
     pub(crate) signers: RwLock<HashMap<EgoId, Signer>>,
     pub(crate) approvals: Mutex<Approvals>,
+    pub(crate) auto_times: Mutex<timing::Samples>,
     pub(crate) events: broadcast::Sender<WatchEvent>,
     pub(crate) stop: watch::Sender<bool>,
     pub(crate) wake: Notify,
@@ -235,6 +237,7 @@ impl Daemon {
         let shared = Arc::new(Shared {
             home,
             approvals: Mutex::new(Approvals::new(settings.quotas.clone())),
+            auto_times: Mutex::new(timing::Samples::default()),
             settings,
             clock,
             keystore,

@@ -269,6 +269,7 @@ async fn status(shared: &Shared) -> Result<Reply, ErrorReply> {
         egos: egos.len(),
         pending: lock(&shared.approvals).pending_count(),
         nodes,
+        auto_approvals: lock(&shared.auto_times).summary(),
     }))
 }
 

@@ -121,6 +121,7 @@ pub async fn cli(home: &Path, args: &[&str]) -> Output {
 pub struct Agent {
     pub home: PathBuf,
     pub log: PathBuf,
+    env: Vec<(String, String)>,
     child: Option<tokio::process::Child>,
     _dir: Option<TempDir>,
 }
@@ -128,10 +129,19 @@ pub struct Agent {
 impl Agent {
     /// Starts a daemon on a new home, joined to `bootstrap`.
     pub async fn start(bootstrap: Option<&Multiaddr>) -> Agent {
+        Self::start_with_env(bootstrap, Vec::new()).await
+    }
+
+    /// Starts a daemon with extra environment variables.
+    pub async fn start_with_env(
+        bootstrap: Option<&Multiaddr>,
+        env: Vec<(String, String)>,
+    ) -> Agent {
         let dir = TempDir::new();
         let mut a = Agent {
             home: dir.path().join("home"),
             log: dir.path().join("daemon.log"),
+            env,
             child: None,
             _dir: Some(dir),
         };
@@ -144,6 +154,7 @@ impl Agent {
         Agent {
             home,
             log,
+            env: Vec::new(),
             child: None,
             _dir: None,
         }
@@ -165,6 +176,7 @@ impl Agent {
             .args(extra)
             .env_remove("CYRCLES_HOME")
             .env("CYRCLES_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

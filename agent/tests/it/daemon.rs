@@ -163,3 +163,47 @@ async fn revocation_is_published_and_ends_the_ego() {
         ))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_recovery_kit_names_the_ego_and_holds_no_secret() {
+    let agent = Agent::start(None).await;
+    let id = agent.create("gaming").await;
+    let file = agent.home.parent().unwrap().join("kit.json");
+    let out = agent
+        .cli(&[
+            "ego",
+            "recovery-kit",
+            "gaming",
+            "--out",
+            file.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let kit: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(kit["format"], "cyrcles-recovery-kit");
+    assert_eq!(kit["version"], 1);
+    assert_eq!(kit["ego_id"], id.to_string());
+    assert_eq!(kit["fingerprint"], id.fingerprint().to_string());
+    assert_eq!(kit["circle_id"].as_str().unwrap().len(), 32);
+    assert_eq!(kit["friends"], serde_json::json!([]));
+    // The same kit every time (the circle id is stored, not made up).
+    let again = agent.json(&["ego", "recovery-kit", "gaming"]).await;
+    assert_eq!(again["circle_id"], kit["circle_id"]);
+    let secrets = {
+        let home = cyrcles_agent::home::Home::at(&agent.home);
+        let ks = cyrcles_agent::keystore::Keystore::open(&home)
+            .await
+            .unwrap();
+        let key = ks.unlock(&home, None).await.unwrap();
+        let mut v = Vec::new();
+        for kind in ks.secret_kinds(&id).await.unwrap() {
+            v.push(ks.secret(&key, &id, kind).await.unwrap().to_vec());
+        }
+        v
+    };
+    assert_eq!(secrets.len(), 4);
+    let text = std::fs::read_to_string(&file).unwrap();
+    for s in secrets {
+        assert!(!text.contains(&hex::encode(&s)));
+    }
+}

@@ -193,6 +193,9 @@ async fn an_auto_approve_policy_signs_without_a_prompt() {
         panic!("expected an approval, got {r:?}");
     };
     assert_eq!(verify_approval(&ch, &a, &record, bridge.now()), Ok(()));
+    // The daemon timed that answer and reports it.
+    let status = agent.json(&["status"]).await;
+    assert_eq!(status["auto_approvals"]["samples"], 1, "{status}");
     // A site remembered without --auto still prompts, and is marked known.
     agent
         .json(&[
@@ -247,4 +250,140 @@ async fn bad_challenges_are_refused_without_a_prompt() {
             .unwrap()
             .is_empty()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_prompts_for_the_code_and_approves() {
+    use std::process::Stdio;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let (bridge, agent, id, record) = setup().await;
+    let mut watch = tokio::process::Command::new(crate::common::BIN)
+        .arg("--home")
+        .arg(&agent.home)
+        .arg("watch")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = watch.stdin.take().unwrap();
+    let mut out = BufReader::new(watch.stdout.take().unwrap()).lines();
+    let ch = bridge.challenge(id, "shop", 64);
+    let answer = send(&bridge, &record, &ch);
+    // The request is shown with its site, bridge and browser address.
+    let shown = bounded(10, "the prompt", async {
+        let mut text = String::new();
+        while let Ok(Some(line)) = out.next_line().await {
+            text.push_str(&line);
+            text.push('\n');
+            if text.contains("203.0.113.7") {
+                return text;
+            }
+        }
+        text
+    })
+    .await;
+    assert!(
+        shown.contains("The shop site") && shown.contains(ISSUER),
+        "{shown}"
+    );
+    // A wrong code is refused and asked again; the right one approves.
+    stdin.write_all(b"13\n").await.unwrap();
+    bounded(10, "the refusal", async {
+        while let Ok(Some(line)) = out.next_line().await {
+            if line.contains("wrong code") {
+                return;
+            }
+        }
+        panic!("watch ended without refusing the code");
+    })
+    .await;
+    stdin.write_all(b"64\n").await.unwrap();
+    let resp = bounded(10, "the answer", answer).await.unwrap();
+    let LoginResponse::Approved(a) = resp else {
+        panic!("expected an approval, got {resp:?}");
+    };
+    assert_eq!(verify_approval(&ch, &a, &record, bridge.now()), Ok(()));
+    // "n" on the next request: not me.
+    let answer = send(&bridge, &record, &bridge.challenge(id, "shop", 65));
+    agent.wait_requests(1).await;
+    bounded(10, "the second prompt", async {
+        while let Ok(Some(line)) = out.next_line().await {
+            if line.contains("203.0.113.7") {
+                return;
+            }
+        }
+    })
+    .await;
+    stdin.write_all(b"n\n").await.unwrap();
+    assert_eq!(
+        bounded(10, "the answer", answer).await.unwrap(),
+        LoginResponse::Denied(DenyReason::User)
+    );
+    let bans = agent.json(&["ban", "list"]).await;
+    assert_eq!(bans["bans"][0]["reason"], "not-me");
+    // End of input ends the watch.
+    drop(stdin);
+    let status = bounded(10, "watch to end", watch.wait()).await.unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_desktop_notification_announces_each_request() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = crate::common::TempDir::new();
+    let calls = dir.path().join("calls");
+    let fake = dir.path().join("notify-send");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nprintf '%s|' \"$@\" >> {}\necho >> {}\n",
+            calls.display(),
+            calls.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let bridge = Bridge::start(cyrcles_p2p::system_clock()).await;
+    let agent = Agent::start_with_env(
+        Some(&bridge.addr),
+        vec![
+            ("PATH".into(), path),
+            (
+                "DBUS_SESSION_BUS_ADDRESS".into(),
+                "unix:path=/nonexistent".into(),
+            ),
+        ],
+    )
+    .await;
+    let id = agent.create("gaming").await;
+    let record = bridge.resolve(id).await;
+    let _answer = send(&bridge, &record, &bridge.challenge(id, "shop", 5));
+    let rid = agent.wait_requests(1).await[0]["id"].to_string();
+    let text = bounded(10, "the notification", async {
+        loop {
+            if let Ok(t) = std::fs::read_to_string(&calls)
+                && !t.is_empty()
+            {
+                return t;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(text.contains("sign in as gaming"), "{text}");
+    assert!(text.contains("The shop site"), "{text}");
+    assert!(
+        text.contains(&format!("cyrcles approve {rid} --code NN")),
+        "{text}"
+    );
+    // The code itself is never in the notification: the person reads it on
+    // the login page.
+    assert!(!text.contains("--code 05"));
 }
