@@ -20,6 +20,8 @@
 //! * [`local`]: what the agent signs for a program on the owner's machine.
 //! * [`envelope`]: the kind-tagged envelope of the circle and invite
 //!   protocols.
+//! * [`invite`]: invite codes and the SPAKE2 exchange that makes two
+//!   agents friends.
 //! * [`circle`]: FROST ceremonies (dealing, signing, repair) as state
 //!   machines, and their wire messages.
 //!
@@ -30,6 +32,7 @@ pub mod cbor;
 pub mod circle;
 pub mod envelope;
 pub mod id;
+pub mod invite;
 pub mod keys;
 pub mod local;
 pub mod login;

@@ -15,6 +15,13 @@ use libp2p::{
 use crate::codec::BytesCodec;
 use crate::config::{DhtMode, NodeConfig};
 use crate::handle::Protocol;
+
+/// Peers kept per rendezvous key (one invite has one; a few more absorb
+/// nameplate collisions).
+const MAX_PROVIDERS_PER_KEY: usize = 8;
+/// Rendezvous keys a node keeps at once, its own and others'
+/// (`MemoryStore` counts both under this limit).
+const MAX_PROVIDED_KEYS: usize = 4096;
 use crate::protocols;
 
 /// Everything a Cyrcles node speaks.
@@ -101,7 +108,11 @@ pub(crate) fn build(config: &NodeConfig) -> Result<Swarm<Behaviour>, BuildError>
                 .set_replication_interval(Some(config.timers.replication_interval))
                 // Publication of this node's own records is done by the
                 // node (republish), so that it always puts the newest one.
-                .set_publication_interval(None);
+                .set_publication_interval(None)
+                // Provider records serve only as invite rendezvous: short
+                // lived, never republished.
+                .set_provider_record_ttl(Some(config.timers.rendezvous_ttl))
+                .set_provider_publication_interval(None);
             if let Some(k) = NonZeroUsize::new(20) {
                 kad_config.set_replication_factor(k);
             }
@@ -110,8 +121,8 @@ pub(crate) fn build(config: &NodeConfig) -> Result<Swarm<Behaviour>, BuildError>
                 MemoryStoreConfig {
                     max_records: config.limits.max_records,
                     max_value_bytes: cyrcles_core::record::MAX_RECORD_SIZE,
-                    max_providers_per_key: 0,
-                    max_provided_keys: 0,
+                    max_providers_per_key: MAX_PROVIDERS_PER_KEY,
+                    max_provided_keys: MAX_PROVIDED_KEYS,
                 },
             );
             let mut kad = kad::Behaviour::with_config(peer_id, store, kad_config);

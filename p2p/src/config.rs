@@ -91,6 +91,9 @@ pub struct Timers {
     pub request_timeout: Duration,
     /// Idle connections close after this.
     pub idle_connection_timeout: Duration,
+    /// Rendezvous announcements (provider records) are kept this long by
+    /// the peers that store them. Invites last 10 minutes.
+    pub rendezvous_ttl: Duration,
 }
 
 impl Default for Timers {
@@ -103,6 +106,7 @@ impl Default for Timers {
             login_timeout: Duration::from_secs(130),
             request_timeout: Duration::from_secs(30),
             idle_connection_timeout: Duration::from_secs(60),
+            rendezvous_ttl: Duration::from_secs(15 * 60),
         }
     }
 }

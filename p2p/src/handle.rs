@@ -173,6 +173,17 @@ pub(crate) enum Command {
         ego: EgoId,
         reply: Reply<Option<Vec<u8>>>,
     },
+    Provide {
+        key: [u8; 32],
+        reply: Reply<Result<usize, RequestError>>,
+    },
+    StopProviding {
+        key: [u8; 32],
+    },
+    FindProviders {
+        key: [u8; 32],
+        reply: Reply<Vec<PeerId>>,
+    },
     Shutdown {
         reply: Reply<()>,
     },
@@ -200,6 +211,9 @@ impl std::fmt::Debug for Command {
             Command::Request { .. } => "Request",
             Command::Status { .. } => "Status",
             Command::Stored { .. } => "Stored",
+            Command::Provide { .. } => "Provide",
+            Command::StopProviding { .. } => "StopProviding",
+            Command::FindProviders { .. } => "FindProviders",
             Command::Shutdown { .. } => "Shutdown",
         };
         f.write_str(name)
@@ -271,6 +285,29 @@ impl NodeHandle {
     /// The record this node holds for `ego` in its DHT store, if any.
     pub async fn stored(&self, ego: EgoId) -> Result<Option<Vec<u8>>, Stopped> {
         self.call(|reply| Command::Stored { ego, reply }).await
+    }
+
+    /// Announces this node under a rendezvous `key` (provider records on
+    /// the closest peers, kept for the rendezvous lifetime). Returns on how
+    /// many peers the announcement was stored.
+    pub async fn provide(&self, key: [u8; 32]) -> Result<usize, RequestError> {
+        self.call(|reply| Command::Provide { key, reply }).await?
+    }
+
+    /// Stops announcing this node under `key` (records already on other
+    /// peers expire on their own).
+    pub async fn stop_providing(&self, key: [u8; 32]) -> Result<(), Stopped> {
+        self.tx
+            .send(Command::StopProviding { key })
+            .await
+            .map_err(|_| Stopped)
+    }
+
+    /// The peers announced under `key`. Each is dialled as it is found, so
+    /// a request to it right after finds it connected.
+    pub async fn find_providers(&self, key: [u8; 32]) -> Result<Vec<PeerId>, Stopped> {
+        self.call(|reply| Command::FindProviders { key, reply })
+            .await
     }
 
     /// The current state of the node.

@@ -33,6 +33,14 @@ use seal::{DATA_KEY_AAD, KdfParams, SymmetricKey};
 pub use egos::{EgoRow, SecretKind};
 pub use policy::{BanReason, BanRow, BanTarget, PolicyRow};
 
+/// `path` is not a usable keystore, for the reason `e`.
+fn damaged_file(path: &std::path::Path, e: &dyn fmt::Display) -> KeystoreError {
+    KeystoreError::Damaged {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    }
+}
+
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/agent");
 
 /// The keystore format written by this version.
@@ -171,10 +179,7 @@ pub struct Keystore {
 
 impl Keystore {
     fn damaged(&self, e: impl fmt::Display) -> KeystoreError {
-        KeystoreError::Damaged {
-            path: self.path.clone(),
-            detail: e.to_string(),
-        }
+        damaged_file(&self.path, &e)
     }
 
     /// Maps a database error: SQLite's "corrupt" and "not a database"
@@ -203,10 +208,7 @@ impl Keystore {
 
     async fn connect(home: &Home) -> Result<Self, KeystoreError> {
         let path = home.db_path();
-        let damaged = |e: &dyn fmt::Display| KeystoreError::Damaged {
-            path: path.clone(),
-            detail: e.to_string(),
-        };
+        let damaged = |e: &dyn fmt::Display| damaged_file(&path, e);
         let opts = Self::options(&path)
             .map_err(|e| damaged(&e))?
             .journal_mode(SqliteJournalMode::Wal);
@@ -232,10 +234,7 @@ impl Keystore {
     async fn inspect(home: &Home) -> Result<(), KeystoreError> {
         use sqlx::Connection;
         let path = home.db_path();
-        let damaged = |e: &dyn fmt::Display| KeystoreError::Damaged {
-            path: path.clone(),
-            detail: e.to_string(),
-        };
+        let damaged = |e: &dyn fmt::Display| damaged_file(&path, e);
         let opts = Self::options(&path)
             .map_err(|e| damaged(&e))?
             .read_only(true);

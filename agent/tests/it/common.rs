@@ -85,6 +85,16 @@ pub struct Output {
     pub stderr: String,
 }
 
+impl From<std::process::Output> for Output {
+    fn from(out: std::process::Output) -> Self {
+        Self {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
 impl Output {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.stdout)
@@ -100,7 +110,7 @@ impl Output {
 
 /// Runs `cyrcles --home HOME ARGS…`.
 pub async fn cli(home: &Path, args: &[&str]) -> Output {
-    let out = tokio::process::Command::new(BIN)
+    tokio::process::Command::new(BIN)
         .arg("--home")
         .arg(home)
         .args(args)
@@ -108,12 +118,8 @@ pub async fn cli(home: &Path, args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .await
-        .unwrap();
-    Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+        .unwrap()
+        .into()
 }
 
 /// The `cyrcles daemon` process of a home.

@@ -99,7 +99,7 @@ async fn no_secret_is_in_the_clear_under_the_home_or_in_the_log() {
 }
 
 async fn daemon_exits(home: &Path) -> Output {
-    let out = bounded(
+    bounded(
         30,
         "the daemon to give up",
         tokio::process::Command::new(BIN)
@@ -110,12 +110,8 @@ async fn daemon_exits(home: &Path) -> Output {
             .output(),
     )
     .await
-    .unwrap();
-    Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    .unwrap()
+    .into()
 }
 
 /// A stopped agent with one ego; returns it and a copy of its keystore.

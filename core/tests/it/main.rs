@@ -12,6 +12,7 @@ mod cases;
 mod cbor;
 mod common;
 mod frost;
+mod invite;
 pub mod login;
 mod properties;
 mod selection;

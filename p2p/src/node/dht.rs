@@ -65,9 +65,23 @@ impl EventLoop {
                         ..
                     },
             } => self.inbound_put(source, record),
+            kad::Event::InboundRequest {
+                request:
+                    kad::InboundRequest::AddProvider {
+                        record: Some(record),
+                    },
+            } => {
+                let source = record.provider;
+                self.inbound_provider(source, record);
+            }
             kad::Event::OutboundQueryProgressed {
-                id, result, stats, ..
+                id,
+                result,
+                stats,
+                step,
             } => match result {
+                QueryResult::StartProviding(r) => self.on_provide_result(id, r, &stats),
+                QueryResult::GetProviders(r) => self.on_providers(id, r, step.last),
                 QueryResult::GetRecord(Ok(GetRecordOk::FoundRecord(PeerRecord {
                     peer,
                     record,

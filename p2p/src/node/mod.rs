@@ -3,6 +3,7 @@
 //! channel of [`NodeEvent`]s.
 
 mod dht;
+mod rendezvous;
 mod requests;
 
 use std::collections::{HashMap, HashSet};
@@ -156,6 +157,9 @@ impl Node {
             requests: HashMap::new(),
             inbound: FuturesUnordered::new(),
             own: HashMap::new(),
+            provides: HashMap::new(),
+            finds: HashMap::new(),
+            identified: HashMap::new(),
             listens: HashMap::new(),
             dials: HashMap::new(),
         };
@@ -189,6 +193,11 @@ pub(crate) struct EventLoop {
     pub(crate) inbound: FuturesUnordered<BoxFuture<'static, InboundDone>>,
     /// Records this node published, by key, to republish.
     pub(crate) own: HashMap<kad::RecordKey, Vec<u8>>,
+    pub(crate) provides: HashMap<kad::QueryId, rendezvous::ProvideState>,
+    pub(crate) finds: HashMap<kad::QueryId, rendezvous::FindState>,
+    /// Listen addresses that connected peers reported (identify); bounded
+    /// by the connection limit, dropped when the last connection closes.
+    pub(crate) identified: HashMap<PeerId, Vec<Multiaddr>>,
     listens: HashMap<ListenerId, Reply<Result<Multiaddr, RequestError>>>,
     dials: HashMap<ConnectionId, Reply<Result<(), RequestError>>>,
 }
@@ -284,6 +293,9 @@ impl EventLoop {
             Command::Stored { ego, reply } => {
                 let _ = reply.send(self.stored(&ego));
             }
+            Command::Provide { key, reply } => self.start_providing(key, reply),
+            Command::StopProviding { key } => self.stop_providing(key),
+            Command::FindProviders { key, reply } => self.find_providers(key, reply),
             Command::Shutdown { reply } => return Flow::Stop(Some(reply)),
         }
         Flow::Continue
@@ -317,18 +329,27 @@ impl EventLoop {
                 peer_id,
                 info,
                 ..
-            })) if info.protocols.contains(&protocols::KAD) => {
-                // Only DHT servers go in the routing table, at their direct
-                // addresses (a relayed address is not a DHT server's).
-                let kad = &mut self.swarm.behaviour_mut().kad;
-                for addr in info
+            })) => {
+                let addrs: Vec<Multiaddr> = info
                     .listen_addrs
                     .into_iter()
-                    .filter(|a| !a.iter().any(|p| p == AddrProtocol::P2pCircuit))
                     .take(MAX_ADDRS_PER_PEER)
-                {
-                    kad.add_address(&peer_id, addr);
+                    .collect();
+                if info.protocols.contains(&protocols::KAD) {
+                    // Only DHT servers go in the routing table, at their
+                    // direct addresses (a relayed address is not a DHT
+                    // server's).
+                    let kad = &mut self.swarm.behaviour_mut().kad;
+                    for addr in addrs
+                        .iter()
+                        .filter(|a| !a.iter().any(|p| p == AddrProtocol::P2pCircuit))
+                    {
+                        kad.add_address(&peer_id, addr.clone());
+                    }
                 }
+                // Every connected peer's addresses, relayed ones included,
+                // for the rendezvous announcements it may make.
+                self.identified.insert(peer_id, addrs);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Login(e)) => self.on_rr(Protocol::Login, e),
             SwarmEvent::Behaviour(BehaviourEvent::Circle(e)) => self.on_rr(Protocol::Circle, e),
@@ -369,7 +390,14 @@ impl EventLoop {
                     let _ = reply.send(Err(RequestError::Unreachable(error.to_string())));
                 }
             }
-            SwarmEvent::ConnectionClosed { .. } => {
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                if num_established == 0 {
+                    self.identified.remove(&peer_id);
+                }
                 self.metrics
                     .set_connected(self.swarm.connected_peers().count());
             }

@@ -14,3 +14,4 @@ mod common;
 mod dht;
 mod hostile;
 mod relay;
+mod rendezvous;
