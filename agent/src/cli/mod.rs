@@ -127,6 +127,38 @@ pub enum Command {
     /// Ban sites, bridges and local programs
     #[command(subcommand)]
     Ban(BanCommand),
+    /// Make friends: invite, accept an invite, list
+    #[command(subcommand)]
+    Friend(FriendCommand),
+}
+
+/// `cyrcles friend`.
+#[derive(Debug, Subcommand)]
+pub enum FriendCommand {
+    /// Open an invite for one of your egos and wait for the friend (prints
+    /// a code such as 4821-orbit-ladder to read to them; it works once,
+    /// for 10 minutes)
+    Invite {
+        /// Your ego the friend joins
+        #[arg(long, value_name = "NAME")]
+        ego: String,
+        /// Your name for the friend (default: their ego's fingerprint)
+        #[arg(long, value_name = "PETNAME")]
+        name: Option<String>,
+    },
+    /// Accept the invite code a friend read to you
+    Accept {
+        /// The code, such as 4821-orbit-ladder
+        code: String,
+        /// Your ego that befriends (needed when you have several)
+        #[arg(long = "as", value_name = "EGO")]
+        ego: Option<String>,
+        /// Your name for the friend (default: their ego's fingerprint)
+        #[arg(long, value_name = "PETNAME")]
+        name: Option<String>,
+    },
+    /// List your friends, per ego
+    List,
 }
 
 /// `cyrcles daemon`.
@@ -374,6 +406,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Sign { ego, reason, nonce } => {
             return sign(&home, Request::Sign { ego, reason, nonce }, json).await;
         }
+        Command::Friend(FriendCommand::Invite { ego, name }) => {
+            return invite(&home, Request::FriendInvite { ego, name }, json).await;
+        }
+        Command::Friend(FriendCommand::Accept { code, ego, name }) => Request::FriendAccept {
+            code: SecretText::new(code),
+            ego,
+            name,
+        },
+        Command::Friend(FriendCommand::List) => Request::FriendList,
         Command::Status => Request::Status,
         Command::Unlock { passphrase_file } => {
             let p = read_passphrase(&passphrase_file)?;
@@ -581,6 +622,47 @@ async fn sign(home: &Home, request: Request, json: bool) -> Result<(), Failure> 
             }
             Some(reply @ Reply::Signed(_)) => {
                 output::reply(&reply, json);
+                return Ok(());
+            }
+            Some(other) => {
+                return Err(Failure::new(
+                    1,
+                    "internal",
+                    format!("unexpected answer: {other:?}"),
+                ));
+            }
+            None => {
+                return Err(Failure::new(
+                    1,
+                    "internal",
+                    "the agent closed the connection",
+                ));
+            }
+        }
+    }
+}
+
+/// `friend invite`: prints the code, then waits for the friend.
+async fn invite(home: &Home, request: Request, json: bool) -> Result<(), Failure> {
+    let mut c = Client::connect(home).await?;
+    c.send(&request).await?;
+    loop {
+        match c.next().await? {
+            Some(open @ Reply::InviteOpen { .. }) => {
+                if json {
+                    // One JSON document per line, so a script reads the code
+                    // before the friend answers.
+                    println!("{}", serde_json::to_string(&open).unwrap_or_default());
+                } else {
+                    output::reply(&open, false);
+                }
+            }
+            Some(friend @ Reply::Friend(_)) => {
+                if json {
+                    println!("{}", serde_json::to_string(&friend).unwrap_or_default());
+                } else {
+                    output::reply(&friend, false);
+                }
                 return Ok(());
             }
             Some(other) => {

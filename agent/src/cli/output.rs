@@ -8,7 +8,7 @@ use cyrcles_p2p::system_clock;
 
 use super::Failure;
 use crate::control::proto::{
-    BanInfo, EgoInfo, ErrorCode, PolicyInfo, Reply, RequestInfo, StatusInfo,
+    BanInfo, EgoInfo, ErrorCode, FriendInfo, PolicyInfo, Reply, RequestInfo, StatusInfo,
 };
 use crate::keystore::{BanReason, BanTarget};
 
@@ -374,8 +374,44 @@ pub(crate) fn reply(r: &Reply, json: bool) {
             println!("ego id     {}", s.ego_id);
         }
         Reply::Event(e) => println!("{e:?}"),
+        Reply::InviteOpen {
+            code,
+            ego,
+            expires_at,
+        } => {
+            println!("Invite code for {ego}:  {code}");
+            println!(
+                "Read it to your friend (by phone or in person); they run \
+                 `cyrcles friend accept {code}`. It works once, until {}.",
+                date(*expires_at)
+            );
+            println!("Waiting for your friend...");
+        }
+        Reply::Friend(f) => {
+            println!("{}", friend_text(f));
+            println!(
+                "Compare these digits with your friend: {}. If they differ, someone is in the \
+                 middle: tell your friend, and do not use this friendship.",
+                f.fingerprint
+            );
+        }
+        Reply::Friends { friends } => {
+            if friends.is_empty() {
+                println!("No friend yet: `cyrcles friend invite --ego NAME` opens an invite.");
+            }
+            for f in friends {
+                println!("{}", friend_text(f));
+            }
+        }
         Reply::Error(e) => eprintln!("cyrcles: {}", e.message),
     }
+}
+
+fn friend_text(f: &FriendInfo) -> String {
+    format!(
+        "[{}] {}: friend {} (ego {}), digits {}",
+        f.id, f.ego, f.name, f.ego_id, f.fingerprint
+    )
 }
 
 /// `ego recovery-kit`: to a file or standard output.

@@ -173,6 +173,26 @@ pub enum Request {
     },
     /// Streams request events.
     Watch,
+    /// Opens an invite for an ego and waits for the friend (streaming:
+    /// `invite-open`, then `friend` or an error).
+    FriendInvite {
+        /// The ego the friend joins.
+        ego: String,
+        /// The person's name for the friend (defaults to the friend's
+        /// fingerprint).
+        name: Option<String>,
+    },
+    /// Accepts an invite code read out by a friend.
+    FriendAccept {
+        /// The code, such as `4821-orbit-ladder`.
+        code: SecretText,
+        /// The ego that accepts (needed when there are several).
+        ego: Option<String>,
+        /// The person's name for the friend.
+        name: Option<String>,
+    },
+    /// Lists the friends.
+    FriendList,
 }
 
 impl Request {
@@ -200,6 +220,9 @@ impl Request {
             Request::BanRemove { .. } => "ban-remove",
             Request::Sign { .. } => "sign",
             Request::Watch => "watch",
+            Request::FriendInvite { .. } => "friend-invite",
+            Request::FriendAccept { .. } => "friend-accept",
+            Request::FriendList => "friend-list",
         }
     }
 }
@@ -587,8 +610,43 @@ pub enum Reply {
     Signed(LocalSignature),
     /// A watch event.
     Event(WatchEvent),
+    /// An invite is open: read the code to the friend.
+    InviteOpen {
+        /// The code.
+        code: String,
+        /// The ego the friend joins.
+        ego: String,
+        /// When the code stops working (Unix seconds).
+        expires_at: u64,
+    },
+    /// A friend.
+    Friend(FriendInfo),
+    /// Friends.
+    Friends {
+        /// The friends.
+        friends: Vec<FriendInfo>,
+    },
     /// An error.
     Error(ErrorReply),
+}
+
+/// A friend of one of the person's egos.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FriendInfo {
+    /// Row id.
+    pub id: i64,
+    /// The person's ego.
+    pub ego: String,
+    /// The person's name for the friend.
+    pub name: String,
+    /// The friend's ego id.
+    pub ego_id: String,
+    /// The six digits both people saw when the invite ran.
+    pub fingerprint: String,
+    /// The friend's node.
+    pub peer_id: String,
+    /// When they became friends.
+    pub created_at: u64,
 }
 
 /// A framing error.

@@ -273,10 +273,15 @@ fn spawn_events(shared: Arc<Shared>, ego: EgoId, mut events: mpsc::Receiver<Node
                          its circle is compromised"
                     );
                 }
-                NodeEvent::Circle { peer, .. } | NodeEvent::Invite { peer, .. } => {
-                    // Circles arrive with the friends feature; until then
-                    // the stream is reset.
-                    debug!(%peer, "circle or invite message refused: not supported yet");
+                NodeEvent::Invite {
+                    peer,
+                    message,
+                    responder,
+                } => super::friends::on_message(&shared, ego, peer, message, responder),
+                NodeEvent::Circle { peer, .. } => {
+                    // Circle ceremonies are not built yet (issue 6); the
+                    // stream is reset.
+                    debug!(%peer, "circle message refused: not supported yet");
                 }
             }
         }

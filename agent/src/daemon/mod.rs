@@ -17,6 +17,7 @@
 
 mod approval;
 mod egos;
+mod friends;
 mod info;
 mod maintenance;
 mod notify;
@@ -145,6 +146,7 @@ pub(crate) struct Shared {
     pub(crate) signers: RwLock<HashMap<EgoId, Signer>>,
     pub(crate) approvals: Mutex<Approvals>,
     pub(crate) auto_times: Mutex<timing::Samples>,
+    pub(crate) invites: Mutex<friends::Invites>,
     pub(crate) events: broadcast::Sender<WatchEvent>,
     pub(crate) stop: watch::Sender<bool>,
     pub(crate) wake: Notify,
@@ -238,6 +240,7 @@ impl Daemon {
             home,
             approvals: Mutex::new(Approvals::new(settings.quotas.clone())),
             auto_times: Mutex::new(timing::Samples::default()),
+            invites: Mutex::new(friends::Invites::default()),
             settings,
             clock,
             keystore,

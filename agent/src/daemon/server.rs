@@ -10,7 +10,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::broadcast::error::RecvError;
 use tracing::{debug, info, warn};
 
-use super::{Shared, approval, egos, info as describe, lock, write};
+use super::{Shared, approval, egos, friends, info as describe, lock, write};
 use crate::control::peer::{self, Caller, Credentials};
 use crate::control::proto::{
     ErrorCode, ErrorReply, MAX_REQUEST, NodeInfo, Reply, Request, StatusInfo, WatchEvent,
@@ -107,6 +107,7 @@ async fn connection(shared: Arc<Shared>, mut stream: UnixStream, own: u32) {
         Request::Sign { ego, reason, nonce } => {
             sign(&shared, &mut stream, &caller, &ego, reason, nonce).await;
         }
+        Request::FriendInvite { ego, name } => invite(&shared, &mut stream, &ego, name).await,
         other => {
             let reply = dispatch(&shared, other).await.unwrap_or_else(Reply::Error);
             send(&mut stream, &reply).await;
@@ -225,10 +226,18 @@ async fn dispatch(shared: &Arc<Shared>, request: Request) -> Result<Reply, Error
             approval::load_policies(shared).await?;
             Ok(Reply::Ban(lock(&shared.approvals).ban_info(&row)))
         }
-        Request::Watch | Request::Sign { .. } => Err(ErrorReply::new(
-            ErrorCode::Internal,
-            "streaming request in the single-reply path",
+        Request::FriendAccept { code, ego, name } => Ok(Reply::Friend(
+            friends::accept(shared, code.expose(), ego.as_deref(), name).await?,
         )),
+        Request::FriendList => Ok(Reply::Friends {
+            friends: friends::list(shared).await?,
+        }),
+        Request::Watch | Request::Sign { .. } | Request::FriendInvite { .. } => {
+            Err(ErrorReply::new(
+                ErrorCode::Internal,
+                "streaming request in the single-reply path",
+            ))
+        }
     }
 }
 
@@ -377,6 +386,46 @@ async fn sign(
         }
         _ = reader.read(&mut probe) => {
             approval::withdraw(shared, id, "withdrawn");
+            return;
+        }
+    };
+    let _ = write_frame(&mut writer, &reply).await;
+}
+
+/// `friend invite`: opens the invite, tells the code, then waits for the
+/// friend, the expiry, or the CLI leaving (which closes the invite).
+async fn invite(shared: &Arc<Shared>, stream: &mut UnixStream, ego: &str, name: Option<String>) {
+    let (code, expires_at, outcome) = match friends::open(shared, ego, name).await {
+        Ok(o) => o,
+        Err(e) => {
+            send(stream, &Reply::Error(e)).await;
+            return;
+        }
+    };
+    let nameplate = code.nameplate();
+    let open = Reply::InviteOpen {
+        code: code.to_string(),
+        ego: ego.to_string(),
+        expires_at,
+    };
+    if !send(stream, &open).await {
+        friends::close(shared, nameplate, "the invite's command left").await;
+        return;
+    }
+    let (mut reader, mut writer) = stream.split();
+    let mut probe = [0u8; 1];
+    let reply = tokio::select! {
+        o = outcome => match o {
+            Ok(Ok(friend)) => Reply::Friend(friend),
+            Ok(Err(e)) => Reply::Error(e),
+            Err(_) => Reply::Error(ErrorReply::new(ErrorCode::Expired, "the invite was closed")),
+        },
+        _ = tokio::time::sleep(Duration::from_secs(friends::INVITE_TTL_SECS)) => {
+            friends::close(shared, nameplate, "the invite expired").await;
+            Reply::Error(ErrorReply::new(ErrorCode::Expired, "nobody used the invite in time"))
+        }
+        _ = reader.read(&mut probe) => {
+            friends::close(shared, nameplate, "the invite's command left").await;
             return;
         }
     };

@@ -12,6 +12,7 @@
 //! [`KeystoreError::Damaged`] with what SQLite said; it never panics.
 
 mod egos;
+mod friends;
 mod policy;
 pub mod seal;
 
@@ -31,6 +32,7 @@ use crate::home::Home;
 use seal::{DATA_KEY_AAD, KdfParams, SymmetricKey};
 
 pub use egos::{EgoRow, SecretKind};
+pub use friends::{FriendRow, NewFriend};
 pub use policy::{BanReason, BanRow, BanTarget, PolicyRow};
 
 /// `path` is not a usable keystore, for the reason `e`.
@@ -178,7 +180,7 @@ pub struct Keystore {
 }
 
 impl Keystore {
-    fn damaged(&self, e: impl fmt::Display) -> KeystoreError {
+    pub(crate) fn damaged(&self, e: impl fmt::Display) -> KeystoreError {
         damaged_file(&self.path, &e)
     }
 

@@ -13,6 +13,7 @@
 
 mod common;
 mod daemon;
+mod friends;
 mod local;
 mod login;
 mod persistence;

@@ -1,0 +1,210 @@
+//! Invites between two real agents over a loopback DHT: the right code
+//! makes friends on both sides with the same digits; a wrong code fails
+//! on both sides and burns the invite; a hello is one guess, and its
+//! replay is refused.
+
+use std::process::Stdio;
+
+use cyrcles_core::envelope::Envelope;
+use cyrcles_core::invite::{
+    Acceptor, InviteCode, InviteRefused, MAX_INVITE_MESSAGE_SIZE, Party, RefusedReason, kind,
+};
+use cyrcles_core::{EgoId, SecretKey};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, ChildStdout};
+
+use crate::common::{Agent, BIN, Bridge, bounded};
+
+/// `cyrcles --json friend invite`, running; its first line is the code.
+struct Invite {
+    child: Child,
+    lines: tokio::io::Lines<BufReader<ChildStdout>>,
+    code: String,
+}
+
+impl Invite {
+    async fn open(agent: &Agent, ego: &str, name: &str) -> Invite {
+        let mut child = tokio::process::Command::new(BIN)
+            .arg("--home")
+            .arg(&agent.home)
+            .args(["--json", "friend", "invite", "--ego", ego, "--name", name])
+            .env_remove("CYRCLES_HOME")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = bounded(30, "the invite code", lines.next_line())
+            .await
+            .unwrap()
+            .expect("the invite printed nothing");
+        let v: Value = serde_json::from_str(&first).unwrap();
+        assert_eq!(v["reply"], "invite-open", "{v}");
+        let code = v["code"].as_str().unwrap().to_string();
+        Invite { child, lines, code }
+    }
+
+    /// Waits for the command to end: its exit code and last line.
+    async fn end(mut self) -> (i32, Option<Value>) {
+        let line = bounded(60, "the invite's outcome", self.lines.next_line())
+            .await
+            .unwrap();
+        let status = bounded(10, "the invite command to exit", self.child.wait())
+            .await
+            .unwrap();
+        (
+            status.code().unwrap_or(-1),
+            line.map(|l| serde_json::from_str(&l).unwrap()),
+        )
+    }
+}
+
+async fn two_agents() -> (Bridge, Agent, Agent, EgoId, EgoId) {
+    let bridge = Bridge::start(cyrcles_p2p::system_clock()).await;
+    let alice = Agent::start(Some(&bridge.addr)).await;
+    let bob = Agent::start(Some(&bridge.addr)).await;
+    let a = alice.create("main").await;
+    let b = bob.create("main").await;
+    // Each must find the other's record during the exchange.
+    bridge.resolve(a).await;
+    bridge.resolve(b).await;
+    (bridge, alice, bob, a, b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_agents_become_friends_with_an_invite_code() {
+    let (_bridge, alice, bob, a, b) = two_agents().await;
+    let invite = Invite::open(&alice, "main", "bob").await;
+    // The code reads NUMBER-WORD-WORD.
+    let parsed: InviteCode = invite.code.parse().unwrap();
+    assert_eq!(parsed.to_string(), invite.code);
+
+    let accepted = bounded(
+        60,
+        "bob accepting",
+        bob.cli(&[
+            "--json",
+            "friend",
+            "accept",
+            &invite.code,
+            "--name",
+            "alice",
+        ]),
+    )
+    .await;
+    let bob_side = accepted.ok();
+    let (code, alice_side) = invite.end().await;
+    assert_eq!(code, 0, "{alice_side:?}");
+    let alice_side = alice_side.unwrap();
+    assert_eq!(alice_side["reply"], "friend");
+
+    // Each holds the other, and both saw the same digits.
+    assert_eq!(bob_side["ego_id"], a.to_string());
+    assert_eq!(bob_side["name"], "alice");
+    assert_eq!(alice_side["ego_id"], b.to_string());
+    assert_eq!(alice_side["name"], "bob");
+    assert_eq!(alice_side["fingerprint"], bob_side["fingerprint"]);
+    let digits = bob_side["fingerprint"].as_str().unwrap();
+    assert_eq!(digits.len(), 7, "{digits}");
+
+    // And keep them: `friend list`, also after a restart.
+    let list = alice.json(&["friend", "list"]).await;
+    assert_eq!(list["friends"][0]["ego_id"], b.to_string());
+    let list = bob.json(&["friend", "list"]).await;
+    assert_eq!(list["friends"][0]["ego_id"], a.to_string());
+    assert_eq!(list["friends"][0]["ego"], "main");
+
+    // The text form tells the person to compare the digits.
+    let text = bob.cli(&["friend", "list"]).await;
+    assert!(text.stdout.contains(digits), "{}", text.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_code_fails_on_both_sides_and_burns_the_invite() {
+    let (_bridge, alice, bob, _a, _b) = two_agents().await;
+    let invite = Invite::open(&alice, "main", "bob").await;
+    let right = invite.code.clone();
+    let nameplate = right.split('-').next().unwrap().to_string();
+    let second = right.split('-').nth(2).unwrap();
+    let other = if second == "zoo" { "abandon" } else { "zoo" };
+    let wrong = format!("{nameplate}-{}-{other}", right.split('-').nth(1).unwrap());
+
+    let out = bounded(
+        60,
+        "bob with a wrong code",
+        bob.cli(&["friend", "accept", &wrong]),
+    )
+    .await;
+    assert_eq!(out.code, 5, "{out:?}");
+    assert!(out.stderr.contains("did not match"), "{}", out.stderr);
+    let (code, last) = invite.end().await;
+    assert_eq!(code, 5, "{last:?}");
+
+    // The invite is burnt: the right code no longer works.
+    let out = bounded(
+        60,
+        "bob with the right code",
+        bob.cli(&["friend", "accept", &right]),
+    )
+    .await;
+    assert_eq!(out.code, 4, "{out:?}");
+    // Nobody became a friend.
+    assert_eq!(
+        alice.json(&["friend", "list"]).await["friends"],
+        Value::Array(vec![])
+    );
+    assert_eq!(
+        bob.json(&["friend", "list"]).await["friends"],
+        Value::Array(vec![])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hello_is_one_guess_and_its_replay_is_refused() {
+    let (bridge, alice, _bob, _a, _b) = two_agents().await;
+    let invite = Invite::open(&alice, "main", "mallory").await;
+    let code: InviteCode = invite.code.parse().unwrap();
+    // Mallory knows the number (it is public) and guesses the words; she
+    // has no ego record in the DHT.
+    let mut guess: InviteCode = format!("{}-abandon-ability", code.nameplate())
+        .parse()
+        .unwrap();
+    if guess == code {
+        guess = format!("{}-zoo-zoo", code.nameplate()).parse().unwrap();
+    }
+    let node = &bridge.node;
+    let providers = bounded(30, "the invite's node", async {
+        loop {
+            let p = node.find_providers(code.rendezvous()).await.unwrap();
+            if !p.is_empty() {
+                return p;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    let party = Party {
+        ego_id: EgoId::from_bytes([7; 32]),
+        ego_pk: SecretKey::from_seed(&[7; 32]).public(),
+        peer_id: node.peer_id().to_bytes(),
+    };
+    let (_, hello) = Acceptor::start(&guess, party, &mut rand_core::OsRng).unwrap();
+    let hello = Envelope::wrap(kind::HELLO, &hello);
+    let refused = |e: Envelope| {
+        assert_eq!(e.kind, kind::REFUSED);
+        e.open::<InviteRefused>(MAX_INVITE_MESSAGE_SIZE)
+            .unwrap()
+            .reason
+    };
+    let first = node.invite(providers[0], Vec::new(), &hello).await.unwrap();
+    assert_eq!(refused(first), RefusedReason::UnknownParty);
+    // Alice's command ends: the invite is burnt.
+    let (exit, last) = invite.end().await;
+    assert_eq!(exit, 9, "{last:?}");
+    // The same hello again finds no invite.
+    let again = node.invite(providers[0], Vec::new(), &hello).await.unwrap();
+    assert_eq!(refused(again), RefusedReason::NoInvite);
+}
