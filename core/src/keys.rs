@@ -39,6 +39,9 @@ pub enum Context {
     /// `LocalRequest`, signed by the ego key for a program on the owner's
     /// machine.
     Local,
+    /// `CeremonyRequest`, signed by the ego key to ask the circle for a
+    /// signature.
+    CircleRequest,
 }
 
 impl Context {
@@ -51,6 +54,7 @@ impl Context {
             Context::Endpoints => "cyrcles/v1/endpoints",
             Context::Login => "cyrcles/v1/login",
             Context::Local => "cyrcles/v1/local",
+            Context::CircleRequest => "cyrcles/v1/circle-request",
         }
     }
 

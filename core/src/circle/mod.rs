@@ -8,6 +8,8 @@
 //!   members' agents) run the two FROST rounds; aggregation detects and
 //!   names cheaters. The result is a plain Ed25519 signature by the circle
 //!   key.
+//! * [`request`]: the owner's signed request to the circle, and the
+//!   member's check before it signs without its human.
 //! * [`repair`]: a threshold of members rebuild a member's lost share
 //!   without anyone learning a secret.
 //! * [`messages`]: what crosses the wire, with its canonical encoding.
@@ -15,6 +17,7 @@
 pub mod dealer;
 pub mod messages;
 pub mod repair;
+pub mod request;
 pub mod signing;
 
 use thiserror::Error;
@@ -25,6 +28,7 @@ pub use messages::{
     SessionId, ShareAck, SigningRequest,
 };
 pub use repair::{RepairHelper, RepairTarget};
+pub use request::{CeremonyRequest, Purpose, Refusal, RequestBody, SigningPolicy, authorize};
 pub use signing::{Coordinator, SignerNonces, commit};
 
 /// Why a ceremony step was refused.

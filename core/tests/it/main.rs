@@ -10,6 +10,7 @@
 
 mod cases;
 mod cbor;
+mod ceremony;
 mod common;
 mod frost;
 mod invite;

@@ -1,0 +1,325 @@
+//! What lets a member's agent take part in a signing session without its
+//! human: a [`CeremonyRequest`] signed by the ego's current key, and the
+//! member's check of it, [`authorize`] (DESIGN.md, flow 4).
+//!
+//! The owner's agent asks the circle for one of two things:
+//!
+//! * a certificate for a new ego key (`certify`: automatic rotation);
+//! * the next circle link (`link`: a new circle key after a membership
+//!   change or a periodic circle rotation).
+//!
+//! A member's agent signs only if, at its own time: the request is signed
+//! by the ego key certified by the ego's current, valid record; the
+//! member's share belongs to the circle that record names; the body is
+//! the one next step of the chain (seq or index plus one) with sane times;
+//! and the member has not signed for this ego too recently. The bytes
+//! FROST then signs are the body's ordinary signing bytes, so the
+//! aggregate is the plain Ed25519 signature the record carries.
+//!
+//! ```cddl
+//! ceremony-request = {
+//!   0: 1,                    ; version
+//!   1: ego-id,
+//!   2: bstr .size 16,        ; circle id (the members' shares name it)
+//!   3: uint,                 ; generation of the signing circle
+//!   4: bstr .size 16,        ; session id
+//!   5: 0 / 1,                ; purpose: 0 certify, 1 link
+//!   6: bstr,                 ; the body: encode(ego-cert) or encode(circle-link)
+//!   7: time,                 ; issued_at
+//!   8: signature,            ; by the current ego key over
+//!                            ; "cyrcles/v1/circle-request" || 0x00 || encode(keys 0..7)
+//! }
+//! ```
+
+use thiserror::Error;
+
+use super::dealer::MemberShare;
+use super::messages::{CircleId, SessionId};
+use crate::cbor::{Decode, DecodeError, Decoder, Encode, Encoder};
+use crate::id::EgoId;
+use crate::keys::{Context, SecretKey, Signature};
+use crate::record::{CertStatus, CircleLink, EgoCert, SignedBody, VerifiedEgo};
+use crate::time::{CLOCK_SKEW_SECS, UnixTime};
+
+/// Request format version.
+pub const REQUEST_VERSION: u64 = 1;
+/// Longest body carried.
+pub const MAX_BODY_LEN: usize = 512;
+
+/// What the circle is asked to sign.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Purpose {
+    /// A certificate for a new ego key.
+    Certify(EgoCert),
+    /// The next link of the circle chain.
+    Link(CircleLink),
+}
+
+impl Purpose {
+    fn code(&self) -> u64 {
+        match self {
+            Purpose::Certify(_) => 0,
+            Purpose::Link(_) => 1,
+        }
+    }
+
+    fn body(&self) -> Vec<u8> {
+        match self {
+            Purpose::Certify(c) => c.to_cbor(),
+            Purpose::Link(l) => l.to_cbor(),
+        }
+    }
+
+    /// The exact bytes the circle signs (the body's signing bytes).
+    pub fn signing_bytes(&self) -> Vec<u8> {
+        match self {
+            Purpose::Certify(c) => EgoCert::CONTEXT.signing_bytes(&c.to_cbor()),
+            Purpose::Link(l) => CircleLink::CONTEXT.signing_bytes(&l.to_cbor()),
+        }
+    }
+}
+
+/// The fields of a request, before the owner signs them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestBody {
+    /// The ego.
+    pub ego_id: EgoId,
+    /// The circle whose members sign.
+    pub circle_id: CircleId,
+    /// That circle's generation.
+    pub generation: u64,
+    /// The signing session.
+    pub session: SessionId,
+    /// What to sign.
+    pub purpose: Purpose,
+    /// When the owner's agent asked.
+    pub issued_at: UnixTime,
+}
+
+impl RequestBody {
+    fn encode_fields(&self, e: &mut Encoder) {
+        e.key(0);
+        e.uint(REQUEST_VERSION);
+        e.key(1);
+        e.bytes(self.ego_id.as_bytes());
+        e.key(2);
+        e.bytes(&self.circle_id.0);
+        e.key(3);
+        e.uint(self.generation);
+        e.key(4);
+        e.bytes(&self.session.0);
+        e.key(5);
+        e.uint(self.purpose.code());
+        e.key(6);
+        e.bytes(&self.purpose.body());
+        e.key(7);
+        e.uint(self.issued_at.secs());
+    }
+
+    fn unsigned_bytes(&self) -> Vec<u8> {
+        let mut e = Encoder::new();
+        e.map(8);
+        self.encode_fields(&mut e);
+        e.into_bytes()
+    }
+
+    /// Signs with the current ego key (owner side).
+    pub fn sign(self, ego: &SecretKey) -> CeremonyRequest {
+        let sig = ego.sign(Context::CircleRequest, &self.unsigned_bytes());
+        CeremonyRequest { body: self, sig }
+    }
+}
+
+/// A signed request from the owner's agent to a circle member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CeremonyRequest {
+    /// The fields.
+    pub body: RequestBody,
+    /// By the current ego key.
+    pub sig: Signature,
+}
+
+impl Encode for CeremonyRequest {
+    fn encode(&self, e: &mut Encoder) {
+        e.map(9);
+        self.body.encode_fields(e);
+        e.key(8);
+        self.sig.encode(e);
+    }
+}
+
+impl Decode for CeremonyRequest {
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let mut m = d.map("ceremony request")?;
+        m.key(d, 0)?;
+        match d.uint()? {
+            REQUEST_VERSION => {}
+            v => return Err(DecodeError::UnknownVersion(v)),
+        }
+        m.expect_len(9)?;
+        m.key(d, 1)?;
+        let ego_id = EgoId::from_bytes(d.bytes_fixed::<32>("ego_id")?);
+        m.key(d, 2)?;
+        let circle_id = CircleId(d.bytes_fixed::<16>("circle_id")?);
+        m.key(d, 3)?;
+        let generation = d.uint()?;
+        m.key(d, 4)?;
+        let session = SessionId(d.bytes_fixed::<16>("session")?);
+        m.key(d, 5)?;
+        let code = d.uint()?;
+        m.key(d, 6)?;
+        let body = d.bytes_in("body", 1, MAX_BODY_LEN)?;
+        let purpose = match code {
+            0 => Purpose::Certify(EgoCert::from_cbor(body, MAX_BODY_LEN)?),
+            1 => Purpose::Link(CircleLink::from_cbor(body, MAX_BODY_LEN)?),
+            value => {
+                return Err(DecodeError::UnknownValue {
+                    what: "purpose",
+                    value,
+                });
+            }
+        };
+        m.key(d, 7)?;
+        let issued_at = UnixTime::from_secs(d.uint()?);
+        m.key(d, 8)?;
+        let sig = Signature::decode(d)?;
+        Ok(Self {
+            body: RequestBody {
+                ego_id,
+                circle_id,
+                generation,
+                session,
+                purpose,
+                issued_at,
+            },
+            sig,
+        })
+    }
+}
+
+/// A member's rules for signing without its human.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SigningPolicy {
+    /// Longest certificate the member certifies, in seconds.
+    pub max_cert_validity: u64,
+    /// Least time between two signatures for one ego, in seconds.
+    pub min_interval: u64,
+}
+
+impl Default for SigningPolicy {
+    /// 90-day certificates at most (the agent's default is 30), and one
+    /// signature per ego per hour.
+    fn default() -> Self {
+        Self {
+            max_cert_validity: 90 * 86_400,
+            min_interval: 3600,
+        }
+    }
+}
+
+/// Why a member refuses to sign. Each names the rule it broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum Refusal {
+    /// The request, the record and the share are not about one ego.
+    #[error("the request is for another ego")]
+    WrongEgo,
+    /// The share is not of the circle the request names, or that circle
+    /// is no longer the record's current one.
+    #[error("the share is not of the ego's current circle")]
+    WrongCircle,
+    /// The ego is revoked, or its certificate is not valid now.
+    #[error("the ego's certificate is revoked or not valid now")]
+    CertNotValid,
+    /// The signature is not by the current ego key.
+    #[error("the request is not signed by the ego's current key")]
+    BadSignature,
+    /// `issued_at` is too far from the member's clock.
+    #[error("the request is stale or from the future")]
+    Stale,
+    /// The body is not the one next step of the chain.
+    #[error("the body is not the next step of the ego's record")]
+    NotNext,
+    /// The body's times break the policy.
+    #[error("the body's validity breaks the signing policy")]
+    BadValidity,
+    /// The member signed for this ego too recently.
+    #[error("signed for this ego too recently")]
+    TooSoon,
+}
+
+/// Checks a request against the ego's current record (verified, from the
+/// DHT), the member's share, when the member last signed for this ego,
+/// and the member's clock. On success, the bytes to sign.
+pub fn authorize(
+    request: &CeremonyRequest,
+    record: &VerifiedEgo,
+    share: &MemberShare,
+    last_signed: Option<UnixTime>,
+    now: UnixTime,
+    policy: &SigningPolicy,
+) -> Result<Vec<u8>, Refusal> {
+    let b = &request.body;
+    if b.ego_id != record.ego_id() || share.ego_id() != b.ego_id {
+        return Err(Refusal::WrongEgo);
+    }
+    if share.circle_id() != b.circle_id
+        || share.generation() != b.generation
+        || share.group_key() != record.circle_key()
+    {
+        return Err(Refusal::WrongCircle);
+    }
+    let cert = record.cert();
+    if cert.status != CertStatus::Active
+        || now.secs() + CLOCK_SKEW_SECS < cert.not_before.secs()
+        || now.secs() > cert.not_after.secs() + CLOCK_SKEW_SECS
+    {
+        return Err(Refusal::CertNotValid);
+    }
+    record
+        .ego_key()
+        .verify(Context::CircleRequest, &b.unsigned_bytes(), &request.sig)
+        .map_err(|_| Refusal::BadSignature)?;
+    if b.issued_at.secs() > now.secs() + CLOCK_SKEW_SECS
+        || now.secs() > b.issued_at.secs() + CLOCK_SKEW_SECS
+    {
+        return Err(Refusal::Stale);
+    }
+    match &b.purpose {
+        Purpose::Certify(next) => {
+            if next.ego_id != b.ego_id
+                || next.seq != cert.seq + 1
+                || next.status != CertStatus::Active
+                || next.circle_index != cert.circle_index
+                || next.ego_pk == cert.ego_pk
+            {
+                return Err(Refusal::NotNext);
+            }
+            let span = next.not_after.secs().saturating_sub(next.not_before.secs());
+            if span == 0
+                || span > policy.max_cert_validity
+                || next.not_before.secs() + CLOCK_SKEW_SECS < now.secs()
+                || next.not_before.secs() > now.secs() + CLOCK_SKEW_SECS
+            {
+                return Err(Refusal::BadValidity);
+            }
+        }
+        Purpose::Link(link) => {
+            let chain_len = u64::try_from(record.record().chain.len()).unwrap_or(u64::MAX);
+            if link.ego_id != b.ego_id
+                || link.index != chain_len + 1
+                || link.circle_pk == record.circle_key()
+            {
+                return Err(Refusal::NotNext);
+            }
+            if link.issued_at.secs() > now.secs() + CLOCK_SKEW_SECS
+                || now.secs() > link.issued_at.secs() + CLOCK_SKEW_SECS
+            {
+                return Err(Refusal::BadValidity);
+            }
+        }
+    }
+    if last_signed.is_some_and(|t| now.secs() < t.secs() + policy.min_interval) {
+        return Err(Refusal::TooSoon);
+    }
+    Ok(b.purpose.signing_bytes())
+}

@@ -1,0 +1,283 @@
+//! Automatic rotation through friends, in one process: the owner's signed
+//! request, each member's check of it, the FROST session, and the new
+//! certificate in a record that verifies. Every refusal rule has a
+//! request that breaks only it.
+
+use std::collections::BTreeMap;
+
+use cyrcles_core::cbor::{Decode, Encode};
+use cyrcles_core::circle::messages::MAX_CIRCLE_MESSAGE_SIZE;
+use cyrcles_core::circle::{
+    CeremonyRequest, CircleId, Coordinator, MemberId, MemberShare, Purpose, Refusal, RequestBody,
+    SessionId, SigningPolicy, authorize, commit, deal,
+};
+use cyrcles_core::record::builder::DEFAULT_CERT_VALIDITY_SECS;
+use cyrcles_core::record::{CertStatus, Signed};
+use cyrcles_core::{SecretKey, UnixTime, VerifiedEgo};
+use proptest::prelude::*;
+
+use crate::common::{NOW, Owner, T0};
+
+const CIRCLE: CircleId = CircleId([0xc1; 16]);
+const SESSION: SessionId = SessionId([0x5e; 16]);
+
+/// An owner whose current circle (generation 1, link 1) is shared 3-of-5.
+struct Shared {
+    owner: Owner,
+    shares: BTreeMap<MemberId, MemberShare>,
+}
+
+fn shared(seed: u64) -> Shared {
+    let mut owner = Owner::new(seed);
+    owner.add_link(T0.plus(10));
+    let mut rng = crate::common::rng(seed + 1);
+    let dealing = deal(
+        owner.circle(),
+        owner.record.ego_id(),
+        CIRCLE,
+        1,
+        3,
+        5,
+        &mut rng,
+    )
+    .unwrap();
+    let shares = dealing
+        .shares
+        .into_iter()
+        .map(|d| {
+            let s = MemberShare::accept(d).unwrap();
+            (s.member(), s)
+        })
+        .collect();
+    Shared { owner, shares }
+}
+
+fn record(s: &Shared) -> VerifiedEgo {
+    s.owner.verify_at(NOW)
+}
+
+fn body(s: &Shared, purpose: Purpose) -> RequestBody {
+    RequestBody {
+        ego_id: s.owner.record.ego_id(),
+        circle_id: CIRCLE,
+        generation: 1,
+        session: SESSION,
+        purpose,
+        issued_at: NOW,
+    }
+}
+
+fn certify(s: &Shared, new_key: &SecretKey) -> Purpose {
+    Purpose::Certify(
+        s.owner
+            .record
+            .next_cert(new_key.public(), NOW, DEFAULT_CERT_VALIDITY_SECS),
+    )
+}
+
+fn member(n: u16) -> MemberId {
+    MemberId::new(n).unwrap()
+}
+
+fn check(s: &Shared, req: &CeremonyRequest, last: Option<UnixTime>) -> Result<Vec<u8>, Refusal> {
+    authorize(
+        req,
+        &record(s),
+        &s.shares[&member(1)],
+        last,
+        NOW,
+        &SigningPolicy::default(),
+    )
+}
+
+#[test]
+fn friends_certify_a_new_ego_key_and_the_record_verifies() {
+    let mut s = shared(900);
+    let new_key = SecretKey::generate(&mut s.owner.rng);
+    let request = body(&s, certify(&s, &new_key)).sign(&s.owner.ego);
+    // The request crosses the wire.
+    let wire = request.to_cbor();
+    let received = CeremonyRequest::from_cbor(&wire, MAX_CIRCLE_MESSAGE_SIZE).unwrap();
+    assert_eq!(received, request);
+
+    // Members 1, 3 and 5 each check it against the record they fetched and
+    // agree on the bytes to sign.
+    let rec = record(&s);
+    let policy = SigningPolicy::default();
+    let answers: Vec<Vec<u8>> = [1, 3, 5]
+        .iter()
+        .map(|&n| authorize(&received, &rec, &s.shares[&member(n)], None, NOW, &policy).unwrap())
+        .collect();
+    assert!(answers.iter().all(|a| *a == answers[0]));
+    let message = answers[0].clone();
+
+    let public = s.shares[&member(1)].public().clone();
+    let mut coord = Coordinator::new(public, SESSION, message.clone()).unwrap();
+    let mut nonces = Vec::new();
+    for n in [1, 3, 5] {
+        let (nonce, r1) = commit(&s.shares[&member(n)], SESSION, &mut s.owner.rng);
+        coord.add_commitments(r1).unwrap();
+        nonces.push((member(n), nonce));
+    }
+    let signing = coord.request().unwrap();
+    for (m, nonce) in nonces {
+        coord
+            .add_share(nonce.sign(&s.shares[&m], &signing).unwrap())
+            .unwrap();
+    }
+    let sig = coord.aggregate().unwrap();
+    let Purpose::Certify(cert) = received.body.purpose else {
+        unreachable!()
+    };
+    s.owner.record.set_cert(Signed { body: cert, sig }).unwrap();
+    let after = s.owner.verify_at(NOW);
+    assert_eq!(after.ego_key(), new_key.public());
+    assert_eq!(after.cert().seq, rec.cert().seq + 1);
+    // A plain Ed25519 signature by the circle key.
+    let vk = ed25519_dalek::VerifyingKey::from_bytes(rec.circle_key().as_bytes()).unwrap();
+    vk.verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&sig.0))
+        .unwrap();
+}
+
+#[test]
+fn each_rule_refuses_the_request_that_breaks_it() {
+    let mut s = shared(901);
+    let new_key = SecretKey::generate(&mut s.owner.rng);
+    let good = body(&s, certify(&s, &new_key));
+    let ego = SecretKey::from_seed(&s.owner.ego.to_seed());
+    assert!(check(&s, &good.clone().sign(&ego), None).is_ok());
+
+    // Signed by a key that is not the current ego key.
+    let stranger = SecretKey::generate(&mut s.owner.rng);
+    assert_eq!(
+        check(&s, &good.clone().sign(&stranger), None),
+        Err(Refusal::BadSignature)
+    );
+    // A signature over other fields.
+    let mut forged = good.clone().sign(&ego);
+    forged.body.session = SessionId([1; 16]);
+    assert_eq!(check(&s, &forged, None), Err(Refusal::BadSignature));
+
+    // Another ego.
+    let mut b = good.clone();
+    b.ego_id = Owner::new(77).record.ego_id();
+    assert_eq!(check(&s, &b.sign(&ego), None), Err(Refusal::WrongEgo));
+
+    // Another circle, or an old generation.
+    let mut b = good.clone();
+    b.circle_id = CircleId([2; 16]);
+    assert_eq!(check(&s, &b.sign(&ego), None), Err(Refusal::WrongCircle));
+    let mut b = good.clone();
+    b.generation = 0;
+    assert_eq!(check(&s, &b.sign(&ego), None), Err(Refusal::WrongCircle));
+
+    // Stale and future requests.
+    let mut b = good.clone();
+    b.issued_at = NOW.minus(3600);
+    assert_eq!(check(&s, &b.sign(&ego), None), Err(Refusal::Stale));
+    let mut b = good.clone();
+    b.issued_at = NOW.plus(3600);
+    assert_eq!(check(&s, &b.sign(&ego), None), Err(Refusal::Stale));
+
+    // Not the next certificate: a skipped seq, the same key, revoked.
+    let next = s
+        .owner
+        .record
+        .next_cert(new_key.public(), NOW, DEFAULT_CERT_VALIDITY_SECS);
+    for broken in [
+        {
+            let mut c = next.clone();
+            c.seq += 1;
+            c
+        },
+        {
+            let mut c = next.clone();
+            c.ego_pk = s.owner.ego.public();
+            c
+        },
+        {
+            let mut c = next.clone();
+            c.status = CertStatus::Revoked;
+            c
+        },
+    ] {
+        let mut b = good.clone();
+        b.purpose = Purpose::Certify(broken);
+        assert_eq!(check(&s, &b.sign(&ego), None), Err(Refusal::NotNext));
+    }
+    // A validity beyond the policy, or one that starts far from now.
+    for broken in [
+        {
+            let mut c = next.clone();
+            c.not_after = c.not_before.plus(365 * 86_400);
+            c
+        },
+        {
+            let mut c = next.clone();
+            c.not_before = NOW.plus(86_400);
+            c.not_after = c.not_before.plus(86_400);
+            c
+        },
+    ] {
+        let mut b = good.clone();
+        b.purpose = Purpose::Certify(broken);
+        assert_eq!(check(&s, &b.sign(&ego), None), Err(Refusal::BadValidity));
+    }
+
+    // Signed for this ego ten minutes ago.
+    assert_eq!(
+        check(&s, &good.clone().sign(&ego), Some(NOW.minus(600))),
+        Err(Refusal::TooSoon)
+    );
+    assert!(check(&s, &good.clone().sign(&ego), Some(NOW.minus(7200))).is_ok());
+
+    // A revoked ego: nothing more is signed for it.
+    let revocation = s.owner.record.revocation(NOW, DEFAULT_CERT_VALIDITY_SECS);
+    let signed = s.owner.sign_current(revocation);
+    s.owner.record.set_cert(signed).unwrap();
+    let new_key = SecretKey::generate(&mut s.owner.rng);
+    let after = body(&s, certify(&s, &new_key));
+    assert_eq!(
+        check(&s, &after.sign(&ego), None),
+        Err(Refusal::CertNotValid)
+    );
+}
+
+#[test]
+fn a_next_link_is_authorized_and_a_wrong_index_is_not() {
+    let mut s = shared(902);
+    let ego = SecretKey::from_seed(&s.owner.ego.to_seed());
+    let next_circle = cyrcles_core::CircleSecret::generate(&mut s.owner.rng);
+    let link = s.owner.record.next_link(next_circle.public(), NOW);
+    let req = body(&s, Purpose::Link(link.clone())).sign(&ego);
+    assert!(check(&s, &req, None).is_ok());
+    let mut wrong = link.clone();
+    wrong.index += 1;
+    let req = body(&s, Purpose::Link(wrong)).sign(&ego);
+    assert_eq!(check(&s, &req, None), Err(Refusal::NotNext));
+    // Re-introducing the current circle key is no step.
+    let mut same = link;
+    same.circle_pk = record(&s).circle_key();
+    let req = body(&s, Purpose::Link(same)).sign(&ego);
+    assert_eq!(check(&s, &req, None), Err(Refusal::NotNext));
+}
+
+#[test]
+fn requests_decode_strictly() {
+    let mut s = shared(903);
+    let new_key = SecretKey::generate(&mut s.owner.rng);
+    let req = body(&s, certify(&s, &new_key)).sign(&s.owner.ego);
+    let mut bytes = req.to_cbor();
+    bytes.push(0);
+    assert!(CeremonyRequest::from_cbor(&bytes, MAX_CIRCLE_MESSAGE_SIZE).is_err());
+    bytes.pop();
+    bytes.pop();
+    assert!(CeremonyRequest::from_cbor(&bytes, MAX_CIRCLE_MESSAGE_SIZE).is_err());
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic_the_request_decoder(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let _ = CeremonyRequest::from_cbor(&bytes, MAX_CIRCLE_MESSAGE_SIZE);
+    }
+}
