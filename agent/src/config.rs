@@ -118,6 +118,25 @@ impl Default for Network {
     }
 }
 
+/// What this agent signs for friends' circles without asking its human.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Circles {
+    /// Least time between two signatures for one friend's ego (seconds).
+    pub sign_interval_secs: u64,
+    /// Longest certificate this agent helps a friend's circle issue (days).
+    pub max_cert_days: u64,
+}
+
+impl Default for Circles {
+    fn default() -> Self {
+        Self {
+            sign_interval_secs: 3600,
+            max_cert_days: 90,
+        }
+    }
+}
+
 /// Everything in `config.toml`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -138,6 +157,8 @@ pub struct AgentConfig {
     pub network: Network,
     /// Login quotas.
     pub quotas: Quotas,
+    /// Signing for friends' circles.
+    pub circles: Circles,
 }
 
 impl Default for AgentConfig {
@@ -149,6 +170,7 @@ impl Default for AgentConfig {
             maintenance_interval_secs: 60,
             network: Network::default(),
             quotas: Quotas::default(),
+            circles: Circles::default(),
         }
     }
 }
@@ -176,6 +198,8 @@ pub struct Settings {
     pub requests_per_peer_per_minute: u32,
     /// Quotas.
     pub quotas: Quotas,
+    /// The member's signing policy for friends' circles.
+    pub signing: cyrcles_core::circle::SigningPolicy,
 }
 
 fn addrs(key: &'static str, list: &[String]) -> Result<Vec<Multiaddr>, ConfigError> {
@@ -286,6 +310,11 @@ impl AgentConfig {
             )?)
             .unwrap_or(u32::MAX),
             quotas: self.quotas.clone(),
+            signing: cyrcles_core::circle::SigningPolicy {
+                max_cert_validity: positive("circles.max_cert_days", self.circles.max_cert_days)?
+                    .saturating_mul(86_400),
+                min_interval: self.circles.sign_interval_secs,
+            },
         })
     }
 }

@@ -130,6 +130,46 @@ pub enum Command {
     /// Make friends: invite, accept an invite, list
     #[command(subcommand)]
     Friend(FriendCommand),
+    /// Choose the friends who hold an ego's circle key, and how many must sign
+    #[command(subcommand)]
+    Circle(CircleCommand),
+    /// List the shares this agent holds for friends' circles
+    Shares,
+}
+
+/// `cyrcles circle`.
+#[derive(Debug, Subcommand)]
+pub enum CircleCommand {
+    /// Add a friend to an ego's circle (the circle is shared again once it
+    /// has at least 2 friends)
+    Add {
+        /// Your ego
+        ego: String,
+        /// The friend's name (see `cyrcles friend list`)
+        friend: String,
+    },
+    /// Remove a friend from an ego's circle (the circle is shared again
+    /// without them)
+    Remove {
+        /// Your ego
+        ego: String,
+        /// The friend's name
+        friend: String,
+    },
+    /// Show an ego's circle: members, threshold, state
+    Show {
+        /// Your ego
+        ego: String,
+    },
+    /// Set how many friends must sign (at least 2; all of them for a strict
+    /// circle)
+    Policy {
+        /// Your ego
+        ego: String,
+        /// Friends needed to sign
+        #[arg(long, value_name = "T")]
+        threshold: u16,
+    },
 }
 
 /// `cyrcles friend`.
@@ -415,6 +455,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             name,
         },
         Command::Friend(FriendCommand::List) => Request::FriendList,
+        Command::Circle(CircleCommand::Add { ego, friend }) => Request::CircleAdd { ego, friend },
+        Command::Circle(CircleCommand::Remove { ego, friend }) => {
+            Request::CircleRemove { ego, friend }
+        }
+        Command::Circle(CircleCommand::Show { ego }) => Request::CircleShow { ego },
+        Command::Circle(CircleCommand::Policy { ego, threshold }) => {
+            Request::CirclePolicy { ego, threshold }
+        }
+        Command::Shares => Request::Shares,
         Command::Status => Request::Status,
         Command::Unlock { passphrase_file } => {
             let p = read_passphrase(&passphrase_file)?;

@@ -8,7 +8,7 @@ use cyrcles_p2p::system_clock;
 
 use super::Failure;
 use crate::control::proto::{
-    BanInfo, EgoInfo, ErrorCode, FriendInfo, PolicyInfo, Reply, RequestInfo, StatusInfo,
+    BanInfo, CircleInfo, EgoInfo, ErrorCode, FriendInfo, PolicyInfo, Reply, RequestInfo, StatusInfo,
 };
 use crate::keystore::{BanReason, BanTarget};
 
@@ -403,8 +403,63 @@ pub(crate) fn reply(r: &Reply, json: bool) {
                 println!("{}", friend_text(f));
             }
         }
+        Reply::Circle(c) => print!("{}", circle_text(c, now)),
+        Reply::Shares { shares } => {
+            if shares.is_empty() {
+                println!("This agent holds no share of a friend's circle.");
+            }
+            for s in shares {
+                println!(
+                    "{} (ego {}), as your ego {}: generation {}, received {}, {}",
+                    s.friend,
+                    s.friend_ego_id,
+                    s.my_ego,
+                    s.generation,
+                    relative(s.received_at, now),
+                    s.last_signed_at
+                        .map_or("never signed".to_string(), |t| format!(
+                            "last signed {}",
+                            relative(t, now)
+                        ))
+                );
+            }
+        }
         Reply::Error(e) => eprintln!("cyrcles: {}", e.message),
     }
+}
+
+fn circle_text(c: &CircleInfo, now: u64) -> String {
+    let mut out = format!("circle of {}: {}\n", c.ego, c.state);
+    if let Some(n) = &c.note {
+        let _ = writeln!(out, "  {n}");
+    }
+    for m in &c.members {
+        let _ = writeln!(
+            out,
+            "  member {}  {} ({})",
+            m.member.unwrap_or_default(),
+            m.name,
+            m.ego_id
+        );
+    }
+    if let Some(at) = c.shared_at {
+        let _ = writeln!(out, "  shared {}", relative(at, now));
+    }
+    let planned: Vec<&str> = c.planned.iter().map(|m| m.name.as_str()).collect();
+    let _ = writeln!(
+        out,
+        "  chosen friends: {} (threshold {})",
+        if planned.is_empty() {
+            "none yet: `cyrcles circle add EGO FRIEND`".to_string()
+        } else {
+            planned.join(", ")
+        },
+        c.planned_threshold
+    );
+    for w in &c.warnings {
+        let _ = writeln!(out, "  note: {w}");
+    }
+    out
 }
 
 fn friend_text(f: &FriendInfo) -> String {

@@ -193,6 +193,34 @@ pub enum Request {
     },
     /// Lists the friends.
     FriendList,
+    /// Adds a friend to an ego's circle (shares it again when it can).
+    CircleAdd {
+        /// The ego.
+        ego: String,
+        /// The friend's petname (or ego id).
+        friend: String,
+    },
+    /// Removes a friend from an ego's circle (shares it again).
+    CircleRemove {
+        /// The ego.
+        ego: String,
+        /// The friend's petname (or ego id).
+        friend: String,
+    },
+    /// Shows an ego's circle.
+    CircleShow {
+        /// The ego.
+        ego: String,
+    },
+    /// Sets the threshold of an ego's circle.
+    CirclePolicy {
+        /// The ego.
+        ego: String,
+        /// Friends needed to sign.
+        threshold: u16,
+    },
+    /// The shares this agent holds for friends.
+    Shares,
 }
 
 impl Request {
@@ -223,6 +251,11 @@ impl Request {
             Request::FriendInvite { .. } => "friend-invite",
             Request::FriendAccept { .. } => "friend-accept",
             Request::FriendList => "friend-list",
+            Request::CircleAdd { .. } => "circle-add",
+            Request::CircleRemove { .. } => "circle-remove",
+            Request::CircleShow { .. } => "circle-show",
+            Request::CirclePolicy { .. } => "circle-policy",
+            Request::Shares => "shares",
         }
     }
 }
@@ -626,8 +659,68 @@ pub enum Reply {
         /// The friends.
         friends: Vec<FriendInfo>,
     },
+    /// An ego's circle.
+    Circle(CircleInfo),
+    /// The shares held for friends.
+    Shares {
+        /// The shares.
+        shares: Vec<ShareInfo>,
+    },
     /// An error.
     Error(ErrorReply),
+}
+
+/// An ego's circle of friends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CircleInfo {
+    /// The ego.
+    pub ego: String,
+    /// In words: held whole, or shared t of n.
+    pub state: String,
+    /// Friends needed to sign (the shared circle's, else the planned one).
+    pub threshold: u16,
+    /// The members of the shared circle.
+    pub members: Vec<CircleMember>,
+    /// The friends chosen (the next sharing's members).
+    pub planned: Vec<CircleMember>,
+    /// The threshold asked for the next sharing.
+    pub planned_threshold: u16,
+    /// The shared circle's generation (its link index).
+    pub generation: Option<u64>,
+    /// When it was shared.
+    pub shared_at: Option<u64>,
+    /// Advice (few friends, strict circle).
+    pub warnings: Vec<String>,
+    /// What the last change did.
+    pub note: Option<String>,
+}
+
+/// A circle member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CircleMember {
+    /// The friend's petname.
+    pub name: String,
+    /// The friend's ego id.
+    pub ego_id: String,
+    /// The FROST member id in the shared circle.
+    pub member: Option<u16>,
+}
+
+/// A share this agent holds of a friend's circle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareInfo {
+    /// The friend (petname).
+    pub friend: String,
+    /// The friend's ego id.
+    pub friend_ego_id: String,
+    /// This agent's ego that is the friend.
+    pub my_ego: String,
+    /// The circle's generation.
+    pub generation: u64,
+    /// When this agent last signed with it.
+    pub last_signed_at: Option<u64>,
+    /// When it arrived.
+    pub received_at: u64,
 }
 
 /// A friend of one of the person's egos.

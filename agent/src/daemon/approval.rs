@@ -678,21 +678,28 @@ pub(crate) async fn deny(
             }
         }
     }
+    // The bans are in force before the site hears the answer, so that a
+    // retry right after the refusal is already refused.
+    let banned = async {
+        let mut bans = Vec::new();
+        for (ego, target) in targets {
+            let row = shared
+                .keystore
+                .add_ban(ego.as_ref(), &target, reason, detail.as_deref(), now)
+                .await?;
+            bans.push(row);
+        }
+        load_policies(shared).await?;
+        Ok::<_, ErrorReply>(bans)
+    }
+    .await;
     answer_denied(pending.kind, DenyReason::User);
     shared.emit(WatchEvent::Resolved {
         id,
         outcome: "denied".into(),
     });
     info!(id, %ego, "request denied");
-    let mut bans = Vec::new();
-    for (ego, target) in targets {
-        let row = shared
-            .keystore
-            .add_ban(ego.as_ref(), &target, reason, detail.as_deref(), now)
-            .await?;
-        bans.push(row);
-    }
-    load_policies(shared).await?;
+    let bans = banned?;
     let a = lock(&shared.approvals);
     Ok(Reply::Denied {
         id,

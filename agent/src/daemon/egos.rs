@@ -41,6 +41,11 @@ pub(crate) struct EgoState {
     pub(crate) node: Option<NodeHandle>,
     /// Why the ego cannot be used, if its stored data is damaged.
     pub(crate) damage: Option<String>,
+    /// The shared circle (threshold, members), once friends hold it.
+    pub(crate) circle: Option<(u16, usize)>,
+    /// When the next rotation through friends may be tried, and the wait
+    /// after a failure (backoff).
+    pub(crate) friends_retry: Option<(UnixTime, u64)>,
 }
 
 impl EgoState {
@@ -142,11 +147,18 @@ pub(crate) async fn load(shared: &Shared) -> Result<(), crate::keystore::Keystor
                 )
             }
         };
+        let circle = shared
+            .keystore
+            .circle(&row.ego_id)
+            .await?
+            .map(|c| (c.threshold, c.members.len()));
         let state = EgoState {
             row,
             record,
             node: None,
             damage,
+            circle,
+            friends_retry: None,
         };
         lock(&shared.approvals).track_ego(&state);
         egos.insert(state.ego_id(), state);
@@ -198,7 +210,7 @@ async fn activate_one(
     Ok(())
 }
 
-fn set_signer(shared: &Shared, id: EgoId, key: SecretKey, cert_seq: u64) {
+pub(crate) fn set_signer(shared: &Shared, id: EgoId, key: SecretKey, cert_seq: u64) {
     write(&shared.signers).insert(
         id,
         Signer {
@@ -278,11 +290,11 @@ fn spawn_events(shared: Arc<Shared>, ego: EgoId, mut events: mpsc::Receiver<Node
                     message,
                     responder,
                 } => super::friends::on_message(&shared, ego, peer, message, responder),
-                NodeEvent::Circle { peer, .. } => {
-                    // Circle ceremonies are not built yet (issue 6); the
-                    // stream is reset.
-                    debug!(%peer, "circle message refused: not supported yet");
-                }
+                NodeEvent::Circle {
+                    peer,
+                    message,
+                    responder,
+                } => super::circles::on_message(&shared, ego, peer, message, responder),
             }
         }
     });
@@ -436,6 +448,8 @@ pub(crate) async fn create(
         record: Some(record),
         node: Some(node.clone()),
         damage: None,
+        circle: None,
+        friends_retry: None,
     };
     lock(&shared.approvals).track_ego(&state);
     egos.insert(ego_id, state);
@@ -518,9 +532,16 @@ pub(crate) async fn rotate(shared: &Arc<Shared>, name: &str) -> Result<EgoId, Er
     let id = find(&egos, name)?.ego_id();
     let state = egos.get_mut(&id).ok_or_else(|| unknown_ego(name))?;
     usable(state)?;
-    let bytes = rotate_locked(shared, state, &key).await?;
     let node = state.node.clone();
-    drop(egos);
+    let bytes = if state.circle.is_some() {
+        // The friends certify the new key; not under the egos lock.
+        drop(egos);
+        super::circles::rotate_via_friends(shared, id).await?
+    } else {
+        let bytes = rotate_locked(shared, state, &key).await?;
+        drop(egos);
+        bytes
+    };
     if let Some(node) = node {
         let shared = shared.clone();
         tokio::spawn(async move {
@@ -598,7 +619,9 @@ pub(crate) async fn renew_if_due(
     }
     let now = shared.now();
     let current = state.record()?;
-    if now >= rotation_due(&current.cert.body) {
+    // With a shared circle, rotation goes through the friends, outside
+    // this lock (see `maintenance`).
+    if now >= rotation_due(&current.cert.body) && state.circle.is_none() {
         return rotate_locked(shared, state, key).await.map(Some);
     }
     let peers = endpoint_peers(shared, &node).await;

@@ -53,10 +53,12 @@ pub(crate) fn ego_info(state: &EgoState, locked: bool) -> EgoInfo {
     info.cert_not_after = cert.not_after.secs();
     info.ego_key = hex::encode(cert.ego_pk.as_bytes());
     info.circle_links = record.chain.len();
-    info.circle = if record.chain.is_empty() {
-        "held whole by this agent (no friends yet)".into()
-    } else {
-        format!("shared with friends ({} links)", record.chain.len())
+    info.circle = match state.circle {
+        Some((t, n)) => format!(
+            "shared {t} of {n} with friends ({} links)",
+            record.chain.len()
+        ),
+        None => "held whole by this agent (no circle shared yet)".into(),
     };
     info.endpoints = record.endpoints.as_ref().map(|e| EndpointsInfo {
         seq: e.body.seq,

@@ -27,11 +27,24 @@ pub(crate) async fn tick(shared: &Shared) {
         return;
     };
     let mut to_publish = Vec::new();
+    let mut via_friends = Vec::new();
     {
+        let now = shared.now();
         let mut all = shared.egos.lock().await;
         for state in all.values_mut() {
             if state.damage.is_some() {
                 continue;
+            }
+            if state.circle.is_some()
+                && !state.is_revoked()
+                && state.node.is_some()
+                && state
+                    .record
+                    .as_ref()
+                    .is_some_and(|r| now >= egos::rotation_due(&r.cert.body))
+                && state.friends_retry.is_none_or(|(at, _)| now >= at)
+            {
+                via_friends.push(state.ego_id());
             }
             match egos::renew_if_due(shared, state, &key).await {
                 Ok(Some(bytes)) => {
@@ -54,7 +67,51 @@ pub(crate) async fn tick(shared: &Shared) {
             }
         }
     }
+    for id in via_friends {
+        rotate_through_friends(shared, id).await;
+    }
     for (id, node, bytes) in to_publish {
         let _ = egos::publish(shared, id, &node, bytes).await;
+    }
+}
+
+/// First wait after a failed rotation through friends; it doubles up to
+/// [`MAX_RETRY_SECS`].
+const FIRST_RETRY_SECS: u64 = 60;
+/// Longest wait between two tries.
+const MAX_RETRY_SECS: u64 = 3600;
+
+/// One try at rotating `id`'s key through its friends; on failure, the
+/// error is recorded for `ego show` and the next try is scheduled.
+async fn rotate_through_friends(shared: &Shared, id: cyrcles_core::EgoId) {
+    match super::circles::rotate_via_friends(shared, id).await {
+        Ok(bytes) => {
+            let node = {
+                let mut all = shared.egos.lock().await;
+                all.get_mut(&id).and_then(|s| {
+                    s.friends_retry = None;
+                    s.node.clone()
+                })
+            };
+            if let Some(node) = node {
+                let _ = egos::publish(shared, id, &node, bytes).await;
+            }
+        }
+        Err(e) => {
+            warn!(ego = %id, "rotation through friends failed: {}", e.message);
+            let message = format!("rotation through friends: {}", e.message);
+            if let Err(e) = shared.keystore.set_status(&id, None, Some(&message)).await {
+                warn!("cannot record the failure: {e}");
+            }
+            let now = shared.now();
+            let mut all = shared.egos.lock().await;
+            if let Some(s) = all.get_mut(&id) {
+                let wait = s
+                    .friends_retry
+                    .map_or(FIRST_RETRY_SECS, |(_, w)| (w * 2).min(MAX_RETRY_SECS));
+                s.friends_retry = Some((now.plus(wait), wait));
+                s.row.last_error = Some(message);
+            }
+        }
     }
 }

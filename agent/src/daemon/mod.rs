@@ -16,6 +16,7 @@
 //! endpoints (`maintenance.rs`).
 
 mod approval;
+mod circles;
 mod egos;
 mod friends;
 mod info;
@@ -147,6 +148,7 @@ pub(crate) struct Shared {
     pub(crate) approvals: Mutex<Approvals>,
     pub(crate) auto_times: Mutex<timing::Samples>,
     pub(crate) invites: Mutex<friends::Invites>,
+    pub(crate) sessions: Mutex<circles::Sessions>,
     pub(crate) events: broadcast::Sender<WatchEvent>,
     pub(crate) stop: watch::Sender<bool>,
     pub(crate) wake: Notify,
@@ -241,6 +243,7 @@ impl Daemon {
             approvals: Mutex::new(Approvals::new(settings.quotas.clone())),
             auto_times: Mutex::new(timing::Samples::default()),
             invites: Mutex::new(friends::Invites::default()),
+            sessions: Mutex::new(circles::Sessions::default()),
             settings,
             clock,
             keystore,

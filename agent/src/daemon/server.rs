@@ -10,7 +10,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::broadcast::error::RecvError;
 use tracing::{debug, info, warn};
 
-use super::{Shared, approval, egos, friends, info as describe, lock, write};
+use super::{Shared, approval, circles, egos, friends, info as describe, lock, write};
 use crate::control::peer::{self, Caller, Credentials};
 use crate::control::proto::{
     ErrorCode, ErrorReply, MAX_REQUEST, NodeInfo, Reply, Request, StatusInfo, WatchEvent,
@@ -231,6 +231,19 @@ async fn dispatch(shared: &Arc<Shared>, request: Request) -> Result<Reply, Error
         )),
         Request::FriendList => Ok(Reply::Friends {
             friends: friends::list(shared).await?,
+        }),
+        Request::CircleAdd { ego, friend } => Ok(Reply::Circle(
+            circles::change(shared, &ego, &friend, true).await?,
+        )),
+        Request::CircleRemove { ego, friend } => Ok(Reply::Circle(
+            circles::change(shared, &ego, &friend, false).await?,
+        )),
+        Request::CircleShow { ego } => Ok(Reply::Circle(circles::show(shared, &ego).await?)),
+        Request::CirclePolicy { ego, threshold } => Ok(Reply::Circle(
+            circles::set_threshold(shared, &ego, threshold).await?,
+        )),
+        Request::Shares => Ok(Reply::Shares {
+            shares: circles::shares(shared).await?,
         }),
         Request::Watch | Request::Sign { .. } | Request::FriendInvite { .. } => {
             Err(ErrorReply::new(

@@ -11,6 +11,7 @@
 //! A damaged file (truncated, overwritten, not SQLite) is reported as
 //! [`KeystoreError::Damaged`] with what SQLite said; it never panics.
 
+mod circles;
 mod egos;
 mod friends;
 mod policy;
@@ -31,6 +32,7 @@ use zeroize::Zeroizing;
 use crate::home::Home;
 use seal::{DATA_KEY_AAD, KdfParams, SymmetricKey};
 
+pub use circles::{CircleRow, HeldShare};
 pub use egos::{EgoRow, SecretKind};
 pub use friends::{FriendRow, NewFriend};
 pub use policy::{BanReason, BanRow, BanTarget, PolicyRow};

@@ -155,6 +155,25 @@ impl Agent {
         a
     }
 
+    /// Starts a daemon on a new home holding `config` as its config.toml.
+    pub async fn start_with_config(bootstrap: Option<&Multiaddr>, config: &str) -> Agent {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = TempDir::new();
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::write(home.join("config.toml"), config).unwrap();
+        let mut a = Agent {
+            home,
+            log: dir.path().join("daemon.log"),
+            env: Vec::new(),
+            child: None,
+            _dir: Some(dir),
+        };
+        a.spawn(bootstrap, &[]).await;
+        a
+    }
+
     /// An agent on an existing home, not started yet.
     pub fn on_home(home: PathBuf, log: PathBuf) -> Agent {
         Agent {

@@ -17,14 +17,14 @@ use tokio::process::{Child, ChildStdout};
 use crate::common::{Agent, BIN, Bridge, bounded};
 
 /// `cyrcles --json friend invite`, running; its first line is the code.
-struct Invite {
+pub struct Invite {
     child: Child,
     lines: tokio::io::Lines<BufReader<ChildStdout>>,
     code: String,
 }
 
 impl Invite {
-    async fn open(agent: &Agent, ego: &str, name: &str) -> Invite {
+    pub async fn open(agent: &Agent, ego: &str, name: &str) -> Invite {
         let mut child = tokio::process::Command::new(BIN)
             .arg("--home")
             .arg(&agent.home)
@@ -48,7 +48,7 @@ impl Invite {
     }
 
     /// Waits for the command to end: its exit code and last line.
-    async fn end(mut self) -> (i32, Option<Value>) {
+    pub async fn end(mut self) -> (i32, Option<Value>) {
         let line = bounded(60, "the invite's outcome", self.lines.next_line())
             .await
             .unwrap();
@@ -60,6 +60,30 @@ impl Invite {
             line.map(|l| serde_json::from_str(&l).unwrap()),
         )
     }
+}
+
+/// Makes `a`'s ego `a_ego` and `b`'s ego `b_ego` friends; `a` calls the
+/// friend `b_name`, `b` calls it `a_name`.
+pub async fn befriend(a: &Agent, a_ego: &str, b_name: &str, b: &Agent, b_ego: &str, a_name: &str) {
+    let invite = Invite::open(a, a_ego, b_name).await;
+    let out = bounded(
+        60,
+        "accepting an invite",
+        b.cli(&[
+            "--json",
+            "friend",
+            "accept",
+            &invite.code,
+            "--as",
+            b_ego,
+            "--name",
+            a_name,
+        ]),
+    )
+    .await;
+    out.ok();
+    let (code, last) = invite.end().await;
+    assert_eq!(code, 0, "{last:?}");
 }
 
 async fn two_agents() -> (Bridge, Agent, Agent, EgoId, EgoId) {

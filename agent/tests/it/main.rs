@@ -11,6 +11,7 @@
     clippy::cast_possible_truncation
 )]
 
+mod circles;
 mod common;
 mod daemon;
 mod friends;

@@ -47,6 +47,7 @@ pub struct CirclePublic {
     members: Vec<MemberId>,
     threshold: usize,
     commitment_digest: [u8; 32],
+    commitment: VerifiableSecretSharingCommitment,
 }
 
 impl CirclePublic {
@@ -66,6 +67,22 @@ impl CirclePublic {
             members: members.to_vec(),
             threshold,
             commitment_digest: commitment_digest(commitment),
+            commitment: commitment.clone(),
+        })
+    }
+
+    /// The canonical encoding, for the owner's agent to keep:
+    /// `{0: 1, 1: members, 2: commitment}` (section 9 of the protocol).
+    pub fn to_cbor(&self) -> Vec<u8> {
+        super::messages::encode_public(&self.members, &self.commitment)
+    }
+
+    /// Decodes what [`CirclePublic::to_cbor`] wrote, rebuilding the
+    /// verifying shares from the commitment.
+    pub fn from_cbor(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let (members, commitment) = super::messages::decode_public(bytes)?;
+        Self::from_commitment(&members, &commitment).map_err(|_| DecodeError::InvalidCrypto {
+            what: "circle commitment",
         })
     }
 

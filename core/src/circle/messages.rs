@@ -44,6 +44,10 @@ pub mod kind {
     pub const REPAIR_DELTA: u16 = 7;
     /// [`super::RepairSigma`].
     pub const REPAIR_SIGMA: u16 = 8;
+    /// [`super::CeremonyRequest`].
+    pub const CEREMONY_REQUEST: u16 = 9;
+    /// [`super::request::CircleRefused`].
+    pub const REFUSED: u16 = 10;
 }
 
 /// Circle message format version.
@@ -233,6 +237,44 @@ fn encode_commitment(e: &mut Encoder, c: &VerifiableSecretSharingCommitment) {
     for p in &points {
         e.bytes(p);
     }
+}
+
+/// Encodes a circle's public side: `{0: 1, 1: members, 2: commitment}`.
+pub(crate) fn encode_public(
+    members: &[MemberId],
+    commitment: &VerifiableSecretSharingCommitment,
+) -> Vec<u8> {
+    let mut e = Encoder::new();
+    e.map(3);
+    e.key(0);
+    e.uint(CIRCLE_VERSION);
+    e.key(1);
+    encode_members(&mut e, members);
+    e.key(2);
+    encode_commitment(&mut e, commitment);
+    e.into_bytes()
+}
+
+/// Decodes [`encode_public`]'s output strictly.
+pub(crate) fn decode_public(
+    bytes: &[u8],
+) -> Result<(Vec<MemberId>, VerifiableSecretSharingCommitment), DecodeError> {
+    let mut d = Decoder::new(bytes);
+    if bytes.len() > MAX_CIRCLE_MESSAGE_SIZE {
+        return Err(DecodeError::TooLarge {
+            len: bytes.len(),
+            max: MAX_CIRCLE_MESSAGE_SIZE,
+        });
+    }
+    let mut m = d.map("circle public")?;
+    version(&mut d, &mut m)?;
+    m.expect_len(3)?;
+    m.key(&mut d, 1)?;
+    let members = members(&mut d)?;
+    m.key(&mut d, 2)?;
+    let commitment = commitment(&mut d)?;
+    d.finish()?;
+    Ok((members, commitment))
 }
 
 fn scalar_bytes(v: Vec<u8>) -> [u8; 32] {

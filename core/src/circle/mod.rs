@@ -28,7 +28,9 @@ pub use messages::{
     SessionId, ShareAck, SigningRequest,
 };
 pub use repair::{RepairHelper, RepairTarget};
-pub use request::{CeremonyRequest, Purpose, Refusal, RequestBody, SigningPolicy, authorize};
+pub use request::{
+    CeremonyRequest, CircleRefused, Purpose, Refusal, RequestBody, SigningPolicy, authorize,
+};
 pub use signing::{Coordinator, SignerNonces, commit};
 
 /// Why a ceremony step was refused.

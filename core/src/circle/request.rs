@@ -323,3 +323,71 @@ pub fn authorize(
     }
     Ok(b.purpose.signing_bytes())
 }
+
+impl Refusal {
+    /// The code carried in a [`CircleRefused`].
+    pub fn code(self) -> u16 {
+        match self {
+            Refusal::WrongEgo => 1,
+            Refusal::WrongCircle => 2,
+            Refusal::CertNotValid => 3,
+            Refusal::BadSignature => 4,
+            Refusal::Stale => 5,
+            Refusal::NotNext => 6,
+            Refusal::BadValidity => 7,
+            Refusal::TooSoon => 8,
+        }
+    }
+}
+
+/// Refusal codes that are not [`Refusal`] rules.
+pub mod refused {
+    /// The sender is not a friend of this agent's ego.
+    pub const NOT_A_FRIEND: u16 = 20;
+    /// This agent holds no share of that circle.
+    pub const NO_SHARE: u16 = 21;
+    /// No open session (round 2 without round 1, or it expired).
+    pub const NO_SESSION: u16 = 22;
+    /// The message is malformed or out of turn.
+    pub const INVALID: u16 = 23;
+    /// The agent cannot sign now (locked, or busy).
+    pub const UNAVAILABLE: u16 = 24;
+}
+
+/// A member's refusal of a circle message: `{0: 1, 1: uint}` (a
+/// [`Refusal::code`] or one of [`refused`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CircleRefused {
+    /// Why.
+    pub code: u16,
+}
+
+impl Encode for CircleRefused {
+    fn encode(&self, e: &mut Encoder) {
+        e.map(2);
+        e.key(0);
+        e.uint(REQUEST_VERSION);
+        e.key(1);
+        e.uint(u64::from(self.code));
+    }
+}
+
+impl Decode for CircleRefused {
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let mut m = d.map("circle refused")?;
+        m.key(d, 0)?;
+        match d.uint()? {
+            REQUEST_VERSION => {}
+            v => return Err(DecodeError::UnknownVersion(v)),
+        }
+        m.expect_len(2)?;
+        m.key(d, 1)?;
+        let code =
+            u16::try_from(d.uint_max("refusal code", u64::from(u16::MAX))?).map_err(|_| {
+                DecodeError::OutOfRange {
+                    what: "refusal code",
+                }
+            })?;
+        Ok(Self { code })
+    }
+}

@@ -1,0 +1,163 @@
+//! Circles of friends between real agents: sharing the circle key (the
+//! root and whole circle keys leave the owner's keystore), rotation of the
+//! ego key through the friends (a FROST signature that verifies as plain
+//! Ed25519 in the record), re-sharing to a larger circle signed by the old
+//! one, and rotation with friends offline.
+
+use std::time::Duration;
+
+use cyrcles_core::EgoId;
+use cyrcles_core::record::VerifiedEgo;
+use serde_json::Value;
+
+use crate::common::{Agent, Bridge, bounded};
+use crate::friends::befriend;
+
+/// Friends of the test sign for each other without the hourly limit.
+const FRIEND_CONFIG: &str = "[circles]\nsign_interval_secs = 0\n";
+
+async fn record_where(
+    bridge: &Bridge,
+    id: EgoId,
+    what: &str,
+    pred: impl Fn(&VerifiedEgo) -> bool,
+) -> VerifiedEgo {
+    bounded(60, what, bridge.resolve_where(id, pred)).await
+}
+
+/// The secret kinds the owner's keystore holds for `ego`.
+async fn secret_kinds(agent: &Agent, ego: EgoId) -> Vec<String> {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}?mode=ro", agent.home.join("agent.db").display());
+    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let kinds: Vec<String> =
+        sqlx::query_scalar("SELECT kind FROM secrets WHERE ego_id = $1 ORDER BY kind")
+            .bind(ego.to_string())
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+    c.close().await.unwrap();
+    kinds
+}
+
+/// `ego rotate` until it succeeds (friends' records may take a moment to
+/// show their new addresses after a restart).
+async fn rotate_until_ok(agent: &Agent) -> Value {
+    bounded(90, "a rotation through friends", async {
+        loop {
+            let out = agent.cli(&["--json", "ego", "rotate", "main"]).await;
+            if out.code == 0 {
+                return out.json();
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_circle_is_shared_rotates_the_ego_key_and_grows() {
+    let bridge = Bridge::start(cyrcles_p2p::system_clock()).await;
+    let alice = Agent::start_with_config(Some(&bridge.addr), FRIEND_CONFIG).await;
+    let bob = Agent::start_with_config(Some(&bridge.addr), FRIEND_CONFIG).await;
+    let mut carol = Agent::start_with_config(Some(&bridge.addr), FRIEND_CONFIG).await;
+    let mut dave = Agent::start_with_config(Some(&bridge.addr), FRIEND_CONFIG).await;
+    let a = alice.create("main").await;
+    for f in [&bob, &carol, &dave] {
+        let id = f.create("main").await;
+        bridge.resolve(id).await;
+    }
+    bridge.resolve(a).await;
+    befriend(&alice, "main", "bob", &bob, "main", "alice").await;
+    befriend(&alice, "main", "carol", &carol, "main", "alice").await;
+    befriend(&alice, "main", "dave", &dave, "main", "alice").await;
+
+    // One friend is not a circle yet (FROST needs a threshold of two).
+    let v = alice.json(&["circle", "add", "main", "bob"]).await;
+    assert!(v["state"].as_str().unwrap().contains("held whole"), "{v}");
+    assert_eq!(
+        secret_kinds(&alice, a).await,
+        ["circle", "device", "ego", "root"]
+    );
+
+    // Two friends: the circle is shared 2 of 2.
+    let v = alice.json(&["circle", "add", "main", "carol"]).await;
+    assert!(
+        v["state"].as_str().unwrap().starts_with("shared 2 of 2"),
+        "{v}"
+    );
+    assert_eq!(v["generation"], 1);
+    let rec = record_where(&bridge, a, "the shared record", |r| {
+        r.record().chain.len() == 1
+    })
+    .await;
+    // The owner keeps no root key and no circle key.
+    assert_eq!(secret_kinds(&alice, a).await, ["device", "ego"]);
+    // Each friend holds one share of alice's circle.
+    for f in [&bob, &carol] {
+        let shares = f.json(&["shares"]).await;
+        assert_eq!(shares["shares"][0]["friend"], "alice", "{shares}");
+        assert_eq!(shares["shares"][0]["generation"], 1);
+    }
+    assert_eq!(dave.json(&["shares"]).await["shares"], Value::Array(vec![]));
+
+    // The friends certify a new ego key: a FROST signature, verified by
+    // the bridge's node like any record (verify_strict).
+    let before = rec.cert().seq;
+    let shown = rotate_until_ok(&alice).await;
+    let rotated = record_where(&bridge, a, "the rotated record", |r| {
+        r.cert().seq == before + 1
+    })
+    .await;
+    assert_eq!(hex::encode(rotated.ego_key().as_bytes()), shown["ego_key"]);
+    assert_eq!(rotated.circle_key(), rec.circle_key());
+    assert_ne!(rotated.ego_key(), rec.ego_key());
+
+    // A third friend: the old circle (bob and carol) signs the new link.
+    let v = alice.json(&["circle", "add", "main", "dave"]).await;
+    assert!(
+        v["state"].as_str().unwrap().starts_with("shared 2 of 3"),
+        "{v}"
+    );
+    assert_eq!(v["generation"], 2);
+    let grown = record_where(&bridge, a, "the grown circle", |r| {
+        r.record().chain.len() == 2
+    })
+    .await;
+    assert_ne!(grown.circle_key(), rec.circle_key());
+
+    // Dave offline: bob and carol are enough.
+    dave.stop().await;
+    let seq = grown.cert().seq;
+    rotate_until_ok(&alice).await;
+    record_where(&bridge, a, "rotation with one friend offline", |r| {
+        r.cert().seq == seq + 1
+    })
+    .await;
+
+    // Carol offline too: one friend is not enough; the rotation fails and
+    // says so, and the record stays as it was.
+    carol.stop().await;
+    let out = bounded(
+        90,
+        "a rotation with too few friends",
+        alice.cli(&["ego", "rotate", "main"]),
+    )
+    .await;
+    assert_eq!(out.code, 11, "{out:?}");
+    assert!(
+        out.stderr.contains("friends needed answered"),
+        "{}",
+        out.stderr
+    );
+
+    // Carol returns: the rotation succeeds.
+    carol.spawn(Some(&bridge.addr), &[]).await;
+    let seq = seq + 1;
+    rotate_until_ok(&alice).await;
+    record_where(&bridge, a, "rotation after a friend returned", |r| {
+        r.cert().seq == seq + 1
+    })
+    .await;
+    dave.spawn(Some(&bridge.addr), &[]).await;
+}
