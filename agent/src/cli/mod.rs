@@ -673,20 +673,7 @@ async fn sign(home: &Home, request: Request, json: bool) -> Result<(), Failure> 
                 output::reply(&reply, json);
                 return Ok(());
             }
-            Some(other) => {
-                return Err(Failure::new(
-                    1,
-                    "internal",
-                    format!("unexpected answer: {other:?}"),
-                ));
-            }
-            None => {
-                return Err(Failure::new(
-                    1,
-                    "internal",
-                    "the agent closed the connection",
-                ));
-            }
+            other => return Err(stream_broke(other)),
         }
     }
 }
@@ -714,20 +701,16 @@ async fn invite(home: &Home, request: Request, json: bool) -> Result<(), Failure
                 }
                 return Ok(());
             }
-            Some(other) => {
-                return Err(Failure::new(
-                    1,
-                    "internal",
-                    format!("unexpected answer: {other:?}"),
-                ));
-            }
-            None => {
-                return Err(Failure::new(
-                    1,
-                    "internal",
-                    "the agent closed the connection",
-                ));
-            }
+            other => return Err(stream_broke(other)),
         }
+    }
+}
+
+/// A streamed answer that is not the next step: an unexpected reply, or
+/// the agent closing the connection.
+fn stream_broke(reply: Option<Reply>) -> Failure {
+    match reply {
+        Some(other) => Failure::new(1, "internal", format!("unexpected answer: {other:?}")),
+        None => Failure::new(1, "internal", "the agent closed the connection"),
     }
 }

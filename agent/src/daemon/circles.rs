@@ -664,7 +664,14 @@ pub(crate) async fn rotate_via_friends(shared: &Shared, ego: EgoId) -> Result<Ve
     record
         .set_endpoints(&new_key, peers, now, shared.settings.endpoints_validity)
         .map_err(|e| err(ErrorCode::Internal, e.to_string()))?;
-    let bytes = apply(shared, &ego, &snap, record, Store::Rotation(&key, Box::new(new_key))).await?;
+    let bytes = apply(
+        shared,
+        &ego,
+        &snap,
+        record,
+        Store::Rotation(&key, Box::new(new_key)),
+    )
+    .await?;
     info!(%ego, "ego key rotated by the friends");
     Ok(bytes)
 }

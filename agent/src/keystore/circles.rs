@@ -165,11 +165,7 @@ impl Keystore {
             .await
             .map_err(|e| self.db(e))?;
         tx.commit().await.map_err(|e| self.db(e))?;
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(self.pool())
-            .await
-            .map_err(|e| self.db(e))?;
-        Ok(())
+        self.checkpoint().await
     }
 
     /// Stores a share of a friend's circle, sealed.

@@ -239,14 +239,7 @@ impl Keystore {
             .await
             .map_err(|e| self.db(e))?;
         tx.commit().await.map_err(|e| self.db(e))?;
-        // With secure_delete on, the deleted rows are zeroed in the database
-        // pages; the checkpoint also empties the write-ahead log that held
-        // the pages before.
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(self.pool())
-            .await
-            .map_err(|e| self.db(e))?;
-        Ok(())
+        self.checkpoint().await
     }
 
     /// Records the outcome of a publication or rotation.

@@ -433,6 +433,17 @@ impl Keystore {
         self.pool.close().await;
     }
 
+    /// Empties the write-ahead log into the database file. With
+    /// `secure_delete` on, deleted rows are zeroed in the database pages;
+    /// the checkpoint also drops the log's older copies of those pages.
+    pub(crate) async fn checkpoint(&self) -> Result<(), KeystoreError> {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(self.pool())
+            .await
+            .map_err(|e| self.db(e))?;
+        Ok(())
+    }
+
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
     }
