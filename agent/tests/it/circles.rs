@@ -161,3 +161,37 @@ async fn a_circle_is_shared_rotates_the_ego_key_and_grows() {
     .await;
     dave.spawn(Some(&bridge.addr), &[]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn circle_and_friend_mistakes_get_clear_errors() {
+    let bridge = Bridge::start(cyrcles_p2p::system_clock()).await;
+    let alice = Agent::start(Some(&bridge.addr)).await;
+    alice.create("main").await;
+    // A code that is not one.
+    let out = alice.cli(&["friend", "accept", "hello-world"]).await;
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("NUMBER-WORD-WORD"), "{}", out.stderr);
+    let out = alice.cli(&["friend", "accept", "12-orbit-notaword"]).await;
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("notaword"), "{}", out.stderr);
+    // An unknown friend, an unknown ego, a threshold of one.
+    let out = alice.cli(&["circle", "add", "main", "nobody"]).await;
+    assert_eq!(out.code, 4, "{out:?}");
+    assert!(out.stderr.contains("friend list"), "{}", out.stderr);
+    let out = alice.cli(&["circle", "show", "other"]).await;
+    assert_eq!(out.code, 4, "{out:?}");
+    let out = alice
+        .cli(&["circle", "policy", "main", "--threshold", "1"])
+        .await;
+    assert_eq!(out.code, 2, "{out:?}");
+    // An invite for an ego that does not exist.
+    let out = alice.cli(&["friend", "invite", "--ego", "other"]).await;
+    assert_eq!(out.code, 4, "{out:?}");
+    // Nothing was changed by the mistakes.
+    let v = alice.json(&["circle", "show", "main"]).await;
+    assert_eq!(v["planned"], Value::Array(vec![]));
+    assert_eq!(
+        alice.json(&["shares"]).await["shares"],
+        Value::Array(vec![])
+    );
+}
