@@ -67,6 +67,9 @@ pub(crate) async fn run(home: &Home, json: bool) -> Result<(), Failure> {
                         current = None;
                     }
                 }
+                Some(Reply::Event(WatchEvent::Notice { message })) => {
+                    println!("\n    note: {message}");
+                }
                 Some(_) => {}
                 None => {
                     eprintln!("The agent stopped.");

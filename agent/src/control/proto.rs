@@ -505,6 +505,12 @@ pub enum WatchEvent {
         /// `approved`, `denied`, `expired`, `withdrawn` or `auto-approved`.
         outcome: String,
     },
+    /// Something the person should know that needs no answer (a friend's
+    /// signing request the agent refused).
+    Notice {
+        /// What happened.
+        message: String,
+    },
 }
 
 /// Stable error kinds; the CLI turns each into its own exit code.

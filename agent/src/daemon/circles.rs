@@ -44,7 +44,9 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use super::{Shared, egos, lock, read};
-use crate::control::proto::{CircleInfo, CircleMember, ErrorCode, ErrorReply, ShareInfo};
+use crate::control::proto::{
+    CircleInfo, CircleMember, ErrorCode, ErrorReply, ShareInfo, WatchEvent,
+};
 use crate::keystore::seal::SymmetricKey;
 use crate::keystore::{CircleRow, FriendRow, HeldShare, SecretKind};
 
@@ -82,6 +84,11 @@ impl std::fmt::Debug for Sessions {
 
 fn refusal(code: u16) -> Envelope {
     Envelope::wrap(kind::REFUSED, &CircleRefused { code })
+}
+
+/// Tells the person (in `cyrcles watch`) about a refused request.
+fn notice(shared: &Shared, message: String) {
+    shared.emit(WatchEvent::Notice { message });
 }
 
 fn err(code: ErrorCode, message: impl Into<String>) -> ErrorReply {
@@ -758,6 +765,12 @@ async fn on_request(shared: &Shared, my_ego: EgoId, peer: PeerId, message: &Enve
     let owner = b.ego_id;
     if friendship(shared, &my_ego, &owner, &peer).await.is_none() {
         warn!(%peer, %owner, "a signing request from someone who is not a friend was refused");
+        notice(
+            shared,
+            format!(
+                "a signing request for ego {owner} from a node that is not a friend's was refused"
+            ),
+        );
         return refusal(refused::NOT_A_FRIEND);
     }
     let Ok(key) = shared.data_key() else {
@@ -798,6 +811,10 @@ async fn on_request(shared: &Shared, my_ego: EgoId, peer: PeerId, message: &Enve
         Ok(m) => m,
         Err(r) => {
             warn!(%owner, "a signing request was refused: {r}");
+            notice(
+                shared,
+                format!("a signing request from your friend's ego {owner} was refused: {r}"),
+            );
             return refusal(r.code());
         }
     };

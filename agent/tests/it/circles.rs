@@ -195,3 +195,66 @@ async fn circle_and_friend_mistakes_get_clear_errors() {
         Value::Array(vec![])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signing_request_from_a_stranger_is_refused_and_shown() {
+    use cyrcles_core::circle::messages::kind;
+    use cyrcles_core::circle::request::refused;
+    use cyrcles_core::circle::{CircleId, CircleRefused, Purpose, RequestBody, SessionId};
+    use cyrcles_core::envelope::Envelope;
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let bridge = Bridge::start(cyrcles_p2p::system_clock()).await;
+    let alice = Agent::start(Some(&bridge.addr)).await;
+    let a = alice.create("main").await;
+    let record = bridge.resolve(a).await;
+    let mut watch = tokio::process::Command::new(crate::common::BIN)
+        .arg("--home")
+        .arg(&alice.home)
+        .args(["--json", "watch"])
+        .env_remove("CYRCLES_HOME")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Mallory, not a friend, asks alice's agent to sign a certificate for
+    // an ego of hers.
+    let key = cyrcles_core::SecretKey::from_seed(&[3; 32]);
+    let stranger = crate::friends::stranger_ego();
+    let body = RequestBody {
+        ego_id: stranger,
+        circle_id: CircleId([1; 16]),
+        generation: 1,
+        session: SessionId([2; 16]),
+        purpose: Purpose::Link(cyrcles_core::record::CircleLink {
+            ego_id: stranger,
+            index: 1,
+            circle_pk: key.public(),
+            issued_at: bridge.now(),
+        }),
+        issued_at: bridge.now(),
+    };
+    let request = Envelope::wrap(kind::CEREMONY_REQUEST, &body.sign(&key));
+    let (peer, addrs) = bridge.target(&record);
+    let answer = bridge.node.circle(peer, addrs, &request).await.unwrap();
+    assert_eq!(answer.kind, kind::REFUSED);
+    let r: CircleRefused = answer
+        .open(cyrcles_core::circle::messages::MAX_CIRCLE_MESSAGE_SIZE)
+        .unwrap();
+    assert_eq!(r.code, refused::NOT_A_FRIEND);
+
+    // The person sees it in `cyrcles watch`.
+    let line = bounded(10, "the notice", lines.next_line())
+        .await
+        .unwrap()
+        .unwrap();
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["event"], "notice", "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("not a friend"),
+        "{v}"
+    );
+}

@@ -347,6 +347,12 @@ impl Bridge {
         record: &VerifiedEgo,
         challenge: &LoginChallenge,
     ) -> Result<LoginResponse, RequestError> {
+        let (id, addrs) = self.target(record);
+        self.node.login(id, addrs, challenge).await
+    }
+
+    /// The first peer a record's endpoints publish, with its addresses.
+    pub fn target(&self, record: &VerifiedEgo) -> (PeerId, Vec<Multiaddr>) {
         let ep = record
             .live_endpoints(self.now())
             .expect("the record has endpoints");
@@ -357,7 +363,7 @@ impl Bridge {
             .iter()
             .map(|a| Multiaddr::try_from(a.clone()).unwrap())
             .collect();
-        self.node.login(id, addrs, challenge).await
+        (id, addrs)
     }
 }
 

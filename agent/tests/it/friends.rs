@@ -211,7 +211,7 @@ async fn a_hello_is_one_guess_and_its_replay_is_refused() {
     })
     .await;
     let party = Party {
-        ego_id: EgoId::from_bytes([7; 32]),
+        ego_id: stranger_ego(),
         ego_pk: SecretKey::from_seed(&[7; 32]).public(),
         peer_id: node.peer_id().to_bytes(),
     };
@@ -231,4 +231,9 @@ async fn a_hello_is_one_guess_and_its_replay_is_refused() {
     // The same hello again finds no invite.
     let again = node.invite(providers[0], Vec::new(), &hello).await.unwrap();
     assert_eq!(refused(again), RefusedReason::NoInvite);
+}
+
+/// An ego id nobody holds.
+pub fn stranger_ego() -> EgoId {
+    EgoId::from_bytes([7; 32])
 }
