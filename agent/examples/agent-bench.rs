@@ -19,7 +19,9 @@
     clippy::indexing_slicing
 )]
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use cyrcles_agent::config::AgentConfig;
@@ -31,18 +33,11 @@ use cyrcles_core::EgoId;
 use cyrcles_core::login::{ChallengeParams, LoginChallenge, LoginResponse};
 use cyrcles_core::record::{PeerEndpoint, VerifiedEgo, builder};
 use cyrcles_p2p::{
-    DhtMode, Keypair, Multiaddr, Node, NodeConfig, NodeEvent, NodeHandle, PeerId, system_clock,
+    Keypair, Multiaddr, Node, NodeConfig, NodeEvent, NodeHandle, PeerId, system_clock,
 };
 use rand_core::{OsRng, RngCore};
 
 const ISSUER: &str = "https://bench.test";
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("cyb-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    std::fs::create_dir_all(&p).unwrap();
-    p
-}
 
 /// The `pct`-th percentile (nearest rank below) of sorted samples.
 fn percentile(sorted: &[Duration], pct: usize) -> Duration {
@@ -66,18 +61,6 @@ fn challenge(ego: EgoId, code: u8) -> LoginChallenge {
         client_ip: None,
     })
     .unwrap()
-}
-
-async fn bridge_node() -> (NodeHandle, Multiaddr) {
-    let mut c = NodeConfig::new(Keypair::generate_ed25519());
-    c.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
-    c.mode = DhtMode::Server;
-    let (node, mut events) = Node::spawn(c).await.unwrap();
-    tokio::spawn(async move { while events.recv().await.is_some() {} });
-    let addr = node.status().await.unwrap().listen_addrs[0]
-        .clone()
-        .with(cyrcles_p2p::multiaddr::Protocol::P2p(node.peer_id()));
-    (node, addr)
 }
 
 fn target(record: &VerifiedEgo) -> (PeerId, Vec<Multiaddr>) {
@@ -174,8 +157,8 @@ async fn bare_signer(bootstrap: &Multiaddr) -> (NodeHandle, EgoId) {
 }
 
 async fn latency(n: usize) {
-    let (bridge, addr) = bridge_node().await;
-    let dir = temp_dir("lat");
+    let (bridge, addr) = support::server_node().await;
+    let dir = support::temp_dir("lat");
     let home = Home::at(dir.join("home"));
     let mut config = AgentConfig::default();
     config.network.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
@@ -284,7 +267,7 @@ async fn memory() {
         );
         std::process::exit(2);
     }
-    let dir = temp_dir("rss");
+    let dir = support::temp_dir("rss");
     let home = dir.join("home");
     let mut child = tokio::process::Command::new(&bin)
         .arg("--home")

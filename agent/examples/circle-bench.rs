@@ -20,7 +20,8 @@
     clippy::indexing_slicing
 )]
 
-use std::path::PathBuf;
+mod support;
+
 use std::time::{Duration, Instant};
 
 use cyrcles_agent::config::AgentConfig;
@@ -28,26 +29,7 @@ use cyrcles_agent::control::client::Client;
 use cyrcles_agent::control::proto::{Reply, Request, SecretText};
 use cyrcles_agent::daemon::{Daemon, DaemonOptions};
 use cyrcles_agent::home::Home;
-use cyrcles_p2p::{DhtMode, Keypair, Multiaddr, Node, NodeConfig, NodeHandle, system_clock};
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("cyc-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    std::fs::create_dir_all(&p).unwrap();
-    p
-}
-
-async fn bootstrap_node() -> (NodeHandle, Multiaddr) {
-    let mut c = NodeConfig::new(Keypair::generate_ed25519());
-    c.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
-    c.mode = DhtMode::Server;
-    let (node, mut events) = Node::spawn(c).await.unwrap();
-    tokio::spawn(async move { while events.recv().await.is_some() {} });
-    let addr = node.status().await.unwrap().listen_addrs[0]
-        .clone()
-        .with(cyrcles_p2p::multiaddr::Protocol::P2p(node.peer_id()));
-    (node, addr)
-}
+use cyrcles_p2p::{Multiaddr, system_clock};
 
 async fn agent(dir: &std::path::Path, name: &str, boot: &Multiaddr) -> (Daemon, Home) {
     let home = Home::at(dir.join(name));
@@ -131,8 +113,8 @@ async fn main() {
         .and_then(|i| args.get(i + 1))
         .map(|v| v.parse().unwrap())
         .unwrap_or(20);
-    let dir = temp_dir("circle");
-    let (boot, addr) = bootstrap_node().await;
+    let dir = support::temp_dir("circle");
+    let (boot, addr) = support::server_node().await;
     let (owner_daemon, owner) = agent(&dir, "owner", &addr).await;
     let mut friends = Vec::new();
     for i in 0..6 {
