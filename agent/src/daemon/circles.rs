@@ -459,6 +459,8 @@ enum Store<'a> {
     Circle(&'a CircleRow),
     /// A rotation: the new ego key, sealed under the data key.
     Rotation(&'a SymmetricKey, Box<SecretKey>),
+    /// A revocation at this time: every secret but the device key goes.
+    Revocation(u64),
 }
 
 /// Applies a new record if the ego did not change since the snapshot;
@@ -497,6 +499,12 @@ async fn apply(
                 .save_record(ego, &bytes, Some((key, &new_key.to_seed()[..])))
                 .await?;
             egos::set_signer(shared, *ego, *new_key, record.cert.body.seq);
+        }
+        Store::Revocation(at) => {
+            shared.keystore.save_revocation(ego, &bytes, at).await?;
+            state.row.revoked_at = Some(at);
+            super::write(&shared.signers).remove(ego);
+            super::approval::ego_revoked(shared, *ego);
         }
     }
     state.record = Some(record);
@@ -680,6 +688,30 @@ pub(crate) async fn rotate_via_friends(shared: &Shared, ego: EgoId) -> Result<Ve
     )
     .await?;
     info!(%ego, "ego key rotated by the friends");
+    Ok(bytes)
+}
+
+/// Revokes the ego through the friends: a threshold of the circle signs
+/// the revocation certificate. Returns the record to publish.
+pub(crate) async fn revoke_via_friends(shared: &Shared, ego: EgoId) -> Result<Vec<u8>, ErrorReply> {
+    let circle = shared
+        .keystore
+        .circle(&ego)
+        .await?
+        .ok_or_else(|| err(ErrorCode::Conflict, "the ego has no shared circle"))?;
+    let snap = snapshot(shared, &ego).await?;
+    let now = shared.now();
+    let body = snap.record.revocation(now, shared.settings.cert_validity);
+    let sig = session(shared, &snap, &circle, Purpose::Certify(body.clone())).await?;
+    let mut record = snap.record.clone();
+    record.set_cert(Signed { body, sig }).map_err(|e| {
+        err(
+            ErrorCode::Refused,
+            format!("the friends' revocation does not fit: {e}"),
+        )
+    })?;
+    let bytes = apply(shared, &ego, &snap, record, Store::Revocation(now.secs())).await?;
+    info!(%ego, "ego revoked by the friends");
     Ok(bytes)
 }
 

@@ -575,6 +575,17 @@ pub(crate) async fn revoke(shared: &Arc<Shared>, name: &str) -> Result<EgoId, Er
             format!("ego {name:?} is already revoked"),
         ));
     }
+    if state.circle.is_some() {
+        // The friends sign the revocation; not under the egos lock.
+        let node = state.node.clone();
+        drop(egos);
+        let bytes = super::circles::revoke_via_friends(shared, id).await?;
+        info!(ego = %id, "ego revoked");
+        if let Some(node) = node {
+            let _ = publish(shared, id, &node, bytes).await;
+        }
+        return Ok(id);
+    }
     let circle = whole_circle(shared, &key, &id).await?;
     let now = shared.now();
     let mut record = state.record()?.clone();

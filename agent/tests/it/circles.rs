@@ -155,11 +155,53 @@ async fn a_circle_is_shared_rotates_the_ego_key_and_grows() {
     carol.spawn(Some(&bridge.addr), &[]).await;
     let seq = seq + 1;
     rotate_until_ok(&alice).await;
-    record_where(&bridge, a, "rotation after a friend returned", |r| {
+    let before = record_where(&bridge, a, "rotation after a friend returned", |r| {
         r.cert().seq == seq + 1
     })
     .await;
+
+    // Dave leaves the circle: bob and carol share a new circle key, the
+    // old circle signs the link; dave's share is of a key the record no
+    // longer names.
     dave.spawn(Some(&bridge.addr), &[]).await;
+    let v = alice.json(&["circle", "remove", "main", "dave"]).await;
+    assert!(
+        v["state"].as_str().unwrap().starts_with("shared 2 of 2"),
+        "{v}"
+    );
+    let names: Vec<&str> = v["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["bob", "carol"]);
+    let shrunk = record_where(&bridge, a, "the smaller circle", |r| {
+        r.record().chain.len() == 3
+    })
+    .await;
+    assert_ne!(shrunk.circle_key(), before.circle_key());
+    let dave_shares = dave.json(&["shares"]).await;
+    let generations: Vec<u64> = dave_shares["shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["generation"].as_u64().unwrap())
+        .collect();
+    assert!(!generations.contains(&3), "{dave_shares}");
+    assert!(generations.contains(&2), "{dave_shares}");
+
+    // The friends also sign the revocation: the ego ends, and the owner's
+    // keystore keeps only the node's key.
+    let out = bounded(
+        60,
+        "revoking",
+        alice.cli(&["ego", "revoke", "main", "--yes"]),
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    record_where(&bridge, a, "the revocation", |r| r.is_revoked()).await;
+    assert_eq!(secret_kinds(&alice, a).await, ["device"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

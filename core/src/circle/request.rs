@@ -4,7 +4,8 @@
 //!
 //! The owner's agent asks the circle for one of two things:
 //!
-//! * a certificate for a new ego key (`certify`: automatic rotation);
+//! * a certificate for a new ego key (`certify`: automatic rotation), or
+//!   the revocation certificate that ends the ego;
 //! * the next circle link (`link`: a new circle key after a membership
 //!   change or a periodic circle rotation).
 //!
@@ -286,20 +287,25 @@ pub fn authorize(
     }
     match &b.purpose {
         Purpose::Certify(next) => {
+            let revocation = next.status == CertStatus::Revoked;
             if next.ego_id != b.ego_id
                 || next.seq != cert.seq + 1
-                || next.status != CertStatus::Active
                 || next.circle_index != cert.circle_index
-                || next.ego_pk == cert.ego_pk
+                || (!revocation && next.ego_pk == cert.ego_pk)
             {
                 return Err(Refusal::NotNext);
             }
+            let starts_now = next.not_before.secs() + CLOCK_SKEW_SECS >= now.secs()
+                && next.not_before.secs() <= now.secs() + CLOCK_SKEW_SECS;
             let span = next.not_after.secs().saturating_sub(next.not_before.secs());
-            if span == 0
-                || span > policy.max_cert_validity
-                || next.not_before.secs() + CLOCK_SKEW_SECS < now.secs()
-                || next.not_before.secs() > now.secs() + CLOCK_SKEW_SECS
-            {
+            let valid = if revocation {
+                // It certifies no key; it must outlast the certificate it
+                // ends, so no older record can win over it.
+                starts_now && next.not_after.secs() >= cert.not_after.secs()
+            } else {
+                starts_now && span > 0 && span <= policy.max_cert_validity
+            };
+            if !valid {
                 return Err(Refusal::BadValidity);
             }
         }
@@ -318,7 +324,10 @@ pub fn authorize(
             }
         }
     }
-    if last_signed.is_some_and(|t| now.secs() < t.secs() + policy.min_interval) {
+    // A revocation is never held back by the rate policy: the owner ends
+    // the ego, perhaps because its key leaked.
+    let revocation = matches!(&b.purpose, Purpose::Certify(c) if c.status == CertStatus::Revoked);
+    if !revocation && last_signed.is_some_and(|t| now.secs() < t.secs() + policy.min_interval) {
         return Err(Refusal::TooSoon);
     }
     Ok(b.purpose.signing_bytes())

@@ -11,8 +11,8 @@ use cyrcles_core::circle::{
     CeremonyRequest, CircleId, Coordinator, MemberId, MemberShare, Purpose, Refusal, RequestBody,
     SessionId, SigningPolicy, authorize, commit, deal,
 };
+use cyrcles_core::record::Signed;
 use cyrcles_core::record::builder::DEFAULT_CERT_VALIDITY_SECS;
-use cyrcles_core::record::{CertStatus, Signed};
 use cyrcles_core::{SecretKey, UnixTime, VerifiedEgo};
 use proptest::prelude::*;
 
@@ -195,16 +195,21 @@ fn each_rule_refuses_the_request_that_breaks_it() {
             c.ego_pk = s.owner.ego.public();
             c
         },
-        {
-            let mut c = next.clone();
-            c.status = CertStatus::Revoked;
-            c
-        },
     ] {
         let mut b = good.clone();
         b.purpose = Purpose::Certify(broken);
         assert_eq!(check(&s, &b.sign(&ego), None), Err(Refusal::NotNext));
     }
+    // A revocation keeps the key, is not held back by the rate policy,
+    // and must outlast the certificate it ends.
+    let revocation = s.owner.record.revocation(NOW, DEFAULT_CERT_VALIDITY_SECS);
+    let mut b = good.clone();
+    b.purpose = Purpose::Certify(revocation.clone());
+    assert!(check(&s, &b.clone().sign(&ego), Some(NOW.minus(1))).is_ok());
+    let mut short = revocation;
+    short.not_after = short.not_before.plus(60);
+    b.purpose = Purpose::Certify(short);
+    assert_eq!(check(&s, &b.sign(&ego), None), Err(Refusal::BadValidity));
     // A validity beyond the policy, or one that starts far from now.
     for broken in [
         {
