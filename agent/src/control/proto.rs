@@ -386,12 +386,25 @@ pub struct RecoveryKit {
     pub fingerprint: String,
     /// The circle id (hex).
     pub circle_id: String,
-    /// The friends' peers (empty while no friend holds a share).
-    pub friends: Vec<PeerInfo>,
+    /// The members of the ego's shared circle (empty while it is held
+    /// whole): who to ask, and how to find their nodes (their egos'
+    /// records in the DHT).
+    pub friends: Vec<KitFriend>,
     /// When the kit was written.
     pub written_at: u64,
     /// What to do with it.
     pub note: String,
+}
+
+/// A circle member, as the recovery kit names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KitFriend {
+    /// The person's name for the friend.
+    pub name: String,
+    /// The friend's ego id (its record lists the friend's node).
+    pub ego_id: String,
+    /// The friend's node when the friendship was made.
+    pub peer_id: String,
 }
 
 /// A request waiting for the person.

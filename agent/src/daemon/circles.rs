@@ -45,7 +45,7 @@ use tracing::{info, warn};
 
 use super::{Shared, egos, lock, read};
 use crate::control::proto::{
-    CircleInfo, CircleMember, ErrorCode, ErrorReply, ShareInfo, WatchEvent,
+    CircleInfo, CircleMember, ErrorCode, ErrorReply, KitFriend, ShareInfo, WatchEvent,
 };
 use crate::keystore::seal::SymmetricKey;
 use crate::keystore::{CircleRow, FriendRow, HeldShare, SecretKind};
@@ -923,6 +923,29 @@ async fn on_signing(shared: &Shared, peer: PeerId, message: &Envelope) -> Envelo
             refusal(refused::INVALID)
         }
     }
+}
+
+/// The members of an ego's shared circle, for its recovery kit.
+pub(crate) async fn kit_friends(
+    shared: &Shared,
+    ego: &EgoId,
+) -> Result<Vec<KitFriend>, ErrorReply> {
+    let Some(circle) = shared.keystore.circle(ego).await? else {
+        return Ok(Vec::new());
+    };
+    let friends = friends_of(shared, ego).await?;
+    Ok(circle
+        .members
+        .iter()
+        .filter_map(|(_, id)| friends.get(id))
+        .map(|f| KitFriend {
+            name: f.petname.clone(),
+            ego_id: f.friend_ego_id.to_string(),
+            peer_id: PeerId::from_bytes(&f.friend_peer_id)
+                .map(|p| p.to_string())
+                .unwrap_or_else(|_| hex::encode(&f.friend_peer_id)),
+        })
+        .collect())
 }
 
 /// `cyrcles shares`: whose circles this agent serves.

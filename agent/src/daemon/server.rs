@@ -173,11 +173,13 @@ async fn dispatch(shared: &Arc<Shared>, request: Request) -> Result<Reply, Error
             Ok(Reply::Ego(ego_show(shared, id).await?))
         }
         Request::RecoveryKit { name } => {
-            let egos = shared.egos.lock().await;
-            Ok(Reply::Kit(describe::kit(
-                egos::find(&egos, &name)?,
-                shared.now().secs(),
-            )))
+            let mut kit = {
+                let egos = shared.egos.lock().await;
+                describe::kit(egos::find(&egos, &name)?, shared.now().secs())
+            };
+            let ego = ego_id_by_name(shared, &name).await?;
+            kit.friends = circles::kit_friends(shared, &ego).await?;
+            Ok(Reply::Kit(kit))
         }
         Request::Requests => Ok(Reply::Requests {
             requests: lock(&shared.approvals).requests(),

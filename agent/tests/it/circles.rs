@@ -100,6 +100,15 @@ async fn a_circle_is_shared_rotates_the_ego_key_and_grows() {
         assert_eq!(shares["shares"][0]["generation"], 1);
     }
     assert_eq!(dave.json(&["shares"]).await["shares"], Value::Array(vec![]));
+    // The recovery kit names the circle's members, no secret.
+    let kit = alice.json(&["ego", "recovery-kit", "main"]).await;
+    let names: Vec<&str> = kit["friends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["bob", "carol"], "{kit}");
 
     // The friends certify a new ego key: a FROST signature, verified by
     // the bridge's node like any record (verify_strict).
