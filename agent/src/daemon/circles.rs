@@ -59,7 +59,7 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(20);
 
 /// The default threshold for `n` friends: a majority, at least two.
 pub(crate) fn default_threshold(n: usize) -> u16 {
-    u16::try_from((n / 2 + 1).max(2).min(n.max(2))).unwrap_or(2)
+    u16::try_from((n / 2 + 1).max(2)).unwrap_or(u16::MAX)
 }
 
 /// A member's open signing session.
@@ -126,13 +126,8 @@ fn friend_peer(f: &FriendRow) -> Result<PeerId, ErrorReply> {
 /// Where a friend's node is: the addresses its ego's record publishes for
 /// the peer the friendship was made with (friends' nodes are not DHT
 /// servers, so the routing table does not know them).
-async fn reach(
-    node: &NodeHandle,
-    f: &FriendRow,
-    now: cyrcles_core::UnixTime,
-) -> (PeerId, Vec<Multiaddr>) {
-    let peer = friend_peer(f).unwrap_or(PeerId::random());
-    let addrs = match tokio::time::timeout(ANSWER_WITHIN, node.get(f.friend_ego_id)).await {
+async fn reach(node: &NodeHandle, f: &FriendRow, now: cyrcles_core::UnixTime) -> Vec<Multiaddr> {
+    match tokio::time::timeout(ANSWER_WITHIN, node.get(f.friend_ego_id)).await {
         Ok(Ok(found)) => found
             .ego
             .live_endpoints(now)
@@ -145,8 +140,7 @@ async fn reach(
             })
             .unwrap_or_default(),
         _ => Vec::new(),
-    };
-    (peer, addrs)
+    }
 }
 
 /// `circle show`.
@@ -346,13 +340,14 @@ async fn reshare(shared: &Arc<Shared>, ego: EgoId) -> Result<String, ErrorReply>
     let mut deliveries = JoinSet::new();
     for (dealt, friend) in dealing.shares.into_iter().zip(members.iter()) {
         let node = snap.node.clone();
+        let peer = friend_peer(friend)?;
         let friend = (*friend).clone();
         let envelope = Envelope {
             kind: kind::DEALT_SHARE,
             body: dealt.to_secret_cbor().to_vec(),
         };
         deliveries.spawn(async move {
-            let (peer, addrs) = reach(&node, &friend, now).await;
+            let addrs = reach(&node, &friend, now).await;
             let answer =
                 tokio::time::timeout(ANSWER_WITHIN, node.circle(peer, addrs, &envelope)).await;
             (friend.petname, answer)
@@ -474,7 +469,6 @@ async fn apply(
     store: Store<'_>,
 ) -> Result<Vec<u8>, ErrorReply> {
     use cyrcles_core::cbor::Encode;
-    let bytes = record.to_cbor();
     let mut egos = shared.egos.lock().await;
     let state = egos
         .get_mut(ego)
@@ -490,26 +484,18 @@ async fn apply(
     }
     match store {
         Store::Circle(row) => {
+            let bytes = record.to_cbor();
             shared.keystore.commit_circle(ego, &bytes, row).await?;
             state.circle = Some((row.threshold, row.members.len()));
+            state.record = Some(record);
+            state.row.record = bytes.clone();
+            Ok(bytes)
         }
         Store::Rotation(key, new_key) => {
-            shared
-                .keystore
-                .save_record(ego, &bytes, Some((key, &new_key.to_seed()[..])))
-                .await?;
-            egos::set_signer(shared, *ego, *new_key, record.cert.body.seq);
+            egos::store_rotation(shared, state, record, key, *new_key).await
         }
-        Store::Revocation(at) => {
-            shared.keystore.save_revocation(ego, &bytes, at).await?;
-            state.row.revoked_at = Some(at);
-            super::write(&shared.signers).remove(ego);
-            super::approval::ego_revoked(shared, *ego);
-        }
+        Store::Revocation(at) => egos::store_revocation(shared, state, record, at).await,
     }
-    state.record = Some(record);
-    state.row.record = bytes.clone();
-    Ok(bytes)
 }
 
 fn publish_later(shared: &Arc<Shared>, ego: EgoId, node: NodeHandle, bytes: Vec<u8>) {
@@ -533,13 +519,13 @@ async fn session(
             format!("the stored circle is damaged: {e}"),
         )
     })?;
-    let friends = friends_of(shared, &record_ego(&snap.record)).await?;
+    let friends = friends_of(shared, &snap.record.ego_id()).await?;
     let mut sid = [0u8; 16];
     OsRng.fill_bytes(&mut sid);
     let session_id = SessionId(sid);
     let message = purpose.signing_bytes();
     let request = RequestBody {
-        ego_id: record_ego(&snap.record),
+        ego_id: snap.record.ego_id(),
         circle_id: CircleId(circle.circle_id),
         generation: circle.generation,
         session: session_id,
@@ -558,9 +544,10 @@ async fn session(
         let Some(friend) = friends.get(friend_id) else {
             continue;
         };
+        let peer = friend_peer(friend)?;
         let (node, envelope, m, friend) = (snap.node.clone(), envelope.clone(), *m, friend.clone());
         asks.spawn(async move {
-            let (peer, addrs) = reach(&node, &friend, now).await;
+            let addrs = reach(&node, &friend, now).await;
             let answer =
                 tokio::time::timeout(ANSWER_WITHIN, node.circle(peer, addrs, &envelope)).await;
             (m, peer, friend.petname, answer)
@@ -648,10 +635,6 @@ async fn session(
     })
 }
 
-fn record_ego(record: &EgoRecord) -> EgoId {
-    record.ego_id()
-}
-
 /// Rotates the ego key through the friends (flow 4): a new key certified
 /// by a threshold of the circle. Returns the record to publish.
 pub(crate) async fn rotate_via_friends(shared: &Shared, ego: EgoId) -> Result<Vec<u8>, ErrorReply> {
@@ -724,9 +707,13 @@ async fn friendship(
     owner: &EgoId,
     peer: &PeerId,
 ) -> Option<FriendRow> {
-    shared.keystore.friends().await.ok()?.into_iter().find(|f| {
-        f.ego_id == *my_ego && f.friend_ego_id == *owner && f.friend_peer_id == peer.to_bytes()
-    })
+    shared
+        .keystore
+        .friend(my_ego, owner)
+        .await
+        .ok()
+        .flatten()
+        .filter(|f| f.friend_peer_id == peer.to_bytes())
 }
 
 /// A circle message reached `my_ego`'s node from `peer`.
@@ -941,9 +928,7 @@ pub(crate) async fn kit_friends(
         .map(|f| KitFriend {
             name: f.petname.clone(),
             ego_id: f.friend_ego_id.to_string(),
-            peer_id: PeerId::from_bytes(&f.friend_peer_id)
-                .map(|p| p.to_string())
-                .unwrap_or_else(|_| hex::encode(&f.friend_peer_id)),
+            peer_id: super::info::peer_text(&f.friend_peer_id),
         })
         .collect())
 }

@@ -487,16 +487,49 @@ async fn rotate_locked(
     record
         .set_endpoints(&new_key, peers, now, s.endpoints_validity)
         .map_err(build_error)?;
+    let seq = record.cert.body.seq;
+    let bytes = store_rotation(shared, state, record, key, new_key).await?;
+    info!(ego = %id, seq, "ego key rotated");
+    Ok(bytes)
+}
+
+/// Stores a record that certifies `new_key` together with the sealed key,
+/// then makes both current. Returns the record's bytes.
+pub(crate) async fn store_rotation(
+    shared: &Shared,
+    state: &mut EgoState,
+    record: EgoRecord,
+    key: &SymmetricKey,
+    new_key: SecretKey,
+) -> Result<Vec<u8>, ErrorReply> {
+    let id = state.ego_id();
     let bytes = record.to_cbor();
     shared
         .keystore
         .save_record(&id, &bytes, Some((key, &new_key.to_seed()[..])))
         .await?;
-    let seq = record.cert.body.seq;
+    set_signer(shared, id, new_key, record.cert.body.seq);
     state.record = Some(record);
     state.row.record = bytes.clone();
-    set_signer(shared, id, new_key, seq);
-    info!(ego = %id, seq, "ego key rotated");
+    Ok(bytes)
+}
+
+/// Stores a revoked record (deleting every secret but the device key) and
+/// ends the ego's signing and pending requests. Returns the record's bytes.
+pub(crate) async fn store_revocation(
+    shared: &Shared,
+    state: &mut EgoState,
+    record: EgoRecord,
+    at: u64,
+) -> Result<Vec<u8>, ErrorReply> {
+    let id = state.ego_id();
+    let bytes = record.to_cbor();
+    shared.keystore.save_revocation(&id, &bytes, at).await?;
+    state.record = Some(record);
+    state.row.record = bytes.clone();
+    state.row.revoked_at = Some(at);
+    write(&shared.signers).remove(&id);
+    approval::ego_revoked(shared, id);
     Ok(bytes)
 }
 
@@ -593,16 +626,7 @@ pub(crate) async fn revoke(shared: &Arc<Shared>, name: &str) -> Result<EgoId, Er
         .revoke_with(&circle, &mut OsRng, now, shared.settings.cert_validity)
         .map_err(build_error)?;
     drop(circle);
-    let bytes = record.to_cbor();
-    shared
-        .keystore
-        .save_revocation(&id, &bytes, now.secs())
-        .await?;
-    state.record = Some(record);
-    state.row.record = bytes.clone();
-    state.row.revoked_at = Some(now.secs());
-    write(&shared.signers).remove(&id);
-    approval::ego_revoked(shared, id);
+    let bytes = store_revocation(shared, state, record, now.secs()).await?;
     let node = state.node.clone();
     drop(egos);
     info!(ego = %id, "ego revoked");

@@ -14,7 +14,7 @@
 //! acceptor sends a confirmation that cannot match, so the inviter does
 //! not wait for the expiry).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +29,7 @@ use rand_core::OsRng;
 use tokio::sync::oneshot;
 use tracing::{info, warn};
 
+use super::egos::EgoState;
 use super::{Shared, egos, lock, read};
 use crate::control::proto::{ErrorCode, ErrorReply, FriendInfo};
 use crate::keystore::{FriendRow, NewFriend};
@@ -388,26 +389,20 @@ async fn store(
             now: shared.now().secs(),
         })
         .await?;
-    Ok(info_of(shared, &row).await)
+    Ok(info_of(&*shared.egos.lock().await, &row))
 }
 
-async fn info_of(shared: &Shared, row: &FriendRow) -> FriendInfo {
-    let ego = shared
-        .egos
-        .lock()
-        .await
-        .get(&row.ego_id)
-        .map(|e| e.row.name.clone())
-        .unwrap_or_else(|| row.ego_id.to_string());
+/// A friendship as shown, with the name of the person's ego.
+fn info_of(egos: &BTreeMap<EgoId, EgoState>, row: &FriendRow) -> FriendInfo {
     FriendInfo {
         id: row.id,
-        ego,
+        ego: egos
+            .get(&row.ego_id)
+            .map_or_else(|| row.ego_id.to_string(), |e| e.row.name.clone()),
         name: row.petname.clone(),
         ego_id: row.friend_ego_id.to_string(),
         fingerprint: row.fingerprint.clone(),
-        peer_id: PeerId::from_bytes(&row.friend_peer_id)
-            .map(|p| p.to_string())
-            .unwrap_or_else(|_| hex::encode(&row.friend_peer_id)),
+        peer_id: super::info::peer_text(&row.friend_peer_id),
         created_at: row.created_at,
     }
 }
@@ -415,11 +410,8 @@ async fn info_of(shared: &Shared, row: &FriendRow) -> FriendInfo {
 /// `friend list`.
 pub(crate) async fn list(shared: &Shared) -> Result<Vec<FriendInfo>, ErrorReply> {
     let rows = shared.keystore.friends().await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in &rows {
-        out.push(info_of(shared, r).await);
-    }
-    Ok(out)
+    let egos = shared.egos.lock().await;
+    Ok(rows.iter().map(|r| info_of(&egos, r)).collect())
 }
 
 /// Sends one invite message and reads the answer's kind.

@@ -5,12 +5,17 @@ use cyrcles_p2p::{Multiaddr, PeerId};
 use super::egos::{EgoState, rotation_due};
 use crate::control::proto::{EgoInfo, EndpointsInfo, PeerInfo, RecoveryKit};
 
+/// The text form of a peer id (unreadable bytes are shown as hex).
+pub(crate) fn peer_text(peer_id: &[u8]) -> String {
+    PeerId::from_bytes(peer_id)
+        .map(|p| p.to_string())
+        .unwrap_or_else(|_| hex::encode(peer_id))
+}
+
 /// Text forms of a published peer (unreadable bytes are shown as hex).
 fn peer_info(peer_id: &[u8], addrs: &[Vec<u8>]) -> PeerInfo {
     PeerInfo {
-        peer_id: PeerId::from_bytes(peer_id)
-            .map(|p| p.to_string())
-            .unwrap_or_else(|_| hex::encode(peer_id)),
+        peer_id: peer_text(peer_id),
         addrs: addrs
             .iter()
             .map(|a| {

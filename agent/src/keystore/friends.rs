@@ -111,6 +111,21 @@ impl Keystore {
         self.friend_row(&r)
     }
 
+    /// The friendship of `ego` with the ego `friend`, if any.
+    pub async fn friend(
+        &self,
+        ego: &EgoId,
+        friend: &EgoId,
+    ) -> Result<Option<FriendRow>, KeystoreError> {
+        let row = sqlx::query("SELECT * FROM friends WHERE ego_id = $1 AND friend_ego_id = $2")
+            .bind(ego.to_string())
+            .bind(friend.to_string())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(|e| self.db(e))?;
+        row.map(|r| self.friend_row(&r)).transpose()
+    }
+
     /// Every friend of every ego.
     pub async fn friends(&self) -> Result<Vec<FriendRow>, KeystoreError> {
         let rows = sqlx::query("SELECT * FROM friends ORDER BY ego_id, petname")
