@@ -126,6 +126,9 @@ pub struct Circles {
     pub sign_interval_secs: u64,
     /// Longest certificate this agent helps a friend's circle issue (days).
     pub max_cert_days: u64,
+    /// While recovering an ego on this device: how often the friends are
+    /// asked again (seconds).
+    pub recovery_poll_secs: u64,
 }
 
 impl Default for Circles {
@@ -133,6 +136,7 @@ impl Default for Circles {
         Self {
             sign_interval_secs: 3600,
             max_cert_days: 90,
+            recovery_poll_secs: 10,
         }
     }
 }
@@ -200,6 +204,8 @@ pub struct Settings {
     pub quotas: Quotas,
     /// The member's signing policy for friends' circles.
     pub signing: cyrcles_core::circle::SigningPolicy,
+    /// How often a recovery asks the friends again.
+    pub recovery_poll: std::time::Duration,
 }
 
 fn addrs(key: &'static str, list: &[String]) -> Result<Vec<Multiaddr>, ConfigError> {
@@ -315,6 +321,10 @@ impl AgentConfig {
                     .saturating_mul(86_400),
                 min_interval: self.circles.sign_interval_secs,
             },
+            recovery_poll: std::time::Duration::from_secs(positive(
+                "circles.recovery_poll_secs",
+                self.circles.recovery_poll_secs,
+            )?),
         })
     }
 }

@@ -42,6 +42,9 @@ pub enum Context {
     /// `CeremonyRequest`, signed by the ego key to ask the circle for a
     /// signature.
     CircleRequest,
+    /// `RecoveryRequest`, signed by a new ego key to ask the circle to
+    /// certify it after a lost device.
+    RecoveryRequest,
 }
 
 impl Context {
@@ -55,6 +58,7 @@ impl Context {
             Context::Login => "cyrcles/v1/login",
             Context::Local => "cyrcles/v1/local",
             Context::CircleRequest => "cyrcles/v1/circle-request",
+            Context::RecoveryRequest => "cyrcles/v1/recovery-request",
         }
     }
 

@@ -12,7 +12,7 @@ use cyrcles_p2p::system_clock;
 
 use crate::config::AgentConfig;
 use crate::control::client::{Client, ClientError};
-use crate::control::proto::{Reply, Request, SecretText};
+use crate::control::proto::{KitFriend, RecoveryKit, Reply, Request, SecretText};
 use crate::daemon::{Daemon, DaemonOptions};
 use crate::home::Home;
 use crate::keystore::seal::KdfParams;
@@ -135,6 +135,50 @@ pub enum Command {
     Circle(CircleCommand),
     /// List the shares this agent holds for friends' circles
     Shares,
+    /// Recover an ego on this device after losing the old one: the circle's
+    /// friends approve a new key
+    Recover(RecoverArgs),
+    /// Friends' recovery requests (approve or deny them), and this device's
+    /// own recoveries
+    #[command(subcommand)]
+    Recovery(RecoveryCommand),
+}
+
+/// `cyrcles recover`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("from").required(true).args(["kit", "ego_id"])))]
+pub struct RecoverArgs {
+    /// The ego's recovery kit (`cyrcles ego recovery-kit NAME --out FILE`)
+    #[arg(long, value_name = "FILE")]
+    kit: Option<PathBuf>,
+    /// Without a kit: the ego id to recover
+    #[arg(long, value_name = "ID", requires = "friend")]
+    ego_id: Option<String>,
+    /// Without a kit: a friend's ego id, as they read it to you (repeat
+    /// for each friend you can reach)
+    #[arg(long, value_name = "EGO_ID", conflicts_with = "kit")]
+    friend: Vec<String>,
+    /// The local name of the recovered ego
+    #[arg(long, value_name = "NAME", default_value = "main")]
+    name: String,
+}
+
+/// `cyrcles recovery`.
+#[derive(Debug, Subcommand)]
+pub enum RecoveryCommand {
+    /// List friends' recovery requests and this device's recoveries
+    List,
+    /// Approve a friend's recovery request: call them first and compare
+    /// the six digits
+    Approve {
+        /// The request's id (see `cyrcles recovery list`)
+        id: u64,
+    },
+    /// Deny a friend's recovery request
+    Deny {
+        /// The request's id
+        id: u64,
+    },
 }
 
 /// `cyrcles circle`.
@@ -432,6 +476,58 @@ fn read_passphrase(path: &Path) -> Result<Passphrase, Failure> {
     Passphrase::new(text).map_err(Failure::from)
 }
 
+/// Largest recovery kit read.
+const MAX_KIT_LEN: u64 = 64 * 1024;
+
+/// `recover`: the friends from the kit, or from the command line.
+fn recover_request(args: RecoverArgs) -> Result<Request, Failure> {
+    let bad = |m: String| Failure::new(2, "bad-request", m);
+    let (ego_id, friends) = match (&args.kit, args.ego_id) {
+        (Some(path), _) => {
+            let len = std::fs::metadata(path)
+                .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?
+                .len();
+            if len > MAX_KIT_LEN {
+                return Err(bad(format!("{} is too large for a kit", path.display())));
+            }
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+            let kit: RecoveryKit = serde_json::from_str(&text)
+                .map_err(|e| bad(format!("{} is not a recovery kit: {e}", path.display())))?;
+            if kit.format != "cyrcles-recovery-kit" || kit.version != 1 {
+                return Err(bad(format!(
+                    "{} is not a recovery kit of a version this agent reads",
+                    path.display()
+                )));
+            }
+            if kit.friends.is_empty() {
+                return Err(bad(
+                    "the kit names no friend: it was written before the circle was shared".into(),
+                ));
+            }
+            (kit.ego_id, kit.friends)
+        }
+        (None, Some(id)) => (
+            id,
+            args.friend
+                .into_iter()
+                .enumerate()
+                .map(|(i, ego_id)| KitFriend {
+                    name: format!("friend-{}", i + 1),
+                    ego_id,
+                    peer_id: String::new(),
+                })
+                .collect(),
+        ),
+        (None, None) => return Err(bad("give --kit FILE, or --ego-id ID with --friend".into())),
+    };
+    Ok(Request::Recover {
+        name: args.name,
+        ego_id,
+        friends,
+    })
+}
+
 async fn call(home: &Home, request: Request) -> Result<Reply, Failure> {
     Ok(Client::call(home, &request).await?)
 }
@@ -464,6 +560,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Request::CirclePolicy { ego, threshold }
         }
         Command::Shares => Request::Shares,
+        Command::Recover(args) => recover_request(args)?,
+        Command::Recovery(RecoveryCommand::List) => Request::RecoveryList,
+        Command::Recovery(RecoveryCommand::Approve { id }) => Request::RecoveryApprove { id },
+        Command::Recovery(RecoveryCommand::Deny { id }) => Request::RecoveryDeny { id },
         Command::Status => Request::Status,
         Command::Unlock { passphrase_file } => {
             let p = read_passphrase(&passphrase_file)?;

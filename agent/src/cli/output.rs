@@ -8,7 +8,8 @@ use cyrcles_p2p::system_clock;
 
 use super::Failure;
 use crate::control::proto::{
-    BanInfo, CircleInfo, EgoInfo, ErrorCode, FriendInfo, PolicyInfo, Reply, RequestInfo, StatusInfo,
+    BanInfo, CircleInfo, EgoInfo, ErrorCode, FriendInfo, IncomingRecovery, OutgoingRecovery,
+    PolicyInfo, Reply, RequestInfo, StatusInfo,
 };
 use crate::keystore::{BanReason, BanTarget};
 
@@ -424,8 +425,60 @@ pub(crate) fn reply(r: &Reply, json: bool) {
                 );
             }
         }
+        Reply::Recoveries { incoming, outgoing } => {
+            print!("{}", recoveries_text(incoming, outgoing, now));
+        }
         Reply::Error(e) => eprintln!("cyrcles: {}", e.message),
     }
+}
+
+fn recoveries_text(
+    incoming: &[IncomingRecovery],
+    outgoing: &[OutgoingRecovery],
+    now: u64,
+) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if incoming.is_empty() && outgoing.is_empty() {
+        out.push_str("No recovery request, and no recovery in progress.\n");
+    }
+    for i in incoming {
+        let _ = writeln!(
+            out,
+            "request {}: {} (ego {}) asks to recover on a new device, {}; fingerprint {}: {}",
+            i.id,
+            i.friend,
+            i.friend_ego_id,
+            relative(i.received_at, now),
+            i.fingerprint,
+            i.state
+        );
+    }
+    if incoming.iter().any(|i| i.state == "pending") {
+        out.push_str(
+            "Call the friend and ask them to read their fingerprint; approve only if it is the \
+             same: `cyrcles recovery approve ID` (else `cyrcles recovery deny ID`).\n",
+        );
+    }
+    for o in outgoing {
+        let _ = writeln!(
+            out,
+            "recovering {} (ego {}), fingerprint {}: {} ({})",
+            o.name, o.ego_id, o.fingerprint, o.state, o.note
+        );
+        if o.state == "asking" {
+            let _ = writeln!(
+                out,
+                "  read the fingerprint to each friend; they approve with `cyrcles recovery approve`{}",
+                o.threshold
+                    .map_or(String::new(), |t| format!(" ({t} approvals are needed)"))
+            );
+        }
+        for f in &o.friends {
+            let _ = writeln!(out, "  {}: {}", f.name, f.answer);
+        }
+    }
+    out
 }
 
 fn circle_text(c: &CircleInfo, now: u64) -> String {

@@ -221,6 +221,27 @@ pub enum Request {
     },
     /// The shares this agent holds for friends.
     Shares,
+    /// Starts recovering an ego on this device (DESIGN.md, flow 6).
+    Recover {
+        /// The local name for the recovered ego.
+        name: String,
+        /// The ego id.
+        ego_id: String,
+        /// The circle's members to ask (ego ids, with the node each used).
+        friends: Vec<KitFriend>,
+    },
+    /// Recovery requests from friends, and this device's own recoveries.
+    RecoveryList,
+    /// Approves a friend's recovery request (after checking with them).
+    RecoveryApprove {
+        /// The request.
+        id: u64,
+    },
+    /// Denies a friend's recovery request.
+    RecoveryDeny {
+        /// The request.
+        id: u64,
+    },
 }
 
 impl Request {
@@ -256,6 +277,10 @@ impl Request {
             Request::CircleShow { .. } => "circle-show",
             Request::CirclePolicy { .. } => "circle-policy",
             Request::Shares => "shares",
+            Request::Recover { .. } => "recover",
+            Request::RecoveryList => "recovery-list",
+            Request::RecoveryApprove { .. } => "recovery-approve",
+            Request::RecoveryDeny { .. } => "recovery-deny",
         }
     }
 }
@@ -685,6 +710,13 @@ pub enum Reply {
         /// The shares.
         shares: Vec<ShareInfo>,
     },
+    /// Recoveries: friends' requests, and this device's own.
+    Recoveries {
+        /// Friends' requests waiting for (or decided by) the person.
+        incoming: Vec<IncomingRecovery>,
+        /// Egos this device is recovering.
+        outgoing: Vec<OutgoingRecovery>,
+    },
     /// An error.
     Error(ErrorReply),
 }
@@ -723,6 +755,56 @@ pub struct CircleMember {
     pub ego_id: String,
     /// The FROST member id in the shared circle.
     pub member: Option<u16>,
+}
+
+/// A friend's request to recover their ego on a new device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncomingRecovery {
+    /// Its id, for `recovery approve` and `recovery deny`.
+    pub id: u64,
+    /// The friend (petname).
+    pub friend: String,
+    /// The friend's ego id.
+    pub friend_ego_id: String,
+    /// Six digits to compare with the friend (by phone) before approving.
+    pub fingerprint: String,
+    /// The new device's node.
+    pub peer_id: String,
+    /// `pending`, `approved` or `denied`.
+    pub state: String,
+    /// When it arrived.
+    pub received_at: u64,
+}
+
+/// An ego this device is recovering.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutgoingRecovery {
+    /// The local name.
+    pub name: String,
+    /// The ego id.
+    pub ego_id: String,
+    /// Six digits the friends must read back before they approve.
+    pub fingerprint: String,
+    /// `asking`, `done` or `failed`.
+    pub state: String,
+    /// Approvals needed (once a friend told the circle's threshold).
+    pub threshold: Option<u16>,
+    /// Each friend's answer at the last attempt.
+    pub friends: Vec<RecoveryAnswer>,
+    /// What happened last, in words.
+    pub note: String,
+    /// When it started.
+    pub started_at: u64,
+}
+
+/// One friend's answer to a recovery, as the recovering device saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryAnswer {
+    /// The friend's name (from the kit).
+    pub name: String,
+    /// `waiting` (for their approval), `approved`, `denied`, `refused` or
+    /// `unreachable`.
+    pub answer: String,
 }
 
 /// A share this agent holds of a friend's circle.

@@ -55,7 +55,7 @@ const SESSION_TTL: Duration = Duration::from_secs(60);
 /// Sessions a member keeps open at once.
 const MAX_SESSIONS: usize = 64;
 /// How long the owner waits for one friend's answer.
-const ANSWER_WITHIN: Duration = Duration::from_secs(20);
+pub(super) const ANSWER_WITHIN: Duration = Duration::from_secs(20);
 
 /// The default threshold for `n` friends: a majority, at least two.
 pub(crate) fn default_threshold(n: usize) -> u16 {
@@ -64,12 +64,26 @@ pub(crate) fn default_threshold(n: usize) -> u16 {
 
 /// A member's open signing session.
 pub(crate) struct Session {
-    owner: EgoId,
-    generation: u64,
-    peer: PeerId,
-    message: Vec<u8>,
-    nonces: SignerNonces,
-    opened: Instant,
+    pub(super) owner: EgoId,
+    pub(super) generation: u64,
+    pub(super) peer: PeerId,
+    pub(super) message: Vec<u8>,
+    pub(super) nonces: SignerNonces,
+    pub(super) opened: Instant,
+    /// For a recovery: the friendship whose node becomes `peer` once this
+    /// member has signed.
+    pub(super) repeer: Option<i64>,
+}
+
+/// Keeps a member's session for round 2; false if too many are open.
+pub(super) fn open_session(shared: &Shared, id: SessionId, session: Session) -> bool {
+    let mut sessions = lock(&shared.sessions);
+    sessions.0.retain(|_, s| s.opened.elapsed() < SESSION_TTL);
+    if sessions.0.len() >= MAX_SESSIONS {
+        return false;
+    }
+    sessions.0.insert(id.0, session);
+    true
 }
 
 /// Open sessions, by session id (member side).
@@ -82,12 +96,12 @@ impl std::fmt::Debug for Sessions {
     }
 }
 
-fn refusal(code: u16) -> Envelope {
+pub(super) fn refusal(code: u16) -> Envelope {
     Envelope::wrap(kind::REFUSED, &CircleRefused { code })
 }
 
 /// Tells the person (in `cyrcles watch`) about a refused request.
-fn notice(shared: &Shared, message: String) {
+pub(super) fn notice(shared: &Shared, message: String) {
     shared.emit(WatchEvent::Notice { message });
 }
 
@@ -127,11 +141,21 @@ fn friend_peer(f: &FriendRow) -> Result<PeerId, ErrorReply> {
 /// the peer the friendship was made with (friends' nodes are not DHT
 /// servers, so the routing table does not know them).
 async fn reach(node: &NodeHandle, f: &FriendRow, now: cyrcles_core::UnixTime) -> Vec<Multiaddr> {
-    match tokio::time::timeout(ANSWER_WITHIN, node.get(f.friend_ego_id)).await {
+    reach_peer(node, f.friend_ego_id, &f.friend_peer_id, now).await
+}
+
+/// The addresses `ego`'s record publishes for its node `peer`.
+pub(super) async fn reach_peer(
+    node: &NodeHandle,
+    ego: EgoId,
+    peer: &[u8],
+    now: cyrcles_core::UnixTime,
+) -> Vec<Multiaddr> {
+    match tokio::time::timeout(ANSWER_WITHIN, node.get(ego)).await {
         Ok(Ok(found)) => found
             .ego
             .live_endpoints(now)
-            .and_then(|e| e.peers.iter().find(|p| p.peer_id == f.friend_peer_id))
+            .and_then(|e| e.peers.iter().find(|p| p.peer_id == peer))
             .map(|p| {
                 p.addrs
                     .iter()
@@ -593,14 +617,23 @@ async fn session(
         ));
     }
 
-    // Round 2: the signers sign the package.
+    round2(&snap.node, coord, signers).await
+}
+
+/// Round 2 of a session: the chosen signers sign the package; returns
+/// the aggregate signature.
+pub(super) async fn round2(
+    node: &NodeHandle,
+    mut coord: Coordinator,
+    signers: Vec<(u16, PeerId)>,
+) -> Result<Signature, ErrorReply> {
     let signing = coord
         .request()
         .map_err(|e| err(ErrorCode::Internal, e.to_string()))?;
     let envelope = Envelope::wrap(kind::SIGNING_REQUEST, &signing);
     let mut shares = JoinSet::new();
     for (m, peer) in signers {
-        let (node, envelope) = (snap.node.clone(), envelope.clone());
+        let (node, envelope) = (node.clone(), envelope.clone());
         shares.spawn(async move {
             let answer =
                 tokio::time::timeout(ANSWER_WITHIN, node.circle(peer, Vec::new(), &envelope)).await;
@@ -730,6 +763,9 @@ pub(crate) fn on_message(
             kind::DEALT_SHARE => on_share(&shared, my_ego, peer, &message).await,
             kind::CEREMONY_REQUEST => on_request(&shared, my_ego, peer, &message).await,
             kind::SIGNING_REQUEST => on_signing(&shared, peer, &message).await,
+            kind::RECOVERY_REQUEST => {
+                super::recovery::on_request(&shared, my_ego, peer, &message).await
+            }
             _ => refusal(refused::INVALID),
         };
         responder.respond(answer);
@@ -844,22 +880,18 @@ async fn on_request(shared: &Shared, my_ego: EgoId, peer: PeerId, message: &Enve
         info!(%owner, dropped = n, "old shares of a friend's circle deleted");
     }
     let (nonces, r1) = commit(&share, b.session, &mut OsRng);
-    let mut sessions = lock(&shared.sessions);
-    sessions.0.retain(|_, s| s.opened.elapsed() < SESSION_TTL);
-    if sessions.0.len() >= MAX_SESSIONS {
+    let session = Session {
+        owner,
+        generation: b.generation,
+        peer,
+        message,
+        nonces,
+        opened: Instant::now(),
+        repeer: None,
+    };
+    if !open_session(shared, b.session, session) {
         return refusal(refused::UNAVAILABLE);
     }
-    sessions.0.insert(
-        b.session.0,
-        Session {
-            owner,
-            generation: b.generation,
-            peer,
-            message,
-            nonces,
-            opened: Instant::now(),
-        },
-    );
     Envelope::wrap(kind::ROUND1, &r1)
 }
 
@@ -902,6 +934,17 @@ async fn on_signing(shared: &Shared, peer: PeerId, message: &Envelope) -> Envelo
                 .keystore
                 .set_share_used(&session.owner, session.generation, shared.now().secs())
                 .await;
+            if let Some(friend) = session.repeer {
+                // The human approved this device as the friend's: later
+                // requests of the friend come from it.
+                if let Err(e) = shared
+                    .keystore
+                    .set_friend_peer(friend, &peer.to_bytes())
+                    .await
+                {
+                    warn!(owner = %session.owner, "cannot record the friend's new node: {e}");
+                }
+            }
             info!(owner = %session.owner, "signed in a friend's circle session");
             Envelope::wrap(kind::ROUND2, &r2)
         }

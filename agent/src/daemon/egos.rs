@@ -221,7 +221,7 @@ pub(crate) fn set_signer(shared: &Shared, id: EgoId, key: SecretKey, cert_seq: u
 }
 
 /// Starts an ego's node from its device key and spawns its event loop.
-async fn start_node(
+pub(crate) async fn start_node(
     shared: &Arc<Shared>,
     ego: EgoId,
     device: &Zeroizing<[u8; 32]>,

@@ -23,6 +23,7 @@ mod info;
 mod maintenance;
 mod notify;
 mod quota;
+mod recovery;
 mod server;
 mod timing;
 
@@ -149,6 +150,7 @@ pub(crate) struct Shared {
     pub(crate) auto_times: Mutex<timing::Samples>,
     pub(crate) invites: Mutex<friends::Invites>,
     pub(crate) sessions: Mutex<circles::Sessions>,
+    pub(crate) recoveries: Mutex<recovery::Recoveries>,
     pub(crate) events: broadcast::Sender<WatchEvent>,
     pub(crate) stop: watch::Sender<bool>,
     pub(crate) wake: Notify,
@@ -244,6 +246,7 @@ impl Daemon {
             auto_times: Mutex::new(timing::Samples::default()),
             invites: Mutex::new(friends::Invites::default()),
             sessions: Mutex::new(circles::Sessions::default()),
+            recoveries: Mutex::new(recovery::Recoveries::default()),
             settings,
             clock,
             keystore,

@@ -10,7 +10,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::broadcast::error::RecvError;
 use tracing::{debug, info, warn};
 
-use super::{Shared, approval, circles, egos, friends, info as describe, lock, write};
+use super::{Shared, approval, circles, egos, friends, info as describe, lock, recovery, write};
 use crate::control::peer::{self, Caller, Credentials};
 use crate::control::proto::{
     ErrorCode, ErrorReply, MAX_REQUEST, NodeInfo, Reply, Request, StatusInfo, WatchEvent,
@@ -247,6 +247,23 @@ async fn dispatch(shared: &Arc<Shared>, request: Request) -> Result<Reply, Error
         Request::Shares => Ok(Reply::Shares {
             shares: circles::shares(shared).await?,
         }),
+        Request::Recover {
+            name,
+            ego_id,
+            friends,
+        } => {
+            let started = recovery::start(shared, &name, &ego_id, &friends).await?;
+            Ok(Reply::Recoveries {
+                incoming: Vec::new(),
+                outgoing: vec![started],
+            })
+        }
+        Request::RecoveryList => {
+            let (incoming, outgoing) = recovery::list(shared);
+            Ok(Reply::Recoveries { incoming, outgoing })
+        }
+        Request::RecoveryApprove { id } => Ok(done(recovery::decide(shared, id, true)?)),
+        Request::RecoveryDeny { id } => Ok(done(recovery::decide(shared, id, false)?)),
         Request::Watch | Request::Sign { .. } | Request::FriendInvite { .. } => {
             Err(ErrorReply::new(
                 ErrorCode::Internal,

@@ -126,6 +126,18 @@ impl Keystore {
         row.map(|r| self.friend_row(&r)).transpose()
     }
 
+    /// Records a friend's new node (after their ego was recovered on a
+    /// new device and this person approved it).
+    pub async fn set_friend_peer(&self, id: i64, peer_id: &[u8]) -> Result<(), KeystoreError> {
+        sqlx::query("UPDATE friends SET friend_peer_id = $1 WHERE id = $2")
+            .bind(peer_id)
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .map_err(|e| self.db(e))?;
+        Ok(())
+    }
+
     /// Every friend of every ego.
     pub async fn friends(&self) -> Result<Vec<FriendRow>, KeystoreError> {
         let rows = sqlx::query("SELECT * FROM friends ORDER BY ego_id, petname")

@@ -18,4 +18,5 @@ mod friends;
 mod local;
 mod login;
 mod persistence;
+mod recovery;
 mod security;

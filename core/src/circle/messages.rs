@@ -48,6 +48,10 @@ pub mod kind {
     pub const CEREMONY_REQUEST: u16 = 9;
     /// [`super::request::CircleRefused`].
     pub const REFUSED: u16 = 10;
+    /// [`crate::circle::RecoveryRequest`].
+    pub const RECOVERY_REQUEST: u16 = 11;
+    /// [`crate::circle::RecoveryPending`].
+    pub const RECOVERY_PENDING: u16 = 12;
 }
 
 /// Circle message format version.
@@ -93,11 +97,11 @@ impl MemberId {
             .find(|m| &m.id == id)
     }
 
-    fn encode(self, e: &mut Encoder) {
+    pub(crate) fn encode(self, e: &mut Encoder) {
         e.uint(u64::from(self.n));
     }
 
-    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+    pub(crate) fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         let n = d.uint_max("member", u64::from(MAX_MEMBERS))?;
         u16::try_from(n)
             .ok()

@@ -10,12 +10,15 @@
 //!   key.
 //! * [`request`]: the owner's signed request to the circle, and the
 //!   member's check before it signs without its human.
+//! * [`recovery`]: a new device's request to certify a new ego key, which
+//!   the friends' humans approve.
 //! * [`repair`]: a threshold of members rebuild a member's lost share
 //!   without anyone learning a secret.
 //! * [`messages`]: what crosses the wire, with its canonical encoding.
 
 pub mod dealer;
 pub mod messages;
+pub mod recovery;
 pub mod repair;
 pub mod request;
 pub mod signing;
@@ -26,6 +29,9 @@ pub use dealer::{CirclePublic, Dealing, MemberShare, deal};
 pub use messages::{
     CircleId, DealtShare, MemberId, RepairDelta, RepairRequest, RepairSigma, Round1, Round2,
     SessionId, ShareAck, SigningRequest,
+};
+pub use recovery::{
+    RecoveryBody, RecoveryPending, RecoveryRequest, authorize_recovery, recovery_fingerprint,
 };
 pub use repair::{RepairHelper, RepairTarget};
 pub use request::{

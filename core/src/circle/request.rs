@@ -361,6 +361,11 @@ pub mod refused {
     pub const INVALID: u16 = 23;
     /// The agent cannot sign now (locked, or busy).
     pub const UNAVAILABLE: u16 = 24;
+    /// The member's human denied this recovery.
+    pub const DENIED: u16 = 25;
+    /// The request names an ego of this agent's own: a recovery of it
+    /// from another device (shown to the person).
+    pub const OWN_EGO: u16 = 26;
 }
 
 /// A member's refusal of a circle message: `{0: 1, 1: uint}` (a

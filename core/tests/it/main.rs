@@ -16,6 +16,7 @@ mod frost;
 mod invite;
 pub mod login;
 mod properties;
+mod recovery;
 mod selection;
 mod validation;
 mod vectors;

@@ -1,0 +1,891 @@
+//! Recovery after a lost device (DESIGN.md, flow 6).
+//!
+//! **The new device** (`cyrcles recover`): it starts a node with a new
+//! device key, fetches the ego's current record, makes a new ego key and
+//! asks every friend named by the kit, again every
+//! `circles.recovery_poll_secs`, with a [`RecoveryRequest`] signed by the
+//! new key. It also sends the request once to the nodes the record
+//! names, so a still-running old device shows it. Friends answer
+//! "pending" (with their member id and the circle's public data) until
+//! their human approves, then with FROST commitments. With a threshold of
+//! commitments the new device runs round 2, installs the certificate
+//! (seq + 1, the new key), stores the ego with the friends and the circle
+//! and publishes: bridges refuse the old key from then on.
+//!
+//! **A friend's agent** queues each request for its human (`cyrcles
+//! recovery list`), with six digits to compare by phone, and signs only
+//! after `cyrcles recovery approve`, and only a certificate that is the
+//! next one of the ego's current record
+//! ([`cyrcles_core::circle::authorize_recovery`]). Once it signed, the
+//! friendship's node becomes the new device's.
+//!
+//! Queues and recoveries in progress live in memory: a restarted friend
+//! sees the request again at the next poll (and must approve it again);
+//! a restarted new device must run `cyrcles recover` again.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use cyrcles_core::cbor::Encode;
+use cyrcles_core::circle::messages::{MAX_CIRCLE_MESSAGE_SIZE, kind};
+use cyrcles_core::circle::request::refused;
+use cyrcles_core::circle::{
+    CircleId, CirclePublic, CircleRefused, Coordinator, MemberShare, Purpose, RecoveryBody,
+    RecoveryPending, RecoveryRequest, Round1, SessionId, authorize_recovery, commit,
+    recovery_fingerprint,
+};
+use cyrcles_core::envelope::Envelope;
+use cyrcles_core::record::{EgoCert, EgoRecord, Signed, VerifiedEgo};
+use cyrcles_core::{EgoId, PublicKey, SecretKey, Signature};
+use cyrcles_p2p::{NodeHandle, PeerId};
+use rand_core::{OsRng, RngCore};
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+use zeroize::Zeroizing;
+
+use super::circles::{ANSWER_WITHIN, Session, notice, open_session, reach_peer, refusal};
+use super::egos::{self, EgoState};
+use super::{Shared, lock, notify};
+use crate::control::proto::{
+    ErrorCode, ErrorReply, IncomingRecovery, KitFriend, OutgoingRecovery, RecoveryAnswer,
+};
+use crate::keystore::{CircleRow, EgoRow, NewFriend, SecretKind};
+
+/// Friends' requests kept at once.
+const MAX_INCOMING: usize = 32;
+/// Requests kept per friend's ego (one per new key).
+const MAX_INCOMING_PER_EGO: usize = 4;
+/// How long a friend's request is kept.
+const INCOMING_TTL_SECS: u64 = 7 * 86_400;
+/// How long a recovery keeps asking.
+const OUTGOING_TTL_SECS: u64 = 7 * 86_400;
+/// Own-ego alerts remembered (so a repeated request alerts once).
+const MAX_ALERTS: usize = 64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decision {
+    Pending,
+    Approved,
+    Denied,
+}
+
+impl Decision {
+    fn as_str(self) -> &'static str {
+        match self {
+            Decision::Pending => "pending",
+            Decision::Approved => "approved",
+            Decision::Denied => "denied",
+        }
+    }
+}
+
+/// A friend's request, waiting for this person.
+#[derive(Debug)]
+struct Incoming {
+    id: u64,
+    owner: EgoId,
+    petname: String,
+    new_key: PublicKey,
+    peer: PeerId,
+    fingerprint: String,
+    received_at: u64,
+    decision: Decision,
+}
+
+/// Recoveries: friends' requests (member side) and this device's own.
+#[derive(Debug, Default)]
+pub(crate) struct Recoveries {
+    incoming: Vec<Incoming>,
+    next_id: u64,
+    outgoing: BTreeMap<EgoId, OutgoingRecovery>,
+    alerted: Vec<PublicKey>,
+}
+
+fn err(code: ErrorCode, message: impl Into<String>) -> ErrorReply {
+    ErrorReply::new(code, message)
+}
+
+// --------------------------------------------------------------- friend
+
+/// A recovery request reached `my_ego`'s node from `peer`.
+pub(crate) async fn on_request(
+    shared: &Shared,
+    my_ego: EgoId,
+    peer: PeerId,
+    message: &Envelope,
+) -> Envelope {
+    let Ok(request) = message.open::<RecoveryRequest>(MAX_CIRCLE_MESSAGE_SIZE) else {
+        return refusal(refused::INVALID);
+    };
+    let owner = request.body.ego_id;
+    if request.body.peer_id != peer.to_bytes() {
+        return refusal(refused::INVALID);
+    }
+    if shared.egos.lock().await.contains_key(&owner) {
+        own_ego_alert(shared, &request, peer);
+        return refusal(refused::OWN_EGO);
+    }
+    // Only a friend whose circle this agent serves gets any work done.
+    let Ok(Some(friend)) = shared.keystore.friend(&my_ego, &owner).await else {
+        return refusal(refused::NOT_A_FRIEND);
+    };
+    let newest = match shared.keystore.held_shares().await {
+        Ok(held) => held
+            .iter()
+            .filter(|h| h.owner_ego_id == owner && h.my_ego_id == my_ego)
+            .map(|h| h.generation)
+            .max(),
+        Err(_) => return refusal(refused::UNAVAILABLE),
+    };
+    let Some(newest) = newest else {
+        return refusal(refused::NO_SHARE);
+    };
+    if let Err(r) = request.check_possession() {
+        return refusal(r.code());
+    }
+    let decision = match queue(shared, &request, &friend, peer) {
+        Ok(d) => d,
+        Err(code) => return refusal(code),
+    };
+    let Ok(key) = shared.data_key() else {
+        return refusal(refused::UNAVAILABLE);
+    };
+    match decision {
+        Decision::Denied => refusal(refused::DENIED),
+        Decision::Pending => {
+            let Ok(Some((_, secret))) = shared.keystore.held_share(&key, &owner, newest).await
+            else {
+                return refusal(refused::UNAVAILABLE);
+            };
+            let Ok(share) = MemberShare::from_secret_cbor(&secret) else {
+                return refusal(refused::UNAVAILABLE);
+            };
+            Envelope::wrap(
+                kind::RECOVERY_PENDING,
+                &RecoveryPending {
+                    member: share.member(),
+                    circle_id: share.circle_id(),
+                    public: share.public().clone(),
+                },
+            )
+        }
+        Decision::Approved => sign_round1(shared, my_ego, peer, &request, friend.id, &key).await,
+    }
+}
+
+/// Finds or queues the request; returns the person's decision so far.
+fn queue(
+    shared: &Shared,
+    request: &RecoveryRequest,
+    friend: &crate::keystore::FriendRow,
+    peer: PeerId,
+) -> Result<Decision, u16> {
+    let now = shared.now().secs();
+    let owner = request.body.ego_id;
+    let mut r = lock(&shared.recoveries);
+    r.incoming
+        .retain(|i| now < i.received_at.saturating_add(INCOMING_TTL_SECS));
+    if let Some(i) = r
+        .incoming
+        .iter()
+        .find(|i| i.owner == owner && i.new_key == request.new_key() && i.peer == peer)
+    {
+        return Ok(i.decision);
+    }
+    if r.incoming.len() >= MAX_INCOMING
+        || r.incoming.iter().filter(|i| i.owner == owner).count() >= MAX_INCOMING_PER_EGO
+    {
+        return Err(refused::UNAVAILABLE);
+    }
+    r.next_id += 1;
+    let id = r.next_id;
+    let fingerprint = request.fingerprint();
+    r.incoming.push(Incoming {
+        id,
+        owner,
+        petname: friend.petname.clone(),
+        new_key: request.new_key(),
+        peer,
+        fingerprint: fingerprint.clone(),
+        received_at: now,
+        decision: Decision::Pending,
+    });
+    drop(r);
+    let text = format!(
+        "your friend {:?} asks to recover their ego on a new device (request {id}, \
+         fingerprint {fingerprint}). Call them: approve with `cyrcles recovery approve {id}` \
+         only if they read you the same digits",
+        friend.petname
+    );
+    info!(%owner, id, friend = %friend.petname, "a recovery request is waiting for the person");
+    notify::send("Cyrcles: a friend asks for recovery", &text);
+    notice(shared, text);
+    Ok(Decision::Pending)
+}
+
+/// The old device (or another device holding this ego) hears of a
+/// recovery: the person is told, once per new key.
+fn own_ego_alert(shared: &Shared, request: &RecoveryRequest, peer: PeerId) {
+    if request.check_possession().is_err() {
+        return;
+    }
+    {
+        let mut r = lock(&shared.recoveries);
+        if r.alerted.contains(&request.new_key()) {
+            return;
+        }
+        if r.alerted.len() >= MAX_ALERTS {
+            r.alerted.remove(0);
+        }
+        r.alerted.push(request.new_key());
+    }
+    let owner = request.body.ego_id;
+    let text = format!(
+        "someone is recovering your ego {owner} on another device (node {peer}, fingerprint \
+         {}). If it is not you, ask your friends to deny it with `cyrcles recovery deny`",
+        request.fingerprint()
+    );
+    warn!(%owner, %peer, "a recovery of this agent's ego was requested from another device");
+    notify::send("Cyrcles: your ego is being recovered elsewhere", &text);
+    notice(shared, text);
+}
+
+/// An approved request: check it against the ego's current record and
+/// commit to a signing session.
+async fn sign_round1(
+    shared: &Shared,
+    my_ego: EgoId,
+    peer: PeerId,
+    request: &RecoveryRequest,
+    friend_id: i64,
+    key: &crate::keystore::seal::SymmetricKey,
+) -> Envelope {
+    let owner = request.body.ego_id;
+    let node = {
+        let egos = shared.egos.lock().await;
+        egos.get(&my_ego).and_then(|s| s.node.clone())
+    };
+    let Some(node) = node else {
+        return refusal(refused::UNAVAILABLE);
+    };
+    let record = match tokio::time::timeout(ANSWER_WITHIN, node.get(owner)).await {
+        Ok(Ok(found)) => found.ego,
+        _ => return refusal(refused::UNAVAILABLE),
+    };
+    let generation = u64::try_from(record.record().chain.len()).unwrap_or(u64::MAX);
+    let share = match shared.keystore.held_share(key, &owner, generation).await {
+        Ok(Some((_, secret))) => match MemberShare::from_secret_cbor(&secret) {
+            Ok(s) => s,
+            Err(_) => return refusal(refused::UNAVAILABLE),
+        },
+        Ok(None) => return refusal(refused::NO_SHARE),
+        Err(_) => return refusal(refused::UNAVAILABLE),
+    };
+    let message = match authorize_recovery(
+        request,
+        &record,
+        &share,
+        shared.now(),
+        &shared.settings.signing,
+    ) {
+        Ok(m) => m,
+        Err(r) => {
+            warn!(%owner, "an approved recovery was refused: {r}");
+            notice(
+                shared,
+                format!("an approved recovery of your friend's ego {owner} was refused: {r}"),
+            );
+            return refusal(r.code());
+        }
+    };
+    let (nonces, r1) = commit(&share, request.body.session, &mut OsRng);
+    let session = Session {
+        owner,
+        generation,
+        peer,
+        message,
+        nonces,
+        opened: Instant::now(),
+        repeer: Some(friend_id),
+    };
+    if !open_session(shared, request.body.session, session) {
+        return refusal(refused::UNAVAILABLE);
+    }
+    Envelope::wrap(kind::ROUND1, &r1)
+}
+
+/// `recovery list`.
+pub(crate) fn list(shared: &Shared) -> (Vec<IncomingRecovery>, Vec<OutgoingRecovery>) {
+    let r = lock(&shared.recoveries);
+    let incoming = r
+        .incoming
+        .iter()
+        .map(|i| IncomingRecovery {
+            id: i.id,
+            friend: i.petname.clone(),
+            friend_ego_id: i.owner.to_string(),
+            fingerprint: i.fingerprint.clone(),
+            peer_id: i.peer.to_string(),
+            state: i.decision.as_str().into(),
+            received_at: i.received_at,
+        })
+        .collect();
+    (incoming, r.outgoing.values().cloned().collect())
+}
+
+/// `recovery approve` (`approve = true`) and `recovery deny`.
+pub(crate) fn decide(shared: &Shared, id: u64, approve: bool) -> Result<String, ErrorReply> {
+    let mut r = lock(&shared.recoveries);
+    let i = r.incoming.iter_mut().find(|i| i.id == id).ok_or_else(|| {
+        err(
+            ErrorCode::NotFound,
+            format!("no recovery request {id}; `cyrcles recovery list` shows them"),
+        )
+    })?;
+    if i.decision != Decision::Pending {
+        return Err(err(
+            ErrorCode::Conflict,
+            format!("recovery request {id} is already {}", i.decision.as_str()),
+        ));
+    }
+    i.decision = if approve {
+        Decision::Approved
+    } else {
+        Decision::Denied
+    };
+    info!(owner = %i.owner, id, approve, "recovery request decided");
+    Ok(if approve {
+        format!(
+            "approved: this agent signs {:?}'s new key at their device's next attempt",
+            i.petname
+        )
+    } else {
+        format!("denied: {:?}'s new device gets no signature", i.petname)
+    })
+}
+
+// ------------------------------------------------------------ new device
+
+/// A friend to ask, resolved from the kit.
+#[derive(Debug, Clone)]
+struct Friend {
+    name: String,
+    ego_id: EgoId,
+    peer_id: Vec<u8>,
+}
+
+/// This device's recovery in progress.
+struct Attempt {
+    name: String,
+    ego: EgoId,
+    node: NodeHandle,
+    device: Zeroizing<[u8; 32]>,
+    new_key: SecretKey,
+    record: EgoRecord,
+    circle_key: PublicKey,
+    friends: Vec<Friend>,
+}
+
+fn parse_friends(friends: &[KitFriend]) -> Result<Vec<Friend>, ErrorReply> {
+    if friends.is_empty() {
+        return Err(err(
+            ErrorCode::BadRequest,
+            "name at least one friend of the circle (the kit lists them)",
+        ));
+    }
+    friends
+        .iter()
+        .map(|f| {
+            let ego_id = f.ego_id.trim().parse::<EgoId>().map_err(|e| {
+                err(
+                    ErrorCode::BadRequest,
+                    format!("friend {:?}: {:?} is not an ego id: {e}", f.name, f.ego_id),
+                )
+            })?;
+            let peer_id = if f.peer_id.is_empty() {
+                Vec::new()
+            } else {
+                f.peer_id
+                    .parse::<PeerId>()
+                    .map_err(|e| {
+                        err(
+                            ErrorCode::BadRequest,
+                            format!("friend {:?}: {:?} is not a peer id: {e}", f.name, f.peer_id),
+                        )
+                    })?
+                    .to_bytes()
+            };
+            Ok(Friend {
+                name: f.name.clone(),
+                ego_id,
+                peer_id,
+            })
+        })
+        .collect()
+}
+
+/// `recover`: starts recovering `ego_id` under the local `name`.
+pub(crate) async fn start(
+    shared: &Arc<Shared>,
+    name: &str,
+    ego_id: &str,
+    friends: &[KitFriend],
+) -> Result<OutgoingRecovery, ErrorReply> {
+    egos::check_name(name)?;
+    let ego: EgoId = ego_id.trim().parse().map_err(|e| {
+        err(
+            ErrorCode::BadRequest,
+            format!("{ego_id:?} is not an ego id: {e}"),
+        )
+    })?;
+    let friends = parse_friends(friends)?;
+    shared.data_key()?;
+    {
+        let egos = shared.egos.lock().await;
+        if egos.values().any(|e| e.row.name == name) {
+            return Err(err(
+                ErrorCode::Conflict,
+                format!("an ego named {name:?} already exists"),
+            ));
+        }
+        if egos.contains_key(&ego) {
+            return Err(err(
+                ErrorCode::Conflict,
+                "this agent already holds that ego: nothing to recover",
+            ));
+        }
+    }
+    if lock(&shared.recoveries)
+        .outgoing
+        .get(&ego)
+        .is_some_and(|o| o.state == "asking")
+    {
+        return Err(err(
+            ErrorCode::Conflict,
+            "that ego is already being recovered; `cyrcles recovery list` shows how far",
+        ));
+    }
+    let mut device = Zeroizing::new([0u8; 32]);
+    OsRng.fill_bytes(&mut device[..]);
+    let node = egos::start_node(shared, ego, &device).await?;
+    let record = match current_record(&node, ego).await {
+        Ok(r) => r,
+        Err(e) => {
+            node.shutdown().await;
+            return Err(e);
+        }
+    };
+    let new_key = SecretKey::generate(&mut OsRng);
+    let progress = OutgoingRecovery {
+        name: name.to_string(),
+        ego_id: ego.to_string(),
+        fingerprint: recovery_fingerprint(&ego, &new_key.public(), &node.peer_id().to_bytes()),
+        state: "asking".into(),
+        threshold: None,
+        friends: friends
+            .iter()
+            .map(|f| RecoveryAnswer {
+                name: f.name.clone(),
+                answer: "waiting".into(),
+            })
+            .collect(),
+        note: "asking the friends".into(),
+        started_at: shared.now().secs(),
+    };
+    lock(&shared.recoveries)
+        .outgoing
+        .insert(ego, progress.clone());
+    let attempt = Attempt {
+        name: name.to_string(),
+        ego,
+        node,
+        device,
+        new_key,
+        record: record.record().clone(),
+        circle_key: record.circle_key(),
+        friends,
+    };
+    info!(%ego, name, "recovery started");
+    tokio::spawn(drive(shared.clone(), attempt));
+    Ok(progress)
+}
+
+/// The ego's current record from the DHT (the new node may need a moment
+/// to join).
+async fn current_record(node: &NodeHandle, ego: EgoId) -> Result<VerifiedEgo, ErrorReply> {
+    let mut last = String::new();
+    for _ in 0..10 {
+        match tokio::time::timeout(ANSWER_WITHIN, node.get(ego)).await {
+            Ok(Ok(found)) => {
+                if found.ego.is_revoked() {
+                    return Err(err(
+                        ErrorCode::Conflict,
+                        "the ego is revoked: it cannot be recovered",
+                    ));
+                }
+                return Ok(found.ego);
+            }
+            Ok(Err(e)) => last = e.to_string(),
+            Err(_) => last = "no answer in time".into(),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    Err(err(
+        ErrorCode::Network,
+        format!(
+            "no valid record of ego {ego} was found in the DHT ({last}); a record whose \
+             certificate expired cannot be recovered"
+        ),
+    ))
+}
+
+fn set_progress(shared: &Shared, ego: &EgoId, f: impl FnOnce(&mut OutgoingRecovery)) {
+    if let Some(o) = lock(&shared.recoveries).outgoing.get_mut(ego) {
+        f(o);
+    }
+}
+
+/// Asks the friends until a threshold signs, the time runs out or the
+/// daemon stops.
+async fn drive(shared: Arc<Shared>, a: Attempt) {
+    let mut stop = shared.stop.subscribe();
+    let started = shared.now().secs();
+    alert_old_device(&shared, &a).await;
+    // What friends told survives attempts: an approved friend answers
+    // with commitments, no longer with the circle's public data.
+    let mut learned = Learned::default();
+    loop {
+        match attempt(&shared, &a, &mut learned).await {
+            Ok(cert) => {
+                match finish(&shared, &a, cert, &learned).await {
+                    Ok(()) => set_progress(&shared, &a.ego, |o| {
+                        o.state = "done".into();
+                        o.note = "recovered: the friends certified this device's new key".into();
+                    }),
+                    Err(e) => {
+                        warn!(ego = %a.ego, "recovery could not be stored: {}", e.message);
+                        set_progress(&shared, &a.ego, |o| {
+                            o.state = "failed".into();
+                            o.note = e.message;
+                        });
+                        a.node.shutdown().await;
+                    }
+                }
+                return;
+            }
+            Err(note) => set_progress(&shared, &a.ego, |o| o.note = note),
+        }
+        if shared.now().secs() > started.saturating_add(OUTGOING_TTL_SECS) {
+            set_progress(&shared, &a.ego, |o| {
+                o.state = "failed".into();
+                o.note = "no threshold of friends approved within 7 days".into();
+            });
+            a.node.shutdown().await;
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(shared.settings.recovery_poll) => {}
+            _ = stop.changed() => {
+                a.node.shutdown().await;
+                return;
+            }
+        }
+    }
+}
+
+fn request(shared: &Shared, a: &Attempt) -> (RecoveryRequest, EgoCert) {
+    let now = shared.now();
+    let cert = a
+        .record
+        .next_cert(a.new_key.public(), now, shared.settings.cert_validity);
+    let mut sid = [0u8; 16];
+    OsRng.fill_bytes(&mut sid);
+    let body = RecoveryBody {
+        ego_id: a.ego,
+        peer_id: a.node.peer_id().to_bytes(),
+        cert: cert.clone(),
+        issued_at: now,
+        session: SessionId(sid),
+    };
+    (body.sign(&a.new_key), cert)
+}
+
+/// Sends the request once to the nodes the current record names.
+async fn alert_old_device(shared: &Shared, a: &Attempt) {
+    let (req, _) = request(shared, a);
+    let envelope = Envelope::wrap(kind::RECOVERY_REQUEST, &req);
+    let Some(endpoints) = a.record.endpoints.as_ref() else {
+        return;
+    };
+    for p in &endpoints.body.peers {
+        let Ok(peer) = PeerId::from_bytes(&p.peer_id) else {
+            continue;
+        };
+        let addrs = p
+            .addrs
+            .iter()
+            .filter_map(|b| cyrcles_p2p::Multiaddr::try_from(b.clone()).ok())
+            .collect();
+        let node = a.node.clone();
+        let envelope = envelope.clone();
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(ANSWER_WITHIN, node.circle(peer, addrs, &envelope)).await;
+        });
+    }
+}
+
+/// What one attempt learned of the circle.
+#[derive(Default)]
+struct Learned {
+    public: Option<CirclePublic>,
+    circle_id: Option<CircleId>,
+    members: BTreeMap<u16, usize>,
+}
+
+/// One attempt: every friend is asked; with a threshold of commitments,
+/// round 2. Returns the certificate's signature, or what stopped it.
+async fn attempt(
+    shared: &Shared,
+    a: &Attempt,
+    learned: &mut Learned,
+) -> Result<Signed<EgoCert>, String> {
+    let (req, cert) = request(shared, a);
+    let message = Purpose::Certify(cert.clone()).signing_bytes();
+    let envelope = Envelope::wrap(kind::RECOVERY_REQUEST, &req);
+    let now = shared.now();
+    let mut asks = JoinSet::new();
+    for (index, f) in a.friends.iter().enumerate() {
+        let (node, envelope, f) = (a.node.clone(), envelope.clone(), f.clone());
+        asks.spawn(async move {
+            let found = tokio::time::timeout(ANSWER_WITHIN, node.get(f.ego_id)).await;
+            let Ok(Ok(found)) = found else {
+                return (index, None, Err("unreachable".to_string()));
+            };
+            let peer_bytes = if f.peer_id.is_empty() {
+                found
+                    .ego
+                    .live_endpoints(now)
+                    .and_then(|e| e.peers.first())
+                    .map(|p| p.peer_id.clone())
+                    .unwrap_or_default()
+            } else {
+                f.peer_id.clone()
+            };
+            let Ok(peer) = PeerId::from_bytes(&peer_bytes) else {
+                return (index, None, Err("unreachable".to_string()));
+            };
+            let addrs = reach_peer(&node, f.ego_id, &peer_bytes, now).await;
+            let answer = tokio::time::timeout(ANSWER_WITHIN, node.circle(peer, addrs, &envelope))
+                .await
+                .map_err(|_| "unreachable".to_string())
+                .and_then(|r| r.map_err(|_| "unreachable".to_string()));
+            (index, Some((peer, found.ego.ego_key())), answer)
+        });
+    }
+    let mut round1: Vec<(usize, PeerId, Round1)> = Vec::new();
+    let mut answers: Vec<(usize, String)> = Vec::new();
+    while let Some(done) = asks.join_next().await {
+        let Ok((index, who, answer)) = done else {
+            continue;
+        };
+        let text = match answer {
+            Err(e) => e,
+            Ok(reply) if reply.kind == kind::RECOVERY_PENDING => {
+                match reply.open::<RecoveryPending>(MAX_CIRCLE_MESSAGE_SIZE) {
+                    Ok(p) if p.public.group_key() == a.circle_key => {
+                        learned.members.insert(p.member.get(), index);
+                        learned.circle_id = Some(p.circle_id);
+                        learned.public = Some(p.public);
+                        "waiting".into()
+                    }
+                    // A share of an older circle: that friend can no
+                    // longer sign for this ego.
+                    Ok(_) => "refused (an old circle)".into(),
+                    Err(_) => "refused (a bad answer)".into(),
+                }
+            }
+            Ok(reply) if reply.kind == kind::ROUND1 => {
+                match reply.open::<Round1>(MAX_CIRCLE_MESSAGE_SIZE) {
+                    Ok(r1) if r1.session == req.body.session => {
+                        learned.members.insert(r1.member.get(), index);
+                        if let Some((peer, _)) = who {
+                            round1.push((index, peer, r1));
+                        }
+                        "approved".into()
+                    }
+                    _ => "refused (a bad answer)".into(),
+                }
+            }
+            Ok(reply) => match reply.open::<CircleRefused>(MAX_CIRCLE_MESSAGE_SIZE) {
+                Ok(r) if r.code == refused::DENIED => "denied".into(),
+                Ok(r) => format!("refused (code {})", r.code),
+                Err(_) => "refused (a bad answer)".into(),
+            },
+        };
+        answers.push((index, text));
+    }
+    let threshold = learned
+        .public
+        .as_ref()
+        .map(|p| u16::try_from(p.threshold()).unwrap_or(u16::MAX));
+    set_progress(shared, &a.ego, |o| {
+        o.threshold = threshold;
+        for (index, text) in &answers {
+            if let Some(f) = o.friends.get_mut(*index) {
+                f.answer.clone_from(text);
+            }
+        }
+    });
+    let approved = round1.len();
+    let Some(public) = learned.public.clone() else {
+        return Err(format!(
+            "{approved} approval(s); no friend has told the circle's threshold yet"
+        ));
+    };
+    if approved < public.threshold() {
+        return Err(format!(
+            "{approved} of the {} approvals needed; waiting for the friends",
+            public.threshold()
+        ));
+    }
+    let mut coord = Coordinator::new(public.clone(), req.body.session, message)
+        .map_err(|e| format!("cannot coordinate: {e}"))?;
+    let mut signers = Vec::new();
+    for (_, peer, r1) in round1.into_iter().take(public.threshold()) {
+        let m = r1.member.get();
+        if coord.add_commitments(r1).is_ok() {
+            signers.push((m, peer));
+        }
+    }
+    let sig: Signature = super::circles::round2(&a.node, coord, signers)
+        .await
+        .map_err(|e| e.message)?;
+    Ok(Signed { body: cert, sig })
+}
+
+/// Stores the recovered ego: the certificate, new endpoints, the keys,
+/// the friends and the circle; then publishes.
+async fn finish(
+    shared: &Arc<Shared>,
+    a: &Attempt,
+    cert: Signed<EgoCert>,
+    learned: &Learned,
+) -> Result<(), ErrorReply> {
+    let key = shared.data_key()?;
+    let now = shared.now();
+    let mut record = a.record.clone();
+    record.set_cert(cert).map_err(|e| {
+        err(
+            ErrorCode::Refused,
+            format!("the certificate does not fit: {e}"),
+        )
+    })?;
+    let peers = egos::endpoint_peers(shared, &a.node).await;
+    record
+        .set_endpoints(&a.new_key, peers, now, shared.settings.endpoints_validity)
+        .map_err(|e| err(ErrorCode::Internal, e.to_string()))?;
+    let bytes = record.to_cbor();
+    let circle_id = learned.circle_id.map_or_else(
+        || {
+            let mut c = [0u8; 16];
+            OsRng.fill_bytes(&mut c);
+            c
+        },
+        |c| c.0,
+    );
+    let row = EgoRow {
+        ego_id: a.ego,
+        name: a.name.clone(),
+        record: bytes.clone(),
+        circle_id,
+        created_at: now.secs(),
+        revoked_at: None,
+        last_published_at: None,
+        last_error: None,
+    };
+    let secrets: [(SecretKind, &[u8]); 2] = [
+        (SecretKind::Ego, &a.new_key.to_seed()[..]),
+        (SecretKind::Device, &a.device[..]),
+    ];
+    let mut egos_lock = shared.egos.lock().await;
+    shared.keystore.insert_ego(&key, &row, &secrets).await?;
+    // The friends the kit named become this ego's friends again, and the
+    // circle's members are known by the member ids they told.
+    let mut member_rows = Vec::new();
+    for (index, f) in a.friends.iter().enumerate() {
+        let Ok(Ok(found)) = tokio::time::timeout(ANSWER_WITHIN, a.node.get(f.ego_id)).await else {
+            continue;
+        };
+        let peer = if f.peer_id.is_empty() {
+            found
+                .ego
+                .live_endpoints(now)
+                .and_then(|e| e.peers.first())
+                .map(|p| p.peer_id.clone())
+                .unwrap_or_default()
+        } else {
+            f.peer_id.clone()
+        };
+        let fingerprint = f.ego_id.fingerprint().to_string();
+        let saved = shared
+            .keystore
+            .add_friend(NewFriend {
+                ego_id: &a.ego,
+                petname: &f.name,
+                friend_ego_id: &f.ego_id,
+                friend_ego_key: &found.ego.ego_key(),
+                friend_peer_id: &peer,
+                fingerprint: &fingerprint,
+                now: now.secs(),
+            })
+            .await;
+        match saved {
+            Ok(friend) => {
+                if let Some((m, _)) = learned.members.iter().find(|(_, i)| **i == index) {
+                    member_rows.push((*m, friend.id));
+                }
+            }
+            Err(e) => warn!(friend = %f.name, "cannot store the friend: {e}"),
+        }
+    }
+    let circle = learned.public.as_ref().map(|p| CircleRow {
+        circle_id,
+        generation: u64::try_from(record.chain.len()).unwrap_or(u64::MAX),
+        threshold: u16::try_from(p.threshold()).unwrap_or(u16::MAX),
+        public: p.to_cbor(),
+        members: member_rows.clone(),
+        created_at: now.secs(),
+    });
+    if let Some(c) = &circle {
+        shared.keystore.commit_circle(&a.ego, &bytes, c).await?;
+        for (_, friend) in &c.members {
+            shared.keystore.set_planned(&a.ego, *friend, true).await?;
+        }
+        shared
+            .keystore
+            .set_threshold(&a.ego, Some(c.threshold))
+            .await?;
+    }
+    egos::set_signer(
+        shared,
+        a.ego,
+        SecretKey::from_seed(&a.new_key.to_seed()),
+        record.cert.body.seq,
+    );
+    let state = EgoState {
+        row,
+        record: Some(record),
+        node: Some(a.node.clone()),
+        damage: None,
+        circle: circle.as_ref().map(|c| (c.threshold, c.members.len())),
+        friends_retry: None,
+    };
+    lock(&shared.approvals).track_ego(&state);
+    egos_lock.insert(a.ego, state);
+    drop(egos_lock);
+    info!(ego = %a.ego, name = %a.name, "ego recovered");
+    let _ = egos::publish(shared, a.ego, &a.node, bytes).await;
+    shared.wake.notify_one();
+    Ok(())
+}

@@ -1,0 +1,293 @@
+//! Recovery after a lost device, between real agents: Alice's home is
+//! gone; on a new home her agent asks the friends of the circle named by
+//! her recovery kit; each friend's human approves (or denies) after
+//! comparing six digits; with a threshold of approvals the friends
+//! certify the new key. Fewer approvals certify nothing, the old device
+//! sees the attempt, a login with the new key verifies and one with the
+//! old key does not.
+
+use std::time::Duration;
+
+use cyrcles_core::EgoId;
+use cyrcles_core::login::{LoginResponse, verify_approval};
+use cyrcles_core::record::VerifiedEgo;
+use serde_json::Value;
+
+use crate::common::{Agent, Bridge, TempDir, bounded};
+use crate::friends::befriend;
+
+/// Friends sign without the hourly limit, and a recovering device asks
+/// again every second.
+const CONFIG: &str = "[circles]\nsign_interval_secs = 0\nrecovery_poll_secs = 1\n";
+
+async fn start(bridge: &Bridge) -> Agent {
+    Agent::start_with_config(Some(&bridge.addr), CONFIG).await
+}
+
+/// Waits until `agent`'s `recovery list` satisfies `pred`; returns it.
+async fn recoveries_where(agent: &Agent, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let v = agent.json(&["recovery", "list"]).await;
+        if pred(&v) {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not seen within 60 s; last: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A friend's pending request for `ego`; returns its id and fingerprint.
+async fn pending_request(friend: &Agent, ego: EgoId) -> (String, String) {
+    let id = ego.to_string();
+    let v = recoveries_where(friend, "the friend's recovery request", |v| {
+        v["incoming"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|i| i["friend_ego_id"] == id.as_str()))
+    })
+    .await;
+    let i = v["incoming"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["friend_ego_id"] == id.as_str())
+        .unwrap();
+    assert_eq!(i["state"], "pending", "{v}");
+    assert_eq!(i["friend"], "alice", "{v}");
+    (
+        i["id"].as_u64().unwrap().to_string(),
+        i["fingerprint"].as_str().unwrap().to_string(),
+    )
+}
+
+/// A login at the bridge with the ego's current record, approved on
+/// `agent` with the match code; returns the verification's outcome.
+async fn login(bridge: &Bridge, agent: &Agent, record: &VerifiedEgo, to: &VerifiedEgo) -> bool {
+    let ch = bridge.challenge(record.ego_id(), "shop", 37);
+    let (b, r, c) = (bridge.clone(), to.clone(), ch.clone());
+    let answer = tokio::spawn(async move { b.login(&r, &c).await.unwrap() });
+    let pending = agent.wait_requests(1).await;
+    let rid = pending[0]["id"].as_u64().unwrap().to_string();
+    let out = agent.cli(&["approve", &rid, "--code", "37"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let resp = bounded(20, "the login answer", answer).await.unwrap();
+    let LoginResponse::Approved(a) = resp else {
+        panic!("expected an approval, got {resp:?}");
+    };
+    verify_approval(&ch, &a, record, bridge.now()).is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn friends_recover_a_lost_ego_onto_a_new_device() {
+    let bridge = Bridge::start(cyrcles_p2p::system_clock()).await;
+    let mut alice = start(&bridge).await;
+    let bob = start(&bridge).await;
+    let carol = start(&bridge).await;
+    let dave = start(&bridge).await;
+    let erin = start(&bridge).await;
+    let a = alice.create("main").await;
+    for f in [&bob, &carol, &dave, &erin] {
+        let id = f.create("main").await;
+        bridge.resolve(id).await;
+    }
+    bridge.resolve(a).await;
+    for (f, name) in [
+        (&bob, "bob"),
+        (&carol, "carol"),
+        (&dave, "dave"),
+        (&erin, "erin"),
+    ] {
+        befriend(&alice, "main", name, f, "main", "alice").await;
+    }
+    let mut v = Value::Null;
+    for name in ["bob", "carol", "dave", "erin"] {
+        v = alice.json(&["circle", "add", "main", name]).await;
+    }
+    assert!(
+        v["state"].as_str().unwrap().starts_with("shared 3 of 4"),
+        "{v}"
+    );
+    let shared = bridge
+        .resolve_where(a, |r| r.record().chain.len() == 3)
+        .await;
+
+    // The kit is kept off the device; then the device is lost. A thief
+    // keeps a copy of the old home and runs it.
+    let kit_dir = TempDir::new();
+    let kit = kit_dir.path().join("kit.json");
+    let out = alice
+        .cli(&[
+            "ego",
+            "recovery-kit",
+            "main",
+            "--out",
+            kit.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    alice.stop().await;
+    let stolen = kit_dir.path().join("stolen");
+    copy_dir(&alice.home, &stolen);
+    std::fs::remove_dir_all(&alice.home).unwrap();
+    let mut old = Agent::on_home(stolen, kit_dir.path().join("old.log"));
+    old.spawn(Some(&bridge.addr), &[]).await;
+    // It publishes its new addresses (same node, same key).
+    let old_addrs = bridge.target(&shared).1;
+    bridge
+        .resolve_where(a, |r| bridge.target(r).1 != old_addrs)
+        .await;
+
+    // A new device recovers from the kit.
+    let fresh = start(&bridge).await;
+    let started = fresh
+        .json(&["recover", "--kit", kit.to_str().unwrap(), "--name", "main"])
+        .await;
+    let fingerprint = started["outgoing"][0]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(started["outgoing"][0]["state"], "asking");
+
+    // Each friend's human sees the request with the same six digits.
+    let mut ids = Vec::new();
+    for f in [&bob, &carol, &dave, &erin] {
+        let (id, fp) = pending_request(f, a).await;
+        assert_eq!(fp, fingerprint);
+        ids.push(id);
+    }
+    // The old device shows the attempt.
+    bounded(30, "the old device's alert", async {
+        while !old
+            .log_text()
+            .contains("recovery of this agent's ego was requested")
+        {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+
+    // Two approvals and a denial: below the threshold, nothing is signed.
+    assert_eq!(bob.cli(&["recovery", "approve", &ids[0]]).await.code, 0);
+    assert_eq!(carol.cli(&["recovery", "approve", &ids[1]]).await.code, 0);
+    assert_eq!(dave.cli(&["recovery", "deny", &ids[2]]).await.code, 0);
+    // Deciding twice, or an unknown request, is an error.
+    assert_eq!(dave.cli(&["recovery", "approve", &ids[2]]).await.code, 8);
+    assert_eq!(dave.cli(&["recovery", "approve", "999"]).await.code, 4);
+    let v = recoveries_where(&fresh, "two approvals seen", |v| {
+        let f = &v["outgoing"][0]["friends"];
+        f[0]["answer"] == "approved" && f[1]["answer"] == "approved" && f[2]["answer"] == "denied"
+    })
+    .await;
+    assert_eq!(v["outgoing"][0]["state"], "asking", "{v}");
+    assert_eq!(v["outgoing"][0]["threshold"], 3, "{v}");
+    assert!(
+        v["outgoing"][0]["note"]
+            .as_str()
+            .unwrap()
+            .contains("2 of the 3"),
+        "{v}"
+    );
+    let still = bridge.resolve(a).await;
+    assert_eq!(still.cert().seq, shared.cert().seq);
+    assert_eq!(
+        fresh.json(&["ego", "list"]).await["egos"],
+        Value::Array(vec![])
+    );
+
+    // The third approval: the friends certify the new key.
+    assert_eq!(erin.cli(&["recovery", "approve", &ids[3]]).await.code, 0);
+    recoveries_where(&fresh, "the recovery to finish", |v| {
+        v["outgoing"][0]["state"] == "done"
+    })
+    .await;
+    let recovered = bridge
+        .resolve_where(a, |r| r.cert().seq == shared.cert().seq + 1)
+        .await;
+    assert_ne!(recovered.ego_key(), shared.ego_key());
+    assert_eq!(recovered.circle_key(), shared.circle_key());
+    let shown = fresh.json(&["ego", "show", "main"]).await;
+    assert_eq!(
+        shown["ego_key"],
+        hex::encode(recovered.ego_key().as_bytes())
+    );
+    let circle = fresh.json(&["circle", "show", "main"]).await;
+    assert!(
+        circle["state"]
+            .as_str()
+            .unwrap()
+            .starts_with("shared 3 of 4"),
+        "{circle}"
+    );
+
+    // A login with the new key verifies; the old device still answers
+    // with the old key, which the current record no longer certifies.
+    assert!(login(&bridge, &fresh, &recovered, &recovered).await);
+    assert!(!login(&bridge, &old, &recovered, &shared).await);
+
+    // The friends who signed now know the new device: a rotation through
+    // them works (dave denied and still knows only the old node).
+    let out = bounded(90, "a rotation after recovery", async {
+        loop {
+            let out = fresh.cli(&["--json", "ego", "rotate", "main"]).await;
+            if out.code == 0 {
+                return out;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    })
+    .await;
+    assert_eq!(out.code, 0);
+    bridge
+        .resolve_where(a, |r| r.cert().seq == recovered.cert().seq + 1)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recover_mistakes_get_clear_errors() {
+    let bridge = Bridge::start(cyrcles_p2p::system_clock()).await;
+    let agent = start(&bridge).await;
+    let dir = TempDir::new();
+    let bad = dir.path().join("kit.json");
+    std::fs::write(&bad, "{\"not\": \"a kit\"}").unwrap();
+    let out = agent
+        .cli(&["recover", "--kit", bad.to_str().unwrap()])
+        .await;
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("not a recovery kit"), "{}", out.stderr);
+    let out = agent
+        .cli(&["recover", "--ego-id", "nope", "--friend", "x"])
+        .await;
+    assert_eq!(out.code, 2, "{out:?}");
+    // An ego nobody published: nothing to recover, nothing stored.
+    let ghost = crate::friends::stranger_ego().to_string();
+    let out = bounded(
+        60,
+        "recovering an unknown ego",
+        agent.cli(&["recover", "--ego-id", &ghost, "--friend", &ghost]),
+    )
+    .await;
+    assert_eq!(out.code, 11, "{out:?}");
+    assert_eq!(
+        agent.json(&["ego", "list"]).await["egos"],
+        Value::Array(vec![])
+    );
+    assert_eq!(agent.cli(&["recovery", "approve", "1"]).await.code, 4);
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o700)).unwrap();
+}

@@ -1,0 +1,226 @@
+//! Recovery after a lost device, in one process: the new key's request,
+//! each approved member's check of it against the ego's record, the FROST
+//! session, and the certificate that makes the new key current. Each
+//! refusal rule has a request that breaks only it.
+
+use std::collections::BTreeMap;
+
+use cyrcles_core::cbor::{Decode, Encode};
+use cyrcles_core::circle::messages::MAX_CIRCLE_MESSAGE_SIZE;
+use cyrcles_core::circle::{
+    CircleId, Coordinator, MemberId, MemberShare, RecoveryBody, RecoveryPending, RecoveryRequest,
+    Refusal, SessionId, SigningPolicy, authorize_recovery, commit, deal,
+};
+use cyrcles_core::record::Signed;
+use cyrcles_core::record::builder::DEFAULT_CERT_VALIDITY_SECS;
+use cyrcles_core::record::types::CertStatus;
+use cyrcles_core::{SecretKey, UnixTime};
+use proptest::prelude::*;
+
+use crate::common::{NOW, Owner, T0};
+
+const SESSION: SessionId = SessionId([0x7a; 16]);
+const PEER: &[u8] = b"\x00\x24the-new-device-peer-id-bytes-000000";
+
+struct Circle {
+    owner: Owner,
+    shares: BTreeMap<u16, MemberShare>,
+}
+
+fn circle(seed: u64) -> Circle {
+    let mut owner = Owner::new(seed);
+    owner.add_link(T0.plus(10));
+    let mut rng = crate::common::rng(seed + 1);
+    let dealing = deal(
+        owner.circle(),
+        owner.record.ego_id(),
+        CircleId([0xc2; 16]),
+        1,
+        3,
+        5,
+        &mut rng,
+    )
+    .unwrap();
+    let shares = dealing
+        .shares
+        .into_iter()
+        .map(|d| {
+            let s = MemberShare::accept(d).unwrap();
+            (s.member().get(), s)
+        })
+        .collect();
+    Circle { owner, shares }
+}
+
+fn body(c: &Circle, new_key: &SecretKey, now: UnixTime) -> RecoveryBody {
+    RecoveryBody {
+        ego_id: c.owner.record.ego_id(),
+        peer_id: PEER.to_vec(),
+        cert: c
+            .owner
+            .record
+            .next_cert(new_key.public(), now, DEFAULT_CERT_VALIDITY_SECS),
+        issued_at: now,
+        session: SESSION,
+    }
+}
+
+fn check(c: &Circle, req: &RecoveryRequest, now: UnixTime) -> Result<Vec<u8>, Refusal> {
+    authorize_recovery(
+        req,
+        &c.owner.verify_at(now),
+        &c.shares[&2],
+        now,
+        &SigningPolicy::default(),
+    )
+}
+
+#[test]
+fn approved_friends_certify_the_new_key_and_the_old_one_is_replaced() {
+    let mut c = circle(950);
+    let before = c.owner.verify_at(NOW);
+    let new_key = SecretKey::generate(&mut c.owner.rng);
+    let request = body(&c, &new_key, NOW).sign(&new_key);
+    let received = RecoveryRequest::from_cbor(&request.to_cbor(), MAX_CIRCLE_MESSAGE_SIZE).unwrap();
+    assert_eq!(received, request);
+    received.check_possession().unwrap();
+    // Both people read the same six digits.
+    assert_eq!(received.fingerprint(), request.fingerprint());
+    assert_eq!(received.fingerprint().len(), 7);
+
+    // A member tells the new device who it is and the circle's public data.
+    let pending = RecoveryPending {
+        member: c.shares[&4].member(),
+        circle_id: c.shares[&4].circle_id(),
+        public: c.shares[&4].public().clone(),
+    };
+    let pending = RecoveryPending::from_cbor(&pending.to_cbor(), MAX_CIRCLE_MESSAGE_SIZE).unwrap();
+    assert_eq!(pending.public.group_key(), before.circle_key());
+
+    // Three approved members sign; the new device coordinates.
+    let policy = SigningPolicy::default();
+    let message = authorize_recovery(&received, &before, &c.shares[&2], NOW, &policy).unwrap();
+    let mut coord = Coordinator::new(pending.public, SESSION, message.clone()).unwrap();
+    let mut nonces = Vec::new();
+    for n in [2, 4, 5] {
+        let share = &c.shares[&n];
+        assert_eq!(
+            authorize_recovery(&received, &before, share, NOW, &policy).unwrap(),
+            message
+        );
+        let (nonce, r1) = commit(share, SESSION, &mut c.owner.rng);
+        coord.add_commitments(r1).unwrap();
+        nonces.push((n, nonce));
+    }
+    let signing = coord.request().unwrap();
+    for (n, nonce) in nonces {
+        coord
+            .add_share(nonce.sign(&c.shares[&n], &signing).unwrap())
+            .unwrap();
+    }
+    let sig = coord.aggregate().unwrap();
+    let vk = ed25519_dalek::VerifyingKey::from_bytes(before.circle_key().as_bytes()).unwrap();
+    vk.verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&sig.0))
+        .unwrap();
+    c.owner
+        .record
+        .set_cert(Signed {
+            body: received.body.cert.clone(),
+            sig,
+        })
+        .unwrap();
+    let after = c.owner.verify_at(NOW);
+    assert_eq!(after.ego_key(), new_key.public());
+    assert_ne!(after.ego_key(), before.ego_key());
+    assert_eq!(after.cert().seq, before.cert().seq + 1);
+}
+
+#[test]
+fn each_rule_refuses_the_recovery_that_breaks_it() {
+    let mut c = circle(952);
+    let new_key = SecretKey::generate(&mut c.owner.rng);
+    let other = SecretKey::generate(&mut c.owner.rng);
+    let refuse = |c: &Circle, b: RecoveryBody, key: &SecretKey| check(c, &b.sign(key), NOW);
+
+    // Signed by a key other than the one asked to be certified.
+    assert_eq!(
+        refuse(&c, body(&c, &new_key, NOW), &other),
+        Err(Refusal::BadSignature)
+    );
+    // A certificate for another ego.
+    let mut b = body(&c, &new_key, NOW);
+    b.cert.ego_id = crate::common::Owner::new(7).record.ego_id();
+    assert_eq!(refuse(&c, b, &new_key), Err(Refusal::WrongEgo));
+    // Stale.
+    let mut b = body(&c, &new_key, NOW);
+    b.issued_at = NOW.minus(3600);
+    assert_eq!(refuse(&c, b, &new_key), Err(Refusal::Stale));
+    // Not the next certificate; the same key; a revocation in disguise.
+    let mut b = body(&c, &new_key, NOW);
+    b.cert.seq += 1;
+    assert_eq!(refuse(&c, b, &new_key), Err(Refusal::NotNext));
+    let current = c.owner.ego.public();
+    let mut b = body(&c, &new_key, NOW);
+    b.cert.ego_pk = current;
+    assert_eq!(refuse(&c, b, &c.owner.ego), Err(Refusal::NotNext));
+    let mut b = body(&c, &new_key, NOW);
+    b.cert.status = CertStatus::Revoked;
+    assert_eq!(refuse(&c, b, &new_key), Err(Refusal::NotNext));
+    // Longer than the policy allows, or not starting now.
+    let mut b = body(&c, &new_key, NOW);
+    b.cert.not_after = b
+        .cert
+        .not_before
+        .plus(SigningPolicy::default().max_cert_validity + 1);
+    assert_eq!(refuse(&c, b, &new_key), Err(Refusal::BadValidity));
+    let mut b = body(&c, &new_key, NOW);
+    b.cert.not_before = NOW.minus(86_400);
+    assert_eq!(refuse(&c, b, &new_key), Err(Refusal::BadValidity));
+    // A share of another circle.
+    let stranger = circle(953);
+    let req = body(&c, &new_key, NOW).sign(&new_key);
+    assert_eq!(
+        authorize_recovery(
+            &req,
+            &c.owner.verify_at(NOW),
+            &stranger.shares[&1],
+            NOW,
+            &SigningPolicy::default()
+        ),
+        Err(Refusal::WrongEgo)
+    );
+    // A revoked ego is not recovered.
+    let revocation = c.owner.record.revocation(NOW, DEFAULT_CERT_VALIDITY_SECS);
+    let signed = c.owner.sign_current(revocation);
+    c.owner.record.set_cert(signed).unwrap();
+    let mut b = body(&c, &new_key, NOW);
+    b.cert.seq = c.owner.record.cert.body.seq + 1;
+    assert_eq!(refuse(&c, b, &new_key), Err(Refusal::CertNotValid));
+}
+
+#[test]
+fn recovery_messages_decode_strictly() {
+    let mut c = circle(954);
+    let new_key = SecretKey::generate(&mut c.owner.rng);
+    let mut bytes = body(&c, &new_key, NOW).sign(&new_key).to_cbor();
+    bytes.push(0);
+    assert!(RecoveryRequest::from_cbor(&bytes, MAX_CIRCLE_MESSAGE_SIZE).is_err());
+    bytes.pop();
+    bytes.pop();
+    assert!(RecoveryRequest::from_cbor(&bytes, MAX_CIRCLE_MESSAGE_SIZE).is_err());
+    // A pending answer naming a member the circle does not have.
+    let pending = RecoveryPending {
+        member: MemberId::new(9).unwrap(),
+        circle_id: CircleId([0xc2; 16]),
+        public: c.shares[&1].public().clone(),
+    };
+    assert!(RecoveryPending::from_cbor(&pending.to_cbor(), MAX_CIRCLE_MESSAGE_SIZE).is_err());
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic_the_recovery_decoders(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let _ = RecoveryRequest::from_cbor(&bytes, MAX_CIRCLE_MESSAGE_SIZE);
+        let _ = RecoveryPending::from_cbor(&bytes, MAX_CIRCLE_MESSAGE_SIZE);
+    }
+}
