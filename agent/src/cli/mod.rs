@@ -200,6 +200,14 @@ pub enum CircleCommand {
         /// The friend's name
         friend: String,
     },
+    /// Rebuild a friend's lost share (after they lost their home) with a
+    /// threshold of the other friends; nobody learns any share
+    Repair {
+        /// Your ego
+        ego: String,
+        /// The friend whose share is lost
+        friend: String,
+    },
     /// Show an ego's circle: members, threshold, state
     Show {
         /// Your ego
@@ -556,6 +564,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Request::CircleRemove { ego, friend }
         }
         Command::Circle(CircleCommand::Show { ego }) => Request::CircleShow { ego },
+        Command::Circle(CircleCommand::Repair { ego, friend }) => {
+            Request::CircleRepair { ego, friend }
+        }
         Command::Circle(CircleCommand::Policy { ego, threshold }) => {
             Request::CirclePolicy { ego, threshold }
         }

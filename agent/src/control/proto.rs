@@ -207,6 +207,13 @@ pub enum Request {
         /// The friend's petname (or ego id).
         friend: String,
     },
+    /// Rebuilds a member's lost share with a threshold of the others.
+    CircleRepair {
+        /// The ego.
+        ego: String,
+        /// The friend whose share is lost.
+        friend: String,
+    },
     /// Shows an ego's circle.
     CircleShow {
         /// The ego.
@@ -275,6 +282,7 @@ impl Request {
             Request::CircleAdd { .. } => "circle-add",
             Request::CircleRemove { .. } => "circle-remove",
             Request::CircleShow { .. } => "circle-show",
+            Request::CircleRepair { .. } => "circle-repair",
             Request::CirclePolicy { .. } => "circle-policy",
             Request::Shares => "shares",
             Request::Recover { .. } => "recover",

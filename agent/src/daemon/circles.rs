@@ -105,14 +105,17 @@ pub(super) fn notice(shared: &Shared, message: String) {
     shared.emit(WatchEvent::Notice { message });
 }
 
-fn err(code: ErrorCode, message: impl Into<String>) -> ErrorReply {
+pub(super) fn err(code: ErrorCode, message: impl Into<String>) -> ErrorReply {
     ErrorReply::new(code, message)
 }
 
 // ---------------------------------------------------------------- owner
 
 /// The friend rows of an ego, by id.
-async fn friends_of(shared: &Shared, ego: &EgoId) -> Result<BTreeMap<i64, FriendRow>, ErrorReply> {
+pub(super) async fn friends_of(
+    shared: &Shared,
+    ego: &EgoId,
+) -> Result<BTreeMap<i64, FriendRow>, ErrorReply> {
     Ok(shared
         .keystore
         .friends()
@@ -123,12 +126,12 @@ async fn friends_of(shared: &Shared, ego: &EgoId) -> Result<BTreeMap<i64, Friend
         .collect())
 }
 
-async fn ego_by_name(shared: &Shared, name: &str) -> Result<EgoId, ErrorReply> {
+pub(super) async fn ego_by_name(shared: &Shared, name: &str) -> Result<EgoId, ErrorReply> {
     let egos = shared.egos.lock().await;
     Ok(egos::find(&egos, name)?.ego_id())
 }
 
-fn friend_peer(f: &FriendRow) -> Result<PeerId, ErrorReply> {
+pub(super) fn friend_peer(f: &FriendRow) -> Result<PeerId, ErrorReply> {
     PeerId::from_bytes(&f.friend_peer_id).map_err(|_| {
         err(
             ErrorCode::Damaged,
@@ -140,7 +143,11 @@ fn friend_peer(f: &FriendRow) -> Result<PeerId, ErrorReply> {
 /// Where a friend's node is: the addresses its ego's record publishes for
 /// the peer the friendship was made with (friends' nodes are not DHT
 /// servers, so the routing table does not know them).
-async fn reach(node: &NodeHandle, f: &FriendRow, now: cyrcles_core::UnixTime) -> Vec<Multiaddr> {
+pub(super) async fn reach(
+    node: &NodeHandle,
+    f: &FriendRow,
+    now: cyrcles_core::UnixTime,
+) -> Vec<Multiaddr> {
     reach_peer(node, f.friend_ego_id, &f.friend_peer_id, now).await
 }
 
@@ -173,7 +180,7 @@ pub(crate) async fn show(shared: &Shared, name: &str) -> Result<CircleInfo, Erro
     describe(shared, ego, name, None).await
 }
 
-async fn describe(
+pub(super) async fn describe(
     shared: &Shared,
     ego: EgoId,
     name: &str,
@@ -241,6 +248,23 @@ async fn describe(
     })
 }
 
+/// The friend of ego `name` called `friend` (petname or ego id).
+pub(super) fn find_friend<'a>(
+    friends: &'a BTreeMap<i64, FriendRow>,
+    name: &str,
+    friend: &str,
+) -> Result<&'a FriendRow, ErrorReply> {
+    friends
+        .values()
+        .find(|f| f.petname == friend || f.friend_ego_id.to_string() == friend)
+        .ok_or_else(|| {
+            err(
+                ErrorCode::NotFound,
+                format!("ego {name:?} has no friend {friend:?}; `cyrcles friend list` shows them"),
+            )
+        })
+}
+
 /// `circle add` (`member = true`) and `circle remove`.
 pub(crate) async fn change(
     shared: &Arc<Shared>,
@@ -250,15 +274,7 @@ pub(crate) async fn change(
 ) -> Result<CircleInfo, ErrorReply> {
     let ego = ego_by_name(shared, name).await?;
     let friends = friends_of(shared, &ego).await?;
-    let row = friends
-        .values()
-        .find(|f| f.petname == friend || f.friend_ego_id.to_string() == friend)
-        .ok_or_else(|| {
-            err(
-                ErrorCode::NotFound,
-                format!("ego {name:?} has no friend {friend:?}; `cyrcles friend list` shows them"),
-            )
-        })?;
+    let row = find_friend(&friends, name, friend)?;
     shared.keystore.set_planned(&ego, row.id, member).await?;
     let note = reshare(shared, ego).await?;
     describe(shared, ego, name, Some(note)).await
@@ -283,14 +299,14 @@ pub(crate) async fn set_threshold(
 }
 
 /// What the owner side needs from the ego, taken under the lock.
-struct Snapshot {
-    record: EgoRecord,
-    node: NodeHandle,
-    ego_key: Arc<SecretKey>,
-    circle_id: CircleId,
+pub(super) struct Snapshot {
+    pub(super) record: EgoRecord,
+    pub(super) node: NodeHandle,
+    pub(super) ego_key: Arc<SecretKey>,
+    pub(super) circle_id: CircleId,
 }
 
-async fn snapshot(shared: &Shared, ego: &EgoId) -> Result<Snapshot, ErrorReply> {
+pub(super) async fn snapshot(shared: &Shared, ego: &EgoId) -> Result<Snapshot, ErrorReply> {
     let egos = shared.egos.lock().await;
     let state = egos
         .get(ego)
@@ -693,7 +709,7 @@ pub(crate) async fn rotate_via_friends(shared: &Shared, ego: EgoId) -> Result<Ve
     })?;
     let peers = egos::endpoint_peers(shared, &snap.node).await;
     record
-        .set_endpoints(&new_key, peers, now, shared.settings.endpoints_validity)
+        .set_endpoints_dated(&new_key, peers, now, shared.settings.endpoints_validity)
         .map_err(|e| err(ErrorCode::Internal, e.to_string()))?;
     let bytes = apply(
         shared,
@@ -734,7 +750,7 @@ pub(crate) async fn revoke_via_friends(shared: &Shared, ego: EgoId) -> Result<Ve
 // --------------------------------------------------------------- member
 
 /// The friend row of `my_ego` whose ego is `owner`, if `peer` is its node.
-async fn friendship(
+pub(super) async fn friendship(
     shared: &Shared,
     my_ego: &EgoId,
     owner: &EgoId,
@@ -763,6 +779,9 @@ pub(crate) fn on_message(
             kind::DEALT_SHARE => on_share(&shared, my_ego, peer, &message).await,
             kind::CEREMONY_REQUEST => on_request(&shared, my_ego, peer, &message).await,
             kind::SIGNING_REQUEST => on_signing(&shared, peer, &message).await,
+            kind::REPAIR_REQUEST | kind::REPAIR_KEYS | kind::REPAIR_SEALED => {
+                super::repair::on_message(&shared, my_ego, peer, &message).await
+            }
             kind::RECOVERY_REQUEST => {
                 super::recovery::on_request(&shared, my_ego, peer, &message).await
             }

@@ -417,7 +417,7 @@ pub(crate) async fn create(
     let ego_id = record.ego_id();
     let node = start_node(shared, ego_id, &device).await?;
     let peers = endpoint_peers(shared, &node).await;
-    if let Err(e) = record.set_endpoints(&ego, peers, now, s.endpoints_validity) {
+    if let Err(e) = record.set_endpoints_dated(&ego, peers, now, s.endpoints_validity) {
         node.shutdown().await;
         return Err(build_error(e));
     }
@@ -485,7 +485,7 @@ async fn rotate_locked(
         .map_err(build_error)?;
     let peers = endpoint_peers(shared, &node).await;
     record
-        .set_endpoints(&new_key, peers, now, s.endpoints_validity)
+        .set_endpoints_dated(&new_key, peers, now, s.endpoints_validity)
         .map_err(build_error)?;
     let seq = record.cert.body.seq;
     let bytes = store_rotation(shared, state, record, key, new_key).await?;
@@ -676,7 +676,7 @@ pub(crate) async fn renew_if_due(
     };
     let mut record = current.clone();
     record
-        .set_endpoints(&signer.key, peers, now, shared.settings.endpoints_validity)
+        .set_endpoints_dated(&signer.key, peers, now, shared.settings.endpoints_validity)
         .map_err(build_error)?;
     let bytes = record.to_cbor();
     shared

@@ -24,6 +24,7 @@ mod maintenance;
 mod notify;
 mod quota;
 mod recovery;
+mod repair;
 mod server;
 mod timing;
 
@@ -151,6 +152,7 @@ pub(crate) struct Shared {
     pub(crate) invites: Mutex<friends::Invites>,
     pub(crate) sessions: Mutex<circles::Sessions>,
     pub(crate) recoveries: Mutex<recovery::Recoveries>,
+    pub(crate) repairs: Mutex<repair::Repairs>,
     pub(crate) events: broadcast::Sender<WatchEvent>,
     pub(crate) stop: watch::Sender<bool>,
     pub(crate) wake: Notify,
@@ -247,6 +249,7 @@ impl Daemon {
             invites: Mutex::new(friends::Invites::default()),
             sessions: Mutex::new(circles::Sessions::default()),
             recoveries: Mutex::new(recovery::Recoveries::default()),
+            repairs: Mutex::new(repair::Repairs::default()),
             settings,
             clock,
             keystore,

@@ -783,7 +783,7 @@ async fn finish(
     })?;
     let peers = egos::endpoint_peers(shared, &a.node).await;
     record
-        .set_endpoints(&a.new_key, peers, now, shared.settings.endpoints_validity)
+        .set_endpoints_dated(&a.new_key, peers, now, shared.settings.endpoints_validity)
         .map_err(|e| err(ErrorCode::Internal, e.to_string()))?;
     let bytes = record.to_cbor();
     let circle_id = learned.circle_id.map_or_else(

@@ -10,7 +10,9 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::broadcast::error::RecvError;
 use tracing::{debug, info, warn};
 
-use super::{Shared, approval, circles, egos, friends, info as describe, lock, recovery, write};
+use super::{
+    Shared, approval, circles, egos, friends, info as describe, lock, recovery, repair, write,
+};
 use crate::control::peer::{self, Caller, Credentials};
 use crate::control::proto::{
     ErrorCode, ErrorReply, MAX_REQUEST, NodeInfo, Reply, Request, StatusInfo, WatchEvent,
@@ -241,6 +243,9 @@ async fn dispatch(shared: &Arc<Shared>, request: Request) -> Result<Reply, Error
             circles::change(shared, &ego, &friend, false).await?,
         )),
         Request::CircleShow { ego } => Ok(Reply::Circle(circles::show(shared, &ego).await?)),
+        Request::CircleRepair { ego, friend } => {
+            Ok(Reply::Circle(repair::repair(shared, &ego, &friend).await?))
+        }
         Request::CirclePolicy { ego, threshold } => Ok(Reply::Circle(
             circles::set_threshold(shared, &ego, threshold).await?,
         )),

@@ -43,16 +43,30 @@ async fn secret_kinds(agent: &Agent, ego: EgoId) -> Vec<String> {
 /// `ego rotate` until it succeeds (friends' records may take a moment to
 /// show their new addresses after a restart).
 async fn rotate_until_ok(agent: &Agent) -> Value {
-    bounded(90, "a rotation through friends", async {
-        loop {
-            let out = agent.cli(&["--json", "ego", "rotate", "main"]).await;
-            if out.code == 0 {
-                return out.json();
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    })
+    until_ok(
+        agent,
+        &["ego", "rotate", "main"],
+        "a rotation through friends",
+    )
     .await
+}
+
+/// `cyrcles --json ARGS` until it succeeds (within 90 s); its output.
+pub async fn until_ok(agent: &Agent, args: &[&str], what: &str) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let out = agent.cli(&all).await;
+        if out.code == 0 {
+            return out.json();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: no success within 90 s; last: {out:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -308,4 +322,177 @@ async fn a_signing_request_from_a_stranger_is_refused_and_shown() {
         v["message"].as_str().unwrap().contains("not a friend"),
         "{v}"
     );
+}
+
+/// `cyrcles --json shares` of `agent`: the generations held of `owner`.
+async fn held_generations(agent: &Agent, owner: EgoId) -> Vec<u64> {
+    let v = agent.json(&["shares"]).await;
+    v["shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["friend_ego_id"] == owner.to_string().as_str())
+        .map(|s| s["generation"].as_u64().unwrap())
+        .collect()
+}
+
+/// The sizes: Alice and four friends at threshold 3, then a
+/// fifth friend; rotations with two friends offline (enough) and three
+/// (not enough until one returns); a friend loses their home, the others
+/// rebuild the share, and a rotation needs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_friends_threshold_three_offline_friends_and_a_repaired_share() {
+    let bridge = Bridge::start(cyrcles_p2p::system_clock()).await;
+    let alice = Agent::start_with_config(Some(&bridge.addr), FRIEND_CONFIG).await;
+    let bob = Agent::start_with_config(Some(&bridge.addr), FRIEND_CONFIG).await;
+    let mut carol = Agent::start_with_config(Some(&bridge.addr), FRIEND_CONFIG).await;
+    let mut dave = Agent::start_with_config(Some(&bridge.addr), FRIEND_CONFIG).await;
+    let mut erin = Agent::start_with_config(Some(&bridge.addr), FRIEND_CONFIG).await;
+    let mut frank = Agent::start_with_config(Some(&bridge.addr), FRIEND_CONFIG).await;
+    let a = alice.create("main").await;
+    let friends = [
+        (&bob, "bob"),
+        (&carol, "carol"),
+        (&dave, "dave"),
+        (&erin, "erin"),
+        (&frank, "frank"),
+    ];
+    for (f, _) in friends {
+        let id = f.create("main").await;
+        bridge.resolve(id).await;
+    }
+    bridge.resolve(a).await;
+    for (f, name) in friends {
+        befriend(&alice, "main", name, f, "main", "alice").await;
+    }
+    // Dave's backup, taken before he held any share.
+    dave.stop().await;
+    let backup = crate::common::TempDir::new();
+    copy_home(&dave.home, backup.path());
+    dave.spawn(Some(&bridge.addr), &[]).await;
+
+    // Four friends, threshold 3 (the default majority).
+    let mut v = Value::Null;
+    for name in ["bob", "carol", "dave", "erin"] {
+        v = alice.json(&["circle", "add", "main", name]).await;
+    }
+    assert!(
+        v["state"].as_str().unwrap().starts_with("shared 3 of 4"),
+        "{v}"
+    );
+    let four = record_where(&bridge, a, "the 3-of-4 circle", |r| {
+        r.record().chain.len() == 3
+    })
+    .await;
+    assert_eq!(secret_kinds(&alice, a).await, ["device", "ego"]);
+
+    // A fifth friend: the circle is shared again, 3 of 5, and the new link
+    // is signed by the old circle.
+    let v = alice.json(&["circle", "add", "main", "frank"]).await;
+    assert!(
+        v["state"].as_str().unwrap().starts_with("shared 3 of 5"),
+        "{v}"
+    );
+    let five = record_where(&bridge, a, "the 3-of-5 circle", |r| {
+        r.record().chain.len() == 4
+    })
+    .await;
+    assert_ne!(five.circle_key(), four.circle_key());
+    assert_eq!(held_generations(&frank, a).await, [4]);
+    assert!(held_generations(&bob, a).await.contains(&4));
+
+    // Two friends offline: three remain, enough.
+    erin.stop().await;
+    frank.stop().await;
+    let seq = five.cert().seq;
+    rotate_until_ok(&alice).await;
+    record_where(&bridge, a, "rotation with two friends offline", |r| {
+        r.cert().seq == seq + 1
+    })
+    .await;
+
+    // Three offline: refused, and the record stays; one returns: done.
+    carol.stop().await;
+    let out = bounded(
+        90,
+        "a rotation with three friends offline",
+        alice.cli(&["ego", "rotate", "main"]),
+    )
+    .await;
+    assert_eq!(out.code, 11, "{out:?}");
+    assert!(
+        out.stderr.contains("2 of the 3 friends needed answered"),
+        "{}",
+        out.stderr
+    );
+    let shown = alice.json(&["ego", "show", "main"]).await;
+    assert!(shown["last_error"].is_string() || shown["last_error"].is_null());
+    assert_eq!(bridge.resolve(a).await.cert().seq, seq + 1);
+    carol.spawn(Some(&bridge.addr), &[]).await;
+    rotate_until_ok(&alice).await;
+    let after = record_where(&bridge, a, "rotation once a friend returned", |r| {
+        r.cert().seq == seq + 2
+    })
+    .await;
+
+    // Dave loses his home and restores the old backup: his ego and the
+    // friendship are back, the share is not.
+    dave.stop().await;
+    std::fs::remove_dir_all(&dave.home).unwrap();
+    copy_home(backup.path(), &dave.home);
+    // Endpoint seqs follow the clock in seconds: a restore comes later
+    // than the last publication (this test runs faster than that).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    dave.spawn(Some(&bridge.addr), &[]).await;
+    assert_eq!(held_generations(&dave, a).await, Vec::<u64>::new());
+    // Too few helpers online (bob, carol; frank and erin are away).
+    let out = bounded(
+        90,
+        "a repair with too few helpers",
+        alice.cli(&["circle", "repair", "main", "dave"]),
+    )
+    .await;
+    assert_eq!(out.code, 11, "{out:?}");
+    // Erin returns: bob, carol and erin rebuild dave's share.
+    erin.spawn(Some(&bridge.addr), &[]).await;
+    let v = until_ok(&alice, &["circle", "repair", "main", "dave"], "the repair").await;
+    assert!(v["note"].as_str().unwrap().contains("rebuilt"), "{v}");
+    assert_eq!(held_generations(&dave, a).await, [4]);
+    // Repairing a friend who is not in the circle, or who holds the share.
+    let out = alice.cli(&["circle", "repair", "main", "nobody"]).await;
+    assert_eq!(out.code, 4, "{out:?}");
+
+    // Erin leaves again: bob, carol and dave must sign, with dave's
+    // rebuilt share.
+    erin.stop().await;
+    rotate_until_ok(&alice).await;
+    record_where(
+        &bridge,
+        a,
+        "a rotation signed with the repaired share",
+        |r| r.cert().seq == after.cert().seq + 1,
+    )
+    .await;
+    let dave_shares = dave.json(&["shares"]).await;
+    assert!(
+        dave_shares["shares"][0]["last_signed_at"].is_u64(),
+        "{dave_shares}"
+    );
+}
+
+/// Copies a home directory (files and subdirectories), keeping it private.
+pub fn copy_home(from: &std::path::Path, to: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            copy_home(&entry.path(), &target);
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o700)).unwrap();
 }

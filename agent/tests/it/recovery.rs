@@ -130,7 +130,7 @@ async fn friends_recover_a_lost_ego_onto_a_new_device() {
     assert_eq!(out.code, 0, "{out:?}");
     alice.stop().await;
     let stolen = kit_dir.path().join("stolen");
-    copy_dir(&alice.home, &stolen);
+    crate::circles::copy_home(&alice.home, &stolen);
     std::fs::remove_dir_all(&alice.home).unwrap();
     let mut old = Agent::on_home(stolen, kit_dir.path().join("old.log"));
     old.spawn(Some(&bridge.addr), &[]).await;
@@ -229,17 +229,12 @@ async fn friends_recover_a_lost_ego_onto_a_new_device() {
 
     // The friends who signed now know the new device: a rotation through
     // them works (dave denied and still knows only the old node).
-    let out = bounded(90, "a rotation after recovery", async {
-        loop {
-            let out = fresh.cli(&["--json", "ego", "rotate", "main"]).await;
-            if out.code == 0 {
-                return out;
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    })
+    crate::circles::until_ok(
+        &fresh,
+        &["ego", "rotate", "main"],
+        "a rotation after recovery",
+    )
     .await;
-    assert_eq!(out.code, 0);
     bridge
         .resolve_where(a, |r| r.cert().seq == recovered.cert().seq + 1)
         .await;
@@ -275,19 +270,4 @@ async fn recover_mistakes_get_clear_errors() {
         Value::Array(vec![])
     );
     assert_eq!(agent.cli(&["recovery", "approve", "1"]).await.code, 4);
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else if entry.file_type().unwrap().is_file() {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o700)).unwrap();
 }

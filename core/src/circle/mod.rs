@@ -21,19 +21,20 @@ pub mod messages;
 pub mod recovery;
 pub mod repair;
 pub mod request;
+pub mod seal;
 pub mod signing;
 
 use thiserror::Error;
 
 pub use dealer::{CirclePublic, Dealing, MemberShare, deal};
 pub use messages::{
-    CircleId, DealtShare, MemberId, RepairDelta, RepairRequest, RepairSigma, Round1, Round2,
-    SessionId, ShareAck, SigningRequest,
+    CircleId, DealtShare, MemberId, RepairDelta, RepairKeys, RepairRequest, RepairSealed,
+    RepairSigma, Round1, Round2, SessionId, ShareAck, SigningRequest,
 };
 pub use recovery::{
     RecoveryBody, RecoveryPending, RecoveryRequest, authorize_recovery, recovery_fingerprint,
 };
-pub use repair::{RepairHelper, RepairTarget};
+pub use repair::{RepairHelper, RepairTarget, repair_aad};
 pub use request::{
     CeremonyRequest, CircleRefused, Purpose, Refusal, RequestBody, SigningPolicy, authorize,
 };
@@ -88,6 +89,10 @@ pub enum CircleError {
     /// The aggregate does not verify as Ed25519 under the circle key.
     #[error("the aggregate signature does not verify")]
     BadAggregate,
+    /// A sealed item that does not open (wrong key, altered, or for
+    /// another session or member), or a low-order key.
+    #[error("a sealed repair message does not open")]
+    Sealed,
     /// An error reported by frost-ed25519.
     #[error("FROST: {0}")]
     Frost(#[from] frost_ed25519::Error),

@@ -26,7 +26,7 @@ use rand_core::{CryptoRng, RngCore};
 
 use super::CircleError;
 use super::dealer::{CirclePublic, MemberShare};
-use super::messages::{MemberId, RepairDelta, RepairRequest, RepairSigma};
+use super::messages::{MemberId, RepairDelta, RepairRequest, RepairSigma, SessionId};
 
 fn check_request(share: &MemberShare, req: &RepairRequest) -> Result<(), CircleError> {
     if req.circle_id != share.circle_id() || req.generation != share.generation() {
@@ -109,6 +109,11 @@ impl RepairHelper {
                 })
             })
             .collect()
+    }
+
+    /// The member whose share is rebuilt.
+    pub fn target(&self) -> MemberId {
+        self.request.target
     }
 
     /// Takes a delta addressed to this helper.
@@ -228,4 +233,17 @@ impl RepairTarget {
             secret,
         )
     }
+}
+
+/// What a sealed repair item is bound to (the additional data of
+/// [`super::seal::seal`]): the step (`b"delta"` or `b"sigma"`), the
+/// session and both members.
+pub fn repair_aad(step: &[u8], session: SessionId, from: MemberId, to: MemberId) -> Vec<u8> {
+    let mut aad = b"cyrcles/v1/repair\0".to_vec();
+    aad.extend_from_slice(step);
+    aad.push(0);
+    aad.extend_from_slice(&session.0);
+    aad.extend_from_slice(&from.get().to_be_bytes());
+    aad.extend_from_slice(&to.get().to_be_bytes());
+    aad
 }

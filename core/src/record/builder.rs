@@ -270,6 +270,32 @@ impl EgoRecord {
         now: UnixTime,
         validity: u64,
     ) -> Result<(), BuildError> {
+        self.set_endpoints_from(ego, peers, now, validity, 1)
+    }
+
+    /// Like [`EgoRecord::set_endpoints`], with a seq of at least `now` in
+    /// seconds. An agent restored from an older backup signs from a record
+    /// whose endpoints seq is behind the ones it published since; a seq
+    /// that follows the clock still wins over those (as pkarr's
+    /// timestamps do).
+    pub fn set_endpoints_dated(
+        &mut self,
+        ego: &SecretKey,
+        peers: Vec<PeerEndpoint>,
+        now: UnixTime,
+        validity: u64,
+    ) -> Result<(), BuildError> {
+        self.set_endpoints_from(ego, peers, now, validity, now.secs())
+    }
+
+    fn set_endpoints_from(
+        &mut self,
+        ego: &SecretKey,
+        peers: Vec<PeerEndpoint>,
+        now: UnixTime,
+        validity: u64,
+        floor: u64,
+    ) -> Result<(), BuildError> {
         self.ensure_not_revoked()?;
         if ego.public() != self.cert.body.ego_pk {
             return Err(BuildError::NotTheEgoKey);
@@ -282,7 +308,8 @@ impl EgoRecord {
             .endpoints
             .as_ref()
             .map(|e| e.body.seq.saturating_add(1))
-            .unwrap_or(1);
+            .unwrap_or(1)
+            .max(floor);
         let endpoints = Endpoints {
             ego_id: self.ego_id(),
             seq,

@@ -394,3 +394,72 @@ fn repair_refuses_too_few_helpers_and_a_wrong_sigma() {
         Some(CircleError::InvalidShare)
     );
 }
+
+#[test]
+fn sealed_repair_items_open_only_for_their_member_session_and_step() {
+    use cyrcles_core::circle::repair_aad;
+    use cyrcles_core::circle::seal::{SealKey, seal};
+    let mut rng = rng(140);
+    let to = SealKey::generate(&mut rng);
+    let other = SealKey::generate(&mut rng);
+    let aad = repair_aad(b"delta", SessionId([1; 16]), m(1), m(3));
+    let sealed = seal(&to.public(), &aad, b"a delta", &mut rng).unwrap();
+    assert_eq!(&to.open(&aad, &sealed).unwrap()[..], b"a delta");
+    // Another key, session, step, sender or recipient: refused.
+    assert_eq!(other.open(&aad, &sealed), Err(CircleError::Sealed));
+    for wrong in [
+        repair_aad(b"delta", SessionId([2; 16]), m(1), m(3)),
+        repair_aad(b"sigma", SessionId([1; 16]), m(1), m(3)),
+        repair_aad(b"delta", SessionId([1; 16]), m(2), m(3)),
+        repair_aad(b"delta", SessionId([1; 16]), m(1), m(4)),
+    ] {
+        assert_eq!(to.open(&wrong, &sealed), Err(CircleError::Sealed));
+    }
+    // Altered bytes, or too short to hold a key.
+    let mut bad = sealed.clone();
+    *bad.last_mut().unwrap() ^= 1;
+    assert_eq!(to.open(&aad, &bad), Err(CircleError::Sealed));
+    assert_eq!(to.open(&aad, &sealed[..20]), Err(CircleError::Sealed));
+    // A low-order recipient key is refused when sealing.
+    assert_eq!(
+        seal(&[0u8; 32], &aad, b"x", &mut rng),
+        Err(CircleError::Sealed)
+    );
+    // The Debug form shows no secret.
+    assert!(format!("{to:?}").starts_with("SealKey(public "));
+}
+
+#[test]
+fn repair_bundles_decode_strictly() {
+    use cyrcles_core::circle::{RepairKeys, RepairSealed};
+    let keys = RepairKeys {
+        session: SessionId([3; 16]),
+        keys: vec![(m(1), [9; 32]), (m(4), [8; 32])],
+    };
+    let back = RepairKeys::from_cbor(&keys.to_cbor(), MAX_CIRCLE_MESSAGE_SIZE).unwrap();
+    assert_eq!(back, keys);
+    let unordered = RepairKeys {
+        session: SessionId([3; 16]),
+        keys: vec![(m(4), [9; 32]), (m(1), [8; 32])],
+    };
+    assert!(RepairKeys::from_cbor(&unordered.to_cbor(), MAX_CIRCLE_MESSAGE_SIZE).is_err());
+    let sealed = RepairSealed {
+        session: SessionId([3; 16]),
+        member: m(2),
+        items: vec![(m(1), vec![1; 80]), (m(3), vec![2; 80])],
+    };
+    let back = RepairSealed::from_cbor(&sealed.to_cbor(), MAX_CIRCLE_MESSAGE_SIZE).unwrap();
+    assert!(back == sealed);
+    let twice = RepairSealed {
+        session: SessionId([3; 16]),
+        member: m(2),
+        items: vec![(m(1), vec![1; 80]), (m(1), vec![2; 80])],
+    };
+    assert!(RepairSealed::from_cbor(&twice.to_cbor(), MAX_CIRCLE_MESSAGE_SIZE).is_err());
+    let empty_item = RepairSealed {
+        session: SessionId([3; 16]),
+        member: m(2),
+        items: vec![(m(1), Vec::new())],
+    };
+    assert!(RepairSealed::from_cbor(&empty_item.to_cbor(), MAX_CIRCLE_MESSAGE_SIZE).is_err());
+}

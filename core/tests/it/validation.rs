@@ -149,6 +149,23 @@ fn builders_produce_records_that_verify_at_each_step() {
     let v = o.verify_at(NOW);
     assert_eq!(v.endpoints().unwrap().peers.len(), 2);
     assert_eq!(v.endpoints().unwrap().seq, 2);
+    // A dated seq follows the clock, so a copy restored from an older
+    // backup still signs newer endpoints; within one second it counts on.
+    let mut restored = o.record.clone();
+    restored
+        .set_endpoints_dated(&o.ego, vec![peer(5)], T0.plus(250), 3_600)
+        .unwrap();
+    assert_eq!(
+        restored.endpoints.as_ref().unwrap().body.seq,
+        T0.plus(250).secs()
+    );
+    restored
+        .set_endpoints_dated(&o.ego, vec![peer(6)], T0.plus(250), 3_600)
+        .unwrap();
+    assert_eq!(
+        restored.endpoints.as_ref().unwrap().body.seq,
+        T0.plus(250).secs() + 1
+    );
     let circle = o.circles.pop().unwrap();
     o.record
         .revoke_with(&circle, &mut o.rng, T0.plus(300), 60)

@@ -1,0 +1,687 @@
+//! Repairing a friend's lost share (DESIGN.md, flow 7).
+//!
+//! The owner's agent coordinates; it knows which friend is which member
+//! but holds no share. The members do not know each other, so every
+//! message goes through the owner, sealed to its one recipient
+//! ([`cyrcles_core::circle::seal`]):
+//!
+//! ```text
+//! owner → helpers and target   RepairRequest       → RepairKeys (one sealing key each)
+//! owner → each helper          RepairKeys (all)    → RepairSealed (deltas, one per other helper)
+//! owner → each helper          RepairSealed (in)   → RepairSealed (its sigma, for the target)
+//! owner → target               RepairSealed (all)  → ShareAck (checked against the circle)
+//! ```
+//!
+//! A helper takes part only for a friend whose node is the requester and
+//! with a share of the named circle; the target takes the role only when
+//! it holds no share of that circle, and keeps the rebuilt share only if
+//! it matches the dealer's commitment and the key the friend's record
+//! names. Sessions live in memory for at most [`REPAIR_TTL`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cyrcles_core::EgoId;
+use cyrcles_core::cbor::{Decode, Encode};
+use cyrcles_core::circle::messages::{MAX_CIRCLE_MESSAGE_SIZE, kind};
+use cyrcles_core::circle::request::refused;
+use cyrcles_core::circle::seal::{SealKey, seal};
+use cyrcles_core::circle::{
+    CircleId, CirclePublic, CircleRefused, MemberId, MemberShare, RepairDelta, RepairHelper,
+    RepairKeys, RepairRequest, RepairSealed, RepairSigma, RepairTarget, SessionId, ShareAck,
+    repair_aad,
+};
+use cyrcles_core::envelope::Envelope;
+use cyrcles_p2p::{NodeHandle, PeerId};
+use rand_core::{OsRng, RngCore};
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+use zeroize::Zeroizing;
+
+use super::circles::{
+    ANSWER_WITHIN, describe, ego_by_name, err, find_friend, friend_peer, friends_of, reach,
+    refusal, snapshot,
+};
+use super::{Shared, lock};
+use crate::control::proto::{CircleInfo, ErrorCode, ErrorReply};
+use crate::keystore::{FriendRow, HeldShare};
+
+/// How long a member keeps a repair session.
+pub(crate) const REPAIR_TTL: Duration = Duration::from_secs(60);
+/// Repair sessions a member keeps at once.
+const MAX_REPAIRS: usize = 16;
+
+enum Role {
+    /// Sent its key; waits for every participant's.
+    Helper(Box<RepairHelper>),
+    /// Sent its deltas; waits for the others' (and seals its sigma to
+    /// the target's key).
+    Deltas(Box<RepairHelper>, [u8; 32]),
+    /// Waits for the helpers' sigmas.
+    Target(Box<RepairTarget>),
+    /// Taken by the step running now.
+    Done,
+}
+
+struct Repair {
+    owner: EgoId,
+    my_ego: EgoId,
+    friend_id: i64,
+    peer: PeerId,
+    me: MemberId,
+    key: SealKey,
+    role: Role,
+    opened: Instant,
+}
+
+/// Open repair sessions, by session id (member side).
+#[derive(Default)]
+pub(crate) struct Repairs(HashMap<[u8; 16], Repair>);
+
+impl std::fmt::Debug for Repairs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Repairs({} open)", self.0.len())
+    }
+}
+
+// --------------------------------------------------------------- member
+
+/// The friendship whose node is `peer`, among `my_ego`'s.
+async fn requester(shared: &Shared, my_ego: EgoId, peer: &PeerId) -> Option<FriendRow> {
+    let bytes = peer.to_bytes();
+    shared
+        .keystore
+        .friends()
+        .await
+        .ok()?
+        .into_iter()
+        .find(|f| f.ego_id == my_ego && f.friend_peer_id == bytes)
+}
+
+/// A repair message reached `my_ego`'s node from `peer`.
+pub(crate) async fn on_message(
+    shared: &Shared,
+    my_ego: EgoId,
+    peer: PeerId,
+    message: &Envelope,
+) -> Envelope {
+    match message.kind {
+        kind::REPAIR_REQUEST => on_request(shared, my_ego, peer, message).await,
+        kind::REPAIR_KEYS => on_keys(shared, peer, message),
+        kind::REPAIR_SEALED => on_sealed(shared, peer, message).await,
+        _ => refusal(refused::INVALID),
+    }
+}
+
+async fn on_request(shared: &Shared, my_ego: EgoId, peer: PeerId, message: &Envelope) -> Envelope {
+    let Ok(req) = message.open::<RepairRequest>(MAX_CIRCLE_MESSAGE_SIZE) else {
+        return refusal(refused::INVALID);
+    };
+    let Some(friend) = requester(shared, my_ego, &peer).await else {
+        warn!(%peer, "a repair request from a node that is not a friend's was refused");
+        return refusal(refused::NOT_A_FRIEND);
+    };
+    let owner = friend.friend_ego_id;
+    let Ok(key) = shared.data_key() else {
+        return refusal(refused::UNAVAILABLE);
+    };
+    let held = match shared
+        .keystore
+        .held_share(&key, &owner, req.generation)
+        .await
+    {
+        Ok(h) => h,
+        Err(_) => return refusal(refused::UNAVAILABLE),
+    };
+    let sealing = SealKey::generate(&mut OsRng);
+    let (me, role) = match held {
+        Some((_, secret)) => {
+            let Ok(share) = MemberShare::from_secret_cbor(&secret) else {
+                return refusal(refused::UNAVAILABLE);
+            };
+            let me = share.member();
+            if me == req.target {
+                // This member holds its share: nothing to repair.
+                return refusal(refused::INVALID);
+            }
+            match RepairHelper::new(share, req.clone()) {
+                Ok(h) => (me, Role::Helper(Box::new(h))),
+                Err(e) => {
+                    warn!(%owner, "a repair request that does not fit was refused: {e}");
+                    return refusal(refused::INVALID);
+                }
+            }
+        }
+        // No share of that circle here: the owner says this member lost
+        // it. The rebuilt share is checked before it is kept.
+        None => (
+            req.target,
+            Role::Target(Box::new(RepairTarget::new(req.clone()))),
+        ),
+    };
+    let answer = RepairKeys {
+        session: req.session,
+        keys: vec![(me, sealing.public())],
+    };
+    let mut repairs = lock(&shared.repairs);
+    // One repair per requester at a time: a new request ends its older
+    // sessions here.
+    repairs
+        .0
+        .retain(|_, r| r.opened.elapsed() < REPAIR_TTL && r.peer != peer);
+    if repairs.0.len() >= MAX_REPAIRS || repairs.0.contains_key(&req.session.0) {
+        return refusal(refused::UNAVAILABLE);
+    }
+    repairs.0.insert(
+        req.session.0,
+        Repair {
+            owner,
+            my_ego,
+            friend_id: friend.id,
+            peer,
+            me,
+            key: sealing,
+            role,
+            opened: Instant::now(),
+        },
+    );
+    Envelope::wrap(kind::REPAIR_KEYS, &answer)
+}
+
+/// Takes the session of `id` if `peer` opened it.
+fn take(shared: &Shared, id: SessionId, peer: &PeerId) -> Option<Repair> {
+    let mut repairs = lock(&shared.repairs);
+    match repairs.0.get(&id.0) {
+        Some(r) if r.peer == *peer && r.opened.elapsed() < REPAIR_TTL => repairs.0.remove(&id.0),
+        _ => None,
+    }
+}
+
+fn put_back(shared: &Shared, id: SessionId, r: Repair) {
+    lock(&shared.repairs).0.insert(id.0, r);
+}
+
+fn on_keys(shared: &Shared, peer: PeerId, message: &Envelope) -> Envelope {
+    let Ok(keys) = message.open::<RepairKeys>(MAX_CIRCLE_MESSAGE_SIZE) else {
+        return refusal(refused::INVALID);
+    };
+    let Some(mut r) = take(shared, keys.session, &peer) else {
+        return refusal(refused::NO_SESSION);
+    };
+    let Role::Helper(mut helper) = r.role else {
+        return refusal(refused::INVALID);
+    };
+    let by_member: BTreeMap<MemberId, [u8; 32]> = keys.keys.iter().copied().collect();
+    let Ok(deltas) = helper.deltas(&mut OsRng) else {
+        return refusal(refused::INVALID);
+    };
+    let target = helper.target();
+    let Some(target_key) = by_member.get(&target).copied() else {
+        return refusal(refused::INVALID);
+    };
+    let mut items = Vec::new();
+    for d in deltas {
+        if d.to == r.me {
+            if helper.add_delta(d).is_err() {
+                return refusal(refused::INVALID);
+            }
+            continue;
+        }
+        let Some(to_key) = by_member.get(&d.to) else {
+            return refusal(refused::INVALID);
+        };
+        let plain = Zeroizing::new(d.to_cbor());
+        let aad = repair_aad(b"delta", keys.session, r.me, d.to);
+        match seal(to_key, &aad, &plain, &mut OsRng) {
+            Ok(sealed) => items.push((d.to, sealed)),
+            Err(_) => return refusal(refused::INVALID),
+        }
+    }
+    items.sort_by_key(|(m, _)| *m);
+    let answer = RepairSealed {
+        session: keys.session,
+        member: r.me,
+        items,
+    };
+    r.role = Role::Deltas(helper, target_key);
+    put_back(shared, keys.session, r);
+    Envelope::wrap(kind::REPAIR_SEALED, &answer)
+}
+
+async fn on_sealed(shared: &Shared, peer: PeerId, message: &Envelope) -> Envelope {
+    let Ok(bundle) = message.open::<RepairSealed>(MAX_CIRCLE_MESSAGE_SIZE) else {
+        return refusal(refused::INVALID);
+    };
+    let Some(mut r) = take(shared, bundle.session, &peer) else {
+        return refusal(refused::NO_SESSION);
+    };
+    if bundle.member != r.me {
+        return refusal(refused::INVALID);
+    }
+    match std::mem::replace(&mut r.role, Role::Done) {
+        Role::Deltas(helper, target_key) => helper_sigma(&r, *helper, target_key, &bundle),
+        Role::Target(target) => target_finish(shared, &r, *target, &bundle).await,
+        Role::Helper(_) | Role::Done => refusal(refused::INVALID),
+    }
+}
+
+/// A helper's last step: the other helpers' deltas in, its sigma out.
+fn helper_sigma(
+    r: &Repair,
+    mut helper: RepairHelper,
+    target_key: [u8; 32],
+    bundle: &RepairSealed,
+) -> Envelope {
+    for (from, sealed) in &bundle.items {
+        let aad = repair_aad(b"delta", bundle.session, *from, r.me);
+        let Ok(plain) = r.key.open(&aad, sealed) else {
+            return refusal(refused::INVALID);
+        };
+        let Ok(delta) = RepairDelta::from_cbor(&plain, MAX_CIRCLE_MESSAGE_SIZE) else {
+            return refusal(refused::INVALID);
+        };
+        if delta.from != *from || helper.add_delta(delta).is_err() {
+            return refusal(refused::INVALID);
+        }
+    }
+    let Ok(sigma) = helper.sigma() else {
+        return refusal(refused::INVALID);
+    };
+    let target = helper.target();
+    let plain = Zeroizing::new(sigma.to_cbor());
+    let aad = repair_aad(b"sigma", bundle.session, r.me, target);
+    let Ok(sealed) = seal(&target_key, &aad, &plain, &mut OsRng) else {
+        return refusal(refused::INVALID);
+    };
+    info!(owner = %r.owner, "helped repair a friend's circle share");
+    Envelope::wrap(
+        kind::REPAIR_SEALED,
+        &RepairSealed {
+            session: bundle.session,
+            member: r.me,
+            items: vec![(target, sealed)],
+        },
+    )
+}
+
+/// The target's last step: the sigmas in, the rebuilt share checked
+/// against the commitment and the friend's record, stored, acknowledged.
+async fn target_finish(
+    shared: &Shared,
+    r: &Repair,
+    mut target: RepairTarget,
+    bundle: &RepairSealed,
+) -> Envelope {
+    for (from, sealed) in &bundle.items {
+        let aad = repair_aad(b"sigma", bundle.session, *from, r.me);
+        let Ok(plain) = r.key.open(&aad, sealed) else {
+            return refusal(refused::INVALID);
+        };
+        let Ok(sigma) = RepairSigma::from_cbor(&plain, MAX_CIRCLE_MESSAGE_SIZE) else {
+            return refusal(refused::INVALID);
+        };
+        if sigma.from != *from || sigma.ego_id != r.owner || target.add_sigma(sigma).is_err() {
+            return refusal(refused::INVALID);
+        }
+    }
+    let share = match target.finish() {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(owner = %r.owner, "a repaired share does not check: {e}");
+            return refusal(refused::INVALID);
+        }
+    };
+    // The share must be of the circle the friend's record names now.
+    let node = {
+        let egos = shared.egos.lock().await;
+        egos.get(&r.my_ego).and_then(|s| s.node.clone())
+    };
+    let Some(node) = node else {
+        return refusal(refused::UNAVAILABLE);
+    };
+    match tokio::time::timeout(ANSWER_WITHIN, node.get(r.owner)).await {
+        Ok(Ok(found)) if found.ego.circle_key() == share.group_key() => {}
+        Ok(Ok(_)) => return refusal(refused::INVALID),
+        _ => return refusal(refused::UNAVAILABLE),
+    }
+    let Ok(key) = shared.data_key() else {
+        return refusal(refused::UNAVAILABLE);
+    };
+    let held = HeldShare {
+        owner_ego_id: r.owner,
+        generation: share.generation(),
+        my_ego_id: r.my_ego,
+        friend_id: r.friend_id,
+        last_signed_at: None,
+        created_at: shared.now().secs(),
+    };
+    if let Err(e) = shared
+        .keystore
+        .store_share(&key, &held, &share.to_secret_cbor())
+        .await
+    {
+        warn!(owner = %r.owner, "cannot store a repaired share: {e}");
+        return refusal(refused::UNAVAILABLE);
+    }
+    info!(owner = %r.owner, generation = share.generation(), "a lost share of a friend's circle was repaired");
+    Envelope::wrap(kind::SHARE_ACK, &share.ack())
+}
+
+// ---------------------------------------------------------------- owner
+
+/// Sends `envelope` to `peer` and opens the answer as `T` of `want`.
+async fn ask<T: Decode>(
+    node: &NodeHandle,
+    peer: PeerId,
+    addrs: Vec<cyrcles_p2p::Multiaddr>,
+    envelope: &Envelope,
+    want: u16,
+) -> Result<T, String> {
+    let reply = match tokio::time::timeout(ANSWER_WITHIN, node.circle(peer, addrs, envelope)).await
+    {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return Err(e.to_string()),
+        Err(_) => return Err("no answer in time".into()),
+    };
+    if reply.kind == want {
+        return reply
+            .open::<T>(MAX_CIRCLE_MESSAGE_SIZE)
+            .map_err(|_| "a bad answer".to_string());
+    }
+    Err(match reply.open::<CircleRefused>(MAX_CIRCLE_MESSAGE_SIZE) {
+        Ok(r) => format!("refused (code {})", r.code),
+        Err(_) => "a bad answer".into(),
+    })
+}
+
+/// One participant, as the owner reaches it.
+#[derive(Clone)]
+struct Party {
+    member: MemberId,
+    name: String,
+    peer: PeerId,
+}
+
+/// `circle repair EGO FRIEND`.
+pub(crate) async fn repair(
+    shared: &Arc<Shared>,
+    name: &str,
+    friend: &str,
+) -> Result<CircleInfo, ErrorReply> {
+    let ego = ego_by_name(shared, name).await?;
+    let friends = friends_of(shared, &ego).await?;
+    let row = find_friend(&friends, name, friend)?;
+    let circle = shared.keystore.circle(&ego).await?.ok_or_else(|| {
+        err(
+            ErrorCode::Conflict,
+            format!("ego {name:?} has no shared circle to repair"),
+        )
+    })?;
+    let public = CirclePublic::from_cbor(&circle.public).map_err(|e| {
+        err(
+            ErrorCode::Damaged,
+            format!("the stored circle is damaged: {e}"),
+        )
+    })?;
+    let member_of = |id: i64| {
+        circle
+            .members
+            .iter()
+            .find(|(_, f)| *f == id)
+            .and_then(|(m, _)| MemberId::new(*m))
+    };
+    let target_member = member_of(row.id).ok_or_else(|| {
+        err(
+            ErrorCode::NotFound,
+            format!("{friend:?} is not a member of {name:?}'s circle"),
+        )
+    })?;
+    let snap = snapshot(shared, &ego).await?;
+    let now = shared.now();
+    let target = Party {
+        member: target_member,
+        name: row.petname.clone(),
+        peer: friend_peer(row)?,
+    };
+    let mut helpers: Vec<Party> = Vec::new();
+    for (m, id) in &circle.members {
+        let (Some(f), Some(member)) = (friends.get(id), MemberId::new(*m)) else {
+            continue;
+        };
+        if member != target_member {
+            helpers.push(Party {
+                member,
+                name: f.petname.clone(),
+                peer: friend_peer(f)?,
+            });
+        }
+    }
+    // Everyone is dialled once at their published addresses; later steps
+    // reuse the connections.
+    let mut dialled = JoinSet::new();
+    for (_, id) in &circle.members {
+        if let Some(f) = friends.get(id) {
+            let (node, f) = (snap.node.clone(), f.clone());
+            dialled.spawn(async move { (f.id, reach(&node, &f, now).await) });
+        }
+    }
+    let mut addrs: HashMap<i64, Vec<cyrcles_p2p::Multiaddr>> = HashMap::new();
+    while let Some(Ok((id, a))) = dialled.join_next().await {
+        addrs.insert(id, a);
+    }
+    let addr_of = |p: &Party| -> Vec<cyrcles_p2p::Multiaddr> {
+        friends
+            .values()
+            .find(|f| f.friend_peer_id == p.peer.to_bytes())
+            .and_then(|f| addrs.get(&f.id).cloned())
+            .unwrap_or_default()
+    };
+    let threshold = public.threshold();
+    // Step A: the participants' sealing keys. Helpers that do not answer
+    // are left out and the step is run again with the others.
+    let mut attempt = 0;
+    let (session, keys, helpers) = loop {
+        attempt += 1;
+        if helpers.len() < threshold {
+            return Err(err(
+                ErrorCode::Network,
+                format!(
+                    "{} friends can help, {threshold} are needed; try again when more are online",
+                    helpers.len()
+                ),
+            ));
+        }
+        let mut sid = [0u8; 16];
+        OsRng.fill_bytes(&mut sid);
+        let session = SessionId(sid);
+        let request = RepairRequest {
+            session,
+            circle_id: CircleId(circle.circle_id),
+            generation: circle.generation,
+            target: target_member,
+            helpers: helpers.iter().map(|h| h.member).collect(),
+        };
+        let envelope = Envelope::wrap(kind::REPAIR_REQUEST, &request);
+        let mut asks = JoinSet::new();
+        for p in helpers.iter().chain(std::iter::once(&target)) {
+            let (node, envelope, p, a) =
+                (snap.node.clone(), envelope.clone(), p.clone(), addr_of(p));
+            asks.spawn(async move {
+                let answer: Result<RepairKeys, String> =
+                    ask(&node, p.peer, a, &envelope, kind::REPAIR_KEYS).await;
+                (p, answer)
+            });
+        }
+        let mut keys: BTreeMap<MemberId, [u8; 32]> = BTreeMap::new();
+        let mut problems = Vec::new();
+        while let Some(Ok((p, answer))) = asks.join_next().await {
+            match answer.map(|k| (k.session, k.keys.as_slice().first().copied(), k.keys.len())) {
+                Ok((s, Some((m, key)), 1)) if s == session && m == p.member => {
+                    keys.insert(p.member, key);
+                }
+                Ok(_) => problems.push(format!("{}: a bad answer", p.name)),
+                Err(e) => problems.push(format!("{}: {e}", p.name)),
+            }
+        }
+        if !keys.contains_key(&target_member) {
+            return Err(err(
+                ErrorCode::Network,
+                format!(
+                    "{:?} did not take part ({}); the circle is unchanged",
+                    target.name,
+                    problems.join("; ")
+                ),
+            ));
+        }
+        let answered: Vec<Party> = helpers
+            .iter()
+            .filter(|h| keys.contains_key(&h.member))
+            .cloned()
+            .collect();
+        if answered.len() == helpers.len() {
+            break (session, keys, helpers);
+        }
+        if attempt >= 2 || answered.len() < threshold {
+            return Err(err(
+                ErrorCode::Network,
+                format!(
+                    "{} of the {threshold} helpers needed answered ({}); try again later",
+                    answered.len(),
+                    problems.join("; ")
+                ),
+            ));
+        }
+        helpers = answered;
+    };
+
+    // Step B: every helper's deltas, sealed to the other helpers.
+    let all_keys = RepairKeys {
+        session,
+        keys: keys.iter().map(|(m, k)| (*m, *k)).collect(),
+    };
+    let envelope = Envelope::wrap(kind::REPAIR_KEYS, &all_keys);
+    let bundles = gather(&snap.node, &helpers, |_| envelope.clone()).await?;
+    let mut inbound: BTreeMap<MemberId, Vec<(MemberId, Vec<u8>)>> = BTreeMap::new();
+    for (from, bundle) in bundles {
+        for (to, sealed) in bundle.items {
+            inbound.entry(to).or_default().push((from, sealed));
+        }
+    }
+    // Step C: each helper's inbound deltas; its sigma comes back sealed to
+    // the target.
+    let step_c: HashMap<MemberId, Envelope> = helpers
+        .iter()
+        .map(|h| {
+            let mut items = inbound.remove(&h.member).unwrap_or_default();
+            items.sort_by_key(|(m, _)| *m);
+            let b = RepairSealed {
+                session,
+                member: h.member,
+                items,
+            };
+            (h.member, Envelope::wrap(kind::REPAIR_SEALED, &b))
+        })
+        .collect();
+    let sigmas = gather(&snap.node, &helpers, |m| {
+        step_c
+            .get(&m)
+            .cloned()
+            .unwrap_or_else(|| refusal(refused::INVALID))
+    })
+    .await?;
+    let mut items: Vec<(MemberId, Vec<u8>)> = Vec::new();
+    for (from, bundle) in sigmas {
+        match bundle.items.into_iter().next() {
+            Some((to, sealed)) if to == target_member => items.push((from, sealed)),
+            _ => {
+                return Err(err(
+                    ErrorCode::Refused,
+                    format!("member {from} sent no sigma for the target"),
+                ));
+            }
+        }
+    }
+    items.sort_by_key(|(m, _)| *m);
+    // Step D: the target rebuilds, checks and acknowledges its share.
+    let envelope = Envelope::wrap(
+        kind::REPAIR_SEALED,
+        &RepairSealed {
+            session,
+            member: target_member,
+            items,
+        },
+    );
+    let ack: ShareAck = ask(
+        &snap.node,
+        target.peer,
+        Vec::new(),
+        &envelope,
+        kind::SHARE_ACK,
+    )
+    .await
+    .map_err(|e| {
+        err(
+            ErrorCode::Refused,
+            format!("{:?} could not rebuild the share: {e}", target.name),
+        )
+    })?;
+    public.check_ack(&ack).map_err(|e| {
+        err(
+            ErrorCode::Refused,
+            format!("{:?} acknowledged wrongly: {e}", target.name),
+        )
+    })?;
+    info!(%ego, friend = %target.name, helpers = helpers.len(), "a friend's share was repaired");
+    let note = format!(
+        "{:?}'s share was rebuilt by {} friends ({}); nobody learned it but them",
+        target.name,
+        helpers.len(),
+        helpers
+            .iter()
+            .map(|h| h.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    describe(shared, ego, name, Some(note)).await
+}
+
+/// Sends each helper its envelope (connections are open); every helper
+/// must answer with a sealed bundle from itself.
+async fn gather(
+    node: &NodeHandle,
+    helpers: &[Party],
+    envelope_for: impl Fn(MemberId) -> Envelope,
+) -> Result<Vec<(MemberId, RepairSealed)>, ErrorReply> {
+    let mut asks = JoinSet::new();
+    for h in helpers {
+        let (node, h, envelope) = (node.clone(), h.clone(), envelope_for(h.member));
+        asks.spawn(async move {
+            let answer: Result<RepairSealed, String> =
+                ask(&node, h.peer, Vec::new(), &envelope, kind::REPAIR_SEALED).await;
+            (h, answer)
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(done) = asks.join_next().await {
+        let Ok((h, answer)) = done else {
+            return Err(err(ErrorCode::Internal, "a repair task failed"));
+        };
+        match answer {
+            Ok(b) if b.member == h.member => out.push((h.member, b)),
+            Ok(_) => {
+                return Err(err(
+                    ErrorCode::Refused,
+                    format!("{}: a bad answer; the repair stopped", h.name),
+                ));
+            }
+            Err(e) => {
+                return Err(err(
+                    ErrorCode::Network,
+                    format!("{}: {e}; the repair stopped", h.name),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
