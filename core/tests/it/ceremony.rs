@@ -286,3 +286,48 @@ proptest! {
         let _ = CeremonyRequest::from_cbor(&bytes, MAX_CIRCLE_MESSAGE_SIZE);
     }
 }
+
+#[test]
+fn an_old_circles_shares_sign_nothing_the_current_record_accepts() {
+    // Members 1..5 held shares of circle 1; the owner then moved to a new
+    // circle (as after removing a member), signed by the old one.
+    let mut s = shared(910);
+    let old_shares = s.shares.clone();
+    s.owner.add_link(T0.plus(20));
+    let new_key = SecretKey::generate(&mut s.owner.rng);
+    let cert = s
+        .owner
+        .record
+        .next_cert(new_key.public(), NOW, DEFAULT_CERT_VALIDITY_SECS);
+    // A member refuses a request with an old share.
+    let request = body(&s, Purpose::Certify(cert.clone())).sign(&s.owner.ego);
+    assert_eq!(
+        authorize(
+            &request,
+            &record(&s),
+            &old_shares[&member(2)],
+            None,
+            NOW,
+            &SigningPolicy::default()
+        ),
+        Err(Refusal::WrongCircle)
+    );
+    // Even if three old members sign together, the record refuses it.
+    let message = Purpose::Certify(cert.clone()).signing_bytes();
+    let public = old_shares[&member(1)].public().clone();
+    let mut coord = Coordinator::new(public, SESSION, message).unwrap();
+    let mut nonces = Vec::new();
+    for n in [1, 2, 3] {
+        let (nonce, r1) = commit(&old_shares[&member(n)], SESSION, &mut s.owner.rng);
+        coord.add_commitments(r1).unwrap();
+        nonces.push((member(n), nonce));
+    }
+    let signing = coord.request().unwrap();
+    for (m, nonce) in nonces {
+        coord
+            .add_share(nonce.sign(&old_shares[&m], &signing).unwrap())
+            .unwrap();
+    }
+    let sig = coord.aggregate().unwrap();
+    assert!(s.owner.record.set_cert(Signed { body: cert, sig }).is_err());
+}
