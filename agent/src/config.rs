@@ -129,6 +129,9 @@ pub struct Circles {
     /// While recovering an ego on this device: how often the friends are
     /// asked again (seconds).
     pub recovery_poll_secs: u64,
+    /// How often the agent checks its friends' records and deletes the
+    /// shares of circles they no longer use (seconds).
+    pub share_sweep_secs: u64,
 }
 
 impl Default for Circles {
@@ -137,6 +140,7 @@ impl Default for Circles {
             sign_interval_secs: 3600,
             max_cert_days: 90,
             recovery_poll_secs: 10,
+            share_sweep_secs: 3600,
         }
     }
 }
@@ -206,6 +210,8 @@ pub struct Settings {
     pub signing: cyrcles_core::circle::SigningPolicy,
     /// How often a recovery asks the friends again.
     pub recovery_poll: std::time::Duration,
+    /// How often old shares of friends' circles are looked for (seconds).
+    pub share_sweep: u64,
 }
 
 fn addrs(key: &'static str, list: &[String]) -> Result<Vec<Multiaddr>, ConfigError> {
@@ -325,6 +331,7 @@ impl AgentConfig {
                 "circles.recovery_poll_secs",
                 self.circles.recovery_poll_secs,
             )?),
+            share_sweep: positive("circles.share_sweep_secs", self.circles.share_sweep_secs)?,
         })
     }
 }

@@ -175,6 +175,12 @@ fn ego_text(e: &EgoInfo, now: u64) -> String {
     if let Some(err) = &e.last_error {
         let _ = writeln!(s, "  last problem    {err}");
     }
+    if let Some(err) = &e.rotation_problem {
+        let _ = writeln!(
+            s,
+            "  rotation        failed, tried again at the next rotation time: {err}"
+        );
+    }
     s
 }
 

@@ -382,6 +382,10 @@ pub struct EgoInfo {
     pub last_published_at: Option<u64>,
     /// Last publication or rotation error.
     pub last_error: Option<String>,
+    /// Why the last rotation through friends failed, until one succeeds
+    /// (`next_rotation` is then the next try).
+    #[serde(default)]
+    pub rotation_problem: Option<String>,
 }
 
 /// Signed endpoints.

@@ -46,6 +46,9 @@ pub(crate) struct EgoState {
     /// When the next rotation through friends may be tried, and the wait
     /// after a failure (backoff).
     pub(crate) friends_retry: Option<(UnixTime, u64)>,
+    /// Why the last rotation through friends failed (kept until one
+    /// succeeds; a later publication does not clear it).
+    pub(crate) friends_error: Option<String>,
 }
 
 impl EgoState {
@@ -159,6 +162,7 @@ pub(crate) async fn load(shared: &Shared) -> Result<(), crate::keystore::Keystor
             damage,
             circle,
             friends_retry: None,
+            friends_error: None,
         };
         lock(&shared.approvals).track_ego(&state);
         egos.insert(state.ego_id(), state);
@@ -450,6 +454,7 @@ pub(crate) async fn create(
         damage: None,
         circle: None,
         friends_retry: None,
+        friends_error: None,
     };
     lock(&shared.approvals).track_ego(&state);
     egos.insert(ego_id, state);

@@ -47,6 +47,7 @@ pub(crate) fn ego_info(state: &EgoState, locked: bool) -> EgoInfo {
         created_at: row.created_at,
         last_published_at: row.last_published_at,
         last_error: row.last_error.clone(),
+        rotation_problem: state.friends_error.clone(),
     };
     let Some(record) = &state.record else {
         info.state = "damaged".into();
@@ -81,7 +82,12 @@ pub(crate) fn ego_info(state: &EgoState, locked: bool) -> EgoInfo {
     } else if state.is_revoked() {
         info.state = "revoked".into();
     } else {
-        info.next_rotation = Some(rotation_due(cert).secs());
+        let due = rotation_due(cert).secs();
+        info.next_rotation = Some(
+            state
+                .friends_retry
+                .map_or(due, |(at, _)| at.secs().max(due)),
+        );
         if locked {
             info.state = "locked".into();
         }

@@ -2,11 +2,14 @@
 //! retries failed publications. It runs every `maintenance_interval`, and
 //! at once when a node's addresses change or after an unlock.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use tracing::warn;
+use cyrcles_core::EgoId;
+use tracing::{info, warn};
 
-use super::{Shared, egos};
+use super::{Shared, egos, lock};
 
 /// Runs until the daemon stops.
 pub(crate) async fn run(shared: Arc<Shared>) {
@@ -73,6 +76,57 @@ pub(crate) async fn tick(shared: &Shared) {
     for (id, node, bytes) in to_publish {
         let _ = egos::publish(shared, id, &node, bytes).await;
     }
+    sweep_shares(shared).await;
+}
+
+/// Member side: deletes the shares of friends' circles that the friends'
+/// records no longer name (this friend was left out of a new circle, or
+/// the circle changed while it was offline). At most every
+/// `circles.share_sweep_secs`.
+async fn sweep_shares(shared: &Shared) {
+    let now = shared.now();
+    {
+        let mut last = lock(&shared.share_sweep);
+        if last.is_some_and(|t| now.secs() < t.secs().saturating_add(shared.settings.share_sweep)) {
+            return;
+        }
+        *last = Some(now);
+    }
+    let Ok(held) = shared.keystore.held_shares().await else {
+        return;
+    };
+    // Each friend's ego once, looked up through the node of this agent's
+    // ego that is the friend.
+    let mut owners: BTreeMap<EgoId, (EgoId, u64)> = BTreeMap::new();
+    for h in &held {
+        let e = owners
+            .entry(h.owner_ego_id)
+            .or_insert((h.my_ego_id, h.generation));
+        e.1 = e.1.min(h.generation);
+    }
+    for (owner, (my_ego, oldest)) in owners {
+        let node = {
+            let egos = shared.egos.lock().await;
+            egos.get(&my_ego).and_then(|s| s.node.clone())
+        };
+        let Some(node) = node else {
+            continue;
+        };
+        let Ok(Ok(found)) = tokio::time::timeout(Duration::from_secs(20), node.get(owner)).await
+        else {
+            continue;
+        };
+        let current = u64::try_from(found.ego.record().chain.len()).unwrap_or(u64::MAX);
+        if oldest < current {
+            match shared.keystore.drop_old_shares(&owner, current).await {
+                Ok(n) if n > 0 => {
+                    info!(%owner, dropped = n, "shares of a friend's former circle deleted");
+                }
+                Ok(_) => {}
+                Err(e) => warn!(%owner, "cannot delete old shares: {e}"),
+            }
+        }
+    }
 }
 
 /// First wait after a failed rotation through friends; it doubles up to
@@ -90,6 +144,7 @@ async fn rotate_through_friends(shared: &Shared, id: cyrcles_core::EgoId) {
                 let mut all = shared.egos.lock().await;
                 all.get_mut(&id).and_then(|s| {
                     s.friends_retry = None;
+                    s.friends_error = None;
                     s.node.clone()
                 })
             };
@@ -110,7 +165,8 @@ async fn rotate_through_friends(shared: &Shared, id: cyrcles_core::EgoId) {
                     .friends_retry
                     .map_or(FIRST_RETRY_SECS, |(_, w)| (w * 2).min(MAX_RETRY_SECS));
                 s.friends_retry = Some((now.plus(wait), wait));
-                s.row.last_error = Some(message);
+                s.row.last_error = Some(message.clone());
+                s.friends_error = Some(message);
             }
         }
     }

@@ -153,6 +153,8 @@ pub(crate) struct Shared {
     pub(crate) sessions: Mutex<circles::Sessions>,
     pub(crate) recoveries: Mutex<recovery::Recoveries>,
     pub(crate) repairs: Mutex<repair::Repairs>,
+    /// When old shares of friends' circles were last looked for.
+    pub(crate) share_sweep: Mutex<Option<UnixTime>>,
     pub(crate) events: broadcast::Sender<WatchEvent>,
     pub(crate) stop: watch::Sender<bool>,
     pub(crate) wake: Notify,
@@ -250,6 +252,7 @@ impl Daemon {
             sessions: Mutex::new(circles::Sessions::default()),
             recoveries: Mutex::new(recovery::Recoveries::default()),
             repairs: Mutex::new(repair::Repairs::default()),
+            share_sweep: Mutex::new(None),
             settings,
             clock,
             keystore,

@@ -880,6 +880,7 @@ async fn finish(
         damage: None,
         circle: circle.as_ref().map(|c| (c.threshold, c.members.len())),
         friends_retry: None,
+        friends_error: None,
     };
     lock(&shared.approvals).track_ego(&state);
     egos_lock.insert(a.ego, state);

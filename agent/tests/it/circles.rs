@@ -13,8 +13,10 @@ use serde_json::Value;
 use crate::common::{Agent, Bridge, bounded};
 use crate::friends::befriend;
 
-/// Friends of the test sign for each other without the hourly limit.
-const FRIEND_CONFIG: &str = "[circles]\nsign_interval_secs = 0\n";
+/// Friends of the test sign for each other without the hourly limit, and
+/// look for shares of former circles every second.
+const FRIEND_CONFIG: &str = "maintenance_interval_secs = 1\n\
+                             [circles]\nsign_interval_secs = 0\nshare_sweep_secs = 1\n";
 
 async fn record_where(
     bridge: &Bridge,
@@ -204,15 +206,15 @@ async fn a_circle_is_shared_rotates_the_ego_key_and_grows() {
     })
     .await;
     assert_ne!(shrunk.circle_key(), before.circle_key());
-    let dave_shares = dave.json(&["shares"]).await;
-    let generations: Vec<u64> = dave_shares["shares"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["generation"].as_u64().unwrap())
-        .collect();
-    assert!(!generations.contains(&3), "{dave_shares}");
-    assert!(generations.contains(&2), "{dave_shares}");
+    // Dave got no share of the new circle, and his agent deletes the old
+    // one once it sees the record name a circle without him.
+    assert!(!held_generations(&dave, a).await.contains(&3));
+    bounded(30, "dave's old share to be deleted", async {
+        while !held_generations(&dave, a).await.is_empty() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
 
     // The friends also sign the revocation: the ego ends, and the owner's
     // keystore keeps only the node's key.
@@ -495,4 +497,99 @@ pub fn copy_home(from: &std::path::Path, to: &std::path::Path) {
         }
     }
     std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o700)).unwrap();
+}
+
+/// With a shared circle, the daemon rotates through the friends by itself
+/// at half-life; with too few friends online it says why in `ego show`,
+/// waits (1 minute, then longer) and succeeds once a friend returns.
+/// Every node runs on one manual clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_rotates_through_friends_by_itself_and_retries() {
+    use cyrcles_agent::daemon::{Daemon, DaemonOptions};
+    use cyrcles_agent::home::Home;
+
+    let clock = crate::common::ManualClock::new();
+    let bridge = Bridge::start(clock.clock()).await;
+    let dir = crate::common::TempDir::new();
+    let start = |name: &str| {
+        let options = DaemonOptions {
+            home: Home::at(dir.path().join(name)),
+            settings: crate::persistence::settings(&bridge),
+            clock: clock.clock(),
+            passphrase: None,
+        };
+        async move { Daemon::start(options).await.unwrap() }
+    };
+    let on = |name: &str| Agent::on_home(dir.path().join(name), dir.path().join("unused.log"));
+    let alice_daemon = start("alice").await;
+    let bob_daemon = start("bob").await;
+    let carol_daemon = start("carol").await;
+    let (alice, bob, carol) = (on("alice"), on("bob"), on("carol"));
+    let a = alice.create("main").await;
+    for f in [&bob, &carol] {
+        let id = f.create("main").await;
+        bridge.resolve(id).await;
+    }
+    bridge.resolve(a).await;
+    befriend(&alice, "main", "bob", &bob, "main", "alice").await;
+    befriend(&alice, "main", "carol", &carol, "main", "alice").await;
+    alice.json(&["circle", "add", "main", "bob"]).await;
+    let v = alice.json(&["circle", "add", "main", "carol"]).await;
+    assert!(
+        v["state"].as_str().unwrap().starts_with("shared 2 of 2"),
+        "{v}"
+    );
+    let shared = record_where(&bridge, a, "the shared record", |r| {
+        r.record().chain.len() == 1
+    })
+    .await;
+
+    // Carol is away when the certificate reaches half its life: the
+    // rotation fails, and `ego show` says why.
+    carol_daemon.shutdown().await;
+    clock.advance(16 * 86_400);
+    let shown = bounded(90, "the failed rotation to show", async {
+        loop {
+            let v = alice.json(&["ego", "show", "main"]).await;
+            if v["rotation_problem"]
+                .as_str()
+                .is_some_and(|e| e.contains("friends needed answered"))
+            {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    assert_eq!(shown["cert_seq"], shared.cert().seq, "{shown}");
+    // The next try is after the first wait (a minute).
+    assert_eq!(
+        shown["next_rotation"].as_u64().unwrap(),
+        clock.now().secs() + 60,
+        "{shown}"
+    );
+
+    // Carol returns; after the first wait, the daemon tries again and the
+    // friends certify a new key.
+    let carol_daemon = start("carol").await;
+    clock.advance(61);
+    let rotated = record_where(&bridge, a, "the automatic rotation", |r| {
+        r.cert().seq == shared.cert().seq + 1
+    })
+    .await;
+    assert_ne!(rotated.ego_key(), shared.ego_key());
+    let v = bounded(30, "the problem to clear", async {
+        loop {
+            let v = alice.json(&["ego", "show", "main"]).await;
+            if v["rotation_problem"].is_null() {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert_eq!(v["cert_seq"], rotated.cert().seq);
+    for d in [alice_daemon, bob_daemon, carol_daemon] {
+        d.shutdown().await;
+    }
 }

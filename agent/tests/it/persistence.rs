@@ -97,7 +97,7 @@ async fn a_restart_keeps_egos_policies_and_bans() {
     );
 }
 
-fn settings(bridge: &Bridge) -> cyrcles_agent::config::Settings {
+pub(crate) fn settings(bridge: &Bridge) -> cyrcles_agent::config::Settings {
     let mut c = AgentConfig::default();
     c.network.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
     c.network.bootstrap = vec![bridge.addr.to_string()];
