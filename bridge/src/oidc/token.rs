@@ -189,6 +189,19 @@ async fn refresh_grant(
         }
         RotateOutcome::Invalid => return Err(invalid_grant("invalid refresh token")),
     };
+    // A refresh token outlives the browser session it came from, so the
+    // session check does not reach it: a revoked ego's grants end here.
+    if let Some(ego) = crate::login::challenge::parse_ego(&active.grant.ego_id)
+        && let Ok(record) = crate::login::resolve::resolve(state, ego, false).await
+        && record.is_revoked()
+    {
+        state
+            .store
+            .revoke_grant(&active.grant.grant_id, now)
+            .await?;
+        tracing::info!(client = %client.id, "refresh refused: the ego is revoked");
+        return Err(invalid_grant("the ego has been revoked"));
+    }
     let scope = match f.get("scope") {
         None => active.scope.clone(),
         Some(s) => {

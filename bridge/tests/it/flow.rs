@@ -304,6 +304,7 @@ async fn a_revoked_or_replaced_ego_key_ends_its_sessions() {
         .client(serde_json::json!({
             "redirect_uris": [crate::common::REDIRECT],
             "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"],
             "backchannel_logout_uri": bcl,
         }))
         .await;
@@ -328,6 +329,15 @@ async fn a_revoked_or_replaced_ego_key_ends_its_sessions() {
     );
     let lt = next_logout_token(&bridge, &mut tokens_rx).await;
     assert_eq!(lt["aud"], id);
+    // Another browser logs in and the site keeps the refresh token; a day
+    // later that browser session has expired, the refresh token has not.
+    let (url, _, _, verifier) = rp.auth_url(&[], &[]);
+    let code = browse(&bridge, &browser(), &url, &agent.ego_text())
+        .await
+        .code();
+    let tokens = rp.exchange(code, verifier).await.unwrap();
+    let refresh = tokens.refresh_token().expect("a refresh token").clone();
+    bridge.clock.advance(86_400 + 60);
     // Log in again with the new key, then revoke the ego.
     let (url, _, _, _) = rp.auth_url(&[], &[]);
     browse(&bridge, &b, &url, &agent.ego_text()).await.code();
@@ -339,6 +349,18 @@ async fn a_revoked_or_replaced_ego_key_ends_its_sessions() {
         1
     );
     next_logout_token(&bridge, &mut tokens_rx).await;
+    // The live session ended; the refresh token of the expired one, which
+    // no session check reaches, is refused at the token endpoint.
+    let refused = rp
+        .client
+        .exchange_refresh_token(&refresh)
+        .unwrap()
+        .request_async(&rp.http)
+        .await;
+    assert!(
+        refused.is_err(),
+        "a revoked ego's refresh token must not work"
+    );
     // A revoked ego cannot log in.
     let (url, _, _, _) = rp.auth_url(&[], &[]);
     match browse(&bridge, &browser(), &url, &agent.ego_text()).await {

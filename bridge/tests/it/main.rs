@@ -15,6 +15,7 @@ mod abuse;
 mod cli;
 mod common;
 mod conformance;
+mod deploy;
 mod flow;
 mod pages;
 mod storage;
