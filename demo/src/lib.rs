@@ -7,5 +7,6 @@
 //! URL` runs only the website against an existing bridge (as
 //! `docker-compose.yml` does).
 
+pub mod cli;
 pub mod quickstart;
 pub mod site;

@@ -1,0 +1,372 @@
+//! Journeys across the real programs, each started as a process on ports
+//! and homes picked at runtime: `cyrcles-bridge serve`, `cyrcles-demo
+//! site` (an OpenID Connect relying party on the `openidconnect` crate),
+//! and `cyrcles` daemons driven through their CLI. The browser is an HTTP
+//! client with cookies that clicks through the pages as a person would;
+//! the headless-Chromium test is separate.
+#![allow(
+    unreachable_pub,
+    missing_debug_implementations,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{
+    Agent, Bridge, Ended, Login, Site, TempDir, befriend, bounded, browser, by_id, log_in,
+};
+
+/// 1. A newcomer: an agent and an ego; a login to the demo site through
+/// the bridge, approved with the code; the site verified the ID token and
+/// shows its claims; a denied login logs nobody in; RP-initiated logout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newcomer_logs_in_to_the_demo_site() {
+    let dir = TempDir::new("newcomer");
+    let bridge = Bridge::start(&dir.0, &[]).await;
+    let site = Site::start(&dir.0, &bridge.issuer).await;
+    let alice = Agent::start(&dir.0, "alice", &bridge.bootstrap).await;
+    let ego = alice.ego("main").await;
+    let b = browser();
+    assert!(site.home(&b).await.contains("Login with Cyrcles"));
+
+    let login = Login {
+        site: &site,
+        bridge: &bridge.issuer,
+        poll: &bridge.issuer,
+        agent: &alice,
+        approve: true,
+    };
+    let page = log_in(&b, &login, &ego).await.welcome();
+    assert_eq!(by_id(&page, "claim-iss").unwrap(), bridge.issuer);
+    assert!(!by_id(&page, "claim-sub").unwrap().is_empty());
+
+    // Log out at the site: it sends the browser to the bridge, which asks
+    // and sends it back, logged out.
+    let res = b.post(format!("{}/logout", site.url)).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let to_bridge = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(to_bridge.starts_with(&bridge.url("/logout")), "{to_bridge}");
+    let page = b
+        .get(&to_bridge)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let field = |name: &str| {
+        let pat = format!("name=\"{name}\" value=\"");
+        let s = page.find(&pat).unwrap() + pat.len();
+        page[s..s + page[s..].find('"').unwrap()].to_string()
+    };
+    let res = b
+        .post(bridge.url("/logout"))
+        .form(&[
+            ("csrf", field("csrf")),
+            ("logout_state", field("logout_state")),
+            ("decision", "logout".into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let back = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(back.starts_with(&site.url), "{back}");
+    assert!(site.home(&b).await.contains("id=\"login\""));
+
+    // A login the person denies: the bridge says so; the site logs nobody in.
+    let other = browser();
+    let denied = Login {
+        approve: false,
+        ..login
+    };
+    match log_in(&other, &denied, &ego).await {
+        Ended::Bridge(status, html) => {
+            assert!(
+                status < 500 && html.contains("You denied the login"),
+                "{html}"
+            );
+        }
+        e @ Ended::Site(..) => panic!("a denied login reached the site: {e:?}"),
+    }
+    assert!(site.home(&other).await.contains("id=\"login\""));
+
+    // Bad input at the site: a callback nobody started, a forged logout
+    // token; clear 400s.
+    let res = other
+        .get(format!("{}/callback?code=x&state=y", site.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let res = other
+        .post(format!("{}/backchannel-logout", site.url))
+        .form(&[("logout_token", "eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0.")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    bridge.stop().await;
+}
+
+/// Shares alice's circle with her three friends (2 of 3).
+async fn circle_of_three(alice: &Agent, friends: [(&Agent, &str); 3]) {
+    for (f, name) in friends {
+        f.ego("main").await;
+        befriend(alice, name, f, "alice").await;
+    }
+    let mut v = serde_json::Value::Null;
+    for (_, name) in friends {
+        v = alice
+            .until_ok(&["circle", "add", "main", name], "adding a friend")
+            .await;
+    }
+    assert!(
+        v["state"].as_str().unwrap().starts_with("shared 2 of 3"),
+        "{v}"
+    );
+}
+
+/// 2. Friends: invites by code, the circle shared, the ego key rotated by
+/// the friends; a login still works, with the same subject at the site.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn friends_rotate_the_key_and_logins_go_on() {
+    let dir = TempDir::new("friends");
+    let bridge = Bridge::start(&dir.0, &[]).await;
+    let site = Site::start(&dir.0, &bridge.issuer).await;
+    let alice = Agent::start(&dir.0, "alice", &bridge.bootstrap).await;
+    let bob = Agent::start(&dir.0, "bob", &bridge.bootstrap).await;
+    let carol = Agent::start(&dir.0, "carol", &bridge.bootstrap).await;
+    let dave = Agent::start(&dir.0, "dave", &bridge.bootstrap).await;
+    let ego = alice.ego("main").await;
+    circle_of_three(&alice, [(&bob, "bob"), (&carol, "carol"), (&dave, "dave")]).await;
+    let login = Login {
+        site: &site,
+        bridge: &bridge.issuer,
+        poll: &bridge.issuer,
+        agent: &alice,
+        approve: true,
+    };
+    let before = log_in(&browser(), &login, &ego).await.welcome();
+    let key = alice.json(&["ego", "show", "main"]).await["ego_key"].clone();
+
+    let rotated = alice
+        .until_ok(&["ego", "rotate", "main"], "a rotation through friends")
+        .await;
+    assert_ne!(rotated["ego_key"], key);
+    // The bridge learns the new record and the new key signs the login.
+    let after = log_in(&browser(), &login, &ego).await.welcome();
+    assert_eq!(
+        by_id(&after, "claim-sub").unwrap(),
+        by_id(&before, "claim-sub").unwrap()
+    );
+    bridge.stop().await;
+}
+
+/// 3. A lost device: alice's home is gone; on a new home her friends
+/// approve a recovery; logins work with the new key, and the old device
+/// (a copy a thief kept) is no longer asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_device_is_recovered_by_friends() {
+    let dir = TempDir::new("recovery");
+    let bridge = Bridge::start(&dir.0, &[]).await;
+    let site = Site::start(&dir.0, &bridge.issuer).await;
+    let mut alice = Agent::start(&dir.0, "alice", &bridge.bootstrap).await;
+    let bob = Agent::start(&dir.0, "bob", &bridge.bootstrap).await;
+    let carol = Agent::start(&dir.0, "carol", &bridge.bootstrap).await;
+    let dave = Agent::start(&dir.0, "dave", &bridge.bootstrap).await;
+    let ego = alice.ego("main").await;
+    circle_of_three(&alice, [(&bob, "bob"), (&carol, "carol"), (&dave, "dave")]).await;
+    let kit = dir.0.join("kit.json");
+    alice
+        .json(&[
+            "ego",
+            "recovery-kit",
+            "main",
+            "--out",
+            kit.to_str().unwrap(),
+        ])
+        .await;
+    let old_key = alice.json(&["ego", "show", "main"]).await["ego_key"].clone();
+
+    // The device is lost (a thief keeps a copy of the home and runs it).
+    alice.stop().await;
+    let stolen = dir.0.join("stolen");
+    std::fs::rename(&alice.home, &stolen).unwrap();
+    let mut thief = Agent::on_home(stolen, dir.0.join("thief.log"));
+    thief.spawn(&bridge.bootstrap).await;
+
+    let fresh = Agent::start(&dir.0, "alice-new", &bridge.bootstrap).await;
+    let started = fresh
+        .json(&["recover", "--kit", kit.to_str().unwrap(), "--name", "main"])
+        .await;
+    let digits = started["outgoing"][0]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Two friends compare the digits and approve (the threshold is 2).
+    for f in [&bob, &carol] {
+        let request = bounded(60, "the recovery request", async {
+            loop {
+                let v = f.json(&["recovery", "list"]).await;
+                if let Some(r) = v["incoming"].as_array().and_then(|l| l.first().cloned()) {
+                    return r;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+        .await;
+        assert_eq!(request["fingerprint"], digits.as_str());
+        let id = request["id"].as_u64().unwrap().to_string();
+        f.json(&["recovery", "approve", &id]).await;
+    }
+    bounded(90, "the recovery", async {
+        loop {
+            let v = fresh.json(&["recovery", "list"]).await;
+            if v["outgoing"][0]["state"] == "done" {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    })
+    .await;
+    let new_key = fresh.json(&["ego", "show", "main"]).await["ego_key"].clone();
+    assert_ne!(new_key, old_key);
+
+    // A login now reaches the new device, signed by the new key; the
+    // thief's copy of the old key is never asked.
+    let login = Login {
+        site: &site,
+        bridge: &bridge.issuer,
+        poll: &bridge.issuer,
+        agent: &fresh,
+        approve: true,
+    };
+    log_in(&browser(), &login, &ego).await.welcome();
+    let thief_requests = thief.json(&["requests"]).await;
+    assert_eq!(thief_requests["requests"], serde_json::json!([]));
+    assert!(
+        std::fs::read_to_string(&thief.log)
+            .unwrap()
+            .contains("recovery of this agent's ego was requested"),
+        "the old device shows the attempt"
+    );
+    bridge.stop().await;
+}
+
+/// 4. Revocation: the ego is revoked; the bridge ends its session and
+/// sends a back-channel logout that the demo site receives; new logins
+/// are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_ego_is_logged_out_and_refused() {
+    let dir = TempDir::new("revocation");
+    let bridge = Bridge::start(&dir.0, &[]).await;
+    let site = Site::start(&dir.0, &bridge.issuer).await;
+    let alice = Agent::start(&dir.0, "alice", &bridge.bootstrap).await;
+    let ego = alice.ego("main").await;
+    let login = Login {
+        site: &site,
+        bridge: &bridge.issuer,
+        poll: &bridge.issuer,
+        agent: &alice,
+        approve: true,
+    };
+    let b = browser();
+    log_in(&b, &login, &ego).await.welcome();
+
+    let out = alice.cli(&["ego", "revoke", "main", "--yes"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    // The bridge's session check sees the revocation and tells the site.
+    let page = bounded(60, "the back-channel logout", async {
+        loop {
+            let page = site.home(&b).await;
+            if !page.contains("id=\"welcome\"") {
+                return page;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    })
+    .await;
+    assert!(
+        by_id(&page, "note")
+            .unwrap()
+            .contains("back-channel logout"),
+        "{page}"
+    );
+    // A new login is refused by the bridge.
+    match log_in(&browser(), &login, &ego).await {
+        Ended::Bridge(status, html) => {
+            assert!(status < 500 && html.contains("revoked"), "{status}: {html}");
+        }
+        e @ Ended::Site(..) => panic!("a revoked ego logged in: {e:?}"),
+    }
+    bridge.stop().await;
+}
+
+/// 5. Two bridge instances on one PostgreSQL database, sharing nothing
+/// else but the master key: a login started on one completes while the
+/// browser polls the other. Runs when `CYRCLES_TEST_POSTGRES_URL` is set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_started_on_one_bridge_completes_on_another() {
+    use base64::Engine;
+    use rand_core::{OsRng, RngCore};
+    use sqlx::Connection;
+
+    let Ok(admin_url) = std::env::var("CYRCLES_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: CYRCLES_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    // A database of its own.
+    let name = format!("cyrcles_e2e_{}_{}", std::process::id(), OsRng.next_u32());
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let (base, _) = admin_url.rsplit_once('/').unwrap();
+    let db = format!("{base}/{name}");
+
+    let dir = TempDir::new("scale-out");
+    let mut key = [0u8; 32];
+    OsRng.fill_bytes(&mut key);
+    let master = base64::engine::general_purpose::STANDARD.encode(key);
+    let env = |dir: &str| {
+        vec![
+            ("CYRCLES_BRIDGE_DATABASE_URL", db.clone()),
+            ("CYRCLES_BRIDGE_MASTER_KEY", master.clone()),
+            ("CYRCLES_BRIDGE_DATA_DIR", dir.to_string()),
+        ]
+    };
+    let first = Bridge::start(&dir.0, &env(&dir.0.join("a").display().to_string())).await;
+    let mut second_env = env(&dir.0.join("b").display().to_string());
+    second_env.push(("CYRCLES_BRIDGE_P2P_BOOTSTRAP", first.bootstrap.clone()));
+    // The second instance serves the same issuer (behind a load balancer,
+    // both answer for one URL); the browser reaches it on its own port.
+    let second_dir = dir.0.join("second");
+    std::fs::create_dir_all(&second_dir).unwrap();
+    second_env.push(("CYRCLES_BRIDGE_ISSUER", first.issuer.clone()));
+    let second = Bridge::start(&second_dir, &second_env).await;
+
+    let site = Site::start(&dir.0, &first.issuer).await;
+    let alice = Agent::start(&dir.0, "alice", &first.bootstrap).await;
+    let ego = alice.ego("main").await;
+    let login = Login {
+        site: &site,
+        bridge: &first.issuer,
+        poll: &second.http,
+        agent: &alice,
+        approve: true,
+    };
+    let page = log_in(&browser(), &login, &ego).await.welcome();
+    assert_eq!(by_id(&page, "claim-iss").unwrap(), first.issuer);
+    first.stop().await;
+    second.stop().await;
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}
