@@ -131,17 +131,41 @@ pub fn to_client(redirect_uri: &str, mode: ResponseMode, params: &[(&str, &str)]
     }
 }
 
+/// The policy of the bridge's pages, with `form_action` as the allowed
+/// form targets.
+fn page_csp(form_action: &str) -> String {
+    format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
+    )
+}
+
+/// Lets a page's form lead to `target`'s origin: the consent page's answer
+/// redirects to the client, the logout confirmation to its post-logout
+/// URI, and Chromium applies `form-action` to the redirects that follow a
+/// form submission (a headless-Chromium test found the consent redirect
+/// blocked). Other pages keep `form-action 'self'`.
+pub fn allow_form_target(res: &mut Response, target: &str) {
+    let Ok(url) = url::Url::parse(target) else {
+        return;
+    };
+    let origin = url.origin();
+    if !origin.is_tuple() {
+        return;
+    }
+    let csp = page_csp(&format!("'self' {}", origin.ascii_serialization()));
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+}
+
 /// The security headers every response gets (unless the handler set its
 /// own CSP).
 pub fn security_headers(res: &mut Response, hsts: bool) {
     let h = res.headers_mut();
-    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
-        h.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(
-                "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-            ),
-        );
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY)
+        && let Ok(v) = HeaderValue::from_str(&page_csp("'self'"))
+    {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -200,5 +224,31 @@ mod tests {
             .to_str()
             .unwrap();
         assert!(csp.contains("form-action https://a.example"));
+    }
+
+    fn csp_of(res: &Response) -> String {
+        res.headers()
+            .get(header::CONTENT_SECURITY_POLICY)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_page_may_lead_its_form_to_the_clients_origin_only() {
+        let mut res = StatusCode::OK.into_response();
+        allow_form_target(&mut res, "https://shop.example:8443/cb?x=1");
+        security_headers(&mut res, false);
+        let csp = csp_of(&res);
+        assert!(
+            csp.contains("form-action 'self' https://shop.example:8443;"),
+            "{csp}"
+        );
+        // Not a URL, or an opaque origin: the page keeps 'self' alone.
+        for target in ["not a url", "data:text/html,x"] {
+            let mut res = StatusCode::OK.into_response();
+            allow_form_target(&mut res, target);
+            security_headers(&mut res, false);
+            assert!(csp_of(&res).contains("form-action 'self';"), "{target}");
+        }
     }
 }

@@ -556,7 +556,7 @@ pub async fn log_in(b: &reqwest::Client, l: &Login<'_>, ego: &str) -> Ended {
 }
 
 /// The person answers the waiting request in their agent.
-async fn answer(agent: &Agent, code: &str, approve: bool) {
+pub async fn answer(agent: &Agent, code: &str, approve: bool) {
     let id = bounded(30, "the request to reach the agent", async {
         loop {
             let v = agent.json(&["requests"]).await;

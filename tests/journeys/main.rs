@@ -13,6 +13,7 @@
     clippy::indexing_slicing
 )]
 
+mod browser;
 mod common;
 
 use std::time::Duration;

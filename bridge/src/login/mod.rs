@@ -162,7 +162,7 @@ fn login_page(
 }
 
 fn consent_page(ix: &Ix) -> Response {
-    ConsentPage {
+    let mut res = ConsentPage {
         client_name: ix.client.name.clone(),
         client_origin: ix.client.origin(),
         scopes: ix
@@ -177,7 +177,9 @@ fn consent_page(ix: &Ix) -> Response {
         csrf: ix.row.csrf.clone(),
     }
     .render_html()
-    .into_response()
+    .into_response();
+    crate::web::allow_form_target(&mut res, &ix.req.redirect_uri);
+    res
 }
 
 fn describe_scope(s: &str) -> String {

@@ -118,13 +118,17 @@ async fn ask(
     let logout_state =
         util::b64(&serde_json::to_vec(&pending).map_err(|e| PageError::internal(&e))?);
     let csrf = state.csrf_token("logout", &logout_state);
-    Ok(LogoutPage {
+    let mut res = LogoutPage {
         client_name: client.map(|c| c.name),
         csrf,
         logout_state,
     }
     .render_html()
-    .into_response())
+    .into_response();
+    if let Some(r) = &pending.r {
+        crate::web::allow_form_target(&mut res, r);
+    }
+    Ok(res)
 }
 
 async fn confirm(

@@ -1,0 +1,307 @@
+//! A real browser: headless Chromium driven over the W3C WebDriver
+//! protocol (chromedriver), with a small client written here on reqwest.
+//! It clicks "Login with Cyrcles" on the demo site, types the ego id,
+//! reads the match code off the bridge's page, has it approved with the
+//! `cyrcles` CLI and lands back on the site logged in; a denied login
+//! ends on the bridge's error page. Screenshots go to
+//! `target/e2e-screenshots/`.
+//!
+//! `.ci/run` installs the Debian packages `chromium` and
+//! `chromium-driver` when they are missing; without them this journey
+//! says so and does nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+use crate::common::{Agent, Bridge, Site, TempDir, bounded, free_port};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// The W3C name of an element reference.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// A chromedriver process and one browser session.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    screenshots: PathBuf,
+    _driver: Child,
+}
+
+impl Browser {
+    async fn start(profile: &Path, screenshots: PathBuf) -> Browser {
+        let port = free_port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        crate::common::init();
+        let http = reqwest::Client::new();
+        let root = format!("http://127.0.0.1:{port}");
+        bounded(30, "chromedriver to start", async {
+            loop {
+                if let Ok(r) = http.get(format!("{root}/status")).send().await
+                    && let Ok(v) = r.json::<Value>().await
+                    && v["value"]["ready"] == true
+                {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await;
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--window-size=1024,900",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            },
+        }}});
+        let v: Value = http
+            .post(format!("{root}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let session = v["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no browser session: {v}"));
+        std::fs::create_dir_all(&screenshots).unwrap();
+        Browser {
+            http,
+            base: format!("{root}/session/{session}"),
+            screenshots,
+            _driver: driver,
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let v: Value = req.send().await.unwrap().json().await.unwrap();
+        v["value"].clone()
+    }
+
+    async fn go(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
+            .await;
+    }
+
+    async fn url(&self) -> String {
+        self.call(reqwest::Method::GET, "/url", None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// The element matching `css`, waiting up to 30 s for it.
+    async fn find(&self, css: &str) -> String {
+        bounded(30, &format!("the element {css}"), async {
+            loop {
+                let v = self
+                    .call(
+                        reqwest::Method::POST,
+                        "/element",
+                        Some(json!({"using": "css selector", "value": css})),
+                    )
+                    .await;
+                if let Some(id) = v[ELEMENT].as_str() {
+                    return id.to_string();
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await
+    }
+
+    async fn click(&self, css: &str) {
+        let id = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/click"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let id = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/clear"),
+            Some(json!({})),
+        )
+        .await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": text })),
+        )
+        .await;
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let id = self.find(css).await;
+        self.call(reqwest::Method::GET, &format!("/element/{id}/text"), None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    async fn source(&self) -> String {
+        self.call(reqwest::Method::GET, "/source", None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let v = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        if let Some(b64) = v.as_str()
+            && let Ok(png) = base64::engine::general_purpose::STANDARD.decode(b64)
+        {
+            let _ = std::fs::write(self.screenshots.join(format!("{name}.png")), png);
+        }
+    }
+
+    /// Waits until the page's source contains `needle`.
+    async fn wait_for(&self, needle: &str) -> String {
+        bounded(60, &format!("a page with {needle:?}"), async {
+            loop {
+                let html = self.source().await;
+                if html.contains(needle) {
+                    return html;
+                }
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+        })
+        .await
+    }
+
+    async fn quit(self) {
+        let _ = self.http.delete(&self.base).send().await;
+    }
+}
+
+/// Where screenshots go: `target/e2e-screenshots/`.
+fn screenshots_dir() -> PathBuf {
+    // The test binary lives in target/<profile>/deps/.
+    let exe = std::env::current_exe().unwrap();
+    let target = exe
+        .ancestors()
+        .nth(3)
+        .map_or_else(std::env::temp_dir, Path::to_path_buf);
+    target.join("e2e-screenshots")
+}
+
+/// Clicks through a login in the browser; the person answers in `agent`.
+async fn browse_login(
+    b: &Browser,
+    site: &Site,
+    agent: &Agent,
+    ego: &str,
+    approve: bool,
+    name: &str,
+) {
+    b.go(&site.url).await;
+    b.screenshot(&format!("{name}-1-site")).await;
+    b.type_into("#ego", ego).await;
+    b.click("#login").await;
+    // The bridge's page: the ego id (filled from the login hint) and
+    // Continue.
+    b.find("#ego_id").await;
+    b.type_into("#ego_id", ego).await;
+    b.screenshot(&format!("{name}-2-bridge")).await;
+    b.click("#continue").await;
+    let code = b.text("#match-code").await;
+    b.screenshot(&format!("{name}-3-code")).await;
+    assert_eq!(code.len(), 2, "{code:?}");
+    crate::common::answer(agent, &code, approve).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_browser_logs_in_and_sees_a_denied_login() {
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        eprintln!(
+            "skipped: {CHROMIUM} and {CHROMEDRIVER} are needed (Debian: chromium chromium-driver)"
+        );
+        return;
+    }
+    let dir = TempDir::new("browser");
+    let bridge = Bridge::start(&dir.0, &[]).await;
+    let site = Site::start(&dir.0, &bridge.issuer).await;
+    let alice = Agent::start(&dir.0, "alice", &bridge.bootstrap).await;
+    let ego = alice.ego("main").await;
+    let shots = screenshots_dir();
+
+    let b = Browser::start(&dir.0.join("profile-1"), shots.clone()).await;
+    browse_login(&b, &site, &alice, &ego, true, "approved").await;
+    // The wait page continues by itself; a first login may ask for
+    // consent.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut consented = false;
+    let landed = loop {
+        let url = b.url().await;
+        let html = b.source().await;
+        if url.starts_with(&site.url) && html.contains("id=\"welcome\"") {
+            break html;
+        }
+        if !consented && html.contains("id=\"allow\"") {
+            b.screenshot("approved-4-consent").await;
+            b.click("#allow").await;
+            consented = true;
+        }
+        if tokio::time::Instant::now() > deadline {
+            b.screenshot("approved-stuck").await;
+            panic!("not back on the site within 60 s: at {url}: {html}");
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    };
+    b.screenshot("approved-5-site").await;
+    assert!(landed.contains("id=\"claims\""), "{landed}");
+    assert_eq!(b.text("#claim-iss").await, bridge.issuer);
+    // Log out: the site sends the browser to the bridge, which asks; the
+    // confirmation leads back to the site (its origin is a form target of
+    // that page, as Chromium requires for the redirect).
+    b.click("#logout").await;
+    b.wait_for("logout_state").await;
+    b.screenshot("approved-6-logout").await;
+    b.click("#logout").await;
+    let home = b.wait_for("id=\"login\"").await;
+    b.screenshot("approved-7-logged-out").await;
+    assert!(!home.contains("id=\"welcome\""));
+    assert!(b.url().await.starts_with(&site.url));
+    b.quit().await;
+
+    // Another browser; the person denies: the bridge's error page.
+    let b = Browser::start(&dir.0.join("profile-2"), shots).await;
+    browse_login(&b, &site, &alice, &ego, false, "denied").await;
+    let html = b.wait_for("You denied the login").await;
+    b.screenshot("denied-4-error").await;
+    assert!(html.contains("class=\"error\""), "{html}");
+    assert!(b.url().await.starts_with(&bridge.issuer));
+    b.quit().await;
+    bridge.stop().await;
+}
