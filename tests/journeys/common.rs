@@ -179,6 +179,45 @@ pub struct Site {
 }
 
 impl Site {
+    /// The quickstart, `cyrcles-demo` with no subcommand: a bridge on its
+    /// defaults (ports and data directory moved under `dir`) and the site.
+    /// Returns the site, the bridge's issuer and the bootstrap address the
+    /// quickstart printed for the agent.
+    pub async fn quickstart(dir: &Path) -> (Site, String, String) {
+        let (bridge_port, site_port) = (free_port(), free_port());
+        let issuer = format!("http://127.0.0.1:{bridge_port}");
+        let url = format!("http://127.0.0.1:{site_port}");
+        let mut child = Command::new(DEMO)
+            .arg("--site-listen")
+            .arg(format!("127.0.0.1:{site_port}"))
+            .args(["--site-url", &url])
+            .current_dir(dir)
+            .env("CYRCLES_BRIDGE_ISSUER", &issuer)
+            .env(
+                "CYRCLES_BRIDGE_HTTP_LISTEN",
+                format!("127.0.0.1:{bridge_port}"),
+            )
+            .env("CYRCLES_BRIDGE_P2P_LISTEN", "/ip4/127.0.0.1/tcp/0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let (tx, rx) = oneshot::channel();
+        tail(
+            child.stderr.take().unwrap(),
+            dir.join("quickstart.log"),
+            Some(("  cyrcles daemon --bootstrap", tx)),
+        );
+        let bootstrap = bounded(60, "the quickstart's next steps", rx)
+            .await
+            .unwrap();
+        let bootstrap = bootstrap.trim_end_matches('&').trim().to_string();
+        wait_http(&format!("{url}/healthz")).await;
+        (Site { url, _child: child }, issuer, bootstrap)
+    }
+
     pub async fn start(dir: &Path, issuer: &str) -> Site {
         let port = free_port();
         let url = format!("http://127.0.0.1:{port}");

@@ -114,6 +114,30 @@ async fn a_newcomer_logs_in_to_the_demo_site() {
     bridge.stop().await;
 }
 
+/// The README's quickstart: `cyrcles-demo` starts a bridge on its
+/// defaults (SQLite in `./cyrcles-bridge-data`, a new DHT) and the demo
+/// site, and prints the agent's bootstrap address; with it, an agent logs
+/// in on the site.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quickstart_runs_as_the_readme_says() {
+    let dir = TempDir::new("quickstart");
+    let (site, issuer, bootstrap) = Site::quickstart(&dir.0).await;
+    assert!(bootstrap.starts_with("/ip4/127.0.0.1/tcp/"), "{bootstrap}");
+    // The bridge keeps its data where the README says.
+    assert!(dir.0.join("cyrcles-bridge-data").join("bridge.db").exists());
+    let alice = Agent::start(&dir.0, "alice", &bootstrap).await;
+    let ego = alice.ego("main").await;
+    let login = Login {
+        site: &site,
+        bridge: &issuer,
+        poll: &issuer,
+        agent: &alice,
+        approve: true,
+    };
+    let page = log_in(&browser(), &login, &ego).await.welcome();
+    assert_eq!(by_id(&page, "claim-iss").unwrap(), issuer);
+}
+
 /// Shares alice's circle with her three friends (2 of 3).
 async fn circle_of_three(alice: &Agent, friends: [(&Agent, &str); 3]) {
     for (f, name) in friends {
