@@ -129,7 +129,13 @@ pub fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CYRCLES_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                // libp2p's own chatter (e.g. "no known peers" on a new DHT)
+                // would bury the next steps printed for the newcomer.
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new(
+                        "info,libp2p=error,libp2p_kad=error,sqlx=warn",
+                    )
+                }),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -31,6 +31,21 @@ struct Browser {
     base: String,
     screenshots: PathBuf,
     _driver: Child,
+    /// chromedriver's process group, which its Chromium processes join.
+    group: Option<u32>,
+}
+
+impl Drop for Browser {
+    /// Chromium outlives a killed chromedriver: end the whole group, so a
+    /// failed test leaves no browser behind.
+    fn drop(&mut self) {
+        if let Some(g) = self.group {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{g}")])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
 }
 
 impl Browser {
@@ -38,6 +53,7 @@ impl Browser {
         let port = free_port();
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -84,11 +100,13 @@ impl Browser {
             .as_str()
             .unwrap_or_else(|| panic!("no browser session: {v}"));
         std::fs::create_dir_all(&screenshots).unwrap();
+        let group = driver.id();
         Browser {
             http,
             base: format!("{root}/session/{session}"),
             screenshots,
             _driver: driver,
+            group,
         }
     }
 
@@ -202,6 +220,7 @@ impl Browser {
 
     async fn quit(self) {
         let _ = self.http.delete(&self.base).send().await;
+        // Drop ends chromedriver's process group.
     }
 }
 
