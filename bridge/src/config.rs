@@ -198,7 +198,7 @@ impl Default for LoginConfig {
             starts_per_ip_per_minute: 20,
             starts_per_ego_per_minute: 6,
             pow_threshold_per_minute: 600,
-            pow_difficulty: 18,
+            pow_difficulty: crate::pow::DEFAULT_DIFFICULTY,
             remember_days: 30,
         }
     }

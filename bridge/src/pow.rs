@@ -36,14 +36,16 @@
 //!
 //! # Default difficulty
 //!
-//! [`DEFAULT_DIFFICULTY`] is 20 bits. The solver in `pow.js` tries about
-//! 1.4 million candidates per second on one core of a 2-core AMD EPYC
-//! virtual machine, both under Node.js 20 and in Chromium 156 (V8, the engine
-//! of Chrome and Edge); on a real login page, with the work cut into 40 ms
-//! slices between which the page can repaint, about 1.2 million. 2^20 ≈ 1.05
-//! million expected tries is then 0.75 to 0.9 s on average (0.5 to 0.6 s
-//! median, 2.2 to 2.6 s for the unluckiest one in twenty) on a typical
-//! desktop, and a few seconds on a slow phone. Each extra bit doubles that.
+//! [`DEFAULT_DIFFICULTY`] is 18 bits, the bridge's configured default
+//! (`login.pow_difficulty`). The solver in `pow.js` tries about 1.4 million
+//! candidates per second on one core of a 2-core AMD EPYC virtual machine,
+//! both under Node.js 20 and in Chromium 156 (V8, the engine of Chrome and
+//! Edge); on a real login page, with the work cut into 40 ms slices between
+//! which the page can repaint, about 1.2 million. 2^18 ≈ 262 000 expected
+//! tries is then about 0.2 s on average (0.65 s for the unluckiest one in
+//! twenty) on a typical desktop, and a second or two on a slow phone; each
+//! extra bit doubles that (20 bits: 0.75 to 0.9 s on average). The gate only
+//! asks for work when the login form is under load.
 //! Native code does about 7.5 million tries per second per core (ring), so
 //! the gate slows a bot down rather than stopping it.
 //!
@@ -142,9 +144,9 @@ pub const MAX_SOLUTION_CHARS: usize = 20;
 pub const CLOCK_SLACK_SECS: u64 = 60;
 /// Highest difficulty a gate will ask for, in bits.
 pub const MAX_DIFFICULTY: u8 = 32;
-/// Suggested difficulty in bits: about 0.75 s of work on a desktop browser
-/// (see the module documentation for the arithmetic).
-pub const DEFAULT_DIFFICULTY: u8 = 20;
+/// The default difficulty in bits: about 0.2 s of work on a desktop
+/// browser (see the module documentation for the arithmetic).
+pub const DEFAULT_DIFFICULTY: u8 = 18;
 /// Suggested lifetime of a challenge, in seconds.
 pub const DEFAULT_MAX_AGE_SECS: u64 = 300;
 /// Suggested bound on the number of remembered spent tokens.
