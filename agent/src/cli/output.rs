@@ -568,7 +568,7 @@ mod tests {
         assert_eq!(date(0), "1970-01-01 00:00 UTC");
         assert_eq!(date(1_795_500_000), "2026-11-24 06:00 UTC");
         assert_eq!(date(951_782_400), "2000-02-29 00:00 UTC");
-        assert_eq!(relative(100, 100), "in 0 s");
+        assert_eq!(relative(100, 100), "just now");
         assert_eq!(relative(100 + 15 * 86_400, 100), "in 15 days");
         assert_eq!(relative(100, 100 + 300), "5 min ago");
         assert_eq!(relative(100 + 7200, 100), "in 2 h");
