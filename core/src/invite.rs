@@ -534,10 +534,15 @@ impl Confirmation {
     }
 
     fn fingerprint(&self) -> String {
-        let t = self.tag(b"fingerprint");
-        let n = u32::from_be_bytes([t[0], t[1], t[2], t[3]]) % 1_000_000;
-        format!("{:03} {:03}", n / 1000, n % 1000)
+        six_digits(&self.tag(b"fingerprint"))
     }
+}
+
+/// The six digits people compare, `DDD DDD`: the first four bytes of a
+/// digest as a big-endian number modulo 10^6.
+pub(crate) fn six_digits(digest: &[u8; 32]) -> String {
+    let n = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % 1_000_000;
+    format!("{:03} {:03}", n / 1000, n % 1000)
 }
 
 fn pake_bytes(v: &[u8]) -> Result<[u8; PAKE_MESSAGE_LEN], InviteError> {

@@ -91,13 +91,14 @@ impl Demo {
         let bridge = tokio::spawn(app.run_until(async {
             let _ = stopped.await;
         }));
+        let saved = read_client(&client_file);
         let site = Site::connect(SiteConfig {
             issuer: issuer.clone(),
             public_url: opts.site_url.clone(),
-            client: read_client(&client_file),
+            client: saved.clone(),
         })
         .await?;
-        if read_client(&client_file).is_none()
+        if saved.is_none()
             && let Err(e) = write_client(&client_file, site.credentials())
         {
             warn!("the demo's client credentials are not saved: {e:#}");

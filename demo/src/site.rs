@@ -27,8 +27,8 @@ use openidconnect::core::{
 use openidconnect::{
     AdditionalClaims, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
     EndpointNotSet, EndpointSet, IdToken, IssuerUrl, JsonWebTokenType, LogoutRequest, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl,
-    ProviderMetadataWithLogout, RedirectUrl, Scope, TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl, ProviderMetadataWithLogout,
+    RedirectUrl, Scope, TokenResponse,
 };
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
@@ -504,7 +504,6 @@ async fn finish(site: &Site, code: String, flow: Flow) -> anyhow::Result<Session
         .id_token()
         .ok_or_else(|| anyhow!("the bridge sent no ID token"))?
         .to_string();
-    let _ = response.access_token();
     let token: DemoIdToken = raw
         .parse()
         .map_err(|e| anyhow!("the ID token does not parse: {e}"))?;

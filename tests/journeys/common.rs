@@ -454,7 +454,7 @@ fn location(res: &reqwest::Response) -> String {
 }
 
 /// The value of `<input … name="NAME" value="…">`.
-fn input(html: &str, name: &str) -> Option<String> {
+pub fn input(html: &str, name: &str) -> Option<String> {
     let pat = format!("name=\"{name}\" value=\"");
     let start = html.find(&pat)? + pat.len();
     let end = html[start..].find('"')? + start;
@@ -500,6 +500,19 @@ pub struct Login<'a> {
     /// The agent that answers, and whether it approves.
     pub agent: &'a Agent,
     pub approve: bool,
+}
+
+impl<'a> Login<'a> {
+    /// A login at one bridge instance that `agent`'s person approves.
+    pub fn approved(site: &'a Site, issuer: &'a str, agent: &'a Agent) -> Self {
+        Login {
+            site,
+            bridge: issuer,
+            poll: issuer,
+            agent,
+            approve: true,
+        }
+    }
 }
 
 /// Clicks through a login as a person would: the site's button with the

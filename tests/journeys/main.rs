@@ -35,13 +35,7 @@ async fn a_newcomer_logs_in_to_the_demo_site() {
     let b = browser();
     assert!(site.home(&b).await.contains("Login with Cyrcles"));
 
-    let login = Login {
-        site: &site,
-        bridge: &bridge.issuer,
-        poll: &bridge.issuer,
-        agent: &alice,
-        approve: true,
-    };
+    let login = Login::approved(&site, &bridge.issuer, &alice);
     let page = log_in(&b, &login, &ego).await.welcome();
     assert_eq!(by_id(&page, "claim-iss").unwrap(), bridge.issuer);
     assert!(!by_id(&page, "claim-sub").unwrap().is_empty());
@@ -60,11 +54,7 @@ async fn a_newcomer_logs_in_to_the_demo_site() {
         .text()
         .await
         .unwrap();
-    let field = |name: &str| {
-        let pat = format!("name=\"{name}\" value=\"");
-        let s = page.find(&pat).unwrap() + pat.len();
-        page[s..s + page[s..].find('"').unwrap()].to_string()
-    };
+    let field = |name: &str| common::input(&page, name).unwrap();
     let res = b
         .post(bridge.url("/logout"))
         .form(&[
@@ -127,13 +117,7 @@ async fn the_quickstart_runs_as_the_readme_says() {
     assert!(dir.0.join("cyrcles-bridge-data").join("bridge.db").exists());
     let alice = Agent::start(&dir.0, "alice", &bootstrap).await;
     let ego = alice.ego("main").await;
-    let login = Login {
-        site: &site,
-        bridge: &issuer,
-        poll: &issuer,
-        agent: &alice,
-        approve: true,
-    };
+    let login = Login::approved(&site, &issuer, &alice);
     let page = log_in(&browser(), &login, &ego).await.welcome();
     assert_eq!(by_id(&page, "claim-iss").unwrap(), issuer);
 }
@@ -169,13 +153,7 @@ async fn friends_rotate_the_key_and_logins_go_on() {
     let dave = Agent::start(&dir.0, "dave", &bridge.bootstrap).await;
     let ego = alice.ego("main").await;
     circle_of_three(&alice, [(&bob, "bob"), (&carol, "carol"), (&dave, "dave")]).await;
-    let login = Login {
-        site: &site,
-        bridge: &bridge.issuer,
-        poll: &bridge.issuer,
-        agent: &alice,
-        approve: true,
-    };
+    let login = Login::approved(&site, &bridge.issuer, &alice);
     let before = log_in(&browser(), &login, &ego).await.welcome();
     let key = alice.json(&["ego", "show", "main"]).await["ego_key"].clone();
 
@@ -264,13 +242,7 @@ async fn a_lost_device_is_recovered_by_friends() {
 
     // A login now reaches the new device, signed by the new key; the
     // thief's copy of the old key is never asked.
-    let login = Login {
-        site: &site,
-        bridge: &bridge.issuer,
-        poll: &bridge.issuer,
-        agent: &fresh,
-        approve: true,
-    };
+    let login = Login::approved(&site, &bridge.issuer, &fresh);
     log_in(&browser(), &login, &ego).await.welcome();
     let thief_requests = thief.json(&["requests"]).await;
     assert_eq!(thief_requests["requests"], serde_json::json!([]));
@@ -293,13 +265,7 @@ async fn a_revoked_ego_is_logged_out_and_refused() {
     let site = Site::start(&dir.0, &bridge.issuer).await;
     let alice = Agent::start(&dir.0, "alice", &bridge.bootstrap).await;
     let ego = alice.ego("main").await;
-    let login = Login {
-        site: &site,
-        bridge: &bridge.issuer,
-        poll: &bridge.issuer,
-        agent: &alice,
-        approve: true,
-    };
+    let login = Login::approved(&site, &bridge.issuer, &alice);
     let b = browser();
     log_in(&b, &login, &ego).await.welcome();
 

@@ -159,19 +159,27 @@ pub(super) async fn reach_peer(
     now: cyrcles_core::UnixTime,
 ) -> Vec<Multiaddr> {
     match tokio::time::timeout(ANSWER_WITHIN, node.get(ego)).await {
-        Ok(Ok(found)) => found
-            .ego
-            .live_endpoints(now)
-            .and_then(|e| e.peers.iter().find(|p| p.peer_id == peer))
-            .map(|p| {
-                p.addrs
-                    .iter()
-                    .filter_map(|a| Multiaddr::try_from(a.clone()).ok())
-                    .collect()
-            })
-            .unwrap_or_default(),
+        Ok(Ok(found)) => published_addrs(&found.ego, peer, now),
         _ => Vec::new(),
     }
+}
+
+/// The addresses `record` publishes for its node `peer`.
+pub(super) fn published_addrs(
+    record: &cyrcles_core::record::VerifiedEgo,
+    peer: &[u8],
+    now: cyrcles_core::UnixTime,
+) -> Vec<Multiaddr> {
+    record
+        .live_endpoints(now)
+        .and_then(|e| e.peers.iter().find(|p| p.peer_id == peer))
+        .map(|p| {
+            p.addrs
+                .iter()
+                .filter_map(|a| Multiaddr::try_from(a.clone()).ok())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// `circle show`.
@@ -765,6 +773,54 @@ pub(super) async fn friendship(
         .filter(|f| f.friend_peer_id == peer.to_bytes())
 }
 
+/// A friend's current record, looked up through the node of this agent's
+/// ego `my_ego` (none if that node is not running or the DHT does not
+/// answer in time).
+pub(super) async fn friend_record(
+    shared: &Shared,
+    my_ego: &EgoId,
+    owner: EgoId,
+) -> Option<cyrcles_core::record::VerifiedEgo> {
+    let node = {
+        let egos = shared.egos.lock().await;
+        egos.get(my_ego).and_then(|s| s.node.clone())
+    }?;
+    match tokio::time::timeout(ANSWER_WITHIN, node.get(owner)).await {
+        Ok(Ok(found)) => Some(found.ego),
+        _ => None,
+    }
+}
+
+/// Stores a share of a friend's circle, sealed, for this agent's ego
+/// `my_ego` and the friendship `friend_id`; the refusal to send if it
+/// cannot.
+pub(super) async fn keep_share(
+    shared: &Shared,
+    my_ego: EgoId,
+    friend_id: i64,
+    share: &MemberShare,
+) -> Result<(), Envelope> {
+    let key = shared
+        .data_key()
+        .map_err(|_| refusal(refused::UNAVAILABLE))?;
+    let held = HeldShare {
+        owner_ego_id: share.ego_id(),
+        generation: share.generation(),
+        my_ego_id: my_ego,
+        friend_id,
+        last_signed_at: None,
+        created_at: shared.now().secs(),
+    };
+    shared
+        .keystore
+        .store_share(&key, &held, &share.to_secret_cbor())
+        .await
+        .map_err(|e| {
+            warn!(owner = %share.ego_id(), "cannot store a share: {e}");
+            refusal(refused::UNAVAILABLE)
+        })
+}
+
 /// A circle message reached `my_ego`'s node from `peer`.
 pub(crate) fn on_message(
     shared: &Arc<Shared>,
@@ -801,9 +857,9 @@ async fn on_share(shared: &Shared, my_ego: EgoId, peer: PeerId, message: &Envelo
         warn!(%peer, %owner, "a share from someone who is not a friend was refused");
         return refusal(refused::NOT_A_FRIEND);
     };
-    let Ok(key) = shared.data_key() else {
+    if shared.is_locked() {
         return refusal(refused::UNAVAILABLE);
-    };
+    }
     let share = match MemberShare::accept(dealt) {
         Ok(s) => s,
         Err(e) => {
@@ -811,21 +867,8 @@ async fn on_share(shared: &Shared, my_ego: EgoId, peer: PeerId, message: &Envelo
             return refusal(refused::INVALID);
         }
     };
-    let held = HeldShare {
-        owner_ego_id: owner,
-        generation,
-        my_ego_id: my_ego,
-        friend_id: friend.id,
-        last_signed_at: None,
-        created_at: shared.now().secs(),
-    };
-    if let Err(e) = shared
-        .keystore
-        .store_share(&key, &held, &share.to_secret_cbor())
-        .await
-    {
-        warn!(%owner, "cannot store a share: {e}");
-        return refusal(refused::UNAVAILABLE);
+    if let Err(refused) = keep_share(shared, my_ego, friend.id, &share).await {
+        return refused;
     }
     info!(%owner, generation, friend = %friend.petname, "holding a share of a friend's circle");
     Envelope::wrap(kind::SHARE_ACK, &share.ack())
@@ -861,16 +904,8 @@ async fn on_request(shared: &Shared, my_ego: EgoId, peer: PeerId, message: &Enve
     let Ok(share) = MemberShare::from_secret_cbor(&secret) else {
         return refusal(refused::UNAVAILABLE);
     };
-    let node = {
-        let egos = shared.egos.lock().await;
-        egos.get(&my_ego).and_then(|s| s.node.clone())
-    };
-    let Some(node) = node else {
+    let Some(record) = friend_record(shared, &my_ego, owner).await else {
         return refusal(refused::UNAVAILABLE);
-    };
-    let record = match tokio::time::timeout(ANSWER_WITHIN, node.get(owner)).await {
-        Ok(Ok(found)) => found.ego,
-        _ => return refusal(refused::UNAVAILABLE),
     };
     let now = shared.now();
     let last = held.last_signed_at.map(cyrcles_core::UnixTime::from_secs);

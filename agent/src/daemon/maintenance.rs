@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use cyrcles_core::EgoId;
 use tracing::{info, warn};
@@ -105,18 +104,10 @@ async fn sweep_shares(shared: &Shared) {
         e.1 = e.1.min(h.generation);
     }
     for (owner, (my_ego, oldest)) in owners {
-        let node = {
-            let egos = shared.egos.lock().await;
-            egos.get(&my_ego).and_then(|s| s.node.clone())
-        };
-        let Some(node) = node else {
+        let Some(record) = super::circles::friend_record(shared, &my_ego, owner).await else {
             continue;
         };
-        let Ok(Ok(found)) = tokio::time::timeout(Duration::from_secs(20), node.get(owner)).await
-        else {
-            continue;
-        };
-        let current = u64::try_from(found.ego.record().chain.len()).unwrap_or(u64::MAX);
+        let current = u64::try_from(record.record().chain.len()).unwrap_or(u64::MAX);
         if oldest < current {
             match shared.keystore.drop_old_shares(&owner, current).await {
                 Ok(n) if n > 0 => {

@@ -44,7 +44,9 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 use zeroize::Zeroizing;
 
-use super::circles::{ANSWER_WITHIN, Session, notice, open_session, reach_peer, refusal};
+use super::circles::{
+    ANSWER_WITHIN, Session, friend_record, notice, open_session, published_addrs, refusal,
+};
 use super::egos::{self, EgoState};
 use super::{Shared, lock, notify};
 use crate::control::proto::{
@@ -262,16 +264,8 @@ async fn sign_round1(
     key: &crate::keystore::seal::SymmetricKey,
 ) -> Envelope {
     let owner = request.body.ego_id;
-    let node = {
-        let egos = shared.egos.lock().await;
-        egos.get(&my_ego).and_then(|s| s.node.clone())
-    };
-    let Some(node) = node else {
+    let Some(record) = friend_record(shared, &my_ego, owner).await else {
         return refusal(refused::UNAVAILABLE);
-    };
-    let record = match tokio::time::timeout(ANSWER_WITHIN, node.get(owner)).await {
-        Ok(Ok(found)) => found.ego,
-        _ => return refusal(refused::UNAVAILABLE),
     };
     let generation = u64::try_from(record.record().chain.len()).unwrap_or(u64::MAX);
     let share = match shared.keystore.held_share(key, &owner, generation).await {
@@ -641,6 +635,8 @@ struct Learned {
     public: Option<CirclePublic>,
     circle_id: Option<CircleId>,
     members: BTreeMap<u16, usize>,
+    /// Each kit friend found so far (by index): its node and ego key.
+    reached: BTreeMap<usize, (PeerId, PublicKey)>,
 }
 
 /// One attempt: every friend is asked; with a threshold of commitments,
@@ -675,7 +671,7 @@ async fn attempt(
             let Ok(peer) = PeerId::from_bytes(&peer_bytes) else {
                 return (index, None, Err("unreachable".to_string()));
             };
-            let addrs = reach_peer(&node, f.ego_id, &peer_bytes, now).await;
+            let addrs = published_addrs(&found.ego, &peer_bytes, now);
             let answer = tokio::time::timeout(ANSWER_WITHIN, node.circle(peer, addrs, &envelope))
                 .await
                 .map_err(|_| "unreachable".to_string())
@@ -689,6 +685,9 @@ async fn attempt(
         let Ok((index, who, answer)) = done else {
             continue;
         };
+        if let Some(who) = who {
+            learned.reached.insert(index, who);
+        }
         let text = match answer {
             Err(e) => e,
             Ok(reply) if reply.kind == kind::RECOVERY_PENDING => {
@@ -709,8 +708,8 @@ async fn attempt(
                 match reply.open::<Round1>(MAX_CIRCLE_MESSAGE_SIZE) {
                     Ok(r1) if r1.session == req.body.session => {
                         learned.members.insert(r1.member.get(), index);
-                        if let Some((peer, _)) = who {
-                            round1.push((index, peer, r1));
+                        if let Some((peer, _)) = learned.reached.get(&index) {
+                            round1.push((index, *peer, r1));
                         }
                         "approved".into()
                     }
@@ -814,19 +813,11 @@ async fn finish(
     // circle's members are known by the member ids they told.
     let mut member_rows = Vec::new();
     for (index, f) in a.friends.iter().enumerate() {
-        let Ok(Ok(found)) = tokio::time::timeout(ANSWER_WITHIN, a.node.get(f.ego_id)).await else {
+        // Friends never reached have no known key: they are not stored.
+        let Some((peer, ego_key)) = learned.reached.get(&index) else {
             continue;
         };
-        let peer = if f.peer_id.is_empty() {
-            found
-                .ego
-                .live_endpoints(now)
-                .and_then(|e| e.peers.first())
-                .map(|p| p.peer_id.clone())
-                .unwrap_or_default()
-        } else {
-            f.peer_id.clone()
-        };
+        let peer = peer.to_bytes();
         let fingerprint = f.ego_id.fingerprint().to_string();
         let saved = shared
             .keystore
@@ -834,7 +825,7 @@ async fn finish(
                 ego_id: &a.ego,
                 petname: &f.name,
                 friend_ego_id: &f.ego_id,
-                friend_ego_key: &found.ego.ego_key(),
+                friend_ego_key: ego_key,
                 friend_peer_id: &peer,
                 fingerprint: &fingerprint,
                 now: now.secs(),

@@ -40,12 +40,12 @@ use tracing::{info, warn};
 use zeroize::Zeroizing;
 
 use super::circles::{
-    ANSWER_WITHIN, describe, ego_by_name, err, find_friend, friend_peer, friends_of, reach,
-    refusal, snapshot,
+    ANSWER_WITHIN, describe, ego_by_name, err, find_friend, friend_peer, friend_record, friends_of,
+    keep_share, reach, refusal, snapshot,
 };
 use super::{Shared, lock};
 use crate::control::proto::{CircleInfo, ErrorCode, ErrorReply};
-use crate::keystore::{FriendRow, HeldShare};
+use crate::keystore::FriendRow;
 
 /// How long a member keeps a repair session.
 pub(crate) const REPAIR_TTL: Duration = Duration::from_secs(60);
@@ -333,36 +333,13 @@ async fn target_finish(
         }
     };
     // The share must be of the circle the friend's record names now.
-    let node = {
-        let egos = shared.egos.lock().await;
-        egos.get(&r.my_ego).and_then(|s| s.node.clone())
-    };
-    let Some(node) = node else {
-        return refusal(refused::UNAVAILABLE);
-    };
-    match tokio::time::timeout(ANSWER_WITHIN, node.get(r.owner)).await {
-        Ok(Ok(found)) if found.ego.circle_key() == share.group_key() => {}
-        Ok(Ok(_)) => return refusal(refused::INVALID),
-        _ => return refusal(refused::UNAVAILABLE),
+    match friend_record(shared, &r.my_ego, r.owner).await {
+        Some(record) if record.circle_key() == share.group_key() => {}
+        Some(_) => return refusal(refused::INVALID),
+        None => return refusal(refused::UNAVAILABLE),
     }
-    let Ok(key) = shared.data_key() else {
-        return refusal(refused::UNAVAILABLE);
-    };
-    let held = HeldShare {
-        owner_ego_id: r.owner,
-        generation: share.generation(),
-        my_ego_id: r.my_ego,
-        friend_id: r.friend_id,
-        last_signed_at: None,
-        created_at: shared.now().secs(),
-    };
-    if let Err(e) = shared
-        .keystore
-        .store_share(&key, &held, &share.to_secret_cbor())
-        .await
-    {
-        warn!(owner = %r.owner, "cannot store a repaired share: {e}");
-        return refusal(refused::UNAVAILABLE);
+    if let Err(refused) = keep_share(shared, r.my_ego, r.friend_id, &share).await {
+        return refused;
     }
     info!(owner = %r.owner, generation = share.generation(), "a lost share of a friend's circle was repaired");
     Envelope::wrap(kind::SHARE_ACK, &share.ack())
@@ -399,6 +376,7 @@ async fn ask<T: Decode>(
 #[derive(Clone)]
 struct Party {
     member: MemberId,
+    friend: i64,
     name: String,
     peer: PeerId,
 }
@@ -441,6 +419,7 @@ pub(crate) async fn repair(
     let now = shared.now();
     let target = Party {
         member: target_member,
+        friend: row.id,
         name: row.petname.clone(),
         peer: friend_peer(row)?,
     };
@@ -452,13 +431,14 @@ pub(crate) async fn repair(
         if member != target_member {
             helpers.push(Party {
                 member,
+                friend: f.id,
                 name: f.petname.clone(),
                 peer: friend_peer(f)?,
             });
         }
     }
-    // Everyone is dialled once at their published addresses; later steps
-    // reuse the connections.
+    // Every participant's published addresses, looked up once; the first
+    // step dials them and later steps reuse the connections.
     let mut dialled = JoinSet::new();
     for (_, id) in &circle.members {
         if let Some(f) = friends.get(id) {
@@ -470,13 +450,7 @@ pub(crate) async fn repair(
     while let Some(Ok((id, a))) = dialled.join_next().await {
         addrs.insert(id, a);
     }
-    let addr_of = |p: &Party| -> Vec<cyrcles_p2p::Multiaddr> {
-        friends
-            .values()
-            .find(|f| f.friend_peer_id == p.peer.to_bytes())
-            .and_then(|f| addrs.get(&f.id).cloned())
-            .unwrap_or_default()
-    };
+    let addr_of = |p: &Party| addrs.get(&p.friend).cloned().unwrap_or_default();
     let threshold = public.threshold();
     // Step A: the participants' sealing keys. Helpers that do not answer
     // are left out and the step is run again with the others.

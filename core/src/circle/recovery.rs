@@ -135,9 +135,7 @@ pub fn recovery_fingerprint(ego: &EgoId, new_key: &PublicKey, peer_id: &[u8]) ->
     h.update(ego.as_bytes());
     h.update(new_key.as_bytes());
     h.update(peer_id);
-    let t: [u8; 32] = h.finalize().into();
-    let n = u32::from_be_bytes([t[0], t[1], t[2], t[3]]) % 1_000_000;
-    format!("{:03} {:03}", n / 1000, n % 1000)
+    crate::invite::six_digits(&h.finalize().into())
 }
 
 impl Encode for RecoveryRequest {

@@ -22,12 +22,12 @@ const CIRCLE: CircleId = CircleId([0xc1; 16]);
 const SESSION: SessionId = SessionId([0x5e; 16]);
 
 /// An owner whose current circle (generation 1, link 1) is shared 3-of-5.
-struct Shared {
-    owner: Owner,
-    shares: BTreeMap<MemberId, MemberShare>,
+pub(crate) struct Shared {
+    pub(crate) owner: Owner,
+    pub(crate) shares: BTreeMap<MemberId, MemberShare>,
 }
 
-fn shared(seed: u64) -> Shared {
+pub(crate) fn shared(seed: u64) -> Shared {
     let mut owner = Owner::new(seed);
     owner.add_link(T0.plus(10));
     let mut rng = crate::common::rng(seed + 1);
@@ -75,7 +75,7 @@ fn certify(s: &Shared, new_key: &SecretKey) -> Purpose {
     )
 }
 
-fn member(n: u16) -> MemberId {
+pub(crate) fn member(n: u16) -> MemberId {
     MemberId::new(n).unwrap()
 }
 

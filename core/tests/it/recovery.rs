@@ -3,13 +3,11 @@
 //! session, and the certificate that makes the new key current. Each
 //! refusal rule has a request that breaks only it.
 
-use std::collections::BTreeMap;
-
 use cyrcles_core::cbor::{Decode, Encode};
 use cyrcles_core::circle::messages::MAX_CIRCLE_MESSAGE_SIZE;
 use cyrcles_core::circle::{
-    CircleId, Coordinator, MemberId, MemberShare, RecoveryBody, RecoveryPending, RecoveryRequest,
-    Refusal, SessionId, SigningPolicy, authorize_recovery, commit, deal,
+    Coordinator, MemberId, RecoveryBody, RecoveryPending, RecoveryRequest, Refusal, SessionId,
+    SigningPolicy, authorize_recovery, commit,
 };
 use cyrcles_core::record::Signed;
 use cyrcles_core::record::builder::DEFAULT_CERT_VALIDITY_SECS;
@@ -17,40 +15,12 @@ use cyrcles_core::record::types::CertStatus;
 use cyrcles_core::{SecretKey, UnixTime};
 use proptest::prelude::*;
 
-use crate::common::{NOW, Owner, T0};
+// Alice's circle, generation 1, shared 3 of 5: the ceremony tests' one.
+use crate::ceremony::{Shared as Circle, member, shared as circle};
+use crate::common::NOW;
 
 const SESSION: SessionId = SessionId([0x7a; 16]);
 const PEER: &[u8] = b"\x00\x24the-new-device-peer-id-bytes-000000";
-
-struct Circle {
-    owner: Owner,
-    shares: BTreeMap<u16, MemberShare>,
-}
-
-fn circle(seed: u64) -> Circle {
-    let mut owner = Owner::new(seed);
-    owner.add_link(T0.plus(10));
-    let mut rng = crate::common::rng(seed + 1);
-    let dealing = deal(
-        owner.circle(),
-        owner.record.ego_id(),
-        CircleId([0xc2; 16]),
-        1,
-        3,
-        5,
-        &mut rng,
-    )
-    .unwrap();
-    let shares = dealing
-        .shares
-        .into_iter()
-        .map(|d| {
-            let s = MemberShare::accept(d).unwrap();
-            (s.member().get(), s)
-        })
-        .collect();
-    Circle { owner, shares }
-}
 
 fn body(c: &Circle, new_key: &SecretKey, now: UnixTime) -> RecoveryBody {
     RecoveryBody {
@@ -69,7 +39,7 @@ fn check(c: &Circle, req: &RecoveryRequest, now: UnixTime) -> Result<Vec<u8>, Re
     authorize_recovery(
         req,
         &c.owner.verify_at(now),
-        &c.shares[&2],
+        &c.shares[&member(2)],
         now,
         &SigningPolicy::default(),
     )
@@ -90,20 +60,21 @@ fn approved_friends_certify_the_new_key_and_the_old_one_is_replaced() {
 
     // A member tells the new device who it is and the circle's public data.
     let pending = RecoveryPending {
-        member: c.shares[&4].member(),
-        circle_id: c.shares[&4].circle_id(),
-        public: c.shares[&4].public().clone(),
+        member: c.shares[&member(4)].member(),
+        circle_id: c.shares[&member(4)].circle_id(),
+        public: c.shares[&member(4)].public().clone(),
     };
     let pending = RecoveryPending::from_cbor(&pending.to_cbor(), MAX_CIRCLE_MESSAGE_SIZE).unwrap();
     assert_eq!(pending.public.group_key(), before.circle_key());
 
     // Three approved members sign; the new device coordinates.
     let policy = SigningPolicy::default();
-    let message = authorize_recovery(&received, &before, &c.shares[&2], NOW, &policy).unwrap();
+    let message =
+        authorize_recovery(&received, &before, &c.shares[&member(2)], NOW, &policy).unwrap();
     let mut coord = Coordinator::new(pending.public, SESSION, message.clone()).unwrap();
     let mut nonces = Vec::new();
     for n in [2, 4, 5] {
-        let share = &c.shares[&n];
+        let share = &c.shares[&member(n)];
         assert_eq!(
             authorize_recovery(&received, &before, share, NOW, &policy).unwrap(),
             message
@@ -115,7 +86,7 @@ fn approved_friends_certify_the_new_key_and_the_old_one_is_replaced() {
     let signing = coord.request().unwrap();
     for (n, nonce) in nonces {
         coord
-            .add_share(nonce.sign(&c.shares[&n], &signing).unwrap())
+            .add_share(nonce.sign(&c.shares[&member(n)], &signing).unwrap())
             .unwrap();
     }
     let sig = coord.aggregate().unwrap();
@@ -183,7 +154,7 @@ fn each_rule_refuses_the_recovery_that_breaks_it() {
         authorize_recovery(
             &req,
             &c.owner.verify_at(NOW),
-            &stranger.shares[&1],
+            &stranger.shares[&member(1)],
             NOW,
             &SigningPolicy::default()
         ),
@@ -211,8 +182,8 @@ fn recovery_messages_decode_strictly() {
     // A pending answer naming a member the circle does not have.
     let pending = RecoveryPending {
         member: MemberId::new(9).unwrap(),
-        circle_id: CircleId([0xc2; 16]),
-        public: c.shares[&1].public().clone(),
+        circle_id: c.shares[&member(1)].circle_id(),
+        public: c.shares[&member(1)].public().clone(),
     };
     assert!(RecoveryPending::from_cbor(&pending.to_cbor(), MAX_CIRCLE_MESSAGE_SIZE).is_err());
 }
