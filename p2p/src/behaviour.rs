@@ -1,6 +1,6 @@
 //! The composed libp2p behaviour and the swarm that runs it.
 
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU32, NonZeroUsize};
 
 use libp2p::core::transport::MemoryTransport;
 use libp2p::core::upgrade;
@@ -8,26 +8,29 @@ use libp2p::kad::store::{MemoryStore, MemoryStoreConfig};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{
-    Swarm, SwarmBuilder, Transport, connection_limits, dcutr, identify, kad, noise, relay,
-    request_response, tcp, yamux,
+    Swarm, SwarmBuilder, Transport, dcutr, identify, kad, noise, relay, request_response, tcp,
+    yamux,
 };
 
 use crate::codec::BytesCodec;
-use crate::config::{DhtMode, NodeConfig};
+use crate::config::{DhtMode, NodeConfig, RelayLimits};
+use crate::connections::{self, ConnectionLimits};
 use crate::handle::Protocol;
+use crate::metrics::Metrics;
+use crate::transport::PublicDials;
 
 /// Peers kept per rendezvous key (one invite has one; a few more absorb
 /// nameplate collisions).
 const MAX_PROVIDERS_PER_KEY: usize = 8;
 /// Rendezvous keys a node keeps at once, its own and others'
 /// (`MemoryStore` counts both under this limit).
-const MAX_PROVIDED_KEYS: usize = 4096;
+pub(crate) const MAX_PROVIDED_KEYS: usize = 4096;
 use crate::protocols;
 
 /// Everything a Cyrcles node speaks.
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
-    pub(crate) limits: connection_limits::Behaviour,
+    pub(crate) limits: connections::Behaviour,
     pub(crate) kad: kad::Behaviour<MemoryStore>,
     pub(crate) identify: identify::Behaviour,
     pub(crate) relay_client: relay::client::Behaviour,
@@ -75,15 +78,47 @@ fn request_response(p: Protocol, config: &NodeConfig) -> request_response::Behav
     )
 }
 
-pub(crate) fn build(config: &NodeConfig) -> Result<Swarm<Behaviour>, BuildError> {
+/// The relay service's configuration, every limit explicit.
+fn relay_config(l: &RelayLimits) -> relay::Config {
+    let rate = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+    relay::Config {
+        max_reservations: l.max_reservations,
+        max_reservations_per_peer: l.max_reservations_per_peer,
+        reservation_duration: l.reservation_duration,
+        reservation_rate_limiters: Vec::new(),
+        max_circuits: l.max_circuits,
+        max_circuits_per_peer: l.max_circuits_per_peer,
+        max_circuit_duration: l.max_circuit_duration,
+        max_circuit_bytes: l.max_circuit_bytes,
+        circuit_src_rate_limiters: Vec::new(),
+    }
+    .reservation_rate_per_peer(rate(l.reservations_per_peer), l.rate_interval)
+    .reservation_rate_per_ip(rate(l.reservations_per_ip), l.rate_interval)
+    .circuit_src_per_peer(rate(l.circuits_per_peer), l.rate_interval)
+    .circuit_src_per_ip(rate(l.circuits_per_ip), l.rate_interval)
+}
+
+pub(crate) fn build(
+    config: &NodeConfig,
+    metrics: &Metrics,
+) -> Result<Swarm<Behaviour>, BuildError> {
     let err = |e: &dyn std::fmt::Display| BuildError(e.to_string());
     let swarm = SwarmBuilder::with_existing_identity(config.keypair.clone())
         .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
+        // TCP, dialling only public addresses unless configured otherwise
+        // (`transport.rs`).
+        .with_other_transport(|key| {
+            let tcp = PublicDials::new(
+                tcp::tokio::Transport::new(tcp::Config::default().nodelay(true)),
+                config.dial_private_addrs,
+                metrics.clone(),
+            );
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+                tcp.upgrade(upgrade::Version::V1Lazy)
+                    .authenticate(noise::Config::new(key)?)
+                    .multiplex(yamux::Config::default()),
+            )
+        })
         .map_err(|e| err(&e))?
         // In-process connections (`/memory/N`), for tests and benchmarks
         // that run many nodes in one process without using sockets.
@@ -120,7 +155,9 @@ pub(crate) fn build(config: &NodeConfig) -> Result<Swarm<Behaviour>, BuildError>
                 peer_id,
                 MemoryStoreConfig {
                     max_records: config.limits.max_records,
-                    max_value_bytes: cyrcles_core::record::MAX_RECORD_SIZE,
+                    // `MemoryStore` refuses values of `max_value_bytes` or
+                    // more; the protocol allows exactly MAX_RECORD_SIZE.
+                    max_value_bytes: cyrcles_core::record::MAX_RECORD_SIZE + 1,
                     max_providers_per_key: MAX_PROVIDERS_PER_KEY,
                     max_provided_keys: MAX_PROVIDED_KEYS,
                 },
@@ -129,15 +166,18 @@ pub(crate) fn build(config: &NodeConfig) -> Result<Swarm<Behaviour>, BuildError>
             if config.mode == DhtMode::Server {
                 kad.set_mode(Some(kad::Mode::Server));
             }
-            let limits = connection_limits::ConnectionLimits::default()
-                .with_max_established(Some(config.limits.max_connections))
-                .with_max_established_per_peer(Some(config.limits.max_connections_per_peer))
-                .with_max_pending_incoming(Some(config.limits.max_connections / 4 + 1));
+            let l = &config.limits;
+            let limits = ConnectionLimits {
+                max_established: l.max_connections as usize,
+                max_per_peer: l.max_connections_per_peer as usize,
+                max_pending_incoming: (l.max_connections / 4 + 1) as usize,
+                max_incoming_per_ip: l.max_connections_per_ip as usize,
+            };
             let relay = config
                 .relay_server
-                .then(|| relay::Behaviour::new(peer_id, relay::Config::default()));
+                .then(|| relay::Behaviour::new(peer_id, relay_config(&l.relay)));
             Behaviour {
-                limits: connection_limits::Behaviour::new(limits),
+                limits: connections::Behaviour::new(limits),
                 kad,
                 identify: identify::Behaviour::new(
                     identify::Config::new(protocols::IDENTIFY_VERSION.to_string(), key.public())

@@ -55,6 +55,77 @@ pub struct Limits {
     pub max_connections_per_peer: u32,
     /// Peers whose rate-limit state is kept (least recently seen forgotten).
     pub tracked_peers: usize,
+    /// Records stored for one peer.
+    pub records_per_peer: usize,
+    /// Records stored for the peers of one network (see `ipv4_prefix`).
+    pub records_per_prefix: usize,
+    /// Rendezvous announcements kept for one peer.
+    pub providers_per_peer: usize,
+    /// Rendezvous announcements kept for the peers of one network.
+    pub providers_per_prefix: usize,
+    /// Prefix length that makes one IPv4 network for the store quotas.
+    pub ipv4_prefix: u8,
+    /// Prefix length that makes one IPv6 network for the store quotas.
+    pub ipv6_prefix: u8,
+    /// Egos remembered by the anti-rollback memory from this node's own
+    /// lookups and publications (kept apart from `rollback_memory`, which
+    /// records taken from other peers fill, so that a flood of valid
+    /// throwaway records cannot flush what the node looked up).
+    pub rollback_memory_local: usize,
+    /// Inbound connections (being set up or established) from one IPv4
+    /// address or IPv6 /64.
+    pub max_connections_per_ip: u32,
+    /// Relay service limits (bridges).
+    pub relay: RelayLimits,
+}
+
+/// Limits of the circuit relay service, set explicitly rather than left
+/// to libp2p's defaults (they are part of what a bridge promises to bound).
+#[derive(Debug, Clone)]
+pub struct RelayLimits {
+    /// Reservations held at once.
+    pub max_reservations: usize,
+    /// Reservations per peer.
+    pub max_reservations_per_peer: usize,
+    /// How long a reservation lasts before the peer must renew it.
+    pub reservation_duration: Duration,
+    /// New reservations one peer may make per `rate_interval`.
+    pub reservations_per_peer: u32,
+    /// New reservations one IP address may make per `rate_interval`.
+    pub reservations_per_ip: u32,
+    /// Circuits open at once.
+    pub max_circuits: usize,
+    /// Circuits per peer (as source or destination).
+    pub max_circuits_per_peer: usize,
+    /// Longest life of a circuit (a login waits up to 130 s for a person).
+    pub max_circuit_duration: Duration,
+    /// Bytes a circuit may carry in each direction.
+    pub max_circuit_bytes: u64,
+    /// New circuits one source peer may open per `rate_interval`.
+    pub circuits_per_peer: u32,
+    /// New circuits one source IP address may open per `rate_interval`.
+    pub circuits_per_ip: u32,
+    /// The window of the rates above.
+    pub rate_interval: Duration,
+}
+
+impl Default for RelayLimits {
+    fn default() -> Self {
+        Self {
+            max_reservations: 1_024,
+            max_reservations_per_peer: 2,
+            reservation_duration: Duration::from_secs(60 * 60),
+            reservations_per_peer: 30,
+            reservations_per_ip: 60,
+            max_circuits: 256,
+            max_circuits_per_peer: 8,
+            max_circuit_duration: Duration::from_secs(5 * 60),
+            max_circuit_bytes: 1 << 20,
+            circuits_per_peer: 60,
+            circuits_per_ip: 120,
+            rate_interval: Duration::from_secs(60 * 60),
+        }
+    }
 }
 
 impl Default for Limits {
@@ -69,6 +140,15 @@ impl Default for Limits {
             max_connections: 1_024,
             max_connections_per_peer: 4,
             tracked_peers: 10_000,
+            records_per_peer: 1_000,
+            records_per_prefix: 2_000,
+            providers_per_peer: 16,
+            providers_per_prefix: 64,
+            ipv4_prefix: 24,
+            ipv6_prefix: 48,
+            rollback_memory_local: 100_000,
+            max_connections_per_ip: 64,
+            relay: RelayLimits::default(),
         }
     }
 }
@@ -138,6 +218,11 @@ pub struct NodeConfig {
     pub clock: Clock,
     /// Program name and version sent in identify.
     pub agent_version: String,
+    /// Dial loopback, private and link-local addresses taken from records.
+    /// Off by default: a record is anyone's, and its addresses would
+    /// otherwise point the node at its own host and networks. Tests and
+    /// single-machine setups (the demo) turn it on.
+    pub dial_private_addrs: bool,
 }
 
 impl NodeConfig {
@@ -155,6 +240,7 @@ impl NodeConfig {
             timers: Timers::default(),
             clock: system_clock(),
             agent_version: format!("cyrcles-p2p/{}", env!("CARGO_PKG_VERSION")),
+            dial_private_addrs: false,
         }
     }
 }
@@ -168,6 +254,7 @@ impl fmt::Debug for NodeConfig {
             .field("mode", &self.mode)
             .field("external_addrs", &self.external_addrs)
             .field("relay_server", &self.relay_server)
+            .field("dial_private_addrs", &self.dial_private_addrs)
             .field("limits", &self.limits)
             .field("timers", &self.timers)
             .finish_non_exhaustive()

@@ -108,6 +108,19 @@ pub struct Status {
     pub stored_records: usize,
     /// Current listen addresses, relay circuits included.
     pub listen_addrs: Vec<Multiaddr>,
+    /// Panics the event loop caught while handling an event (it went on).
+    pub panics: u64,
+    /// Rendezvous announcements kept for other peers.
+    pub kept_announcements: usize,
+    /// Egos in the anti-rollback memory (both parts).
+    pub rollback_entries: usize,
+    /// Sending networks (or peers without an IP) holding records here.
+    pub store_groups: usize,
+    /// Peers and addresses the connection limits track (each with an open
+    /// or opening connection).
+    pub connection_peers_tracked: usize,
+    /// See `connection_peers_tracked`.
+    pub connection_ips_tracked: usize,
 }
 
 /// Which request-response protocol.
@@ -187,6 +200,7 @@ pub(crate) enum Command {
     Shutdown {
         reply: Reply<()>,
     },
+    InjectPanic,
 }
 
 /// Drives a running node. Cheap to clone; the node stops when every handle
@@ -215,6 +229,7 @@ impl std::fmt::Debug for Command {
             Command::StopProviding { .. } => "StopProviding",
             Command::FindProviders { .. } => "FindProviders",
             Command::Shutdown { .. } => "Shutdown",
+            Command::InjectPanic => "InjectPanic",
         };
         f.write_str(name)
     }
@@ -379,6 +394,25 @@ impl NodeHandle {
             .await?;
         Envelope::from_cbor(&bytes, crate::protocols::max_response(protocol))
             .map_err(|e| RequestError::Malformed(e.to_string()))
+    }
+
+    /// Whether the node's event loop still runs (it stops after
+    /// [`NodeHandle::shutdown`], or if its task ended for any other
+    /// reason). A cheap check, without a round trip to the loop.
+    pub fn is_running(&self) -> bool {
+        !self.tx.is_closed()
+    }
+
+    /// Makes the event loop panic while it handles this command. For tests
+    /// and health checks of the embedding program: the loop catches the
+    /// panic, counts it ([`Status::panics`]) and goes on. Nothing on the
+    /// network can send this.
+    #[doc(hidden)]
+    pub async fn inject_panic(&self) -> Result<(), Stopped> {
+        self.tx
+            .send(Command::InjectPanic)
+            .await
+            .map_err(|_| Stopped)
     }
 
     /// Stops the node and waits until it has.

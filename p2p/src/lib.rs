@@ -27,19 +27,37 @@
 //! * [`protocols`]: protocol ids and message caps.
 //! * `node`: the event loop (`node/dht.rs`: the validating DHT;
 //!   `node/requests.rs`: request-response).
+//! * [`addrs`]: which addresses are public, and IP prefixes for quotas.
+//! * [`deadline`]: protocol times to `Instant`s, capped, never overflowing.
+//! * `node`: also `node/quota.rs` (who filled the store: quotas per peer
+//!   and per network, eviction from the heaviest network) and
+//!   `node/memory.rs` (the two-part anti-rollback memory).
+//! * `connections`: connection limits, per peer and per IP address.
+//! * `transport`: TCP that dials only public addresses unless configured.
 //! * `codec`, `ratelimit`, `behaviour`: the pieces it is built from.
+//!
+//! # Hostile peers
+//!
+//! Whatever a peer sends, the node keeps running: a panic while the event
+//! loop handles one event is caught, counted ([`Status::panics`]) and
+//! logged, and the loop goes on. Every structure a peer can grow has a
+//! bound (`docs/threat-model.md`, "Bounds on what outsiders can grow").
 
+pub mod addrs;
 mod behaviour;
 pub mod codec;
 pub mod config;
+mod connections;
+pub mod deadline;
 pub mod events;
 pub mod handle;
 pub mod metrics;
 mod node;
 pub mod protocols;
 pub mod ratelimit;
+mod transport;
 
-pub use config::{Clock, DhtMode, Limits, NodeConfig, Timers, system_clock};
+pub use config::{Clock, DhtMode, Limits, NodeConfig, RelayLimits, Timers, system_clock};
 pub use events::{NodeEvent, Responder};
 pub use handle::{
     Found, GetError, NodeHandle, Protocol, PublishError, Published, RequestError, Status, Stopped,

@@ -31,6 +31,9 @@ pub enum Rejection {
     RateLimited,
     /// The store is full.
     StoreFull,
+    /// The sender (its peer id or its network) holds its share of the
+    /// store already.
+    Quota,
 }
 
 impl Rejection {
@@ -44,6 +47,7 @@ impl Rejection {
             Rejection::Duplicity => "duplicity",
             Rejection::RateLimited => "rate_limited",
             Rejection::StoreFull => "store_full",
+            Rejection::Quota => "quota",
         }
     }
 }
@@ -53,6 +57,7 @@ impl Rejection {
 pub struct Metrics {
     records_stored: Counter,
     records_rejected: Family<Labels1, Counter>,
+    records_rejected_total: Counter,
     duplicity: Counter,
     gets: Family<Labels1, Counter>,
     get_seconds: Histogram,
@@ -63,6 +68,9 @@ pub struct Metrics {
     request_seconds: Family<Labels1, Histogram, fn() -> Histogram>,
     connected_peers: Gauge,
     stored_records: Gauge,
+    panics: Counter,
+    dials_refused: Counter,
+    evicted: Counter,
 }
 
 impl Default for Metrics {
@@ -77,6 +85,7 @@ impl Metrics {
         Self {
             records_stored: Counter::default(),
             records_rejected: Family::default(),
+            records_rejected_total: Counter::default(),
             duplicity: Counter::default(),
             gets: Family::default(),
             get_seconds: latency(),
@@ -87,6 +96,9 @@ impl Metrics {
             request_seconds: Family::new_with_constructor(latency),
             connected_peers: Gauge::default(),
             stored_records: Gauge::default(),
+            panics: Counter::default(),
+            dials_refused: Counter::default(),
+            evicted: Counter::default(),
         }
     }
 
@@ -145,6 +157,21 @@ impl Metrics {
             "Records held for the DHT",
             self.stored_records.clone(),
         );
+        r.register(
+            "event_loop_panics",
+            "Panics caught while the event loop handled one event (the node went on)",
+            self.panics.clone(),
+        );
+        r.register(
+            "dials_refused",
+            "Dials to loopback, private or link-local addresses refused",
+            self.dials_refused.clone(),
+        );
+        r.register(
+            "records_evicted",
+            "Records of the heaviest sending network dropped to make room in a full store",
+            self.evicted.clone(),
+        );
     }
 
     /// All metrics in Prometheus text format.
@@ -165,6 +192,7 @@ impl Metrics {
         self.records_rejected
             .get_or_create(&[("reason", why.label())])
             .inc();
+        self.records_rejected_total.inc();
         if why == Rejection::Duplicity {
             self.duplicity.inc();
         }
@@ -220,6 +248,33 @@ impl Metrics {
             .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
+    pub(crate) fn panicked(&self) {
+        self.panics.inc();
+    }
+
+    pub(crate) fn dial_refused(&self) {
+        self.dials_refused.inc();
+    }
+
+    pub(crate) fn evicted(&self) {
+        self.evicted.inc();
+    }
+
+    /// Panics the event loop caught and survived.
+    pub fn panics(&self) -> u64 {
+        self.panics.get()
+    }
+
+    /// Dials refused because the address was not public.
+    pub fn dials_refused(&self) -> u64 {
+        self.dials_refused.get()
+    }
+
+    /// Records evicted from a full store.
+    pub fn records_evicted(&self) -> u64 {
+        self.evicted.get()
+    }
+
     /// Records stored so far.
     pub fn records_stored(&self) -> u64 {
         self.records_stored.get()
@@ -231,6 +286,11 @@ impl Metrics {
             .get(&[("reason", reason)])
             .map(|c| c.get())
             .unwrap_or(0)
+    }
+
+    /// Inbound records refused, whatever the reason.
+    pub fn records_rejected_total(&self) -> u64 {
+        self.records_rejected_total.get()
     }
 
     /// Records refused during lookups for `reason`.

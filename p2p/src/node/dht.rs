@@ -18,8 +18,9 @@ use cyrcles_core::{DhtKey, EgoId};
 use libp2p::PeerId;
 use libp2p::kad::store::RecordStore;
 use libp2p::kad::{self, GetRecordOk, PeerRecord, QueryResult, Quorum, Record, RecordKey};
+use libp2p::swarm::ConnectionId;
 
-use super::{EventLoop, elapsed, expiry};
+use super::{Admit, EventLoop, elapsed, expiry};
 use crate::events::NodeEvent;
 use crate::handle::{Found, GetError, PublishError, Published, Reply};
 use crate::metrics::Rejection;
@@ -61,10 +62,10 @@ impl EventLoop {
                 request:
                     kad::InboundRequest::PutRecord {
                         source,
+                        connection,
                         record: Some(record),
-                        ..
                     },
-            } => self.inbound_put(source, record),
+            } => self.inbound_put(source, connection, record),
             kad::Event::InboundRequest {
                 request:
                     kad::InboundRequest::AddProvider {
@@ -112,7 +113,7 @@ impl EventLoop {
     }
 
     /// A record a peer asks us to store.
-    fn inbound_put(&mut self, source: PeerId, mut record: Record) {
+    fn inbound_put(&mut self, source: PeerId, connection: ConnectionId, mut record: Record) {
         if !self.put_limiter.allow(&source, Instant::now()) {
             self.metrics.rejected(Rejection::RateLimited);
             return;
@@ -145,6 +146,7 @@ impl EventLoop {
             .store_mut()
             .get(&record.key)
             .map(|r| r.value.clone());
+        let replaces = current.is_some();
         if let Some(current) = current
             && let Ok(held) = verify_cached(&current, &key, now, &mut self.sigs)
         {
@@ -169,11 +171,43 @@ impl EventLoop {
                 Err(Conflict::DifferentEgos) => return,
             }
         }
+        // A newer version of a stored record takes the slot it had; a new
+        // ego takes a slot charged to its sender (`quota.rs`).
+        let charge = if replaces {
+            None
+        } else {
+            let group = self.group_of(&source, Some(connection));
+            let stored = self.records.len().saturating_add(self.own.len());
+            match self
+                .records
+                .admit(&source, &group, stored, self.max_records)
+            {
+                Admit::Store => Some(group),
+                Admit::Evict(victim) => {
+                    self.swarm.behaviour_mut().kad.store_mut().remove(&victim);
+                    self.records.release(&victim);
+                    self.metrics.evicted();
+                    Some(group)
+                }
+                Admit::OverQuota => {
+                    self.metrics.rejected(Rejection::Quota);
+                    return;
+                }
+                Admit::Full => {
+                    self.metrics.rejected(Rejection::StoreFull);
+                    return;
+                }
+            }
+        };
         let cert_end = expiry(candidate.cert().not_after, now);
         record.expires = Some(record.expires.map_or(cert_end, |e| e.min(cert_end)));
+        let stored_key = record.key.clone();
         match self.swarm.behaviour_mut().kad.store_mut().put(record) {
             Ok(()) => {
-                let _ = self.memory.accept(&candidate);
+                if let Some(group) = charge {
+                    self.records.charge(stored_key, source, group);
+                }
+                let _ = self.memory.accept_network(&candidate);
                 self.metrics.stored();
             }
             Err(_) => self.metrics.rejected(Rejection::StoreFull),
@@ -295,7 +329,7 @@ impl EventLoop {
             let _ = state.reply.send(Err(err));
             return;
         };
-        let _ = self.memory.accept(&best);
+        let _ = self.memory.accept_local(&best);
         state.correct.extend(cache_candidates);
         let targets: Vec<PeerId> = state
             .correct
@@ -367,7 +401,7 @@ impl EventLoop {
                     .map_err(PublishError::Invalid)
             })
             .and_then(|v| {
-                self.memory.accept(&v)?;
+                self.memory.accept_local(&v)?;
                 Ok(v)
             });
         let ego = match checked {
@@ -411,6 +445,7 @@ impl EventLoop {
             let Some(dht) = dht_key(&key) else { continue };
             let Ok(ego) = verify_cached(&bytes, &dht, now, &mut self.sigs) else {
                 self.swarm.behaviour_mut().kad.remove_record(&key);
+                self.records.release(&key);
                 continue;
             };
             let record = self.dht_record(&ego);

@@ -3,14 +3,19 @@
 //! channel of [`NodeEvent`]s.
 
 mod dht;
+mod memory;
+mod quota;
 mod rendezvous;
 mod requests;
 
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::future::BoxFuture;
+use futures::future::FutureExt;
 use futures::stream::FuturesUnordered;
 use libp2p::core::transport::ListenerId;
 use libp2p::multiaddr::Protocol as AddrProtocol;
@@ -19,8 +24,9 @@ use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, identify, kad, request_response};
 use tokio::sync::mpsc;
 
-use cyrcles_core::record::{RollbackMemory, SignatureCache};
+use cyrcles_core::record::SignatureCache;
 
+use crate::addrs::{IpPrefix, first_ip};
 use crate::behaviour::{self, Behaviour, BehaviourEvent};
 use crate::config::{Clock, NodeConfig, Timers};
 use crate::events::NodeEvent;
@@ -30,6 +36,9 @@ use crate::protocols;
 use crate::ratelimit::{InFlight, RateLimiter};
 
 pub(crate) use dht::{GetState, PutState};
+pub(crate) use memory::Memory;
+pub(crate) use quota::{Admit, Group, Quota};
+pub(crate) use rendezvous::Announcement;
 pub(crate) use requests::{InboundDone, PendingRequest};
 
 /// Commands queued from handles before the loop takes them.
@@ -67,7 +76,8 @@ impl Node {
     pub async fn spawn(
         config: NodeConfig,
     ) -> Result<(NodeHandle, mpsc::Receiver<NodeEvent>), SpawnError> {
-        let mut swarm = behaviour::build(&config)?;
+        let metrics = Metrics::new();
+        let mut swarm = behaviour::build(&config, &metrics)?;
         let mut pending: HashSet<ListenerId> = HashSet::new();
         for addr in &config.listen {
             let id = swarm
@@ -133,7 +143,6 @@ impl Node {
         }
 
         let peer_id = *swarm.local_peer_id();
-        let metrics = Metrics::new();
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
         let limits = &config.limits;
@@ -144,7 +153,14 @@ impl Node {
             metrics: metrics.clone(),
             clock: config.clock.clone(),
             timers: config.timers.clone(),
-            memory: RollbackMemory::new(limits.rollback_memory),
+            memory: Memory::new(limits.rollback_memory_local, limits.rollback_memory),
+            records: Quota::new(limits.records_per_peer, limits.records_per_prefix),
+            providers: Quota::new(limits.providers_per_peer, limits.providers_per_prefix),
+            announcements: HashMap::new(),
+            peer_ips: HashMap::new(),
+            connection_ips: HashMap::new(),
+            prefix_lens: (limits.ipv4_prefix, limits.ipv6_prefix),
+            max_records: limits.max_records,
             sigs: SignatureCache::new(limits.signature_cache),
             put_limiter: RateLimiter::new(limits.puts_per_peer_per_minute, limits.tracked_peers),
             request_limiter: RateLimiter::new(
@@ -182,7 +198,22 @@ pub(crate) struct EventLoop {
     pub(crate) metrics: Metrics,
     pub(crate) clock: Clock,
     pub(crate) timers: Timers,
-    pub(crate) memory: RollbackMemory,
+    pub(crate) memory: Memory,
+    /// Records stored for others, charged to their senders.
+    pub(crate) records: Quota<kad::RecordKey>,
+    /// Rendezvous announcements kept for others, by (key, provider).
+    pub(crate) providers: Quota<(kad::RecordKey, PeerId)>,
+    /// When each announcement kept for others expires (libp2p drops
+    /// expired ones only when their key is asked for).
+    pub(crate) announcements: HashMap<(kad::RecordKey, PeerId), Announcement>,
+    /// The IP address each connected peer came from (its latest
+    /// connection), for the quotas; bounded by the connection limit.
+    pub(crate) peer_ips: HashMap<PeerId, IpAddr>,
+    /// The remote IP address of each open connection.
+    pub(crate) connection_ips: HashMap<ConnectionId, IpAddr>,
+    /// IPv4 and IPv6 prefix lengths of a quota group.
+    prefix_lens: (u8, u8),
+    pub(crate) max_records: usize,
     pub(crate) sigs: SignatureCache,
     pub(crate) put_limiter: RateLimiter<PeerId>,
     pub(crate) request_limiter: RateLimiter<(Protocol, PeerId)>,
@@ -214,30 +245,14 @@ impl EventLoop {
         republish.tick().await;
         sweep.tick().await;
         let stop = loop {
-            let flow = tokio::select! {
-                event = self.swarm.select_next_some() => {
-                    self.on_swarm_event(event);
-                    Flow::Continue
-                }
-                command = self.commands.recv() => match command {
-                    Some(c) => self.on_command(c),
-                    None => Flow::Stop(None),
-                },
-                Some(done) = self.inbound.next(), if !self.inbound.is_empty() => {
-                    self.on_inbound_done(done);
-                    Flow::Continue
-                }
-                _ = republish.tick() => {
-                    self.republish();
-                    Flow::Continue
-                }
-                _ = sweep.tick() => {
-                    self.sweep();
-                    Flow::Continue
-                }
-            };
-            if let Flow::Stop(reply) = flow {
-                break reply;
+            // A panic while handling one event (a bug reached by some
+            // input) must not take the node down: it is caught here,
+            // counted and logged, and the loop goes on with the next event.
+            let step = AssertUnwindSafe(self.step(&mut republish, &mut sweep));
+            match step.catch_unwind().await {
+                Ok(Flow::Continue) => {}
+                Ok(Flow::Stop(reply)) => break reply,
+                Err(payload) => self.on_panic(payload.as_ref()),
             }
         };
         // Dropping the swarm closes every connection and listener.
@@ -245,6 +260,46 @@ impl EventLoop {
         if let Some(reply) = stop {
             let _ = reply.send(());
         }
+    }
+
+    /// Waits for the next event and handles it.
+    async fn step(
+        &mut self,
+        republish: &mut tokio::time::Interval,
+        sweep: &mut tokio::time::Interval,
+    ) -> Flow {
+        tokio::select! {
+            event = self.swarm.select_next_some() => {
+                self.on_swarm_event(event);
+                Flow::Continue
+            }
+            command = self.commands.recv() => match command {
+                Some(c) => self.on_command(c),
+                None => Flow::Stop(None),
+            },
+            Some(done) = self.inbound.next(), if !self.inbound.is_empty() => {
+                self.on_inbound_done(done);
+                Flow::Continue
+            }
+            _ = republish.tick() => {
+                self.republish();
+                Flow::Continue
+            }
+            _ = sweep.tick() => {
+                self.sweep();
+                Flow::Continue
+            }
+        }
+    }
+
+    fn on_panic(&mut self, payload: &(dyn std::any::Any + Send)) {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".to_string());
+        self.metrics.panicked();
+        tracing::error!(panic = %message, "the p2p event loop caught a panic and goes on");
     }
 
     fn on_command(&mut self, command: Command) -> Flow {
@@ -297,6 +352,14 @@ impl EventLoop {
             Command::StopProviding { key } => self.stop_providing(key),
             Command::FindProviders { key, reply } => self.find_providers(key, reply),
             Command::Shutdown { reply } => return Flow::Stop(Some(reply)),
+            Command::InjectPanic => {
+                // Only the embedding program can send this (tests use it to
+                // show that the loop survives a panic in a handler).
+                #[allow(clippy::panic)]
+                {
+                    panic!("a panic injected by the embedding program");
+                }
+            }
         }
         Flow::Continue
     }
@@ -306,11 +369,20 @@ impl EventLoop {
         let kad = &mut self.swarm.behaviour_mut().kad;
         let routing_table = kad.kbuckets().map(|b| b.num_entries()).sum();
         let stored_records = kad.store_mut().records().count();
+        let (local_memory, network_memory) = self.memory.len();
+        let (groups, _) = self.records.tracked();
+        let (tracked_peers, tracked_ips) = self.swarm.behaviour().limits.tracked();
         Status {
             connected_peers: self.swarm.connected_peers().count(),
             routing_table,
             stored_records,
             listen_addrs: self.swarm.listeners().cloned().collect(),
+            panics: self.metrics.panics(),
+            kept_announcements: self.announcements.len(),
+            rollback_entries: local_memory + network_memory,
+            store_groups: groups,
+            connection_peers_tracked: tracked_peers,
+            connection_ips_tracked: tracked_ips,
         }
     }
 
@@ -374,7 +446,16 @@ impl EventLoop {
                 }
                 self.listen_addrs_changed();
             }
-            SwarmEvent::ConnectionEstablished { connection_id, .. } => {
+            SwarmEvent::ConnectionEstablished {
+                connection_id,
+                peer_id,
+                endpoint,
+                ..
+            } => {
+                if let Some(ip) = first_ip(endpoint.get_remote_address()) {
+                    self.peer_ips.insert(peer_id, ip);
+                    self.connection_ips.insert(connection_id, ip);
+                }
                 if let Some(reply) = self.dials.remove(&connection_id) {
                     let _ = reply.send(Ok(()));
                 }
@@ -392,11 +473,14 @@ impl EventLoop {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
+                connection_id,
                 num_established,
                 ..
             } => {
+                self.connection_ips.remove(&connection_id);
                 if num_established == 0 {
                     self.identified.remove(&peer_id);
+                    self.peer_ips.remove(&peer_id);
                 }
                 self.metrics
                     .set_connected(self.swarm.connected_peers().count());
@@ -413,7 +497,8 @@ impl EventLoop {
     }
 
     /// Drops records whose certificate has expired (by the node's clock) or
-    /// whose Kademlia lifetime has ended, and forgets expired own records.
+    /// whose Kademlia lifetime has ended, forgets expired own records, and
+    /// drops rendezvous announcements past their lifetime.
     fn sweep(&mut self) {
         use libp2p::kad::store::RecordStore;
         let instant = Instant::now();
@@ -427,9 +512,36 @@ impl EventLoop {
         for key in &expired {
             store.remove(key);
             self.own.remove(key);
+            self.records.release(key);
+        }
+        // Kademlia also drops expired records on its own: release their
+        // charges too.
+        let gone: Vec<kad::RecordKey> = self
+            .records
+            .keys()
+            .filter(|k| store.get(k).is_none())
+            .cloned()
+            .collect();
+        for key in &gone {
+            self.records.release(key);
         }
         let stored = store.records().count();
         self.metrics.set_stored(stored);
+        self.sweep_announcements(instant);
+    }
+
+    /// The quota group of a peer: the network of `connection` (the one
+    /// its request came on) or of its latest connection, or the peer
+    /// itself without an IP.
+    pub(crate) fn group_of(&self, peer: &PeerId, connection: Option<ConnectionId>) -> Group {
+        let (v4, v6) = self.prefix_lens;
+        let ip = connection
+            .and_then(|c| self.connection_ips.get(&c))
+            .or_else(|| self.peer_ips.get(peer));
+        match ip {
+            Some(ip) => Group::Net(IpPrefix::of(*ip, v4, v6)),
+            None => Group::Peer(*peer),
+        }
     }
 }
 
@@ -451,12 +563,10 @@ pub(crate) fn elapsed(start: Instant) -> f64 {
 }
 
 /// The instant at which a record whose certificate ends at `not_after`
-/// (plus the allowed skew) expires, seen from `now`.
+/// (plus the allowed skew) expires, seen from `now`; capped, never
+/// overflowing whatever the record says.
 pub(crate) fn expiry(not_after: cyrcles_core::UnixTime, now: cyrcles_core::UnixTime) -> Instant {
-    let secs = not_after
-        .plus(cyrcles_core::time::CLOCK_SKEW_SECS)
-        .since(now);
-    Instant::now() + Duration::from_secs(secs)
+    crate::deadline::record_expiry(not_after, now, Instant::now())
 }
 
 /// Peers are identified by the last `/p2p/` component of an address.

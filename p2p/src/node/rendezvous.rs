@@ -20,6 +20,8 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
+use super::Admit;
+
 use libp2p::PeerId;
 use libp2p::kad::store::RecordStore;
 use libp2p::kad::{self, GetProvidersOk, ProviderRecord, RecordKey};
@@ -28,6 +30,12 @@ use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use super::EventLoop;
 use crate::handle::{Reply, RequestError};
 use crate::metrics::Rejection;
+
+/// An announcement kept for another peer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Announcement {
+    expires: Instant,
+}
 
 /// A provider lookup in progress.
 pub(crate) struct FindState {
@@ -104,7 +112,44 @@ impl EventLoop {
         {
             record.addresses.clone_from(addrs);
         }
-        if self
+        // Each announcement kept for another peer is charged to it and its
+        // network, like records (`quota.rs`), and forgotten at its expiry.
+        let slot = (record.key.clone(), source);
+        let expires =
+            crate::deadline::after_secs(Instant::now(), self.timers.rendezvous_ttl.as_secs());
+        record.expires = Some(record.expires.map_or(expires, |e| e.min(expires)));
+        if !self.providers.holds(&slot) {
+            let group = self.group_of(&source, None);
+            match self.providers.admit(
+                &source,
+                &group,
+                self.providers.len(),
+                crate::behaviour::MAX_PROVIDED_KEYS,
+            ) {
+                Admit::Store => {}
+                Admit::Evict(victim) => self.drop_announcement(&victim),
+                Admit::OverQuota => {
+                    self.metrics.rejected(Rejection::Quota);
+                    return;
+                }
+                Admit::Full => {
+                    self.metrics.rejected(Rejection::StoreFull);
+                    return;
+                }
+            }
+            let store = self.swarm.behaviour_mut().kad.store_mut();
+            if store.add_provider(record).is_err()
+                || !store
+                    .providers(&slot.0)
+                    .iter()
+                    .any(|p| p.provider == source)
+            {
+                // The key's list is full (first come) or too many keys.
+                self.metrics.rejected(Rejection::StoreFull);
+                return;
+            }
+            self.providers.charge(slot.clone(), source, group);
+        } else if self
             .swarm
             .behaviour_mut()
             .kad
@@ -113,6 +158,32 @@ impl EventLoop {
             .is_err()
         {
             self.metrics.rejected(Rejection::StoreFull);
+            return;
+        }
+        self.announcements.insert(slot, Announcement { expires });
+    }
+
+    fn drop_announcement(&mut self, slot: &(RecordKey, PeerId)) {
+        self.swarm
+            .behaviour_mut()
+            .kad
+            .store_mut()
+            .remove_provider(&slot.0, &slot.1);
+        self.providers.release(slot);
+        self.announcements.remove(slot);
+    }
+
+    /// Forgets announcements past their lifetime (libp2p itself drops
+    /// them only when their key is asked for).
+    pub(crate) fn sweep_announcements(&mut self, now: Instant) {
+        let expired: Vec<(RecordKey, PeerId)> = self
+            .announcements
+            .iter()
+            .filter(|(_, a)| a.expires <= now)
+            .map(|(slot, _)| slot.clone())
+            .collect();
+        for slot in &expired {
+            self.drop_announcement(slot);
         }
     }
 

@@ -60,6 +60,8 @@ pub fn config(seed: u64) -> NodeConfig {
     c.listen = vec![LOOPBACK.parse().unwrap()];
     c.mode = DhtMode::Server;
     c.timers.query_timeout = Duration::from_secs(5);
+    // Every test node is on loopback.
+    c.dial_private_addrs = true;
     c
 }
 
@@ -164,4 +166,27 @@ impl Owner {
     pub fn cert_seq(&self) -> u64 {
         self.keys.record.cert.body.seq
     }
+
+    /// Re-signs the certificate with the whole circle key after `edit`
+    /// (for records with extreme field values).
+    pub fn recert(&mut self, edit: impl FnOnce(&mut cyrcles_core::record::EgoCert)) {
+        let mut body = self.keys.record.cert.body.clone();
+        edit(&mut body);
+        self.keys.record.cert = builder::sign_with_circle(&self.keys.circle, &mut self.rng, body);
+    }
+}
+
+/// Polls `check` until it holds (each try after a short pause), failing
+/// the test after `secs`.
+pub async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    bounded(secs, what, async {
+        while !check().await {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
 }

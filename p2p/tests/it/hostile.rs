@@ -45,6 +45,13 @@ enum Cmd {
         reply: oneshot::Sender<Result<Vec<u8>, String>>,
     },
     Bootstrap,
+    Provide {
+        key: Vec<u8>,
+    },
+    KnowPeers {
+        n: usize,
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// An outbound raw request: on the circle protocol or not, its id, where
@@ -79,6 +86,19 @@ fn raw_rr(protocol: StreamProtocol) -> request_response::Behaviour<BytesCodec> {
 impl Hostile {
     /// Starts a hostile peer on loopback that joins through `bootstrap`.
     pub async fn spawn(seed: u64, bootstrap: &Multiaddr) -> Hostile {
+        Self::start(seed, bootstrap, "127.0.0.1", true).await
+    }
+
+    /// Starts a hostile peer listening on the loopback address `ip` (any
+    /// of 127.0.0.0/8) that knows `bootstrap` but does not dial it: the
+    /// victim dials it, so that the victim sees the connection at `ip` and
+    /// counts it as a host of another network (a dial from this peer would
+    /// leave from 127.0.0.1).
+    pub async fn spawn_at(seed: u64, bootstrap: &Multiaddr, ip: &str) -> Hostile {
+        Self::start(seed, bootstrap, ip, false).await
+    }
+
+    async fn start(seed: u64, bootstrap: &Multiaddr, ip: &str, dial: bool) -> Hostile {
         let mut bytes = [0u8; 32];
         bytes[..8].copy_from_slice(&seed.to_le_bytes());
         bytes[8] = 0xe7;
@@ -104,6 +124,7 @@ impl Hostile {
                 let id = key.public().to_peer_id();
                 let mut cfg = kad::Config::new(protocols::KAD);
                 cfg.set_record_filtering(kad::StoreInserts::FilterBoth)
+                    .set_periodic_bootstrap_interval(None)
                     .set_max_packet_size(1 << 20)
                     .set_publication_interval(None)
                     .set_replication_interval(None);
@@ -134,9 +155,9 @@ impl Hostile {
             .iter()
             .any(|p| matches!(p, libp2p::multiaddr::Protocol::Memory(_)));
         let listen = if in_memory {
-            "/memory/0"
+            "/memory/0".to_string()
         } else {
-            "/ip4/127.0.0.1/tcp/0"
+            format!("/ip4/{ip}/tcp/0")
         };
         swarm.listen_on(listen.parse().unwrap()).unwrap();
         let addr = loop {
@@ -144,19 +165,36 @@ impl Hostile {
                 break address;
             }
         };
-        if let Some(libp2p::multiaddr::Protocol::P2p(boot)) = bootstrap.iter().last() {
-            swarm
-                .behaviour_mut()
-                .kad
-                .add_address(&boot, bootstrap.clone());
+        // Without `dial`, the peer learns the victim only from the
+        // victim's own connection (identify), so it never dials it.
+        if dial {
+            if let Some(libp2p::multiaddr::Protocol::P2p(boot)) = bootstrap.iter().last() {
+                swarm
+                    .behaviour_mut()
+                    .kad
+                    .add_address(&boot, bootstrap.clone());
+            }
+            swarm.dial(bootstrap.clone()).unwrap();
+            let _ = swarm.behaviour_mut().kad.bootstrap();
         }
-        swarm.dial(bootstrap.clone()).unwrap();
-        let _ = swarm.behaviour_mut().kad.bootstrap();
         let peer_id = *swarm.local_peer_id();
         let (tx, mut rx) = mpsc::channel::<Cmd>(1024);
         tokio::spawn(async move {
             let mut pending: Vec<Pending> = Vec::new();
+            let mut waiting: Vec<(usize, oneshot::Sender<()>)> = Vec::new();
             loop {
+                let known: usize = swarm
+                    .behaviour_mut()
+                    .kad
+                    .kbuckets()
+                    .map(|b| b.num_entries())
+                    .sum();
+                let (ready, still): (Vec<_>, Vec<_>) =
+                    waiting.drain(..).partition(|(n, _)| known >= *n);
+                waiting = still;
+                for (_, reply) in ready {
+                    let _ = reply.send(());
+                }
                 tokio::select! {
                     cmd = rx.recv() => match cmd {
                         None => break,
@@ -175,6 +213,10 @@ impl Hostile {
                             pending.push((circle, id, reply));
                         }
                         Some(Cmd::Bootstrap) => { let _ = swarm.behaviour_mut().kad.bootstrap(); }
+                        Some(Cmd::KnowPeers { n, reply }) => waiting.push((n, reply)),
+                        Some(Cmd::Provide { key }) => {
+                            let _ = swarm.behaviour_mut().kad.start_providing(kad::RecordKey::new(&key));
+                        }
                     },
                     event = swarm.select_next_some() => match event {
                         SwarmEvent::Behaviour(EvilEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
@@ -217,6 +259,19 @@ impl Hostile {
                 value,
             })
             .await;
+    }
+
+    /// Announces itself under `key` (an `ADD_PROVIDER` to the closest
+    /// peers).
+    pub async fn provide(&self, key: &[u8]) {
+        let _ = self.tx.send(Cmd::Provide { key: key.to_vec() }).await;
+    }
+
+    /// Waits until the peer's routing table holds `n` peers.
+    pub async fn knows(&self, n: usize) {
+        let (reply, rx) = oneshot::channel();
+        let _ = self.tx.send(Cmd::KnowPeers { n, reply }).await;
+        let _ = rx.await;
     }
 
     pub async fn bootstrap(&self) {

@@ -10,6 +10,7 @@
 )]
 
 mod abuse;
+mod bounds;
 mod common;
 mod dht;
 mod hostile;
