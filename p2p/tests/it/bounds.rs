@@ -466,3 +466,49 @@ async fn a_node_does_not_dial_private_addresses_unless_configured_to() {
     })
     .await;
 }
+
+/// The relay's limits are explicit: one address gets its quota of
+/// reservations, and an agent elsewhere still reserves a circuit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_reservations_are_capped_per_address() {
+    bounded(120, "relay reservations", async {
+        let mut c = config(7_310);
+        c.relay_server = true;
+        c.limits.relay.reservations_per_ip = 2;
+        let relay = spawn(c).await;
+        let circuit = relay
+            .addr
+            .clone()
+            .with(libp2p::multiaddr::Protocol::P2pCircuit);
+        let mut outcomes = Vec::new();
+        let mut attackers = Vec::new();
+        for i in 0..3 {
+            // The relay dials the attacker, so it sees it at 127.0.1.1,
+            // and the reservation comes over that connection.
+            let mut c = config(7_311 + i);
+            c.listen = vec!["/ip4/127.0.1.1/tcp/0".parse().unwrap()];
+            c.mode = cyrcles_p2p::DhtMode::Auto;
+            let a = spawn(c).await;
+            relay.handle.dial(a.addr.clone()).await.unwrap();
+            outcomes.push(a.handle.listen_on(circuit.clone()).await.is_ok());
+            attackers.push(a);
+        }
+        assert_eq!(outcomes, vec![true, true, false]);
+
+        let mut c = config(7_320);
+        c.listen.clear();
+        c.mode = cyrcles_p2p::DhtMode::Auto;
+        let agent = spawn_listenless(c).await;
+        agent
+            .listen_on(circuit)
+            .await
+            .expect("an agent at another address still gets a reservation");
+    })
+    .await;
+}
+
+async fn spawn_listenless(c: NodeConfig) -> cyrcles_p2p::NodeHandle {
+    let (handle, events) = cyrcles_p2p::Node::spawn(c).await.unwrap();
+    drop(events);
+    handle
+}

@@ -13,6 +13,7 @@ mod abuse;
 mod bounds;
 mod common;
 mod dht;
+mod extreme;
 mod hostile;
 mod relay;
 mod rendezvous;
