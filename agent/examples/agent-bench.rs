@@ -123,6 +123,7 @@ async fn bare_signer(bootstrap: &Multiaddr) -> (NodeHandle, EgoId) {
     let mut c = NodeConfig::new(Keypair::generate_ed25519());
     c.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
     c.bootstrap = vec![bootstrap.clone()];
+    c.dial_private_addrs = true;
     c.limits.requests_per_peer_per_minute = 1_000_000;
     let (node, mut events) = Node::spawn(c).await.unwrap();
     let status = node.status().await.unwrap();
@@ -272,7 +273,12 @@ async fn memory() {
     let mut child = tokio::process::Command::new(&bin)
         .arg("--home")
         .arg(&home)
-        .args(["daemon", "--listen", "/ip4/127.0.0.1/tcp/0"])
+        .args([
+            "daemon",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--dial-private-addrs",
+        ])
         .env("CYRCLES_LOG", "warn")
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)

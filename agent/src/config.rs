@@ -104,6 +104,12 @@ pub struct Network {
     pub relays: Vec<String>,
     /// Inbound requests per protocol each peer may send per minute.
     pub requests_per_peer_per_minute: u32,
+    /// Dial loopback, private and link-local addresses named by friends'
+    /// records and invite announcements (off: those are anyone's to write;
+    /// the bootstrap peers and relays configured here are dialled
+    /// whatever their address). Turn on when friends share this machine or
+    /// a private network.
+    pub dial_private_addrs: bool,
 }
 
 impl Default for Network {
@@ -114,6 +120,7 @@ impl Default for Network {
             external_addrs: Vec::new(),
             relays: Vec::new(),
             requests_per_peer_per_minute: 120,
+            dial_private_addrs: false,
         }
     }
 }
@@ -204,6 +211,8 @@ pub struct Settings {
     pub relays: Vec<Multiaddr>,
     /// Inbound request rate per peer.
     pub requests_per_peer_per_minute: u32,
+    /// Dial private addresses named by records.
+    pub dial_private_addrs: bool,
     /// Quotas.
     pub quotas: Quotas,
     /// The member's signing policy for friends' circles.
@@ -316,6 +325,7 @@ impl AgentConfig {
             bootstrap: peer_addrs("network.bootstrap", &self.network.bootstrap)?,
             external_addrs: addrs("network.external_addrs", &self.network.external_addrs)?,
             relays: peer_addrs("network.relays", &self.network.relays)?,
+            dial_private_addrs: self.network.dial_private_addrs,
             requests_per_peer_per_minute: u32::try_from(positive(
                 "network.requests_per_peer_per_minute",
                 u64::from(self.network.requests_per_peer_per_minute),

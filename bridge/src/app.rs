@@ -110,6 +110,7 @@ async fn start_node(
     c.external_addrs = parse(&settings.p2p.external_addrs)?;
     c.mode = DhtMode::Server;
     c.relay_server = settings.p2p.relay;
+    c.dial_private_addrs = settings.p2p.dial_private_addrs;
     c.agent_version = format!("cyrcles-bridge/{}", env!("CARGO_PKG_VERSION"));
     let clock = clock.clone();
     c.clock = Arc::new(move || UnixTime::from_secs(u64::try_from(clock()).unwrap_or(0)));
@@ -239,11 +240,18 @@ async fn security(State(state): State<AppState>, req: Request, next: Next) -> Re
 
 async fn health(State(state): State<AppState>) -> Response {
     let db = state.store.ping().await.is_ok();
-    let p2p = state.node.status().await.is_ok();
+    // A node whose loop stopped answers at once with an error; one that is
+    // stuck does not answer at all.
+    let status = tokio::time::timeout(std::time::Duration::from_secs(2), state.node.status())
+        .await
+        .ok()
+        .and_then(Result::ok);
+    let p2p = status.is_some();
     let body = axum::Json(serde_json::json!({
         "status": if db && p2p { "ok" } else { "degraded" },
         "database": db,
         "p2p": p2p,
+        "p2p_panics": status.map(|s| s.panics),
     }));
     let code = if db && p2p {
         StatusCode::OK

@@ -81,6 +81,11 @@ pub struct P2pConfig {
     pub key_file: String,
     /// Serve as a circuit relay for agents behind NAT.
     pub relay: bool,
+    /// Dial loopback, private and link-local addresses named by ego
+    /// records (off: a record is anyone's to write, and its addresses would
+    /// point the bridge at its own host and networks). Turn on only when
+    /// the bridge and its agents share one machine or a private network.
+    pub dial_private_addrs: bool,
 }
 
 /// `[oidc]`
@@ -169,6 +174,7 @@ impl Default for P2pConfig {
             external_addrs: Vec::new(),
             key_file: String::new(),
             relay: true,
+            dial_private_addrs: false,
         }
     }
 }

@@ -75,7 +75,10 @@ fn write_client(path: &Path, c: &ClientCredentials) -> anyhow::Result<()> {
 impl Demo {
     /// Starts the bridge, then registers the site at it (once: the
     /// credentials are kept in the bridge's data directory).
-    pub async fn start(opts: DemoOptions) -> anyhow::Result<Demo> {
+    pub async fn start(mut opts: DemoOptions) -> anyhow::Result<Demo> {
+        // Everything of the demo runs on this machine: the bridge reaches
+        // the agent at its loopback and private addresses.
+        opts.settings.p2p.dial_private_addrs = true;
         let issuer = opts.settings.issuer.clone();
         let client_file: PathBuf = opts.settings.data_dir.join(CLIENT_FILE);
         let app = Application::build(

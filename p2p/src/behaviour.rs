@@ -17,7 +17,7 @@ use crate::config::{DhtMode, NodeConfig, RelayLimits};
 use crate::connections::{self, ConnectionLimits};
 use crate::handle::Protocol;
 use crate::metrics::Metrics;
-use crate::transport::PublicDials;
+use crate::transport::{Exempt, PublicDials};
 
 /// Peers kept per rendezvous key (one invite has one; a few more absorb
 /// nameplate collisions).
@@ -101,6 +101,7 @@ fn relay_config(l: &RelayLimits) -> relay::Config {
 pub(crate) fn build(
     config: &NodeConfig,
     metrics: &Metrics,
+    exempt: &Exempt,
 ) -> Result<Swarm<Behaviour>, BuildError> {
     let err = |e: &dyn std::fmt::Display| BuildError(e.to_string());
     let swarm = SwarmBuilder::with_existing_identity(config.keypair.clone())
@@ -111,6 +112,7 @@ pub(crate) fn build(
             let tcp = PublicDials::new(
                 tcp::tokio::Transport::new(tcp::Config::default().nodelay(true)),
                 config.dial_private_addrs,
+                exempt.clone(),
                 metrics.clone(),
             );
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(

@@ -7,29 +7,82 @@
 //! loopback, private or link-local address fails at once with
 //! `MultiaddrNotSupported`, as for an address the node cannot speak.
 //! Listening and inbound connections are unaffected.
+//!
+//! The addresses the node's own program chose are exempt, at their exact
+//! IP address and port: the configured bootstrap peers, and the addresses
+//! the program dials or reserves relay circuits at explicitly. A bridge on
+//! the same machine (`/ip4/127.0.0.1/tcp/4001/p2p/…`) is therefore still
+//! reached, while a record naming `127.0.0.1:22` is not.
 
+use std::collections::HashSet;
+use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use libp2p::Multiaddr;
 use libp2p::core::transport::{DialOpts, ListenerId, Transport, TransportError, TransportEvent};
+use libp2p::multiaddr::Protocol;
 
-use crate::addrs::is_public;
+use crate::addrs::{first_ip, is_public};
 use crate::metrics::Metrics;
 
-/// Wraps a transport; dials only public addresses unless `allow_private`.
+/// Most exempt addresses kept (they come from the node's own
+/// configuration and program, not from peers).
+const MAX_EXEMPT: usize = 1_024;
+
+/// The exact addresses (IP and TCP port) the node's program chose, which
+/// are dialled even when private. Shared between the event loop and the
+/// transport.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Exempt(Arc<Mutex<HashSet<(IpAddr, u16)>>>);
+
+impl Exempt {
+    /// Exempts the IP address and TCP port `addr` starts with, if any.
+    pub(crate) fn add(&self, addr: &Multiaddr) {
+        if let Some(sock) = socket_of(addr) {
+            let mut set = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            if set.len() < MAX_EXEMPT {
+                set.insert(sock);
+            }
+        }
+    }
+
+    fn contains(&self, addr: &Multiaddr) -> bool {
+        socket_of(addr).is_some_and(|sock| {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&sock)
+        })
+    }
+}
+
+/// The IP address and TCP port an address starts with.
+fn socket_of(addr: &Multiaddr) -> Option<(IpAddr, u16)> {
+    let ip = first_ip(addr)?;
+    match addr.iter().nth(1)? {
+        Protocol::Tcp(port) => Some((ip, port)),
+        _ => None,
+    }
+}
+
+/// Wraps a transport; dials only public or exempt addresses unless
+/// `allow_private`.
 #[derive(Debug)]
 pub(crate) struct PublicDials<T> {
     inner: T,
     allow_private: bool,
+    exempt: Exempt,
     metrics: Metrics,
 }
 
 impl<T> PublicDials<T> {
-    pub(crate) fn new(inner: T, allow_private: bool, metrics: Metrics) -> Self {
+    pub(crate) fn new(inner: T, allow_private: bool, exempt: Exempt, metrics: Metrics) -> Self {
         Self {
             inner,
             allow_private,
+            exempt,
             metrics,
         }
     }
@@ -58,7 +111,7 @@ impl<T: Transport + Unpin> Transport for PublicDials<T> {
         addr: Multiaddr,
         opts: DialOpts,
     ) -> Result<Self::Dial, TransportError<Self::Error>> {
-        if !self.allow_private && !is_public(&addr) {
+        if !self.allow_private && !is_public(&addr) && !self.exempt.contains(&addr) {
             self.metrics.dial_refused();
             tracing::debug!(%addr, "not dialling a non-public address");
             return Err(TransportError::MultiaddrNotSupported(addr));

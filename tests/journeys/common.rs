@@ -116,6 +116,7 @@ impl Bridge {
             .env("CYRCLES_BRIDGE_HTTP_LISTEN", format!("127.0.0.1:{port}"))
             .env("CYRCLES_BRIDGE_DATA_DIR", dir.join("bridge-data"))
             .env("CYRCLES_BRIDGE_P2P_LISTEN", "/ip4/127.0.0.1/tcp/0")
+            .env("CYRCLES_BRIDGE_P2P_DIAL_PRIVATE_ADDRS", "true")
             .env("CYRCLES_BRIDGE_OIDC_SESSION_CHECK_INTERVAL_SECS", "1")
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
@@ -198,6 +199,7 @@ impl Site {
                 format!("127.0.0.1:{bridge_port}"),
             )
             .env("CYRCLES_BRIDGE_P2P_LISTEN", "/ip4/127.0.0.1/tcp/0")
+            .env("CYRCLES_BRIDGE_P2P_DIAL_PRIVATE_ADDRS", "true")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -315,6 +317,7 @@ impl Agent {
                 "daemon",
                 "--listen",
                 "/ip4/127.0.0.1/tcp/0",
+                "--dial-private-addrs",
                 "--bootstrap",
                 bootstrap,
             ])

@@ -18,6 +18,7 @@ pub(crate) async fn server_node() -> (NodeHandle, Multiaddr) {
     let mut c = NodeConfig::new(Keypair::generate_ed25519());
     c.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
     c.mode = DhtMode::Server;
+    c.dial_private_addrs = true;
     let (node, mut events) = Node::spawn(c).await.unwrap();
     tokio::spawn(async move { while events.recv().await.is_some() {} });
     let addr = node.status().await.unwrap().listen_addrs[0]

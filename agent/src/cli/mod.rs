@@ -282,6 +282,10 @@ pub struct DaemonArgs {
         value_delimiter = ','
     )]
     pub relay: Vec<String>,
+    /// Dial loopback and private addresses that friends' records name (for
+    /// friends on this machine or network); sets network.dial_private_addrs
+    #[arg(long = "dial-private-addrs", env = "CYRCLES_DIAL_PRIVATE_ADDRS")]
+    pub dial_private_addrs: bool,
     /// Unlock a passphrase-protected keystore with the passphrase in FILE
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
@@ -714,6 +718,9 @@ async fn daemon(home: Home, args: DaemonArgs) -> Result<(), Failure> {
     }
     if !args.relay.is_empty() {
         config.network.relays = args.relay;
+    }
+    if args.dial_private_addrs {
+        config.network.dial_private_addrs = true;
     }
     let settings = config.validate().map_err(|e| bad(&e))?;
     let passphrase = args

@@ -243,6 +243,7 @@ pub(crate) async fn start_node(
     c.bootstrap = s.bootstrap.clone();
     c.external_addrs = s.external_addrs.clone();
     c.mode = DhtMode::Auto;
+    c.dial_private_addrs = s.dial_private_addrs;
     c.clock = shared.clock.clone();
     c.agent_version = format!("cyrcles-agent/{}", env!("CARGO_PKG_VERSION"));
     // An agent stores few records for others; keep its memory small.

@@ -197,7 +197,7 @@ impl Agent {
         cmd.arg("--home")
             .arg(&self.home)
             .arg("daemon")
-            .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
+            .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--dial-private-addrs"])
             .args(extra)
             .env_remove("CYRCLES_HOME")
             .env("CYRCLES_LOG", "info")
@@ -287,6 +287,7 @@ impl Bridge {
     pub async fn start(clock: Clock) -> Bridge {
         let mut c = NodeConfig::new(Keypair::generate_ed25519());
         c.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+        c.dial_private_addrs = true;
         c.mode = DhtMode::Server;
         c.clock = clock.clone();
         let (node, mut events) = Node::spawn(c).await.unwrap();

@@ -101,6 +101,8 @@ pub(crate) fn settings(bridge: &Bridge) -> cyrcles_agent::config::Settings {
     let mut c = AgentConfig::default();
     c.network.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
     c.network.bootstrap = vec![bridge.addr.to_string()];
+    // Every agent of the tests is on loopback.
+    c.network.dial_private_addrs = true;
     c.maintenance_interval_secs = 1;
     c.notify = false;
     c.validate().unwrap()

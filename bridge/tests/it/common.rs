@@ -135,6 +135,11 @@ impl TestBridge {
                 "CYRCLES_BRIDGE_P2P_LISTEN".into(),
                 "/ip4/127.0.0.1/tcp/0".into(),
             ),
+            // Agents in tests are on loopback.
+            (
+                "CYRCLES_BRIDGE_P2P_DIAL_PRIVATE_ADDRS".into(),
+                "true".into(),
+            ),
             (
                 "CYRCLES_BRIDGE_HTTP_LISTEN".into(),
                 format!("127.0.0.1:{port}"),
@@ -268,6 +273,7 @@ impl TestAgent {
         c.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
         c.bootstrap = vec![bridge.p2p_addr.clone()];
         c.mode = DhtMode::Auto;
+        c.dial_private_addrs = true;
         // A real agent sees a bridge a few times a minute; the tests and the
         // load generator send it far more.
         c.limits.requests_per_peer_per_minute = 1_000_000;

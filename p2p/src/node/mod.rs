@@ -34,6 +34,7 @@ use crate::handle::{Command, NodeHandle, Protocol, Reply, RequestError, Status};
 use crate::metrics::Metrics;
 use crate::protocols;
 use crate::ratelimit::{InFlight, RateLimiter};
+use crate::transport::Exempt;
 
 pub(crate) use dht::{GetState, PutState};
 pub(crate) use memory::Memory;
@@ -77,7 +78,13 @@ impl Node {
         config: NodeConfig,
     ) -> Result<(NodeHandle, mpsc::Receiver<NodeEvent>), SpawnError> {
         let metrics = Metrics::new();
-        let mut swarm = behaviour::build(&config, &metrics)?;
+        // The bootstrap peers are the operator's choice: dialled even at
+        // private addresses (`transport.rs`).
+        let exempt = Exempt::default();
+        for addr in &config.bootstrap {
+            exempt.add(addr);
+        }
+        let mut swarm = behaviour::build(&config, &metrics, &exempt)?;
         let mut pending: HashSet<ListenerId> = HashSet::new();
         for addr in &config.listen {
             let id = swarm
@@ -161,6 +168,7 @@ impl Node {
             connection_ips: HashMap::new(),
             prefix_lens: (limits.ipv4_prefix, limits.ipv6_prefix),
             max_records: limits.max_records,
+            exempt,
             sigs: SignatureCache::new(limits.signature_cache),
             put_limiter: RateLimiter::new(limits.puts_per_peer_per_minute, limits.tracked_peers),
             request_limiter: RateLimiter::new(
@@ -214,6 +222,8 @@ pub(crate) struct EventLoop {
     /// IPv4 and IPv6 prefix lengths of a quota group.
     prefix_lens: (u8, u8),
     pub(crate) max_records: usize,
+    /// Addresses the program chose, dialled even when private.
+    exempt: Exempt,
     pub(crate) sigs: SignatureCache,
     pub(crate) put_limiter: RateLimiter<PeerId>,
     pub(crate) request_limiter: RateLimiter<(Protocol, PeerId)>,
@@ -310,6 +320,7 @@ impl EventLoop {
                 let _ = reply.send(self.republish());
             }
             Command::Dial { addr, reply } => {
+                self.exempt.add(&addr);
                 let opts = DialOpts::from(addr);
                 let id = opts.connection_id();
                 match self.swarm.dial(opts) {
@@ -322,19 +333,24 @@ impl EventLoop {
                 }
             }
             Command::AddPeer { peer, addr } => {
+                self.exempt.add(&addr);
                 self.swarm.behaviour_mut().kad.add_address(&peer, addr);
             }
             Command::Bootstrap => {
                 let _ = self.swarm.behaviour_mut().kad.bootstrap();
             }
-            Command::ListenOn { addr, reply } => match self.swarm.listen_on(addr) {
-                Ok(id) => {
-                    self.listens.insert(id, reply);
+            Command::ListenOn { addr, reply } => {
+                // A relay circuit's relay is the program's choice.
+                self.exempt.add(&addr);
+                match self.swarm.listen_on(addr) {
+                    Ok(id) => {
+                        self.listens.insert(id, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(RequestError::Unreachable(e.to_string())));
+                    }
                 }
-                Err(e) => {
-                    let _ = reply.send(Err(RequestError::Unreachable(e.to_string())));
-                }
-            },
+            }
             Command::Request {
                 protocol,
                 peer,

@@ -457,11 +457,54 @@ async fn a_node_does_not_dial_private_addresses_unless_configured_to() {
         assert!(careful.handle.metrics().dials_refused() >= 1);
         assert_eq!(target.handle.status().await.unwrap().connected_peers, 0);
 
-        // Configured to, it does.
+        // Its own bootstrap peer, an address its operator chose, is still
+        // dialled at its exact address and port, and served.
+        let mut c = config(7_294);
+        c.dial_private_addrs = false;
+        c.bootstrap = vec![target.addr.clone()];
+        let local = spawn(c).await;
+        eventually(30, "the bootstrap connection", || async {
+            local.handle.status().await.unwrap().connected_peers == 1
+        })
+        .await;
+        let before = local.handle.metrics().dials_refused();
+        // ... but another port of the same host, named by a record, is not.
+        let crate::common::TestNode {
+            handle: other_handle,
+            events: other_events,
+            addr: other_addr,
+        } = spawn(config(7_295)).await;
+        let _answers = crate::relay::answer_logins(
+            other_events,
+            cyrcles_core::SecretKey::from_seed(&owner.keys.ego.to_seed()),
+        );
+        struct Other {
+            handle: cyrcles_p2p::NodeHandle,
+            addr: libp2p::Multiaddr,
+        }
+        let other = Other {
+            handle: other_handle,
+            addr: other_addr,
+        };
+        let r = local
+            .handle
+            .login(other.handle.peer_id(), vec![other.addr.clone()], &challenge)
+            .await;
+        assert!(r.is_err(), "{r:?}");
+        assert!(local.handle.metrics().dials_refused() > before);
+
+        // Configured to, it dials private addresses.
         let mut c = config(7_293);
         c.dial_private_addrs = true;
         let lab = spawn(c).await;
-        lab.handle.dial(target.addr.clone()).await.unwrap();
+        let r = lab
+            .handle
+            .login(other.handle.peer_id(), vec![other.addr.clone()], &challenge)
+            .await;
+        assert!(
+            matches!(r, Ok(cyrcles_core::login::LoginResponse::Approved(_))),
+            "{r:?}"
+        );
         assert_eq!(lab.handle.metrics().dials_refused(), 0);
     })
     .await;
