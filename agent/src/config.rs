@@ -281,18 +281,29 @@ impl AgentConfig {
 
     /// Checks every value and converts it.
     pub fn validate(&self) -> Result<Settings, ConfigError> {
+        // The protocol's maxima (docs/protocol.md, section 6): a longer
+        // certificate or endpoints list would make the record invalid.
+        let max_days = cyrcles_core::time::MAX_CERT_VALIDITY_SECS / 86_400;
+        let max_hours = cyrcles_core::time::MAX_ENDPOINTS_VALIDITY_SECS / 3600;
         let days = positive("cert_validity_days", self.cert_validity_days)?;
-        if days > 366 {
+        if days > max_days {
             return Err(ConfigError::Invalid {
                 key: "cert_validity_days",
-                reason: "at most 366".into(),
+                reason: format!("at most {max_days} (the protocol maximum)"),
             });
         }
         let hours = positive("endpoints_validity_hours", self.endpoints_validity_hours)?;
-        if hours > 24 * 30 {
+        if hours > max_hours {
             return Err(ConfigError::Invalid {
                 key: "endpoints_validity_hours",
-                reason: "at most 720".into(),
+                reason: format!("at most {max_hours} (the protocol maximum)"),
+            });
+        }
+        let max_cert_days = positive("circles.max_cert_days", self.circles.max_cert_days)?;
+        if max_cert_days > max_days {
+            return Err(ConfigError::Invalid {
+                key: "circles.max_cert_days",
+                reason: format!("at most {max_days} (the protocol maximum)"),
             });
         }
         let q = &self.quotas;
@@ -333,8 +344,7 @@ impl AgentConfig {
             .unwrap_or(u32::MAX),
             quotas: self.quotas.clone(),
             signing: cyrcles_core::circle::SigningPolicy {
-                max_cert_validity: positive("circles.max_cert_days", self.circles.max_cert_days)?
-                    .saturating_mul(86_400),
+                max_cert_validity: max_cert_days * 86_400,
                 min_interval: self.circles.sign_interval_secs,
             },
             recovery_poll: std::time::Duration::from_secs(positive(
@@ -406,5 +416,45 @@ mod tests {
         );
         let e = toml::from_str::<AgentConfig>("cert_validity = 3").unwrap_err();
         assert!(e.to_string().contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn validities_above_the_protocol_maxima_are_refused() {
+        // 90 days of certificate and 30 days of endpoints are the most a
+        // record may carry; the longest allowed still validates.
+        let c = AgentConfig {
+            cert_validity_days: 90,
+            endpoints_validity_hours: 720,
+            circles: Circles {
+                max_cert_days: 90,
+                ..Circles::default()
+            },
+            ..AgentConfig::default()
+        };
+        let s = c.validate().unwrap();
+        assert_eq!(s.cert_validity, cyrcles_core::time::MAX_CERT_VALIDITY_SECS);
+        assert_eq!(
+            s.endpoints_validity,
+            cyrcles_core::time::MAX_ENDPOINTS_VALIDITY_SECS
+        );
+        for (edit, key) in [
+            (
+                (|c: &mut AgentConfig| c.cert_validity_days = 91) as fn(&mut AgentConfig),
+                "cert_validity_days",
+            ),
+            (
+                |c: &mut AgentConfig| c.endpoints_validity_hours = 721,
+                "endpoints_validity_hours",
+            ),
+            (
+                |c: &mut AgentConfig| c.circles.max_cert_days = 91,
+                "circles.max_cert_days",
+            ),
+        ] {
+            let mut c = AgentConfig::default();
+            edit(&mut c);
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(key) && e.contains("protocol maximum"), "{e}");
+        }
     }
 }

@@ -79,6 +79,11 @@ pub enum SignatureError {
     /// The 32 bytes are not a valid Ed25519 public key.
     #[error("malformed public key")]
     MalformedKey,
+    /// The key is a point of small order (the identity or another point
+    /// of the 8-torsion): under it, signatures can be made without a
+    /// secret, so it never verifies anything.
+    #[error("small-order public key")]
+    WeakKey,
     /// The signature does not verify under the key (strict rules).
     #[error("signature does not verify")]
     Invalid,
@@ -96,14 +101,31 @@ impl PublicKey {
         &self.0
     }
 
-    /// Verifies `sig` over `context ‖ 0x00 ‖ message` with `verify_strict`.
+    /// Whether the key could verify a signature: it decodes as a curve
+    /// point and is not of small order (the key checks of
+    /// `verify_strict`).
+    pub fn check(&self) -> Result<(), SignatureError> {
+        self.verifying_key().map(|_| ())
+    }
+
+    fn verifying_key(&self) -> Result<VerifyingKey, SignatureError> {
+        let key = VerifyingKey::from_bytes(&self.0).map_err(|_| SignatureError::MalformedKey)?;
+        if key.is_weak() {
+            return Err(SignatureError::WeakKey);
+        }
+        Ok(key)
+    }
+
+    /// Verifies `sig` over `context ‖ 0x00 ‖ message` with `verify_strict`:
+    /// the key and R must not be of small order, S must be below the group
+    /// order, and the cofactorless equation must hold.
     pub fn verify(
         &self,
         context: Context,
         message: &[u8],
         sig: &Signature,
     ) -> Result<(), SignatureError> {
-        let key = VerifyingKey::from_bytes(&self.0).map_err(|_| SignatureError::MalformedKey)?;
+        let key = self.verifying_key()?;
         let sig = ed25519_dalek::Signature::from_bytes(&sig.0);
         key.verify_strict(&context.signing_bytes(message), &sig)
             .map_err(|_| SignatureError::Invalid)

@@ -12,7 +12,9 @@
 //! * [`id`]: `EgoId` (text form, fingerprint) and `DhtKey`.
 //! * [`keys`]: public keys, signatures, signing contexts, secret-key
 //!   wrappers.
-//! * [`time`]: `UnixTime` and the clock-skew constants.
+//! * [`time`]: `UnixTime`, the clock-skew and maximum-validity constants,
+//!   and capped conversions to `Duration`.
+//! * [`text`]: the text rule (which characters protocol text may hold).
 //! * [`record`]: the ego record: types, encoding, [`record::verify`] (the one
 //!   validation function), the selection rule, the anti-rollback memory and
 //!   the owner-side builders.
@@ -38,6 +40,7 @@ pub mod local;
 pub mod login;
 mod lru;
 pub mod record;
+pub mod text;
 pub mod time;
 
 pub use id::{DhtKey, EgoId, Fingerprint};

@@ -16,7 +16,7 @@ use thiserror::Error;
 use crate::cbor::{Decode, DecodeError, Decoder, Encode, Encoder};
 use crate::id::EgoId;
 use crate::keys::{Context, PublicKey, SecretKey, Signature, SignatureError};
-use crate::time::UnixTime;
+use crate::time::{CLOCK_SKEW_SECS, UnixTime};
 
 /// Format version of a local request.
 pub const LOCAL_VERSION: u64 = 1;
@@ -53,6 +53,10 @@ pub enum LocalError {
     /// A field breaks its limit.
     #[error("invalid local request field: {0}")]
     Field(&'static str),
+    /// A text field holds a character the text rule refuses
+    /// ([`crate::text`]).
+    #[error("local request field {0} holds a forbidden character")]
+    Text(&'static str),
     /// The bytes are not a canonical local request.
     #[error("malformed local request: {0}")]
     Encoding(#[from] DecodeError),
@@ -62,9 +66,33 @@ pub enum LocalError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalRequest(LocalParams);
 
+impl LocalError {
+    /// A stable name for the refusal, as in the test vectors:
+    /// `too_large`, `encoding`, `limit` or `text` (see
+    /// [`DecodeError::code`]).
+    pub fn code(&self) -> &'static str {
+        match self {
+            LocalError::Field(_) => "limit",
+            LocalError::Text(_) => "text",
+            LocalError::Encoding(e) => e.code(),
+        }
+    }
+
+    /// The field a `limit` or `text` refusal names.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            LocalError::Field(f) | LocalError::Text(f) => Some(f),
+            LocalError::Encoding(e) => e.field(),
+        }
+    }
+}
+
 fn check_text(s: &str, max: usize, what: &'static str) -> Result<(), LocalError> {
-    if s.is_empty() || s.len() > max || s.chars().any(char::is_control) {
+    if s.is_empty() || s.len() > max {
         return Err(LocalError::Field(what));
+    }
+    if !crate::text::is_allowed(s) {
+        return Err(LocalError::Text(what));
     }
     Ok(())
 }
@@ -94,6 +122,15 @@ impl LocalRequest {
     /// Signs with the ego key (agent side).
     pub fn sign(&self, ego: &SecretKey) -> Signature {
         ego.sign(Context::Local, &self.to_cbor())
+    }
+
+    /// Whether the request is fresh at the verifier's `now`: signed no
+    /// later than `now + CLOCK_SKEW_SECS` and no earlier than `max_age`
+    /// seconds before `now`. How old a signature a program accepts is its
+    /// own policy; a request from further in the future than the skew is
+    /// never fresh.
+    pub fn is_fresh_at(&self, now: UnixTime, max_age: u64) -> bool {
+        self.0.issued_at <= now.plus(CLOCK_SKEW_SECS) && now.since(self.0.issued_at) <= max_age
     }
 
     /// Checks a signature by `ego_pk` (the verifier must also check, from

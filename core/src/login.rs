@@ -70,12 +70,38 @@ pub struct ChallengeParams {
 /// Why challenge parameters or bytes are not a valid challenge.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ChallengeError {
-    /// A field breaks its limit.
+    /// A field breaks its limit (length, lifetime, match code).
     #[error("invalid challenge field: {0}")]
     Field(&'static str),
+    /// A text field holds a character the text rule refuses
+    /// ([`crate::text`]).
+    #[error("challenge field {0} holds a forbidden character")]
+    Text(&'static str),
     /// The bytes are not a canonical challenge.
     #[error("malformed challenge: {0}")]
     Encoding(#[from] DecodeError),
+}
+
+impl ChallengeError {
+    /// A stable name for the refusal, as in the test vectors:
+    /// `too_large`, `encoding`, `limit` or `text` (see
+    /// [`DecodeError::code`]). The same broken field gives the same code
+    /// whether it was caught while decoding or while building.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ChallengeError::Field(_) => "limit",
+            ChallengeError::Text(_) => "text",
+            ChallengeError::Encoding(e) => e.code(),
+        }
+    }
+
+    /// The field a `limit` or `text` refusal names.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            ChallengeError::Field(f) | ChallengeError::Text(f) => Some(f),
+            ChallengeError::Encoding(e) => e.field(),
+        }
+    }
 }
 
 /// A validated login challenge. Built by [`LoginChallenge::new`] or decoded;
@@ -84,8 +110,11 @@ pub enum ChallengeError {
 pub struct LoginChallenge(ChallengeParams);
 
 fn check_text(s: &str, max: usize, what: &'static str) -> Result<(), ChallengeError> {
-    if s.is_empty() || s.len() > max || s.chars().any(char::is_control) {
+    if s.is_empty() || s.len() > max {
         return Err(ChallengeError::Field(what));
+    }
+    if !crate::text::is_allowed(s) {
+        return Err(ChallengeError::Text(what));
     }
     Ok(())
 }
@@ -124,7 +153,9 @@ impl LoginChallenge {
     }
 
     /// Whether the challenge can still be answered at `now`, by the
-    /// agent's clock (with the allowed skew).
+    /// agent's clock (with the allowed skew). When it is, both its times
+    /// are at most `now + CLOCK_SKEW_SECS + MAX_CHALLENGE_TTL_SECS`, since
+    /// every challenge lives at most [`MAX_CHALLENGE_TTL_SECS`].
     pub fn is_live_at(&self, now: UnixTime) -> bool {
         now.plus(CLOCK_SKEW_SECS) >= self.0.issued_at
             && now <= self.0.expires_at.plus(CLOCK_SKEW_SECS)
@@ -386,6 +417,30 @@ pub enum LoginError {
     /// The signature does not verify.
     #[error("bad login signature: {0}")]
     BadSignature(SignatureError),
+}
+
+impl LoginError {
+    /// A stable name for the refusal, as in the test vectors:
+    /// `wrong_ego`, `revoked`, `cert_not_valid`, `expired`, `key_mismatch`
+    /// or `bad_signature`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            LoginError::WrongEgo => "wrong_ego",
+            LoginError::Revoked => "revoked",
+            LoginError::CertNotValid => "cert_not_valid",
+            LoginError::Expired => "expired",
+            LoginError::KeyMismatch { .. } => "key_mismatch",
+            LoginError::BadSignature(_) => "bad_signature",
+        }
+    }
+
+    /// Whether the refusal means the bridge's copy of the record is older
+    /// than the agent's: a key mismatch with a higher certificate seq in
+    /// the approval. The bridge then looks the record up again before
+    /// deciding (docs/protocol.md, section 8).
+    pub fn record_is_stale(&self) -> bool {
+        matches!(self, LoginError::KeyMismatch { approval_seq, record_seq } if approval_seq > record_seq)
+    }
 }
 
 /// Checks an approval against the challenge the bridge sent and the

@@ -283,7 +283,7 @@ impl ClientMetadata {
             }
         }
         if let Some(n) = &self.client_name
-            && (n.trim().is_empty() || n.len() > 128 || n.chars().any(char::is_control))
+            && (n.trim().is_empty() || n.len() > 128 || !cyrcles_core::text::is_allowed(n))
         {
             return Err(meta_err(
                 Code::InvalidClientMetadata,
@@ -536,6 +536,21 @@ mod tests {
         let mut m = meta(&["https://a.example/cb"]);
         m.response_types = vec!["token".into()];
         assert!(m.validate().is_err());
+    }
+
+    #[test]
+    fn client_names_follow_the_protocol_text_rule() {
+        // The name goes into every login challenge for this client; one the
+        // challenge would refuse (a bidi override, a line separator) is
+        // refused at registration instead of failing each login.
+        for bad in ["Bank\u{202E}moc.live", "Bank\u{2028}Login", "a\u{1b}[2J"] {
+            let mut m = meta(&["https://a.example/cb"]);
+            m.client_name = Some(bad.into());
+            assert!(m.validate().is_err(), "{bad:?}");
+        }
+        let mut m = meta(&["https://a.example/cb"]);
+        m.client_name = Some("Café Crème 日本".into());
+        assert!(m.validate().is_ok());
     }
 
     #[test]

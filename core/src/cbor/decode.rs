@@ -85,10 +85,15 @@ pub enum DecodeError {
     /// A text string that is not UTF-8.
     #[error("text is not valid UTF-8")]
     InvalidUtf8,
-    /// A text string holding a control character (refused so that text
-    /// shown to a person cannot carry terminal escapes or hidden lines).
-    #[error("text contains a control character")]
-    ControlCharacter,
+    /// A text string holding a character the text rule refuses (a control
+    /// character, a line or paragraph separator, or a bidirectional
+    /// control; see [`crate::text`]), so that text shown to a person cannot
+    /// carry terminal escapes, hidden lines or reordered words.
+    #[error("{what}: text holds a forbidden character")]
+    ForbiddenCharacter {
+        /// The field.
+        what: &'static str,
+    },
     /// A version number this implementation does not know.
     #[error("unknown version {0}")]
     UnknownVersion(u64),
@@ -106,6 +111,33 @@ pub enum DecodeError {
         /// The field.
         what: &'static str,
     },
+}
+
+impl DecodeError {
+    /// A stable name for the kind of refusal, used in the message test
+    /// vectors (docs/protocol.md, section 11): `too_large` (over the size
+    /// cap, checked before parsing), `text` (a text string breaks the text
+    /// rule of section 1), `limit` (a length, count or value outside the
+    /// range its field allows) and `encoding` (anything else: not the
+    /// canonical encoding of the schema).
+    pub fn code(&self) -> &'static str {
+        match self {
+            DecodeError::TooLarge { .. } => "too_large",
+            DecodeError::ForbiddenCharacter { .. } => "text",
+            DecodeError::OutOfRange { .. } => "limit",
+            _ => "encoding",
+        }
+    }
+
+    /// The field a `text` or `limit` refusal names.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            DecodeError::ForbiddenCharacter { what } | DecodeError::OutOfRange { what } => {
+                Some(what)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Reads canonical CBOR items from a byte slice.
@@ -304,8 +336,8 @@ impl<'a> Decoder<'a> {
         })
     }
 
-    /// A text string of at most `max` bytes, valid UTF-8, without control
-    /// characters.
+    /// A text string of at most `max` bytes, valid UTF-8, that follows the
+    /// text rule ([`crate::text`]).
     pub fn text(&mut self, what: &'static str, max: usize) -> Result<&'a str, DecodeError> {
         let n = self.length(TEXT)?;
         if n > max {
@@ -313,8 +345,8 @@ impl<'a> Decoder<'a> {
         }
         let raw = self.take(n)?;
         let s = std::str::from_utf8(raw).map_err(|_| DecodeError::InvalidUtf8)?;
-        if s.chars().any(char::is_control) {
-            return Err(DecodeError::ControlCharacter);
+        if !crate::text::is_allowed(s) {
+            return Err(DecodeError::ForbiddenCharacter { what });
         }
         Ok(s)
     }

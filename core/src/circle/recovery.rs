@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 
 use super::dealer::{CirclePublic, MemberShare};
 use super::messages::{CircleId, MemberId, SessionId};
-use super::request::{MAX_BODY_LEN, REQUEST_VERSION, Refusal, SigningPolicy};
+use super::request::{MAX_BODY_LEN, REQUEST_VERSION, Refusal, SigningPolicy, max_validity};
 use crate::cbor::{Decode, DecodeError, Decoder, Encode, Encoder};
 use crate::id::EgoId;
 use crate::keys::{Context, PublicKey, SecretKey, Signature};
@@ -262,23 +262,20 @@ pub fn authorize_recovery(
     if current.status != CertStatus::Active {
         return Err(Refusal::CertNotValid);
     }
-    if b.issued_at.secs() > now.secs() + CLOCK_SKEW_SECS
-        || now.secs() > b.issued_at.secs() + CLOCK_SKEW_SECS
-    {
+    if !b.issued_at.within(now, CLOCK_SKEW_SECS) {
         return Err(Refusal::Stale);
     }
     let next = &b.cert;
-    if next.seq != current.seq + 1
+    if Some(next.seq) != current.seq.checked_add(1)
         || next.circle_index != current.circle_index
         || next.status != CertStatus::Active
         || next.ego_pk == current.ego_pk
     {
         return Err(Refusal::NotNext);
     }
-    let starts_now = next.not_before.secs() + CLOCK_SKEW_SECS >= now.secs()
-        && next.not_before.secs() <= now.secs() + CLOCK_SKEW_SECS;
-    let span = next.not_after.secs().saturating_sub(next.not_before.secs());
-    if !starts_now || span == 0 || span > policy.max_cert_validity {
+    let starts_now = next.not_before.within(now, CLOCK_SKEW_SECS);
+    let span = next.not_after.since(next.not_before);
+    if !starts_now || span == 0 || span > max_validity(policy) {
         return Err(Refusal::BadValidity);
     }
     Ok(EgoCert::CONTEXT.signing_bytes(&next.to_cbor()))

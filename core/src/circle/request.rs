@@ -40,7 +40,7 @@ use crate::cbor::{Decode, DecodeError, Decoder, Encode, Encoder};
 use crate::id::EgoId;
 use crate::keys::{Context, SecretKey, Signature};
 use crate::record::{CertStatus, CircleLink, EgoCert, SignedBody, VerifiedEgo};
-use crate::time::{CLOCK_SKEW_SECS, UnixTime};
+use crate::time::{CLOCK_SKEW_SECS, MAX_CERT_VALIDITY_SECS, UnixTime};
 
 /// Request format version.
 pub const REQUEST_VERSION: u64 = 1;
@@ -208,14 +208,20 @@ pub struct SigningPolicy {
 }
 
 impl Default for SigningPolicy {
-    /// 90-day certificates at most (the agent's default is 30), and one
-    /// signature per ego per hour.
+    /// 90-day certificates at most (the protocol maximum; the agent's
+    /// default is 30), and one signature per ego per hour.
     fn default() -> Self {
         Self {
-            max_cert_validity: 90 * 86_400,
+            max_cert_validity: MAX_CERT_VALIDITY_SECS,
             min_interval: 3600,
         }
     }
+}
+
+/// The longest certificate a member signs: its policy, never more than the
+/// protocol maximum (a longer one would not verify).
+pub(crate) fn max_validity(policy: &SigningPolicy) -> u64 {
+    policy.max_cert_validity.min(MAX_CERT_VALIDITY_SECS)
 }
 
 /// Why a member refuses to sign. Each names the rule it broke.
@@ -270,40 +276,38 @@ pub fn authorize(
         return Err(Refusal::WrongCircle);
     }
     let cert = record.cert();
-    if cert.status != CertStatus::Active
-        || now.secs() + CLOCK_SKEW_SECS < cert.not_before.secs()
-        || now.secs() > cert.not_after.secs() + CLOCK_SKEW_SECS
-    {
+    if cert.status != CertStatus::Active || !record.key_usable_at(now) {
         return Err(Refusal::CertNotValid);
     }
     record
         .ego_key()
         .verify(Context::CircleRequest, &b.unsigned_bytes(), &request.sig)
         .map_err(|_| Refusal::BadSignature)?;
-    if b.issued_at.secs() > now.secs() + CLOCK_SKEW_SECS
-        || now.secs() > b.issued_at.secs() + CLOCK_SKEW_SECS
-    {
+    if !b.issued_at.within(now, CLOCK_SKEW_SECS) {
         return Err(Refusal::Stale);
     }
     match &b.purpose {
         Purpose::Certify(next) => {
             let revocation = next.status == CertStatus::Revoked;
             if next.ego_id != b.ego_id
-                || next.seq != cert.seq + 1
+                || Some(next.seq) != cert.seq.checked_add(1)
                 || next.circle_index != cert.circle_index
                 || (!revocation && next.ego_pk == cert.ego_pk)
             {
                 return Err(Refusal::NotNext);
             }
-            let starts_now = next.not_before.secs() + CLOCK_SKEW_SECS >= now.secs()
-                && next.not_before.secs() <= now.secs() + CLOCK_SKEW_SECS;
-            let span = next.not_after.secs().saturating_sub(next.not_before.secs());
+            let starts_now = next.not_before.within(now, CLOCK_SKEW_SECS);
+            let span = next.not_after.since(next.not_before);
             let valid = if revocation {
                 // It certifies no key; it must outlast the certificate it
-                // ends, so no older record can win over it.
-                starts_now && next.not_after.secs() >= cert.not_after.secs()
+                // ends, so no older record can win over it, and still be a
+                // certificate the protocol accepts.
+                starts_now
+                    && next.not_after >= cert.not_after
+                    && span > 0
+                    && span <= MAX_CERT_VALIDITY_SECS
             } else {
-                starts_now && span > 0 && span <= policy.max_cert_validity
+                starts_now && span > 0 && span <= max_validity(policy)
             };
             if !valid {
                 return Err(Refusal::BadValidity);
@@ -312,14 +316,12 @@ pub fn authorize(
         Purpose::Link(link) => {
             let chain_len = u64::try_from(record.record().chain.len()).unwrap_or(u64::MAX);
             if link.ego_id != b.ego_id
-                || link.index != chain_len + 1
+                || Some(link.index) != chain_len.checked_add(1)
                 || link.circle_pk == record.circle_key()
             {
                 return Err(Refusal::NotNext);
             }
-            if link.issued_at.secs() > now.secs() + CLOCK_SKEW_SECS
-                || now.secs() > link.issued_at.secs() + CLOCK_SKEW_SECS
-            {
+            if !link.issued_at.within(now, CLOCK_SKEW_SECS) {
                 return Err(Refusal::BadValidity);
             }
         }
@@ -327,7 +329,7 @@ pub fn authorize(
     // A revocation is never held back by the rate policy: the owner ends
     // the ego, perhaps because its key leaked.
     let revocation = matches!(&b.purpose, Purpose::Certify(c) if c.status == CertStatus::Revoked);
-    if !revocation && last_signed.is_some_and(|t| now.secs() < t.secs() + policy.min_interval) {
+    if !revocation && last_signed.is_some_and(|t| now < t.plus(policy.min_interval)) {
         return Err(Refusal::TooSoon);
     }
     Ok(b.purpose.signing_bytes())

@@ -13,7 +13,7 @@ use thiserror::Error;
 
 use crate::cbor::Encode;
 use crate::keys::{CircleSecret, PublicKey, SecretKey, SignatureError};
-use crate::time::UnixTime;
+use crate::time::{MAX_CERT_VALIDITY_SECS, MAX_ENDPOINTS_VALIDITY_SECS, UnixTime};
 
 use super::types::{
     CertStatus, CircleLink, EgoCert, EgoRecord, Endpoints, Inception, MAX_ADDR_LEN,
@@ -85,8 +85,9 @@ pub struct NewEgo {
 }
 
 /// Creates an ego: generates the root, circle and ego keys, signs the
-/// inception, a certificate with seq 1 valid `cert_validity` seconds, and
-/// the endpoints (when `peers` is not empty).
+/// inception, a certificate with seq 1 valid `cert_validity` seconds (at
+/// most [`MAX_CERT_VALIDITY_SECS`]), and the endpoints (when `peers` is not
+/// empty; at most [`MAX_ENDPOINTS_VALIDITY_SECS`]).
 pub fn create_ego<R: RngCore + CryptoRng>(
     rng: &mut R,
     now: UnixTime,
@@ -122,6 +123,9 @@ pub fn first_record<R: RngCore + CryptoRng>(
 ) -> Result<EgoRecord, BuildError> {
     if cert_validity == 0 {
         return Err(BuildError::EmptyValidity);
+    }
+    if cert_validity > MAX_CERT_VALIDITY_SECS {
+        return Err(BuildError::Limit("certificate validity"));
     }
     let inception = Inception {
         root_pk: root.public(),
@@ -210,14 +214,15 @@ impl EgoRecord {
     }
 
     /// The body of the next certificate (seq + 1, signed by the last circle
-    /// key) for `ego_pk`, valid from `now` for `validity` seconds.
+    /// key) for `ego_pk`, valid from `now` for `validity` seconds, taken
+    /// between 1 and [`MAX_CERT_VALIDITY_SECS`].
     pub fn next_cert(&self, ego_pk: PublicKey, now: UnixTime, validity: u64) -> EgoCert {
         EgoCert {
             ego_id: self.ego_id(),
             seq: self.cert.body.seq.saturating_add(1),
             ego_pk,
             not_before: now,
-            not_after: now.plus(validity.max(1)),
+            not_after: now.plus(validity.clamp(1, MAX_CERT_VALIDITY_SECS)),
             status: CertStatus::Active,
             circle_index: self.chain.len() as u64,
         }
@@ -225,11 +230,16 @@ impl EgoRecord {
 
     /// The body of a revocation: seq + 1, status revoked, valid at least as
     /// long as the certificate it replaces so that it outlives every key it
-    /// revokes.
+    /// revokes. It starts at `now`, or at the current certificate's start
+    /// if that is later (within the clock skew), so that it never spans
+    /// more than the current one plus `validity` and stays within
+    /// [`MAX_CERT_VALIDITY_SECS`].
     pub fn revocation(&self, now: UnixTime, validity: u64) -> EgoCert {
-        let mut cert = self.next_cert(self.cert.body.ego_pk, now, validity);
+        let current = &self.cert.body;
+        let start = now.max(current.not_before);
+        let mut cert = self.next_cert(current.ego_pk, start, validity);
         cert.status = CertStatus::Revoked;
-        cert.not_after = cert.not_after.max(self.cert.body.not_after);
+        cert.not_after = cert.not_after.max(current.not_after);
         cert
     }
 
@@ -250,6 +260,9 @@ impl EgoRecord {
         }
         if body.not_after <= body.not_before {
             return Err(BuildError::EmptyValidity);
+        }
+        if body.not_after.since(body.not_before) > MAX_CERT_VALIDITY_SECS {
+            return Err(BuildError::Limit("certificate validity"));
         }
         cert.verify(&self.current_circle_pk())
             .map_err(BuildError::WrongSigner)?;
@@ -302,6 +315,9 @@ impl EgoRecord {
         }
         if validity == 0 {
             return Err(BuildError::EmptyValidity);
+        }
+        if validity > MAX_ENDPOINTS_VALIDITY_SECS {
+            return Err(BuildError::Limit("endpoints validity"));
         }
         check_peers(&peers)?;
         let seq = self

@@ -10,14 +10,22 @@
 //! 3. **Signatures.** The inception verifies under its root key; link 1
 //!    under the root key and link *i* > 1 under link *i*−1's circle key; the
 //!    certificate under the circle key its `circle_index` names; the
-//!    endpoints under the certified ego key. Each in its own context.
+//!    certified ego key is a usable key (not of small order) even when
+//!    nothing in the record is signed by it; the endpoints under the
+//!    certified ego key. Each in its own context, with `verify_strict`.
 //! 4. **Continuity.** Link *i* carries index *i*, and no link is older than
 //!    what precedes it; the certificate is signed by the last circle key.
 //! 5. **Time.** Nothing was created or issued more than
-//!    [`MAX_FUTURE_SECS`] after `now`; the certificate window is well formed
-//!    and holds at `now` within [`CLOCK_SKEW_SECS`]; the endpoints window is
-//!    well formed. Expired endpoints do not invalidate the record: they are
-//!    reported as not live.
+//!    [`MAX_FUTURE_SECS`] after `now`; the certificate window is well formed,
+//!    at most [`MAX_CERT_VALIDITY_SECS`] long, and holds at `now` within
+//!    [`CLOCK_SKEW_SECS`]; the endpoints window is well formed and at most
+//!    [`MAX_ENDPOINTS_VALIDITY_SECS`] long. Expired endpoints do not
+//!    invalidate the record: they are reported as not live.
+//!
+//! So after `verify` at `now`, every time in the record is at most
+//! `now + RECORD_HORIZON_SECS` ([`crate::time::RECORD_HORIZON_SECS`]), and
+//! [`VerifiedEgo::cert_remaining`] is a `Duration` a caller may add to an
+//! `Instant` with `checked_add` without ever hitting its limit.
 
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -26,7 +34,10 @@ use crate::cbor::{DecodeError, Encode};
 use crate::id::{DhtKey, EgoId};
 use crate::keys::{Context, PublicKey, Signature, SignatureError};
 use crate::lru::Lru;
-use crate::time::{CLOCK_SKEW_SECS, MAX_FUTURE_SECS, UnixTime};
+use crate::time::{
+    CLOCK_SKEW_SECS, MAX_CERT_VALIDITY_SECS, MAX_ENDPOINTS_VALIDITY_SECS, MAX_FUTURE_SECS,
+    RECORD_HORIZON_SECS, UnixTime,
+};
 
 use super::types::{CertStatus, EgoCert, EgoRecord, Endpoints, Signed, SignedBody};
 
@@ -95,6 +106,10 @@ pub enum RecordError {
     /// Rule 5: a validity window that ends before it starts.
     #[error("rule 5 (time): {0:?} has an empty validity window")]
     InvalidWindow(Part),
+    /// Rule 5: a certificate longer than [`MAX_CERT_VALIDITY_SECS`], or
+    /// endpoints longer than [`MAX_ENDPOINTS_VALIDITY_SECS`].
+    #[error("rule 5 (time): {0:?} is valid for longer than the protocol allows")]
+    ValidityTooLong(Part),
 }
 
 impl RecordError {
@@ -109,7 +124,8 @@ impl RecordError {
             | RecordError::CertNotFromLastCircle { .. } => 4,
             RecordError::NotYetValid(_)
             | RecordError::CertExpired(_)
-            | RecordError::InvalidWindow(_) => 5,
+            | RecordError::InvalidWindow(_)
+            | RecordError::ValidityTooLong(_) => 5,
         }
     }
 
@@ -128,6 +144,7 @@ impl RecordError {
             RecordError::NotYetValid(_) => "not_yet_valid",
             RecordError::CertExpired(_) => "cert_expired",
             RecordError::InvalidWindow(_) => "invalid_window",
+            RecordError::ValidityTooLong(_) => "validity_too_long",
         }
     }
 }
@@ -206,6 +223,21 @@ impl VerifiedEgo {
         c.status == CertStatus::Active
             && c.not_before <= now.plus(CLOCK_SKEW_SECS)
             && now <= c.not_after.plus(CLOCK_SKEW_SECS)
+    }
+
+    /// When the ego key stops being usable: the certificate's `not_after`
+    /// plus the allowed skew. A storage node drops the record then.
+    pub fn cert_end(&self) -> UnixTime {
+        self.record.cert.body.not_after.plus(CLOCK_SKEW_SECS)
+    }
+
+    /// How long from `now` until [`VerifiedEgo::cert_end`], zero if it has
+    /// passed, and never more than `RECORD_HORIZON_SECS + CLOCK_SKEW_SECS`
+    /// (about 90 days), whatever `now` is: safe to add to an `Instant`
+    /// with `checked_add`.
+    pub fn cert_remaining(&self, now: UnixTime) -> std::time::Duration {
+        self.cert_end()
+            .duration_until(now, RECORD_HORIZON_SECS + CLOCK_SKEW_SECS)
     }
 
     /// The endpoints, if the record has them.
@@ -410,8 +442,19 @@ fn verify_inner(
         });
     };
     check(&mut cache, &record.cert, &cert_signer, Part::EgoCert)?;
-    if let Some(ep) = &record.endpoints {
-        check(&mut cache, ep, &cert.ego_pk, Part::Endpoints)?;
+    // The certified key must be one that could verify a login, even if
+    // nothing in the record is signed by it: a small-order key would let
+    // anyone sign for the ego at a lenient verifier. With endpoints, their
+    // strict check under that key (or its cached success) covers it.
+    match &record.endpoints {
+        Some(ep) => check(&mut cache, ep, &cert.ego_pk, Part::Endpoints)?,
+        None => cert
+            .ego_pk
+            .check()
+            .map_err(|reason| RecordError::BadSignature {
+                part: Part::EgoCert,
+                reason,
+            })?,
     }
 
     // Rule 4.
@@ -449,6 +492,9 @@ fn verify_inner(
     if cert.not_after <= cert.not_before {
         return Err(RecordError::InvalidWindow(Part::EgoCert));
     }
+    if cert.not_after.since(cert.not_before) > MAX_CERT_VALIDITY_SECS {
+        return Err(RecordError::ValidityTooLong(Part::EgoCert));
+    }
     if cert.not_before > now.plus(CLOCK_SKEW_SECS) {
         return Err(RecordError::NotYetValid(Part::EgoCert));
     }
@@ -458,6 +504,9 @@ fn verify_inner(
     if let Some(ep) = &record.endpoints {
         if ep.body.expires_at <= ep.body.issued_at {
             return Err(RecordError::InvalidWindow(Part::Endpoints));
+        }
+        if ep.body.expires_at.since(ep.body.issued_at) > MAX_ENDPOINTS_VALIDITY_SECS {
+            return Err(RecordError::ValidityTooLong(Part::Endpoints));
         }
         if ep.body.issued_at > horizon {
             return Err(RecordError::NotYetValid(Part::Endpoints));

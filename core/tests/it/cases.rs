@@ -1,89 +1,158 @@
 //! The record cases behind both the validation tests and the committed
 //! test vectors: valid records, and for each check of each rule a record
 //! that breaks that check and nothing else.
+//!
+//! This file holds the first cases of each rule; `cases_keys.rs` adds the
+//! small-order keys and malleable signatures, `cases_limits.rs` the limits
+//! of section 10, the time bounds and the endpoints checks.
 
 use cyrcles_core::DhtKey;
 use cyrcles_core::UnixTime;
-use cyrcles_core::record::MAX_RECORD_SIZE;
 use cyrcles_core::record::builder::{sign_with_circle, sign_with_key};
+use cyrcles_core::record::{EgoCert, Endpoints, MAX_RECORD_SIZE};
 
 use crate::common::{NOW, Owner, T0, three_links};
 
 pub struct Case {
-    pub name: &'static str,
-    pub description: &'static str,
+    pub name: String,
+    pub description: String,
     pub now: UnixTime,
     pub dht_key: DhtKey,
     pub record: Vec<u8>,
     /// `None` when valid, else (rule, code).
     pub error: Option<(u8, &'static str)>,
+    /// For a valid record: whether its endpoints are live at `now`.
+    pub live: Option<bool>,
+    /// For a case that breaks only a time check: a time at which the same
+    /// record verifies (none for windows that are malformed at any time).
+    pub valid_at: Option<UnixTime>,
 }
 
-fn case(
-    name: &'static str,
-    description: &'static str,
+impl Case {
+    /// The same case verified at another time.
+    pub fn at(mut self, now: UnixTime) -> Self {
+        self.now = now;
+        self
+    }
+
+    /// Names a time at which the record verifies.
+    pub fn valid_at(mut self, t: UnixTime) -> Self {
+        self.valid_at = Some(t);
+        self
+    }
+}
+
+pub fn case(
+    name: &str,
+    description: &str,
     owner: &Owner,
     error: Option<(u8, &'static str)>,
 ) -> Case {
     Case {
-        name,
-        description,
+        name: name.into(),
+        description: description.into(),
         now: NOW,
         dht_key: owner.record.ego_id().dht_key(),
         record: owner.bytes(),
         error,
+        live: None,
+        valid_at: None,
     }
 }
 
-fn raw(
-    name: &'static str,
-    description: &'static str,
+/// A valid case, with whether its endpoints are live.
+pub fn valid(name: &str, description: &str, owner: &Owner, live: bool) -> Case {
+    Case {
+        live: Some(live),
+        ..case(name, description, owner, None)
+    }
+}
+
+pub fn raw(
+    name: &str,
+    description: &str,
     owner: &Owner,
     record: Vec<u8>,
     error: (u8, &'static str),
 ) -> Case {
     Case {
-        name,
-        description,
-        now: NOW,
-        dht_key: owner.record.ego_id().dht_key(),
         record,
-        error: Some(error),
+        ..case(name, description, owner, Some(error))
     }
 }
 
 /// Re-signs the certificate of `o` with circle key `k` after `edit`.
-fn recert(o: &mut Owner, k: usize, edit: impl FnOnce(&mut cyrcles_core::record::EgoCert)) {
+pub fn recert(o: &mut Owner, k: usize, edit: impl FnOnce(&mut EgoCert)) {
     let mut body = o.record.cert.body.clone();
     edit(&mut body);
     o.record.cert = sign_with_circle(&o.circles[k], &mut o.rng, body);
 }
 
+/// Re-signs the endpoints of `o` with its ego key after `edit`.
+pub fn reendpoints(o: &mut Owner, edit: impl FnOnce(&mut Endpoints)) {
+    let mut body = o.record.endpoints.as_ref().unwrap().body.clone();
+    edit(&mut body);
+    o.record.endpoints = Some(sign_with_key(&o.ego, body));
+}
+
+/// After an edit of the inception (which changes the ego id): names the
+/// new ego id in every other part and signs each again with the key that
+/// must sign it. The inception itself is left as it is.
+pub fn reseal(o: &mut Owner) {
+    let id = o.record.ego_id();
+    for i in 0..o.record.chain.len() {
+        let mut body = o.record.chain[i].body.clone();
+        body.ego_id = id;
+        o.record.chain[i] = if i == 0 {
+            sign_with_key(&o.root, body)
+        } else {
+            sign_with_circle(&o.circles[i], &mut o.rng, body)
+        };
+    }
+    let k = o.record.cert.body.circle_index as usize;
+    recert(o, k, |c| c.ego_id = id);
+    if o.record.endpoints.is_some() {
+        reendpoints(o, |e| e.ego_id = id);
+    }
+}
+
 pub fn all() -> Vec<Case> {
+    let mut out = base();
+    out.extend(crate::cases_keys::all());
+    out.extend(crate::cases_limits::all());
+    let mut names = std::collections::BTreeSet::new();
+    for c in &out {
+        assert!(names.insert(c.name.clone()), "two cases named {}", c.name);
+        assert_eq!(c.error.is_none(), c.live.is_some(), "{}", c.name);
+    }
+    out
+}
+
+fn base() -> Vec<Case> {
     let mut out = Vec::new();
 
     // Valid records.
     let fresh = Owner::new(1);
-    out.push(case(
+    out.push(valid(
         "valid_fresh_ego",
         "a new ego: empty chain, certificate seq 1 by the inception's circle key, one endpoint",
         &fresh,
-        None,
+        true,
     ));
     let chained = three_links(2);
-    out.push(case(
+    out.push(valid(
         "valid_three_link_chain",
         "an ego whose circle chain has three links; certificate seq 4 by the last circle key",
         &chained,
-        None,
+        true,
     ));
     let mut rotated = three_links(3);
     rotated.rotate(T0.plus(100));
-    out.push(case(
+    out.push(valid(
         "valid_rotated_ego_key",
         "three links, then a new ego key (certificate seq 5) with endpoints signed by it",
         &rotated,
-        None,
+        true,
     ));
     let mut revoked = three_links(4);
     let circle = revoked.circles.pop().unwrap();
@@ -92,11 +161,11 @@ pub fn all() -> Vec<Case> {
         .revoke_with(&circle, &mut revoked.rng, T0.plus(200), 30 * 86_400)
         .unwrap();
     revoked.circles.push(circle);
-    out.push(case(
+    out.push(valid(
         "valid_revoked_ego",
         "three links, then a revocation (certificate seq 5, status revoked, no endpoints)",
         &revoked,
-        None,
+        false,
     ));
 
     // Rule 1: encoding.
@@ -269,23 +338,29 @@ pub fn all() -> Vec<Case> {
     // Rule 5: time.
     let mut o = three_links(50);
     recert(&mut o, 3, |c| c.not_before = NOW.plus(3_600));
-    out.push(case(
-        "rule5_cert_not_yet_valid",
-        "the certificate starts one hour after the verification time",
-        &o,
-        Some((5, "not_yet_valid")),
-    ));
+    out.push(
+        case(
+            "rule5_cert_not_yet_valid",
+            "the certificate starts one hour after the verification time",
+            &o,
+            Some((5, "not_yet_valid")),
+        )
+        .valid_at(NOW.plus(3_600)),
+    );
     let mut o = three_links(51);
     recert(&mut o, 3, |c| {
         c.not_before = T0;
         c.not_after = NOW.minus(3_000);
     });
-    out.push(case(
-        "rule5_cert_expired",
-        "the certificate ended 50 minutes before the verification time",
-        &o,
-        Some((5, "cert_expired")),
-    ));
+    out.push(
+        case(
+            "rule5_cert_expired",
+            "the certificate ended 50 minutes before the verification time",
+            &o,
+            Some((5, "cert_expired")),
+        )
+        .valid_at(T0.plus(60)),
+    );
     let mut o = three_links(52);
     recert(&mut o, 3, |c| c.not_after = c.not_before);
     out.push(case(
@@ -305,16 +380,19 @@ pub fn all() -> Vec<Case> {
         c.not_before = T0;
     });
     o.record.endpoints = None;
-    out.push(case(
-        "rule5_inception_from_future",
-        "the inception was created three hours after the verification time",
-        &o,
-        Some((5, "not_yet_valid")),
-    ));
+    out.push(
+        case(
+            "rule5_inception_from_future",
+            "the inception was created three hours after the verification time",
+            &o,
+            Some((5, "not_yet_valid")),
+        )
+        .valid_at(NOW.plus(3 * 3_600)),
+    );
 
     // Every record fits the cap unless it is meant not to.
     for c in &out {
-        assert!(c.record.len() <= MAX_RECORD_SIZE || c.name == "rule1_too_large");
+        assert!(c.record.len() <= MAX_RECORD_SIZE || c.error == Some((1, "too_large")));
     }
     out
 }

@@ -81,7 +81,27 @@ fn text_must_be_utf8_without_control_characters() {
     let mut d = Decoder::new(&[0x62, 0xc3, 0x28]);
     assert_eq!(d.text("t", 10), Err(DecodeError::InvalidUtf8));
     let mut d = Decoder::new(&[0x63, b'a', 0x1b, b'b']);
-    assert_eq!(d.text("t", 10), Err(DecodeError::ControlCharacter));
+    assert_eq!(
+        d.text("t", 10),
+        Err(DecodeError::ForbiddenCharacter { what: "t" })
+    );
+    // Line and paragraph separators and bidi controls, each three bytes
+    // of UTF-8, are refused like control characters.
+    for c in [
+        '\u{2028}', '\u{2029}', '\u{202E}', '\u{2066}', '\u{200F}', '\u{061C}',
+    ] {
+        let text = format!("a{c}b");
+        let bytes = [&[0x60 + text.len() as u8][..], text.as_bytes()].concat();
+        let mut d = Decoder::new(&bytes);
+        assert_eq!(
+            d.text("t", 10),
+            Err(DecodeError::ForbiddenCharacter { what: "t" }),
+            "{c:?}"
+        );
+    }
+    // A zero-width joiner (emoji sequences, Indic scripts) is allowed.
+    let mut d = Decoder::new(&[0x65, b'a', 0xe2, 0x80, 0x8d, b'b']);
+    assert_eq!(d.text("t", 10), Ok("a\u{200D}b"));
     let mut d = Decoder::new(&[0x62, 0xc3, 0xa9]);
     assert_eq!(d.text("t", 10), Ok("é"));
     let mut d = Decoder::new(&[0x63, b'a', b'b', b'c']);

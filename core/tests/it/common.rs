@@ -121,6 +121,20 @@ impl Owner {
     }
 }
 
+/// Signs `body` as the link at `index` (0-based) of `o`'s chain: by the root
+/// key for the first link, by circle key `index` after.
+pub fn sign_link(
+    o: &mut Owner,
+    index: usize,
+    body: cyrcles_core::record::CircleLink,
+) -> Signed<cyrcles_core::record::CircleLink> {
+    if index == 0 {
+        sign_with_key(&o.root, body)
+    } else {
+        sign_with_circle(&o.circles[index], &mut o.rng, body)
+    }
+}
+
 /// An owner whose chain has three links (made at T0+10, +20, +30).
 pub fn three_links(seed: u64) -> Owner {
     let mut o = Owner::new(seed);

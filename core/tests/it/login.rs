@@ -88,11 +88,15 @@ fn challenge_limits_are_enforced_on_build_and_on_decode() {
         ),
     ];
     for (p, field) in bad {
-        assert_eq!(
-            LoginChallenge::new(p),
-            Err(ChallengeError::Field(field)),
-            "{field}"
-        );
+        // A forbidden character is a text refusal; the rest break limits.
+        let holds_control =
+            p.client_name.contains('\u{1b}') || p.client_ip.as_deref() == Some("\n");
+        let want = if holds_control {
+            ChallengeError::Text(field)
+        } else {
+            ChallengeError::Field(field)
+        };
+        assert_eq!(LoginChallenge::new(p), Err(want), "{field}");
     }
     // The same limits hold for bytes from the network: encode a valid
     // challenge, then patch the match code (key 9) to 100.
@@ -287,7 +291,12 @@ fn local_signatures_round_trip_and_are_not_logins() {
             "program",
         ),
     ] {
-        assert_eq!(LocalRequest::new(p), Err(LocalError::Field(what)));
+        let want = if what == "program" {
+            LocalError::Text(what)
+        } else {
+            LocalError::Field(what)
+        };
+        assert_eq!(LocalRequest::new(p), Err(want));
     }
     let mut trailing = bytes.clone();
     trailing.push(0);

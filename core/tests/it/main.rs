@@ -9,9 +9,13 @@
 )]
 
 mod cases;
+mod cases_keys;
+mod cases_limits;
 mod cbor;
 mod ceremony;
 mod common;
+mod ed25519;
+mod extremes;
 mod frost;
 mod invite;
 pub mod login;
@@ -20,3 +24,7 @@ mod recovery;
 mod selection;
 mod validation;
 mod vectors;
+mod vectors_approvals;
+mod vectors_challenges;
+mod vectors_local;
+mod vectors_selection;

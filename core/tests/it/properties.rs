@@ -1,7 +1,8 @@
 //! Property tests: every type round-trips; decoding is canonical (what
 //! decodes re-encodes to the same bytes); no byte string and no mutation of
 //! a valid record panics the decoders or the verifier, and no mutation of a
-//! valid record verifies.
+//! valid record verifies. Validly signed records with extreme times and
+//! seqs are in `extremes.rs`.
 
 use cyrcles_core::cbor::{Decode, Encode};
 use cyrcles_core::circle::messages::MAX_CIRCLE_MESSAGE_SIZE;
@@ -140,7 +141,12 @@ fn challenge() -> impl Strategy<Value = LoginChallenge> {
         (printable(40), printable(40), printable(40), printable(40)),
         any::<[u8; 32]>(),
         proptest::collection::vec(any::<u8>(), 16..=64),
-        0u64..u64::MAX / 2,
+        // Times at both ends of u64 too (the last challenge ends at 2^64 - 1).
+        prop_oneof![
+            Just(0u64),
+            0u64..u64::MAX / 2,
+            (u64::MAX - 1_000)..=(u64::MAX - 120),
+        ],
         1u64..=120,
         0u8..=99,
         proptest::option::of(printable(40)),
@@ -218,6 +224,11 @@ proptest! {
 
     #[test]
     fn login_messages_round_trip(c in challenge(), seq in any::<u64>(), s in sig(), k in pk(), reason in 0usize..6) {
+        // Liveness at any clock never overflows.
+        for now in [0, c.params().issued_at.secs(), c.params().expires_at.secs(), u64::MAX] {
+            let _ = c.is_live_at(UnixTime::from_secs(now));
+        }
+        prop_assert!(c.is_live_at(c.params().issued_at));
         prop_assert_eq!(LoginChallenge::decode_bytes(&c.to_cbor()), Ok(c));
         round_trip(&LoginResponse::Approved(cyrcles_core::login::Approval { ego_pk: k, cert_seq: seq, sig: s }), MAX_RESPONSE_SIZE);
         let reasons = [DenyReason::User, DenyReason::RateLimited, DenyReason::Banned,

@@ -1,0 +1,326 @@
+//! `approvals.json`: a bridge's check of an approval (docs/protocol.md,
+//! section 8), one case per refusal, including signatures that lenient
+//! verifiers accept.
+
+use cyrcles_core::cbor::Encode;
+use cyrcles_core::login::{
+    Approval, ChallengeParams, LoginChallenge, LoginResponse, verify_approval,
+};
+use cyrcles_core::{Context, EgoId, SecretKey, Signature, UnixTime, verify};
+use ed25519_dalek::Signer;
+use serde_json::{Value, json};
+
+use crate::common::{NOW, Owner, T0};
+use crate::ed25519::{cofactored_accepts, mixed_order_r, s_plus_l, small_order_r, torsion};
+use crate::login::params;
+use crate::vectors::{hex_field, key};
+use crate::vectors_challenges::read;
+
+/// One bridge-side check: the record as the bridge verified it, the
+/// challenge it sent, the response it got, and its time.
+struct Approve {
+    name: &'static str,
+    description: &'static str,
+    record: Vec<u8>,
+    dht_key: cyrcles_core::DhtKey,
+    verified_at: UnixTime,
+    now: UnixTime,
+    challenge: LoginChallenge,
+    approval: Approval,
+}
+
+fn approval_cases() -> Vec<Approve> {
+    let mut out = Vec::new();
+    let mut o = Owner::new(720);
+    let ch = LoginChallenge::new(params(o.record.ego_id(), NOW)).unwrap();
+    let signed = |key: &SecretKey, seq: u64, ch: &LoginChallenge| Approval {
+        ego_pk: key.public(),
+        cert_seq: seq,
+        sig: ch.sign(key),
+    };
+    let good = signed(&o.ego, 1, &ch);
+    let base = |name, description, o: &Owner, now, challenge: &LoginChallenge, approval| Approve {
+        name,
+        description,
+        record: o.bytes(),
+        dht_key: o.record.ego_id().dht_key(),
+        verified_at: NOW,
+        now,
+        challenge: challenge.clone(),
+        approval,
+    };
+    out.push(base(
+        "accepted",
+        "a fresh approval, checked 5 s after the challenge was issued",
+        &o,
+        NOW.plus(5),
+        &ch,
+        good,
+    ));
+    out.push(base(
+        "accepted_at_issued_at",
+        "checked at the challenge's issued_at",
+        &o,
+        NOW,
+        &ch,
+        good,
+    ));
+    out.push(base(
+        "accepted_at_expires_at",
+        "checked at the challenge's expires_at",
+        &o,
+        NOW.plus(120),
+        &ch,
+        good,
+    ));
+    out.push(base(
+        "expired",
+        "checked one second after expires_at (the bridge allows no skew)",
+        &o,
+        NOW.plus(121),
+        &ch,
+        good,
+    ));
+    out.push(base(
+        "not_yet_issued",
+        "checked one second before issued_at",
+        &o,
+        NOW.minus(1),
+        &ch,
+        good,
+    ));
+    let elsewhere = LoginChallenge::new(params(EgoId::from_bytes([5; 32]), NOW)).unwrap();
+    out.push(base(
+        "wrong_ego",
+        "the challenge names another ego; the record's ego key signed it",
+        &o,
+        NOW,
+        &elsewhere,
+        signed(&o.ego, 1, &elsewhere),
+    ));
+    let other = SecretKey::from_seed(&[0x31; 32]);
+    out.push(base(
+        "key_mismatch_same_seq",
+        "signed by another key, claiming the record's certificate seq: refused, the record is not stale",
+        &o,
+        NOW,
+        &ch,
+        signed(&other, 1, &ch),
+    ));
+    let forged = Approval {
+        sig: ch.sign(&other),
+        ..good
+    };
+    out.push(base(
+        "bad_signature_by_another_key",
+        "names the record's ego key but is signed by another key",
+        &o,
+        NOW,
+        &ch,
+        forged,
+    ));
+    let match_7 = LoginChallenge::new(ChallengeParams {
+        match_code: 7,
+        ..params(o.record.ego_id(), NOW)
+    })
+    .unwrap();
+    out.push(base(
+        "bad_signature_over_another_challenge",
+        "the signature is over the same challenge with match code 7",
+        &o,
+        NOW,
+        &ch,
+        signed(&o.ego, 1, &match_7),
+    ));
+    let body = ch.to_cbor();
+    let with_sig = |sig: Signature| Approval { sig, ..good };
+    out.push(base(
+        "bad_signature_local_context",
+        "the ego key signed the challenge bytes in the context cyrcles/v1/local",
+        &o,
+        NOW,
+        &ch,
+        with_sig(o.ego.sign(Context::Local, &body)),
+    ));
+    let raw = ed25519_dalek::SigningKey::from_bytes(&o.ego.to_seed());
+    out.push(base(
+        "bad_signature_without_context_terminator",
+        "the ego key signed \"cyrcles/v1/login\" || challenge, without the 0x00",
+        &o,
+        NOW,
+        &ch,
+        with_sig(Signature(
+            raw.sign(&[b"cyrcles/v1/login".as_slice(), &body].concat())
+                .to_bytes(),
+        )),
+    ));
+    out.push(base(
+        "bad_signature_s_not_canonical",
+        "the approval's signature with S + ℓ in place of S",
+        &o,
+        NOW,
+        &ch,
+        with_sig(s_plus_l(&good.sig)),
+    ));
+    let pk = o.ego.public().0;
+    let small = small_order_r(&o.ego, &torsion()[3], Context::Login, &body);
+    assert!(cofactored_accepts(&pk, Context::Login, &body, &small));
+    out.push(base(
+        "bad_signature_small_order_r",
+        "R is a point of order 8 and S = k·a: a cofactored verifier accepts it",
+        &o,
+        NOW,
+        &ch,
+        with_sig(small),
+    ));
+    let mixed = mixed_order_r(&o.ego, Context::Login, &body);
+    assert!(cofactored_accepts(&pk, Context::Login, &body, &mixed));
+    out.push(base(
+        "bad_signature_mixed_order_r",
+        "R = [r]B + T with T of order 8: a cofactored verifier accepts it",
+        &o,
+        NOW,
+        &ch,
+        with_sig(mixed),
+    ));
+    let not_after = o.record.cert.body.not_after;
+    let late = LoginChallenge::new(params(o.record.ego_id(), not_after.plus(301))).unwrap();
+    out.push(base(
+        "cert_not_valid",
+        "the record verified earlier; the approval arrives 301 s after its certificate's not_after (the challenge is live)",
+        &o,
+        not_after.plus(305),
+        &late,
+        signed(&o.ego, 1, &late),
+    ));
+
+    // Rotation: the bridge's copy is older, then current.
+    let old_record = o.bytes();
+    let old_key = SecretKey::from_seed(&o.ego.to_seed());
+    o.rotate(T0.plus(10));
+    let newer = signed(&o.ego, 2, &ch);
+    out.push(Approve {
+        record: old_record,
+        ..base(
+            "key_mismatch_newer_certificate",
+            "the agent signed with the key of certificate seq 2; the bridge holds the record of seq 1: it must look the record up again",
+            &o,
+            NOW,
+            &ch,
+            newer,
+        )
+    });
+    out.push(base(
+        "accepted_after_lookup",
+        "the same approval against the current record (seq 2)",
+        &o,
+        NOW,
+        &ch,
+        newer,
+    ));
+    out.push(base(
+        "key_mismatch_replaced_key",
+        "signed by the key of certificate seq 1, checked against the record of seq 2: the old key no longer counts",
+        &o,
+        NOW,
+        &ch,
+        signed(&old_key, 1, &ch),
+    ));
+    let circle = o.circles.pop().unwrap();
+    o.record
+        .revoke_with(&circle, &mut o.rng, T0.plus(20), 60)
+        .unwrap();
+    o.circles.push(circle);
+    out.push(base(
+        "revoked",
+        "the record revokes the ego; the approval is signed by the key the revocation names",
+        &o,
+        NOW,
+        &ch,
+        newer,
+    ));
+    out
+}
+
+pub fn approvals() -> Value {
+    let cases: Vec<Value> = approval_cases()
+        .into_iter()
+        .map(|c| {
+            let ego = verify(&c.record, &c.dht_key, c.verified_at).unwrap();
+            let expect = match verify_approval(&c.challenge, &c.approval, &ego, c.now) {
+                Ok(()) => json!({ "accepted": true }),
+                Err(e) => json!({ "accepted": false, "error": e.code(), "record_stale": e.record_is_stale() }),
+            };
+            json!({
+                "name": c.name,
+                "description": c.description,
+                "record": hex::encode(&c.record),
+                "dht_key": hex::encode(c.dht_key.as_bytes()),
+                "record_verified_at": c.verified_at.secs(),
+                "now": c.now.secs(),
+                "challenge": hex::encode(c.challenge.to_cbor()),
+                "response": hex::encode(LoginResponse::Approved(c.approval).to_cbor()),
+                "expect": expect,
+            })
+        })
+        .collect();
+    json!({
+        "about": "A bridge's check of an approval (docs/protocol.md, section 8): verify `record` under `dht_key` at \
+                  `record_verified_at` (it is valid), decode `challenge` and `response`, and check the approval at \
+                  the bridge's time `now`. `expect.accepted`, or the refusal `error` (wrong_ego, revoked, \
+                  cert_not_valid, expired, key_mismatch, bad_signature) and `record_stale`: whether the bridge must \
+                  look the record up again before deciding.",
+        "cases": cases,
+    })
+}
+
+fn check_approval(c: &Value) {
+    let name = c["name"].as_str().unwrap();
+    let at = |k: &str| UnixTime::from_secs(c[k].as_u64().unwrap());
+    let ego = verify(
+        &hex_field(c, "record"),
+        &key(&c["dht_key"]),
+        at("record_verified_at"),
+    )
+    .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let ch = LoginChallenge::decode_bytes(&hex_field(c, "challenge")).unwrap();
+    let LoginResponse::Approved(a) =
+        LoginResponse::decode_bytes(&hex_field(c, "response")).unwrap()
+    else {
+        panic!("{name}: not an approval")
+    };
+    let expect = &c["expect"];
+    match verify_approval(&ch, &a, &ego, at("now")) {
+        Ok(()) => assert!(expect["accepted"].as_bool().unwrap(), "{name} accepted"),
+        Err(e) => {
+            assert!(!expect["accepted"].as_bool().unwrap(), "{name}: {e}");
+            assert_eq!(expect["error"], e.code(), "{name}");
+            assert_eq!(expect["record_stale"], e.record_is_stale(), "{name}");
+        }
+    }
+}
+
+#[test]
+fn committed_approval_vectors_check_as_stated() {
+    if crate::vectors::regenerating() {
+        return;
+    }
+    let v = read("approvals.json");
+    let cs = v["cases"].as_array().unwrap();
+    assert!(cs.len() >= 15);
+    cs.iter().for_each(check_approval);
+    // Every refusal of the bridge's check has a case.
+    for code in [
+        "wrong_ego",
+        "revoked",
+        "cert_not_valid",
+        "expired",
+        "key_mismatch",
+        "bad_signature",
+    ] {
+        assert!(
+            cs.iter().any(|c| c["expect"]["error"] == code),
+            "no approval case for {code}"
+        );
+    }
+}
