@@ -533,6 +533,12 @@ async fn relay_reservations_are_capped_per_address() {
             c.mode = cyrcles_p2p::DhtMode::Auto;
             let a = spawn(c).await;
             relay.handle.dial(a.addr.clone()).await.unwrap();
+            // Once the attacker's side knows the connection, its relay
+            // client reserves over it instead of dialling the relay.
+            eventually(30, "the attacker to see the relay's connection", || async {
+                a.handle.status().await.unwrap().connected_peers == 1
+            })
+            .await;
             outcomes.push(a.handle.listen_on(circuit.clone()).await.is_ok());
             attackers.push(a);
         }
