@@ -11,7 +11,7 @@ mod requests;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::panic::AssertUnwindSafe;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -97,7 +97,7 @@ impl Node {
         }
         // Wait for the listeners to bind, so that the handle's first
         // `status()` already shows the addresses.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let deadline = crate::deadline::after_secs(Instant::now(), 10).into();
         while !pending.is_empty() {
             match tokio::time::timeout_at(deadline, swarm.select_next_some()).await {
                 Ok(SwarmEvent::NewListenAddr { listener_id, .. }) => {
