@@ -316,8 +316,12 @@ fn split_jws(jwt: &str) -> Result<(Header, &str, &str, &str), JoseError> {
     if payload.contains('.') || [header, payload, sig].contains(&"") {
         return Err(bad);
     }
-    let header = serde_json::from_slice(&b64_decode(header)?)
-        .map_err(|_| JoseError::Malformed("bad header"))?;
+    let header = b64_decode(header)?;
+    // A JOSE header is a JSON object (RFC 7515 §4); serde would also read the struct from an array.
+    if !header.trim_ascii_start().starts_with(b"{") {
+        return Err(JoseError::Malformed("bad header"));
+    }
+    let header = serde_json::from_slice(&header).map_err(|_| JoseError::Malformed("bad header"))?;
     Ok((header, signing_input, payload, sig))
 }
 
@@ -581,6 +585,16 @@ mod tests {
             assert_eq!(kind(peek_kid(&big(MAX_JWT_LEN).unwrap())), "Malformed");
         }
         assert_eq!(kind(peek_kid("e30.e30.AA")), "Malformed");
+        // Fuzz finding F2 (docs/security.md): a header that is a JSON array.
+        let array = with_header("x.e30.AA", r#"["ES256","kid",null]"#);
+        assert_eq!(kind(peek_kid(&array)), "Malformed");
+        let key = &keys()[1];
+        let jwt = key.sign_jwt(&claims(), None).unwrap();
+        let as_array = format!(r#"["{}","{}",null]"#, key.alg().as_str(), key.kid());
+        assert_eq!(
+            kind(key.verify_jwt(&with_header(&jwt, &as_array))),
+            "Malformed"
+        );
         let no_kid = with_header("x.e30.AA", r#"{"alg":"ES256"}"#);
         assert_eq!(kind(peek_kid(&no_kid)), "UnknownKey");
     }

@@ -267,6 +267,22 @@ fn a_next_link_is_authorized_and_a_wrong_index_is_not() {
     assert_eq!(check(&s, &req, None), Err(Refusal::NotNext));
 }
 
+/// Fuzz finding F1 (docs/security.md): a next certificate that starts at
+/// the end of time overflowed `not_before + CLOCK_SKEW_SECS`.
+#[test]
+#[ignore = "fuzz finding F1: overflows until authorize adds times with checks"]
+fn a_certificate_starting_at_the_end_of_time_is_refused() {
+    let mut s = shared(905);
+    let new_key = SecretKey::generate(&mut s.owner.rng);
+    let Purpose::Certify(mut next) = certify(&s, &new_key) else {
+        unreachable!("certify() asks for a certificate")
+    };
+    next.not_before = UnixTime::from_secs(u64::MAX);
+    next.not_after = UnixTime::from_secs(u64::MAX);
+    let req = body(&s, Purpose::Certify(next)).sign(&s.owner.ego);
+    assert_eq!(check(&s, &req, None), Err(Refusal::BadValidity));
+}
+
 #[test]
 fn requests_decode_strictly() {
     let mut s = shared(903);
