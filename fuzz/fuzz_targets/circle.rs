@@ -37,7 +37,6 @@ use cyrcles_core::circle::{
 };
 use cyrcles_core::envelope::Envelope;
 use cyrcles_core::record::{CertStatus, EgoCert};
-use cyrcles_core::time::CLOCK_SKEW_SECS;
 use cyrcles_core::{Context, UnixTime};
 use cyrcles_fuzz::{
     MONTH, NOW, SESSION, circle, ego, frames, key, m, repair, rng, seal_key, share,
@@ -557,13 +556,6 @@ fn ceremony_request(mut req: CeremonyRequest, adopt: bool) {
         req.body.generation = 0;
         req = req.body.sign(&e.new.ego);
     }
-    // KNOWN FINDING F1 (docs/security.md): `not_before + CLOCK_SKEW_SECS`
-    // overflows in `authorize`. Remove with the fix.
-    if let Purpose::Certify(next) = &req.body.purpose
-        && next.not_before.secs() > u64::MAX - CLOCK_SKEW_SECS
-    {
-        return;
-    }
     let got = authorize(&req, &e.verified, share(1), None, now, &policy);
     let Ok(bytes) = got else {
         return;
@@ -605,11 +597,6 @@ fn recovery_request(mut req: RecoveryRequest, adopt: bool) {
         req.body.cert.ego_pk = new_key.public();
         req = req.body.sign(&new_key);
         assert!(req.check_possession().is_ok());
-    }
-    // KNOWN FINDING F1 (docs/security.md): the same overflow in
-    // `authorize_recovery`. Remove with the fix.
-    if req.body.cert.not_before.secs() > u64::MAX - CLOCK_SKEW_SECS {
-        return;
     }
     let possession = req.check_possession();
     let got = authorize_recovery(&req, &e.verified, share(1), now, &policy);

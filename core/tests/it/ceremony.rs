@@ -270,7 +270,6 @@ fn a_next_link_is_authorized_and_a_wrong_index_is_not() {
 /// Fuzz finding F1 (docs/security.md): a next certificate that starts at
 /// the end of time overflowed `not_before + CLOCK_SKEW_SECS`.
 #[test]
-#[ignore = "fuzz finding F1: overflows until authorize adds times with checks"]
 fn a_certificate_starting_at_the_end_of_time_is_refused() {
     let mut s = shared(905);
     let new_key = SecretKey::generate(&mut s.owner.rng);

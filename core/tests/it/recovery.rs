@@ -172,7 +172,6 @@ fn each_rule_refuses_the_recovery_that_breaks_it() {
 /// Fuzz finding F1 (docs/security.md): a stranger's certificate that
 /// starts at the end of time overflowed `not_before + CLOCK_SKEW_SECS`.
 #[test]
-#[ignore = "fuzz finding F1: overflows until authorize_recovery adds times with checks"]
 fn a_certificate_starting_at_the_end_of_time_is_refused() {
     let mut c = circle(955);
     let new_key = SecretKey::generate(&mut c.owner.rng);
