@@ -9,6 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -96,10 +97,27 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     res
 }
 
+/// Gauges of what outsiders can grow, read at scrape time.
+fn resources(state: &AppState, r: &mut Registry) {
+    let r = r.sub_registry_with_prefix("cyrcles_bridge");
+    let gauge = |v: usize| ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
+    r.register(
+        "login_watch_challenges",
+        "Challenges that browsers are waiting on at this instance (entries of the watch map)",
+        gauge(state.watch.challenges()),
+    );
+    r.register(
+        "login_watch_waiters",
+        "Status requests held open at this instance, waiting on a challenge",
+        gauge(state.watch.waiters()),
+    );
+}
+
 /// `GET /metrics`
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let mut registry = Registry::default();
     state.metrics.register(&mut registry);
+    resources(&state, &mut registry);
     state.node.metrics().register(&mut registry);
     let mut body = String::new();
     // Writing into a String cannot fail.

@@ -402,27 +402,33 @@ pub async fn status(
         .min(MAX_WAIT_SECS);
     let result = async {
         let ix = load(&state, &id, &headers).await?;
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
-        // Subscribe before the first read, so an outcome recorded in between
-        // still wakes this request; then each round trip is one read.
-        let n = state.watch.subscribe(&cid);
-        let mut ch;
-        loop {
-            let notified = n.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            ch = load_challenge(&state, &ix, &cid).await?;
-            let now_instant = tokio::time::Instant::now();
-            if ch.status != ChallengeStatus::Pending
-                || state.now() > ch.expires_at
-                || now_instant >= deadline
-            {
-                break;
+        // The challenge is checked (shape, existence, interaction) before
+        // anything is kept for it.
+        let mut ch = load_challenge(&state, &ix, &cid).await?;
+        let settled = |ch: &ChallengeRow| {
+            ch.status != ChallengeStatus::Pending || state.now() > ch.expires_at
+        };
+        if wait > 0 && !settled(&ch) {
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
+            // `None` past the watch's bounds: answer at once. Dropped on
+            // every way out, which releases the place.
+            if let Some(waiter) = state.watch.subscribe(&ch.id) {
+                loop {
+                    // Armed before the read, so an outcome recorded in
+                    // between still wakes this request.
+                    let notified = waiter.notified();
+                    tokio::pin!(notified);
+                    notified.as_mut().enable();
+                    ch = load_challenge(&state, &ix, &cid).await?;
+                    let now_instant = tokio::time::Instant::now();
+                    if settled(&ch) || now_instant >= deadline {
+                        break;
+                    }
+                    let until = deadline.min(now_instant + WAIT_POLL);
+                    let _ = tokio::time::timeout_at(until, notified).await;
+                }
             }
-            let until = deadline.min(now_instant + WAIT_POLL);
-            let _ = tokio::time::timeout_at(until, notified).await;
         }
-        state.watch.release(&cid, n);
         let now = state.now();
         let status = match ch.status {
             ChallengeStatus::Pending if now > ch.expires_at => "expired",

@@ -246,7 +246,20 @@ pub enum Answer {
     WrongKey,
     /// Never answers.
     Silent,
+    /// Holds the challenge until the test answers it with
+    /// [`TestAgent::answer_held`].
+    Hold,
 }
+
+/// Challenges held by [`Answer::Hold`].
+pub type Held = Arc<
+    Mutex<
+        Vec<(
+            cyrcles_core::login::LoginChallenge,
+            cyrcles_p2p::Responder<LoginResponse>,
+        )>,
+    >,
+>;
 
 /// An agent peer: holds an ego, publishes its record with its own address
 /// as endpoint, and answers login challenges.
@@ -257,6 +270,7 @@ pub struct TestAgent {
     pub answer: Arc<Mutex<Answer>>,
     pub challenges: Arc<Mutex<Vec<cyrcles_core::login::LoginChallenge>>>,
     pub rng: Arc<Mutex<ChaCha20Rng>>,
+    pub held: Held,
 }
 
 impl TestAgent {
@@ -297,6 +311,7 @@ impl TestAgent {
             answer: Arc::new(Mutex::new(Answer::Approve)),
             challenges: Arc::new(Mutex::new(Vec::new())),
             rng: Arc::new(Mutex::new(rng)),
+            held: Arc::new(Mutex::new(Vec::new())),
         };
         agent.publish().await;
         agent.serve(events);
@@ -309,6 +324,26 @@ impl TestAgent {
 
     pub fn set_answer(&self, a: Answer) {
         *self.answer.lock().unwrap() = a;
+    }
+
+    /// How many challenges [`Answer::Hold`] holds.
+    pub fn held_count(&self) -> usize {
+        self.held.lock().unwrap().len()
+    }
+
+    /// Approves (or denies) every held challenge.
+    pub fn answer_held(&self, approve: bool) -> usize {
+        let held: Vec<_> = self.held.lock().unwrap().drain(..).collect();
+        let k = self.keys.lock().unwrap();
+        let n = held.len();
+        for (challenge, responder) in held {
+            responder.respond(if approve {
+                challenge.approve(&k.ego, k.record.cert.body.seq)
+            } else {
+                LoginResponse::Denied(DenyReason::User)
+            });
+        }
+        n
     }
 
     /// Publishes the current record (the bridge's node stores it).
@@ -376,6 +411,7 @@ impl TestAgent {
         let keys = self.keys.clone();
         let answer = self.answer.clone();
         let seen = self.challenges.clone();
+        let held = self.held.clone();
         tokio::spawn(async move {
             while let Some(e) = events.recv().await {
                 if let NodeEvent::Login {
@@ -386,6 +422,10 @@ impl TestAgent {
                 {
                     seen.lock().unwrap().push(challenge.clone());
                     let mode = *answer.lock().unwrap();
+                    if mode == Answer::Hold {
+                        held.lock().unwrap().push((challenge, responder));
+                        continue;
+                    }
                     let response = {
                         let k = keys.lock().unwrap();
                         match mode {
@@ -403,7 +443,7 @@ impl TestAgent {
                                 a.ego_pk = k.ego.public();
                                 Some(LoginResponse::Approved(a))
                             }
-                            Answer::Silent => None,
+                            Answer::Silent | Answer::Hold => None,
                         }
                     };
                     match response {
@@ -420,6 +460,34 @@ impl TestAgent {
             }
         });
     }
+}
+
+/// The value of a metric on the bridge's `/metrics` (0 when absent).
+pub async fn metric(bridge: &TestBridge, name: &str) -> i64 {
+    let text = reqwest::get(bridge.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .map(|v| v.trim().parse::<f64>().unwrap() as i64)
+        .unwrap_or(0)
+}
+
+/// Polls `check` until it holds, failing the test after `secs` seconds.
+pub async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    bounded(secs, what, async {
+        while !check().await {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
 }
 
 /// A browser: cookies, no automatic redirects.

@@ -19,3 +19,4 @@ mod deploy;
 mod flow;
 mod pages;
 mod storage;
+mod watch;
