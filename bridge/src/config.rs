@@ -109,6 +109,21 @@ pub struct OidcConfig {
     pub end_sessions_on_key_change: bool,
     /// How often active sessions' egos are checked in the DHT.
     pub session_check_interval_secs: u64,
+    /// Dynamic registrations allowed per client IP prefix (IPv4 address,
+    /// IPv6 /64) per hour.
+    pub registrations_per_ip_per_hour: u32,
+    /// Most dynamically registered clients; at the bound a registration
+    /// replaces the oldest one never used, or is refused if all were used.
+    pub max_dynamic_clients: u32,
+    /// Dynamically registered clients that never completed an
+    /// authorization are deleted this long after registering.
+    pub unused_client_ttl_secs: u64,
+    /// Authorizations a browser session may complete per minute (single
+    /// sign-on and `prompt=none` included).
+    pub authorizations_per_session_per_minute: u32,
+    /// Live grants kept per browser session and client; a new one revokes
+    /// the oldest beyond this.
+    pub max_grants_per_session_client: u32,
 }
 
 /// `[login]`
@@ -117,12 +132,29 @@ pub struct OidcConfig {
 pub struct LoginConfig {
     /// How long a login challenge can be answered (at most 120).
     pub challenge_ttl_secs: u64,
-    /// Pending challenges allowed per ego.
+    /// Pending challenges allowed per ego from one client IP prefix
+    /// (IPv4 address, IPv6 /64).
+    pub max_pending_per_ego_per_ip: u32,
+    /// Pending challenges allowed per ego in all; at the bound a new
+    /// prefix's challenge cancels the oldest of the prefix holding the most.
     pub max_pending_per_ego: u32,
-    /// Login starts allowed per client IP per minute.
+    /// Login starts allowed per client IP prefix per minute.
     pub starts_per_ip_per_minute: u32,
-    /// Login starts allowed per ego per minute.
-    pub starts_per_ego_per_minute: u32,
+    /// Login starts allowed per ego from one client IP prefix per minute.
+    pub starts_per_ego_per_ip_per_minute: u32,
+    /// Authorization requests that may open an interaction (the login
+    /// pages), per client IP prefix per minute.
+    pub interactions_per_ip_per_minute: u32,
+    /// Unfinished interactions kept per client IP prefix; a new one
+    /// replaces that prefix's oldest.
+    pub max_interactions_per_ip: u32,
+    /// Unfinished interactions kept in all; at the bound a new one replaces
+    /// the oldest of the prefix holding the most, or is refused when its
+    /// own prefix holds the most.
+    pub max_interactions: u32,
+    /// Spent proof-of-work tokens remembered; when a spend finds them full,
+    /// every outstanding token is retired and the set starts empty.
+    pub pow_max_spent: u32,
     /// Login starts per minute (all clients) above which the proof-of-work
     /// gate switches on; 0: always on.
     pub pow_threshold_per_minute: u64,
@@ -186,6 +218,11 @@ impl Default for OidcConfig {
             key_rotation_days: 90,
             end_sessions_on_key_change: true,
             session_check_interval_secs: 300,
+            registrations_per_ip_per_hour: 20,
+            max_dynamic_clients: 10_000,
+            unused_client_ttl_secs: 7 * 24 * 3_600,
+            authorizations_per_session_per_minute: 60,
+            max_grants_per_session_client: 10,
         }
     }
 }
@@ -194,9 +231,14 @@ impl Default for LoginConfig {
     fn default() -> Self {
         Self {
             challenge_ttl_secs: 120,
-            max_pending_per_ego: 3,
+            max_pending_per_ego_per_ip: 3,
+            max_pending_per_ego: 12,
             starts_per_ip_per_minute: 20,
-            starts_per_ego_per_minute: 6,
+            starts_per_ego_per_ip_per_minute: 6,
+            interactions_per_ip_per_minute: 60,
+            max_interactions_per_ip: 200,
+            max_interactions: 5_000,
+            pow_max_spent: 100_000,
             pow_threshold_per_minute: 600,
             pow_difficulty: crate::pow::DEFAULT_DIFFICULTY,
             remember_days: 30,
@@ -543,11 +585,56 @@ impl Config {
                 "must be between 10 and 120",
             ));
         }
-        if l.max_pending_per_ego == 0
-            || l.starts_per_ip_per_minute == 0
-            || l.starts_per_ego_per_minute == 0
-        {
-            return Err(invalid("login", "limits must be at least 1"));
+        for (key, v) in [
+            (
+                "login.max_pending_per_ego_per_ip",
+                l.max_pending_per_ego_per_ip,
+            ),
+            ("login.max_pending_per_ego", l.max_pending_per_ego),
+            ("login.starts_per_ip_per_minute", l.starts_per_ip_per_minute),
+            (
+                "login.starts_per_ego_per_ip_per_minute",
+                l.starts_per_ego_per_ip_per_minute,
+            ),
+            (
+                "login.interactions_per_ip_per_minute",
+                l.interactions_per_ip_per_minute,
+            ),
+            ("login.max_interactions_per_ip", l.max_interactions_per_ip),
+            ("login.max_interactions", l.max_interactions),
+            ("login.pow_max_spent", l.pow_max_spent),
+            (
+                "oidc.registrations_per_ip_per_hour",
+                o.registrations_per_ip_per_hour,
+            ),
+            ("oidc.max_dynamic_clients", o.max_dynamic_clients),
+            (
+                "oidc.authorizations_per_session_per_minute",
+                o.authorizations_per_session_per_minute,
+            ),
+            (
+                "oidc.max_grants_per_session_client",
+                o.max_grants_per_session_client,
+            ),
+        ] {
+            if v == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+        }
+        if l.max_pending_per_ego < l.max_pending_per_ego_per_ip {
+            return Err(invalid(
+                "login.max_pending_per_ego",
+                "must be at least login.max_pending_per_ego_per_ip",
+            ));
+        }
+        if l.max_interactions < l.max_interactions_per_ip {
+            return Err(invalid(
+                "login.max_interactions",
+                "must be at least login.max_interactions_per_ip",
+            ));
+        }
+        if o.unused_client_ttl_secs == 0 {
+            return Err(invalid("oidc.unused_client_ttl_secs", "must be at least 1"));
         }
         if l.pow_difficulty > 28 {
             return Err(invalid("login.pow_difficulty", "at most 28 bits"));

@@ -243,6 +243,20 @@ impl PageError {
         e
     }
 
+    /// A 503 page with `Retry-After`: the bridge holds as much of this as
+    /// it keeps.
+    pub fn busy(retry_after: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "This bridge is busy",
+            format!(
+                "Too many logins are open at this bridge right now. Please try again in {retry_after} seconds."
+            ),
+        );
+        e.retry_after = Some(retry_after);
+        e
+    }
+
     /// A 500 page that logs `detail` under a reference.
     pub fn internal(detail: &dyn std::fmt::Display) -> Self {
         let reference = util::reference();

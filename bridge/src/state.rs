@@ -1,18 +1,17 @@
 //! What every request handler shares.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cyrcles_core::record::SignatureCache;
 use cyrcles_p2p::NodeHandle;
-use cyrcles_p2p::ratelimit::RateLimiter;
 use zeroize::Zeroizing;
 
 use crate::config::Settings;
 use crate::jose::MasterKey;
 use crate::keys::KeyRing;
+use crate::limits::{LimitStore, Limits, Rate};
 use crate::metrics::HttpMetrics;
 use crate::oidc::client::Client;
 use crate::pow::{LoadMeter, PowGate};
@@ -31,48 +30,12 @@ pub fn system_clock() -> Clock {
     })
 }
 
+/// Rate keys a bridge on SQLite keeps in memory (each a few hundred bytes).
+const MAX_RATE_KEYS: usize = 50_000;
+
 /// How long a client stays cached (so that an update or removal made by
 /// another instance is seen within this time).
 const CLIENT_CACHE_TTL: Duration = Duration::from_secs(5);
-
-/// Per-IP and per-ego limits on login starts.
-#[derive(Debug)]
-pub struct LoginLimits {
-    per_ip: Mutex<RateLimiter<IpAddr>>,
-    per_ego: Mutex<RateLimiter<String>>,
-}
-
-impl LoginLimits {
-    fn new(per_ip: u32, per_ego: u32) -> Self {
-        Self {
-            per_ip: Mutex::new(RateLimiter::new(per_ip, 100_000)),
-            per_ego: Mutex::new(RateLimiter::new(per_ego, 100_000)),
-        }
-    }
-
-    /// Takes a token for this IP, or says how long to wait.
-    pub fn ip(&self, ip: IpAddr) -> Result<(), u64> {
-        let now = Instant::now();
-        let mut l = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
-        if l.allow(&ip, now) {
-            Ok(())
-        } else {
-            Err(l.retry_after(&ip, now).as_secs().max(1))
-        }
-    }
-
-    /// Takes a token for this ego, or says how long to wait.
-    pub fn ego(&self, ego: &str) -> Result<(), u64> {
-        let now = Instant::now();
-        let key = ego.to_string();
-        let mut l = self.per_ego.lock().unwrap_or_else(|e| e.into_inner());
-        if l.allow(&key, now) {
-            Ok(())
-        } else {
-            Err(l.retry_after(&key, now).as_secs().max(1))
-        }
-    }
-}
 
 /// The shared state.
 #[allow(missing_debug_implementations)]
@@ -95,8 +58,9 @@ pub struct Inner {
     pub pairwise_key: Zeroizing<[u8; 32]>,
     /// Key of signed CSRF tokens that are not tied to a stored row.
     pub csrf_key: Zeroizing<[u8; 32]>,
-    /// Login start limits.
-    pub limits: LoginLimits,
+    /// Rate limits and spent proof-of-work tokens: in memory on SQLite,
+    /// in the database (shared by every instance) on PostgreSQL.
+    pub limits: Limits,
     /// Login starts per minute, to switch the proof-of-work gate on.
     pub load: LoadMeter,
     /// The proof-of-work gate.
@@ -168,10 +132,10 @@ impl AppState {
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(AppState(Arc::new(Inner {
-            limits: LoginLimits::new(
-                login.starts_per_ip_per_minute,
-                login.starts_per_ego_per_minute,
-            ),
+            limits: match p.store.kind() {
+                crate::config::DbKind::Sqlite => Limits::memory(MAX_RATE_KEYS),
+                crate::config::DbKind::Postgres => Limits::shared(p.store.clone()),
+            },
             load: LoadMeter::new(60, login.pow_threshold_per_minute),
             pow,
             pairwise_key: p.master.derive("pairwise-subject"),
@@ -194,6 +158,12 @@ impl AppState {
     /// Now, in Unix seconds.
     pub fn now(&self) -> i64 {
         (self.clock)()
+    }
+
+    /// Counts one event for `key` against `rate`: `Ok(Ok(()))`, or
+    /// `Ok(Err(seconds to wait))`.
+    pub async fn rate(&self, key: &str, rate: Rate) -> Result<Result<(), u64>, StoreError> {
+        self.limits.hit(key, rate, self.now()).await
     }
 
     /// Whether login starts must carry a proof of work now: always when

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
+use crate::limits::LimitStore;
 use crate::login::resolve;
 use crate::oidc::logout;
 use crate::state::AppState;
@@ -51,16 +52,29 @@ async fn keys(state: AppState) {
     }
 }
 
+/// How often expired rows and limits are purged (interactions go at their
+/// expiry, so at most this late).
+const PURGE_EVERY: Duration = Duration::from_secs(60);
+
 async fn purge(state: AppState) {
-    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    let mut tick = tokio::time::interval(PURGE_EVERY);
     loop {
         tick.tick().await;
-        match state.store.purge_expired(state.now()).await {
+        match purge_once(&state).await {
             Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired rows"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "purge failed"),
         }
     }
+}
+
+/// One purge pass: expired rows, then the limits' old windows and tags.
+/// Returns how many rows and entries went.
+pub async fn purge_once(state: &AppState) -> Result<u64, crate::store::StoreError> {
+    let now = state.now();
+    let rows = state.store.purge_expired(now).await?;
+    let limits = state.limits.purge_limits(now).await?;
+    Ok(rows + limits)
 }
 
 async fn sessions(state: AppState) {

@@ -28,6 +28,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::error::{Code, PageError};
+use crate::limits::{IpPrefix, Rate};
 use crate::oidc::client::Client;
 use crate::oidc::grant;
 use crate::oidc::params::{self, AuthRequest};
@@ -243,10 +244,10 @@ async fn ego_inner(
     let f = form(body).map_err(IntoResponse::into_response)?;
     check_csrf(&ix, &f).map_err(IntoResponse::into_response)?;
     let ip = web::client_ip(headers, peer, state.settings.trust_forwarded_for);
-    state
-        .limits
-        .ip(ip)
-        .map_err(|secs| PageError::rate_limited(secs).into_response())?;
+    let prefix = IpPrefix::of(ip);
+    limit(state, &start_key(prefix), start_rate(state))
+        .await
+        .map_err(IntoResponse::into_response)?;
     let now = state.now();
     let now_u = u64::try_from(now).unwrap_or(0);
     let typed = f.get("ego_id").map(String::as_str).unwrap_or("");
@@ -277,10 +278,9 @@ async fn ego_inner(
         ));
     };
     let ego_text = ego.to_string();
-    state
-        .limits
-        .ego(&ego_text)
-        .map_err(|secs| PageError::rate_limited(secs).into_response())?;
+    limit(state, &ego_key(&ego_text, prefix), ego_rate(state))
+        .await
+        .map_err(IntoResponse::into_response)?;
     let record = match resolve::resolve(state, ego, false).await {
         Ok(r) => r,
         Err(resolve::ResolveError::Store(e)) => return Err(PageError::from(e).into_response()),
@@ -312,23 +312,53 @@ async fn ego_inner(
             Some("This ego's agent is not online right now. Start it (`cyrcles daemon`) and try again.".into()),
         ));
     }
-    let Some(cid) = challenge::start(state, &ix.row.id, &ix.client, record, Some(ip.to_string()))
+    let cid = match challenge::start(state, &ix.row.id, &ix.client, record, ip)
         .await
         .map_err(|e| PageError::from(e).into_response())?
-    else {
-        return Err(login_page(
-            state,
-            &ix,
-            headers,
-            Some(&ego_text),
-            Some("Several login requests are already waiting for this ego. Answer them in your agent or wait two minutes.".into()),
-        ));
+    {
+        Ok(cid) => cid,
+        Err(refusal) => {
+            return Err(login_page(
+                state,
+                &ix,
+                headers,
+                Some(&ego_text),
+                Some(refusal.text().into()),
+            ));
+        }
     };
     let mut res = web::see_other(&format!("/interaction/{}/challenge/{cid}", ix.row.id));
     let remember = f.contains_key("remember").then_some(ego_text.as_str());
     res.headers_mut()
         .append(header::SET_COOKIE, cookies::remember(state, remember));
     Ok(res)
+}
+
+/// Counts a login start against `rate` for `key`: a 429 page past it.
+async fn limit(state: &AppState, key: &str, rate: Rate) -> Result<(), PageError> {
+    match state.rate(key, rate).await? {
+        Ok(()) => Ok(()),
+        Err(secs) => Err(PageError::rate_limited(secs)),
+    }
+}
+
+/// The key of login starts from a client prefix.
+fn start_key(prefix: IpPrefix) -> String {
+    format!("start:{prefix}")
+}
+
+fn start_rate(state: &AppState) -> Rate {
+    Rate::per_minute(state.settings.login.starts_per_ip_per_minute)
+}
+
+/// The key of login starts for an ego from a client prefix: a stranger's
+/// attempts elsewhere do not use up the person's.
+fn ego_key(ego: &str, prefix: IpPrefix) -> String {
+    format!("ego:{ego}:{prefix}")
+}
+
+fn ego_rate(state: &AppState) -> Rate {
+    Rate::per_minute(state.settings.login.starts_per_ego_per_ip_per_minute)
 }
 
 async fn load_challenge(state: &AppState, ix: &Ix, cid: &str) -> Result<ChallengeRow, PageError> {
@@ -635,25 +665,19 @@ pub async fn resend(
             )
             .await?;
         let ip = web::client_ip(&headers, peer, state.settings.trust_forwarded_for);
-        state.limits.ip(ip).map_err(PageError::rate_limited)?;
-        state
-            .limits
-            .ego(&old.ego_id)
-            .map_err(PageError::rate_limited)?;
+        let prefix = IpPrefix::of(ip);
+        limit(&state, &start_key(prefix), start_rate(&state)).await?;
+        limit(&state, &ego_key(&old.ego_id, prefix), ego_rate(&state)).await?;
         let ego = challenge::parse_ego(&old.ego_id).ok_or_else(gone)?;
         let record = resolve::resolve(&state, ego, false).await.map_err(|e| {
             PageError::new(StatusCode::OK, "Cannot resend", format!("{e}."))
                 .retry(format!("/interaction/{id}"))
         })?;
-        let new = challenge::start(&state, &id, &ix.client, record, Some(ip.to_string()))
+        let new = challenge::start(&state, &id, &ix.client, record, ip)
             .await?
-            .ok_or_else(|| {
-                PageError::new(
-                    StatusCode::OK,
-                    "Too many requests waiting",
-                    "Several login requests are already waiting for this ego. Answer them in your agent or wait two minutes.",
-                )
-                .retry(format!("/interaction/{id}"))
+            .map_err(|refusal| {
+                PageError::new(StatusCode::OK, "Too many requests waiting", refusal.text())
+                    .retry(format!("/interaction/{id}"))
             })?;
         Ok::<_, PageError>(web::see_other(&format!(
             "/interaction/{id}/challenge/{new}"

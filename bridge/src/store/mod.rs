@@ -18,6 +18,7 @@ mod egos;
 mod flow;
 mod grants;
 mod keys;
+mod limits;
 
 use std::time::Duration;
 
@@ -29,7 +30,10 @@ use crate::config::DbKind;
 
 pub use clients::ClientRow;
 pub use egos::EgoRow;
-pub use flow::{ChallengeRow, ChallengeStatus, InteractionRow, SessionRow};
+pub use flow::{
+    Admission, Caps, ChallengeAdmission, ChallengeRow, ChallengeStatus, InteractionRow,
+    PendingCaps, SessionRow,
+};
 pub use grants::{
     ActiveToken, CodeRow, GrantRow, NewGrant, RotateOutcome, TokenKind, UseCodeOutcome,
 };
@@ -110,28 +114,99 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes what has expired: interactions, challenges, codes, tokens,
-    /// ended sessions. Returns the number of rows removed.
+    /// Deletes what can no longer be used. Returns the number of rows
+    /// removed.
+    ///
+    /// * interactions: at their expiry, or once finished;
+    /// * challenges: an interaction's lifetime after their expiry (an
+    ///   approved one can be continued until its interaction ends);
+    /// * codes never redeemed: at their expiry; redeemed codes, tokens
+    ///   and sessions: a day after they expired, were revoked or ended
+    ///   (reuse detection needs that day).
     pub async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
         let mut removed = 0;
-        // Keep a day of history for audits and reuse detection.
-        let horizon = now - 24 * 3_600;
-        for q in [
-            "DELETE FROM interactions WHERE expires_at < $1",
-            "DELETE FROM challenges WHERE expires_at < $1",
-            "DELETE FROM codes WHERE expires_at < $1",
-            "DELETE FROM tokens WHERE expires_at < $1",
-            "DELETE FROM sessions WHERE expires_at < $1",
+        let horizon = now - HISTORY_SECS;
+        let challenge_horizon = now - crate::oidc::authorize::INTERACTION_TTL;
+        for (q, at) in [
+            (
+                "DELETE FROM interactions WHERE expires_at < $1 OR finished_at IS NOT NULL",
+                now,
+            ),
+            (
+                "DELETE FROM challenges WHERE expires_at < $1",
+                challenge_horizon,
+            ),
+            (
+                "DELETE FROM codes WHERE used_at IS NULL AND expires_at < $1",
+                now,
+            ),
+            ("DELETE FROM codes WHERE expires_at < $1", horizon),
+            (
+                "DELETE FROM tokens WHERE expires_at < $1 OR revoked_at < $2",
+                horizon,
+            ),
+            (
+                "DELETE FROM sessions WHERE expires_at < $1 OR ended_at < $2",
+                horizon,
+            ),
         ] {
-            removed += sqlx::query(q)
-                .bind(horizon)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
+            let mut query = sqlx::query(q).bind(at);
+            if q.contains("$2") {
+                query = query.bind(at);
+            }
+            removed += query.execute(&self.pool).await?.rows_affected();
         }
         Ok(removed)
     }
 }
+
+/// The tables [`Store::row_counts`] reports.
+const COUNTED_TABLES: [&str; 11] = [
+    "interactions",
+    "challenges",
+    "sessions",
+    "consents",
+    "clients",
+    "grants",
+    "codes",
+    "tokens",
+    "egos",
+    "rate_hits",
+    "pow_spent",
+];
+
+impl Store {
+    /// The number of rows of each table an outsider can grow (for the
+    /// metrics and the tests of the bounds).
+    pub async fn row_counts(&self) -> Result<Vec<(&'static str, i64)>, StoreError> {
+        let mut out = Vec::with_capacity(COUNTED_TABLES.len());
+        for t in COUNTED_TABLES {
+            // The table names are the constants above, never input.
+            let r = sqlx::query(&format!("SELECT COUNT(*) AS n FROM {t}"))
+                .fetch_one(&self.pool)
+                .await?;
+            out.push((t, col(&r, "n")?));
+        }
+        Ok(out)
+    }
+
+    /// The number of rows of `table` (one of those [`Store::row_counts`]
+    /// reports; 0 for any other name).
+    pub async fn rows(&self, table: &str) -> Result<i64, StoreError> {
+        Ok(self
+            .row_counts()
+            .await?
+            .into_iter()
+            .find(|(t, _)| *t == table)
+            .map(|(_, n)| n)
+            .unwrap_or(0))
+    }
+}
+
+/// How long used codes, expired or revoked tokens and ended sessions are
+/// kept (reuse of a code or of a rotated refresh token is detected within
+/// it).
+pub const HISTORY_SECS: i64 = 24 * 3_600;
 
 /// Reads an optional column.
 pub(crate) fn opt<'r, T>(row: &'r sqlx::any::AnyRow, col: &str) -> Result<Option<T>, StoreError>

@@ -145,12 +145,28 @@ impl TestBridge {
                 "10000".into(),
             ),
             (
-                "CYRCLES_BRIDGE_LOGIN_STARTS_PER_EGO_PER_MINUTE".into(),
+                "CYRCLES_BRIDGE_LOGIN_STARTS_PER_EGO_PER_IP_PER_MINUTE".into(),
                 "10000".into(),
             ),
             (
-                "CYRCLES_BRIDGE_LOGIN_MAX_PENDING_PER_EGO".into(),
+                "CYRCLES_BRIDGE_LOGIN_MAX_PENDING_PER_EGO_PER_IP".into(),
                 "3".into(),
+            ),
+            (
+                "CYRCLES_BRIDGE_LOGIN_INTERACTIONS_PER_IP_PER_MINUTE".into(),
+                "10000".into(),
+            ),
+            (
+                "CYRCLES_BRIDGE_LOGIN_MAX_INTERACTIONS_PER_IP".into(),
+                "5000".into(),
+            ),
+            (
+                "CYRCLES_BRIDGE_OIDC_REGISTRATIONS_PER_IP_PER_HOUR".into(),
+                "10000".into(),
+            ),
+            (
+                "CYRCLES_BRIDGE_OIDC_AUTHORIZATIONS_PER_SESSION_PER_MINUTE".into(),
+                "10000".into(),
             ),
         ];
         if let Db::Postgres(url) = &o.db {
@@ -249,6 +265,10 @@ pub enum Answer {
     /// Holds the challenge until the test answers it with
     /// [`TestAgent::answer_held`].
     Hold,
+    /// Approves only challenges whose client address is this one (as a
+    /// person who types the code of their own login only); leaves the
+    /// others unanswered.
+    ApproveOnlyFrom(std::net::IpAddr),
 }
 
 /// Challenges held by [`Answer::Hold`].
@@ -421,7 +441,15 @@ impl TestAgent {
                 } = e
                 {
                     seen.lock().unwrap().push(challenge.clone());
-                    let mode = *answer.lock().unwrap();
+                    let mut mode = *answer.lock().unwrap();
+                    if let Answer::ApproveOnlyFrom(ip) = mode {
+                        let from = challenge.params().client_ip.as_deref();
+                        mode = if from == Some(ip.to_string().as_str()) {
+                            Answer::Approve
+                        } else {
+                            Answer::Silent
+                        };
+                    }
                     if mode == Answer::Hold {
                         held.lock().unwrap().push((challenge, responder));
                         continue;
@@ -443,7 +471,7 @@ impl TestAgent {
                                 a.ego_pk = k.ego.public();
                                 Some(LoginResponse::Approved(a))
                             }
-                            Answer::Silent | Answer::Hold => None,
+                            Answer::Silent | Answer::Hold | Answer::ApproveOnlyFrom(_) => None,
                         }
                     };
                     match response {
@@ -488,6 +516,17 @@ where
         }
     })
     .await
+}
+
+/// A browser whose connections come from `ip` (any 127.0.0.0/8 address
+/// works on loopback): cookies, no automatic redirects.
+pub fn browser_from(ip: std::net::IpAddr) -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(ip)
+        .build()
+        .unwrap()
 }
 
 /// A browser: cookies, no automatic redirects.

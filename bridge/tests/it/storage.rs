@@ -158,6 +158,7 @@ async fn codes_tokens_challenges_and_the_ego_cache_behave_on_every_backend() {
             detail: None,
             ego_pk: None,
             cert_seq: None,
+            client_prefix: "192.0.2.1".into(),
         };
         s.insert_challenge(&ch, 100).await.unwrap();
         assert_eq!(s.pending_challenges("e1", 150).await.unwrap(), 1);
