@@ -12,9 +12,10 @@ use crate::config::Settings;
 use crate::jose::MasterKey;
 use crate::keys::KeyRing;
 use crate::limits::{LimitStore, Limits, Rate};
+use crate::load::LoadMeter;
 use crate::metrics::HttpMetrics;
 use crate::oidc::client::Client;
-use crate::pow::{LoadMeter, PowGate};
+use crate::pow::{PowChallenge, PowError, PowGate};
 use crate::store::{Store, StoreError};
 
 /// Reads the current time (Unix seconds). Injected so tests can move it.
@@ -122,7 +123,7 @@ impl AppState {
             *p.master.derive("pow"),
             login.pow_difficulty,
             crate::pow::DEFAULT_MAX_AGE_SECS,
-            crate::pow::DEFAULT_MAX_SPENT,
+            u64::from(login.pow_max_spent),
         );
         // reqwest is built without a default TLS crypto provider; use ring,
         // which the rest of the bridge uses (a no-op if one is installed).
@@ -171,6 +172,35 @@ impl AppState {
     pub fn pow_required(&self, now: i64) -> bool {
         self.settings.login.pow_threshold_per_minute == 0
             || self.load.is_hot(u64::try_from(now).unwrap_or(0))
+    }
+
+    /// A proof-of-work challenge for a login form, when the gate is on.
+    pub async fn pow_challenge(&self, now: i64) -> Result<Option<PowChallenge>, StoreError> {
+        if !self.pow_required(now) {
+            return Ok(None);
+        }
+        let epoch = self.limits.pow_epoch().await?;
+        Ok(Some(
+            self.pow.challenge(u64::try_from(now).unwrap_or(0), epoch),
+        ))
+    }
+
+    /// Checks a solution of the gate's puzzle and spends its token (in the
+    /// store every instance shares, on PostgreSQL).
+    pub async fn pow_verify(
+        &self,
+        token: &str,
+        solution: &str,
+        now: i64,
+    ) -> Result<Result<(), PowError>, StoreError> {
+        self.pow
+            .verify(
+                &self.limits,
+                token,
+                solution,
+                u64::try_from(now).unwrap_or(0),
+            )
+            .await
     }
 
     /// A client by id, from a short-lived cache.

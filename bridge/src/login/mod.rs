@@ -126,7 +126,7 @@ async fn deny_to_client(state: &AppState, ix: &Ix, why: &str) -> Result<Response
     ))
 }
 
-fn login_page(
+async fn login_page(
     state: &AppState,
     ix: &Ix,
     headers: &HeaderMap,
@@ -134,14 +134,15 @@ fn login_page(
     error: Option<String>,
 ) -> Response {
     let now = state.now();
+    let pow = match state.pow_challenge(now).await {
+        Ok(p) => p,
+        Err(e) => return PageError::from(e).into_response(),
+    };
     let prefill = ego
         .map(str::to_string)
         .or_else(|| ix.req.login_hint.clone())
         .or_else(|| web::cookie(headers, cookies::REMEMBER))
         .unwrap_or_default();
-    let pow = state
-        .pow_required(now)
-        .then(|| state.pow.challenge(u64::try_from(now).unwrap_or(0)));
     let page = LoginPage {
         client_name: ix.client.name.clone(),
         client_origin: ix.client.origin(),
@@ -207,7 +208,7 @@ pub async fn show(
     if ix.row.session_sid.is_some() {
         return consent_page(&ix);
     }
-    login_page(&state, &ix, &headers, None, None)
+    login_page(&state, &ix, &headers, None, None).await
 }
 
 async fn live_session(state: &AppState, ix: &Ix) -> Result<SessionRow, PageError> {
@@ -249,25 +250,13 @@ async fn ego_inner(
         .await
         .map_err(IntoResponse::into_response)?;
     let now = state.now();
-    let now_u = u64::try_from(now).unwrap_or(0);
     let typed = f.get("ego_id").map(String::as_str).unwrap_or("");
-    if state.pow_required(now) {
-        let ok = match (f.get("pow_token"), f.get("pow_solution")) {
-            (Some(t), Some(s)) => state.pow.verify(t, s, now_u).is_ok(),
-            _ => false,
-        };
-        if !ok {
-            state.load.record(now_u);
-            return Err(login_page(
-                state,
-                &ix,
-                headers,
-                Some(typed),
-                Some("This bridge is busy: your browser must solve a small puzzle first. Press Continue again.".into()),
-            ));
-        }
+    if !pass_gate(state, &f, now)
+        .await
+        .map_err(IntoResponse::into_response)?
+    {
+        return Err(login_page(state, &ix, headers, Some(typed), Some(PUZZLE.into())).await);
     }
-    state.load.record(now_u);
     let Some(ego) = challenge::parse_ego(typed) else {
         return Err(login_page(
             state,
@@ -275,7 +264,7 @@ async fn ego_inner(
             headers,
             Some(typed),
             Some("That is not an ego id. An ego id has 52 letters and digits; `cyrcles ego show` prints it.".into()),
-        ));
+        ).await);
     };
     let ego_text = ego.to_string();
     limit(state, &ego_key(&ego_text, prefix), ego_rate(state))
@@ -285,13 +274,9 @@ async fn ego_inner(
         Ok(r) => r,
         Err(resolve::ResolveError::Store(e)) => return Err(PageError::from(e).into_response()),
         Err(e) => {
-            return Err(login_page(
-                state,
-                &ix,
-                headers,
-                Some(&ego_text),
-                Some(format!("{e}.")),
-            ));
+            return Err(
+                login_page(state, &ix, headers, Some(&ego_text), Some(format!("{e}."))).await,
+            );
         }
     };
     if record.is_revoked() {
@@ -301,7 +286,8 @@ async fn ego_inner(
             headers,
             Some(&ego_text),
             Some("This ego has been revoked by its owner's circle.".into()),
-        ));
+        )
+        .await);
     }
     if challenge::endpoint_peers(&record, now).is_empty() {
         return Err(login_page(
@@ -310,7 +296,7 @@ async fn ego_inner(
             headers,
             Some(&ego_text),
             Some("This ego's agent is not online right now. Start it (`cyrcles daemon`) and try again.".into()),
-        ));
+        ).await);
     }
     let cid = match challenge::start(state, &ix.row.id, &ix.client, record, ip)
         .await
@@ -324,7 +310,8 @@ async fn ego_inner(
                 headers,
                 Some(&ego_text),
                 Some(refusal.text().into()),
-            ));
+            )
+            .await);
         }
     };
     let mut res = web::see_other(&format!("/interaction/{}/challenge/{cid}", ix.row.id));
@@ -332,6 +319,29 @@ async fn ego_inner(
     res.headers_mut()
         .append(header::SET_COOKIE, cookies::remember(state, remember));
     Ok(res)
+}
+
+/// What a page says when a login start came without a valid solution.
+const PUZZLE: &str =
+    "This bridge is busy: your browser must solve a small puzzle first. Press Continue again.";
+
+/// The proof-of-work gate of a login start (the ego form and "send
+/// again"): counts the start in the load meter and, while the gate is on,
+/// checks and spends the form's solution. `Ok(false)`: no valid one.
+async fn pass_gate(
+    state: &AppState,
+    f: &HashMap<String, String>,
+    now: i64,
+) -> Result<bool, PageError> {
+    let required = state.pow_required(now);
+    state.load.record(u64::try_from(now).unwrap_or(0));
+    if !required {
+        return Ok(true);
+    }
+    Ok(match (f.get("pow_token"), f.get("pow_solution")) {
+        (Some(t), Some(s)) => state.pow_verify(t, s, now).await?.is_ok(),
+        _ => false,
+    })
 }
 
 /// Counts a login start against `rate` for `key`: a 429 page past it.
@@ -371,6 +381,39 @@ async fn load_challenge(state: &AppState, ix: &Ix, cid: &str) -> Result<Challeng
     }
 }
 
+/// The page that shows the match code and waits; its "send again" form
+/// carries a puzzle while the gate is on.
+async fn wait_page(state: &AppState, ix: &Ix, ch: &ChallengeRow, error: Option<&str>) -> Response {
+    let now = state.now();
+    let pow = match state.pow_challenge(now).await {
+        Ok(p) => p,
+        Err(e) => return PageError::from(e).into_response(),
+    };
+    let fingerprint = ch
+        .ego_id
+        .parse::<cyrcles_core::EgoId>()
+        .map(|e| e.fingerprint().to_string())
+        .unwrap_or_default();
+    let page = WaitPage {
+        client_name: ix.client.name.clone(),
+        fingerprint,
+        match_code: format!("{:02}", ch.match_code),
+        interaction_id: ix.row.id.clone(),
+        challenge_id: ch.id.clone(),
+        csrf: ix.row.csrf.clone(),
+        seconds_left: (ch.expires_at - now).max(0),
+        error: error.map(str::to_string),
+        pow_difficulty: pow.as_ref().map(|p| p.difficulty).unwrap_or(0),
+        pow_token: pow.map(|p| p.token),
+    };
+    let status = if page.error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    (status, page.render_html()).into_response()
+}
+
 /// `GET /interaction/{id}/challenge/{cid}`
 pub async fn wait(
     State(state): State<AppState>,
@@ -386,24 +429,7 @@ pub async fn wait(
                 "/interaction/{id}/challenge/{cid}/continue"
             )));
         }
-        let fingerprint = ch
-            .ego_id
-            .parse::<cyrcles_core::EgoId>()
-            .map(|e| e.fingerprint().to_string())
-            .unwrap_or_default();
-        Ok::<_, PageError>(
-            WaitPage {
-                client_name: ix.client.name.clone(),
-                fingerprint,
-                match_code: format!("{:02}", ch.match_code),
-                interaction_id: id.clone(),
-                challenge_id: cid.clone(),
-                csrf: ix.row.csrf.clone(),
-                seconds_left: ch.expires_at - now,
-            }
-            .render_html()
-            .into_response(),
-        )
+        Ok::<_, PageError>(wait_page(&state, &ix, &ch, None).await)
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
@@ -651,8 +677,17 @@ pub async fn resend(
         let (ix, f) = load_posted(&state, &id, &headers, &body).await?;
         let cid = f.get("challenge_id").cloned().unwrap_or_default();
         let old = load_challenge(&state, &ix, &cid).await?;
+        let ip = web::client_ip(&headers, peer, state.settings.trust_forwarded_for);
+        let prefix = IpPrefix::of(ip);
+        // The same limits and gate as the ego form: a solved start buys no
+        // free resends.
+        limit(&state, &start_key(prefix), start_rate(&state)).await?;
         let now = state.now();
-        state
+        if !pass_gate(&state, &f, now).await? {
+            return Ok(wait_page(&state, &ix, &old, Some(PUZZLE)).await);
+        }
+        limit(&state, &ego_key(&old.ego_id, prefix), ego_rate(&state)).await?;
+        if state
             .store
             .transition_challenge(
                 &cid,
@@ -663,11 +698,10 @@ pub async fn resend(
                 None,
                 now,
             )
-            .await?;
-        let ip = web::client_ip(&headers, peer, state.settings.trust_forwarded_for);
-        let prefix = IpPrefix::of(ip);
-        limit(&state, &start_key(prefix), start_rate(&state)).await?;
-        limit(&state, &ego_key(&old.ego_id, prefix), ego_rate(&state)).await?;
+            .await?
+        {
+            state.watch.notify(&cid);
+        }
         let ego = challenge::parse_ego(&old.ego_id).ok_or_else(gone)?;
         let record = resolve::resolve(&state, ego, false).await.map_err(|e| {
             PageError::new(StatusCode::OK, "Cannot resend", format!("{e}."))

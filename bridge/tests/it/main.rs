@@ -21,5 +21,6 @@ mod flow;
 mod interactions;
 mod limits;
 mod pages;
+mod pow;
 mod storage;
 mod watch;
