@@ -68,13 +68,23 @@ async fn purge(state: AppState) {
     }
 }
 
-/// One purge pass: expired rows, then the limits' old windows and tags.
+/// One purge pass: dynamic clients never used past their time, expired
+/// rows (consents of removed clients with them), then the limits' old
+/// windows and tags.
 /// Returns how many rows and entries went.
 pub async fn purge_once(state: &AppState) -> Result<u64, crate::store::StoreError> {
     let now = state.now();
+    let ttl = i64::try_from(state.settings.oidc.unused_client_ttl_secs).unwrap_or(i64::MAX);
+    let clients = state
+        .store
+        .purge_unused_clients(now.saturating_sub(ttl))
+        .await?;
+    if clients > 0 {
+        tracing::info!(clients, "dynamic clients never used were removed");
+    }
     let rows = state.store.purge_expired(now).await?;
     let limits = state.limits.purge_limits(now).await?;
-    Ok(rows + limits)
+    Ok(clients + rows + limits)
 }
 
 async fn sessions(state: AppState) {

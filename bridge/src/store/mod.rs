@@ -122,7 +122,9 @@ impl Store {
     ///   approved one can be continued until its interaction ends);
     /// * codes never redeemed: at their expiry; redeemed codes, tokens
     ///   and sessions: a day after they expired, were revoked or ended
-    ///   (reuse detection needs that day).
+    ///   (reuse detection needs that day);
+    /// * grants: once no code or token of theirs is left;
+    /// * consents: with their client.
     pub async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
         let mut removed = 0;
         let horizon = now - HISTORY_SECS;
@@ -149,10 +151,27 @@ impl Store {
                 "DELETE FROM sessions WHERE expires_at < $1 OR ended_at < $2",
                 horizon,
             ),
+            // A grant goes with the last code or token that could name it
+            // (not before its code could have been inserted).
+            (
+                "DELETE FROM grants WHERE created_at < $1 \
+                 AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.grant_id = grants.grant_id) \
+                 AND NOT EXISTS (SELECT 1 FROM codes c WHERE c.grant_id = grants.grant_id)",
+                now - GRANT_GRACE_SECS,
+            ),
+            // Consents of clients that are gone.
+            (
+                "DELETE FROM consents \
+                 WHERE NOT EXISTS (SELECT 1 FROM clients c WHERE c.client_id = consents.client_id)",
+                0,
+            ),
         ] {
-            let mut query = sqlx::query(q).bind(at);
-            if q.contains("$2") {
-                query = query.bind(at);
+            // Each placeholder gets the same time.
+            let mut query = sqlx::query(q);
+            for n in ["$1", "$2"] {
+                if q.contains(n) {
+                    query = query.bind(at);
+                }
             }
             removed += query.execute(&self.pool).await?.rows_affected();
         }
@@ -202,6 +221,10 @@ impl Store {
             .unwrap_or(0))
     }
 }
+
+/// A grant is not purged before this age even without codes or tokens
+/// (its code is inserted just after it; codes live at most 600 s).
+const GRANT_GRACE_SECS: i64 = 600;
 
 /// How long used codes, expired or revoked tokens and ended sessions are
 /// kept (reuse of a code or of a rotated refresh token is detected within

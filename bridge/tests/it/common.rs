@@ -369,7 +369,7 @@ impl TestAgent {
     /// Publishes the current record (the bridge's node stores it).
     pub async fn publish(&self) {
         let bytes = self.keys.lock().unwrap().record.to_cbor();
-        bounded(20, "publish", async {
+        bounded(90, "publish", async {
             loop {
                 match self.node.publish(bytes.clone()).await {
                     Ok(p) if p.stored_at > 0 => return,
@@ -639,7 +639,7 @@ pub async fn browse(
     auth_url: &str,
     ego: &str,
 ) -> Outcome {
-    bounded(60, "browser login", async {
+    bounded(120, "browser login", async {
         let mut url = auth_url.to_string();
         for _ in 0..12 {
             let res = browser.get(&url).send().await.unwrap();

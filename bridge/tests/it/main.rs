@@ -13,6 +13,7 @@
 
 mod abuse;
 mod cli;
+mod clients;
 mod common;
 mod conformance;
 mod denial;
@@ -22,5 +23,6 @@ mod interactions;
 mod limits;
 mod pages;
 mod pow;
+mod prefixes;
 mod storage;
 mod watch;
