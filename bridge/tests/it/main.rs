@@ -24,5 +24,6 @@ mod limits;
 mod pages;
 mod pow;
 mod prefixes;
+mod shared;
 mod storage;
 mod watch;
