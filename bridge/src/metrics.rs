@@ -98,9 +98,25 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
 }
 
 /// Gauges of what outsiders can grow, read at scrape time.
-fn resources(state: &AppState, r: &mut Registry) {
+fn resources(state: &AppState, r: &mut Registry, wal_bytes: u64) {
     let r = r.sub_registry_with_prefix("cyrcles_bridge");
     let gauge = |v: usize| ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
+    let (rate_keys, spent) = state.limits.memory_sizes();
+    r.register(
+        "limits_rate_keys",
+        "Rate-limit keys held in memory (bridges on SQLite)",
+        gauge(rate_keys),
+    );
+    r.register(
+        "pow_spent_tokens",
+        "Spent proof-of-work tokens held in memory (bridges on SQLite)",
+        gauge(spent),
+    );
+    r.register(
+        "sqlite_wal_bytes",
+        "Size of the SQLite write-ahead log file",
+        ConstGauge::new(i64::try_from(wal_bytes).unwrap_or(i64::MAX)),
+    );
     r.register(
         "login_watch_challenges",
         "Challenges that browsers are waiting on at this instance (entries of the watch map)",
@@ -117,7 +133,8 @@ fn resources(state: &AppState, r: &mut Registry) {
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let mut registry = Registry::default();
     state.metrics.register(&mut registry);
-    resources(&state, &mut registry);
+    let wal = state.store.wal_bytes().await.unwrap_or(0);
+    resources(&state, &mut registry, wal);
     state.node.metrics().register(&mut registry);
     let mut body = String::new();
     // Writing into a String cannot fail.

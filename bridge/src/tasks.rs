@@ -1,6 +1,7 @@
 //! Background work: signing-key rotation and reload, purging expired rows,
-//! and checking live sessions' egos in the DHT (ending sessions whose ego
-//! was revoked or whose key was replaced).
+//! checking live sessions' egos in the DHT (ending sessions whose ego was
+//! revoked or whose key was replaced), and checkpointing SQLite's
+//! write-ahead log.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -19,7 +20,42 @@ pub fn spawn(state: &AppState) -> Vec<JoinHandle<()>> {
         tokio::spawn(keys(state.clone())),
         tokio::spawn(purge(state.clone())),
         tokio::spawn(sessions(state.clone())),
+        tokio::spawn(checkpoints(state.clone())),
     ]
+}
+
+/// How often SQLite's write-ahead log is checkpointed and truncated.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+async fn checkpoints(state: AppState) {
+    if state.store.kind() != crate::config::DbKind::Sqlite {
+        return;
+    }
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = checkpoint_once(&state).await {
+            tracing::warn!(error = %e, "checkpoint failed");
+        }
+    }
+}
+
+/// One checkpoint of SQLite's write-ahead log, truncating it (see
+/// `Store::checkpoint`). Returns whether it completed; when readers or
+/// another checkpoint kept it from finishing, the next one tries again.
+pub async fn checkpoint_once(state: &AppState) -> Result<bool, crate::store::StoreError> {
+    match state
+        .store
+        .checkpoint(crate::store::Checkpoint::Truncate)
+        .await?
+    {
+        Some((0, _, _)) | None => Ok(true),
+        Some((_, log, done)) => {
+            tracing::debug!(log, done, "checkpoint could not finish; next time");
+            Ok(false)
+        }
+    }
 }
 
 /// How long a retired signing key stays published: the longest lifetime

@@ -58,21 +58,7 @@ const COLUMNS: &str = "client_id, secret_hash, name, metadata, registration_toke
 impl Store {
     /// Adds a client.
     pub async fn insert_client(&self, c: &ClientRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO clients (client_id, secret_hash, name, metadata, registration_token_hash, created_at, updated_at, dynamic, first_used_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&c.client_id)
-        .bind(c.secret_hash.clone())
-        .bind(&c.name)
-        .bind(&c.metadata)
-        .bind(c.registration_token_hash.clone())
-        .bind(c.created_at)
-        .bind(c.updated_at)
-        .bind(i64::from(c.dynamic))
-        .bind(c.first_used_at)
-        .execute(&self.pool)
-        .await?;
+        insert_client_query(c).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -116,8 +102,16 @@ impl Store {
                 return Ok(false);
             };
             let victim: String = col(&r, "client_id")?;
-            tracing::info!(client_id = %victim, "unused dynamic client removed to make room");
-            self.delete_client(&victim, now).await?;
+            // The place freed is this one's: removal and insert are one
+            // transaction, so a concurrent registration cannot take it.
+            let mut tx = self.pool.begin().await?;
+            if delete_client_in(&mut tx, &victim, now).await? {
+                insert_client_query(c).execute(&mut *tx).await?;
+                tx.commit().await?;
+                tracing::info!(client_id = %victim, "unused dynamic client removed to make room");
+                return Ok(true);
+            }
+            tx.rollback().await?;
         }
         Ok(false)
     }
@@ -198,30 +192,55 @@ impl Store {
     /// Removes a client and revokes everything issued to it.
     pub async fn delete_client(&self, client_id: &str, now: i64) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let n = sqlx::query("DELETE FROM clients WHERE client_id = $1")
-            .bind(client_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        sqlx::query(
-            "UPDATE grants SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(client_id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE tokens SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(client_id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM consents WHERE client_id = $1")
-            .bind(client_id)
-            .execute(&mut *tx)
-            .await?;
+        let removed = delete_client_in(&mut tx, client_id, now).await?;
         tx.commit().await?;
-        Ok(n == 1)
+        Ok(removed)
     }
+}
+
+fn insert_client_query(
+    c: &ClientRow,
+) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
+    sqlx::query(
+        "INSERT INTO clients (client_id, secret_hash, name, metadata, registration_token_hash, created_at, updated_at, dynamic, first_used_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&c.client_id)
+    .bind(c.secret_hash.clone())
+    .bind(&c.name)
+    .bind(&c.metadata)
+    .bind(c.registration_token_hash.clone())
+    .bind(c.created_at)
+    .bind(c.updated_at)
+    .bind(i64::from(c.dynamic))
+    .bind(c.first_used_at)
+}
+
+/// Removes a client, revokes what was issued to it and drops its
+/// consents, in the caller's transaction.
+async fn delete_client_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    client_id: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let n = sqlx::query("DELETE FROM clients WHERE client_id = $1")
+        .bind(client_id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    sqlx::query("UPDATE grants SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL")
+        .bind(now)
+        .bind(client_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL")
+        .bind(now)
+        .bind(client_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM consents WHERE client_id = $1")
+        .bind(client_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(n == 1)
 }

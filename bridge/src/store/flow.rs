@@ -52,6 +52,25 @@ pub enum Admission {
     Refused,
 }
 
+fn insert_interaction_query(
+    i: &InteractionRow,
+) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
+    sqlx::query(
+        "INSERT INTO interactions (id, client_id, request, csrf, created_at, expires_at, ego_id, session_sid, finished_at, client_prefix) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&i.id)
+    .bind(&i.client_id)
+    .bind(&i.request)
+    .bind(&i.csrf)
+    .bind(i.created_at)
+    .bind(i.expires_at)
+    .bind(i.ego_id.clone())
+    .bind(i.session_sid.clone())
+    .bind(i.finished_at)
+    .bind(&i.client_prefix)
+}
+
 fn interaction(r: &AnyRow) -> Result<InteractionRow, StoreError> {
     Ok(InteractionRow {
         id: col(r, "id")?,
@@ -174,6 +193,29 @@ pub enum ChallengeAdmission {
     EgoFull,
 }
 
+fn insert_challenge_query(
+    c: &ChallengeRow,
+    now: i64,
+) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
+    sqlx::query(
+        "INSERT INTO challenges (id, interaction_id, ego_id, challenge, match_code, issued_at, expires_at, status, detail, ego_pk, cert_seq, updated_at, client_prefix) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(&c.id)
+    .bind(&c.interaction_id)
+    .bind(&c.ego_id)
+    .bind(c.challenge.clone())
+    .bind(c.match_code)
+    .bind(c.issued_at)
+    .bind(c.expires_at)
+    .bind(c.status.as_str())
+    .bind(c.detail.clone())
+    .bind(c.ego_pk.clone())
+    .bind(c.cert_seq)
+    .bind(now)
+    .bind(&c.client_prefix)
+}
+
 fn challenge(r: &AnyRow) -> Result<ChallengeRow, StoreError> {
     let status: String = col(r, "status")?;
     Ok(ChallengeRow {
@@ -243,22 +285,7 @@ const CHALLENGE_COLUMNS: &str = "id, interaction_id, ego_id, challenge, match_co
 impl Store {
     /// Adds an interaction.
     pub async fn insert_interaction(&self, i: &InteractionRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO interactions (id, client_id, request, csrf, created_at, expires_at, ego_id, session_sid, finished_at, client_prefix) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&i.id)
-        .bind(&i.client_id)
-        .bind(&i.request)
-        .bind(&i.csrf)
-        .bind(i.created_at)
-        .bind(i.expires_at)
-        .bind(i.ego_id.clone())
-        .bind(i.session_sid.clone())
-        .bind(i.finished_at)
-        .bind(&i.client_prefix)
-        .execute(&self.pool)
-        .await?;
+        insert_interaction_query(i).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -273,9 +300,10 @@ impl Store {
     ///    one is refused.
     ///
     /// So a flood from a few prefixes only ever replaces its own, and a
-    /// person arriving from elsewhere gets in. The check and the insert are
-    /// one statement; concurrent instances may overshoot `total` by the
-    /// number of inserts racing at the bound.
+    /// person arriving from elsewhere gets in. Under the caps, the check and
+    /// the insert are one statement; a place freed by rule 2 or 3 goes to
+    /// the one that freed it. Concurrent inserts on several connections may
+    /// overshoot `total` by the number racing at the bound.
     pub async fn insert_interaction_bounded(
         &self,
         i: &InteractionRow,
@@ -324,15 +352,25 @@ impl Store {
                     _ => return Ok(Admission::Refused),
                 }
             };
-            sqlx::query(
+            // The place freed is this one's: the delete and the insert are
+            // one transaction, so a concurrent start cannot take it between.
+            let mut tx = self.pool.begin().await?;
+            let freed = sqlx::query(
                 "DELETE FROM interactions WHERE id = (SELECT id FROM interactions \
                  WHERE client_prefix = $1 AND finished_at IS NULL AND expires_at > $2 \
                  ORDER BY created_at, id LIMIT 1)",
             )
             .bind(&victim)
             .bind(now)
-            .execute(&self.pool)
-            .await?;
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if freed == 1 {
+                insert_interaction_query(i).execute(&mut *tx).await?;
+                tx.commit().await?;
+                return Ok(outcome);
+            }
+            tx.rollback().await?;
         }
         Ok(Admission::Refused)
     }
@@ -461,7 +499,6 @@ impl Store {
         now: i64,
         caps: PendingCaps,
     ) -> Result<ChallengeAdmission, StoreError> {
-        let mut outcome = ChallengeAdmission::Admitted;
         for _ in 0..3 {
             let n = sqlx::query(
                 "INSERT INTO challenges (id, interaction_id, ego_id, challenge, match_code, issued_at, expires_at, status, detail, ego_pk, cert_seq, updated_at, client_prefix) \
@@ -489,7 +526,7 @@ impl Store {
             .await?
             .rows_affected();
             if n == 1 {
-                return Ok(outcome);
+                return Ok(ChallengeAdmission::Admitted);
             }
             let own = self
                 .pending_challenges_of(&c.ego_id, &c.client_prefix, now)
@@ -528,20 +565,25 @@ impl Store {
                 continue;
             };
             let victim: String = col(&r, "id")?;
-            if self
-                .transition_challenge(
-                    &victim,
-                    ChallengeStatus::Pending,
-                    ChallengeStatus::Cancelled,
-                    Some("Another login request for this ego took its place."),
-                    None,
-                    None,
-                    now,
-                )
-                .await?
-            {
-                outcome = ChallengeAdmission::Replaced { cancelled: victim };
+            // The place freed is this one's: cancelling and inserting are
+            // one transaction, so a concurrent start cannot take it between.
+            let mut tx = self.pool.begin().await?;
+            let cancelled = sqlx::query(
+                "UPDATE challenges SET status = 'cancelled', detail = $1, updated_at = $2 \
+                 WHERE id = $3 AND status = 'pending'",
+            )
+            .bind("Another login request for this ego took its place.")
+            .bind(now)
+            .bind(&victim)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if cancelled == 1 {
+                insert_challenge_query(c, now).execute(&mut *tx).await?;
+                tx.commit().await?;
+                return Ok(ChallengeAdmission::Replaced { cancelled: victim });
             }
+            tx.rollback().await?;
         }
         Ok(ChallengeAdmission::EgoFull)
     }
@@ -566,25 +608,7 @@ impl Store {
 
     /// Adds a challenge.
     pub async fn insert_challenge(&self, c: &ChallengeRow, now: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO challenges (id, interaction_id, ego_id, challenge, match_code, issued_at, expires_at, status, detail, ego_pk, cert_seq, updated_at, client_prefix) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(&c.id)
-        .bind(&c.interaction_id)
-        .bind(&c.ego_id)
-        .bind(c.challenge.clone())
-        .bind(c.match_code)
-        .bind(c.issued_at)
-        .bind(c.expires_at)
-        .bind(c.status.as_str())
-        .bind(c.detail.clone())
-        .bind(c.ego_pk.clone())
-        .bind(c.cert_seq)
-        .bind(now)
-        .bind(&c.client_prefix)
-        .execute(&self.pool)
-        .await?;
+        insert_challenge_query(c, now).execute(&self.pool).await?;
         Ok(())
     }
 

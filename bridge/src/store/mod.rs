@@ -59,6 +59,26 @@ pub enum StoreError {
     Corrupt(&'static str),
 }
 
+/// `journal_size_limit`: a log that restarts is truncated to 16 MiB.
+const WAL_SIZE_LIMIT: &str = "PRAGMA journal_size_limit = 16777216";
+/// `wal_autocheckpoint`, in pages (about 100 MiB): the fallback if the
+/// maintenance task's checkpoints stop. At the default 1000 pages, every
+/// connection's automatic checkpoints contend with each other and with the
+/// task's, none can restart a log that readers keep using, and under
+/// sustained writes the log grows without end (1.1 GiB in a minute was
+/// measured).
+const WAL_AUTOCHECKPOINT: &str = "PRAGMA wal_autocheckpoint = 25000";
+
+/// How hard [`Store::checkpoint`] tries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checkpoint {
+    /// Copy what no reader needs; never wait.
+    Passive,
+    /// Copy everything, wait (the busy timeout) for readers to move on,
+    /// and truncate the log to zero bytes.
+    Truncate,
+}
+
 /// The bridge's database.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -86,6 +106,12 @@ impl Store {
                     conn.execute("PRAGMA busy_timeout = 5000").await?;
                     conn.execute("PRAGMA synchronous = NORMAL").await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
+                    // The write-ahead log (see `Store::checkpoint`): trimmed
+                    // to this size whenever it restarts, checkpointed by the
+                    // maintenance task every second; the automatic
+                    // checkpoint only as a fallback, far above that.
+                    conn.execute(WAL_SIZE_LIMIT).await?;
+                    conn.execute(WAL_AUTOCHECKPOINT).await?;
                     Ok(())
                 })
             });
@@ -106,6 +132,58 @@ impl Store {
     /// Which engine.
     pub fn kind(&self) -> DbKind {
         self.kind
+    }
+
+    /// Runs a checkpoint of SQLite's write-ahead log: `(busy, log frames,
+    /// checkpointed frames)` as SQLite reports them (busy 1: it could not
+    /// finish, try again). Nothing on PostgreSQL.
+    ///
+    /// Why the log needs it: SQLite restarts the log only when it has been
+    /// copied back whole and no reader still reads from it. The pool's
+    /// connections are always reading and writing under load, so the
+    /// automatic (passive) checkpoints never reach that point, and the log
+    /// file, never truncated, only grows. `TRUNCATE` takes the writer lock,
+    /// copies everything, waits (the busy timeout) for the readers of the
+    /// log to finish (new ones read the database file) and truncates the log
+    /// to zero bytes.
+    pub async fn checkpoint(
+        &self,
+        mode: Checkpoint,
+    ) -> Result<Option<(i64, i64, i64)>, StoreError> {
+        if self.kind != DbKind::Sqlite {
+            return Ok(None);
+        }
+        let q = match mode {
+            Checkpoint::Passive => "PRAGMA wal_checkpoint(PASSIVE)",
+            Checkpoint::Truncate => "PRAGMA wal_checkpoint(TRUNCATE)",
+        };
+        let r = sqlx::query(q).fetch_one(&self.pool).await?;
+        Ok(Some((
+            col(&r, "busy")?,
+            col(&r, "log")?,
+            col(&r, "checkpointed")?,
+        )))
+    }
+
+    /// Bytes of SQLite's write-ahead log file (0 on PostgreSQL or for an
+    /// in-memory database).
+    pub async fn wal_bytes(&self) -> Result<u64, StoreError> {
+        if self.kind != DbKind::Sqlite {
+            return Ok(0);
+        }
+        let r = sqlx::query("SELECT file FROM pragma_database_list WHERE name = 'main'")
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(file) = r.map(|r| col::<String>(&r, "file")).transpose()? else {
+            return Ok(0);
+        };
+        if file.is_empty() {
+            return Ok(0);
+        }
+        Ok(tokio::fs::metadata(format!("{file}-wal"))
+            .await
+            .map(|m| m.len())
+            .unwrap_or(0))
     }
 
     /// Whether the database answers.

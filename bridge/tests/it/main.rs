@@ -26,4 +26,5 @@ mod pow;
 mod prefixes;
 mod shared;
 mod storage;
+mod wal;
 mod watch;
