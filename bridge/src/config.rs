@@ -124,6 +124,14 @@ pub struct OidcConfig {
     /// Live grants kept per browser session and client; a new one revokes
     /// the oldest beyond this.
     pub max_grants_per_session_client: u32,
+    /// DHT lookups a session check runs at once.
+    pub session_check_concurrency: u32,
+    /// A session check's lookup of one ego gives up after this many
+    /// seconds (the sessions are kept; the next pass tries again).
+    pub session_check_lookup_timeout_secs: u64,
+    /// Egos looked up per session check, those checked longest ago first
+    /// (the others wait for the next pass).
+    pub session_check_max_egos: u32,
 }
 
 /// `[login]`
@@ -223,6 +231,9 @@ impl Default for OidcConfig {
             unused_client_ttl_secs: 7 * 24 * 3_600,
             authorizations_per_session_per_minute: 60,
             max_grants_per_session_client: 10,
+            session_check_concurrency: 16,
+            session_check_lookup_timeout_secs: 15,
+            session_check_max_egos: 1_000,
         }
     }
 }
@@ -616,6 +627,11 @@ impl Config {
                 "oidc.max_grants_per_session_client",
                 o.max_grants_per_session_client,
             ),
+            (
+                "oidc.session_check_concurrency",
+                o.session_check_concurrency,
+            ),
+            ("oidc.session_check_max_egos", o.session_check_max_egos),
         ] {
             if v == 0 {
                 return Err(invalid(key, "must be at least 1"));
@@ -631,6 +647,12 @@ impl Config {
             return Err(invalid(
                 "login.max_interactions",
                 "must be at least login.max_interactions_per_ip",
+            ));
+        }
+        if !(1..=3_600).contains(&o.session_check_lookup_timeout_secs) {
+            return Err(invalid(
+                "oidc.session_check_lookup_timeout_secs",
+                "must be between 1 and 3600",
             ));
         }
         if o.unused_client_ttl_secs == 0 {

@@ -74,6 +74,8 @@ pub struct Inner {
     pub discovery: String,
     /// Browsers waiting on challenges.
     pub watch: crate::login::watch::Watch,
+    /// When the egos of live sessions were last checked.
+    pub session_checks: crate::tasks::SessionChecks,
     clients: Mutex<HashMap<String, (Client, Instant)>>,
 }
 
@@ -152,6 +154,7 @@ impl AppState {
             clock: p.clock,
             discovery: p.discovery,
             watch: crate::login::watch::Watch::default(),
+            session_checks: crate::tasks::SessionChecks::default(),
             clients: Mutex::new(HashMap::new()),
         })))
     }

@@ -24,6 +24,7 @@ mod limits;
 mod pages;
 mod pow;
 mod prefixes;
+mod sessions;
 mod shared;
 mod storage;
 mod wal;
