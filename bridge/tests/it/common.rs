@@ -382,6 +382,12 @@ impl TestAgent {
 
     /// A new ego key certified by the whole circle key, republished.
     pub async fn rotate(&self, now: i64) {
+        self.rotate_for(now, builder::DEFAULT_CERT_VALIDITY_SECS)
+            .await
+    }
+
+    /// The same, with a certificate valid `validity_secs`.
+    pub async fn rotate_for(&self, now: i64, validity_secs: u64) {
         {
             let mut k = self.keys.lock().unwrap();
             let mut rng = self.rng.lock().unwrap();
@@ -396,7 +402,7 @@ impl TestAgent {
                     &mut *rng,
                     new_key.public(),
                     UnixTime::from_secs(now as u64),
-                    builder::DEFAULT_CERT_VALIDITY_SECS,
+                    validity_secs,
                 )
                 .unwrap();
             k.ego = new_key;

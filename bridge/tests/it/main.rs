@@ -24,6 +24,7 @@ mod limits;
 mod pages;
 mod pow;
 mod prefixes;
+mod rollback;
 mod sessions;
 mod shared;
 mod storage;
