@@ -60,6 +60,10 @@ pub struct HttpConfig {
     /// Take the client address from `X-Forwarded-For` (only behind a proxy
     /// that sets it).
     pub trust_forwarded_for: bool,
+    /// With `trust_forwarded_for`: how many proxies append to
+    /// `X-Forwarded-For` in front of the bridge; the client's address is the
+    /// entry this many from the end.
+    pub forwarded_for_hops: u32,
     /// Largest request body, in bytes.
     pub body_limit_bytes: u64,
     /// Requests taking longer are answered 408.
@@ -195,6 +199,7 @@ impl Default for HttpConfig {
             tls_cert: String::new(),
             tls_key: String::new(),
             trust_forwarded_for: false,
+            forwarded_for_hops: 1,
             body_limit_bytes: 64 * 1024,
             request_timeout_secs: 30,
         }
@@ -460,6 +465,9 @@ pub struct Settings {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Honour `X-Forwarded-For`.
     pub trust_forwarded_for: bool,
+    /// The `X-Forwarded-For` entry, counted from the end, that names the
+    /// client: 0 when the header is not trusted.
+    pub forwarded_for_hops: usize,
     /// Body limit.
     pub body_limit: usize,
     /// Request timeout.
@@ -553,6 +561,12 @@ impl Config {
             .ok()
             .filter(|b| (1024..=16 * 1024 * 1024).contains(b))
             .ok_or_else(|| invalid("http.body_limit_bytes", "must be between 1 KiB and 16 MiB"))?;
+        if !(1..=8).contains(&self.http.forwarded_for_hops) {
+            return Err(invalid(
+                "http.forwarded_for_hops",
+                "must be between 1 and 8",
+            ));
+        }
         if self.http.request_timeout_secs == 0 {
             return Err(invalid("http.request_timeout_secs", "must be at least 1"));
         }
@@ -674,6 +688,11 @@ impl Config {
             listen,
             tls,
             trust_forwarded_for: self.http.trust_forwarded_for,
+            forwarded_for_hops: if self.http.trust_forwarded_for {
+                usize::try_from(self.http.forwarded_for_hops).unwrap_or(1)
+            } else {
+                0
+            },
             body_limit,
             request_timeout: Duration::from_secs(self.http.request_timeout_secs),
             p2p: self.p2p,

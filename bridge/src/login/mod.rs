@@ -244,7 +244,7 @@ async fn ego_inner(
         .map_err(IntoResponse::into_response)?;
     let f = form(body).map_err(IntoResponse::into_response)?;
     check_csrf(&ix, &f).map_err(IntoResponse::into_response)?;
-    let ip = web::client_ip(headers, peer, state.settings.trust_forwarded_for);
+    let ip = web::client_ip(headers, peer, state.settings.forwarded_for_hops);
     let prefix = IpPrefix::of(ip);
     limit(state, &start_key(prefix), start_rate(state))
         .await
@@ -677,7 +677,7 @@ pub async fn resend(
         let (ix, f) = load_posted(&state, &id, &headers, &body).await?;
         let cid = f.get("challenge_id").cloned().unwrap_or_default();
         let old = load_challenge(&state, &ix, &cid).await?;
-        let ip = web::client_ip(&headers, peer, state.settings.trust_forwarded_for);
+        let ip = web::client_ip(&headers, peer, state.settings.forwarded_for_hops);
         let prefix = IpPrefix::of(ip);
         // The same limits and gate as the ego form: a solved start buys no
         // free resends.

@@ -74,7 +74,7 @@ async fn authorize(
     let prefix = IpPrefix::of(crate::web::client_ip(
         headers,
         peer,
-        state.settings.trust_forwarded_for,
+        state.settings.forwarded_for_hops,
     ));
     let (map, dups) = match params::collect(raw) {
         Ok(x) => x,

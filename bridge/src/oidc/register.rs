@@ -167,7 +167,7 @@ pub async fn register(
         let prefix = IpPrefix::of(crate::web::client_ip(
             &headers,
             peer,
-            state.settings.trust_forwarded_for,
+            state.settings.forwarded_for_hops,
         ));
         let rate = Rate::per_hour(state.settings.oidc.registrations_per_ip_per_hour);
         if let Err(secs) = state.rate(&format!("reg:{prefix}"), rate).await? {
