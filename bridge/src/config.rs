@@ -232,7 +232,7 @@ impl Default for OidcConfig {
             end_sessions_on_key_change: true,
             session_check_interval_secs: 300,
             registrations_per_ip_per_hour: 20,
-            max_dynamic_clients: 10_000,
+            max_dynamic_clients: 5_000,
             unused_client_ttl_secs: 7 * 24 * 3_600,
             authorizations_per_session_per_minute: 60,
             max_grants_per_session_client: 10,

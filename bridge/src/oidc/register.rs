@@ -29,7 +29,7 @@ pub struct Created {
 }
 
 /// Most bytes of registered metadata (as stored, JSON).
-pub const MAX_METADATA_BYTES: usize = 8 * 1024;
+pub const MAX_METADATA_BYTES: usize = 4 * 1024;
 
 /// Creates a client from validated metadata, registered by the operator
 /// (no registration access token), or dynamically (with one).
