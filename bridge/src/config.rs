@@ -237,7 +237,7 @@ impl Default for OidcConfig {
             authorizations_per_session_per_minute: 60,
             max_grants_per_session_client: 10,
             session_check_concurrency: 16,
-            session_check_lookup_timeout_secs: 15,
+            session_check_lookup_timeout_secs: 30,
             session_check_max_egos: 1_000,
         }
     }
