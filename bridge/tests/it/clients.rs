@@ -10,9 +10,9 @@ use cyrcles_bridge::tasks::purge_once;
 use openidconnect::OAuth2TokenResponse;
 use serde_json::{Value, json};
 
+use crate::attacker::browser_from;
 use crate::common::{
-    BridgeOptions, REDIRECT, Rp, TestAgent, TestBridge, browse, browser, browser_from, location,
-    query,
+    BridgeOptions, REDIRECT, Rp, TestAgent, TestBridge, browse, browser, location, query,
 };
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -8,9 +8,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use crate::attacker::{browser_from, eventually};
 use crate::common::{
-    Answer, BridgeOptions, Rp, TestAgent, TestBridge, browse, browser_from, eventually, input,
-    location, start_login,
+    Answer, BridgeOptions, Rp, TestAgent, TestBridge, browse, input, location, start_login,
 };
 
 fn ip(last: u8) -> IpAddr {

@@ -9,9 +9,8 @@ use std::net::IpAddr;
 
 use futures::StreamExt;
 
-use crate::common::{
-    BridgeOptions, Rp, TestAgent, TestBridge, browse, browser, browser_from, location, query,
-};
+use crate::attacker::browser_from;
+use crate::common::{BridgeOptions, Rp, TestAgent, TestBridge, browse, browser, location, query};
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs

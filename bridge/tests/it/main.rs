@@ -12,6 +12,7 @@
 )]
 
 mod abuse;
+mod attacker;
 mod cli;
 mod clients;
 mod common;

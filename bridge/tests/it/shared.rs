@@ -8,9 +8,9 @@ use std::net::IpAddr;
 
 use serde_json::json;
 
+use crate::attacker::browser_from;
 use crate::common::{
-    BridgeOptions, Db, REDIRECT, Rp, TestBridge, TestClock, browser_from, input, location,
-    postgres_db,
+    BridgeOptions, Db, REDIRECT, Rp, TestBridge, TestClock, input, location, postgres_db,
 };
 
 /// Two instances of one bridge on a fresh PostgreSQL database, and the

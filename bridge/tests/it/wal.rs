@@ -7,7 +7,8 @@ use cyrcles_bridge::store::{NewGrant, RotateOutcome, TokenKind};
 use cyrcles_bridge::tasks::checkpoint_once;
 use cyrcles_bridge::util::sha256;
 
-use crate::common::{TestBridge, eventually, metric};
+use crate::attacker::{eventually, metric};
+use crate::common::TestBridge;
 
 /// A refresh grant's writes, as the token endpoint does them: a grant, its
 /// refresh token rotated, a new access and refresh token.

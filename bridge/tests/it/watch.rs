@@ -8,9 +8,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::Value;
 
-use crate::common::{
-    Answer, Rp, TestAgent, TestBridge, bounded, browser, eventually, location, metric, start_login,
-};
+use crate::attacker::{eventually, metric};
+use crate::common::{Answer, Rp, TestAgent, TestBridge, bounded, browser, location, start_login};
 
 const ENTRIES: &str = "cyrcles_bridge_login_watch_challenges";
 const WAITERS: &str = "cyrcles_bridge_login_watch_waiters";
