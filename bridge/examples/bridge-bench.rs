@@ -203,6 +203,10 @@ async fn main() {
                     "CYRCLES_BRIDGE_LOGIN_MAX_PENDING_PER_EGO".into(),
                     "1000".into(),
                 ),
+                (
+                    "CYRCLES_BRIDGE_LOGIN_MAX_PENDING_PER_EGO_PER_IP".into(),
+                    "1000".into(),
+                ),
             ],
             ..Default::default()
         })

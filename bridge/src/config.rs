@@ -60,6 +60,10 @@ pub struct HttpConfig {
     /// Take the client address from `X-Forwarded-For` (only behind a proxy
     /// that sets it).
     pub trust_forwarded_for: bool,
+    /// With `trust_forwarded_for`: how many proxies append to
+    /// `X-Forwarded-For` in front of the bridge; the client's address is the
+    /// entry this many from the end.
+    pub forwarded_for_hops: u32,
     /// Largest request body, in bytes.
     pub body_limit_bytes: u64,
     /// Requests taking longer are answered 408.
@@ -114,6 +118,29 @@ pub struct OidcConfig {
     pub end_sessions_on_key_change: bool,
     /// How often active sessions' egos are checked in the DHT.
     pub session_check_interval_secs: u64,
+    /// Dynamic registrations allowed per client IP prefix (IPv4 address,
+    /// IPv6 /64) per hour.
+    pub registrations_per_ip_per_hour: u32,
+    /// Most dynamically registered clients; at the bound a registration
+    /// replaces the oldest one never used, or is refused if all were used.
+    pub max_dynamic_clients: u32,
+    /// Dynamically registered clients that never completed an
+    /// authorization are deleted this long after registering.
+    pub unused_client_ttl_secs: u64,
+    /// Authorizations a browser session may complete per minute (single
+    /// sign-on and `prompt=none` included).
+    pub authorizations_per_session_per_minute: u32,
+    /// Live grants kept per browser session and client; a new one revokes
+    /// the oldest beyond this.
+    pub max_grants_per_session_client: u32,
+    /// DHT lookups a session check runs at once.
+    pub session_check_concurrency: u32,
+    /// A session check's lookup of one ego gives up after this many
+    /// seconds (the sessions are kept; the next pass tries again).
+    pub session_check_lookup_timeout_secs: u64,
+    /// Egos looked up per session check, those checked longest ago first
+    /// (the others wait for the next pass).
+    pub session_check_max_egos: u32,
 }
 
 /// `[login]`
@@ -122,12 +149,29 @@ pub struct OidcConfig {
 pub struct LoginConfig {
     /// How long a login challenge can be answered (at most 120).
     pub challenge_ttl_secs: u64,
-    /// Pending challenges allowed per ego.
+    /// Pending challenges allowed per ego from one client IP prefix
+    /// (IPv4 address, IPv6 /64).
+    pub max_pending_per_ego_per_ip: u32,
+    /// Pending challenges allowed per ego in all; at the bound a new
+    /// prefix's challenge cancels the oldest of the prefix holding the most.
     pub max_pending_per_ego: u32,
-    /// Login starts allowed per client IP per minute.
+    /// Login starts allowed per client IP prefix per minute.
     pub starts_per_ip_per_minute: u32,
-    /// Login starts allowed per ego per minute.
-    pub starts_per_ego_per_minute: u32,
+    /// Login starts allowed per ego from one client IP prefix per minute.
+    pub starts_per_ego_per_ip_per_minute: u32,
+    /// Authorization requests that may open an interaction (the login
+    /// pages), per client IP prefix per minute.
+    pub interactions_per_ip_per_minute: u32,
+    /// Unfinished interactions kept per client IP prefix; a new one
+    /// replaces that prefix's oldest.
+    pub max_interactions_per_ip: u32,
+    /// Unfinished interactions kept in all; at the bound a new one replaces
+    /// the oldest of the prefix holding the most, or is refused when its
+    /// own prefix holds the most.
+    pub max_interactions: u32,
+    /// Spent proof-of-work tokens remembered; when a spend finds them full,
+    /// every outstanding token is retired and the set starts empty.
+    pub pow_max_spent: u32,
     /// Login starts per minute (all clients) above which the proof-of-work
     /// gate switches on; 0: always on.
     pub pow_threshold_per_minute: u64,
@@ -160,6 +204,7 @@ impl Default for HttpConfig {
             tls_cert: String::new(),
             tls_key: String::new(),
             trust_forwarded_for: false,
+            forwarded_for_hops: 1,
             body_limit_bytes: 64 * 1024,
             request_timeout_secs: 30,
         }
@@ -192,6 +237,14 @@ impl Default for OidcConfig {
             key_rotation_days: 90,
             end_sessions_on_key_change: true,
             session_check_interval_secs: 300,
+            registrations_per_ip_per_hour: 20,
+            max_dynamic_clients: 5_000,
+            unused_client_ttl_secs: 7 * 24 * 3_600,
+            authorizations_per_session_per_minute: 60,
+            max_grants_per_session_client: 10,
+            session_check_concurrency: 16,
+            session_check_lookup_timeout_secs: 30,
+            session_check_max_egos: 1_000,
         }
     }
 }
@@ -200,9 +253,14 @@ impl Default for LoginConfig {
     fn default() -> Self {
         Self {
             challenge_ttl_secs: 120,
-            max_pending_per_ego: 3,
+            max_pending_per_ego_per_ip: 3,
+            max_pending_per_ego: 12,
             starts_per_ip_per_minute: 20,
-            starts_per_ego_per_minute: 6,
+            starts_per_ego_per_ip_per_minute: 6,
+            interactions_per_ip_per_minute: 60,
+            max_interactions_per_ip: 200,
+            max_interactions: 5_000,
+            pow_max_spent: 100_000,
             pow_threshold_per_minute: 600,
             pow_difficulty: crate::pow::DEFAULT_DIFFICULTY,
             remember_days: 30,
@@ -413,6 +471,9 @@ pub struct Settings {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Honour `X-Forwarded-For`.
     pub trust_forwarded_for: bool,
+    /// The `X-Forwarded-For` entry, counted from the end, that names the
+    /// client: 0 when the header is not trusted.
+    pub forwarded_for_hops: usize,
     /// Body limit.
     pub body_limit: usize,
     /// Request timeout.
@@ -506,6 +567,12 @@ impl Config {
             .ok()
             .filter(|b| (1024..=16 * 1024 * 1024).contains(b))
             .ok_or_else(|| invalid("http.body_limit_bytes", "must be between 1 KiB and 16 MiB"))?;
+        if !(1..=8).contains(&self.http.forwarded_for_hops) {
+            return Err(invalid(
+                "http.forwarded_for_hops",
+                "must be between 1 and 8",
+            ));
+        }
         if self.http.request_timeout_secs == 0 {
             return Err(invalid("http.request_timeout_secs", "must be at least 1"));
         }
@@ -549,11 +616,67 @@ impl Config {
                 "must be between 10 and 120",
             ));
         }
-        if l.max_pending_per_ego == 0
-            || l.starts_per_ip_per_minute == 0
-            || l.starts_per_ego_per_minute == 0
-        {
-            return Err(invalid("login", "limits must be at least 1"));
+        for (key, v) in [
+            (
+                "login.max_pending_per_ego_per_ip",
+                l.max_pending_per_ego_per_ip,
+            ),
+            ("login.max_pending_per_ego", l.max_pending_per_ego),
+            ("login.starts_per_ip_per_minute", l.starts_per_ip_per_minute),
+            (
+                "login.starts_per_ego_per_ip_per_minute",
+                l.starts_per_ego_per_ip_per_minute,
+            ),
+            (
+                "login.interactions_per_ip_per_minute",
+                l.interactions_per_ip_per_minute,
+            ),
+            ("login.max_interactions_per_ip", l.max_interactions_per_ip),
+            ("login.max_interactions", l.max_interactions),
+            ("login.pow_max_spent", l.pow_max_spent),
+            (
+                "oidc.registrations_per_ip_per_hour",
+                o.registrations_per_ip_per_hour,
+            ),
+            ("oidc.max_dynamic_clients", o.max_dynamic_clients),
+            (
+                "oidc.authorizations_per_session_per_minute",
+                o.authorizations_per_session_per_minute,
+            ),
+            (
+                "oidc.max_grants_per_session_client",
+                o.max_grants_per_session_client,
+            ),
+            (
+                "oidc.session_check_concurrency",
+                o.session_check_concurrency,
+            ),
+            ("oidc.session_check_max_egos", o.session_check_max_egos),
+        ] {
+            if v == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+        }
+        if l.max_pending_per_ego < l.max_pending_per_ego_per_ip {
+            return Err(invalid(
+                "login.max_pending_per_ego",
+                "must be at least login.max_pending_per_ego_per_ip",
+            ));
+        }
+        if l.max_interactions < l.max_interactions_per_ip {
+            return Err(invalid(
+                "login.max_interactions",
+                "must be at least login.max_interactions_per_ip",
+            ));
+        }
+        if !(1..=3_600).contains(&o.session_check_lookup_timeout_secs) {
+            return Err(invalid(
+                "oidc.session_check_lookup_timeout_secs",
+                "must be between 1 and 3600",
+            ));
+        }
+        if o.unused_client_ttl_secs == 0 {
+            return Err(invalid("oidc.unused_client_ttl_secs", "must be at least 1"));
         }
         if l.pow_difficulty > 28 {
             return Err(invalid("login.pow_difficulty", "at most 28 bits"));
@@ -571,6 +694,11 @@ impl Config {
             listen,
             tls,
             trust_forwarded_for: self.http.trust_forwarded_for,
+            forwarded_for_hops: if self.http.trust_forwarded_for {
+                usize::try_from(self.http.forwarded_for_hops).unwrap_or(1)
+            } else {
+                0
+            },
             body_limit,
             request_timeout: Duration::from_secs(self.http.request_timeout_secs),
             p2p: self.p2p,
@@ -582,105 +710,4 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn defaults_validate() {
-        let s = Config::load(None, env(&[])).unwrap().validate().unwrap();
-        assert_eq!(s.issuer, "http://localhost:8080");
-        assert_eq!(s.db_kind, DbKind::Sqlite);
-        assert!(s.database_url.ends_with("bridge.db?mode=rwc"));
-    }
-
-    #[test]
-    fn env_overrides_every_kind_of_key() {
-        let c = Config::load(
-            None,
-            env(&[
-                ("CYRCLES_BRIDGE_ISSUER", "https://id.example"),
-                ("CYRCLES_BRIDGE_HTTP_LISTEN", "0.0.0.0:9000"),
-                ("CYRCLES_BRIDGE_OIDC_CODE_TTL_SECS", "30"),
-                ("CYRCLES_BRIDGE_OIDC_DYNAMIC_REGISTRATION", "false"),
-                (
-                    "CYRCLES_BRIDGE_P2P_BOOTSTRAP",
-                    "/ip4/1.2.3.4/tcp/4001, /ip4/5.6.7.8/tcp/4001",
-                ),
-                ("CYRCLES_BRIDGE_LOG", "debug"),
-                ("OTHER", "x"),
-            ]),
-        )
-        .unwrap();
-        assert_eq!(c.issuer, "https://id.example");
-        assert_eq!(c.http.listen, "0.0.0.0:9000");
-        assert_eq!(c.oidc.code_ttl_secs, 30);
-        assert!(!c.oidc.dynamic_registration);
-        assert_eq!(c.p2p.bootstrap.len(), 2);
-    }
-
-    #[test]
-    fn unknown_keys_and_bad_values_are_refused() {
-        let e = Config::load(None, env(&[("CYRCLES_BRIDGE_NOPE", "1")])).unwrap_err();
-        assert!(matches!(e, ConfigError::Env { .. }));
-        let e =
-            Config::load(None, env(&[("CYRCLES_BRIDGE_OIDC_CODE_TTL_SECS", "soon")])).unwrap_err();
-        assert!(matches!(e, ConfigError::Env { .. }));
-        let dir = std::env::temp_dir().join(format!("cyrcles-config-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("bad.toml");
-        std::fs::write(
-            &path,
-            "issuer = \"https://a.example\"\n[http]\nlisten_on = \"x\"\n",
-        )
-        .unwrap();
-        assert!(matches!(
-            Config::load(Some(&path), env(&[])),
-            Err(ConfigError::Parse(_))
-        ));
-        std::fs::write(&path, "issuer = \"http://example.com\"\n").unwrap();
-        let c = Config::load(Some(&path), env(&[])).unwrap();
-        assert!(matches!(
-            c.validate(),
-            Err(ConfigError::Invalid { key: "issuer", .. })
-        ));
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn the_example_file_parses_to_the_defaults_and_documents_every_key() {
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/bridge.example.toml");
-        let text = std::fs::read_to_string(&path).unwrap();
-        let from_file = Config::load(Some(&path), env(&[])).unwrap();
-        assert_eq!(
-            serde_json::to_value(&from_file).unwrap(),
-            serde_json::to_value(Config::default()).unwrap(),
-            "the example must show the defaults"
-        );
-        for (key, var) in Config::keys() {
-            let leaf = key.rsplit('.').next().unwrap();
-            assert!(
-                text.contains(&format!("\n{leaf} = ")),
-                "{key} is not in the example"
-            );
-            assert!(text.contains(&var), "{var} is not in the example");
-        }
-    }
-
-    #[test]
-    fn every_key_has_a_variable() {
-        let keys = Config::keys();
-        assert!(keys.iter().any(|(k, v)| k == "oidc.code_ttl_secs" && v == "CYRCLES_BRIDGE_OIDC_CODE_TTL_SECS"));
-        assert!(
-            keys.iter()
-                .any(|(k, v)| k == "issuer" && v == "CYRCLES_BRIDGE_ISSUER")
-        );
-    }
-}
+mod tests;

@@ -94,6 +94,8 @@ pub struct ApiError {
     basic_challenge: bool,
     /// For bearer-token endpoints: the `WWW-Authenticate: Bearer` header.
     bearer: bool,
+    /// Seconds for `Retry-After`.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -105,6 +107,7 @@ impl ApiError {
             description: description.into(),
             basic_challenge: false,
             bearer: false,
+            retry_after: None,
         }
     }
 
@@ -117,6 +120,7 @@ impl ApiError {
             description: "client authentication failed".into(),
             basic_challenge: basic,
             bearer: false,
+            retry_after: None,
         }
     }
 
@@ -134,7 +138,14 @@ impl ApiError {
             description: description.into(),
             basic_challenge: false,
             bearer: true,
+            retry_after: None,
         }
+    }
+
+    /// The same error with a `Retry-After` header.
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
 
     /// The same error with another status.
@@ -153,6 +164,7 @@ impl ApiError {
             description: format!("internal error (reference {reference})"),
             basic_challenge: false,
             bearer: false,
+            retry_after: None,
         }
     }
 
@@ -178,6 +190,11 @@ impl IntoResponse for ApiError {
         let h = res.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            h.insert(header::RETRY_AFTER, v);
+        }
         if self.basic_challenge {
             h.insert(
                 header::WWW_AUTHENTICATE,
@@ -238,6 +255,20 @@ impl PageError {
             StatusCode::TOO_MANY_REQUESTS,
             "Too many attempts",
             format!("Please wait {retry_after} seconds before trying again."),
+        );
+        e.retry_after = Some(retry_after);
+        e
+    }
+
+    /// A 503 page with `Retry-After`: the bridge holds as much of this as
+    /// it keeps.
+    pub fn busy(retry_after: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "This bridge is busy",
+            format!(
+                "Too many logins are open at this bridge right now. Please try again in {retry_after} seconds."
+            ),
         );
         e.retry_after = Some(retry_after);
         e

@@ -15,7 +15,12 @@
 //! * [`store`]: SQLite/PostgreSQL storage through one portable query set.
 //! * [`keys`] and [`jose`]: ID-token signing keys (RS256, ES256, EdDSA),
 //!   JWS, and sealing with the master key; [`secrets`]: key files.
-//! * [`pow`]: the proof-of-work gate of the login form under load.
+//! * [`pow`]: the proof-of-work gate of the login form under load, and
+//!   [`load`]: the meter that switches it on.
+//! * [`limits`]: rate limits per client address prefix, ego or session,
+//!   and the spent proof-of-work tokens (in memory on SQLite, shared in the
+//!   database on PostgreSQL). Every resource an outsider can grow is
+//!   bounded; `docs/threat-model.md` lists each bound and its test.
 //! * [`error`], [`web`], [`templates`], [`metrics`], [`tls`], [`tasks`],
 //!   [`state`], [`util`]: the HTTP edge and shared pieces.
 
@@ -25,6 +30,8 @@ pub mod config;
 pub mod error;
 pub mod jose;
 pub mod keys;
+pub mod limits;
+pub mod load;
 pub mod login;
 pub mod metrics;
 pub mod oidc;

@@ -9,6 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -96,10 +97,44 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     res
 }
 
+/// Gauges of what outsiders can grow, read at scrape time.
+fn resources(state: &AppState, r: &mut Registry, wal_bytes: u64) {
+    let r = r.sub_registry_with_prefix("cyrcles_bridge");
+    let gauge = |v: usize| ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
+    let (rate_keys, spent) = state.limits.memory_sizes();
+    r.register(
+        "limits_rate_keys",
+        "Rate-limit keys held in memory (bridges on SQLite)",
+        gauge(rate_keys),
+    );
+    r.register(
+        "pow_spent_tokens",
+        "Spent proof-of-work tokens held in memory (bridges on SQLite)",
+        gauge(spent),
+    );
+    r.register(
+        "sqlite_wal_bytes",
+        "Size of the SQLite write-ahead log file",
+        ConstGauge::new(i64::try_from(wal_bytes).unwrap_or(i64::MAX)),
+    );
+    r.register(
+        "login_watch_challenges",
+        "Challenges that browsers are waiting on at this instance (entries of the watch map)",
+        gauge(state.watch.challenges()),
+    );
+    r.register(
+        "login_watch_waiters",
+        "Status requests held open at this instance, waiting on a challenge",
+        gauge(state.watch.waiters()),
+    );
+}
+
 /// `GET /metrics`
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let mut registry = Registry::default();
     state.metrics.register(&mut registry);
+    let wal = state.store.wal_bytes().await.unwrap_or(0);
+    resources(&state, &mut registry, wal);
     state.node.metrics().register(&mut registry);
     let mut body = String::new();
     // Writing into a String cannot fail.

@@ -1,21 +1,21 @@
 //! What every request handler shares.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cyrcles_core::record::SignatureCache;
 use cyrcles_p2p::NodeHandle;
-use cyrcles_p2p::ratelimit::RateLimiter;
 use zeroize::Zeroizing;
 
 use crate::config::Settings;
 use crate::jose::MasterKey;
 use crate::keys::KeyRing;
+use crate::limits::{LimitStore, Limits, Rate};
+use crate::load::LoadMeter;
 use crate::metrics::HttpMetrics;
 use crate::oidc::client::Client;
-use crate::pow::{LoadMeter, PowGate};
+use crate::pow::{PowChallenge, PowError, PowGate};
 use crate::store::{Store, StoreError};
 
 /// Reads the current time (Unix seconds). Injected so tests can move it.
@@ -31,48 +31,12 @@ pub fn system_clock() -> Clock {
     })
 }
 
+/// Rate keys a bridge on SQLite keeps in memory (each a few hundred bytes).
+const MAX_RATE_KEYS: usize = 50_000;
+
 /// How long a client stays cached (so that an update or removal made by
 /// another instance is seen within this time).
 const CLIENT_CACHE_TTL: Duration = Duration::from_secs(5);
-
-/// Per-IP and per-ego limits on login starts.
-#[derive(Debug)]
-pub struct LoginLimits {
-    per_ip: Mutex<RateLimiter<IpAddr>>,
-    per_ego: Mutex<RateLimiter<String>>,
-}
-
-impl LoginLimits {
-    fn new(per_ip: u32, per_ego: u32) -> Self {
-        Self {
-            per_ip: Mutex::new(RateLimiter::new(per_ip, 100_000)),
-            per_ego: Mutex::new(RateLimiter::new(per_ego, 100_000)),
-        }
-    }
-
-    /// Takes a token for this IP, or says how long to wait.
-    pub fn ip(&self, ip: IpAddr) -> Result<(), u64> {
-        let now = Instant::now();
-        let mut l = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
-        if l.allow(&ip, now) {
-            Ok(())
-        } else {
-            Err(l.retry_after(&ip, now).as_secs().max(1))
-        }
-    }
-
-    /// Takes a token for this ego, or says how long to wait.
-    pub fn ego(&self, ego: &str) -> Result<(), u64> {
-        let now = Instant::now();
-        let key = ego.to_string();
-        let mut l = self.per_ego.lock().unwrap_or_else(|e| e.into_inner());
-        if l.allow(&key, now) {
-            Ok(())
-        } else {
-            Err(l.retry_after(&key, now).as_secs().max(1))
-        }
-    }
-}
 
 /// The shared state.
 #[allow(missing_debug_implementations)]
@@ -95,8 +59,9 @@ pub struct Inner {
     pub pairwise_key: Zeroizing<[u8; 32]>,
     /// Key of signed CSRF tokens that are not tied to a stored row.
     pub csrf_key: Zeroizing<[u8; 32]>,
-    /// Login start limits.
-    pub limits: LoginLimits,
+    /// Rate limits and spent proof-of-work tokens: in memory on SQLite,
+    /// in the database (shared by every instance) on PostgreSQL.
+    pub limits: Limits,
     /// Login starts per minute, to switch the proof-of-work gate on.
     pub load: LoadMeter,
     /// The proof-of-work gate.
@@ -109,6 +74,8 @@ pub struct Inner {
     pub discovery: String,
     /// Browsers waiting on challenges.
     pub watch: crate::login::watch::Watch,
+    /// When the egos of live sessions were last checked.
+    pub session_checks: crate::tasks::SessionChecks,
     clients: Mutex<HashMap<String, (Client, Instant)>>,
 }
 
@@ -158,7 +125,7 @@ impl AppState {
             *p.master.derive("pow"),
             login.pow_difficulty,
             crate::pow::DEFAULT_MAX_AGE_SECS,
-            crate::pow::DEFAULT_MAX_SPENT,
+            u64::from(login.pow_max_spent),
         );
         // reqwest is built without a default TLS crypto provider; use ring,
         // which the rest of the bridge uses (a no-op if one is installed).
@@ -168,10 +135,10 @@ impl AppState {
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(AppState(Arc::new(Inner {
-            limits: LoginLimits::new(
-                login.starts_per_ip_per_minute,
-                login.starts_per_ego_per_minute,
-            ),
+            limits: match p.store.kind() {
+                crate::config::DbKind::Sqlite => Limits::memory(MAX_RATE_KEYS),
+                crate::config::DbKind::Postgres => Limits::shared(p.store.clone()),
+            },
             load: LoadMeter::new(60, login.pow_threshold_per_minute),
             pow,
             pairwise_key: p.master.derive("pairwise-subject"),
@@ -187,6 +154,7 @@ impl AppState {
             clock: p.clock,
             discovery: p.discovery,
             watch: crate::login::watch::Watch::default(),
+            session_checks: crate::tasks::SessionChecks::default(),
             clients: Mutex::new(HashMap::new()),
         })))
     }
@@ -196,11 +164,46 @@ impl AppState {
         (self.clock)()
     }
 
+    /// Counts one event for `key` against `rate`: `Ok(Ok(()))`, or
+    /// `Ok(Err(seconds to wait))`.
+    pub async fn rate(&self, key: &str, rate: Rate) -> Result<Result<(), u64>, StoreError> {
+        self.limits.hit(key, rate, self.now()).await
+    }
+
     /// Whether login starts must carry a proof of work now: always when
     /// the threshold is 0, otherwise when the last minute's starts exceed it.
     pub fn pow_required(&self, now: i64) -> bool {
         self.settings.login.pow_threshold_per_minute == 0
             || self.load.is_hot(u64::try_from(now).unwrap_or(0))
+    }
+
+    /// A proof-of-work challenge for a login form, when the gate is on.
+    pub async fn pow_challenge(&self, now: i64) -> Result<Option<PowChallenge>, StoreError> {
+        if !self.pow_required(now) {
+            return Ok(None);
+        }
+        let epoch = self.limits.pow_epoch().await?;
+        Ok(Some(
+            self.pow.challenge(u64::try_from(now).unwrap_or(0), epoch),
+        ))
+    }
+
+    /// Checks a solution of the gate's puzzle and spends its token (in the
+    /// store every instance shares, on PostgreSQL).
+    pub async fn pow_verify(
+        &self,
+        token: &str,
+        solution: &str,
+        now: i64,
+    ) -> Result<Result<(), PowError>, StoreError> {
+        self.pow
+            .verify(
+                &self.limits,
+                token,
+                solution,
+                u64::try_from(now).unwrap_or(0),
+            )
+            .await
     }
 
     /// A client by id, from a short-lived cache.

@@ -77,6 +77,12 @@ pub struct WaitPage {
     pub csrf: String,
     /// Seconds until the challenge expires.
     pub seconds_left: i64,
+    /// Why "send again" did not (the puzzle was missing or wrong).
+    pub error: Option<String>,
+    /// The proof-of-work token "send again" needs, while the gate is on.
+    pub pow_token: Option<String>,
+    /// Its difficulty in bits.
+    pub pow_difficulty: u8,
 }
 
 /// The consent page.

@@ -38,19 +38,31 @@ pub fn set_cookie(name: &str, value: &str, path: &str, max_age: i64, secure: boo
     HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
 }
 
-/// The client's address: the connection's peer, or the last address in
-/// `X-Forwarded-For` when the bridge runs behind a proxy that appends it.
-pub fn client_ip(headers: &HeaderMap, peer: SocketAddr, trust_forwarded_for: bool) -> IpAddr {
-    if trust_forwarded_for
-        && let Some(ip) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .and_then(|v| v.trim().parse().ok())
-    {
-        return ip;
+/// The client's address: the connection's peer, or, behind `hops` proxies
+/// that each append the address they see to `X-Forwarded-For`, the entry
+/// `hops` from the end (the one the outermost proxy added). A header with
+/// fewer entries came through fewer proxies: its first entry is then the
+/// address the first of them saw. `hops` 0 ignores the header. A header
+/// that does not parse is ignored too.
+pub fn client_ip(headers: &HeaderMap, peer: SocketAddr, hops: usize) -> IpAddr {
+    if hops == 0 {
+        return peer.ip();
     }
-    peer.ip()
+    let mut entries: Vec<&str> = Vec::new();
+    for h in headers.get_all("x-forwarded-for") {
+        let Ok(v) = h.to_str() else {
+            return peer.ip();
+        };
+        entries.extend(v.split(',').map(str::trim));
+    }
+    let Some(last) = entries.len().checked_sub(1) else {
+        return peer.ip();
+    };
+    let at = last.saturating_sub(hops - 1);
+    entries
+        .get(at)
+        .and_then(|e| e.parse().ok())
+        .unwrap_or_else(|| peer.ip())
 }
 
 /// 303 See Other to `location`.
@@ -196,6 +208,39 @@ mod tests {
         assert_eq!(cookie(&h, "c"), None);
         h.append(header::COOKIE, "b=3".parse().unwrap());
         assert_eq!(cookie(&h, "b"), None, "two values: trust neither");
+    }
+
+    #[test]
+    fn the_client_address_is_taken_as_many_hops_from_the_end() {
+        let peer: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            "6.6.6.6, 198.51.100.7, 203.0.113.9".parse().unwrap(),
+        );
+        let ip = |h: &HeaderMap, hops| client_ip(h, peer, hops).to_string();
+        // Not trusted: the connection's peer, whatever the header says.
+        assert_eq!(ip(&h, 0), "10.0.0.1");
+        // One proxy: the entry it appended.
+        assert_eq!(ip(&h, 1), "203.0.113.9");
+        // Two (a CDN, then nginx): the CDN's entry; what the client wrote
+        // before it is never used.
+        assert_eq!(ip(&h, 2), "198.51.100.7");
+        // Fewer entries than hops: the first one.
+        let mut one = HeaderMap::new();
+        one.insert("x-forwarded-for", "198.51.100.7".parse().unwrap());
+        assert_eq!(ip(&one, 2), "198.51.100.7");
+        // No header, or one that does not parse: the peer.
+        assert_eq!(ip(&HeaderMap::new(), 1), "10.0.0.1");
+        let mut bad = HeaderMap::new();
+        bad.insert("x-forwarded-for", "not-an-address".parse().unwrap());
+        assert_eq!(ip(&bad, 1), "10.0.0.1");
+        // Two header lines count as one list.
+        let mut two = HeaderMap::new();
+        two.append("x-forwarded-for", "6.6.6.6".parse().unwrap());
+        two.append("x-forwarded-for", "203.0.113.9".parse().unwrap());
+        assert_eq!(ip(&two, 1), "203.0.113.9");
+        assert_eq!(ip(&two, 2), "6.6.6.6");
     }
 
     #[test]

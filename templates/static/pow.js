@@ -2,7 +2,7 @@
  * Cyrcles bridge: proof-of-work solver for the login form.
  *
  * Served as a static file under `script-src 'self'`: no inline script, no
- * eval, no dependencies, plain ES2017. The server side is bridge/src/pow.rs;
+ * eval, no dependencies, plain ES2017. The server side is bridge/src/pow/;
  * its module documentation describes the token format and the checks.
  *
  * Contract with the page:
@@ -175,7 +175,7 @@
 
   // The server accepts at most 20 decimal digits.
   var MAX_DIGITS = 20;
-  // The server never issues more than this many bits (pow.rs MAX_DIFFICULTY).
+  // The server never issues more than this many bits (pow MAX_DIFFICULTY).
   var MAX_DIFFICULTY = 32;
 
   // Incremental search over solutions "0", "1", "2", ... for one token. The

@@ -13,12 +13,16 @@
     function show(text) { if (line) line.textContent = text; }
     function poll() {
       if (stopped) return;
+      var sent = Date.now();
       fetch(statusUrl + '?wait=25', { credentials: 'same-origin', cache: 'no-store', headers: { 'Accept': 'application/json' } })
         .then(function (r) { return r.ok ? r.json() : { status: 'error' }; })
         .then(function (s) {
           if (s.status === 'pending') {
             show('Waiting for your agent… (' + s.seconds_left + ' s)');
-            poll();
+            // A busy bridge answers at once instead of holding the request:
+            // then ask again a second later, not in a tight loop.
+            if (Date.now() - sent < 1000) setTimeout(poll, 1000);
+            else poll();
           } else {
             stopped = true;
             window.location.assign(nextUrl);

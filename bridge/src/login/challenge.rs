@@ -3,6 +3,7 @@
 //! The instance that sends the challenge writes the outcome to the
 //! database, so that whichever instance the browser polls can see it.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use cyrcles_core::cbor::Encode;
@@ -13,9 +14,10 @@ use cyrcles_core::record::VerifiedEgo;
 use cyrcles_core::{EgoId, UnixTime};
 use cyrcles_p2p::{Multiaddr, PeerId};
 
+use crate::limits::IpPrefix;
 use crate::oidc::client::Client;
 use crate::state::AppState;
-use crate::store::{ChallengeRow, ChallengeStatus, StoreError};
+use crate::store::{ChallengeAdmission, ChallengeRow, ChallengeStatus, PendingCaps, StoreError};
 use crate::util;
 
 use super::resolve;
@@ -50,16 +52,39 @@ fn match_code() -> u8 {
     }
 }
 
+/// Why [`start`] sent nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// This client prefix already has its maximum pending for the ego.
+    PrefixFull,
+    /// The ego has its maximum pending, and this prefix holds the most.
+    EgoFull,
+}
+
+impl Refusal {
+    /// What the page says.
+    pub fn text(self) -> &'static str {
+        match self {
+            Refusal::PrefixFull => {
+                "Several login requests from your network are already waiting for this ego. Answer them in your agent or wait two minutes."
+            }
+            Refusal::EgoFull => {
+                "Too many login requests are waiting for this ego right now. Answer them in your agent or wait two minutes."
+            }
+        }
+    }
+}
+
 /// Creates a challenge for `ego`, stores it as pending and sends it in the
-/// background. Returns the challenge id, or `None` if the ego already has
-/// the maximum of pending challenges.
+/// background. Returns the challenge id, or why it was not sent (the
+/// pending caps per ego and client prefix, and per ego, are full).
 pub async fn start(
     state: &AppState,
     interaction_id: &str,
     client: &Client,
     ego: VerifiedEgo,
-    client_ip: Option<String>,
-) -> Result<Option<String>, StoreError> {
+    client_ip: IpAddr,
+) -> Result<Result<String, Refusal>, StoreError> {
     let now = state.now();
     let ttl = i64::try_from(state.settings.login.challenge_ttl_secs).unwrap_or(120);
     let params = ChallengeParams {
@@ -72,14 +97,15 @@ pub async fn start(
         issued_at: UnixTime::from_secs(u64::try_from(now).unwrap_or(0)),
         expires_at: UnixTime::from_secs(u64::try_from(now + ttl).unwrap_or(0)),
         match_code: match_code(),
-        client_ip,
+        client_ip: Some(client_ip.to_string()),
     };
     let challenge = LoginChallenge::new(params)
         .map_err(|_| StoreError::Corrupt("login challenge parameters"))?;
     let id = util::id();
-    let added = state
+    let l = &state.settings.login;
+    let admission = state
         .store
-        .insert_challenge_capped(
+        .insert_challenge_fair(
             &ChallengeRow {
                 id: id.clone(),
                 interaction_id: interaction_id.to_string(),
@@ -92,13 +118,23 @@ pub async fn start(
                 detail: None,
                 ego_pk: None,
                 cert_seq: None,
+                client_prefix: IpPrefix::of(client_ip).to_string(),
             },
             now,
-            i64::from(state.settings.login.max_pending_per_ego),
+            PendingCaps {
+                per_prefix: i64::from(l.max_pending_per_ego_per_ip),
+                total: i64::from(l.max_pending_per_ego),
+            },
         )
         .await?;
-    if !added {
-        return Ok(None);
+    match admission {
+        ChallengeAdmission::Admitted => {}
+        ChallengeAdmission::Replaced { cancelled } => {
+            state.metrics.login("replaced");
+            state.watch.notify(&cancelled);
+        }
+        ChallengeAdmission::PrefixFull => return Ok(Err(Refusal::PrefixFull)),
+        ChallengeAdmission::EgoFull => return Ok(Err(Refusal::EgoFull)),
     }
     state.metrics.login("started");
     let task_state = state.clone();
@@ -112,7 +148,7 @@ pub async fn start(
             tracing::error!(error = %e, "cannot record a challenge outcome");
         }
     });
-    Ok(Some(id))
+    Ok(Ok(id))
 }
 
 enum Outcome {

@@ -28,6 +28,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::error::{Code, PageError};
+use crate::limits::{IpPrefix, Rate};
 use crate::oidc::client::Client;
 use crate::oidc::grant;
 use crate::oidc::params::{self, AuthRequest};
@@ -125,7 +126,7 @@ async fn deny_to_client(state: &AppState, ix: &Ix, why: &str) -> Result<Response
     ))
 }
 
-fn login_page(
+async fn login_page(
     state: &AppState,
     ix: &Ix,
     headers: &HeaderMap,
@@ -133,14 +134,15 @@ fn login_page(
     error: Option<String>,
 ) -> Response {
     let now = state.now();
+    let pow = match state.pow_challenge(now).await {
+        Ok(p) => p,
+        Err(e) => return PageError::from(e).into_response(),
+    };
     let prefill = ego
         .map(str::to_string)
         .or_else(|| ix.req.login_hint.clone())
         .or_else(|| web::cookie(headers, cookies::REMEMBER))
         .unwrap_or_default();
-    let pow = state
-        .pow_required(now)
-        .then(|| state.pow.challenge(u64::try_from(now).unwrap_or(0)));
     let page = LoginPage {
         client_name: ix.client.name.clone(),
         client_origin: ix.client.origin(),
@@ -206,7 +208,7 @@ pub async fn show(
     if ix.row.session_sid.is_some() {
         return consent_page(&ix);
     }
-    login_page(&state, &ix, &headers, None, None)
+    login_page(&state, &ix, &headers, None, None).await
 }
 
 async fn live_session(state: &AppState, ix: &Ix) -> Result<SessionRow, PageError> {
@@ -242,31 +244,19 @@ async fn ego_inner(
         .map_err(IntoResponse::into_response)?;
     let f = form(body).map_err(IntoResponse::into_response)?;
     check_csrf(&ix, &f).map_err(IntoResponse::into_response)?;
-    let ip = web::client_ip(headers, peer, state.settings.trust_forwarded_for);
-    state
-        .limits
-        .ip(ip)
-        .map_err(|secs| PageError::rate_limited(secs).into_response())?;
+    let ip = web::client_ip(headers, peer, state.settings.forwarded_for_hops);
+    let prefix = IpPrefix::of(ip);
+    limit(state, &start_key(prefix), start_rate(state))
+        .await
+        .map_err(IntoResponse::into_response)?;
     let now = state.now();
-    let now_u = u64::try_from(now).unwrap_or(0);
     let typed = f.get("ego_id").map(String::as_str).unwrap_or("");
-    if state.pow_required(now) {
-        let ok = match (f.get("pow_token"), f.get("pow_solution")) {
-            (Some(t), Some(s)) => state.pow.verify(t, s, now_u).is_ok(),
-            _ => false,
-        };
-        if !ok {
-            state.load.record(now_u);
-            return Err(login_page(
-                state,
-                &ix,
-                headers,
-                Some(typed),
-                Some("This bridge is busy: your browser must solve a small puzzle first. Press Continue again.".into()),
-            ));
-        }
+    if !pass_gate(state, &f, now)
+        .await
+        .map_err(IntoResponse::into_response)?
+    {
+        return Err(login_page(state, &ix, headers, Some(typed), Some(PUZZLE.into())).await);
     }
-    state.load.record(now_u);
     let Some(ego) = challenge::parse_ego(typed) else {
         return Err(login_page(
             state,
@@ -274,24 +264,19 @@ async fn ego_inner(
             headers,
             Some(typed),
             Some("That is not an ego id. An ego id has 52 letters and digits; `cyrcles ego show` prints it.".into()),
-        ));
+        ).await);
     };
     let ego_text = ego.to_string();
-    state
-        .limits
-        .ego(&ego_text)
-        .map_err(|secs| PageError::rate_limited(secs).into_response())?;
+    limit(state, &ego_key(&ego_text, prefix), ego_rate(state))
+        .await
+        .map_err(IntoResponse::into_response)?;
     let record = match resolve::resolve(state, ego, false).await {
         Ok(r) => r,
         Err(resolve::ResolveError::Store(e)) => return Err(PageError::from(e).into_response()),
         Err(e) => {
-            return Err(login_page(
-                state,
-                &ix,
-                headers,
-                Some(&ego_text),
-                Some(format!("{e}.")),
-            ));
+            return Err(
+                login_page(state, &ix, headers, Some(&ego_text), Some(format!("{e}."))).await,
+            );
         }
     };
     if record.is_revoked() {
@@ -301,7 +286,8 @@ async fn ego_inner(
             headers,
             Some(&ego_text),
             Some("This ego has been revoked by its owner's circle.".into()),
-        ));
+        )
+        .await);
     }
     if challenge::endpoint_peers(&record, now).is_empty() {
         return Err(login_page(
@@ -310,25 +296,79 @@ async fn ego_inner(
             headers,
             Some(&ego_text),
             Some("This ego's agent is not online right now. Start it (`cyrcles daemon`) and try again.".into()),
-        ));
+        ).await);
     }
-    let Some(cid) = challenge::start(state, &ix.row.id, &ix.client, record, Some(ip.to_string()))
+    let cid = match challenge::start(state, &ix.row.id, &ix.client, record, ip)
         .await
         .map_err(|e| PageError::from(e).into_response())?
-    else {
-        return Err(login_page(
-            state,
-            &ix,
-            headers,
-            Some(&ego_text),
-            Some("Several login requests are already waiting for this ego. Answer them in your agent or wait two minutes.".into()),
-        ));
+    {
+        Ok(cid) => cid,
+        Err(refusal) => {
+            return Err(login_page(
+                state,
+                &ix,
+                headers,
+                Some(&ego_text),
+                Some(refusal.text().into()),
+            )
+            .await);
+        }
     };
     let mut res = web::see_other(&format!("/interaction/{}/challenge/{cid}", ix.row.id));
     let remember = f.contains_key("remember").then_some(ego_text.as_str());
     res.headers_mut()
         .append(header::SET_COOKIE, cookies::remember(state, remember));
     Ok(res)
+}
+
+/// What a page says when a login start came without a valid solution.
+const PUZZLE: &str =
+    "This bridge is busy: your browser must solve a small puzzle first. Press Continue again.";
+
+/// The proof-of-work gate of a login start (the ego form and "send
+/// again"): counts the start in the load meter and, while the gate is on,
+/// checks and spends the form's solution. `Ok(false)`: no valid one.
+async fn pass_gate(
+    state: &AppState,
+    f: &HashMap<String, String>,
+    now: i64,
+) -> Result<bool, PageError> {
+    let required = state.pow_required(now);
+    state.load.record(u64::try_from(now).unwrap_or(0));
+    if !required {
+        return Ok(true);
+    }
+    Ok(match (f.get("pow_token"), f.get("pow_solution")) {
+        (Some(t), Some(s)) => state.pow_verify(t, s, now).await?.is_ok(),
+        _ => false,
+    })
+}
+
+/// Counts a login start against `rate` for `key`: a 429 page past it.
+async fn limit(state: &AppState, key: &str, rate: Rate) -> Result<(), PageError> {
+    match state.rate(key, rate).await? {
+        Ok(()) => Ok(()),
+        Err(secs) => Err(PageError::rate_limited(secs)),
+    }
+}
+
+/// The key of login starts from a client prefix.
+fn start_key(prefix: IpPrefix) -> String {
+    format!("start:{prefix}")
+}
+
+fn start_rate(state: &AppState) -> Rate {
+    Rate::per_minute(state.settings.login.starts_per_ip_per_minute)
+}
+
+/// The key of login starts for an ego from a client prefix: a stranger's
+/// attempts elsewhere do not use up the person's.
+fn ego_key(ego: &str, prefix: IpPrefix) -> String {
+    format!("ego:{ego}:{prefix}")
+}
+
+fn ego_rate(state: &AppState) -> Rate {
+    Rate::per_minute(state.settings.login.starts_per_ego_per_ip_per_minute)
 }
 
 async fn load_challenge(state: &AppState, ix: &Ix, cid: &str) -> Result<ChallengeRow, PageError> {
@@ -339,6 +379,39 @@ async fn load_challenge(state: &AppState, ix: &Ix, cid: &str) -> Result<Challeng
         Some(c) if c.interaction_id == ix.row.id => Ok(c),
         _ => Err(gone()),
     }
+}
+
+/// The page that shows the match code and waits; its "send again" form
+/// carries a puzzle while the gate is on.
+async fn wait_page(state: &AppState, ix: &Ix, ch: &ChallengeRow, error: Option<&str>) -> Response {
+    let now = state.now();
+    let pow = match state.pow_challenge(now).await {
+        Ok(p) => p,
+        Err(e) => return PageError::from(e).into_response(),
+    };
+    let fingerprint = ch
+        .ego_id
+        .parse::<cyrcles_core::EgoId>()
+        .map(|e| e.fingerprint().to_string())
+        .unwrap_or_default();
+    let page = WaitPage {
+        client_name: ix.client.name.clone(),
+        fingerprint,
+        match_code: format!("{:02}", ch.match_code),
+        interaction_id: ix.row.id.clone(),
+        challenge_id: ch.id.clone(),
+        csrf: ix.row.csrf.clone(),
+        seconds_left: (ch.expires_at - now).max(0),
+        error: error.map(str::to_string),
+        pow_difficulty: pow.as_ref().map(|p| p.difficulty).unwrap_or(0),
+        pow_token: pow.map(|p| p.token),
+    };
+    let status = if page.error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    (status, page.render_html()).into_response()
 }
 
 /// `GET /interaction/{id}/challenge/{cid}`
@@ -356,24 +429,7 @@ pub async fn wait(
                 "/interaction/{id}/challenge/{cid}/continue"
             )));
         }
-        let fingerprint = ch
-            .ego_id
-            .parse::<cyrcles_core::EgoId>()
-            .map(|e| e.fingerprint().to_string())
-            .unwrap_or_default();
-        Ok::<_, PageError>(
-            WaitPage {
-                client_name: ix.client.name.clone(),
-                fingerprint,
-                match_code: format!("{:02}", ch.match_code),
-                interaction_id: id.clone(),
-                challenge_id: cid.clone(),
-                csrf: ix.row.csrf.clone(),
-                seconds_left: ch.expires_at - now,
-            }
-            .render_html()
-            .into_response(),
-        )
+        Ok::<_, PageError>(wait_page(&state, &ix, &ch, None).await)
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
@@ -402,27 +458,33 @@ pub async fn status(
         .min(MAX_WAIT_SECS);
     let result = async {
         let ix = load(&state, &id, &headers).await?;
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
-        // Subscribe before the first read, so an outcome recorded in between
-        // still wakes this request; then each round trip is one read.
-        let n = state.watch.subscribe(&cid);
-        let mut ch;
-        loop {
-            let notified = n.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            ch = load_challenge(&state, &ix, &cid).await?;
-            let now_instant = tokio::time::Instant::now();
-            if ch.status != ChallengeStatus::Pending
-                || state.now() > ch.expires_at
-                || now_instant >= deadline
-            {
-                break;
+        // The challenge is checked (shape, existence, interaction) before
+        // anything is kept for it.
+        let mut ch = load_challenge(&state, &ix, &cid).await?;
+        let settled = |ch: &ChallengeRow| {
+            ch.status != ChallengeStatus::Pending || state.now() > ch.expires_at
+        };
+        if wait > 0 && !settled(&ch) {
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
+            // `None` past the watch's bounds: answer at once. Dropped on
+            // every way out, which releases the place.
+            if let Some(waiter) = state.watch.subscribe(&ch.id) {
+                loop {
+                    // Armed before the read, so an outcome recorded in
+                    // between still wakes this request.
+                    let notified = waiter.notified();
+                    tokio::pin!(notified);
+                    notified.as_mut().enable();
+                    ch = load_challenge(&state, &ix, &cid).await?;
+                    let now_instant = tokio::time::Instant::now();
+                    if settled(&ch) || now_instant >= deadline {
+                        break;
+                    }
+                    let until = deadline.min(now_instant + WAIT_POLL);
+                    let _ = tokio::time::timeout_at(until, notified).await;
+                }
             }
-            let until = deadline.min(now_instant + WAIT_POLL);
-            let _ = tokio::time::timeout_at(until, notified).await;
         }
-        state.watch.release(&cid, n);
         let now = state.now();
         let status = match ch.status {
             ChallengeStatus::Pending if now > ch.expires_at => "expired",
@@ -615,8 +677,17 @@ pub async fn resend(
         let (ix, f) = load_posted(&state, &id, &headers, &body).await?;
         let cid = f.get("challenge_id").cloned().unwrap_or_default();
         let old = load_challenge(&state, &ix, &cid).await?;
+        let ip = web::client_ip(&headers, peer, state.settings.forwarded_for_hops);
+        let prefix = IpPrefix::of(ip);
+        // The same limits and gate as the ego form: a solved start buys no
+        // free resends.
+        limit(&state, &start_key(prefix), start_rate(&state)).await?;
         let now = state.now();
-        state
+        if !pass_gate(&state, &f, now).await? {
+            return Ok(wait_page(&state, &ix, &old, Some(PUZZLE)).await);
+        }
+        limit(&state, &ego_key(&old.ego_id, prefix), ego_rate(&state)).await?;
+        if state
             .store
             .transition_challenge(
                 &cid,
@@ -627,27 +698,20 @@ pub async fn resend(
                 None,
                 now,
             )
-            .await?;
-        let ip = web::client_ip(&headers, peer, state.settings.trust_forwarded_for);
-        state.limits.ip(ip).map_err(PageError::rate_limited)?;
-        state
-            .limits
-            .ego(&old.ego_id)
-            .map_err(PageError::rate_limited)?;
+            .await?
+        {
+            state.watch.notify(&cid);
+        }
         let ego = challenge::parse_ego(&old.ego_id).ok_or_else(gone)?;
         let record = resolve::resolve(&state, ego, false).await.map_err(|e| {
             PageError::new(StatusCode::OK, "Cannot resend", format!("{e}."))
                 .retry(format!("/interaction/{id}"))
         })?;
-        let new = challenge::start(&state, &id, &ix.client, record, Some(ip.to_string()))
+        let new = challenge::start(&state, &id, &ix.client, record, ip)
             .await?
-            .ok_or_else(|| {
-                PageError::new(
-                    StatusCode::OK,
-                    "Too many requests waiting",
-                    "Several login requests are already waiting for this ego. Answer them in your agent or wait two minutes.",
-                )
-                .retry(format!("/interaction/{id}"))
+            .map_err(|refusal| {
+                PageError::new(StatusCode::OK, "Too many requests waiting", refusal.text())
+                    .retry(format!("/interaction/{id}"))
             })?;
         Ok::<_, PageError>(web::see_other(&format!(
             "/interaction/{id}/challenge/{new}"

@@ -1,7 +1,9 @@
 //! Resolving an ego: the database cache (shared by every instance, and the
 //! bridge's anti-rollback memory), then the DHT.
 
-use cyrcles_core::record::{BestSeen, Choice, Conflict, VerifiedEgo, select, verify_cached};
+use cyrcles_core::record::{
+    BestSeen, Choice, Conflict, Rank, RollbackError, VerifiedEgo, select, verify_cached,
+};
 use cyrcles_core::{EgoId, UnixTime};
 use cyrcles_p2p::GetError;
 
@@ -20,6 +22,13 @@ pub enum ResolveError {
     /// Two incompatible histories: the ego's circle is compromised.
     #[error("this ego's records conflict (its circle may be compromised)")]
     Duplicity,
+    /// Only records older than one this bridge has seen were found (the
+    /// newest one may have expired): taking them would roll the ego back,
+    /// perhaps to a key its owner replaced.
+    #[error(
+        "only records older than the newest this bridge has seen were found; its owner's agent must publish a current one"
+    )]
+    Stale,
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -49,8 +58,28 @@ fn row(v: &VerifiedEgo, now: i64) -> EgoRow {
     }
 }
 
+/// The best record seen, as the cache row stores it.
+fn best_seen(r: &EgoRow) -> Result<BestSeen, StoreError> {
+    let u = |x: i64| u64::try_from(x).map_err(|_| StoreError::Corrupt("ego rank"));
+    let digest = |d: &[u8]| <[u8; 32]>::try_from(d).map_err(|_| StoreError::Corrupt("ego digest"));
+    Ok(BestSeen {
+        rank: Rank {
+            chain_len: u(r.chain_len)?,
+            cert_seq: u(r.cert_seq)?,
+            endpoints_seq: u(r.endpoints_seq)?,
+        },
+        chain_digest: digest(&r.chain_digest)?,
+        cert_digest: digest(&r.cert_digest)?,
+    })
+}
+
 /// The current record of `ego`. With `fresh`, the DHT is always asked
 /// (after an agent reported a newer key than the cache holds).
+///
+/// The cache row's summary is the bridge's anti-rollback memory, and it
+/// holds even when its record no longer verifies (its certificate
+/// expired): a record from the DHT must be at least as good, or it is
+/// refused ([`ResolveError::Stale`]).
 pub async fn resolve(
     state: &AppState,
     ego: EgoId,
@@ -75,7 +104,22 @@ pub async fn resolve(
     let best = match (cached, found) {
         (None, None) => return Err(ResolveError::NotFound),
         (Some((c, _)), None) => c,
-        (None, Some(f)) => f,
+        (None, Some(f)) => {
+            if let Some(seen) = cached_row.as_ref().map(best_seen).transpose()? {
+                match seen.check(&f) {
+                    Ok(_) => {}
+                    Err(RollbackError::Stale { seen, offered }) => {
+                        tracing::warn!(ego = %ego, ?seen, ?offered, "refused a record older than the best seen");
+                        return Err(ResolveError::Stale);
+                    }
+                    Err(RollbackError::Duplicity(kind)) => {
+                        tracing::warn!(ego = %ego, ?kind, "duplicity between the best seen and the DHT record");
+                        return Err(ResolveError::Duplicity);
+                    }
+                }
+            }
+            f
+        }
         (Some((c, _)), Some(f)) => match select(&c, &f) {
             Ok(Choice::TakeCandidate) => f,
             // The DHT offered less than the cache holds: keep the cache (the

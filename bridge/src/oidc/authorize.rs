@@ -11,15 +11,19 @@ use axum::response::{IntoResponse, Response};
 use cyrcles_core::EgoId;
 
 use crate::error::{Code, PageError};
+use crate::limits::{IpPrefix, Rate};
 use crate::login::cookies;
 use crate::oidc::grant;
 use crate::oidc::params::{self, AuthRequest};
 use crate::state::AppState;
-use crate::store::{InteractionRow, SessionRow};
+use crate::store::{Admission, Caps, InteractionRow, SessionRow};
 use crate::util;
 
 /// How long an interaction (login and consent) may take.
 pub const INTERACTION_TTL: i64 = 15 * 60;
+/// Largest stored authorization request, bytes of JSON. The caps of
+/// `params::validate` keep a request under it; this is the last guard.
+pub const MAX_STORED_REQUEST: usize = 8 * 1024;
 
 fn pairs(raw: &[u8]) -> Vec<(String, String)> {
     url::form_urlencoded::parse(raw).into_owned().collect()
@@ -64,9 +68,14 @@ fn problem(msg: impl Into<String>) -> Response {
 async fn authorize(
     state: &AppState,
     headers: &HeaderMap,
-    _peer: SocketAddr,
+    peer: SocketAddr,
     raw: Vec<(String, String)>,
 ) -> Response {
+    let prefix = IpPrefix::of(crate::web::client_ip(
+        headers,
+        peer,
+        state.settings.forwarded_for_hops,
+    ));
     let (map, dups) = match params::collect(raw) {
         Ok(x) => x,
         Err(p) => return problem(p.0),
@@ -163,14 +172,14 @@ async fn authorize(
                     "the person has not consented to this client",
                 );
             }
-            return open_interaction(state, &req, Some(s)).await;
+            return open_interaction(state, &req, Some(s), prefix).await;
         }
         return grant::complete(state, &client, &req, s, None).await;
     }
     if req.prompt.none {
         return fail(Code::LoginRequired, "no session satisfies this request");
     }
-    open_interaction(state, &req, None).await
+    open_interaction(state, &req, None, prefix).await
 }
 
 enum HintCheck {
@@ -206,15 +215,43 @@ async fn id_token_hint_matches(
 }
 
 /// Stores the request and sends the browser to the interaction pages.
+///
+/// Bounds (see `docs/threat-model.md`): starts per client prefix per
+/// minute; what is stored ([`AuthRequest::for_storage`], at most
+/// [`MAX_STORED_REQUEST`] bytes); unfinished interactions per prefix and in
+/// all, with the eviction rule of [`crate::store::Admission`].
 async fn open_interaction(
     state: &AppState,
     req: &AuthRequest,
     session: Option<&SessionRow>,
+    prefix: IpPrefix,
 ) -> Response {
+    let l = &state.settings.login;
+    match state
+        .rate(
+            &format!("ix:{prefix}"),
+            Rate::per_minute(l.interactions_per_ip_per_minute),
+        )
+        .await
+    {
+        Ok(Ok(())) => {}
+        Ok(Err(secs)) => return PageError::rate_limited(secs).into_response(),
+        Err(e) => return PageError::from(e).into_response(),
+    }
     let now = state.now();
-    let Ok(request) = serde_json::to_string(req) else {
+    let Ok(request) = serde_json::to_string(&req.for_storage()) else {
         return PageError::internal(&"cannot serialize the request").into_response();
     };
+    if request.len() > MAX_STORED_REQUEST {
+        return grant::error_to_client(
+            state,
+            &req.redirect_uri,
+            req.response_mode,
+            req.state.as_deref(),
+            Code::InvalidRequest,
+            "the authorization request is too large",
+        );
+    }
     let row = InteractionRow {
         id: util::id(),
         client_id: req.client_id.clone(),
@@ -225,9 +262,23 @@ async fn open_interaction(
         ego_id: session.map(|s| s.ego_id.clone()),
         session_sid: session.map(|s| s.sid.clone()),
         finished_at: None,
+        client_prefix: prefix.to_string(),
     };
-    if let Err(e) = state.store.insert_interaction(&row).await {
-        return PageError::from(e).into_response();
+    let caps = Caps {
+        per_prefix: i64::from(l.max_interactions_per_ip),
+        total: i64::from(l.max_interactions),
+    };
+    match state
+        .store
+        .insert_interaction_bounded(&row, caps, now)
+        .await
+    {
+        Ok(Admission::Admitted | Admission::Replaced) => {}
+        Ok(Admission::Refused) => {
+            tracing::debug!(%prefix, "interaction refused: the bridge holds its maximum");
+            return PageError::busy(60).into_response();
+        }
+        Err(e) => return PageError::from(e).into_response(),
     }
     let mut res = crate::web::see_other(&format!("/interaction/{}", row.id));
     res.headers_mut().append(

@@ -4,6 +4,7 @@
 use axum::response::{IntoResponse, Response};
 
 use crate::error::{Code, PageError};
+use crate::limits::Rate;
 use crate::oidc::client::Client;
 use crate::oidc::discovery::ACR;
 use crate::oidc::params::{AuthRequest, ResponseMode};
@@ -82,7 +83,7 @@ pub async fn complete(
     interaction: Option<&str>,
 ) -> Response {
     match issue(state, client, req, session, interaction).await {
-        Ok(Some(code)) => {
+        Ok(Issued::Code(code)) => {
             let mut params = vec![
                 ("code", code.as_str()),
                 ("iss", state.settings.issuer.as_str()),
@@ -93,7 +94,15 @@ pub async fn complete(
             state.metrics.login("code_issued");
             web::to_client(&req.redirect_uri, req.response_mode, &params)
         }
-        Ok(None) => PageError::bad_request(
+        Ok(Issued::TooMany) => error_to_client(
+            state,
+            &req.redirect_uri,
+            req.response_mode,
+            req.state.as_deref(),
+            Code::TemporarilyUnavailable,
+            "too many authorizations in this session; try again in a minute",
+        ),
+        Ok(Issued::AlreadyDone) => PageError::bad_request(
             "Already done",
             "This login was already completed. Go back to the site and start again.",
         )
@@ -102,18 +111,46 @@ pub async fn complete(
     }
 }
 
+/// What [`issue`] did.
+enum Issued {
+    /// A code.
+    Code(String),
+    /// The interaction had already yielded its code.
+    AlreadyDone,
+    /// The session completed its maximum of authorizations this minute.
+    TooMany,
+}
+
+/// Issues a grant and its code.
+///
+/// Bounds (a throwaway ego looping `prompt=none` must not grow grants
+/// without end): authorizations per session per minute, and live grants
+/// per (session, client), the oldest beyond the bound revoked; grants go
+/// with their last code or token (`Store::purge_expired`).
 async fn issue(
     state: &AppState,
     client: &Client,
     req: &AuthRequest,
     session: &SessionRow,
     interaction: Option<&str>,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Issued, StoreError> {
     let now = state.now();
+    let o = &state.settings.oidc;
+    let rate = Rate::per_minute(o.authorizations_per_session_per_minute);
+    if state
+        .rate(&format!("authz:{}", session.sid), rate)
+        .await?
+        .is_err()
+    {
+        if let Some(id) = interaction {
+            state.store.finish_interaction(id, now).await?;
+        }
+        return Ok(Issued::TooMany);
+    }
     if let Some(id) = interaction
         && !state.store.finish_interaction(id, now).await?
     {
-        return Ok(None);
+        return Ok(Issued::AlreadyDone);
     }
     let grant_id = util::id();
     state
@@ -138,12 +175,26 @@ async fn issue(
         .store
         .insert_code(&CodeRow {
             code_hash: util::sha256(&code),
-            grant_id,
+            grant_id: grant_id.clone(),
             client_id: client.id.clone(),
             redirect_uri: req.redirect_uri.clone(),
             code_challenge: req.code_challenge.clone(),
             expires_at: now + i64::try_from(state.settings.oidc.code_ttl_secs).unwrap_or(60),
         })
         .await?;
-    Ok(Some(code))
+    let revoked = state
+        .store
+        .revoke_excess_grants(
+            &session.sid,
+            &client.id,
+            &grant_id,
+            i64::from(o.max_grants_per_session_client),
+            now,
+        )
+        .await?;
+    if revoked > 0 {
+        tracing::debug!(client = %client.id, revoked, "older grants of the session revoked");
+    }
+    state.store.mark_client_used(&client.id, now).await?;
+    Ok(Issued::Code(code))
 }

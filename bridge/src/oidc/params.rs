@@ -85,6 +85,19 @@ pub struct RedirectProblem {
 
 /// Longest value accepted for any parameter.
 const MAX_PARAM: usize = 4096;
+/// Longest `state` (it is stored with the interaction and echoed back).
+pub const MAX_STATE: usize = 1024;
+/// Longest `nonce` (stored with the grant, copied into the ID token).
+pub const MAX_NONCE: usize = 512;
+/// Longest `claims` request (stored with the grant).
+pub const MAX_CLAIMS: usize = 1024;
+/// Longest `scope`, and most scope values.
+pub const MAX_SCOPE: usize = 1024;
+/// Most scope values in one request.
+pub const MAX_SCOPES: usize = 32;
+/// Longest `login_hint` kept (a longer one is no ego id, and a hint is only
+/// a suggestion: it is dropped).
+pub const MAX_LOGIN_HINT: usize = 128;
 /// Most parameters accepted.
 const MAX_PARAMS: usize = 64;
 
@@ -188,11 +201,32 @@ pub fn validate(
             ));
         }
     }
+    for (name, max) in [
+        ("state", MAX_STATE),
+        ("nonce", MAX_NONCE),
+        ("claims", MAX_CLAIMS),
+        ("scope", MAX_SCOPE),
+    ] {
+        if p.get(name).is_some_and(|v| v.len() > max) {
+            return Err(fail(
+                Code::InvalidRequest,
+                &format!("{name} is too long (at most {max} bytes)"),
+                mode,
+            ));
+        }
+    }
     let mut scopes: Vec<String> = Vec::new();
     for s in p.get("scope").map(String::as_str).unwrap_or("").split(' ') {
         if !s.is_empty() && !scopes.iter().any(|x| x == s) {
             scopes.push(s.to_string());
         }
+    }
+    if scopes.len() > MAX_SCOPES {
+        return Err(fail(
+            Code::InvalidScope,
+            &format!("too many scope values (at most {MAX_SCOPES})"),
+            mode,
+        ));
     }
     if !scopes.iter().any(|s| s == "openid") {
         return Err(fail(
@@ -304,12 +338,29 @@ pub fn validate(
         response_mode: mode,
         prompt,
         max_age,
-        login_hint: p.get("login_hint").map(|h| h.trim().to_string()),
+        login_hint: p
+            .get("login_hint")
+            .map(|h| h.trim().to_string())
+            .filter(|h| h.len() <= MAX_LOGIN_HINT),
         id_token_hint: p.get("id_token_hint").cloned(),
         code_challenge,
         claims,
         acr_values: text("acr_values"),
     })
+}
+
+impl AuthRequest {
+    /// What the later steps need, to be stored with the interaction: the
+    /// `id_token_hint`, `max_age` and `acr_values` served their purpose at
+    /// `/authorize` (the login that follows is always fresh).
+    pub fn for_storage(&self) -> AuthRequest {
+        AuthRequest {
+            id_token_hint: None,
+            acr_values: None,
+            max_age: None,
+            ..self.clone()
+        }
+    }
 }
 
 /// Whether `verifier` matches an S256 `challenge` (RFC 7636 §4.6).

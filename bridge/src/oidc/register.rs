@@ -3,12 +3,15 @@
 //! Operators can turn registration off (`oidc.dynamic_registration`).
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, Code};
+use crate::limits::{IpPrefix, Rate};
 use crate::oidc::client::{AuthMethod, ClientMetadata, new_secret};
 use crate::state::AppState;
 use crate::store::{ClientRow, Store, StoreError};
@@ -25,9 +28,25 @@ pub struct Created {
     pub registration_token: Option<String>,
 }
 
-/// Creates a client from validated metadata.
+/// Most bytes of registered metadata (as stored, JSON).
+pub const MAX_METADATA_BYTES: usize = 4 * 1024;
+
+/// Creates a client from validated metadata, registered by the operator
+/// (no registration access token), or dynamically (with one).
 pub async fn create_client(
     store: &Store,
+    name: Option<String>,
+    meta: ClientMetadata,
+    with_registration_token: bool,
+    now: i64,
+) -> Result<Created, StoreError> {
+    let created = new_client(name, meta, with_registration_token, now)?;
+    store.insert_client(&created.row).await?;
+    Ok(created)
+}
+
+/// A client row and its secrets, not yet stored.
+fn new_client(
     name: Option<String>,
     meta: ClientMetadata,
     with_registration_token: bool,
@@ -55,8 +74,9 @@ pub async fn create_client(
         registration_token_hash: registration_token.as_deref().map(util::sha256),
         created_at: now,
         updated_at: now,
+        dynamic: with_registration_token,
+        first_used_at: None,
     };
-    store.insert_client(&row).await?;
     Ok(Created {
         row,
         secret,
@@ -104,8 +124,19 @@ fn parse_meta(body: &[u8]) -> Result<ClientMetadata, ApiError> {
             format!("invalid metadata: {e}"),
         )
     })?;
-    meta.validate()
-        .map_err(|e| ApiError::bad(e.code, e.description))
+    let meta = meta
+        .validate()
+        .map_err(|e| ApiError::bad(e.code, e.description))?;
+    let size = serde_json::to_string(&meta)
+        .map_err(|e| ApiError::internal(&e))?
+        .len();
+    if size > MAX_METADATA_BYTES {
+        return Err(ApiError::bad(
+            Code::InvalidClientMetadata,
+            format!("the registration is too large ({size} bytes; at most {MAX_METADATA_BYTES})"),
+        ));
+    }
+    Ok(meta)
 }
 
 fn disabled() -> Response {
@@ -118,11 +149,35 @@ fn disabled() -> Response {
 }
 
 /// `POST /register`
-pub async fn register(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+///
+/// Bounds: registrations per client prefix per hour; the size of the
+/// metadata ([`MAX_METADATA_BYTES`]); dynamic clients in all, where a new
+/// one replaces the oldest never used, or is refused (503) when all were
+/// used. Clients never used are purged after `oidc.unused_client_ttl_secs`.
+pub async fn register(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if !state.settings.oidc.dynamic_registration {
         return disabled();
     }
     let result = async {
+        let prefix = IpPrefix::of(crate::web::client_ip(
+            &headers,
+            peer,
+            state.settings.forwarded_for_hops,
+        ));
+        let rate = Rate::per_hour(state.settings.oidc.registrations_per_ip_per_hour);
+        if let Err(secs) = state.rate(&format!("reg:{prefix}"), rate).await? {
+            return Err(ApiError::bad(
+                Code::InvalidRequest,
+                format!("too many registrations from this address; try again in {secs} s"),
+            )
+            .with_status(StatusCode::TOO_MANY_REQUESTS)
+            .with_retry_after(secs));
+        }
         let json_ct = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -134,7 +189,22 @@ pub async fn register(State(state): State<AppState>, headers: HeaderMap, body: B
             ));
         }
         let meta = parse_meta(&body)?;
-        let created = create_client(&state.store, None, meta, true, state.now()).await?;
+        let now = state.now();
+        let created = new_client(None, meta, true, now)?;
+        let max = i64::from(state.settings.oidc.max_dynamic_clients);
+        if !state
+            .store
+            .insert_dynamic_client_bounded(&created.row, max, now)
+            .await?
+        {
+            tracing::warn!("registration refused: the bridge holds its maximum of dynamic clients");
+            return Err(ApiError::bad(
+                Code::TemporarilyUnavailable,
+                "this bridge holds as many registered clients as it keeps; try again later",
+            )
+            .with_status(StatusCode::SERVICE_UNAVAILABLE)
+            .with_retry_after(3_600));
+        }
         let mut v = metadata_json(&state, &created.row)?;
         if let Some(s) = &created.secret {
             util::set(&mut v, "client_secret", json!(s));

@@ -203,6 +203,46 @@ impl Store {
             .collect()
     }
 
+    /// Revokes the grants of session `sid` for `client_id` beyond the
+    /// newest `keep` (counting `newest`, the one just made, which is never
+    /// revoked). Returns how many were revoked.
+    pub async fn revoke_excess_grants(
+        &self,
+        sid: &str,
+        client_id: &str,
+        newest: &str,
+        keep: i64,
+        now: i64,
+    ) -> Result<usize, StoreError> {
+        let older = sqlx::query(
+            "SELECT grant_id FROM grants WHERE sid = $1 AND client_id = $2 AND grant_id <> $3 AND revoked_at IS NULL \
+             ORDER BY created_at DESC, grant_id DESC LIMIT 100 OFFSET $4",
+        )
+        .bind(sid)
+        .bind(client_id)
+        .bind(newest)
+        .bind((keep - 1).max(0))
+        .fetch_all(&self.pool)
+        .await?;
+        for r in &older {
+            self.revoke_grant(&col::<String>(r, "grant_id")?, now)
+                .await?;
+        }
+        Ok(older.len())
+    }
+
+    /// Unrevoked grants of session `sid` for `client_id`.
+    pub async fn live_grants(&self, sid: &str, client_id: &str) -> Result<i64, StoreError> {
+        let r = sqlx::query(
+            "SELECT COUNT(*) AS n FROM grants WHERE sid = $1 AND client_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(sid)
+        .bind(client_id)
+        .fetch_one(&self.pool)
+        .await?;
+        col(&r, "n")
+    }
+
     /// Revokes a grant and every token issued under it.
     pub async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;

@@ -18,6 +18,7 @@ mod egos;
 mod flow;
 mod grants;
 mod keys;
+mod limits;
 
 use std::time::Duration;
 
@@ -29,7 +30,10 @@ use crate::config::DbKind;
 
 pub use clients::ClientRow;
 pub use egos::EgoRow;
-pub use flow::{ChallengeRow, ChallengeStatus, InteractionRow, SessionRow};
+pub use flow::{
+    Admission, Caps, ChallengeAdmission, ChallengeRow, ChallengeStatus, InteractionRow,
+    PendingCaps, SessionRow,
+};
 pub use grants::{
     ActiveToken, CodeRow, GrantRow, NewGrant, RotateOutcome, TokenKind, UseCodeOutcome,
 };
@@ -53,6 +57,26 @@ pub enum StoreError {
     /// schema).
     #[error("unreadable stored value: {0}")]
     Corrupt(&'static str),
+}
+
+/// `journal_size_limit`: a log that restarts is truncated to 16 MiB.
+const WAL_SIZE_LIMIT: &str = "PRAGMA journal_size_limit = 16777216";
+/// `wal_autocheckpoint`, in pages (about 100 MiB): the fallback if the
+/// maintenance task's checkpoints stop. At the default 1000 pages, every
+/// connection's automatic checkpoints contend with each other and with the
+/// task's, none can restart a log that readers keep using, and under
+/// sustained writes the log grows without end (1.1 GiB in a minute was
+/// measured).
+const WAL_AUTOCHECKPOINT: &str = "PRAGMA wal_autocheckpoint = 25000";
+
+/// How hard [`Store::checkpoint`] tries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checkpoint {
+    /// Copy what no reader needs; never wait.
+    Passive,
+    /// Copy everything, wait (the busy timeout) for readers to move on,
+    /// and truncate the log to zero bytes.
+    Truncate,
 }
 
 /// The bridge's database.
@@ -82,6 +106,12 @@ impl Store {
                     conn.execute("PRAGMA busy_timeout = 5000").await?;
                     conn.execute("PRAGMA synchronous = NORMAL").await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
+                    // The write-ahead log (see `Store::checkpoint`): trimmed
+                    // to this size whenever it restarts, checkpointed by the
+                    // maintenance task every second; the automatic
+                    // checkpoint only as a fallback, far above that.
+                    conn.execute(WAL_SIZE_LIMIT).await?;
+                    conn.execute(WAL_AUTOCHECKPOINT).await?;
                     Ok(())
                 })
             });
@@ -104,34 +134,180 @@ impl Store {
         self.kind
     }
 
+    /// Runs a checkpoint of SQLite's write-ahead log: `(busy, log frames,
+    /// checkpointed frames)` as SQLite reports them (busy 1: it could not
+    /// finish, try again). Nothing on PostgreSQL.
+    ///
+    /// Why the log needs it: SQLite restarts the log only when it has been
+    /// copied back whole and no reader still reads from it. The pool's
+    /// connections are always reading and writing under load, so the
+    /// automatic (passive) checkpoints never reach that point, and the log
+    /// file, never truncated, only grows. `TRUNCATE` takes the writer lock,
+    /// copies everything, waits (the busy timeout) for the readers of the
+    /// log to finish (new ones read the database file) and truncates the log
+    /// to zero bytes.
+    pub async fn checkpoint(
+        &self,
+        mode: Checkpoint,
+    ) -> Result<Option<(i64, i64, i64)>, StoreError> {
+        if self.kind != DbKind::Sqlite {
+            return Ok(None);
+        }
+        let q = match mode {
+            Checkpoint::Passive => "PRAGMA wal_checkpoint(PASSIVE)",
+            Checkpoint::Truncate => "PRAGMA wal_checkpoint(TRUNCATE)",
+        };
+        let r = sqlx::query(q).fetch_one(&self.pool).await?;
+        Ok(Some((
+            col(&r, "busy")?,
+            col(&r, "log")?,
+            col(&r, "checkpointed")?,
+        )))
+    }
+
+    /// Bytes of SQLite's write-ahead log file (0 on PostgreSQL or for an
+    /// in-memory database).
+    pub async fn wal_bytes(&self) -> Result<u64, StoreError> {
+        if self.kind != DbKind::Sqlite {
+            return Ok(0);
+        }
+        let r = sqlx::query("SELECT file FROM pragma_database_list WHERE name = 'main'")
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(file) = r.map(|r| col::<String>(&r, "file")).transpose()? else {
+            return Ok(0);
+        };
+        if file.is_empty() {
+            return Ok(0);
+        }
+        Ok(tokio::fs::metadata(format!("{file}-wal"))
+            .await
+            .map(|m| m.len())
+            .unwrap_or(0))
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 
-    /// Deletes what has expired: interactions, challenges, codes, tokens,
-    /// ended sessions. Returns the number of rows removed.
+    /// Deletes what can no longer be used. Returns the number of rows
+    /// removed.
+    ///
+    /// * interactions: at their expiry, or once finished;
+    /// * challenges: an interaction's lifetime after their expiry (an
+    ///   approved one can be continued until its interaction ends);
+    /// * codes never redeemed: at their expiry; redeemed codes, tokens
+    ///   and sessions: a day after they expired, were revoked or ended
+    ///   (reuse detection needs that day);
+    /// * grants: once no code or token of theirs is left;
+    /// * consents: with their client.
     pub async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
         let mut removed = 0;
-        // Keep a day of history for audits and reuse detection.
-        let horizon = now - 24 * 3_600;
-        for q in [
-            "DELETE FROM interactions WHERE expires_at < $1",
-            "DELETE FROM challenges WHERE expires_at < $1",
-            "DELETE FROM codes WHERE expires_at < $1",
-            "DELETE FROM tokens WHERE expires_at < $1",
-            "DELETE FROM sessions WHERE expires_at < $1",
+        let horizon = now - HISTORY_SECS;
+        let challenge_horizon = now - crate::oidc::authorize::INTERACTION_TTL;
+        for (q, at) in [
+            (
+                "DELETE FROM interactions WHERE expires_at < $1 OR finished_at IS NOT NULL",
+                now,
+            ),
+            (
+                "DELETE FROM challenges WHERE expires_at < $1",
+                challenge_horizon,
+            ),
+            (
+                "DELETE FROM codes WHERE used_at IS NULL AND expires_at < $1",
+                now,
+            ),
+            ("DELETE FROM codes WHERE expires_at < $1", horizon),
+            (
+                "DELETE FROM tokens WHERE expires_at < $1 OR revoked_at < $2",
+                horizon,
+            ),
+            (
+                "DELETE FROM sessions WHERE expires_at < $1 OR ended_at < $2",
+                horizon,
+            ),
+            // A grant goes with the last code or token that could name it
+            // (not before its code could have been inserted).
+            (
+                "DELETE FROM grants WHERE created_at < $1 \
+                 AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.grant_id = grants.grant_id) \
+                 AND NOT EXISTS (SELECT 1 FROM codes c WHERE c.grant_id = grants.grant_id)",
+                now - GRANT_GRACE_SECS,
+            ),
+            // Consents of clients that are gone.
+            (
+                "DELETE FROM consents \
+                 WHERE NOT EXISTS (SELECT 1 FROM clients c WHERE c.client_id = consents.client_id)",
+                0,
+            ),
         ] {
-            removed += sqlx::query(q)
-                .bind(horizon)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
+            // Each placeholder gets the same time.
+            let mut query = sqlx::query(q);
+            for n in ["$1", "$2"] {
+                if q.contains(n) {
+                    query = query.bind(at);
+                }
+            }
+            removed += query.execute(&self.pool).await?.rows_affected();
         }
         Ok(removed)
     }
 }
+
+/// The tables [`Store::row_counts`] reports.
+const COUNTED_TABLES: [&str; 11] = [
+    "interactions",
+    "challenges",
+    "sessions",
+    "consents",
+    "clients",
+    "grants",
+    "codes",
+    "tokens",
+    "egos",
+    "rate_hits",
+    "pow_spent",
+];
+
+impl Store {
+    /// The number of rows of each table an outsider can grow (for the
+    /// metrics and the tests of the bounds).
+    pub async fn row_counts(&self) -> Result<Vec<(&'static str, i64)>, StoreError> {
+        let mut out = Vec::with_capacity(COUNTED_TABLES.len());
+        for t in COUNTED_TABLES {
+            // The table names are the constants above, never input.
+            let r = sqlx::query(&format!("SELECT COUNT(*) AS n FROM {t}"))
+                .fetch_one(&self.pool)
+                .await?;
+            out.push((t, col(&r, "n")?));
+        }
+        Ok(out)
+    }
+
+    /// The number of rows of `table` (one of those [`Store::row_counts`]
+    /// reports; 0 for any other name).
+    pub async fn rows(&self, table: &str) -> Result<i64, StoreError> {
+        Ok(self
+            .row_counts()
+            .await?
+            .into_iter()
+            .find(|(t, _)| *t == table)
+            .map(|(_, n)| n)
+            .unwrap_or(0))
+    }
+}
+
+/// A grant is not purged before this age even without codes or tokens
+/// (its code is inserted just after it; codes live at most 600 s).
+const GRANT_GRACE_SECS: i64 = 600;
+
+/// How long used codes, expired or revoked tokens and ended sessions are
+/// kept (reuse of a code or of a rotated refresh token is detected within
+/// it).
+pub const HISTORY_SECS: i64 = 24 * 3_600;
 
 /// Reads an optional column.
 pub(crate) fn opt<'r, T>(row: &'r sqlx::any::AnyRow, col: &str) -> Result<Option<T>, StoreError>

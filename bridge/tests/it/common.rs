@@ -150,12 +150,28 @@ impl TestBridge {
                 "10000".into(),
             ),
             (
-                "CYRCLES_BRIDGE_LOGIN_STARTS_PER_EGO_PER_MINUTE".into(),
+                "CYRCLES_BRIDGE_LOGIN_STARTS_PER_EGO_PER_IP_PER_MINUTE".into(),
                 "10000".into(),
             ),
             (
-                "CYRCLES_BRIDGE_LOGIN_MAX_PENDING_PER_EGO".into(),
+                "CYRCLES_BRIDGE_LOGIN_MAX_PENDING_PER_EGO_PER_IP".into(),
                 "3".into(),
+            ),
+            (
+                "CYRCLES_BRIDGE_LOGIN_INTERACTIONS_PER_IP_PER_MINUTE".into(),
+                "10000".into(),
+            ),
+            (
+                "CYRCLES_BRIDGE_LOGIN_MAX_INTERACTIONS_PER_IP".into(),
+                "5000".into(),
+            ),
+            (
+                "CYRCLES_BRIDGE_OIDC_REGISTRATIONS_PER_IP_PER_HOUR".into(),
+                "10000".into(),
+            ),
+            (
+                "CYRCLES_BRIDGE_OIDC_AUTHORIZATIONS_PER_SESSION_PER_MINUTE".into(),
+                "10000".into(),
             ),
         ];
         if let Db::Postgres(url) = &o.db {
@@ -251,7 +267,24 @@ pub enum Answer {
     WrongKey,
     /// Never answers.
     Silent,
+    /// Holds the challenge until the test answers it with
+    /// [`TestAgent::answer_held`].
+    Hold,
+    /// Approves only challenges whose client address is this one (as a
+    /// person who types the code of their own login only); leaves the
+    /// others unanswered.
+    ApproveOnlyFrom(std::net::IpAddr),
 }
+
+/// Challenges held by [`Answer::Hold`].
+pub type Held = Arc<
+    Mutex<
+        Vec<(
+            cyrcles_core::login::LoginChallenge,
+            cyrcles_p2p::Responder<LoginResponse>,
+        )>,
+    >,
+>;
 
 /// An agent peer: holds an ego, publishes its record with its own address
 /// as endpoint, and answers login challenges.
@@ -262,6 +295,7 @@ pub struct TestAgent {
     pub answer: Arc<Mutex<Answer>>,
     pub challenges: Arc<Mutex<Vec<cyrcles_core::login::LoginChallenge>>>,
     pub rng: Arc<Mutex<ChaCha20Rng>>,
+    pub held: Held,
 }
 
 impl TestAgent {
@@ -303,6 +337,7 @@ impl TestAgent {
             answer: Arc::new(Mutex::new(Answer::Approve)),
             challenges: Arc::new(Mutex::new(Vec::new())),
             rng: Arc::new(Mutex::new(rng)),
+            held: Arc::new(Mutex::new(Vec::new())),
         };
         agent.publish().await;
         agent.serve(events);
@@ -317,10 +352,30 @@ impl TestAgent {
         *self.answer.lock().unwrap() = a;
     }
 
+    /// How many challenges [`Answer::Hold`] holds.
+    pub fn held_count(&self) -> usize {
+        self.held.lock().unwrap().len()
+    }
+
+    /// Approves (or denies) every held challenge.
+    pub fn answer_held(&self, approve: bool) -> usize {
+        let held: Vec<_> = self.held.lock().unwrap().drain(..).collect();
+        let k = self.keys.lock().unwrap();
+        let n = held.len();
+        for (challenge, responder) in held {
+            responder.respond(if approve {
+                challenge.approve(&k.ego, k.record.cert.body.seq)
+            } else {
+                LoginResponse::Denied(DenyReason::User)
+            });
+        }
+        n
+    }
+
     /// Publishes the current record (the bridge's node stores it).
     pub async fn publish(&self) {
         let bytes = self.keys.lock().unwrap().record.to_cbor();
-        bounded(20, "publish", async {
+        bounded(90, "publish", async {
             loop {
                 match self.node.publish(bytes.clone()).await {
                     Ok(p) if p.stored_at > 0 => return,
@@ -333,6 +388,12 @@ impl TestAgent {
 
     /// A new ego key certified by the whole circle key, republished.
     pub async fn rotate(&self, now: i64) {
+        self.rotate_for(now, builder::DEFAULT_CERT_VALIDITY_SECS)
+            .await
+    }
+
+    /// The same, with a certificate valid `validity_secs`.
+    pub async fn rotate_for(&self, now: i64, validity_secs: u64) {
         {
             let mut k = self.keys.lock().unwrap();
             let mut rng = self.rng.lock().unwrap();
@@ -347,7 +408,7 @@ impl TestAgent {
                     &mut *rng,
                     new_key.public(),
                     UnixTime::from_secs(now as u64),
-                    builder::DEFAULT_CERT_VALIDITY_SECS,
+                    validity_secs,
                 )
                 .unwrap();
             k.ego = new_key;
@@ -382,6 +443,7 @@ impl TestAgent {
         let keys = self.keys.clone();
         let answer = self.answer.clone();
         let seen = self.challenges.clone();
+        let held = self.held.clone();
         tokio::spawn(async move {
             while let Some(e) = events.recv().await {
                 if let NodeEvent::Login {
@@ -391,7 +453,19 @@ impl TestAgent {
                 } = e
                 {
                     seen.lock().unwrap().push(challenge.clone());
-                    let mode = *answer.lock().unwrap();
+                    let mut mode = *answer.lock().unwrap();
+                    if let Answer::ApproveOnlyFrom(ip) = mode {
+                        let from = challenge.params().client_ip.as_deref();
+                        mode = if from == Some(ip.to_string().as_str()) {
+                            Answer::Approve
+                        } else {
+                            Answer::Silent
+                        };
+                    }
+                    if mode == Answer::Hold {
+                        held.lock().unwrap().push((challenge, responder));
+                        continue;
+                    }
                     let response = {
                         let k = keys.lock().unwrap();
                         match mode {
@@ -409,7 +483,7 @@ impl TestAgent {
                                 a.ego_pk = k.ego.public();
                                 Some(LoginResponse::Approved(a))
                             }
-                            Answer::Silent => None,
+                            Answer::Silent | Answer::Hold | Answer::ApproveOnlyFrom(_) => None,
                         }
                     };
                     match response {
@@ -538,7 +612,7 @@ pub async fn browse(
     auth_url: &str,
     ego: &str,
 ) -> Outcome {
-    bounded(60, "browser login", async {
+    bounded(120, "browser login", async {
         let mut url = auth_url.to_string();
         for _ in 0..12 {
             let res = browser.get(&url).send().await.unwrap();

@@ -12,10 +12,22 @@
 )]
 
 mod abuse;
+mod attacker;
 mod cli;
+mod clients;
 mod common;
 mod conformance;
+mod denial;
 mod deploy;
 mod flow;
+mod interactions;
+mod limits;
 mod pages;
+mod pow;
+mod prefixes;
+mod rollback;
+mod sessions;
+mod shared;
 mod storage;
+mod wal;
+mod watch;

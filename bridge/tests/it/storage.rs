@@ -158,6 +158,7 @@ async fn codes_tokens_challenges_and_the_ego_cache_behave_on_every_backend() {
             detail: None,
             ego_pk: None,
             cert_seq: None,
+            client_prefix: "192.0.2.1".into(),
         };
         s.insert_challenge(&ch, 100).await.unwrap();
         assert_eq!(s.pending_challenges("e1", 150).await.unwrap(), 1);
@@ -425,4 +426,128 @@ async fn a_login_started_on_one_instance_completes_on_another() {
 
 fn b_bridge_port(b: &TestBridge) -> u16 {
     b.state.settings.listen.port()
+}
+
+#[tokio::test]
+async fn the_fair_caps_behave_on_every_backend() {
+    use cyrcles_bridge::store::{
+        Admission, Caps, ChallengeAdmission, ClientRow, InteractionRow, PendingCaps,
+    };
+    for (name, s) in stores().await {
+        let ix = |id: &str, prefix: &str, at: i64| InteractionRow {
+            id: id.into(),
+            client_id: "c".into(),
+            request: "{}".into(),
+            csrf: "x".into(),
+            created_at: at,
+            expires_at: at + 900,
+            ego_id: None,
+            session_sid: None,
+            finished_at: None,
+            client_prefix: prefix.into(),
+        };
+        let caps = Caps {
+            per_prefix: 2,
+            total: 3,
+        };
+        let put = |i: InteractionRow| {
+            let s = s.clone();
+            async move { s.insert_interaction_bounded(&i, caps, 100).await.unwrap() }
+        };
+        assert_eq!(put(ix("a1", "A", 1)).await, Admission::Admitted, "{name}");
+        assert_eq!(put(ix("a2", "A", 2)).await, Admission::Admitted, "{name}");
+        // A full prefix replaces its own oldest.
+        assert_eq!(put(ix("a3", "A", 3)).await, Admission::Replaced, "{name}");
+        assert!(
+            s.get_interaction("a1", 100).await.unwrap().is_none(),
+            "{name}"
+        );
+        assert_eq!(put(ix("b1", "B", 4)).await, Admission::Admitted, "{name}");
+        // The total is full: a newcomer takes the heaviest prefix's oldest...
+        assert_eq!(put(ix("c1", "C", 5)).await, Admission::Replaced, "{name}");
+        assert!(
+            s.get_interaction("a2", 100).await.unwrap().is_none(),
+            "{name}"
+        );
+        // ...and a prefix as heavy as any is refused.
+        assert_eq!(put(ix("b2", "B", 6)).await, Admission::Refused, "{name}");
+        assert_eq!(s.interaction_load(100).await.unwrap().0, 3, "{name}");
+
+        let ch = |id: &str, prefix: &str, at: i64| ChallengeRow {
+            id: id.into(),
+            interaction_id: "ix".into(),
+            ego_id: "ego".into(),
+            challenge: vec![0xa0],
+            match_code: 1,
+            issued_at: at,
+            expires_at: at + 120,
+            status: ChallengeStatus::Pending,
+            detail: None,
+            ego_pk: None,
+            cert_seq: None,
+            client_prefix: prefix.into(),
+        };
+        let caps = PendingCaps {
+            per_prefix: 2,
+            total: 2,
+        };
+        let start = |c: ChallengeRow| {
+            let s = s.clone();
+            async move { s.insert_challenge_fair(&c, 100, caps).await.unwrap() }
+        };
+        assert_eq!(start(ch("x1", "X", 90)).await, ChallengeAdmission::Admitted);
+        assert_eq!(start(ch("x2", "X", 91)).await, ChallengeAdmission::Admitted);
+        assert_eq!(
+            start(ch("x3", "X", 92)).await,
+            ChallengeAdmission::PrefixFull
+        );
+        assert_eq!(
+            start(ch("y1", "Y", 93)).await,
+            ChallengeAdmission::Replaced {
+                cancelled: "x1".into()
+            },
+            "{name}"
+        );
+        assert_eq!(start(ch("x4", "X", 94)).await, ChallengeAdmission::EgoFull);
+        assert_eq!(s.pending_challenges_of("ego", "Y", 100).await.unwrap(), 1);
+        let x1 = s.get_challenge("x1").await.unwrap().unwrap();
+        assert_eq!(x1.status, ChallengeStatus::Cancelled, "{name}");
+
+        let client = |id: &str, at: i64| ClientRow {
+            client_id: id.into(),
+            secret_hash: None,
+            name: "n".into(),
+            metadata: "{}".into(),
+            registration_token_hash: None,
+            created_at: at,
+            updated_at: at,
+            dynamic: true,
+            first_used_at: None,
+        };
+        assert!(
+            s.insert_dynamic_client_bounded(&client("k1", 1), 2, 100)
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.insert_dynamic_client_bounded(&client("k2", 2), 2, 100)
+                .await
+                .unwrap()
+        );
+        s.mark_client_used("k2", 50).await.unwrap();
+        // The oldest never used makes room; then all are used: refused.
+        assert!(
+            s.insert_dynamic_client_bounded(&client("k3", 3), 2, 100)
+                .await
+                .unwrap()
+        );
+        assert!(s.get_client("k1").await.unwrap().is_none(), "{name}");
+        s.mark_client_used("k3", 60).await.unwrap();
+        assert!(
+            !s.insert_dynamic_client_bounded(&client("k4", 4), 2, 100)
+                .await
+                .unwrap()
+        );
+        assert_eq!(s.dynamic_clients().await.unwrap(), 2, "{name}");
+    }
 }

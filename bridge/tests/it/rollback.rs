@@ -1,0 +1,87 @@
+//! The bridge's anti-rollback memory (lower finding of the 2026-12
+//! review): the ego cache keeps the best record seen, and that summary
+//! holds after the record itself stops verifying. Once an ego's newest
+//! certificate has expired, an older certificate that is still valid (a
+//! longer one, perhaps for a key the owner replaced) is refused, not taken.
+
+use std::sync::Arc;
+
+use cyrcles_bridge::login::resolve::{ResolveError, resolve};
+use cyrcles_core::UnixTime;
+use cyrcles_core::cbor::Encode;
+use cyrcles_p2p::{DhtMode, Keypair, Node, NodeConfig};
+
+use crate::common::{BridgeOptions, TestAgent, TestBridge, TestClock, bounded};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_certificate_is_refused_after_the_newest_expires() {
+    let clock = TestClock::new();
+    let mut bridge = TestBridge::start_with(BridgeOptions {
+        clock: clock.clone(),
+        ..Default::default()
+    })
+    .await;
+    let agent = TestAgent::start(&bridge, 121).await;
+    let ego = agent.ego_id;
+    // The bridge sees seq 1 (valid 30 days), then seq 2 (valid an hour).
+    let first = resolve(&bridge.state, ego, true).await.unwrap();
+    assert_eq!(first.cert().seq, 1);
+    let old = agent.keys.lock().unwrap().record.to_cbor();
+    agent.rotate_for(clock.now(), 3_600).await;
+    assert_eq!(
+        resolve(&bridge.state, ego, true).await.unwrap().cert().seq,
+        2
+    );
+
+    // The bridge restarts (a new DHT node, with an empty memory of its
+    // own), two hours pass, and someone puts the old record back.
+    let dir = bridge.dir.clone();
+    bridge.stop().await;
+    let bridge = TestBridge::start_with(BridgeOptions {
+        clock: clock.clone(),
+        dir: Some(dir),
+        ..Default::default()
+    })
+    .await;
+    clock.advance(2 * 3_600);
+    let mut c = NodeConfig::new(Keypair::ed25519_from_bytes([0x5e; 32]).unwrap());
+    c.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+    c.bootstrap = vec![bridge.p2p_addr.clone()];
+    c.mode = DhtMode::Auto;
+    let t = clock.clone();
+    c.clock = Arc::new(move || UnixTime::from_secs(t.now() as u64));
+    let (replayer, _events) = Node::spawn(c).await.unwrap();
+    bounded(90, "the old record is put back", async {
+        loop {
+            match replayer.publish(old.clone()).await {
+                Ok(p) if p.stored_at > 0 => return,
+                _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            }
+        }
+    })
+    .await;
+
+    // Seq 1 verifies on its own, but the bridge has seen seq 2.
+    match resolve(&bridge.state, ego, true).await {
+        Err(ResolveError::Stale) => {}
+        Ok(v) => panic!("rolled back to seq {}", v.cert().seq),
+        Err(e) => panic!("{e}"),
+    }
+    let row = bridge
+        .state
+        .store
+        .get_ego(&ego.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.cert_seq, 2, "the memory keeps the best seen");
+
+    // The owner's agent publishes a current certificate: taken at once.
+    agent.node.dial(bridge.p2p_addr.clone()).await.unwrap();
+    agent.rotate(clock.now()).await;
+    assert_eq!(
+        resolve(&bridge.state, ego, true).await.unwrap().cert().seq,
+        3
+    );
+    replayer.shutdown().await;
+}
