@@ -172,6 +172,10 @@ pub struct LoginConfig {
     /// Spent proof-of-work tokens remembered; when a spend finds them full,
     /// every outstanding token is retired and the set starts empty.
     pub pow_max_spent: u32,
+    /// Egos kept in the record cache (the bridge's anti-rollback memory);
+    /// past this, those without a live grant that were fetched longest
+    /// ago are forgotten.
+    pub max_cached_egos: u32,
     /// Login starts per minute (all clients) above which the proof-of-work
     /// gate switches on; 0: always on.
     pub pow_threshold_per_minute: u64,
@@ -261,6 +265,7 @@ impl Default for LoginConfig {
             max_interactions_per_ip: 200,
             max_interactions: 5_000,
             pow_max_spent: 100_000,
+            max_cached_egos: 100_000,
             pow_threshold_per_minute: 600,
             pow_difficulty: crate::pow::DEFAULT_DIFFICULTY,
             remember_days: 30,
@@ -634,6 +639,7 @@ impl Config {
             ("login.max_interactions_per_ip", l.max_interactions_per_ip),
             ("login.max_interactions", l.max_interactions),
             ("login.pow_max_spent", l.pow_max_spent),
+            ("login.max_cached_egos", l.max_cached_egos),
             (
                 "oidc.registrations_per_ip_per_hour",
                 o.registrations_per_ip_per_hour,

@@ -107,8 +107,8 @@ async fn purge(state: AppState) {
 }
 
 /// One purge pass: dynamic clients never used past their time, expired
-/// rows (consents of removed clients with them), then the limits' old
-/// windows and tags.
+/// rows (consents of removed clients with them), the ego cache beyond its
+/// bound, then the limits' old windows and tags.
 /// Returns how many rows and entries went.
 pub async fn purge_once(state: &AppState) -> Result<u64, crate::store::StoreError> {
     let now = state.now();
@@ -121,8 +121,12 @@ pub async fn purge_once(state: &AppState) -> Result<u64, crate::store::StoreErro
         tracing::info!(clients, "dynamic clients never used were removed");
     }
     let rows = state.store.purge_expired(now).await?;
+    let egos = state
+        .store
+        .purge_egos(now, i64::from(state.settings.login.max_cached_egos))
+        .await?;
     let limits = state.limits.purge_limits(now).await?;
-    Ok(clients + rows + limits)
+    Ok(clients + rows + egos + limits)
 }
 
 async fn sessions(state: AppState) {

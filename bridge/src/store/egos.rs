@@ -87,4 +87,38 @@ impl Store {
         .await?;
         Ok(())
     }
+
+    /// Bounds the ego cache: forgets egos not fetched since `now` minus
+    /// the record horizon and the skew (every certificate a record fetched
+    /// before then could have named has ended, so none can be rolled back
+    /// to), then, past `cap` rows, those fetched longest ago that no live
+    /// grant names. Returns how many rows went.
+    pub async fn purge_egos(&self, now: i64, cap: i64) -> Result<u64, StoreError> {
+        let horizon = cyrcles_core::time::RECORD_HORIZON_SECS
+            .saturating_add(cyrcles_core::time::CLOCK_SKEW_SECS);
+        let stale = now.saturating_sub(i64::try_from(horizon).unwrap_or(i64::MAX));
+        let mut removed = sqlx::query("DELETE FROM egos WHERE fetched_at < $1")
+            .bind(stale)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        let r = sqlx::query("SELECT COUNT(*) AS n FROM egos")
+            .fetch_one(&self.pool)
+            .await?;
+        let count: i64 = col(&r, "n")?;
+        let excess = count.saturating_sub(cap.max(0));
+        if excess > 0 {
+            removed += sqlx::query(
+                "DELETE FROM egos WHERE ego_id IN (\
+                 SELECT e.ego_id FROM egos e WHERE NOT EXISTS (\
+                 SELECT 1 FROM grants g WHERE g.ego_id = e.ego_id AND g.revoked_at IS NULL) \
+                 ORDER BY e.fetched_at LIMIT $1)",
+            )
+            .bind(excess)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        }
+        Ok(removed)
+    }
 }

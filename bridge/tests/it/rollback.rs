@@ -85,3 +85,61 @@ async fn an_older_certificate_is_refused_after_the_newest_expires() {
     );
     replayer.shutdown().await;
 }
+
+/// Anyone can type throwaway egos (free to make, with valid records) on a
+/// login page, and each one the bridge resolves is cached. The cache keeps
+/// at most `login.max_cached_egos`: past it, the egos fetched longest ago
+/// that no live grant names are forgotten, so a logged-in person's ego
+/// keeps its memory while the flood churns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ego_cache_is_bounded_and_keeps_the_egos_of_live_grants() {
+    let clock = TestClock::new();
+    let bridge = TestBridge::start_with(BridgeOptions {
+        clock: clock.clone(),
+        env: vec![("CYRCLES_BRIDGE_LOGIN_MAX_CACHED_EGOS".into(), "4".into())],
+        ..Default::default()
+    })
+    .await;
+    // A person logs in (a grant names the ego).
+    let person = TestAgent::start(&bridge, 140).await;
+    let (id, secret) = bridge.confidential().await;
+    let rp = crate::common::Rp::discover(&bridge, &id, Some(&secret)).await;
+    let (url, _, _, verifier) = rp.auth_url(&[], &[]);
+    let end =
+        crate::common::browse(&bridge, &crate::common::browser(), &url, &person.ego_text()).await;
+    rp.exchange(end.code(), verifier).await.unwrap();
+    clock.advance(60);
+
+    // Then ten throwaway egos are looked up, each a little later.
+    let mut throwaway = Vec::new();
+    for seed in 141..151 {
+        let agent = TestAgent::start(&bridge, seed).await;
+        resolve(&bridge.state, agent.ego_id, true).await.unwrap();
+        throwaway.push(agent.ego_id);
+        clock.advance(1);
+    }
+    assert!(bridge.state.store.rows("egos").await.unwrap() >= 11);
+    cyrcles_bridge::tasks::purge_once(&bridge.state)
+        .await
+        .unwrap();
+    assert_eq!(bridge.state.store.rows("egos").await.unwrap(), 4);
+    let cached = |ego: cyrcles_core::EgoId| {
+        let store = bridge.state.store.clone();
+        async move { store.get_ego(&ego.to_string()).await.unwrap().is_some() }
+    };
+    assert!(
+        cached(person.ego_id).await,
+        "the person's ego was forgotten"
+    );
+    // The newest throwaway egos stay, the oldest went.
+    assert!(cached(throwaway[9]).await && cached(throwaway[7]).await);
+    assert!(!cached(throwaway[0]).await);
+
+    // Egos not fetched for longer than any record could stay valid go,
+    // whatever the bound.
+    clock.advance(91 * 86_400);
+    cyrcles_bridge::tasks::purge_once(&bridge.state)
+        .await
+        .unwrap();
+    assert_eq!(bridge.state.store.rows("egos").await.unwrap(), 0);
+}
