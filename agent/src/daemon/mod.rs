@@ -22,10 +22,12 @@ mod friends;
 mod info;
 mod maintenance;
 mod notify;
+mod pending;
 mod quota;
 mod recovery;
 mod repair;
 mod server;
+mod source;
 mod timing;
 
 use std::collections::{BTreeMap, HashMap};

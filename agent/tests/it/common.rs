@@ -325,6 +325,11 @@ impl Bridge {
     }
 
     pub fn challenge(&self, ego: EgoId, client: &str, code: u8) -> LoginChallenge {
+        self.challenge_from(ego, client, code, "203.0.113.7")
+    }
+
+    /// A challenge for `client` at [`ISSUER`] from a browser at `ip`.
+    pub fn challenge_from(&self, ego: EgoId, client: &str, code: u8, ip: &str) -> LoginChallenge {
         let now = self.now();
         LoginChallenge::new(ChallengeParams {
             issuer: ISSUER.into(),
@@ -336,7 +341,7 @@ impl Bridge {
             issued_at: now,
             expires_at: now.plus(120),
             match_code: code,
-            client_ip: Some("203.0.113.7".into()),
+            client_ip: Some(ip.into()),
         })
         .unwrap()
     }

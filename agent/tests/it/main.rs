@@ -17,6 +17,7 @@ mod daemon;
 mod friends;
 mod local;
 mod login;
+mod login_flood;
 mod persistence;
 mod recovery;
 mod security;
