@@ -19,6 +19,7 @@ mod approval;
 mod circles;
 mod egos;
 mod friends;
+mod hello_gate;
 mod info;
 mod maintenance;
 mod notify;

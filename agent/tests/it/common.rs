@@ -285,16 +285,28 @@ pub struct Bridge {
 
 impl Bridge {
     pub async fn start(clock: Clock) -> Bridge {
-        let mut c = NodeConfig::new(Keypair::generate_ed25519());
-        c.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
-        c.mode = DhtMode::Server;
-        c.clock = clock.clone();
-        let (node, mut events) = Node::spawn(c).await.unwrap();
+        let (bridge, mut events) = Self::start_with_events(clock, None).await;
         // A bridge receives no requests here; drain its events.
         tokio::spawn(async move { while events.recv().await.is_some() {} });
+        bridge
+    }
+
+    /// A DHT server node on loopback, joined through `bootstrap`, whose
+    /// events the caller handles (a stranger or a squatter in attack
+    /// tests).
+    pub async fn start_with_events(
+        clock: Clock,
+        bootstrap: Option<&Multiaddr>,
+    ) -> (Bridge, tokio::sync::mpsc::Receiver<cyrcles_p2p::NodeEvent>) {
+        let mut c = NodeConfig::new(Keypair::generate_ed25519());
+        c.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+        c.bootstrap = bootstrap.into_iter().cloned().collect();
+        c.mode = DhtMode::Server;
+        c.clock = clock.clone();
+        let (node, events) = Node::spawn(c).await.unwrap();
         let listen = node.status().await.unwrap().listen_addrs[0].clone();
         let addr = listen.with(cyrcles_p2p::multiaddr::Protocol::P2p(node.peer_id()));
-        Bridge { node, addr, clock }
+        (Bridge { node, addr, clock }, events)
     }
 
     pub fn now(&self) -> UnixTime {

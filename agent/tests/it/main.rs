@@ -15,6 +15,7 @@ mod circles;
 mod common;
 mod daemon;
 mod friends;
+mod invite_abuse;
 mod local;
 mod login;
 mod login_flood;
