@@ -26,6 +26,7 @@ mod notify;
 mod pending;
 mod quota;
 mod recovery;
+mod recovery_queue;
 mod repair;
 mod server;
 mod source;

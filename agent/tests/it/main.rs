@@ -21,4 +21,5 @@ mod login;
 mod login_flood;
 mod persistence;
 mod recovery;
+mod recovery_abuse;
 mod security;
