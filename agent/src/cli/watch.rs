@@ -13,6 +13,9 @@ use crate::control::proto::{Reply, Request, RequestInfo, WatchEvent};
 use crate::home::Home;
 
 const PROMPT: &str = "    code shown on the login page, d = deny, n = not me, s = skip: ";
+/// Requests kept to ask about; the daemon holds at most 16 per ego, so
+/// more means events were missed (the oldest are dropped).
+const MAX_QUEUED: usize = 64;
 
 /// Runs until standard input closes (or the daemon stops).
 pub(crate) async fn run(home: &Home, json: bool) -> Result<(), Failure> {
@@ -57,6 +60,9 @@ pub(crate) async fn run(home: &Home, json: bool) -> Result<(), Failure> {
                     let known = current.as_ref().is_some_and(|c| c.id == request.id)
                         || queue.iter().any(|q| q.id == request.id);
                     if !known {
+                        if queue.len() >= MAX_QUEUED {
+                            queue.pop_front();
+                        }
                         queue.push_back(*request);
                     }
                 }

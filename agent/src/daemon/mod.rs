@@ -29,6 +29,7 @@ mod recovery;
 mod recovery_queue;
 mod repair;
 mod server;
+mod sessions;
 mod source;
 mod timing;
 

@@ -28,7 +28,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 use cyrcles_core::cbor::Encode;
 use cyrcles_core::circle::messages::{MAX_CIRCLE_MESSAGE_SIZE, kind};
@@ -253,13 +252,11 @@ async fn sign_round1(
     let session = Session {
         owner,
         generation,
-        peer,
         message,
         nonces,
-        opened: Instant::now(),
         repeer: Some(friend_id),
     };
-    if !open_session(shared, request.body.session, session) {
+    if !open_session(shared, request.body.session, peer, session) {
         return refusal(refused::UNAVAILABLE);
     }
     Envelope::wrap(kind::ROUND1, &r1)

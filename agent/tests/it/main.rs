@@ -20,6 +20,7 @@ mod local;
 mod login;
 mod login_flood;
 mod persistence;
+mod queues;
 mod recovery;
 mod recovery_abuse;
 mod security;
