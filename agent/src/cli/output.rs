@@ -132,6 +132,18 @@ fn ego_text(e: &EgoInfo, now: u64) -> String {
     let _ = writeln!(s, "  ego id          {}", e.ego_id);
     let _ = writeln!(s, "  fingerprint     {}", e.fingerprint);
     let _ = writeln!(s, "  state           {}", e.state);
+    match e.node.as_deref() {
+        Some("stopped") => {
+            let _ = writeln!(
+                s,
+                "  node            STOPPED: no login reaches this ego; restart the agent"
+            );
+        }
+        Some(other) => {
+            let _ = writeln!(s, "  node            {other}");
+        }
+        None => {}
+    }
     if let Some(d) = &e.damage {
         let _ = writeln!(s, "  damage          {d}");
     }
@@ -289,11 +301,30 @@ fn status_text(s: &StatusInfo) -> String {
         s.pending
     );
     for n in &s.nodes {
-        let _ = writeln!(
-            out,
-            "  node of {}: {} peer(s) connected, peer id {}",
-            n.ego, n.connected_peers, n.peer_id
-        );
+        match n.state.as_str() {
+            "stopped" => {
+                let _ = writeln!(
+                    out,
+                    "  node of {}: STOPPED, no login reaches this ego; restart the agent \
+                     (peer id {})",
+                    n.ego, n.peer_id
+                );
+            }
+            "not-answering" => {
+                let _ = writeln!(
+                    out,
+                    "  node of {}: NOT ANSWERING (peer id {})",
+                    n.ego, n.peer_id
+                );
+            }
+            _ => {
+                let _ = writeln!(
+                    out,
+                    "  node of {}: {} peer(s) connected, peer id {}",
+                    n.ego, n.connected_peers, n.peer_id
+                );
+            }
+        }
     }
     if let Some(t) = &s.auto_approvals {
         let _ = writeln!(
@@ -562,6 +593,33 @@ pub(crate) fn kit(r: Reply, out: Option<&Path>, json: bool) -> Result<(), Failur
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stopped_node_is_said_so() {
+        let node = |state: &str| crate::control::proto::NodeInfo {
+            ego: "main".into(),
+            peer_id: "12D3KooW".into(),
+            state: state.into(),
+            connected_peers: 0,
+            listen_addrs: Vec::new(),
+        };
+        let s = StatusInfo {
+            version: "0".into(),
+            pid: 1,
+            home: "/h".into(),
+            locked: false,
+            protection: "key-file".into(),
+            started_at: 0,
+            now: 0,
+            egos: 2,
+            pending: 0,
+            nodes: vec![node("running"), node("stopped")],
+            auto_approvals: None,
+        };
+        let text = status_text(&s);
+        assert!(text.contains("node of main: 0 peer(s) connected"), "{text}");
+        assert!(text.contains("node of main: STOPPED"), "{text}");
+    }
 
     #[test]
     fn dates_and_relative_times() {

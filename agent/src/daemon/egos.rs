@@ -474,6 +474,11 @@ pub(crate) async fn create(
                 });
         match attempt {
             Err(_) if tokio::time::Instant::now() + FIRST_PUBLISH_RETRY < deadline => {
+                // Join again through the bootstrap peers before the next try.
+                for addr in &shared.settings.bootstrap {
+                    let _ = node.dial(addr.clone()).await;
+                }
+                let _ = node.bootstrap().await;
                 tokio::time::sleep(FIRST_PUBLISH_RETRY).await;
             }
             done => break done,

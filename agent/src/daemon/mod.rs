@@ -22,6 +22,7 @@ mod friends;
 mod hello_gate;
 mod info;
 mod maintenance;
+mod node_health;
 mod notify;
 mod pending;
 mod quota;

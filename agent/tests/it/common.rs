@@ -319,7 +319,9 @@ impl Bridge {
         ego: EgoId,
         pred: impl Fn(&VerifiedEgo) -> bool,
     ) -> VerifiedEgo {
-        bounded(30, "resolving the ego", async {
+        // Generous: on a loaded machine a new node may take a while to
+        // join and publish.
+        bounded(60, "resolving the ego", async {
             loop {
                 if let Ok(found) = self.node.get(ego).await
                     && pred(&found.ego)

@@ -29,12 +29,15 @@ fn nameplate_of(code: &str) -> u16 {
 }
 
 /// Every key the stranger computes: each nameplate with a guessed first
-/// word, and the overheard nameplate with every first word but the
+/// word, and the overheard nameplate with a few more first words but the
 /// right one (which it cannot know; that guess is a real one).
 fn stranger_keys(nameplate: u16, first_word: u16) -> Vec<[u8; 32]> {
-    let mut keys: Vec<[u8; 32]> = (1..=9999u16).map(|n| rendezvous(n, 0)).collect();
+    let mut keys: Vec<[u8; 32]> = (1..=9999u16)
+        .filter(|n| *n != nameplate || first_word != 0)
+        .map(|n| rendezvous(n, 0))
+        .collect();
     keys.extend(
-        (0..2048u16)
+        (0..256u16)
             .filter(|w| *w != first_word)
             .map(|w| rendezvous(nameplate, w)),
     );
@@ -113,7 +116,7 @@ async fn a_real_invite_completes_while_a_stranger_polls_and_sends_junk_hellos() 
                 peers.into_iter().map(move |p| (p, key)).collect::<Vec<_>>()
             }
         })
-        .buffer_unordered(64)
+        .buffer_unordered(32)
         .concat()
         .await;
     for (peer, key) in &found {
@@ -251,7 +254,7 @@ async fn squatter(
         }
     });
     for key in keys {
-        bounded(30, "the squatter's announcement", async {
+        bounded(60, "the squatter's announcement", async {
             while !matches!(node.node.provide(*key).await, Ok(n) if n > 0) {
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }

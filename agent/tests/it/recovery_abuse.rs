@@ -31,16 +31,17 @@ async fn junk(from: &Bridge, friend: &VerifiedEgo, record: &VerifiedEgo, seed: u
     };
     let request = body.sign(&key);
     let (peer, addrs) = from.target(friend);
-    let answer = from
-        .node
-        .circle(
-            peer,
-            addrs,
-            &Envelope::wrap(kind::RECOVERY_REQUEST, &request),
-        )
-        .await
-        .unwrap();
-    answer.kind
+    let envelope = Envelope::wrap(kind::RECOVERY_REQUEST, &request);
+    // A loaded machine may fail a first dial: try until it answers.
+    bounded(60, "a junk request's answer", async {
+        loop {
+            match from.node.circle(peer, addrs.clone(), &envelope).await {
+                Ok(answer) => return answer.kind,
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+            }
+        }
+    })
+    .await
 }
 
 /// The friend's incoming requests for `ego` in state `state`.
