@@ -11,6 +11,7 @@ use super::{Failure, output};
 use crate::control::client::{Client, ClientError};
 use crate::control::proto::{Reply, Request, RequestInfo, WatchEvent};
 use crate::home::Home;
+use crate::text::for_terminal;
 
 const PROMPT: &str = "    code shown on the login page, d = deny, n = not me, s = skip: ";
 /// Requests kept to ask about; the daemon holds at most 16 per ego, so
@@ -69,12 +70,12 @@ pub(crate) async fn run(home: &Home, json: bool) -> Result<(), Failure> {
                 Some(Reply::Event(WatchEvent::Resolved { id, outcome })) => {
                     queue.retain(|q| q.id != id);
                     if current.as_ref().is_some_and(|c| c.id == id) {
-                        println!("\n    request {id}: {outcome}");
+                        println!("\n    request {id}: {}", for_terminal(&outcome));
                         current = None;
                     }
                 }
                 Some(Reply::Event(WatchEvent::Notice { message })) => {
-                    println!("\n    note: {message}");
+                    println!("\n    note: {}", for_terminal(&message));
                 }
                 Some(_) => {}
                 None => {
@@ -92,12 +93,12 @@ pub(crate) async fn run(home: &Home, json: bool) -> Result<(), Failure> {
                 };
                 match answer(home, &r, line.trim()).await {
                     Answered::Done(message) => {
-                        println!("    {message}");
+                        println!("    {}", for_terminal(&message));
                         current = None;
                     }
                     Answered::Skip => current = None,
                     Answered::Again(message) => {
-                        println!("    {message}");
+                        println!("    {}", for_terminal(&message));
                         print!("{PROMPT}");
                         let _ = std::io::stdout().flush();
                     }

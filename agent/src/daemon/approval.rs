@@ -41,6 +41,7 @@ use crate::control::proto::{
     BanInfo, ErrorCode, ErrorReply, LocalSignature, PolicyInfo, Reply, RequestInfo, WatchEvent,
 };
 use crate::keystore::{BanReason, BanRow, BanTarget, PolicyRow};
+use crate::text::untrusted;
 
 /// Longest wait for the person on a login (the bridge gives up at 130 s).
 const MAX_LOGIN_WAIT: Duration = Duration::from_secs(125);
@@ -270,7 +271,7 @@ pub(crate) fn on_login(
     let now = shared.now();
     let p = challenge.params();
     let refuse = |reason: DenyReason, why: &str| {
-        info!(%ego, issuer = %p.issuer, client = %p.client_id, "login refused: {why}");
+        info!(%ego, issuer = %untrusted(&p.issuer), client = %untrusted(&p.client_id), "login refused: {why}");
         LoginResponse::Denied(reason)
     };
     if p.ego_id != ego {
@@ -304,7 +305,7 @@ pub(crate) fn on_login(
         drop(a);
         responder.respond(challenge.approve(&signer.key, signer.cert_seq));
         lock(&shared.auto_times).record(received.elapsed());
-        info!(%ego, issuer = %p.issuer, client = %p.client_id, "login approved by policy");
+        info!(%ego, issuer = %untrusted(&p.issuer), client = %untrusted(&p.client_id), "login approved by policy");
         return;
     }
     let (tx, rx) = oneshot::channel();
@@ -352,16 +353,21 @@ fn announce(shared: &Shared, ego_name: &str, request: RequestInfo) {
         id = request.id,
         ego = ego_name,
         kind = %request.kind,
-        site = %request.site,
+        site = %untrusted(&request.site),
         "request waits for the person"
     );
     if shared.settings.notify {
+        // What the sender named is shown escaped (`text.rs`).
         let what = match &request.bridge {
-            Some(bridge) => format!("{} (through {bridge})", request.site),
+            Some(bridge) => format!(
+                "{} (through {})",
+                untrusted(&request.site),
+                untrusted(bridge)
+            ),
             None => format!(
                 "{} asks: {}",
-                request.program.as_deref().unwrap_or("a program"),
-                request.site
+                untrusted(request.program.as_deref().unwrap_or("a program")),
+                untrusted(&request.site)
             ),
         };
         notify::send(
@@ -504,7 +510,7 @@ pub(crate) async fn approve(
         } => {
             let _ = answer.send(challenge.approve(&signer.key, signer.cert_seq));
             let c = challenge.params();
-            info!(id, %ego, issuer = %c.issuer, client = %c.client_id, "login approved");
+            info!(id, %ego, issuer = %untrusted(&c.issuer), client = %untrusted(&c.client_id), "login approved");
             if remember {
                 let row = shared
                     .keystore
@@ -634,8 +640,8 @@ pub(crate) async fn deny(
                     .to_string(),
                 );
                 warn!(
-                    id, %ego, issuer = %c.issuer, client = %c.client_id,
-                    ip = ?c.client_ip, "login reported as not made by the person"
+                    id, %ego, issuer = %untrusted(&c.issuer), client = %untrusted(&c.client_id),
+                    ip = ?c.client_ip.as_deref().map(untrusted), "login reported as not made by the person"
                 );
             }
         }
@@ -657,7 +663,7 @@ pub(crate) async fn deny(
                     })
                     .to_string(),
                 );
-                warn!(id, %ego, program, "local request reported as not made by the person");
+                warn!(id, %ego, program = %untrusted(program), "local request reported as not made by the person");
             }
         }
     }
@@ -720,7 +726,7 @@ pub(crate) fn queue_local(
         return Err(ErrorReply::new(ErrorCode::Conflict, "the ego is revoked"));
     }
     if a.banned_program(&program) {
-        info!(program, "local request refused: the program is banned");
+        info!(program = %untrusted(&program), "local request refused: the program is banned");
         return Err(ErrorReply::new(
             ErrorCode::Refused,
             format!("{program} is banned from asking this agent"),

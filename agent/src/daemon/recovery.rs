@@ -170,10 +170,10 @@ fn queue(
         info!(owner = %old.owner, id = old.id, "a waiting recovery request made room for a newer one");
     }
     let text = format!(
-        "your friend {:?} asks to recover their ego on a new device (request {id}, \
+        "your friend \"{}\" asks to recover their ego on a new device (request {id}, \
          fingerprint {fingerprint}). Call them: approve with `cyrcles recovery approve {id}` \
          only if they read you the same digits",
-        friend.petname
+        crate::text::untrusted(&friend.petname)
     );
     info!(%owner, id, friend = %friend.petname, "a recovery request is waiting for the person");
     notify::send("Cyrcles: a friend asks for recovery", &text);
