@@ -167,6 +167,8 @@ async fn latency(n: usize) {
     config.network.requests_per_peer_per_minute = 1_000_000;
     config.notify = false;
     let q = &mut config.quotas;
+    q.per_source = 1_000_000;
+    q.per_peer = 1_000_000;
     q.per_site = 1_000_000;
     q.per_bridge = 1_000_000;
     q.total = 1_000_000;

@@ -42,17 +42,37 @@ pub enum ConfigError {
     },
 }
 
-/// How many login prompts an ego accepts, per window. Every request that
-/// passes the ban check counts, whether it prompts the person or is
-/// approved by an auto-approve policy.
+/// How many login requests an ego takes, and from whom (see
+/// `docs/agent.md`, "Quotas"). Two kinds of quota:
+///
+/// * what a sender may spend, counted as each request arrives (prompted
+///   or approved by policy): `per_source` per sending node and browser
+///   network (IPv4 /24, IPv6 /64, as the challenge reports it),
+///   `per_peer` per sending node, `per_program` per local program;
+/// * what the person grants, counted when the person or a policy
+///   approves: `per_site`, `per_bridge` and `total`. Requests the person
+///   never approved count for nothing here.
+///
+/// The pending bounds keep a flood from holding every slot: a new request
+/// always gets in, pushing out the oldest of the fullest source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Quotas {
-    /// Requests per site (bridge issuer and client id) per `site_window_secs`.
+    /// Requests per source (sending node and browser network) per
+    /// `source_window_secs`.
+    pub per_source: u32,
+    /// The source window.
+    pub source_window_secs: u64,
+    /// Requests per sending node per `peer_window_secs`.
+    pub per_peer: u32,
+    /// The peer window.
+    pub peer_window_secs: u64,
+    /// Approvals per site (bridge issuer and client id) per
+    /// `site_window_secs`.
     pub per_site: u32,
     /// The site window.
     pub site_window_secs: u64,
-    /// Requests per bridge per `bridge_window_secs`.
+    /// Approvals per bridge (issuer) per `bridge_window_secs`.
     pub per_bridge: u32,
     /// The bridge window.
     pub bridge_window_secs: u64,
@@ -60,13 +80,17 @@ pub struct Quotas {
     pub per_program: u32,
     /// The program window.
     pub program_window_secs: u64,
-    /// Requests in all per `total_window_secs`.
+    /// Approvals in all per `total_window_secs`.
     pub total: u32,
     /// The total window.
     pub total_window_secs: u64,
-    /// Requests waiting for the person at once, per ego; more are refused
-    /// as over quota.
+    /// Requests waiting for the person at once, per ego.
     pub max_pending: usize,
+    /// Requests waiting at once from one sending node (or program), per
+    /// ego.
+    pub max_pending_per_peer: usize,
+    /// Requests waiting at once from one source, per ego.
+    pub max_pending_per_source: usize,
     /// Wrong match codes typed for one request before it is denied.
     pub wrong_code_limit: u32,
 }
@@ -74,6 +98,10 @@ pub struct Quotas {
 impl Default for Quotas {
     fn default() -> Self {
         Self {
+            per_source: 10,
+            source_window_secs: 600,
+            per_peer: 30,
+            peer_window_secs: 600,
             per_site: 5,
             site_window_secs: 600,
             per_bridge: 10,
@@ -83,6 +111,8 @@ impl Default for Quotas {
             total: 20,
             total_window_secs: 3600,
             max_pending: 16,
+            max_pending_per_peer: 4,
+            max_pending_per_source: 2,
             wrong_code_limit: 3,
         }
     }
@@ -308,11 +338,18 @@ impl AgentConfig {
         }
         let q = &self.quotas;
         for (key, v) in [
+            ("quotas.source_window_secs", q.source_window_secs),
+            ("quotas.peer_window_secs", q.peer_window_secs),
             ("quotas.site_window_secs", q.site_window_secs),
             ("quotas.bridge_window_secs", q.bridge_window_secs),
             ("quotas.program_window_secs", q.program_window_secs),
             ("quotas.total_window_secs", q.total_window_secs),
             ("quotas.max_pending", q.max_pending as u64),
+            ("quotas.max_pending_per_peer", q.max_pending_per_peer as u64),
+            (
+                "quotas.max_pending_per_source",
+                q.max_pending_per_source as u64,
+            ),
             ("quotas.wrong_code_limit", u64::from(q.wrong_code_limit)),
         ] {
             positive(key, v)?;

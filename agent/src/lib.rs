@@ -22,3 +22,4 @@ pub mod control;
 pub mod daemon;
 pub mod home;
 pub mod keystore;
+pub mod text;

@@ -3,21 +3,27 @@
 //!
 //! The inviter's agent makes an [`InviteCode`] such as `4821-orbit-ladder`
 //! and the person reads it to the friend by phone. The number is the
-//! public **nameplate**: it names the DHT rendezvous where the inviter's
-//! node waits ([`InviteCode::rendezvous`]). The two words are the secret,
-//! 22 bits, drawn from the BIP-39 English list (2,048 words, unique in
-//! their first four letters). The whole code is the SPAKE2 password, so
-//! someone who knows only the nameplate can make one guess per invite and
-//! learns nothing offline.
+//! **nameplate**; the two words are the secret, 22 bits, drawn from the
+//! BIP-39 English list (2,048 words, unique in their first four letters).
+//!
+//! The DHT rendezvous where the inviter's node waits is keyed by the
+//! nameplate *and the first word* ([`InviteCode::rendezvous`]), and every
+//! hello names that key: someone who does not know the code must guess
+//! both (9,999 × 2,048 ≈ 2^24.3 candidates, each a DHT lookup or a hello)
+//! just to reach an invite. The whole code is the SPAKE2 password, so
+//! whoever reaches it makes one online guess of the second word (2^11)
+//! and learns nothing offline.
 //!
 //! The exchange, over `/cyrcles/invite/1` (acceptor → inviter):
 //!
-//! 1. [`InviteHello`]: the nameplate, the acceptor's SPAKE2 message and the
-//!    acceptor's party (ego id, current ego key, device peer id). The
-//!    inviter burns the code on the first hello, whatever follows: one
-//!    guess per code.
+//! 1. [`InviteHello`]: the nameplate and rendezvous key, the acceptor's
+//!    SPAKE2 message and the acceptor's party (ego id, current ego key,
+//!    device peer id). The inviter checks the key
+//!    ([`Inviter::expects`]) and the party before anything else; a hello
+//!    that fails costs the invite nothing.
 //! 2. [`InviteReply`]: the inviter's SPAKE2 message and party, and the
-//!    inviter's key confirmation.
+//!    inviter's key confirmation. From here the acceptor can tell whether
+//!    its code was right, so the invite is spent: one guess per code.
 //! 3. [`InviteConfirm`]: the acceptor's key confirmation; the inviter
 //!    answers [`InviteDone`].
 //!
@@ -109,12 +115,13 @@ impl InviteCode {
         self.nameplate
     }
 
-    /// The DHT key under which the inviter's node announces itself:
-    /// SHA-256(`"cyrcles/v1/invite/rendezvous"` ‖ 0x00 ‖ nameplate as a
-    /// big-endian u16). It depends on the nameplate only, never on the
-    /// secret words.
+    /// The DHT key under which the inviter's node announces itself, and
+    /// which every hello names: SHA-256(`"cyrcles/v1/invite/rendezvous"`
+    /// ‖ 0x00 ‖ nameplate as a big-endian u16 ‖ the first word's index in
+    /// the list as a big-endian u16). It never depends on the second word.
     pub fn rendezvous(&self) -> [u8; 32] {
-        rendezvous(self.nameplate)
+        let [first, _] = self.words;
+        rendezvous(self.nameplate, first)
     }
 
     fn password(&self) -> Zeroizing<Vec<u8>> {
@@ -122,12 +129,14 @@ impl InviteCode {
     }
 }
 
-/// The rendezvous key of a nameplate (see [`InviteCode::rendezvous`]).
-pub fn rendezvous(nameplate: u16) -> [u8; 32] {
+/// The rendezvous key of a nameplate and a first word, by its index in
+/// the word list (see [`InviteCode::rendezvous`]).
+pub fn rendezvous(nameplate: u16, first_word: u16) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(RENDEZVOUS_CONTEXT);
     h.update([0]);
     h.update(nameplate.to_be_bytes());
+    h.update(first_word.to_be_bytes());
     h.finalize().into()
 }
 
@@ -267,11 +276,14 @@ pub struct InviteHello {
     pub pake: [u8; PAKE_MESSAGE_LEN],
     /// The acceptor.
     pub acceptor: Party,
+    /// The code's rendezvous key: whoever sends a hello shows it knows the
+    /// nameplate and the first word.
+    pub rendezvous: [u8; 32],
 }
 
 impl Encode for InviteHello {
     fn encode(&self, e: &mut Encoder) {
-        e.map(6);
+        e.map(7);
         e.key(0);
         e.uint(INVITE_VERSION);
         e.key(1);
@@ -279,6 +291,8 @@ impl Encode for InviteHello {
         e.key(2);
         e.bytes(&self.pake);
         self.acceptor.encode_fields(e, 3);
+        e.key(6);
+        e.bytes(&self.rendezvous);
     }
 }
 
@@ -286,17 +300,20 @@ impl Decode for InviteHello {
     fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         let mut m = d.map("invite hello")?;
         version(d, &mut m)?;
-        m.expect_len(6)?;
+        m.expect_len(7)?;
         m.key(d, 1)?;
         let nameplate = u16::try_from(d.uint_max("nameplate", u64::from(MAX_NAMEPLATE))?)
             .map_err(|_| DecodeError::OutOfRange { what: "nameplate" })?;
         m.key(d, 2)?;
         let pake = d.bytes_fixed::<PAKE_MESSAGE_LEN>("pake")?;
         let acceptor = Party::decode_fields(d, &mut m, 3)?;
+        m.key(d, 6)?;
+        let rendezvous = d.bytes_fixed::<32>("rendezvous")?;
         Ok(Self {
             nameplate,
             pake,
             acceptor,
+            rendezvous,
         })
     }
 }
@@ -403,16 +420,19 @@ impl Decode for InviteDone {
 /// Why an inviter refused a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefusedReason {
-    /// No open invite has this nameplate (expired, burnt, or never made).
+    /// No open invite has this nameplate and rendezvous key (expired,
+    /// spent, or never made).
     NoInvite = 0,
     /// The confirmation did not match: a wrong code, or a MITM. The
     /// invite is burnt.
     WrongCode = 1,
     /// The message was malformed or out of order.
     Invalid = 2,
-    /// The acceptor's ego or key does not match its record in the DHT.
+    /// The acceptor's ego or key does not match its record in the DHT;
+    /// the invite is not spent.
     UnknownParty = 3,
-    /// Too many attempts from this peer.
+    /// Too many attempts from this peer (or too many at once); the
+    /// invite is not spent.
     RateLimited = 4,
 }
 
@@ -591,14 +611,22 @@ impl Inviter {
         &self.code
     }
 
-    /// Answers the first hello. The invite is consumed either way: the
-    /// caller must forget the code whatever this returns.
+    /// Whether `hello` is for this invite: its nameplate and its
+    /// rendezvous key are this code's. A hello that is not costs the
+    /// invite nothing.
+    pub fn expects(&self, hello: &InviteHello) -> bool {
+        hello.nameplate == self.code.nameplate && hello.rendezvous == self.code.rendezvous()
+    }
+
+    /// Answers a hello. Once the reply is sent the acceptor can tell
+    /// whether its code was right, so the invite is spent: the caller must
+    /// forget the code whatever follows.
     pub fn on_hello<R: RngCore + CryptoRng>(
-        self,
+        &self,
         hello: &InviteHello,
         rng: &mut R,
     ) -> Result<(InviterWaiting, InviteReply), InviteError> {
-        if hello.nameplate != self.code.nameplate {
+        if !self.expects(hello) {
             return Err(InviteError::WrongInvite);
         }
         if hello.acceptor.ego_id == self.me.ego_id {
@@ -621,7 +649,7 @@ impl Inviter {
         };
         let reply = InviteReply {
             pake,
-            inviter: self.me,
+            inviter: self.me.clone(),
             confirm: confirmation.tag(b"inviter"),
         };
         Ok((
@@ -682,6 +710,7 @@ impl Acceptor {
             nameplate: code.nameplate,
             pake: pake_bytes(&msg)?,
             acceptor: me,
+            rendezvous: code.rendezvous(),
         };
         Ok((
             Self {

@@ -12,6 +12,7 @@ use crate::control::proto::{
     PolicyInfo, Reply, RequestInfo, StatusInfo,
 };
 use crate::keystore::{BanReason, BanTarget};
+use crate::text::{for_terminal, untrusted};
 
 /// The stable name of an error code (as in the JSON output).
 pub(crate) fn code_name(code: ErrorCode) -> &'static str {
@@ -47,7 +48,7 @@ pub(crate) fn failure(f: &Failure, json: bool) {
         let v = serde_json::json!({ "error": { "code": f.kind, "message": f.message } });
         println!("{v}");
     } else {
-        eprintln!("cyrcles: {}", f.message);
+        eprintln!("cyrcles: {}", for_terminal(&f.message));
     }
 }
 
@@ -132,6 +133,18 @@ fn ego_text(e: &EgoInfo, now: u64) -> String {
     let _ = writeln!(s, "  ego id          {}", e.ego_id);
     let _ = writeln!(s, "  fingerprint     {}", e.fingerprint);
     let _ = writeln!(s, "  state           {}", e.state);
+    match e.node.as_deref() {
+        Some("stopped") => {
+            let _ = writeln!(
+                s,
+                "  node            STOPPED: no login reaches this ego; restart the agent"
+            );
+        }
+        Some(other) => {
+            let _ = writeln!(s, "  node            {other}");
+        }
+        None => {}
+    }
     if let Some(d) = &e.damage {
         let _ = writeln!(s, "  damage          {d}");
     }
@@ -189,6 +202,9 @@ fn ego_text(e: &EgoInfo, now: u64) -> String {
 
 fn request_text(r: &RequestInfo, now: u64) -> String {
     let mut s = String::new();
+    // Everything a request names but its id and ego came from whoever
+    // sent it.
+    let field = |v: Option<&str>, none: &'static str| untrusted(v.unwrap_or(none)).into_owned();
     match r.kind.as_str() {
         "local" => {
             let _ = writeln!(
@@ -196,9 +212,9 @@ fn request_text(r: &RequestInfo, now: u64) -> String {
                 "[{}] {} ← program {} (pid {}): {}",
                 r.id,
                 r.ego,
-                r.program.as_deref().unwrap_or("?"),
+                field(r.program.as_deref(), "?"),
                 r.program_pid.map_or("?".to_string(), |p| p.to_string()),
-                r.site
+                untrusted(&r.site)
             );
         }
         _ => {
@@ -207,8 +223,8 @@ fn request_text(r: &RequestInfo, now: u64) -> String {
                 "[{}] {} ← {} ({}){}",
                 r.id,
                 r.ego,
-                r.site,
-                r.origin.as_deref().unwrap_or("?"),
+                untrusted(&r.site),
+                field(r.origin.as_deref(), "?"),
                 if r.known_site {
                     ", a remembered site"
                 } else {
@@ -218,9 +234,9 @@ fn request_text(r: &RequestInfo, now: u64) -> String {
             let _ = writeln!(
                 s,
                 "    through {} (client {}), browser at {}",
-                r.bridge.as_deref().unwrap_or("?"),
-                r.client_id.as_deref().unwrap_or("?"),
-                r.client_ip.as_deref().unwrap_or("an unreported address")
+                field(r.bridge.as_deref(), "?"),
+                field(r.client_id.as_deref(), "?"),
+                field(r.client_ip.as_deref(), "an unreported address")
             );
         }
     }
@@ -236,9 +252,9 @@ fn request_text(r: &RequestInfo, now: u64) -> String {
     s
 }
 
-/// One request, for `watch`.
+/// One request, for `watch` (safe to print).
 pub(crate) fn request_line(r: &RequestInfo) -> String {
-    request_text(r, now())
+    for_terminal(&request_text(r, now())).into_owned()
 }
 
 fn policy_text(p: &PolicyInfo) -> String {
@@ -246,8 +262,8 @@ fn policy_text(p: &PolicyInfo) -> String {
         "[{}] {}: client {} at {}{}",
         p.id,
         p.ego,
-        p.client,
-        p.bridge,
+        untrusted(&p.client),
+        untrusted(&p.bridge),
         if p.auto {
             " (approved without asking)"
         } else {
@@ -258,9 +274,11 @@ fn policy_text(p: &PolicyInfo) -> String {
 
 fn ban_text(b: &BanInfo) -> String {
     let what = match &b.target {
-        BanTarget::Site { issuer, client_id } => format!("site {client_id} at {issuer}"),
-        BanTarget::Bridge { issuer } => format!("bridge {issuer}"),
-        BanTarget::Program { path } => format!("program {path}"),
+        BanTarget::Site { issuer, client_id } => {
+            format!("site {} at {}", untrusted(client_id), untrusted(issuer))
+        }
+        BanTarget::Bridge { issuer } => format!("bridge {}", untrusted(issuer)),
+        BanTarget::Program { path } => format!("program {}", untrusted(path)),
     };
     let whose = b
         .ego
@@ -289,11 +307,30 @@ fn status_text(s: &StatusInfo) -> String {
         s.pending
     );
     for n in &s.nodes {
-        let _ = writeln!(
-            out,
-            "  node of {}: {} peer(s) connected, peer id {}",
-            n.ego, n.connected_peers, n.peer_id
-        );
+        match n.state.as_str() {
+            "stopped" => {
+                let _ = writeln!(
+                    out,
+                    "  node of {}: STOPPED, no login reaches this ego; restart the agent \
+                     (peer id {})",
+                    n.ego, n.peer_id
+                );
+            }
+            "not-answering" => {
+                let _ = writeln!(
+                    out,
+                    "  node of {}: NOT ANSWERING (peer id {})",
+                    n.ego, n.peer_id
+                );
+            }
+            _ => {
+                let _ = writeln!(
+                    out,
+                    "  node of {}: {} peer(s) connected, peer id {}",
+                    n.ego, n.connected_peers, n.peer_id
+                );
+            }
+        }
     }
     if let Some(t) = &s.auto_approvals {
         let _ = writeln!(
@@ -314,32 +351,56 @@ pub(crate) fn reply(r: &Reply, json: bool) {
         }
         return;
     }
-    let now = now();
+    if let Reply::Error(e) = r {
+        eprintln!("cyrcles: {}", for_terminal(&e.message));
+        return;
+    }
+    print!("{}", for_terminal(&reply_text(r, now())));
+}
+
+/// A reply as text for people. Fields from outside are escaped where
+/// they are written; the caller escapes the whole once more.
+fn reply_text(r: &Reply, now: u64) -> String {
+    let mut out = String::new();
     match r {
-        Reply::Status(s) => print!("{}", status_text(s)),
-        Reply::Done { message } => println!("{message}"),
-        Reply::Ego(e) => print!("{}", ego_text(e, now)),
+        Reply::Status(s) => {
+            let _ = write!(out, "{}", status_text(s));
+        }
+        Reply::Done { message } => {
+            let _ = writeln!(out, "{message}");
+        }
+        Reply::Ego(e) => {
+            let _ = write!(out, "{}", ego_text(e, now));
+        }
         Reply::Egos { egos } => {
             if egos.is_empty() {
-                println!("No ego yet: `cyrcles ego create NAME` makes one.");
+                let _ = writeln!(out, "No ego yet: `cyrcles ego create NAME` makes one.");
             }
             for e in egos {
-                println!(
+                let _ = writeln!(
+                    out,
                     "{:<16} {}  {}  {}",
                     e.name, e.fingerprint, e.state, e.ego_id
                 );
             }
         }
-        Reply::Kit(k) => println!("{}", serde_json::to_string_pretty(k).unwrap_or_default()),
+        Reply::Kit(k) => {
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(k).unwrap_or_default()
+            );
+        }
         Reply::Requests { requests } => {
             if requests.is_empty() {
-                println!("No request is waiting.");
+                let _ = writeln!(out, "No request is waiting.");
             }
             for q in requests {
-                println!("{}", request_text(q, now));
+                let _ = writeln!(out, "{}", request_text(q, now));
             }
             if let Some(q) = requests.first() {
-                println!(
+                let _ = writeln!(
+                    out,
                     "\nApprove with `cyrcles approve {} --code NN` (NN: the number shown on the \
                      login page), or deny with `cyrcles deny {}`.",
                     q.id, q.id
@@ -347,59 +408,73 @@ pub(crate) fn reply(r: &Reply, json: bool) {
             }
         }
         Reply::Approved { id, policy } => {
-            println!("Approved request {id}.");
+            let _ = writeln!(out, "Approved request {id}.");
             if let Some(p) = policy {
-                println!("Remembered: {}", policy_text(p));
+                let _ = writeln!(out, "Remembered: {}", policy_text(p));
             }
         }
         Reply::Denied { id, bans } => {
-            println!("Denied request {id}.");
+            let _ = writeln!(out, "Denied request {id}.");
             for b in bans {
-                println!("Banned: {}", ban_text(b));
+                let _ = writeln!(out, "Banned: {}", ban_text(b));
             }
         }
-        Reply::Policy(p) => println!("{}", policy_text(p)),
+        Reply::Policy(p) => {
+            let _ = writeln!(out, "{}", policy_text(p));
+        }
         Reply::Policies { policies } => {
             if policies.is_empty() {
-                println!("No remembered site.");
+                let _ = writeln!(out, "No remembered site.");
             }
             for p in policies {
-                println!("{}", policy_text(p));
+                let _ = writeln!(out, "{}", policy_text(p));
             }
         }
-        Reply::Ban(b) => println!("{}", ban_text(b)),
+        Reply::Ban(b) => {
+            let _ = writeln!(out, "{}", ban_text(b));
+        }
         Reply::Bans { bans } => {
             if bans.is_empty() {
-                println!("No ban.");
+                let _ = writeln!(out, "No ban.");
             }
             for b in bans {
-                println!("{}", ban_text(b));
+                let _ = writeln!(out, "{}", ban_text(b));
             }
         }
-        Reply::SignPending { id, code } => println!("request {id} waits (code {code:02})"),
-        Reply::Signed(s) => {
-            println!("signature  {}", s.signature);
-            println!("message    {}", s.message);
-            println!("ego key    {} (certificate seq {})", s.ego_key, s.cert_seq);
-            println!("ego id     {}", s.ego_id);
+        Reply::SignPending { id, code } => {
+            let _ = writeln!(out, "request {id} waits (code {code:02})");
         }
-        Reply::Event(e) => println!("{e:?}"),
+        Reply::Signed(s) => {
+            let _ = writeln!(out, "signature  {}", s.signature);
+            let _ = writeln!(out, "message    {}", s.message);
+            let _ = writeln!(
+                out,
+                "ego key    {} (certificate seq {})",
+                s.ego_key, s.cert_seq
+            );
+            let _ = writeln!(out, "ego id     {}", s.ego_id);
+        }
+        Reply::Event(e) => {
+            let _ = writeln!(out, "{e:?}");
+        }
         Reply::InviteOpen {
             code,
             ego,
             expires_at,
         } => {
-            println!("Invite code for {ego}:  {code}");
-            println!(
+            let _ = writeln!(out, "Invite code for {ego}:  {code}");
+            let _ = writeln!(
+                out,
                 "Read it to your friend (by phone or in person); they run \
                  `cyrcles friend accept {code}`. It works once, until {}.",
                 date(*expires_at)
             );
-            println!("Waiting for your friend...");
+            let _ = writeln!(out, "Waiting for your friend...");
         }
         Reply::Friend(f) => {
-            println!("{}", friend_text(f));
-            println!(
+            let _ = writeln!(out, "{}", friend_text(f));
+            let _ = writeln!(
+                out,
                 "Compare these digits with your friend: {}. If they differ, someone is in the \
                  middle: tell your friend, and do not use this friendship.",
                 f.fingerprint
@@ -407,21 +482,27 @@ pub(crate) fn reply(r: &Reply, json: bool) {
         }
         Reply::Friends { friends } => {
             if friends.is_empty() {
-                println!("No friend yet: `cyrcles friend invite --ego NAME` opens an invite.");
+                let _ = writeln!(
+                    out,
+                    "No friend yet: `cyrcles friend invite --ego NAME` opens an invite."
+                );
             }
             for f in friends {
-                println!("{}", friend_text(f));
+                let _ = writeln!(out, "{}", friend_text(f));
             }
         }
-        Reply::Circle(c) => print!("{}", circle_text(c, now)),
+        Reply::Circle(c) => {
+            let _ = write!(out, "{}", circle_text(c, now));
+        }
         Reply::Shares { shares } => {
             if shares.is_empty() {
-                println!("This agent holds no share of a friend's circle.");
+                let _ = writeln!(out, "This agent holds no share of a friend's circle.");
             }
             for s in shares {
-                println!(
+                let _ = writeln!(
+                    out,
                     "{} (ego {}), as your ego {}: generation {}, received {}, {}",
-                    s.friend,
+                    untrusted(&s.friend),
                     s.friend_ego_id,
                     s.my_ego,
                     s.generation,
@@ -435,10 +516,13 @@ pub(crate) fn reply(r: &Reply, json: bool) {
             }
         }
         Reply::Recoveries { incoming, outgoing } => {
-            print!("{}", recoveries_text(incoming, outgoing, now));
+            let _ = write!(out, "{}", recoveries_text(incoming, outgoing, now));
         }
-        Reply::Error(e) => eprintln!("cyrcles: {}", e.message),
+        Reply::Error(e) => {
+            let _ = writeln!(out, "cyrcles: {}", e.message);
+        }
     }
+    out
 }
 
 fn recoveries_text(
@@ -456,7 +540,7 @@ fn recoveries_text(
             out,
             "request {}: {} (ego {}) asks to recover on a new device, {}; fingerprint {}: {}",
             i.id,
-            i.friend,
+            untrusted(&i.friend),
             i.friend_ego_id,
             relative(i.received_at, now),
             i.fingerprint,
@@ -473,7 +557,11 @@ fn recoveries_text(
         let _ = writeln!(
             out,
             "recovering {} (ego {}), fingerprint {}: {} ({})",
-            o.name, o.ego_id, o.fingerprint, o.state, o.note
+            untrusted(&o.name),
+            o.ego_id,
+            o.fingerprint,
+            o.state,
+            untrusted(&o.note)
         );
         if o.state == "asking" {
             let _ = writeln!(
@@ -484,7 +572,7 @@ fn recoveries_text(
             );
         }
         for f in &o.friends {
-            let _ = writeln!(out, "  {}: {}", f.name, f.answer);
+            let _ = writeln!(out, "  {}: {}", untrusted(&f.name), untrusted(&f.answer));
         }
     }
     out
@@ -500,14 +588,18 @@ fn circle_text(c: &CircleInfo, now: u64) -> String {
             out,
             "  member {}  {} ({})",
             m.member.unwrap_or_default(),
-            m.name,
+            untrusted(&m.name),
             m.ego_id
         );
     }
     if let Some(at) = c.shared_at {
         let _ = writeln!(out, "  shared {}", relative(at, now));
     }
-    let planned: Vec<&str> = c.planned.iter().map(|m| m.name.as_str()).collect();
+    let planned: Vec<String> = c
+        .planned
+        .iter()
+        .map(|m| untrusted(&m.name).into_owned())
+        .collect();
     let _ = writeln!(
         out,
         "  chosen friends: {} (threshold {})",
@@ -527,7 +619,11 @@ fn circle_text(c: &CircleInfo, now: u64) -> String {
 fn friend_text(f: &FriendInfo) -> String {
     format!(
         "[{}] {}: friend {} (ego {}), digits {}",
-        f.id, f.ego, f.name, f.ego_id, f.fingerprint
+        f.id,
+        f.ego,
+        untrusted(&f.name),
+        f.ego_id,
+        f.fingerprint
     )
 }
 
@@ -562,6 +658,83 @@ pub(crate) fn kit(r: Reply, out: Option<&Path>, json: bool) -> Result<(), Failur
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_a_request_names_cannot_reorder_or_split_the_prompt() {
+        let r = RequestInfo {
+            id: 7,
+            kind: "login".into(),
+            ego: "main".into(),
+            ego_id: String::new(),
+            site: "\u{202e}moc.lapyap".into(),
+            client_id: Some("shop\u{2028}Approve with code 42".into()),
+            origin: Some("https://\u{2066}evil\u{2069}.example".into()),
+            bridge: Some("https://bridge.test\u{200b}".into()),
+            bridge_peer: None,
+            client_ip: Some("203.0.113.7\u{feff}".into()),
+            program: None,
+            program_pid: None,
+            known_site: false,
+            received_at: 0,
+            expires_at: 0,
+            wrong_codes: 0,
+        };
+        let text = request_line(&r);
+        for bad in [
+            '\u{202e}', '\u{2028}', '\u{2066}', '\u{2069}', '\u{200b}', '\u{feff}',
+        ] {
+            assert!(!text.contains(bad), "{text:?}");
+        }
+        assert!(text.contains("\\u{202e}moc.lapyap"), "{text}");
+        assert!(text.contains("shop\\u{2028}Approve"), "{text}");
+        // The prompt's own lines stay.
+        assert_eq!(text.lines().count(), 3, "{text}");
+        // A reply's text, with a friend named by a recovery kit.
+        let friend = FriendInfo {
+            id: 1,
+            ego: "main".into(),
+            name: "bob\nApproved: yes".into(),
+            ego_id: "e".into(),
+            fingerprint: "123 456".into(),
+            peer_id: String::new(),
+            created_at: 0,
+        };
+        let shown = reply_text(
+            &Reply::Friends {
+                friends: vec![friend],
+            },
+            0,
+        );
+        assert_eq!(shown.lines().count(), 1, "{shown}");
+        assert!(shown.contains("bob\\u{a}Approved"), "{shown}");
+    }
+
+    #[test]
+    fn a_stopped_node_is_said_so() {
+        let node = |state: &str| crate::control::proto::NodeInfo {
+            ego: "main".into(),
+            peer_id: "12D3KooW".into(),
+            state: state.into(),
+            connected_peers: 0,
+            listen_addrs: Vec::new(),
+        };
+        let s = StatusInfo {
+            version: "0".into(),
+            pid: 1,
+            home: "/h".into(),
+            locked: false,
+            protection: "key-file".into(),
+            started_at: 0,
+            now: 0,
+            egos: 2,
+            pending: 0,
+            nodes: vec![node("running"), node("stopped")],
+            auto_approvals: None,
+        };
+        let text = status_text(&s);
+        assert!(text.contains("node of main: 0 peer(s) connected"), "{text}");
+        assert!(text.contains("node of main: STOPPED"), "{text}");
+    }
 
     #[test]
     fn dates_and_relative_times() {

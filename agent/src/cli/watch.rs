@@ -11,8 +11,12 @@ use super::{Failure, output};
 use crate::control::client::{Client, ClientError};
 use crate::control::proto::{Reply, Request, RequestInfo, WatchEvent};
 use crate::home::Home;
+use crate::text::for_terminal;
 
 const PROMPT: &str = "    code shown on the login page, d = deny, n = not me, s = skip: ";
+/// Requests kept to ask about; the daemon holds at most 16 per ego, so
+/// more means events were missed (the oldest are dropped).
+const MAX_QUEUED: usize = 64;
 
 /// Runs until standard input closes (or the daemon stops).
 pub(crate) async fn run(home: &Home, json: bool) -> Result<(), Failure> {
@@ -57,18 +61,21 @@ pub(crate) async fn run(home: &Home, json: bool) -> Result<(), Failure> {
                     let known = current.as_ref().is_some_and(|c| c.id == request.id)
                         || queue.iter().any(|q| q.id == request.id);
                     if !known {
+                        if queue.len() >= MAX_QUEUED {
+                            queue.pop_front();
+                        }
                         queue.push_back(*request);
                     }
                 }
                 Some(Reply::Event(WatchEvent::Resolved { id, outcome })) => {
                     queue.retain(|q| q.id != id);
                     if current.as_ref().is_some_and(|c| c.id == id) {
-                        println!("\n    request {id}: {outcome}");
+                        println!("\n    request {id}: {}", for_terminal(&outcome));
                         current = None;
                     }
                 }
                 Some(Reply::Event(WatchEvent::Notice { message })) => {
-                    println!("\n    note: {message}");
+                    println!("\n    note: {}", for_terminal(&message));
                 }
                 Some(_) => {}
                 None => {
@@ -86,12 +93,12 @@ pub(crate) async fn run(home: &Home, json: bool) -> Result<(), Failure> {
                 };
                 match answer(home, &r, line.trim()).await {
                     Answered::Done(message) => {
-                        println!("    {message}");
+                        println!("    {}", for_terminal(&message));
                         current = None;
                     }
                     Answered::Skip => current = None,
                     Answered::Again(message) => {
-                        println!("    {message}");
+                        println!("    {}", for_terminal(&message));
                         print!("{PROMPT}");
                         let _ = std::io::stdout().flush();
                     }

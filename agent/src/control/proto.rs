@@ -341,7 +341,11 @@ pub struct NodeInfo {
     pub ego: String,
     /// The node's peer id.
     pub peer_id: String,
-    /// Connected peers.
+    /// `running`, `stopped` (its event loop ended: the ego is unreachable
+    /// until the daemon restarts) or `not-answering`.
+    #[serde(default)]
+    pub state: String,
+    /// Connected peers (0 unless running).
     pub connected_peers: usize,
     /// Listen addresses.
     pub listen_addrs: Vec<String>,
@@ -386,6 +390,10 @@ pub struct EgoInfo {
     /// (`next_rotation` is then the next try).
     #[serde(default)]
     pub rotation_problem: Option<String>,
+    /// The ego's node: `running`, `stopped` or `not-answering`; none
+    /// while it is not started (locked).
+    #[serde(default)]
+    pub node: Option<String>,
 }
 
 /// Signed endpoints.

@@ -3,20 +3,21 @@
 //!
 //! A login challenge from a bridge goes through, in order: the ego check
 //! (is it this node's ego, is the challenge live, is the ego active), the
-//! bans (site, bridge), the pending cap and the quotas (see `quota.rs`),
-//! then an auto-approve policy signs at once; anything else waits for the
-//! person, who must type the match code shown on the login page. A wrong
-//! code is refused and counted; after `wrong_code_limit` of them the
-//! request is denied.
+//! bans (site, bridge) and the quotas (`quota.rs`: what its source may
+//! spend, what the person granted), then an auto-approve policy signs at
+//! once; anything else waits for the person (`pending.rs`: bounded per
+//! source, a new source always gets in), who must type the match code
+//! shown on the login page. A wrong code is refused and counted; after
+//! `wrong_code_limit` of them the request is denied.
 //!
 //! Local programs ask through the socket (`sign`); the same bans (by
-//! program path), quotas and pending cap apply, and the person approves
-//! with the code the program was given.
+//! program path), quotas and pending bounds apply (the program is the
+//! source), and the person approves with the code the program was given.
 //!
 //! All policy state is per ego, so that one ego's bans or quotas never
 //! show through another's answers.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,7 +31,9 @@ use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use super::egos::EgoState;
+use super::pending::{Pending, PendingKind, PendingQueue};
 use super::quota::{Exceeded, QuotaBook};
+use super::source::Source;
 use super::{Shared, lock, notify, read};
 use crate::config::Quotas;
 use crate::control::peer::Caller;
@@ -38,6 +41,7 @@ use crate::control::proto::{
     BanInfo, ErrorCode, ErrorReply, LocalSignature, PolicyInfo, Reply, RequestInfo, WatchEvent,
 };
 use crate::keystore::{BanReason, BanRow, BanTarget, PolicyRow};
+use crate::text::untrusted;
 
 /// Longest wait for the person on a login (the bridge gives up at 130 s).
 const MAX_LOGIN_WAIT: Duration = Duration::from_secs(125);
@@ -49,42 +53,11 @@ const LOCAL_NONCE_LEN: usize = 32;
 /// What a waiting local program receives.
 pub(crate) type LocalAnswer = Result<LocalSignature, ErrorReply>;
 
-/// What a pending request is.
-#[derive(Debug)]
-pub(crate) enum PendingKind {
-    /// A bridge's login challenge.
-    Login {
-        challenge: LoginChallenge,
-        peer: PeerId,
-        answer: oneshot::Sender<LoginResponse>,
-    },
-    /// A local program's request.
-    Local {
-        program: String,
-        pid: Option<u32>,
-        reason: String,
-        nonce: Vec<u8>,
-        answer: oneshot::Sender<LocalAnswer>,
-    },
-}
-
-/// A request waiting for the person.
-#[derive(Debug)]
-pub(crate) struct Pending {
-    ego_id: EgoId,
-    code: u8,
-    wrong_codes: u32,
-    received_at: u64,
-    expires_at: u64,
-    kind: PendingKind,
-}
-
 /// Pending requests, quotas, and the cached policies and bans.
 #[derive(Debug)]
 pub(crate) struct Approvals {
     quotas: Quotas,
-    next_id: u64,
-    pending: BTreeMap<u64, Pending>,
+    pending: PendingQueue,
     books: HashMap<EgoId, QuotaBook>,
     policies: Vec<PolicyRow>,
     bans: Vec<BanRow>,
@@ -95,9 +68,8 @@ pub(crate) struct Approvals {
 impl Approvals {
     pub(crate) fn new(quotas: Quotas) -> Self {
         Self {
+            pending: PendingQueue::new(&quotas),
             quotas,
-            next_id: 1,
-            pending: BTreeMap::new(),
             books: HashMap::new(),
             policies: Vec::new(),
             bans: Vec::new(),
@@ -147,19 +119,33 @@ impl Approvals {
             .find(|p| &p.ego_id == ego && p.issuer == issuer && p.client_id == client_id)
     }
 
-    fn pending_for(&self, ego: &EgoId) -> usize {
-        self.pending.values().filter(|p| &p.ego_id == ego).count()
-    }
-
     fn book(&mut self, ego: EgoId) -> &mut QuotaBook {
         self.books.entry(ego).or_insert_with(QuotaBook::new)
     }
 
-    fn insert(&mut self, pending: Pending) -> u64 {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.pending.insert(id, pending);
-        id
+    /// Counts an approval by the person against the ego's quotas.
+    fn approved(&mut self, p: &Pending, now: u64) {
+        let quotas = self.quotas.clone();
+        let book = self.book(p.ego_id);
+        match &p.kind {
+            PendingKind::Login { challenge, .. } => {
+                let c = challenge.params();
+                book.approved_login(&c.issuer, &c.client_id, now, &quotas);
+            }
+            PendingKind::Local { .. } => book.approved_local(now, &quotas),
+        }
+    }
+
+    /// Queues a request; the request it pushed out, if any, is answered
+    /// as over quota. Returns the new request's id and the one pushed out.
+    fn insert(&mut self, pending: Pending) -> (u64, Option<u64>) {
+        let (id, evicted) = self.pending.insert(pending);
+        let evicted = evicted.map(|(old, p)| {
+            info!(id = old, ego = %p.ego_id, "a waiting request made room for a newer one");
+            answer_denied(p.kind, DenyReason::RateLimited);
+            old
+        });
+        (id, evicted)
     }
 
     pub(crate) fn request_info(&self, id: u64, p: &Pending) -> RequestInfo {
@@ -214,7 +200,7 @@ impl Approvals {
     pub(crate) fn requests(&self) -> Vec<RequestInfo> {
         self.pending
             .iter()
-            .map(|(id, p)| self.request_info(*id, p))
+            .map(|(id, p)| self.request_info(id, p))
             .collect()
     }
 
@@ -285,7 +271,7 @@ pub(crate) fn on_login(
     let now = shared.now();
     let p = challenge.params();
     let refuse = |reason: DenyReason, why: &str| {
-        info!(%ego, issuer = %p.issuer, client = %p.client_id, "login refused: {why}");
+        info!(%ego, issuer = %untrusted(&p.issuer), client = %untrusted(&p.client_id), "login refused: {why}");
         LoginResponse::Denied(reason)
     };
     if p.ego_id != ego {
@@ -302,13 +288,11 @@ pub(crate) fn on_login(
     if a.banned_site(&ego, &p.issuer, &p.client_id) {
         return responder.respond(refuse(DenyReason::Banned, "banned"));
     }
-    if a.pending_for(&ego) >= a.quotas.max_pending {
-        return responder.respond(refuse(DenyReason::RateLimited, "too many pending"));
-    }
+    let source = Source::login(peer, p.client_ip.as_deref());
     let quotas = a.quotas.clone();
     if let Err(e) = a
         .book(ego)
-        .admit_login(&p.issuer, &p.client_id, now.secs(), &quotas)
+        .admit_login(&source, &p.issuer, &p.client_id, now.secs(), &quotas)
     {
         return responder.respond(refuse(DenyReason::RateLimited, &rate_message(e)));
     }
@@ -316,18 +300,21 @@ pub(crate) fn on_login(
         .policy(&ego, &p.issuer, &p.client_id)
         .is_some_and(|pol| pol.auto);
     if let (true, Some(signer)) = (auto, &signer) {
+        a.book(ego)
+            .approved_login(&p.issuer, &p.client_id, now.secs(), &quotas);
         drop(a);
         responder.respond(challenge.approve(&signer.key, signer.cert_seq));
         lock(&shared.auto_times).record(received.elapsed());
-        info!(%ego, issuer = %p.issuer, client = %p.client_id, "login approved by policy");
+        info!(%ego, issuer = %untrusted(&p.issuer), client = %untrusted(&p.client_id), "login approved by policy");
         return;
     }
     let (tx, rx) = oneshot::channel();
     let expires_at = p.expires_at.secs();
     let wait =
         Duration::from_secs(expires_at.saturating_sub(now.secs()).max(1)).min(MAX_LOGIN_WAIT);
-    let id = a.insert(Pending {
+    let (id, evicted) = a.insert(Pending {
         ego_id: ego,
+        source,
         code: p.match_code,
         wrong_codes: 0,
         received_at: now.secs(),
@@ -338,12 +325,12 @@ pub(crate) fn on_login(
             answer: tx,
         },
     });
-    let info = a
-        .pending
-        .get(&id)
-        .map(|pending| a.request_info(id, pending));
+    let info = a.pending.get(id).map(|pending| a.request_info(id, pending));
     let name = a.name(&ego);
     drop(a);
+    if let Some(old) = evicted {
+        resolved(shared, old, "evicted");
+    }
     if let Some(request) = info {
         announce(shared, &name, request);
     }
@@ -366,16 +353,21 @@ fn announce(shared: &Shared, ego_name: &str, request: RequestInfo) {
         id = request.id,
         ego = ego_name,
         kind = %request.kind,
-        site = %request.site,
+        site = %untrusted(&request.site),
         "request waits for the person"
     );
     if shared.settings.notify {
+        // What the sender named is shown escaped (`text.rs`).
         let what = match &request.bridge {
-            Some(bridge) => format!("{} (through {bridge})", request.site),
+            Some(bridge) => format!(
+                "{} (through {})",
+                untrusted(&request.site),
+                untrusted(bridge)
+            ),
             None => format!(
                 "{} asks: {}",
-                request.program.as_deref().unwrap_or("a program"),
-                request.site
+                untrusted(request.program.as_deref().unwrap_or("a program")),
+                untrusted(&request.site)
             ),
         };
         notify::send(
@@ -391,22 +383,26 @@ fn announce(shared: &Shared, ego_name: &str, request: RequestInfo) {
     });
 }
 
+fn resolved(shared: &Shared, id: u64, outcome: &str) {
+    shared.emit(WatchEvent::Resolved {
+        id,
+        outcome: outcome.to_string(),
+    });
+}
+
 /// Removes a request that nobody answered (expired, or its program hung
 /// up); `false` if it was already answered.
 pub(crate) fn withdraw(shared: &Shared, id: u64, outcome: &str) -> bool {
-    let removed = lock(&shared.approvals).pending.remove(&id).is_some();
+    let removed = lock(&shared.approvals).pending.remove(id).is_some();
     if removed {
-        shared.emit(WatchEvent::Resolved {
-            id,
-            outcome: outcome.to_string(),
-        });
+        resolved(shared, id, outcome);
     }
     removed
 }
 
 /// Answers every waiting request "expired" (the daemon stops).
 pub(crate) fn withdraw_all(shared: &Shared) {
-    let pending = std::mem::take(&mut lock(&shared.approvals).pending);
+    let pending = lock(&shared.approvals).pending.take_all();
     for (_, p) in pending {
         answer_denied(p.kind, DenyReason::Expired);
     }
@@ -431,22 +427,14 @@ fn answer_denied(kind: PendingKind, reason: DenyReason) {
 
 /// An ego was revoked: its waiting requests are refused.
 pub(crate) fn ego_revoked(shared: &Shared, ego: EgoId) {
-    let mut a = lock(&shared.approvals);
-    a.revoked.insert(ego);
-    let ids: Vec<u64> = a
-        .pending
-        .iter()
-        .filter(|(_, p)| p.ego_id == ego)
-        .map(|(id, _)| *id)
-        .collect();
-    for id in ids {
-        if let Some(p) = a.pending.remove(&id) {
-            answer_denied(p.kind, DenyReason::UnknownEgo);
-            shared.emit(WatchEvent::Resolved {
-                id,
-                outcome: "withdrawn".into(),
-            });
-        }
+    let taken = {
+        let mut a = lock(&shared.approvals);
+        a.revoked.insert(ego);
+        a.pending.take_ego(&ego)
+    };
+    for (id, p) in taken {
+        answer_denied(p.kind, DenyReason::UnknownEgo);
+        resolved(shared, id, "withdrawn");
     }
 }
 
@@ -471,14 +459,14 @@ pub(crate) async fn approve(
     let (pending, signer) = {
         let mut a = lock(&shared.approvals);
         let limit = a.quotas.wrong_code_limit;
-        let p = a.pending.get_mut(&id).ok_or_else(|| no_request(id))?;
+        let p = a.pending.get_mut(id).ok_or_else(|| no_request(id))?;
         if p.code != code {
             p.wrong_codes += 1;
             let wrong = p.wrong_codes;
             let ego = p.ego_id;
             warn!(id, %ego, wrong, "wrong match code typed");
             if wrong >= limit {
-                if let Some(p) = a.pending.remove(&id) {
+                if let Some(p) = a.pending.remove(id) {
                     answer_denied(p.kind, DenyReason::User);
                 }
                 drop(a);
@@ -510,7 +498,8 @@ pub(crate) async fn approve(
                     "the ego's key is locked; run `cyrcles unlock`, then approve again",
                 )
             })?;
-        let pending = a.pending.remove(&id).ok_or_else(|| no_request(id))?;
+        let pending = a.pending.remove(id).ok_or_else(|| no_request(id))?;
+        a.approved(&pending, now.secs());
         (pending, signer)
     };
     let ego = pending.ego_id;
@@ -521,7 +510,7 @@ pub(crate) async fn approve(
         } => {
             let _ = answer.send(challenge.approve(&signer.key, signer.cert_seq));
             let c = challenge.params();
-            info!(id, %ego, issuer = %c.issuer, client = %c.client_id, "login approved");
+            info!(id, %ego, issuer = %untrusted(&c.issuer), client = %untrusted(&c.client_id), "login approved");
             if remember {
                 let row = shared
                     .keystore
@@ -597,7 +586,7 @@ pub(crate) async fn deny(
         let mut a = lock(&shared.approvals);
         if ban_bridge
             && a.pending
-                .get(&id)
+                .get(id)
                 .is_some_and(|p| matches!(p.kind, PendingKind::Local { .. }))
         {
             return Err(ErrorReply::new(
@@ -605,7 +594,7 @@ pub(crate) async fn deny(
                 "a local request has no bridge; use --ban-site to ban the program",
             ));
         }
-        a.pending.remove(&id).ok_or_else(|| no_request(id))?
+        a.pending.remove(id).ok_or_else(|| no_request(id))?
     };
     let ego = pending.ego_id;
     let reason = if not_me {
@@ -651,8 +640,8 @@ pub(crate) async fn deny(
                     .to_string(),
                 );
                 warn!(
-                    id, %ego, issuer = %c.issuer, client = %c.client_id,
-                    ip = ?c.client_ip, "login reported as not made by the person"
+                    id, %ego, issuer = %untrusted(&c.issuer), client = %untrusted(&c.client_id),
+                    ip = ?c.client_ip.as_deref().map(untrusted), "login reported as not made by the person"
                 );
             }
         }
@@ -674,7 +663,7 @@ pub(crate) async fn deny(
                     })
                     .to_string(),
                 );
-                warn!(id, %ego, program, "local request reported as not made by the person");
+                warn!(id, %ego, program = %untrusted(program), "local request reported as not made by the person");
             }
         }
     }
@@ -737,16 +726,10 @@ pub(crate) fn queue_local(
         return Err(ErrorReply::new(ErrorCode::Conflict, "the ego is revoked"));
     }
     if a.banned_program(&program) {
-        info!(program, "local request refused: the program is banned");
+        info!(program = %untrusted(&program), "local request refused: the program is banned");
         return Err(ErrorReply::new(
             ErrorCode::Refused,
             format!("{program} is banned from asking this agent"),
-        ));
-    }
-    if a.pending_for(&ego) >= a.quotas.max_pending {
-        return Err(ErrorReply::new(
-            ErrorCode::Refused,
-            "too many requests are waiting for this ego",
         ));
     }
     let quotas = a.quotas.clone();
@@ -755,8 +738,9 @@ pub(crate) fn queue_local(
         .map_err(|e| ErrorReply::new(ErrorCode::Refused, rate_message(e)))?;
     let code = u8::try_from(OsRng.next_u32() % 100).unwrap_or(0);
     let (tx, rx) = oneshot::channel();
-    let id = a.insert(Pending {
+    let (id, evicted) = a.insert(Pending {
         ego_id: ego,
+        source: Source::program(&program),
         code,
         wrong_codes: 0,
         received_at: now,
@@ -769,9 +753,12 @@ pub(crate) fn queue_local(
             answer: tx,
         },
     });
-    let info = a.pending.get(&id).map(|p| a.request_info(id, p));
+    let info = a.pending.get(id).map(|p| a.request_info(id, p));
     let name = a.name(&ego);
     drop(a);
+    if let Some(old) = evicted {
+        resolved(shared, old, "evicted");
+    }
     if let Some(request) = info {
         announce(shared, &name, request);
     }

@@ -43,6 +43,7 @@ use rand_core::{OsRng, RngCore};
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
+use super::sessions::{SessionTable, Taken};
 use super::{Shared, egos, lock, read};
 use crate::control::proto::{
     CircleInfo, CircleMember, ErrorCode, ErrorReply, KitFriend, ShareInfo, WatchEvent,
@@ -54,6 +55,8 @@ use crate::keystore::{CircleRow, FriendRow, HeldShare, SecretKind};
 const SESSION_TTL: Duration = Duration::from_secs(60);
 /// Sessions a member keeps open at once.
 const MAX_SESSIONS: usize = 64;
+/// Sessions one peer keeps open at once.
+const MAX_SESSIONS_PER_PEER: usize = 4;
 /// How long the owner waits for one friend's answer.
 pub(super) const ANSWER_WITHIN: Duration = Duration::from_secs(20);
 
@@ -62,33 +65,44 @@ pub(crate) fn default_threshold(n: usize) -> u16 {
     u16::try_from((n / 2 + 1).max(2)).unwrap_or(u16::MAX)
 }
 
-/// A member's open signing session.
+/// A member's open signing session (its peer and age are the table's).
 pub(crate) struct Session {
     pub(super) owner: EgoId,
     pub(super) generation: u64,
-    pub(super) peer: PeerId,
     pub(super) message: Vec<u8>,
     pub(super) nonces: SignerNonces,
-    pub(super) opened: Instant,
-    /// For a recovery: the friendship whose node becomes `peer` once this
-    /// member has signed.
+    /// For a recovery: the friendship whose node becomes the peer once
+    /// this member has signed.
     pub(super) repeer: Option<i64>,
 }
 
-/// Keeps a member's session for round 2; false if too many are open.
-pub(super) fn open_session(shared: &Shared, id: SessionId, session: Session) -> bool {
+/// Keeps a member's session for round 2 (see `sessions.rs` for the
+/// bounds); false if the id is in use.
+pub(super) fn open_session(shared: &Shared, id: SessionId, peer: PeerId, session: Session) -> bool {
     let mut sessions = lock(&shared.sessions);
-    sessions.0.retain(|_, s| s.opened.elapsed() < SESSION_TTL);
-    if sessions.0.len() >= MAX_SESSIONS {
-        return false;
+    match sessions.0.open(id.0, peer, session, Instant::now()) {
+        Ok(ended) => {
+            if ended > 0 {
+                info!(%peer, ended, "older signing sessions made room for a new one");
+            }
+            true
+        }
+        Err(Taken) => false,
     }
-    sessions.0.insert(id.0, session);
-    true
 }
 
 /// Open sessions, by session id (member side).
-#[derive(Default)]
-pub(crate) struct Sessions(HashMap<[u8; 16], Session>);
+pub(crate) struct Sessions(SessionTable<Session>);
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Self(SessionTable::new(
+            MAX_SESSIONS_PER_PEER,
+            MAX_SESSIONS,
+            SESSION_TTL,
+        ))
+    }
+}
 
 impl std::fmt::Debug for Sessions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -102,7 +116,10 @@ pub(super) fn refusal(code: u16) -> Envelope {
 
 /// Tells the person (in `cyrcles watch`) about a refused request.
 pub(super) fn notice(shared: &Shared, message: String) {
-    shared.emit(WatchEvent::Notice { message });
+    // Strangers cause these: they are budgeted (`notify.rs`).
+    if let Some(message) = super::notify::notice_text(message) {
+        shared.emit(WatchEvent::Notice { message });
+    }
 }
 
 pub(super) fn err(code: ErrorCode, message: impl Into<String>) -> ErrorReply {
@@ -937,13 +954,11 @@ async fn on_request(shared: &Shared, my_ego: EgoId, peer: PeerId, message: &Enve
     let session = Session {
         owner,
         generation: b.generation,
-        peer,
         message,
         nonces,
-        opened: Instant::now(),
         repeer: None,
     };
-    if !open_session(shared, b.session, session) {
+    if !open_session(shared, b.session, peer, session) {
         return refusal(refused::UNAVAILABLE);
     }
     Envelope::wrap(kind::ROUND1, &r1)
@@ -953,15 +968,10 @@ async fn on_signing(shared: &Shared, peer: PeerId, message: &Envelope) -> Envelo
     let Ok(request) = message.open::<SigningRequest>(MAX_CIRCLE_MESSAGE_SIZE) else {
         return refusal(refused::INVALID);
     };
-    let session = {
-        let mut sessions = lock(&shared.sessions);
-        match sessions.0.get(&request.session.0) {
-            Some(s) if s.peer == peer && s.opened.elapsed() < SESSION_TTL => {
-                sessions.0.remove(&request.session.0)
-            }
-            _ => None,
-        }
-    };
+    let session = lock(&shared.sessions)
+        .0
+        .take(&request.session.0, &peer, Instant::now())
+        .map(|e| e.value);
     let Some(session) = session else {
         return refusal(refused::NO_SESSION);
     };

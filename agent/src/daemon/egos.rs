@@ -29,6 +29,8 @@ const MAX_NAME_LEN: usize = 32;
 const MAX_PUBLISHED_ADDRS: usize = 8;
 /// How long `ego create` waits for the first publication.
 const FIRST_PUBLISH_WAIT: Duration = Duration::from_secs(15);
+/// The pause between two tries of the first publication.
+const FIRST_PUBLISH_RETRY: Duration = Duration::from_millis(300);
 
 /// One ego in the daemon.
 #[derive(Debug)]
@@ -461,9 +463,28 @@ pub(crate) async fn create(
     egos.insert(ego_id, state);
     drop(egos);
     info!(ego = %ego_id, name, "ego created");
-    let published = tokio::time::timeout(FIRST_PUBLISH_WAIT, publish(shared, ego_id, &node, bytes))
-        .await
-        .unwrap_or_else(|_| Err("publication is taking long; the daemon keeps trying".into()));
+    // A node that has just started may not have joined the network yet:
+    // the first publication is tried again until a peer stores it.
+    let deadline = tokio::time::Instant::now() + FIRST_PUBLISH_WAIT;
+    let published = loop {
+        let attempt =
+            tokio::time::timeout_at(deadline, publish(shared, ego_id, &node, bytes.clone()))
+                .await
+                .unwrap_or_else(|_| {
+                    Err("publication is taking long; the daemon keeps trying".into())
+                });
+        match attempt {
+            Err(_) if tokio::time::Instant::now() + FIRST_PUBLISH_RETRY < deadline => {
+                // Join again through the bootstrap peers before the next try.
+                for addr in &shared.settings.bootstrap {
+                    let _ = node.dial(addr.clone()).await;
+                }
+                let _ = node.bootstrap().await;
+                tokio::time::sleep(FIRST_PUBLISH_RETRY).await;
+            }
+            done => break done,
+        }
+    };
     Ok((ego_id, published))
 }
 

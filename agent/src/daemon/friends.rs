@@ -1,22 +1,33 @@
 //! Friends: invites, on both sides, and the friend list.
 //!
 //! The inviter's agent opens an invite for one of its egos: it makes a
-//! code, announces the ego's node under the code's rendezvous key, and
-//! waits (while `cyrcles friend invite` waits) for a hello. The acceptor's
-//! agent finds the node from the code, and the two run the SPAKE2
-//! exchange of `cyrcles_core::invite`. Each side checks the other's party
-//! against the DHT: the ego's record must be valid, not revoked, and
-//! certify the ego key the party names; the peer id must be the
-//! connection's.
+//! code, announces the ego's node under the code's rendezvous key (from
+//! the nameplate and the first word), and waits (while `cyrcles friend
+//! invite` waits) for a hello. The acceptor's agent finds the node from
+//! the code, and the two run the SPAKE2 exchange of
+//! `cyrcles_core::invite`. Each side checks the other's party against the
+//! DHT: the ego's record must be valid, not revoked, and certify the ego
+//! key the party names; the peer id must be the connection's.
 //!
-//! One guess per code: the first hello takes the invite out of the open
-//! set, whatever follows. A wrong code ends both sides at once (the
-//! acceptor sends a confirmation that cannot match, so the inviter does
-//! not wait for the expiry).
+//! **Only a real guess spends an invite.** A hello is checked before the
+//! invite is touched: its sender's rate (`hello_gate.rs`), the nameplate
+//! and rendezvous key (so the sender knows the first word), the node it
+//! names, then its party. A hello that fails any of these is refused and
+//! the invite stays open. One that passes gets the inviter's reply, from
+//! which the acceptor can tell whether its code was right: from then on
+//! the invite is spent, and a confirmation that does not match, or none
+//! within [`CONFIRM_WITHIN`], ends it. A wrong code ends both sides at
+//! once (the acceptor sends a confirmation that cannot match).
+//!
+//! **The acceptor** tries every node announced under the key (at most
+//! [`MAX_PROVIDERS_TRIED`]): a node that refuses, fails, answers out of
+//! turn or names a party that does not check out is not the inviter, and
+//! the next is tried. It stops only at a completed exchange, right or
+//! wrong.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cyrcles_core::EgoId;
 use cyrcles_core::envelope::Envelope;
@@ -30,16 +41,23 @@ use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use super::egos::EgoState;
+use super::hello_gate::HelloGate;
 use super::{Shared, egos, lock, read};
 use crate::control::proto::{ErrorCode, ErrorReply, FriendInfo};
 use crate::keystore::{FriendRow, NewFriend};
 
 /// How long a code works.
 pub(crate) const INVITE_TTL_SECS: u64 = 600;
+/// Invites open at once on this agent.
+const MAX_OPEN: usize = 16;
 /// How long the acceptor looks for the inviter's node.
 const FIND_FOR: Duration = Duration::from_secs(30);
 /// How long one side waits for the other's record.
 const RESOLVE_FOR: Duration = Duration::from_secs(15);
+/// How long the inviter waits for the confirmation once it replied.
+const CONFIRM_WITHIN: Duration = Duration::from_secs(60);
+/// Nodes announced under a key that the acceptor tries, at most.
+const MAX_PROVIDERS_TRIED: usize = 8;
 
 /// What the inviter's CLI waits for.
 pub(crate) type Outcome = oneshot::Receiver<Result<FriendInfo, ErrorReply>>;
@@ -47,9 +65,8 @@ pub(crate) type Outcome = oneshot::Receiver<Result<FriendInfo, ErrorReply>>;
 enum Stage {
     /// Waiting for a hello.
     Open(Inviter),
-    /// A hello arrived; its sender is being checked.
-    Checking,
-    /// Waiting for the acceptor's confirmation.
+    /// Replied to a hello (the guess is spent); waiting for its sender's
+    /// confirmation.
     Waiting { peer: PeerId, state: InviterWaiting },
 }
 
@@ -63,13 +80,16 @@ pub(crate) struct OpenInvite {
     rendezvous: [u8; 32],
 }
 
-/// The open invites, by nameplate.
+/// The open invites, by nameplate, and the gate hellos pass first.
 #[derive(Default)]
-pub(crate) struct Invites(HashMap<u16, OpenInvite>);
+pub(crate) struct Invites {
+    open: HashMap<u16, OpenInvite>,
+    gate: HelloGate,
+}
 
 impl std::fmt::Debug for Invites {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Invites({} open)", self.0.len())
+        write!(f, "Invites({} open)", self.open.len())
     }
 }
 
@@ -155,9 +175,15 @@ pub(crate) async fn open(
         egos::check_name(p)?;
     }
     let (party, node) = me(shared, Some(ego)).await?;
+    if lock(&shared.invites).open.len() >= MAX_OPEN {
+        return Err(ErrorReply::new(
+            ErrorCode::Refused,
+            format!("{MAX_OPEN} invites are open already; let one finish or expire first"),
+        ));
+    }
     let code = loop {
         let c = InviteCode::generate(&mut OsRng);
-        if !lock(&shared.invites).0.contains_key(&c.nameplate()) {
+        if !lock(&shared.invites).open.contains_key(&c.nameplate()) {
             break c;
         }
     };
@@ -188,7 +214,7 @@ pub(crate) async fn open(
     }
     let (tx, rx) = oneshot::channel();
     let expires_at = shared.now().secs() + INVITE_TTL_SECS;
-    lock(&shared.invites).0.insert(
+    lock(&shared.invites).open.insert(
         code.nameplate(),
         OpenInvite {
             ego: party.ego_id,
@@ -205,7 +231,7 @@ pub(crate) async fn open(
 
 /// Ends an invite that is still open (expired, or its CLI left).
 pub(crate) async fn close(shared: &Shared, nameplate: u16, why: &str) {
-    let gone = lock(&shared.invites).0.remove(&nameplate);
+    let gone = lock(&shared.invites).open.remove(&nameplate);
     if let Some(mut inv) = gone {
         info!(nameplate, "invite closed: {why}");
         inv.node.stop_providing(inv.rendezvous).await.ok();
@@ -215,9 +241,21 @@ pub(crate) async fn close(shared: &Shared, nameplate: u16, why: &str) {
     }
 }
 
-/// Ends an invite with an error for the inviter's CLI (it is burnt).
-async fn burn(shared: &Shared, nameplate: u16, error: ErrorReply) {
-    let gone = lock(&shared.invites).0.remove(&nameplate);
+/// Ends an invite with an error for the inviter's CLI (it is burnt), if
+/// `pred` holds for it.
+async fn burn_if(
+    shared: &Shared,
+    nameplate: u16,
+    pred: impl FnOnce(&OpenInvite) -> bool,
+    error: ErrorReply,
+) {
+    let gone = {
+        let mut invites = lock(&shared.invites);
+        match invites.open.get(&nameplate) {
+            Some(inv) if pred(inv) => invites.open.remove(&nameplate),
+            _ => None,
+        }
+    };
     if let Some(mut inv) = gone {
         warn!(nameplate, "invite failed: {}", error.message);
         inv.node.stop_providing(inv.rendezvous).await.ok();
@@ -252,74 +290,99 @@ pub(crate) fn on_message(
     });
 }
 
-async fn on_hello(shared: &Shared, ego: EgoId, peer: PeerId, hello: InviteHello) -> Envelope {
+async fn on_hello(shared: &Arc<Shared>, ego: EgoId, peer: PeerId, hello: InviteHello) -> Envelope {
     let nameplate = hello.nameplate;
-    // One guess: the inviter state leaves the open set now.
-    let taken = {
-        let mut invites = lock(&shared.invites);
-        match invites.0.get_mut(&nameplate) {
-            Some(inv) if inv.ego == ego => match std::mem::replace(&mut inv.stage, Stage::Checking)
-            {
-                Stage::Open(inviter) => Some((inviter, inv.node.clone())),
-                other => {
-                    inv.stage = other;
-                    None
-                }
+    let Some(slot) = lock(&shared.invites).gate.admit(&peer, Instant::now()) else {
+        info!(%peer, "invite hello refused: over the rate");
+        return refused(RefusedReason::RateLimited);
+    };
+    // An open invite this hello is for: its nameplate and rendezvous key
+    // (so its sender knows the first word). Nothing is taken yet.
+    let node = {
+        let invites = lock(&shared.invites);
+        match invites.open.get(&nameplate) {
+            Some(inv) if inv.ego == ego => match &inv.stage {
+                Stage::Open(inviter) if inviter.expects(&hello) => Some(inv.node.clone()),
+                _ => None,
             },
             _ => None,
         }
     };
-    let Some((inviter, node)) = taken else {
+    let Some(node) = node else {
         info!(%peer, nameplate, "invite hello refused: no open invite");
         return refused(RefusedReason::NoInvite);
     };
     if hello.acceptor.peer_id != peer.to_bytes() {
-        burn(
-            shared,
-            nameplate,
-            ErrorReply::new(
-                ErrorCode::Refused,
-                "the friend's agent named another node than its own: invite abandoned",
-            ),
-        )
-        .await;
+        info!(%peer, nameplate, "invite hello refused: it names another node than its sender");
         return refused(RefusedReason::Invalid);
     }
     if let Err(why) = check_party(&node, &hello.acceptor).await {
-        burn(
-            shared,
-            nameplate,
-            ErrorReply::new(
-                ErrorCode::Refused,
-                format!("the friend's ego does not check out: {why}"),
-            ),
-        )
-        .await;
+        info!(%peer, nameplate, "invite hello refused: the ego does not check out: {why}");
         return refused(RefusedReason::UnknownParty);
     }
-    match inviter.on_hello(&hello, &mut OsRng) {
-        Ok((state, reply)) => {
-            if let Some(inv) = lock(&shared.invites).0.get_mut(&nameplate) {
-                inv.stage = Stage::Waiting { peer, state };
-            }
+    drop(slot);
+    // A real guess: the reply lets the acceptor tell whether its code was
+    // right, so the invite is spent from here.
+    let replied = {
+        let mut invites = lock(&shared.invites);
+        match invites.open.get_mut(&nameplate) {
+            Some(inv) if inv.ego == ego => match &inv.stage {
+                Stage::Open(inviter) => match inviter.on_hello(&hello, &mut OsRng) {
+                    Ok((state, reply)) => {
+                        inv.stage = Stage::Waiting { peer, state };
+                        Ok(reply)
+                    }
+                    Err(e) => Err(Some(e)),
+                },
+                Stage::Waiting { .. } => Err(None),
+            },
+            _ => Err(None),
+        }
+    };
+    match replied {
+        Ok(reply) => {
+            info!(%peer, nameplate, "invite hello answered: waiting for the confirmation");
+            expire_waiting(shared.clone(), nameplate, peer);
             Envelope::wrap(kind::REPLY, &reply)
         }
-        Err(e) => {
-            burn(shared, nameplate, invite_error(&e)).await;
+        // Taken by another hello meanwhile.
+        Err(None) => refused(RefusedReason::NoInvite),
+        // Its own ego, or a SPAKE2 message that is not one: no guess.
+        Err(Some(e)) => {
+            info!(%peer, nameplate, "invite hello refused: {e}");
             refused(RefusedReason::Invalid)
         }
     }
+}
+
+/// Ends the invite if `peer`, who got the reply, has not confirmed within
+/// [`CONFIRM_WITHIN`]: its guess is spent either way.
+fn expire_waiting(shared: Arc<Shared>, nameplate: u16, peer: PeerId) {
+    tokio::spawn(async move {
+        tokio::time::sleep(CONFIRM_WITHIN).await;
+        burn_if(
+            &shared,
+            nameplate,
+            |inv| matches!(&inv.stage, Stage::Waiting { peer: p, .. } if *p == peer),
+            ErrorReply::new(
+                ErrorCode::Expired,
+                "an agent answered the invite and did not finish it; if that was not your \
+                 friend, open a new invite",
+            ),
+        )
+        .await;
+    });
 }
 
 async fn on_confirm(shared: &Shared, ego: EgoId, peer: PeerId, confirm: InviteConfirm) -> Envelope {
     let nameplate = confirm.nameplate;
     let taken = {
         let mut invites = lock(&shared.invites);
-        let ours = invites.0.get(&nameplate).is_some_and(|inv| {
+        let ours = invites.open.get(&nameplate).is_some_and(|inv| {
             inv.ego == ego && matches!(&inv.stage, Stage::Waiting { peer: p, .. } if *p == peer)
         });
         if ours {
-            invites.0.remove(&nameplate)
+            invites.open.remove(&nameplate)
         } else {
             None
         }
@@ -472,60 +535,114 @@ pub(crate) async fn accept(
     let (party, node) = me(shared, ego).await?;
     let me_peer = node.peer_id();
     let deadline = tokio::time::Instant::now() + FIND_FOR;
-    let providers = loop {
-        let found: Vec<PeerId> = node
+    let mut tried: HashSet<PeerId> = HashSet::new();
+    let mut last = refused_error(RefusedReason::NoInvite);
+    let mut found_any = false;
+    loop {
+        let providers: Vec<PeerId> = node
             .find_providers(code.rendezvous())
             .await
             .map_err(|e| network("the agent's node stopped", e))?
             .into_iter()
-            .filter(|p| *p != me_peer)
+            .filter(|p| *p != me_peer && !tried.contains(p))
             .collect();
-        if !found.is_empty() {
-            break found;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(ErrorReply::new(
-                ErrorCode::NotFound,
-                format!(
-                    "nobody is waiting with invite number {} (expired, mistyped, or the \
-                     inviter's agent is offline)",
-                    code.nameplate()
-                ),
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    let mut last = refused_error(RefusedReason::NoInvite);
-    for peer in providers {
-        let (acceptor, hello) = Acceptor::start(&code, party.clone(), &mut OsRng)
-            .map_err(|e| ErrorReply::new(ErrorCode::Internal, e.to_string()))?;
-        let answer = exchange(&node, peer, Envelope::wrap(kind::HELLO, &hello)).await?;
-        if let Some(reason) = refusal(&answer) {
-            last = refused_error(reason);
-            if reason == RefusedReason::NoInvite {
-                // A nameplate collision: another invite under this number.
-                continue;
-            }
+        // Every announced node tried, and no new one: the last refusal.
+        if providers.is_empty() && found_any {
             return Err(last);
         }
-        if answer.kind != kind::REPLY {
-            return Err(ErrorReply::new(
+        for peer in providers {
+            if tried.len() >= MAX_PROVIDERS_TRIED {
+                return Err(last);
+            }
+            tried.insert(peer);
+            found_any = true;
+            let x = Exchange {
+                node: &node,
+                peer,
+                nameplate: code.nameplate(),
+                ego: party.ego_id,
+            };
+            match try_provider(shared, &x, &code, &party, petname.as_deref()).await {
+                Tried::Done(outcome) => return outcome,
+                Tried::NotTheInviter(why) => {
+                    info!(%peer, "an announced node is not the inviter: {}", why.message);
+                    last = why;
+                }
+            }
+        }
+        if !found_any {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ErrorReply::new(
+                    ErrorCode::NotFound,
+                    format!(
+                        "nobody is waiting with invite number {} (expired, mistyped, or the \
+                         inviter's agent is offline)",
+                        code.nameplate()
+                    ),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+/// What one announced node gave.
+enum Tried {
+    /// A completed exchange, right or wrong: the acceptor stops.
+    Done(Result<FriendInfo, ErrorReply>),
+    /// Not the inviter (or not now): the next node is tried.
+    NotTheInviter(ErrorReply),
+}
+
+/// Runs the exchange with one announced node.
+async fn try_provider(
+    shared: &Shared,
+    x: &Exchange<'_>,
+    code: &InviteCode,
+    party: &Party,
+    petname: Option<&str>,
+) -> Tried {
+    let (acceptor, hello) = match Acceptor::start(code, party.clone(), &mut OsRng) {
+        Ok(a) => a,
+        Err(e) => return Tried::Done(Err(ErrorReply::new(ErrorCode::Internal, e.to_string()))),
+    };
+    let answer = match exchange(x.node, x.peer, Envelope::wrap(kind::HELLO, &hello)).await {
+        Ok(a) => a,
+        Err(e) => return Tried::NotTheInviter(e),
+    };
+    if let Some(reason) = refusal(&answer) {
+        return Tried::NotTheInviter(refused_error(reason));
+    }
+    if answer.kind != kind::REPLY {
+        return Tried::NotTheInviter(ErrorReply::new(
+            ErrorCode::Refused,
+            "the inviter's agent answered out of turn",
+        ));
+    }
+    let reply: InviteReply = match answer.open(MAX_INVITE_MESSAGE_SIZE) {
+        Ok(r) => r,
+        Err(e) => {
+            return Tried::NotTheInviter(ErrorReply::new(
                 ErrorCode::Refused,
-                "the inviter's agent answered out of turn",
+                format!("malformed reply: {e}"),
             ));
         }
-        let reply: InviteReply = answer
-            .open(MAX_INVITE_MESSAGE_SIZE)
-            .map_err(|e| ErrorReply::new(ErrorCode::Refused, format!("malformed reply: {e}")))?;
-        let exchange = Exchange {
-            node: &node,
-            peer,
-            nameplate: code.nameplate(),
-            ego: party.ego_id,
-        };
-        return finish(shared, &exchange, acceptor, &reply, petname.as_deref()).await;
+    };
+    // Who answers must be who it says, with a valid ego, before its
+    // confirmation is looked at: a squatter under the key is skipped.
+    if reply.inviter.peer_id != x.peer.to_bytes() {
+        return Tried::NotTheInviter(ErrorReply::new(
+            ErrorCode::Refused,
+            "the inviter's agent named another node than its own",
+        ));
     }
-    Err(last)
+    if let Err(why) = check_party(x.node, &reply.inviter).await {
+        return Tried::NotTheInviter(ErrorReply::new(
+            ErrorCode::Refused,
+            format!("the inviter's ego does not check out: {why}"),
+        ));
+    }
+    Tried::Done(finish(shared, x, acceptor, &reply, petname).await)
 }
 
 /// The acceptor's exchange with one inviter node.
@@ -556,18 +673,6 @@ async fn finish(
             return Err(invite_error(&e));
         }
     };
-    if reply.inviter.peer_id != peer.to_bytes() {
-        return Err(ErrorReply::new(
-            ErrorCode::Refused,
-            "the inviter's agent named another node than its own",
-        ));
-    }
-    if let Err(why) = check_party(node, &reply.inviter).await {
-        return Err(ErrorReply::new(
-            ErrorCode::Refused,
-            format!("the inviter's ego does not check out: {why}"),
-        ));
-    }
     let answer = exchange(node, peer, Envelope::wrap(kind::CONFIRM, &confirm)).await?;
     if let Some(reason) = refusal(&answer) {
         return Err(refused_error(reason));

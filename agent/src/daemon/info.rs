@@ -48,6 +48,7 @@ pub(crate) fn ego_info(state: &EgoState, locked: bool) -> EgoInfo {
         last_published_at: row.last_published_at,
         last_error: row.last_error.clone(),
         rotation_problem: state.friends_error.clone(),
+        node: None,
     };
     let Some(record) = &state.record else {
         info.state = "damaged".into();

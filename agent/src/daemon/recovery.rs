@@ -17,7 +17,10 @@
 //! after `cyrcles recovery approve`, and only a certificate that is the
 //! next one of the ego's current record
 //! ([`cyrcles_core::circle::authorize_recovery`]). Once it signed, the
-//! friendship's node becomes the new device's.
+//! friendship's node becomes the new device's. The queue is bounded so
+//! that junk requests never keep the real one out: denied requests stop
+//! counting at once, one node holds one request, and at a bound the new
+//! request gets in (`recovery_queue.rs`).
 //!
 //! Queues and recoveries in progress live in memory: a restarted friend
 //! sees the request again at the next poll (and must approve it again);
@@ -25,7 +28,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 use cyrcles_core::cbor::Encode;
 use cyrcles_core::circle::messages::{MAX_CIRCLE_MESSAGE_SIZE, kind};
@@ -48,58 +50,22 @@ use super::circles::{
     ANSWER_WITHIN, Session, friend_record, notice, open_session, published_addrs, refusal,
 };
 use super::egos::{self, EgoState};
+use super::recovery_queue::{DecideError, Decision, IncomingQueue, NewRequest};
 use super::{Shared, lock, notify};
 use crate::control::proto::{
     ErrorCode, ErrorReply, IncomingRecovery, KitFriend, OutgoingRecovery, RecoveryAnswer,
 };
 use crate::keystore::{CircleRow, EgoRow, NewFriend, SecretKind};
 
-/// Friends' requests kept at once.
-const MAX_INCOMING: usize = 32;
-/// Requests kept per friend's ego (one per new key).
-const MAX_INCOMING_PER_EGO: usize = 4;
-/// How long a friend's request is kept.
-const INCOMING_TTL_SECS: u64 = 7 * 86_400;
 /// How long a recovery keeps asking.
 const OUTGOING_TTL_SECS: u64 = 7 * 86_400;
 /// Own-ego alerts remembered (so a repeated request alerts once).
 const MAX_ALERTS: usize = 64;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Decision {
-    Pending,
-    Approved,
-    Denied,
-}
-
-impl Decision {
-    fn as_str(self) -> &'static str {
-        match self {
-            Decision::Pending => "pending",
-            Decision::Approved => "approved",
-            Decision::Denied => "denied",
-        }
-    }
-}
-
-/// A friend's request, waiting for this person.
-#[derive(Debug)]
-struct Incoming {
-    id: u64,
-    owner: EgoId,
-    petname: String,
-    new_key: PublicKey,
-    peer: PeerId,
-    fingerprint: String,
-    received_at: u64,
-    decision: Decision,
-}
-
 /// Recoveries: friends' requests (member side) and this device's own.
 #[derive(Debug, Default)]
 pub(crate) struct Recoveries {
-    incoming: Vec<Incoming>,
-    next_id: u64,
+    incoming: IncomingQueue,
     outgoing: BTreeMap<EgoId, OutgoingRecovery>,
     alerted: Vec<PublicKey>,
 }
@@ -124,6 +90,10 @@ pub(crate) async fn on_request(
     if request.body.peer_id != peer.to_bytes() {
         return refusal(refused::INVALID);
     }
+    // Cheap, and before any keystore read.
+    if let Err(r) = request.check_possession() {
+        return refusal(r.code());
+    }
     if shared.egos.lock().await.contains_key(&owner) {
         own_ego_alert(shared, &request, peer);
         return refusal(refused::OWN_EGO);
@@ -143,13 +113,7 @@ pub(crate) async fn on_request(
     let Some(newest) = newest else {
         return refusal(refused::NO_SHARE);
     };
-    if let Err(r) = request.check_possession() {
-        return refusal(r.code());
-    }
-    let decision = match queue(shared, &request, &friend, peer) {
-        Ok(d) => d,
-        Err(code) => return refusal(code),
-    };
+    let decision = queue(shared, &request, &friend, peer);
     let Ok(key) = shared.data_key() else {
         return refusal(refused::UNAVAILABLE);
     };
@@ -177,53 +141,44 @@ pub(crate) async fn on_request(
 }
 
 /// Finds or queues the request; returns the person's decision so far.
+/// A new request always gets in (see `recovery_queue.rs`).
 fn queue(
     shared: &Shared,
     request: &RecoveryRequest,
     friend: &crate::keystore::FriendRow,
     peer: PeerId,
-) -> Result<Decision, u16> {
+) -> Decision {
     let now = shared.now().secs();
     let owner = request.body.ego_id;
     let mut r = lock(&shared.recoveries);
-    r.incoming
-        .retain(|i| now < i.received_at.saturating_add(INCOMING_TTL_SECS));
-    if let Some(i) = r
-        .incoming
-        .iter()
-        .find(|i| i.owner == owner && i.new_key == request.new_key() && i.peer == peer)
-    {
-        return Ok(i.decision);
+    if let Some(d) = r.incoming.decision(&owner, &request.new_key(), &peer, now) {
+        return d;
     }
-    if r.incoming.len() >= MAX_INCOMING
-        || r.incoming.iter().filter(|i| i.owner == owner).count() >= MAX_INCOMING_PER_EGO
-    {
-        return Err(refused::UNAVAILABLE);
-    }
-    r.next_id += 1;
-    let id = r.next_id;
     let fingerprint = request.fingerprint();
-    r.incoming.push(Incoming {
-        id,
-        owner,
-        petname: friend.petname.clone(),
-        new_key: request.new_key(),
-        peer,
-        fingerprint: fingerprint.clone(),
-        received_at: now,
-        decision: Decision::Pending,
-    });
+    let (id, gone) = r.incoming.push(
+        NewRequest {
+            owner,
+            petname: friend.petname.clone(),
+            new_key: request.new_key(),
+            peer,
+            fingerprint: fingerprint.clone(),
+        },
+        now,
+    );
     drop(r);
+    for old in gone {
+        info!(owner = %old.owner, id = old.id, "a waiting recovery request made room for a newer one");
+    }
     let text = format!(
-        "your friend {:?} asks to recover their ego on a new device (request {id}, \
+        "your friend \"{}\" asks to recover their ego on a new device (request {id}, \
          fingerprint {fingerprint}). Call them: approve with `cyrcles recovery approve {id}` \
          only if they read you the same digits",
-        friend.petname
+        crate::text::untrusted(&friend.petname)
     );
     info!(%owner, id, friend = %friend.petname, "a recovery request is waiting for the person");
     notify::send("Cyrcles: a friend asks for recovery", &text);
     notice(shared, text);
-    Ok(Decision::Pending)
+    Decision::Pending
 }
 
 /// The old device (or another device holding this ego) hears of a
@@ -297,13 +252,11 @@ async fn sign_round1(
     let session = Session {
         owner,
         generation,
-        peer,
         message,
         nonces,
-        opened: Instant::now(),
         repeer: Some(friend_id),
     };
-    if !open_session(shared, request.body.session, session) {
+    if !open_session(shared, request.body.session, peer, session) {
         return refusal(refused::UNAVAILABLE);
     }
     Envelope::wrap(kind::ROUND1, &r1)
@@ -311,9 +264,11 @@ async fn sign_round1(
 
 /// `recovery list`.
 pub(crate) fn list(shared: &Shared) -> (Vec<IncomingRecovery>, Vec<OutgoingRecovery>) {
-    let r = lock(&shared.recoveries);
+    let now = shared.now().secs();
+    let mut r = lock(&shared.recoveries);
     let incoming = r
         .incoming
+        .list(now)
         .iter()
         .map(|i| IncomingRecovery {
             id: i.id,
@@ -330,32 +285,31 @@ pub(crate) fn list(shared: &Shared) -> (Vec<IncomingRecovery>, Vec<OutgoingRecov
 
 /// `recovery approve` (`approve = true`) and `recovery deny`.
 pub(crate) fn decide(shared: &Shared, id: u64, approve: bool) -> Result<String, ErrorReply> {
-    let mut r = lock(&shared.recoveries);
-    let i = r.incoming.iter_mut().find(|i| i.id == id).ok_or_else(|| {
-        err(
-            ErrorCode::NotFound,
-            format!("no recovery request {id}; `cyrcles recovery list` shows them"),
-        )
-    })?;
-    if i.decision != Decision::Pending {
-        return Err(err(
-            ErrorCode::Conflict,
-            format!("recovery request {id} is already {}", i.decision.as_str()),
-        ));
-    }
-    i.decision = if approve {
-        Decision::Approved
-    } else {
-        Decision::Denied
-    };
-    info!(owner = %i.owner, id, approve, "recovery request decided");
+    let now = shared.now().secs();
+    let decided = lock(&shared.recoveries)
+        .incoming
+        .decide(id, approve, now)
+        .map_err(|e| match e {
+            DecideError::Unknown => err(
+                ErrorCode::NotFound,
+                format!("no recovery request {id}; `cyrcles recovery list` shows them"),
+            ),
+            DecideError::Decided(d) => err(
+                ErrorCode::Conflict,
+                format!("recovery request {id} is already {}", d.as_str()),
+            ),
+        })?;
+    info!(owner = %decided.owner, id, approve, "recovery request decided");
     Ok(if approve {
         format!(
             "approved: this agent signs {:?}'s new key at their device's next attempt",
-            i.petname
+            decided.petname
         )
     } else {
-        format!("denied: {:?}'s new device gets no signature", i.petname)
+        format!(
+            "denied: {:?}'s new device gets no signature",
+            decided.petname
+        )
     })
 }
 

@@ -43,6 +43,7 @@ use super::circles::{
     ANSWER_WITHIN, describe, ego_by_name, err, find_friend, friend_peer, friend_record, friends_of,
     keep_share, reach, refusal, snapshot,
 };
+use super::sessions::{Entry, SessionTable};
 use super::{Shared, lock};
 use crate::control::proto::{CircleInfo, ErrorCode, ErrorReply};
 use crate::keystore::FriendRow;
@@ -68,16 +69,21 @@ struct Repair {
     owner: EgoId,
     my_ego: EgoId,
     friend_id: i64,
-    peer: PeerId,
     me: MemberId,
     key: SealKey,
     role: Role,
-    opened: Instant,
 }
 
-/// Open repair sessions, by session id (member side).
-#[derive(Default)]
-pub(crate) struct Repairs(HashMap<[u8; 16], Repair>);
+/// Open repair sessions, by session id (member side): one per requester
+/// (a new request ends its older session), [`MAX_REPAIRS`] in all (see
+/// `sessions.rs`).
+pub(crate) struct Repairs(SessionTable<Repair>);
+
+impl Default for Repairs {
+    fn default() -> Self {
+        Self(SessionTable::new(1, MAX_REPAIRS, REPAIR_TTL))
+    }
+}
 
 impl std::fmt::Debug for Repairs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -164,42 +170,32 @@ async fn on_request(shared: &Shared, my_ego: EgoId, peer: PeerId, message: &Enve
         session: req.session,
         keys: vec![(me, sealing.public())],
     };
-    let mut repairs = lock(&shared.repairs);
-    // One repair per requester at a time: a new request ends its older
-    // sessions here.
-    repairs
-        .0
-        .retain(|_, r| r.opened.elapsed() < REPAIR_TTL && r.peer != peer);
-    if repairs.0.len() >= MAX_REPAIRS || repairs.0.contains_key(&req.session.0) {
-        return refusal(refused::UNAVAILABLE);
-    }
-    repairs.0.insert(
+    let opened = lock(&shared.repairs).0.open(
         req.session.0,
+        peer,
         Repair {
             owner,
             my_ego,
             friend_id: friend.id,
-            peer,
             me,
             key: sealing,
             role,
-            opened: Instant::now(),
         },
+        Instant::now(),
     );
+    if opened.is_err() {
+        return refusal(refused::UNAVAILABLE);
+    }
     Envelope::wrap(kind::REPAIR_KEYS, &answer)
 }
 
 /// Takes the session of `id` if `peer` opened it.
-fn take(shared: &Shared, id: SessionId, peer: &PeerId) -> Option<Repair> {
-    let mut repairs = lock(&shared.repairs);
-    match repairs.0.get(&id.0) {
-        Some(r) if r.peer == *peer && r.opened.elapsed() < REPAIR_TTL => repairs.0.remove(&id.0),
-        _ => None,
-    }
+fn take(shared: &Shared, id: SessionId, peer: &PeerId) -> Option<Entry<Repair>> {
+    lock(&shared.repairs).0.take(&id.0, peer, Instant::now())
 }
 
-fn put_back(shared: &Shared, id: SessionId, r: Repair) {
-    lock(&shared.repairs).0.insert(id.0, r);
+fn put_back(shared: &Shared, id: SessionId, r: Entry<Repair>) {
+    lock(&shared.repairs).0.put_back(id.0, r);
 }
 
 fn on_keys(shared: &Shared, peer: PeerId, message: &Envelope) -> Envelope {
@@ -209,7 +205,7 @@ fn on_keys(shared: &Shared, peer: PeerId, message: &Envelope) -> Envelope {
     let Some(mut r) = take(shared, keys.session, &peer) else {
         return refusal(refused::NO_SESSION);
     };
-    let Role::Helper(mut helper) = r.role else {
+    let Role::Helper(mut helper) = r.value.role else {
         return refusal(refused::INVALID);
     };
     let by_member: BTreeMap<MemberId, [u8; 32]> = keys.keys.iter().copied().collect();
@@ -222,7 +218,7 @@ fn on_keys(shared: &Shared, peer: PeerId, message: &Envelope) -> Envelope {
     };
     let mut items = Vec::new();
     for d in deltas {
-        if d.to == r.me {
+        if d.to == r.value.me {
             if helper.add_delta(d).is_err() {
                 return refusal(refused::INVALID);
             }
@@ -232,7 +228,7 @@ fn on_keys(shared: &Shared, peer: PeerId, message: &Envelope) -> Envelope {
             return refusal(refused::INVALID);
         };
         let plain = Zeroizing::new(d.to_cbor());
-        let aad = repair_aad(b"delta", keys.session, r.me, d.to);
+        let aad = repair_aad(b"delta", keys.session, r.value.me, d.to);
         match seal(to_key, &aad, &plain, &mut OsRng) {
             Ok(sealed) => items.push((d.to, sealed)),
             Err(_) => return refusal(refused::INVALID),
@@ -241,10 +237,10 @@ fn on_keys(shared: &Shared, peer: PeerId, message: &Envelope) -> Envelope {
     items.sort_by_key(|(m, _)| *m);
     let answer = RepairSealed {
         session: keys.session,
-        member: r.me,
+        member: r.value.me,
         items,
     };
-    r.role = Role::Deltas(helper, target_key);
+    r.value.role = Role::Deltas(helper, target_key);
     put_back(shared, keys.session, r);
     Envelope::wrap(kind::REPAIR_SEALED, &answer)
 }
@@ -256,12 +252,12 @@ async fn on_sealed(shared: &Shared, peer: PeerId, message: &Envelope) -> Envelop
     let Some(mut r) = take(shared, bundle.session, &peer) else {
         return refusal(refused::NO_SESSION);
     };
-    if bundle.member != r.me {
+    if bundle.member != r.value.me {
         return refusal(refused::INVALID);
     }
-    match std::mem::replace(&mut r.role, Role::Done) {
-        Role::Deltas(helper, target_key) => helper_sigma(&r, *helper, target_key, &bundle),
-        Role::Target(target) => target_finish(shared, &r, *target, &bundle).await,
+    match std::mem::replace(&mut r.value.role, Role::Done) {
+        Role::Deltas(helper, target_key) => helper_sigma(&r.value, *helper, target_key, &bundle),
+        Role::Target(target) => target_finish(shared, &r.value, *target, &bundle).await,
         Role::Helper(_) | Role::Done => refusal(refused::INVALID),
     }
 }

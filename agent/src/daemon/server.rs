@@ -10,8 +10,11 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::broadcast::error::RecvError;
 use tracing::{debug, info, warn};
 
+use cyrcles_p2p::NodeHandle;
+
 use super::{
-    Shared, approval, circles, egos, friends, info as describe, lock, recovery, repair, write,
+    Shared, approval, circles, egos, friends, info as describe, lock, node_health, recovery,
+    repair, write,
 };
 use crate::control::peer::{self, Caller, Credentials};
 use crate::control::proto::{
@@ -282,28 +285,48 @@ async fn ego_show(
     shared: &Shared,
     id: EgoId,
 ) -> Result<crate::control::proto::EgoInfo, ErrorReply> {
-    let egos = shared.egos.lock().await;
-    let state = egos
-        .get(&id)
-        .ok_or_else(|| ErrorReply::new(ErrorCode::NotFound, format!("no ego {id}")))?;
-    Ok(describe::ego_info(state, shared.is_locked()))
+    let (mut info, node) = {
+        let egos = shared.egos.lock().await;
+        let state = egos
+            .get(&id)
+            .ok_or_else(|| ErrorReply::new(ErrorCode::NotFound, format!("no ego {id}")))?;
+        (
+            describe::ego_info(state, shared.is_locked()),
+            state.node.clone(),
+        )
+    };
+    if let Some(node) = node {
+        info.node = Some(node_health::check(&node).await.0.as_str().into());
+    }
+    Ok(info)
 }
 
 async fn status(shared: &Shared) -> Result<Reply, ErrorReply> {
-    let egos = shared.egos.lock().await;
-    let mut nodes = Vec::new();
-    for state in egos.values() {
-        if let Some(node) = &state.node
-            && let Ok(s) = node.status().await
-        {
-            nodes.push(NodeInfo {
-                ego: state.row.name.clone(),
-                peer_id: node.peer_id().to_string(),
-                connected_peers: s.connected_peers,
-                listen_addrs: s.listen_addrs.iter().map(ToString::to_string).collect(),
-            });
-        }
-    }
+    // Asked without the egos lock held: a node that does not answer must
+    // not hold up every other command.
+    let (egos, nodes) = {
+        let egos = shared.egos.lock().await;
+        let nodes: Vec<(String, NodeHandle)> = egos
+            .values()
+            .filter_map(|s| s.node.clone().map(|n| (s.row.name.clone(), n)))
+            .collect();
+        (egos.len(), nodes)
+    };
+    let checks = nodes.iter().map(|(_, node)| node_health::check(node));
+    let health = futures::future::join_all(checks).await;
+    let nodes = nodes
+        .iter()
+        .zip(health)
+        .map(|((ego, node), (health, s))| NodeInfo {
+            ego: ego.clone(),
+            peer_id: node.peer_id().to_string(),
+            state: health.as_str().into(),
+            connected_peers: s.as_ref().map_or(0, |s| s.connected_peers),
+            listen_addrs: s
+                .map(|s| s.listen_addrs.iter().map(ToString::to_string).collect())
+                .unwrap_or_default(),
+        })
+        .collect();
     Ok(Reply::Status(StatusInfo {
         version: env!("CARGO_PKG_VERSION").into(),
         pid: std::process::id(),
@@ -312,7 +335,7 @@ async fn status(shared: &Shared) -> Result<Reply, ErrorReply> {
         protection: shared.protection.as_str().into(),
         started_at: shared.started_at,
         now: shared.now().secs(),
-        egos: egos.len(),
+        egos,
         pending: lock(&shared.approvals).pending_count(),
         nodes,
         auto_approvals: lock(&shared.auto_times).summary(),

@@ -285,17 +285,29 @@ pub struct Bridge {
 
 impl Bridge {
     pub async fn start(clock: Clock) -> Bridge {
+        let (bridge, mut events) = Self::start_with_events(clock, None).await;
+        // A bridge receives no requests here; drain its events.
+        tokio::spawn(async move { while events.recv().await.is_some() {} });
+        bridge
+    }
+
+    /// A DHT server node on loopback, joined through `bootstrap`, whose
+    /// events the caller handles (a stranger or a squatter in attack
+    /// tests).
+    pub async fn start_with_events(
+        clock: Clock,
+        bootstrap: Option<&Multiaddr>,
+    ) -> (Bridge, tokio::sync::mpsc::Receiver<cyrcles_p2p::NodeEvent>) {
         let mut c = NodeConfig::new(Keypair::generate_ed25519());
         c.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+        c.bootstrap = bootstrap.into_iter().cloned().collect();
         c.dial_private_addrs = true;
         c.mode = DhtMode::Server;
         c.clock = clock.clone();
-        let (node, mut events) = Node::spawn(c).await.unwrap();
-        // A bridge receives no requests here; drain its events.
-        tokio::spawn(async move { while events.recv().await.is_some() {} });
+        let (node, events) = Node::spawn(c).await.unwrap();
         let listen = node.status().await.unwrap().listen_addrs[0].clone();
         let addr = listen.with(cyrcles_p2p::multiaddr::Protocol::P2p(node.peer_id()));
-        Bridge { node, addr, clock }
+        (Bridge { node, addr, clock }, events)
     }
 
     pub fn now(&self) -> UnixTime {
@@ -308,7 +320,9 @@ impl Bridge {
         ego: EgoId,
         pred: impl Fn(&VerifiedEgo) -> bool,
     ) -> VerifiedEgo {
-        bounded(30, "resolving the ego", async {
+        // Generous: on a loaded machine a new node may take a while to
+        // join and publish.
+        bounded(60, "resolving the ego", async {
             loop {
                 if let Ok(found) = self.node.get(ego).await
                     && pred(&found.ego)
@@ -326,6 +340,11 @@ impl Bridge {
     }
 
     pub fn challenge(&self, ego: EgoId, client: &str, code: u8) -> LoginChallenge {
+        self.challenge_from(ego, client, code, "203.0.113.7")
+    }
+
+    /// A challenge for `client` at [`ISSUER`] from a browser at `ip`.
+    pub fn challenge_from(&self, ego: EgoId, client: &str, code: u8, ip: &str) -> LoginChallenge {
         let now = self.now();
         LoginChallenge::new(ChallengeParams {
             issuer: ISSUER.into(),
@@ -337,7 +356,7 @@ impl Bridge {
             issued_at: now,
             expires_at: now.plus(120),
             match_code: code,
-            client_ip: Some("203.0.113.7".into()),
+            client_ip: Some(ip.into()),
         })
         .unwrap()
     }

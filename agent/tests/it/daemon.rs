@@ -63,6 +63,14 @@ async fn egos_have_their_own_network_identity() {
     let status = agent.json(&["status"]).await;
     assert_eq!(status["egos"], 2);
     assert_eq!(status["nodes"].as_array().unwrap().len(), 2);
+    // Each node answers, and says so (a stopped one would say "stopped").
+    for n in status["nodes"].as_array().unwrap() {
+        assert_eq!(n["state"], "running", "{status}");
+    }
+    assert_eq!(
+        agent.json(&["ego", "show", "work"]).await["node"],
+        "running"
+    );
     let list = agent.json(&["ego", "list"]).await;
     let names: Vec<&str> = list["egos"]
         .as_array()

@@ -47,6 +47,11 @@ impl Invite {
         Invite { child, lines, code }
     }
 
+    /// The code read out.
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+
     /// Waits for the command to end: its exit code and last line.
     pub async fn end(mut self) -> (i32, Option<Value>) {
         let line = bounded(60, "the invite's outcome", self.lines.next_line())
@@ -86,7 +91,7 @@ pub async fn befriend(a: &Agent, a_ego: &str, b_name: &str, b: &Agent, b_ego: &s
     assert_eq!(code, 0, "{last:?}");
 }
 
-async fn two_agents() -> (Bridge, Agent, Agent, EgoId, EgoId) {
+pub async fn two_agents() -> (Bridge, Agent, Agent, EgoId, EgoId) {
     let bridge = Bridge::start(cyrcles_p2p::system_clock()).await;
     let alice = Agent::start(Some(&bridge.addr)).await;
     let bob = Agent::start(Some(&bridge.addr)).await;
@@ -188,28 +193,21 @@ async fn a_wrong_code_fails_on_both_sides_and_burns_the_invite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hello_is_one_guess_and_its_replay_is_refused() {
-    let (bridge, alice, _bob, _a, _b) = two_agents().await;
-    let invite = Invite::open(&alice, "main", "mallory").await;
+    let (bridge, alice, bob, _a, _b) = two_agents().await;
+    let invite = Invite::open(&alice, "main", "bob").await;
     let code: InviteCode = invite.code.parse().unwrap();
-    // Mallory knows the number (it is public) and guesses the words; she
-    // has no ego record in the DHT.
-    let mut guess: InviteCode = format!("{}-abandon-ability", code.nameplate())
+    // Mallory heard the number and even learned the first word, and
+    // guesses the second; she has no ego record in the DHT.
+    let first = invite.code.split('-').nth(1).unwrap();
+    let mut guess: InviteCode = format!("{}-{first}-ability", code.nameplate())
         .parse()
         .unwrap();
     if guess == code {
-        guess = format!("{}-zoo-zoo", code.nameplate()).parse().unwrap();
+        guess = format!("{}-{first}-zoo", code.nameplate()).parse().unwrap();
     }
+    assert_eq!(guess.rendezvous(), code.rendezvous());
     let node = &bridge.node;
-    let providers = bounded(30, "the invite's node", async {
-        loop {
-            let p = node.find_providers(code.rendezvous()).await.unwrap();
-            if !p.is_empty() {
-                return p;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        }
-    })
-    .await;
+    let providers = find(node, code.rendezvous()).await;
     let party = Party {
         ego_id: stranger_ego(),
         ego_pk: SecretKey::from_seed(&[7; 32]).public(),
@@ -217,20 +215,44 @@ async fn a_hello_is_one_guess_and_its_replay_is_refused() {
     };
     let (_, hello) = Acceptor::start(&guess, party, &mut rand_core::OsRng).unwrap();
     let hello = Envelope::wrap(kind::HELLO, &hello);
-    let refused = |e: Envelope| {
-        assert_eq!(e.kind, kind::REFUSED);
-        e.open::<InviteRefused>(MAX_INVITE_MESSAGE_SIZE)
-            .unwrap()
-            .reason
-    };
     let first = node.invite(providers[0], Vec::new(), &hello).await.unwrap();
     assert_eq!(refused(first), RefusedReason::UnknownParty);
-    // Alice's command ends: the invite is burnt.
+    // That cost the invite nothing. A real guess does: Bob's agent, with
+    // a valid ego, types the wrong second word.
+    let out = bounded(
+        60,
+        "bob with a wrong second word",
+        bob.cli(&["friend", "accept", &guess.to_string()]),
+    )
+    .await;
+    assert_eq!(out.code, 5, "{out:?}");
     let (exit, last) = invite.end().await;
-    assert_eq!(exit, 9, "{last:?}");
-    // The same hello again finds no invite.
+    assert_eq!(exit, 5, "{last:?}");
+    // The invite is spent: the same hello again finds no invite.
     let again = node.invite(providers[0], Vec::new(), &hello).await.unwrap();
     assert_eq!(refused(again), RefusedReason::NoInvite);
+}
+
+/// The reason of an `invite-refused` answer.
+pub fn refused(e: Envelope) -> RefusedReason {
+    assert_eq!(e.kind, kind::REFUSED, "not a refusal");
+    e.open::<InviteRefused>(MAX_INVITE_MESSAGE_SIZE)
+        .unwrap()
+        .reason
+}
+
+/// The nodes announced under `key`, once there is one.
+pub async fn find(node: &cyrcles_p2p::NodeHandle, key: [u8; 32]) -> Vec<cyrcles_p2p::PeerId> {
+    bounded(30, "the invite's node", async {
+        loop {
+            let p = node.find_providers(key).await.unwrap();
+            if !p.is_empty() {
+                return p;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    })
+    .await
 }
 
 /// An ego id nobody holds.

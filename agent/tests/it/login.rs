@@ -149,31 +149,90 @@ async fn deny_and_not_me() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_site_quota_answers_denied_rate() {
     let (bridge, agent, id, record) = setup().await;
-    // Five prompts per site per ten minutes by default.
-    let mut waiting = Vec::new();
-    for code in 0..5 {
-        waiting.push(send(
-            &bridge,
-            &record,
-            &bridge.challenge(id, "spammy", code),
+    // Five approved logins per site per ten minutes by default.
+    for code in 0..5u8 {
+        let answer = send(&bridge, &record, &bridge.challenge(id, "spammy", code));
+        let rid = agent.wait_requests(1).await[0]["id"].to_string();
+        agent
+            .json(&["approve", &rid, "--code", &format!("{code:02}")])
+            .await;
+        assert!(matches!(
+            bounded(10, "the answer", answer).await.unwrap(),
+            LoginResponse::Approved(_)
         ));
-        agent.wait_requests(usize::from(code) + 1).await;
     }
     let r = bridge
         .login(&record, &bridge.challenge(id, "spammy", 9))
         .await
         .unwrap();
     assert_eq!(r, LoginResponse::Denied(DenyReason::RateLimited));
-    assert_eq!(
+    assert!(
         agent.json(&["requests"]).await["requests"]
             .as_array()
             .unwrap()
-            .len(),
-        5
+            .is_empty()
     );
     // Another site is not affected.
     let _other = send(&bridge, &record, &bridge.challenge(id, "calm", 1));
-    agent.wait_requests(6).await;
+    agent.wait_requests(1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_source_is_bounded_in_requests_and_in_waiting_slots() {
+    let (bridge, agent, id, record) = setup().await;
+    // One browser network at one bridge: two requests wait at most; a
+    // third pushes out the oldest, which is answered as over quota.
+    let first = send(&bridge, &record, &bridge.challenge(id, "shop", 1));
+    agent.wait_requests(1).await;
+    let second = send(&bridge, &record, &bridge.challenge(id, "shop", 2));
+    agent.wait_requests(2).await;
+    let mut all = vec![
+        second,
+        send(&bridge, &record, &bridge.challenge(id, "shop", 3)),
+    ];
+    assert_eq!(
+        bounded(10, "the oldest to make room", first).await.unwrap(),
+        LoginResponse::Denied(DenyReason::RateLimited)
+    );
+    let waiting = agent.wait_requests(2).await;
+    assert_eq!(waiting.len(), 2);
+    // Ten requests per source per ten minutes by default, prompted or not:
+    // seven more, one at a time, each pushing out an older one.
+    for code in 4..=10 {
+        all.push(send(&bridge, &record, &bridge.challenge(id, "shop", code)));
+        bounded(20, "an older request to make room", async {
+            while all.iter().filter(|h| h.is_finished()).count() < all.len() - 2 {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+    }
+    let r = bridge
+        .login(&record, &bridge.challenge(id, "shop", 11))
+        .await
+        .unwrap();
+    assert_eq!(r, LoginResponse::Denied(DenyReason::RateLimited));
+    // Another browser network at the same bridge has its own allowance.
+    let _other = send(
+        &bridge,
+        &record,
+        &bridge.challenge_from(id, "shop", 12, "198.51.100.20"),
+    );
+    bounded(20, "the other network's request", async {
+        loop {
+            let v = agent.json(&["requests"]).await;
+            if v["requests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["client_ip"] == "198.51.100.20")
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,12 +20,12 @@ use crate::friends::befriend;
 /// again every second.
 const CONFIG: &str = "[circles]\nsign_interval_secs = 0\nrecovery_poll_secs = 1\n";
 
-async fn start(bridge: &Bridge) -> Agent {
+pub async fn start(bridge: &Bridge) -> Agent {
     Agent::start_with_config(Some(&bridge.addr), CONFIG).await
 }
 
 /// Waits until `agent`'s `recovery list` satisfies `pred`; returns it.
-async fn recoveries_where(agent: &Agent, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+pub async fn recoveries_where(agent: &Agent, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let v = agent.json(&["recovery", "list"]).await;

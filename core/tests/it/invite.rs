@@ -74,13 +74,47 @@ fn bad_codes_say_what_is_wrong() {
 }
 
 #[test]
-fn the_rendezvous_depends_on_the_nameplate_only() {
+fn the_rendezvous_depends_on_the_nameplate_and_the_first_word() {
     let a: InviteCode = "77-orbit-ladder".parse().unwrap();
-    let b: InviteCode = "77-abandon-zoo".parse().unwrap();
+    let b: InviteCode = "77-orbit-zoo".parse().unwrap();
     let c: InviteCode = "78-orbit-ladder".parse().unwrap();
+    let d: InviteCode = "77-abandon-ladder".parse().unwrap();
+    // The second word stays out of it.
     assert_eq!(a.rendezvous(), b.rendezvous());
     assert_ne!(a.rendezvous(), c.rendezvous());
-    assert_eq!(a.rendezvous(), rendezvous(77));
+    assert_ne!(a.rendezvous(), d.rendezvous());
+    // "orbit" is word 1247 of the list (from 0), "abandon" word 0.
+    assert_eq!(a.rendezvous(), rendezvous(77, 1247));
+    assert_eq!(d.rendezvous(), rendezvous(77, 0));
+    // The key is SHA-256 of the context, a zero byte, the nameplate and
+    // the word index, both big-endian (docs/protocol.md section 13).
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"cyrcles/v1/invite/rendezvous\0");
+    h.update([0, 77, 0x04, 0xdf]);
+    let expected: [u8; 32] = h.finalize().into();
+    assert_eq!(a.rendezvous(), expected);
+}
+
+#[test]
+fn a_hello_must_name_the_rendezvous_of_the_code() {
+    let mut r = rng(11);
+    let code: InviteCode = "4821-orbit-ladder".parse().unwrap();
+    let inviter = Inviter::new(code.clone(), party(1));
+    let (_, hello) = Acceptor::start(&code, party(2), &mut r).unwrap();
+    assert!(inviter.expects(&hello));
+    // Someone who knows the nameplate but not the first word.
+    let guess: InviteCode = "4821-abandon-ladder".parse().unwrap();
+    let (_, wrong) = Acceptor::start(&guess, party(2), &mut r).unwrap();
+    assert!(!inviter.expects(&wrong));
+    // Or who names the right nameplate with any key.
+    let mut forged = hello.clone();
+    forged.rendezvous = [7; 32];
+    assert!(!inviter.expects(&forged));
+    assert_eq!(
+        inviter.on_hello(&forged, &mut r).unwrap_err(),
+        InviteError::WrongInvite
+    );
 }
 
 /// Runs a whole exchange; returns both sides' outcomes.

@@ -1,0 +1,357 @@
+//! Friends' recovery requests waiting for this person (member side),
+//! bounded so that junk from strangers never keeps the real one out.
+//!
+//! Anyone who knows a friend's ego id can send requests for it: a new
+//! device is a new node, so requests cannot be limited to known peers,
+//! and a request is cheap (a fresh key signs it). The queue holds:
+//!
+//! * **pending** requests: at most [`MAX_PENDING_PER_OWNER`] per friend's
+//!   ego and [`MAX_PENDING`] in all, and one per sending node (a node's
+//!   new request replaces its older one). At a bound the new request still
+//!   gets in: the oldest pending request of that ego (or, for the total,
+//!   of the ego holding the most) goes. A real new device asks again at
+//!   each poll, so it is back within seconds; junk has to keep coming.
+//! * **decided** requests, which no longer count: approved ones wait for
+//!   the new device's next attempt ([`DECIDED_TTL_SECS`]), denied ones
+//!   stay for the person to see and so that a repeat is answered
+//!   `denied` ([`DENIED_TTL_SECS`]). At most [`MAX_DECIDED_PER_OWNER`]
+//!   per ego; the oldest go first.
+//!
+//! Pending requests expire after [`PENDING_TTL_SECS`].
+
+use cyrcles_core::{EgoId, PublicKey};
+use cyrcles_p2p::PeerId;
+
+/// Pending requests kept per friend's ego.
+pub(crate) const MAX_PENDING_PER_OWNER: usize = 4;
+/// Pending requests kept in all.
+pub(crate) const MAX_PENDING: usize = 32;
+/// Decided requests kept per friend's ego.
+pub(crate) const MAX_DECIDED_PER_OWNER: usize = 8;
+/// How long a pending request is kept.
+pub(crate) const PENDING_TTL_SECS: u64 = 7 * 86_400;
+/// How long an approved request is kept (the recovery asks for 7 days).
+pub(crate) const DECIDED_TTL_SECS: u64 = 7 * 86_400;
+/// How long a denied request is kept.
+pub(crate) const DENIED_TTL_SECS: u64 = 86_400;
+
+/// The person's decision on a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decision {
+    Pending,
+    Approved,
+    Denied,
+}
+
+impl Decision {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Decision::Pending => "pending",
+            Decision::Approved => "approved",
+            Decision::Denied => "denied",
+        }
+    }
+}
+
+/// A friend's request, waiting for this person or decided.
+#[derive(Debug, Clone)]
+pub(crate) struct Incoming {
+    pub(crate) id: u64,
+    pub(crate) owner: EgoId,
+    pub(crate) petname: String,
+    pub(crate) new_key: PublicKey,
+    pub(crate) peer: PeerId,
+    pub(crate) fingerprint: String,
+    pub(crate) received_at: u64,
+    /// When the person decided (`None` while pending).
+    pub(crate) decided_at: Option<u64>,
+    pub(crate) decision: Decision,
+}
+
+/// A new request, before it has an id.
+#[derive(Debug, Clone)]
+pub(crate) struct NewRequest {
+    pub(crate) owner: EgoId,
+    pub(crate) petname: String,
+    pub(crate) new_key: PublicKey,
+    pub(crate) peer: PeerId,
+    pub(crate) fingerprint: String,
+}
+
+/// Why a decision could not be made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum DecideError {
+    /// No such request.
+    Unknown,
+    /// Already decided.
+    Decided(Decision),
+}
+
+/// The requests, in arrival order.
+#[derive(Debug, Default)]
+pub(crate) struct IncomingQueue {
+    items: Vec<Incoming>,
+    next_id: u64,
+}
+
+impl IncomingQueue {
+    /// Forgets what has expired.
+    fn prune(&mut self, now: u64) {
+        self.items.retain(|i| {
+            let (from, ttl) = match (i.decision, i.decided_at) {
+                (Decision::Pending, _) | (_, None) => (i.received_at, PENDING_TTL_SECS),
+                (Decision::Approved, Some(at)) => (at, DECIDED_TTL_SECS),
+                (Decision::Denied, Some(at)) => (at, DENIED_TTL_SECS),
+            };
+            now < from.saturating_add(ttl)
+        });
+    }
+
+    /// The person's decision on this very request (same ego, key and
+    /// node), if it is known.
+    pub(crate) fn decision(
+        &mut self,
+        owner: &EgoId,
+        new_key: &PublicKey,
+        peer: &PeerId,
+        now: u64,
+    ) -> Option<Decision> {
+        self.prune(now);
+        self.items
+            .iter()
+            .find(|i| i.owner == *owner && i.new_key == *new_key && i.peer == *peer)
+            .map(|i| i.decision)
+    }
+
+    fn pending(&self) -> impl Iterator<Item = &Incoming> {
+        self.items
+            .iter()
+            .filter(|i| i.decision == Decision::Pending)
+    }
+
+    fn remove_first(&mut self, pred: impl Fn(&Incoming) -> bool) -> Option<Incoming> {
+        let at = self.items.iter().position(pred)?;
+        Some(self.items.remove(at))
+    }
+
+    /// Queues a new pending request (the caller checked it is not known
+    /// yet). Returns its id and the requests it pushed out.
+    pub(crate) fn push(&mut self, r: NewRequest, now: u64) -> (u64, Vec<Incoming>) {
+        self.prune(now);
+        let mut gone = Vec::new();
+        let pending = |i: &Incoming| i.decision == Decision::Pending;
+        // One pending request per sending node.
+        while let Some(old) = self.remove_first(|i| pending(i) && i.peer == r.peer) {
+            gone.push(old);
+        }
+        if self.pending().filter(|i| i.owner == r.owner).count() >= MAX_PENDING_PER_OWNER
+            && let Some(old) = self.remove_first(|i| pending(i) && i.owner == r.owner)
+        {
+            gone.push(old);
+        }
+        if self.pending().count() >= MAX_PENDING {
+            let fullest = self.fullest_owner();
+            if let Some(old) = self.remove_first(|i| pending(i) && Some(i.owner) == fullest) {
+                gone.push(old);
+            }
+        }
+        self.next_id += 1;
+        let id = self.next_id;
+        self.items.push(Incoming {
+            id,
+            owner: r.owner,
+            petname: r.petname,
+            new_key: r.new_key,
+            peer: r.peer,
+            fingerprint: r.fingerprint,
+            received_at: now,
+            decided_at: None,
+            decision: Decision::Pending,
+        });
+        (id, gone)
+    }
+
+    /// The ego with the most pending requests (ties: the one whose oldest
+    /// is oldest).
+    fn fullest_owner(&self) -> Option<EgoId> {
+        let mut counts: Vec<(EgoId, usize)> = Vec::new();
+        for i in self.pending() {
+            match counts.iter_mut().find(|(o, _)| *o == i.owner) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((i.owner, 1)),
+            }
+        }
+        // `counts` is in order of each ego's oldest request: the first
+        // maximum wins ties.
+        let most = counts.iter().map(|(_, n)| *n).max()?;
+        counts.into_iter().find(|(_, n)| *n == most).map(|(o, _)| o)
+    }
+
+    /// The person decides on request `id`; a decided request no longer
+    /// counts against the pending bounds.
+    pub(crate) fn decide(
+        &mut self,
+        id: u64,
+        approve: bool,
+        now: u64,
+    ) -> Result<Incoming, DecideError> {
+        self.prune(now);
+        let i = self
+            .items
+            .iter_mut()
+            .find(|i| i.id == id)
+            .ok_or(DecideError::Unknown)?;
+        if i.decision != Decision::Pending {
+            return Err(DecideError::Decided(i.decision));
+        }
+        i.decision = if approve {
+            Decision::Approved
+        } else {
+            Decision::Denied
+        };
+        i.decided_at = Some(now);
+        let decided = i.clone();
+        let owner = decided.owner;
+        while self
+            .items
+            .iter()
+            .filter(|i| i.owner == owner && i.decision != Decision::Pending)
+            .count()
+            > MAX_DECIDED_PER_OWNER
+        {
+            // The oldest decision goes (never the one just made: it is
+            // the newest).
+            let oldest = self
+                .items
+                .iter()
+                .filter(|i| i.owner == owner && i.decision != Decision::Pending)
+                .min_by_key(|i| i.decided_at)
+                .map(|i| i.id);
+            match oldest {
+                Some(id) => self.items.retain(|i| i.id != id),
+                None => break,
+            }
+        }
+        Ok(decided)
+    }
+
+    /// Every request kept, oldest first.
+    pub(crate) fn list(&mut self, now: u64) -> &[Incoming] {
+        self.prune(now);
+        &self.items
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cyrcles_core::SecretKey;
+
+    fn request(owner: u8, key: u8, peer: &PeerId) -> NewRequest {
+        NewRequest {
+            owner: EgoId::from_bytes([owner; 32]),
+            petname: "alice".into(),
+            new_key: SecretKey::from_seed(&[key; 32]).public(),
+            peer: *peer,
+            fingerprint: String::new(),
+        }
+    }
+
+    fn pending_of(q: &mut IncomingQueue, owner: u8) -> Vec<u64> {
+        let owner = EgoId::from_bytes([owner; 32]);
+        q.list(0)
+            .iter()
+            .filter(|i| i.owner == owner && i.decision == Decision::Pending)
+            .map(|i| i.id)
+            .collect()
+    }
+
+    #[test]
+    fn denied_requests_leave_the_count_at_once_and_are_remembered() {
+        let mut q = IncomingQueue::default();
+        let mut ids = Vec::new();
+        for k in 0..4 {
+            ids.push(q.push(request(1, k, &PeerId::random()), 0).0);
+        }
+        for id in &ids {
+            q.decide(*id, false, 1).unwrap();
+        }
+        assert!(pending_of(&mut q, 1).is_empty());
+        // A new request is pending, nothing pushed out.
+        let real = PeerId::random();
+        let (id, gone) = q.push(request(1, 9, &real), 2);
+        assert!(gone.is_empty());
+        assert_eq!(pending_of(&mut q, 1), vec![id]);
+        // The denied ones are still known (a repeat is answered denied),
+        // for a day.
+        let junk = q.list(2)[0].clone();
+        assert_eq!(
+            q.decision(&junk.owner, &junk.new_key, &junk.peer, 3),
+            Some(Decision::Denied)
+        );
+        assert_eq!(
+            q.decide(ids[0], true, 3).unwrap_err(),
+            DecideError::Decided(Decision::Denied)
+        );
+        assert_eq!(q.decide(999, true, 3).unwrap_err(), DecideError::Unknown);
+        assert_eq!(
+            q.decision(&junk.owner, &junk.new_key, &junk.peer, 1 + DENIED_TTL_SECS),
+            None
+        );
+    }
+
+    #[test]
+    fn at_the_bound_a_new_sender_gets_in_and_one_sender_holds_one() {
+        let mut q = IncomingQueue::default();
+        let junk: Vec<PeerId> = (0..4).map(|_| PeerId::random()).collect();
+        let mut first = None;
+        for (k, p) in junk.iter().enumerate() {
+            let (id, _) = q.push(request(1, u8::try_from(k).unwrap(), p), 0);
+            first.get_or_insert(id);
+        }
+        // One node sending more keys keeps one slot.
+        for k in 10..20 {
+            q.push(request(1, k, &junk[3]), 1);
+        }
+        assert_eq!(pending_of(&mut q, 1).len(), 4);
+        let real = PeerId::random();
+        let (id, gone) = q.push(request(1, 99, &real), 2);
+        assert_eq!(gone.len(), 1);
+        assert_eq!(Some(gone[0].id), first);
+        assert!(pending_of(&mut q, 1).contains(&id));
+        // The person approves it: it stays, and no longer counts.
+        q.decide(id, true, 3).unwrap();
+        for k in 30..40 {
+            q.push(request(1, k, &PeerId::random()), 4);
+        }
+        let owner = EgoId::from_bytes([1; 32]);
+        let key = SecretKey::from_seed(&[99; 32]).public();
+        assert_eq!(q.decision(&owner, &key, &real, 5), Some(Decision::Approved));
+        assert_eq!(pending_of(&mut q, 1).len(), MAX_PENDING_PER_OWNER);
+    }
+
+    #[test]
+    fn the_total_bound_takes_from_the_fullest_ego() {
+        let mut q = IncomingQueue::default();
+        for owner in 0..8u8 {
+            for k in 0..4u8 {
+                q.push(request(owner + 1, k, &PeerId::random()), 0);
+            }
+        }
+        assert_eq!(q.list(0).len(), MAX_PENDING);
+        let (_, gone) = q.push(request(50, 1, &PeerId::random()), 1);
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].owner, EgoId::from_bytes([1; 32]));
+        assert_eq!(q.list(1).len(), MAX_PENDING);
+    }
+
+    #[test]
+    fn decided_requests_are_bounded_per_ego() {
+        let mut q = IncomingQueue::default();
+        for k in 0..20u8 {
+            let (id, _) = q.push(request(1, k, &PeerId::random()), u64::from(k));
+            q.decide(id, false, u64::from(k)).unwrap();
+        }
+        assert_eq!(q.list(20).len(), MAX_DECIDED_PER_OWNER);
+    }
+}
