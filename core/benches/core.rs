@@ -1,6 +1,11 @@
 //! `cargo bench -p cyrcles-core`: record verification, a full 3-of-5 FROST
 //! signing session, and encode/decode. Numbers go in docs/performance.md.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 
 use std::collections::BTreeMap;
 use std::hint::black_box;

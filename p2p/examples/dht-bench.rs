@@ -16,7 +16,8 @@
     clippy::expect_used,
     clippy::indexing_slicing,
     clippy::panic,
-    clippy::cast_possible_truncation
+    clippy::cast_possible_truncation,
+    clippy::arithmetic_side_effects
 )]
 
 #[path = "../tests/it/hostile.rs"]

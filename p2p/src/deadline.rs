@@ -26,6 +26,14 @@ pub fn after_secs(from: Instant, secs: u64) -> Instant {
         .unwrap_or(from)
 }
 
+/// The instant `span` after `from`, capped like [`after_secs`] (for
+/// timers of the program's own, e.g. `tokio::time::Instant` deadlines:
+/// convert with `.into()`).
+pub fn after(from: Instant, span: Duration) -> Instant {
+    from.checked_add(span.min(Duration::from_secs(MAX_SPAN_SECS)))
+        .unwrap_or(from)
+}
+
 /// The instant at which a record whose certificate ends at `not_after`
 /// (plus the allowed clock skew) expires, seen from `now` (Unix time) and
 /// `instant` (the same moment on the monotonic clock).

@@ -465,7 +465,8 @@ pub(crate) async fn create(
     info!(ego = %ego_id, name, "ego created");
     // A node that has just started may not have joined the network yet:
     // the first publication is tried again until a peer stores it.
-    let deadline = tokio::time::Instant::now() + FIRST_PUBLISH_WAIT;
+    let deadline: tokio::time::Instant =
+        cyrcles_p2p::deadline::after(std::time::Instant::now(), FIRST_PUBLISH_WAIT).into();
     let published = loop {
         let attempt =
             tokio::time::timeout_at(deadline, publish(shared, ego_id, &node, bytes.clone()))
@@ -474,7 +475,11 @@ pub(crate) async fn create(
                     Err("publication is taking long; the daemon keeps trying".into())
                 });
         match attempt {
-            Err(_) if tokio::time::Instant::now() + FIRST_PUBLISH_RETRY < deadline => {
+            Err(_)
+                if tokio::time::Instant::now()
+                    .checked_add(FIRST_PUBLISH_RETRY)
+                    .is_some_and(|t| t < deadline) =>
+            {
                 // Join again through the bootstrap peers before the next try.
                 for addr in &shared.settings.bootstrap {
                     let _ = node.dial(addr.clone()).await;

@@ -534,7 +534,8 @@ pub(crate) async fn accept(
     }
     let (party, node) = me(shared, ego).await?;
     let me_peer = node.peer_id();
-    let deadline = tokio::time::Instant::now() + FIND_FOR;
+    let deadline: tokio::time::Instant =
+        cyrcles_p2p::deadline::after(std::time::Instant::now(), FIND_FOR).into();
     let mut tried: HashSet<PeerId> = HashSet::new();
     let mut last = refused_error(RefusedReason::NoInvite);
     let mut found_any = false;

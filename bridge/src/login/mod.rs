@@ -465,7 +465,8 @@ pub async fn status(
             ch.status != ChallengeStatus::Pending || state.now() > ch.expires_at
         };
         if wait > 0 && !settled(&ch) {
-            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
+            let deadline: tokio::time::Instant =
+                cyrcles_p2p::deadline::after_secs(std::time::Instant::now(), wait).into();
             // `None` past the watch's bounds: answer at once. Dropped on
             // every way out, which releases the place.
             if let Some(waiter) = state.watch.subscribe(&ch.id) {
@@ -480,7 +481,8 @@ pub async fn status(
                     if settled(&ch) || now_instant >= deadline {
                         break;
                     }
-                    let until = deadline.min(now_instant + WAIT_POLL);
+                    let until =
+                        deadline.min(now_instant.checked_add(WAIT_POLL).unwrap_or(deadline));
                     let _ = tokio::time::timeout_at(until, notified).await;
                 }
             }
