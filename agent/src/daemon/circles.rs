@@ -407,6 +407,8 @@ async fn reshare(shared: &Arc<Shared>, ego: EgoId) -> Result<String, ErrorReply>
         let node = snap.node.clone();
         let peer = friend_peer(friend)?;
         let friend = (*friend).clone();
+        // What the friend's acknowledgement must name (fuzz finding F3).
+        let expected = (dealt.circle_id, dealt.generation, dealt.member);
         let envelope = Envelope {
             kind: kind::DEALT_SHARE,
             body: dealt.to_secret_cbor().to_vec(),
@@ -415,11 +417,11 @@ async fn reshare(shared: &Arc<Shared>, ego: EgoId) -> Result<String, ErrorReply>
             let addrs = reach(&node, &friend, now).await;
             let answer =
                 tokio::time::timeout(ANSWER_WITHIN, node.circle(peer, addrs, &envelope)).await;
-            (friend.petname, answer)
+            (friend.petname, expected, answer)
         });
     }
     while let Some(done) = deliveries.join_next().await {
-        let Ok((name, answer)) = done else {
+        let Ok((name, expected, answer)) = done else {
             return Err(err(ErrorCode::Internal, "a share delivery task failed"));
         };
         let reply = match answer {
@@ -448,6 +450,15 @@ async fn reshare(shared: &Arc<Shared>, ego: EgoId) -> Result<String, ErrorReply>
                     format!("friend {name:?} refused its share; the circle is unchanged"),
                 )
             })?;
+        if (ack.circle_id, ack.generation, ack.member) != expected {
+            return Err(err(
+                ErrorCode::Refused,
+                format!(
+                    "friend {name:?} acknowledged another share than the one it was sent; \
+                     the circle is unchanged"
+                ),
+            ));
+        }
         dealing.public.check_ack(&ack).map_err(|e| {
             err(
                 ErrorCode::Refused,
