@@ -77,6 +77,10 @@ pub const MAX_INVITE_MESSAGE_SIZE: usize = 1024;
 const SPAKE_ID_INVITER: &[u8] = b"cyrcles/v1/invite/inviter";
 const SPAKE_ID_ACCEPTOR: &[u8] = b"cyrcles/v1/invite/acceptor";
 const RENDEZVOUS_CONTEXT: &[u8] = b"cyrcles/v1/invite/rendezvous";
+/// Argon2id memory of the rendezvous derivation, in KiB (8 MiB).
+pub const RENDEZVOUS_MEMORY_KIB: u32 = 8 * 1024;
+/// Argon2id passes of the rendezvous derivation.
+pub const RENDEZVOUS_PASSES: u32 = 2;
 const TRANSCRIPT_CONTEXT: &[u8] = b"cyrcles/v1/invite/transcript";
 
 type HmacSha256 = Hmac<Sha256>;
@@ -116,9 +120,9 @@ impl InviteCode {
     }
 
     /// The DHT key under which the inviter's node announces itself, and
-    /// which every hello names: SHA-256(`"cyrcles/v1/invite/rendezvous"`
-    /// ‖ 0x00 ‖ nameplate as a big-endian u16 ‖ the first word's index in
-    /// the list as a big-endian u16). It never depends on the second word.
+    /// which every hello names: Argon2id of the nameplate and the first
+    /// word (see [`rendezvous`]). It never depends on the second word.
+    /// Costly on purpose: compute it once per invite.
     pub fn rendezvous(&self) -> [u8; 32] {
         let [first, _] = self.words;
         rendezvous(self.nameplate, first)
@@ -130,14 +134,30 @@ impl InviteCode {
 }
 
 /// The rendezvous key of a nameplate and a first word, by its index in
-/// the word list (see [`InviteCode::rendezvous`]).
+/// the word list: Argon2id (version 0x13) with [`RENDEZVOUS_MEMORY_KIB`]
+/// KiB, [`RENDEZVOUS_PASSES`] passes and one lane, of the password
+/// `u16_be(nameplate) ‖ u16_be(first_word)`, salted with
+/// `"cyrcles/v1/invite/rendezvous"`, 32 bytes out.
+///
+/// The key is stored by the DHT nodes closest to it, and anyone could
+/// invert a fast hash of these 24 bits at once: the cost (20 to 40 ms on
+/// one core) makes trying every nameplate and first word take days of
+/// one core, far longer than an invite lives (10 minutes).
 pub fn rendezvous(nameplate: u16, first_word: u16) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(RENDEZVOUS_CONTEXT);
-    h.update([0]);
-    h.update(nameplate.to_be_bytes());
-    h.update(first_word.to_be_bytes());
-    h.finalize().into()
+    let mut out = [0u8; 32];
+    let [n0, n1] = nameplate.to_be_bytes();
+    let [w0, w1] = first_word.to_be_bytes();
+    let password = [n0, n1, w0, w1];
+    // Infallible for these constants: the memory is at least 8 KiB per
+    // lane, one pass or more, one lane, a 32-byte output and a 28-byte
+    // salt are all within Argon2's limits (a unit test runs it).
+    if let Ok(params) =
+        argon2::Params::new(RENDEZVOUS_MEMORY_KIB, RENDEZVOUS_PASSES, 1, Some(out.len()))
+    {
+        let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let _ = a.hash_password_into(&password, RENDEZVOUS_CONTEXT, &mut out);
+    }
+    out
 }
 
 impl fmt::Display for InviteCode {
@@ -574,6 +594,8 @@ fn pake_bytes(v: &[u8]) -> Result<[u8; PAKE_MESSAGE_LEN], InviteError> {
 pub struct Inviter {
     code: InviteCode,
     me: Party,
+    /// The code's rendezvous key, derived once.
+    rendezvous: [u8; 32],
 }
 
 impl fmt::Debug for Inviter {
@@ -603,7 +625,17 @@ impl fmt::Debug for InviterWaiting {
 impl Inviter {
     /// An open invite.
     pub fn new(code: InviteCode, me: Party) -> Self {
-        Self { code, me }
+        let rendezvous = code.rendezvous();
+        Self {
+            code,
+            me,
+            rendezvous,
+        }
+    }
+
+    /// The code's rendezvous key (derived once, when the invite opened).
+    pub fn rendezvous(&self) -> [u8; 32] {
+        self.rendezvous
     }
 
     /// The code (for the person to read out).
@@ -615,7 +647,7 @@ impl Inviter {
     /// rendezvous key are this code's. A hello that is not costs the
     /// invite nothing.
     pub fn expects(&self, hello: &InviteHello) -> bool {
-        hello.nameplate == self.code.nameplate && hello.rendezvous == self.code.rendezvous()
+        hello.nameplate == self.code.nameplate && hello.rendezvous == self.rendezvous
     }
 
     /// Answers a hello. Once the reply is sent the acceptor can tell

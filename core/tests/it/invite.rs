@@ -86,14 +86,20 @@ fn the_rendezvous_depends_on_the_nameplate_and_the_first_word() {
     // "orbit" is word 1247 of the list (from 0), "abandon" word 0.
     assert_eq!(a.rendezvous(), rendezvous(77, 1247));
     assert_eq!(d.rendezvous(), rendezvous(77, 0));
-    // The key is SHA-256 of the context, a zero byte, the nameplate and
-    // the word index, both big-endian (docs/protocol.md section 13).
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    h.update(b"cyrcles/v1/invite/rendezvous\0");
-    h.update([0, 77, 0x04, 0xdf]);
-    let expected: [u8; 32] = h.finalize().into();
-    assert_eq!(a.rendezvous(), expected);
+    // The key is Argon2id (m = 8 MiB, t = 2, p = 1) of the nameplate and
+    // the word index, both big-endian, salted with the context
+    // (docs/protocol.md section 13). The expected bytes come from another
+    // implementation, argon2-cffi 25.1 (the reference C code):
+    // hash_secret_raw(b"\x00\x4d\x04\xdf", b"cyrcles/v1/invite/rendezvous",
+    //                 2, 8192, 1, 32, Type.ID, 19)
+    assert_eq!(
+        hex::encode(a.rendezvous()),
+        "c4101da98888c0b574d341a5920b0f40b400b75950bd8ce0ff280b7a5abe1946"
+    );
+    assert_eq!(
+        hex::encode(rendezvous(9999, 2047)),
+        "8cef8f6e1cfb9a69a9a818a7baa4184f6ad8169569896a537fee170f97c00f5a"
+    );
 }
 
 #[test]

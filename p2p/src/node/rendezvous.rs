@@ -1,5 +1,6 @@
 //! Rendezvous through Kademlia provider records: a node announces itself
-//! under a 32-byte key (an invite's nameplate hash) and another finds it.
+//! under a 32-byte key (an invite's rendezvous key, derived from its
+//! nameplate and first word) and another finds it.
 //!
 //! Provider records hold no user data, only "peer P can be reached for key
 //! K", and expire after [`crate::config::Timers::rendezvous_ttl`]. With
