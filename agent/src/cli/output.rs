@@ -329,6 +329,13 @@ fn status_text(s: &StatusInfo) -> String {
                     "  node of {}: {} peer(s) connected, peer id {}",
                     n.ego, n.connected_peers, n.peer_id
                 );
+                if n.panics > 0 {
+                    let _ = writeln!(
+                        out,
+                        "    it survived {} panic(s) while handling network input (see the log)",
+                        n.panics
+                    );
+                }
             }
         }
     }
@@ -717,6 +724,7 @@ mod tests {
             state: state.into(),
             connected_peers: 0,
             listen_addrs: Vec::new(),
+            panics: 0,
         };
         let s = StatusInfo {
             version: "0".into(),
@@ -728,12 +736,21 @@ mod tests {
             now: 0,
             egos: 2,
             pending: 0,
-            nodes: vec![node("running"), node("stopped")],
+            nodes: vec![
+                node("running"),
+                node("stopped"),
+                crate::control::proto::NodeInfo {
+                    panics: 2,
+                    ..node("running")
+                },
+            ],
             auto_approvals: None,
         };
         let text = status_text(&s);
         assert!(text.contains("node of main: 0 peer(s) connected"), "{text}");
         assert!(text.contains("node of main: STOPPED"), "{text}");
+        assert_eq!(text.matches("survived").count(), 1, "{text}");
+        assert!(text.contains("survived 2 panic(s)"), "{text}");
     }
 
     #[test]

@@ -349,6 +349,10 @@ pub struct NodeInfo {
     pub connected_peers: usize,
     /// Listen addresses.
     pub listen_addrs: Vec<String>,
+    /// Panics the node's event loop caught and survived (each one is a
+    /// bug reached by some input; the log says which).
+    #[serde(default)]
+    pub panics: u64,
 }
 
 /// One ego, as `ego show` tells it.

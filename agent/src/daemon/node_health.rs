@@ -33,6 +33,9 @@ impl Health {
 
 /// Asks the node for its status.
 pub(crate) async fn check(node: &NodeHandle) -> (Health, Option<Status>) {
+    if !node.is_running() {
+        return (Health::Stopped, None);
+    }
     match tokio::time::timeout(ANSWER_WITHIN, node.status()).await {
         Ok(Ok(s)) => (Health::Running, Some(s)),
         Ok(Err(_)) => (Health::Stopped, None),

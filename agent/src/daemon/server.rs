@@ -322,6 +322,7 @@ async fn status(shared: &Shared) -> Result<Reply, ErrorReply> {
             peer_id: node.peer_id().to_string(),
             state: health.as_str().into(),
             connected_peers: s.as_ref().map_or(0, |s| s.connected_peers),
+            panics: s.as_ref().map_or(0, |s| s.panics),
             listen_addrs: s
                 .map(|s| s.listen_addrs.iter().map(ToString::to_string).collect())
                 .unwrap_or_default(),
