@@ -22,7 +22,8 @@
 //! attacker at all. A person approves, in their agent, only the challenge
 //! whose match code their own browser shows.
 //!
-//! Phases (each `--seconds`, after a `--pause`): `baseline` (no attack),
+//! Phases (each `--seconds`; before each, the challenges the last attacker
+//! sent to the people expire, then a `--pause`): `baseline` (no attack),
 //! `authorize`, `status`, `register`, `login-victim`, `resend`,
 //! `prompt-none`, `refresh`, `dht`, `connections`. Each prints what the
 //! attacker sent and got back, the bridge's RSS (before, after, peak), the
