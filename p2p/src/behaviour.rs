@@ -172,8 +172,9 @@ pub(crate) fn build(
             let limits = ConnectionLimits {
                 max_established: l.max_connections as usize,
                 max_per_peer: l.max_connections_per_peer as usize,
-                max_pending_incoming: (l.max_connections / 4 + 1) as usize,
+                max_pending_incoming: l.max_pending_connections as usize,
                 max_incoming_per_ip: l.max_connections_per_ip as usize,
+                max_pending_per_ip: l.max_pending_connections_per_ip as usize,
             };
             let relay = config
                 .relay_server

@@ -75,6 +75,11 @@ pub struct Limits {
     /// Inbound connections (being set up or established) from one IPv4
     /// address or IPv6 /64.
     pub max_connections_per_ip: u32,
+    /// Inbound connections being set up (handshake unfinished) at once.
+    pub max_pending_connections: u32,
+    /// Inbound connections being set up from one IPv4 address or IPv6
+    /// /64: a slow-loris host holds at most this many of the slots above.
+    pub max_pending_connections_per_ip: u32,
     /// Relay service limits (bridges).
     pub relay: RelayLimits,
 }
@@ -148,6 +153,8 @@ impl Default for Limits {
             ipv6_prefix: 48,
             rollback_memory_local: 100_000,
             max_connections_per_ip: 64,
+            max_pending_connections: 512,
+            max_pending_connections_per_ip: 4,
             relay: RelayLimits::default(),
         }
     }

@@ -36,6 +36,9 @@ pub(crate) struct ConnectionLimits {
     pub(crate) max_pending_incoming: usize,
     /// Inbound connections (pending and established) per remote address.
     pub(crate) max_incoming_per_ip: usize,
+    /// Inbound connections being set up per remote address (a handshake
+    /// that never finishes holds a pending slot until it times out).
+    pub(crate) max_pending_per_ip: usize,
 }
 
 /// Which limit refused a connection.
@@ -49,6 +52,8 @@ pub(crate) enum Exceeded {
     PendingIncoming,
     /// Inbound connections from one address.
     PerIp,
+    /// Inbound connections being set up from one address.
+    PendingPerIp,
 }
 
 impl fmt::Display for Exceeded {
@@ -58,6 +63,7 @@ impl fmt::Display for Exceeded {
             Exceeded::PerPeer => "connection limit per peer reached",
             Exceeded::PendingIncoming => "too many inbound connections being set up",
             Exceeded::PerIp => "connection limit per address reached",
+            Exceeded::PendingPerIp => "too many connections being set up from this address",
         })
     }
 }
@@ -77,6 +83,7 @@ pub(crate) struct Behaviour {
     established: HashMap<ConnectionId, (PeerId, Option<IpPrefix>)>,
     per_peer: HashMap<PeerId, usize>,
     per_ip: HashMap<IpPrefix, usize>,
+    pending_per_ip: HashMap<IpPrefix, usize>,
 }
 
 impl Behaviour {
@@ -87,12 +94,26 @@ impl Behaviour {
             established: HashMap::new(),
             per_peer: HashMap::new(),
             per_ip: HashMap::new(),
+            pending_per_ip: HashMap::new(),
         }
     }
 
     /// Peers and addresses tracked (for tests of the bound).
     pub(crate) fn tracked(&self) -> (usize, usize) {
-        (self.per_peer.len(), self.per_ip.len())
+        (
+            self.per_peer.len(),
+            self.per_ip.len().max(self.pending_per_ip.len()),
+        )
+    }
+
+    /// Forgets a pending inbound connection (it was established, denied
+    /// or failed).
+    fn end_pending(&mut self, id: ConnectionId) -> Option<IpPrefix> {
+        let ip = self.pending_incoming.remove(&id).flatten();
+        if let Some(ip) = ip {
+            decrement(&mut self.pending_per_ip, &ip);
+        }
+        ip
     }
 
     fn deny(e: Exceeded) -> ConnectionDenied {
@@ -116,12 +137,8 @@ impl Behaviour {
     }
 
     fn remove_ip(&mut self, ip: Option<IpPrefix>) {
-        let Some(ip) = ip else { return };
-        if let Some(n) = self.per_ip.get_mut(&ip) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.per_ip.remove(&ip);
-            }
+        if let Some(ip) = ip {
+            decrement(&mut self.per_ip, &ip);
         }
     }
 
@@ -145,6 +162,15 @@ impl Behaviour {
     }
 }
 
+fn decrement(map: &mut HashMap<IpPrefix, usize>, ip: &IpPrefix) {
+    if let Some(n) = map.get_mut(ip) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            map.remove(ip);
+        }
+    }
+}
+
 impl NetworkBehaviour for Behaviour {
     type ConnectionHandler = dummy::ConnectionHandler;
     type ToSwarm = Infallible;
@@ -159,10 +185,15 @@ impl NetworkBehaviour for Behaviour {
             return Err(Self::deny(Exceeded::PendingIncoming));
         }
         let ip = address_key(remote);
-        if let Some(ip) = ip
-            && self.per_ip.get(&ip).copied().unwrap_or(0) >= self.limits.max_incoming_per_ip
-        {
-            return Err(Self::deny(Exceeded::PerIp));
+        if let Some(ip) = ip {
+            if self.per_ip.get(&ip).copied().unwrap_or(0) >= self.limits.max_incoming_per_ip {
+                return Err(Self::deny(Exceeded::PerIp));
+            }
+            if self.pending_per_ip.get(&ip).copied().unwrap_or(0) >= self.limits.max_pending_per_ip
+            {
+                return Err(Self::deny(Exceeded::PendingPerIp));
+            }
+            *self.pending_per_ip.entry(ip).or_insert(0) += 1;
         }
         // Counted from now on, so that a burst of handshakes from one host
         // is capped before any of them completes.
@@ -216,7 +247,7 @@ impl NetworkBehaviour for Behaviour {
                 let ip = match endpoint {
                     ConnectedPoint::Listener { .. } => {
                         // The pending entry already counts this address.
-                        let ip = self.pending_incoming.remove(&connection_id).flatten();
+                        let ip = self.end_pending(connection_id);
                         self.remove_ip(ip);
                         ip
                     }
@@ -228,7 +259,8 @@ impl NetworkBehaviour for Behaviour {
                 self.closed(connection_id);
             }
             FromSwarm::ListenFailure(ListenFailure { connection_id, .. }) => {
-                if let Some(ip) = self.pending_incoming.remove(&connection_id) {
+                if self.pending_incoming.contains_key(&connection_id) {
+                    let ip = self.end_pending(connection_id);
                     self.remove_ip(ip);
                 }
             }

@@ -399,6 +399,46 @@ async fn connections_from_one_address_are_capped() {
     .await;
 }
 
+/// Half-open connections from many addresses (slow loris from a small
+/// botnet) take at most a few of the slots for connections being set up
+/// per address, so a legitimate node still connects while they hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_open_connections_from_many_addresses_leave_room_for_others() {
+    bounded(120, "pending connections", async {
+        let mut c = config(7_265);
+        c.limits.max_pending_connections = 64;
+        let victim = spawn(c).await;
+        let port = victim
+            .addr
+            .iter()
+            .find_map(|p| match p {
+                libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+                _ => None,
+            })
+            .unwrap();
+        let target: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+        // Twelve addresses, eight handshakes each that never finish.
+        let mut held = Vec::new();
+        for host in 0..12u8 {
+            for _ in 0..8 {
+                let s = tokio::net::TcpSocket::new_v4().unwrap();
+                s.bind(([127, 0, 3, 10 + host], 0).into()).unwrap();
+                held.push(s.connect(target).await.unwrap());
+            }
+        }
+        // A node elsewhere connects, publishes, and is stored.
+        let honest = peer_at(7_266, "127.0.0.1", &victim, |_| {}).await;
+        let owner = Owner::new(7_267, now());
+        honest.handle.publish(owner.bytes()).await.unwrap();
+        eventually(30, "the legitimate record to be stored", || async {
+            stored(&victim, &owner).await
+        })
+        .await;
+        drop(held);
+    })
+    .await;
+}
+
 /// The connection limits forget a peer and an address once its last
 /// connection closes: peers that come and go with fresh identities do not
 /// grow them (libp2p's own `connection_limits` kept an entry per peer id
