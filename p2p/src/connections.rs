@@ -258,11 +258,11 @@ impl NetworkBehaviour for Behaviour {
             FromSwarm::ConnectionClosed(ConnectionClosed { connection_id, .. }) => {
                 self.closed(connection_id);
             }
-            FromSwarm::ListenFailure(ListenFailure { connection_id, .. }) => {
-                if self.pending_incoming.contains_key(&connection_id) {
-                    let ip = self.end_pending(connection_id);
-                    self.remove_ip(ip);
-                }
+            FromSwarm::ListenFailure(ListenFailure { connection_id, .. })
+                if self.pending_incoming.contains_key(&connection_id) =>
+            {
+                let ip = self.end_pending(connection_id);
+                self.remove_ip(ip);
             }
             FromSwarm::DialFailure(DialFailure { .. }) => {}
             _ => {}
