@@ -41,7 +41,8 @@
     clippy::cast_possible_truncation,
     clippy::cast_possible_wrap,
     clippy::cast_precision_loss,
-    clippy::cast_sign_loss
+    clippy::cast_sign_loss,
+    clippy::arithmetic_side_effects
 )]
 
 #[path = "../../tests/it/common.rs"]

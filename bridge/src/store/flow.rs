@@ -52,23 +52,35 @@ pub enum Admission {
     Refused,
 }
 
+/// The columns of an interaction row, as `$1`..`$10`.
+const INTERACTION_COLUMNS: &str = "interactions (id, client_id, request, csrf, created_at, expires_at, ego_id, session_sid, finished_at, client_prefix)";
+
+/// Binds the ten columns of `i` (in [`INTERACTION_COLUMNS`] order) to `q`.
+fn bind_interaction<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    i: &'q InteractionRow,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    q.bind(&i.id)
+        .bind(&i.client_id)
+        .bind(&i.request)
+        .bind(&i.csrf)
+        .bind(i.created_at)
+        .bind(i.expires_at)
+        .bind(i.ego_id.clone())
+        .bind(i.session_sid.clone())
+        .bind(i.finished_at)
+        .bind(&i.client_prefix)
+}
+
 fn insert_interaction_query(
     i: &InteractionRow,
 ) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
-    sqlx::query(
-        "INSERT INTO interactions (id, client_id, request, csrf, created_at, expires_at, ego_id, session_sid, finished_at, client_prefix) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(&i.id)
-    .bind(&i.client_id)
-    .bind(&i.request)
-    .bind(&i.csrf)
-    .bind(i.created_at)
-    .bind(i.expires_at)
-    .bind(i.ego_id.clone())
-    .bind(i.session_sid.clone())
-    .bind(i.finished_at)
-    .bind(&i.client_prefix)
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "INSERT INTO {INTERACTION_COLUMNS} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        )
+    });
+    bind_interaction(sqlx::query(&SQL), i)
 }
 
 fn interaction(r: &AnyRow) -> Result<InteractionRow, StoreError> {
@@ -314,30 +326,23 @@ impl Store {
         // Each round either stores the row or frees one place; two rounds
         // cover both caps, the third only a race.
         for _ in 0..3 {
-            let stored = sqlx::query(
-                "INSERT INTO interactions (id, client_id, request, csrf, created_at, expires_at, ego_id, session_sid, finished_at, client_prefix) \
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
-                 WHERE (SELECT COUNT(*) FROM interactions WHERE client_prefix = $11 AND finished_at IS NULL AND expires_at > $12) < $13 \
-                 AND (SELECT COUNT(*) FROM interactions WHERE finished_at IS NULL AND expires_at > $14) < $15",
-            )
-            .bind(&i.id)
-            .bind(&i.client_id)
-            .bind(&i.request)
-            .bind(&i.csrf)
-            .bind(i.created_at)
-            .bind(i.expires_at)
-            .bind(i.ego_id.clone())
-            .bind(i.session_sid.clone())
-            .bind(i.finished_at)
-            .bind(&i.client_prefix)
-            .bind(&i.client_prefix)
-            .bind(now)
-            .bind(caps.per_prefix)
-            .bind(now)
-            .bind(caps.total)
-            .execute(&self.pool)
-            .await?
-            .rows_affected()
+            static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                format!(
+                    "INSERT INTO {INTERACTION_COLUMNS} \
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
+                     WHERE (SELECT COUNT(*) FROM interactions WHERE client_prefix = $11 AND finished_at IS NULL AND expires_at > $12) < $13 \
+                     AND (SELECT COUNT(*) FROM interactions WHERE finished_at IS NULL AND expires_at > $14) < $15"
+                )
+            });
+            let stored = bind_interaction(sqlx::query(&SQL), i)
+                .bind(&i.client_prefix)
+                .bind(now)
+                .bind(caps.per_prefix)
+                .bind(now)
+                .bind(caps.total)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
                 == 1;
             if stored {
                 return Ok(outcome);

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::common::{
     Answer, BridgeOptions, REDIRECT, Rp, TestAgent, TestBridge, browse, browser, input, location,
-    query, start_login,
+    open_page, query, start_login,
 };
 
 /// Asserts a response is a client error with nothing internal in it.
@@ -374,15 +374,7 @@ async fn pending_challenges_per_ego_are_capped() {
     for i in 0..4 {
         let b = browser();
         let (url, _, _, _) = rp.auth_url(&[], &[]);
-        let ix = location(&b.get(&url).send().await.unwrap());
-        let page = b
-            .get(bridge.url(&ix))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let (ix, page) = open_page(&bridge, &b, &url).await;
         let csrf = input(&page, "csrf").unwrap();
         let r = b
             .post(bridge.url(&format!("{ix}/ego")))
@@ -419,15 +411,7 @@ async fn login_starts_are_rate_limited_per_ip() {
     for _ in 0..3 {
         let b = browser();
         let (url, _, _, _) = rp.auth_url(&[], &[]);
-        let ix = location(&b.get(&url).send().await.unwrap());
-        let page = b
-            .get(bridge.url(&ix))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let (ix, page) = open_page(&bridge, &b, &url).await;
         let csrf = input(&page, "csrf").unwrap();
         let r = b
             .post(bridge.url(&format!("{ix}/ego")))
@@ -464,15 +448,7 @@ async fn the_proof_of_work_gate_switches_on_and_verifies() {
     let rp = Rp::discover(&bridge, &id, None).await;
     let b = browser();
     let (url, _, _, _) = rp.auth_url(&[], &[]);
-    let ix = location(&b.get(&url).send().await.unwrap());
-    let page = b
-        .get(bridge.url(&ix))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (ix, page) = open_page(&bridge, &b, &url).await;
     assert!(page.contains("data-pow-token"), "the gate is on under load");
     let csrf = input(&page, "csrf").unwrap();
     let token = input(&page, "pow_token").unwrap();
@@ -515,15 +491,7 @@ async fn forms_need_their_csrf_token_and_the_browser_that_opened_them() {
     let rp = Rp::discover(&bridge, &id, None).await;
     let b = browser();
     let (url, _, _, _) = rp.auth_url(&[], &[]);
-    let ix = location(&b.get(&url).send().await.unwrap());
-    let page = b
-        .get(bridge.url(&ix))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (ix, page) = open_page(&bridge, &b, &url).await;
     let csrf = input(&page, "csrf").unwrap();
     let r = b
         .post(bridge.url(&format!("{ix}/ego")))

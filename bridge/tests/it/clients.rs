@@ -12,15 +12,8 @@ use serde_json::{Value, json};
 
 use crate::attacker::browser_from;
 use crate::common::{
-    BridgeOptions, REDIRECT, Rp, TestAgent, TestBridge, browse, browser, location, query,
+    BridgeOptions, REDIRECT, Rp, TestAgent, TestBridge, browse, browser, env, location, query,
 };
-
-fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
 
 fn ip(last: u8) -> IpAddr {
     IpAddr::from([127, 0, 0, last])

@@ -552,12 +552,17 @@ pub fn query(url: &str) -> HashMap<String, String> {
 
 /// Opens an authorization URL in `b` and submits the ego form; returns
 /// the interaction path, the wait page path and the form's CSRF token.
-pub async fn start_login(
-    bridge: &TestBridge,
-    b: &reqwest::Client,
-    url: &str,
-    ego: &str,
-) -> (String, reqwest::Response, String) {
+/// Environment variables for a bridge, from `(name, value)` pairs.
+pub fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Follows an authorization URL to its login page: the interaction's
+/// path and the page.
+pub async fn open_page(bridge: &TestBridge, b: &reqwest::Client, url: &str) -> (String, String) {
     let ix = location(&b.get(url).send().await.unwrap());
     let page = b
         .get(bridge.url(&ix))
@@ -567,6 +572,16 @@ pub async fn start_login(
         .text()
         .await
         .unwrap();
+    (ix, page)
+}
+
+pub async fn start_login(
+    bridge: &TestBridge,
+    b: &reqwest::Client,
+    url: &str,
+    ego: &str,
+) -> (String, reqwest::Response, String) {
+    let (ix, page) = open_page(bridge, b, url).await;
     let csrf = input(&page, "csrf").unwrap();
     let res = b
         .post(bridge.url(&format!("{ix}/ego")))

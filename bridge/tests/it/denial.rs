@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::attacker::{browser_from, eventually};
 use crate::common::{
-    Answer, BridgeOptions, Rp, TestAgent, TestBridge, browse, input, location, start_login,
+    Answer, BridgeOptions, Rp, TestAgent, TestBridge, browse, env, input, location, open_page,
+    start_login,
 };
 
 fn ip(last: u8) -> IpAddr {
@@ -21,15 +22,7 @@ fn ip(last: u8) -> IpAddr {
 async fn start(bridge: &TestBridge, rp: &Rp, from: IpAddr, ego: &str) -> u16 {
     let b = browser_from(from);
     let (url, _, _, _) = rp.auth_url(&[], &[]);
-    let ix = location(&b.get(&url).send().await.unwrap());
-    let page = b
-        .get(bridge.url(&ix))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (ix, page) = open_page(bridge, &b, &url).await;
     let csrf = input(&page, "csrf").unwrap();
     b.post(bridge.url(&format!("{ix}/ego")))
         .form(&[("csrf", csrf.as_str()), ("ego_id", ego)])
@@ -64,13 +57,6 @@ fn stranger(
         }
     });
     (task, sent)
-}
-
-fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

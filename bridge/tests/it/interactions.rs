@@ -10,14 +10,9 @@ use std::net::IpAddr;
 use futures::StreamExt;
 
 use crate::attacker::browser_from;
-use crate::common::{BridgeOptions, Rp, TestAgent, TestBridge, browse, browser, location, query};
-
-fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
+use crate::common::{
+    BridgeOptions, Rp, TestAgent, TestBridge, browse, browser, env, location, query,
+};
 
 fn ip(last: u8) -> IpAddr {
     IpAddr::from([127, 0, 0, last])

@@ -6,28 +6,14 @@
 use serde_json::Value;
 
 use crate::common::{
-    Answer, BridgeOptions, Rp, TestAgent, TestBridge, browse, browser, input, location,
+    Answer, BridgeOptions, Rp, TestAgent, TestBridge, browse, browser, env, input, location,
+    open_page,
 };
-
-fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
 
 /// Opens an interaction in `b`: its path, the login page.
 async fn open(bridge: &TestBridge, rp: &Rp, b: &reqwest::Client) -> (String, String) {
     let (url, _, _, _) = rp.auth_url(&[], &[]);
-    let ix = location(&b.get(&url).send().await.unwrap());
-    let page = b
-        .get(bridge.url(&ix))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (ix, page) = open_page(bridge, b, &url).await;
     (ix, page)
 }
 

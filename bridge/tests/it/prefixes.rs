@@ -7,14 +7,7 @@
 
 use serde_json::json;
 
-use crate::common::{BridgeOptions, REDIRECT, Rp, TestBridge, browser, input, location};
-
-fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
+use crate::common::{BridgeOptions, REDIRECT, Rp, TestBridge, browser, env, input, location};
 
 async fn authorize(rp: &Rp, b: &reqwest::Client, from: &str) -> reqwest::Response {
     let (url, _, _, _) = rp.auth_url(&[], &[]);

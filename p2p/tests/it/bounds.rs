@@ -39,6 +39,27 @@ async fn knows(victim: &TestNode, n: usize) {
     .await;
 }
 
+/// The loopback TCP address `victim` listens at.
+fn tcp_target(victim: &TestNode) -> std::net::SocketAddr {
+    let port = victim
+        .addr
+        .iter()
+        .find_map(|p| match p {
+            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+            _ => None,
+        })
+        .unwrap();
+    ([127, 0, 0, 1], port).into()
+}
+
+/// A TCP connection from the loopback address `from` that never starts
+/// the libp2p handshake (a slow-loris attacker's).
+async fn half_open(from: [u8; 4], to: std::net::SocketAddr) -> tokio::net::TcpStream {
+    let s = tokio::net::TcpSocket::new_v4().unwrap();
+    s.bind((from, 0).into()).unwrap();
+    s.connect(to).await.unwrap()
+}
+
 /// A node that bootstraps from `victim` at the loopback address `ip`.
 async fn peer_at(
     seed: u64,
@@ -342,26 +363,13 @@ async fn connections_from_one_address_are_capped() {
         let mut c = config(7_260);
         c.limits.max_connections_per_ip = 3;
         let victim = spawn(c).await;
-        let port = victim
-            .addr
-            .iter()
-            .find_map(|p| match p {
-                libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
-                _ => None,
-            })
-            .unwrap();
-        let target: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
-        let connect = || async move {
-            let s = tokio::net::TcpSocket::new_v4().unwrap();
-            s.bind(([127, 0, 1, 1], 0).into()).unwrap();
-            s.connect(target).await.unwrap()
-        };
+        let target = tcp_target(&victim);
         let mut held = Vec::new();
         for _ in 0..3 {
-            held.push(connect().await);
+            held.push(half_open([127, 0, 1, 1], target).await);
         }
         // The fourth is closed by the victim at once.
-        let fourth = connect().await;
+        let fourth = half_open([127, 0, 1, 1], target).await;
         let mut buf = [0u8; 64];
         let closed = tokio::time::timeout(std::time::Duration::from_secs(30), async {
             loop {
@@ -408,22 +416,12 @@ async fn half_open_connections_from_many_addresses_leave_room_for_others() {
         let mut c = config(7_265);
         c.limits.max_pending_connections = 64;
         let victim = spawn(c).await;
-        let port = victim
-            .addr
-            .iter()
-            .find_map(|p| match p {
-                libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
-                _ => None,
-            })
-            .unwrap();
-        let target: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+        let target = tcp_target(&victim);
         // Twelve addresses, eight handshakes each that never finish.
         let mut held = Vec::new();
         for host in 0..12u8 {
             for _ in 0..8 {
-                let s = tokio::net::TcpSocket::new_v4().unwrap();
-                s.bind(([127, 0, 3, 10 + host], 0).into()).unwrap();
-                held.push(s.connect(target).await.unwrap());
+                held.push(half_open([127, 0, 3, 10 + host], target).await);
             }
         }
         // A node elsewhere connects, publishes, and is stored.
@@ -447,20 +445,23 @@ async fn half_open_connections_from_many_addresses_leave_room_for_others() {
 async fn connection_limits_forget_peers_that_left() {
     bounded(120, "connection bookkeeping", async {
         let victim = spawn(config(7_300)).await;
+        // One after the other: all twelve dial from 127.0.0.1, and at most
+        // four handshakes from one address are admitted at once.
         let mut hostiles = Vec::new();
         for i in 0..12 {
             hostiles.push(Hostile::spawn(7_301 + i, &victim.addr).await);
+            let tracked = hostiles.len();
+            eventually(30, "the next connection", || async {
+                victim
+                    .handle
+                    .status()
+                    .await
+                    .unwrap()
+                    .connection_peers_tracked
+                    == tracked
+            })
+            .await;
         }
-        eventually(30, "twelve connections", || async {
-            victim
-                .handle
-                .status()
-                .await
-                .unwrap()
-                .connection_peers_tracked
-                == 12
-        })
-        .await;
         drop(hostiles);
         eventually(60, "the closed connections to be forgotten", || async {
             let s = victim.handle.status().await.unwrap();
