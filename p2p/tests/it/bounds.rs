@@ -301,9 +301,12 @@ async fn a_flood_of_records_does_not_flush_the_memory_of_egos_looked_up() {
 
         // The hostile now serves the older record of the ego.
         hostile.serve(&key_of(&owner), old).await;
+        // Refused as a rollback (the newer record may also still come back
+        // from a copy the victim holds; the older one never does).
         let r = victim.handle.get(owner.ego_id()).await;
         assert!(
-            matches!(r, Err(cyrcles_p2p::GetError::NotFound { rejected: 1 })),
+            matches!(r, Err(cyrcles_p2p::GetError::NotFound { rejected: 1 }))
+                || matches!(&r, Ok(f) if f.ego.rank().cert_seq == 2),
             "the rolled-back record was taken: {:?}",
             r.map(|f| f.ego.rank())
         );
@@ -426,9 +429,17 @@ async fn half_open_connections_from_many_addresses_leave_room_for_others() {
         }
         // A node elsewhere connects, publishes, and is stored.
         let honest = peer_at(7_266, "127.0.0.1", &victim, |_| {}).await;
+        eventually(30, "the legitimate connection", || async {
+            honest.handle.status().await.unwrap().connected_peers == 1
+        })
+        .await;
         let owner = Owner::new(7_267, now());
-        honest.handle.publish(owner.bytes()).await.unwrap();
-        eventually(30, "the legitimate record to be stored", || async {
+        // A put that timed out on a loaded machine is tried again, as the
+        // node's republishing would.
+        eventually(60, "the legitimate record to be stored", || async {
+            if !stored(&victim, &owner).await {
+                let _ = honest.handle.publish(owner.bytes()).await;
+            }
             stored(&victim, &owner).await
         })
         .await;
@@ -446,21 +457,34 @@ async fn connection_limits_forget_peers_that_left() {
     bounded(120, "connection bookkeeping", async {
         let victim = spawn(config(7_300)).await;
         // One after the other: all twelve dial from 127.0.0.1, and at most
-        // four handshakes from one address are admitted at once.
+        // four handshakes from one address are admitted at once. A hostile
+        // peer dials once and never again; one whose dial was lost on a
+        // loaded machine is replaced by another (a leak in the bookkeeping
+        // would refuse every replacement too).
         let mut hostiles = Vec::new();
-        for i in 0..12 {
-            hostiles.push(Hostile::spawn(7_301 + i, &victim.addr).await);
-            let tracked = hostiles.len();
-            eventually(30, "the next connection", || async {
-                victim
+        let mut seed = 7_301;
+        while hostiles.len() < 12 {
+            assert!(seed < 7_301 + 36, "hostile peers keep failing to connect");
+            let h = Hostile::spawn(seed, &victim.addr).await;
+            seed += 1;
+            let tracked = hostiles.len() + 1;
+            let connected = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+                while victim
                     .handle
                     .status()
                     .await
                     .unwrap()
                     .connection_peers_tracked
-                    == tracked
+                    != tracked
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
             })
-            .await;
+            .await
+            .is_ok();
+            if connected {
+                hostiles.push(h);
+            }
         }
         drop(hostiles);
         eventually(60, "the closed connections to be forgotten", || async {
