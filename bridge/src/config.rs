@@ -141,6 +141,13 @@ pub struct OidcConfig {
     /// Egos looked up per session check, those checked longest ago first
     /// (the others wait for the next pass).
     pub session_check_max_egos: u32,
+    /// Client ids of resource servers (APIs) that may introspect every
+    /// client's tokens; any other client introspects only its own.
+    pub resource_servers: Vec<String>,
+    /// Let dynamically registered clients name loopback and private
+    /// back-channel logout targets (a bridge and its sites on one machine
+    /// or a private network, as in the demo). Off: public addresses only.
+    pub private_backchannel_targets: bool,
 }
 
 /// `[login]`
@@ -232,7 +239,7 @@ impl Default for OidcConfig {
     fn default() -> Self {
         Self {
             dynamic_registration: true,
-            require_pkce_for_confidential: false,
+            require_pkce_for_confidential: true,
             code_ttl_secs: 60,
             access_token_ttl_secs: 3_600,
             refresh_token_ttl_secs: 30 * 24 * 3_600,
@@ -249,6 +256,8 @@ impl Default for OidcConfig {
             session_check_concurrency: 16,
             session_check_lookup_timeout_secs: 30,
             session_check_max_egos: 1_000,
+            resource_servers: Vec::new(),
+            private_backchannel_targets: false,
         }
     }
 }

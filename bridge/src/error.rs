@@ -124,6 +124,13 @@ impl ApiError {
         }
     }
 
+    /// The same error with another description.
+    #[must_use]
+    pub fn describe(mut self, description: impl Into<String>) -> Self {
+        self.description = description.into();
+        self
+    }
+
     /// A bearer-token error (RFC 6750 §3.1): 401 `invalid_token`, or 403
     /// `insufficient_scope`, or 400 `invalid_request`.
     pub fn bearer(code: Code, description: impl Into<String>) -> Self {

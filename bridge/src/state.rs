@@ -51,8 +51,12 @@ pub struct Inner {
     pub master: Arc<MasterKey>,
     /// The p2p node.
     pub node: NodeHandle,
-    /// HTTP client for back-channel logout.
+    /// HTTP client for back-channel logout to clients the operator
+    /// registered.
     pub http: reqwest::Client,
+    /// HTTP client for back-channel logout to dynamically registered
+    /// clients: public addresses only.
+    pub http_public: reqwest::Client,
     /// The clock.
     pub clock: Clock,
     /// Key of pairwise subject identifiers.
@@ -134,6 +138,7 @@ impl AppState {
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
+        let http_public = crate::oidc::outbound::public_client()?;
         Ok(AppState(Arc::new(Inner {
             limits: match p.store.kind() {
                 crate::config::DbKind::Sqlite => Limits::memory(MAX_RATE_KEYS),
@@ -146,6 +151,7 @@ impl AppState {
             metrics: HttpMetrics::new(),
             sigs: Mutex::new(SignatureCache::new(10_000)),
             http,
+            http_public,
             settings: p.settings,
             store: p.store,
             keys: p.keys,

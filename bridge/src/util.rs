@@ -28,6 +28,18 @@ pub fn id() -> String {
     URL_SAFE_NO_PAD.encode(random_bytes::<16>())
 }
 
+/// A new client id: 128 random bits, base64url, never starting with `-`
+/// (an id that did was read as an option by command lines, `cyrcles
+/// policy allow --client ID` among them).
+pub fn client_id() -> String {
+    loop {
+        let id = id();
+        if !id.starts_with('-') {
+            return id;
+        }
+    }
+}
+
 /// SHA-256 of a string (how tokens, codes and secrets are stored).
 pub fn sha256(s: &str) -> Vec<u8> {
     ring::digest::digest(&ring::digest::SHA256, s.as_bytes())

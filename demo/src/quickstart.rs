@@ -79,6 +79,8 @@ impl Demo {
         // Everything of the demo runs on this machine: the bridge reaches
         // the agent at its loopback and private addresses.
         opts.settings.p2p.dial_private_addrs = true;
+        // ... and the site, which registers itself, at its loopback address.
+        opts.settings.oidc.private_backchannel_targets = true;
         let issuer = opts.settings.issuer.clone();
         let client_file: PathBuf = opts.settings.data_dir.join(CLIENT_FILE);
         let app = Application::build(

@@ -167,12 +167,32 @@ pub fn http_client() -> anyhow::Result<reqwest::Client> {
 
 /// Registers the site at the bridge (RFC 7591): a confidential client
 /// with its callback, its post-logout page and its back-channel endpoint.
+/// A bridge that refuses the back-channel endpoint (a public bridge
+/// refuses loopback and private targets) gets the registration without
+/// it: logging out at the bridge then does not reach this site.
 pub async fn register(
     http: &reqwest::Client,
     registration_endpoint: &str,
     public_url: &Url,
 ) -> anyhow::Result<ClientCredentials> {
-    let body = serde_json::json!({
+    match register_once(http, registration_endpoint, public_url, true).await {
+        Err(e) if e.to_string().contains("backchannel_logout_uri") => {
+            warn!(
+                "the bridge refuses this site's back-channel logout endpoint ({e}); registering without it"
+            );
+            register_once(http, registration_endpoint, public_url, false).await
+        }
+        other => other,
+    }
+}
+
+async fn register_once(
+    http: &reqwest::Client,
+    registration_endpoint: &str,
+    public_url: &Url,
+    backchannel: bool,
+) -> anyhow::Result<ClientCredentials> {
+    let mut body = serde_json::json!({
         "client_name": "Cyrcles demo site",
         "redirect_uris": [join(public_url, "/callback")],
         "post_logout_redirect_uris": [join(public_url, "/")],
@@ -182,6 +202,10 @@ pub async fn register(
         "grant_types": ["authorization_code"],
         "response_types": ["code"],
     });
+    if !backchannel && let Some(m) = body.as_object_mut() {
+        m.remove("backchannel_logout_uri");
+        m.remove("backchannel_logout_session_required");
+    }
     let res = http
         .post(registration_endpoint)
         .json(&body)

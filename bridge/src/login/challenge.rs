@@ -82,6 +82,7 @@ pub async fn start(
     state: &AppState,
     interaction_id: &str,
     client: &Client,
+    redirect_uri: &str,
     ego: VerifiedEgo,
     client_ip: IpAddr,
 ) -> Result<Result<String, Refusal>, StoreError> {
@@ -91,7 +92,7 @@ pub async fn start(
         issuer: state.settings.issuer.clone(),
         client_id: client.id.clone(),
         client_name: client.name.clone(),
-        redirect_origin: client.origin(),
+        redirect_origin: crate::oidc::client::origin_of(redirect_uri),
         ego_id: ego.ego_id(),
         nonce: util::random_bytes::<16>().to_vec(),
         issued_at: UnixTime::from_secs(u64::try_from(now).unwrap_or(0)),

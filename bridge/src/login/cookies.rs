@@ -5,6 +5,8 @@
 //! * `cyrcles_ix`: binds an interaction to the browser that opened it (the
 //!   interaction's CSRF token). Path `/interaction/<id>`.
 //! * `cyrcles_ego`: the remembered ego id, only when the person asked.
+//! * `cyrcles_logout`: binds a logout confirmation page to the browser it
+//!   was shown to. Path `/logout`.
 //!
 //! All are HttpOnly and SameSite=Lax, and Secure when the issuer is https.
 
@@ -21,6 +23,8 @@ pub const SESSION: &str = "cyrcles_session";
 pub const INTERACTION: &str = "cyrcles_ix";
 /// Remembered ego cookie name.
 pub const REMEMBER: &str = "cyrcles_ego";
+/// Logout confirmation binding cookie name.
+pub const LOGOUT: &str = "cyrcles_logout";
 
 /// The live session the request's cookie names, if any.
 pub async fn session(
@@ -58,6 +62,18 @@ pub fn bind_interaction(state: &AppState, id: &str, csrf: &str) -> HeaderValue {
         csrf,
         &format!("/interaction/{id}"),
         crate::oidc::authorize::INTERACTION_TTL,
+        state.settings.secure_cookies,
+    )
+}
+
+/// Binds a logout confirmation page to this browser (`max_age` 0 deletes
+/// the binding).
+pub fn bind_logout(state: &AppState, nonce: &str, max_age: i64) -> HeaderValue {
+    web::set_cookie(
+        LOGOUT,
+        nonce,
+        "/logout",
+        max_age,
         state.settings.secure_cookies,
     )
 }

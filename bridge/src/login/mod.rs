@@ -145,7 +145,7 @@ async fn login_page(
         .unwrap_or_default();
     let page = LoginPage {
         client_name: ix.client.name.clone(),
-        client_origin: ix.client.origin(),
+        client_origin: crate::oidc::client::origin_of(&ix.req.redirect_uri),
         interaction_id: ix.row.id.clone(),
         csrf: ix.row.csrf.clone(),
         remember: web::cookie(headers, cookies::REMEMBER).is_some(),
@@ -166,7 +166,7 @@ async fn login_page(
 fn consent_page(ix: &Ix) -> Response {
     let mut res = ConsentPage {
         client_name: ix.client.name.clone(),
-        client_origin: ix.client.origin(),
+        client_origin: crate::oidc::client::origin_of(&ix.req.redirect_uri),
         scopes: ix
             .req
             .scopes
@@ -298,9 +298,16 @@ async fn ego_inner(
             Some("This ego's agent is not online right now. Start it (`cyrcles daemon`) and try again.".into()),
         ).await);
     }
-    let cid = match challenge::start(state, &ix.row.id, &ix.client, record, ip)
-        .await
-        .map_err(|e| PageError::from(e).into_response())?
+    let cid = match challenge::start(
+        state,
+        &ix.row.id,
+        &ix.client,
+        &ix.req.redirect_uri,
+        record,
+        ip,
+    )
+    .await
+    .map_err(|e| PageError::from(e).into_response())?
     {
         Ok(cid) => cid,
         Err(refusal) => {
@@ -709,7 +716,7 @@ pub async fn resend(
             PageError::new(StatusCode::OK, "Cannot resend", format!("{e}."))
                 .retry(format!("/interaction/{id}"))
         })?;
-        let new = challenge::start(&state, &id, &ix.client, record, ip)
+        let new = challenge::start(&state, &id, &ix.client, &ix.req.redirect_uri, record, ip)
             .await?
             .map_err(|refusal| {
                 PageError::new(StatusCode::OK, "Too many requests waiting", refusal.text())

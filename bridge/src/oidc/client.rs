@@ -247,9 +247,11 @@ impl ClientMetadata {
                 "subject_type must be pairwise or public",
             ));
         }
-        if self.subject_type == "pairwise" {
-            // Without a sector identifier document, every redirect URI must
-            // share one host, which becomes the sector.
+        {
+            // Without a sector identifier document (not supported), every
+            // redirect URI must share one host: it is the pairwise sector,
+            // and the person is shown the origin the code goes to, which a
+            // client could otherwise spread over hosts it does not name.
             let hosts: std::collections::BTreeSet<String> = self
                 .redirect_uris
                 .iter()
@@ -259,7 +261,7 @@ impl ClientMetadata {
             if hosts.len() > 1 {
                 return Err(meta_err(
                     Code::InvalidClientMetadata,
-                    "pairwise clients' redirect URIs must share one host",
+                    "a client's redirect URIs must share one host (register one client per host)",
                 ));
             }
         }
@@ -375,6 +377,11 @@ impl Client {
         self.auth == AuthMethod::None
     }
 
+    /// Whether a stranger registered it (RFC 7591) rather than the operator.
+    pub fn is_dynamic(&self) -> bool {
+        self.registration_token_hash.is_some()
+    }
+
     /// Whether `uri` is one of its redirect URIs, compared exactly.
     pub fn has_redirect_uri(&self, uri: &str) -> bool {
         self.meta.redirect_uris.iter().any(|r| r == uri)
@@ -384,16 +391,15 @@ impl Client {
     pub fn may_refresh(&self) -> bool {
         self.meta.grant_types.iter().any(|g| g == "refresh_token")
     }
+}
 
-    /// The origin of its first redirect URI, shown to people.
-    pub fn origin(&self) -> String {
-        self.meta
-            .redirect_uris
-            .first()
-            .and_then(|r| Url::parse(r).ok())
-            .map(|u| u.origin().ascii_serialization())
-            .unwrap_or_default()
-    }
+/// The origin of a redirect URI, shown to people: that of the request's
+/// own `redirect_uri`, where the code goes, not of whichever URI the client
+/// registered first.
+pub fn origin_of(redirect_uri: &str) -> String {
+    Url::parse(redirect_uri)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default()
 }
 
 /// The credentials a request presents.
@@ -484,7 +490,18 @@ impl Presented {
             (AuthMethod::SecretBasic, Some((_, s)), None) => s,
             (AuthMethod::SecretPost, None, Some(s)) => s,
             (AuthMethod::None, None, None) => return Ok(()),
-            _ => return Err(ApiError::invalid_client(used_basic)),
+            _ => {
+                let used = match (&self.basic, &self.body_secret) {
+                    (Some(_), _) => AuthMethod::SecretBasic,
+                    (None, Some(_)) => AuthMethod::SecretPost,
+                    (None, None) => AuthMethod::None,
+                };
+                return Err(ApiError::invalid_client(used_basic).describe(format!(
+                    "the client registered {} and authenticated with {}",
+                    client.auth.as_str(),
+                    used.as_str()
+                )));
+            }
         };
         match &client.secret_hash {
             Some(h) if util::ct_eq(h, &util::sha256(secret)) => Ok(()),

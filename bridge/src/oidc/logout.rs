@@ -24,6 +24,9 @@ use crate::{util, web};
 /// The event of a logout token.
 pub const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
+/// How long a confirmation page can be answered.
+const CONFIRM_TTL_SECS: i64 = 600;
+
 /// A validated logout request, carried through the confirmation page.
 #[derive(Debug, Serialize, Deserialize)]
 struct Pending {
@@ -31,6 +34,11 @@ struct Pending {
     r: Option<String>,
     /// The RP's state.
     s: Option<String>,
+    /// Until when the page can be answered.
+    e: i64,
+    /// The nonce of the browser the page was shown to (its
+    /// [`cookies::LOGOUT`] cookie).
+    n: String,
 }
 
 /// `GET|POST /logout`
@@ -56,7 +64,10 @@ pub async fn logout(
         return PageError::bad_request("Invalid logout request", "A parameter appears twice.")
             .into_response();
     }
-    let result = if p.contains_key("decision") {
+    // Only the page's own form answers it: a link (a GET) carrying a
+    // decision is shown the question again, so a cross-site link can
+    // neither end the session nor bounce the browser to a site.
+    let result = if method == Method::POST && p.contains_key("decision") {
         confirm(&state, &headers, &p).await
     } else {
         ask(&state, &p).await
@@ -114,6 +125,8 @@ async fn ask(
     let pending = Pending {
         r: redirect,
         s: p.get("state").cloned(),
+        e: now.saturating_add(CONFIRM_TTL_SECS),
+        n: util::id(),
     };
     let logout_state =
         util::b64(&serde_json::to_vec(&pending).map_err(|e| PageError::internal(&e))?);
@@ -125,6 +138,10 @@ async fn ask(
     }
     .render_html()
     .into_response();
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        cookies::bind_logout(state, &pending.n, CONFIRM_TTL_SECS),
+    );
     if let Some(r) = &pending.r {
         crate::web::allow_form_target(&mut res, r);
     }
@@ -153,6 +170,14 @@ async fn confirm(
         .map_err(|_| bad())?;
     let pending: Pending = serde_json::from_slice(&raw).map_err(|_| bad())?;
     let now = state.now();
+    // The answer must come from the browser the page was shown to (a form
+    // fetched by someone else and posted from another site carries no
+    // SameSite=Lax cookie), and in time.
+    let bound = web::cookie(headers, cookies::LOGOUT)
+        .is_some_and(|n| util::ct_eq(n.as_bytes(), pending.n.as_bytes()));
+    if !bound || now >= pending.e {
+        return Err(bad());
+    }
     let mut res = if p.get("decision").map(String::as_str) == Some("logout") {
         if let Some(s) = cookies::session(state, headers, now).await? {
             end_session(state, &s.sid, "logout").await?;
@@ -180,6 +205,8 @@ async fn confirm(
         header::CACHE_CONTROL,
         axum::http::HeaderValue::from_static("no-store"),
     );
+    res.headers_mut()
+        .append(header::SET_COOKIE, cookies::bind_logout(state, "", 0));
     Ok(res)
 }
 
@@ -213,7 +240,19 @@ pub async fn end_session(state: &AppState, sid: &str, why: &str) -> Result<(), S
                 continue;
             }
         };
-        let http = state.http.clone();
+        // A stranger's target is checked again now (its host may be an
+        // address registered before this rule) and its name resolved to
+        // public addresses only.
+        let http = if client.is_dynamic() && !state.settings.oidc.private_backchannel_targets {
+            if let Err(why) = crate::oidc::outbound::check_registered(&uri) {
+                tracing::warn!(client = %client.id, why, "back-channel logout target refused");
+                state.metrics.login("backchannel_refused");
+                continue;
+            }
+            state.http_public.clone()
+        } else {
+            state.http.clone()
+        };
         let metrics = state.metrics.clone();
         tokio::spawn(async move {
             // One retry after a short pause; the RP's endpoint must answer

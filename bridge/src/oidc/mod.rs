@@ -5,6 +5,7 @@ pub mod client;
 pub mod discovery;
 pub mod grant;
 pub mod logout;
+pub mod outbound;
 pub mod params;
 pub mod register;
 pub mod resource;

@@ -67,7 +67,7 @@ fn new_client(
     let metadata =
         serde_json::to_string(&meta).map_err(|_| StoreError::Corrupt("client metadata"))?;
     let row = ClientRow {
-        client_id: util::id(),
+        client_id: util::client_id(),
         secret_hash: secret.as_deref().map(util::sha256),
         name,
         metadata,
@@ -105,7 +105,7 @@ fn metadata_json(state: &AppState, row: &ClientRow) -> Result<Value, ApiError> {
     Ok(v)
 }
 
-fn parse_meta(body: &[u8]) -> Result<ClientMetadata, ApiError> {
+fn parse_meta(state: &AppState, body: &[u8]) -> Result<ClientMetadata, ApiError> {
     let v: Value = serde_json::from_slice(body).map_err(|_| {
         ApiError::bad(
             Code::InvalidClientMetadata,
@@ -127,6 +127,18 @@ fn parse_meta(body: &[u8]) -> Result<ClientMetadata, ApiError> {
     let meta = meta
         .validate()
         .map_err(|e| ApiError::bad(e.code, e.description))?;
+    // The bridge POSTs to this URI: a stranger may not aim it at the
+    // bridge's own network.
+    if let Some(uri) = &meta.backchannel_logout_uri
+        && !state.settings.oidc.private_backchannel_targets
+    {
+        crate::oidc::outbound::check_registered(uri).map_err(|why| {
+            ApiError::bad(
+                Code::InvalidClientMetadata,
+                format!("backchannel_logout_uri {why}"),
+            )
+        })?;
+    }
     let size = serde_json::to_string(&meta)
         .map_err(|e| ApiError::internal(&e))?
         .len();
@@ -188,7 +200,7 @@ pub async fn register(
                 "the body must be application/json",
             ));
         }
-        let meta = parse_meta(&body)?;
+        let meta = parse_meta(&state, &body)?;
         let now = state.now();
         let created = new_client(None, meta, true, now)?;
         let max = i64::from(state.settings.oidc.max_dynamic_clients);
@@ -292,7 +304,7 @@ pub async fn update(
                 "client_id must be present and match",
             ));
         }
-        let meta = parse_meta(&body)?;
+        let meta = parse_meta(&state, &body)?;
         let was_public = row.secret_hash.is_none();
         let now_public =
             AuthMethod::parse(&meta.token_endpoint_auth_method) == Some(AuthMethod::None);
@@ -334,4 +346,22 @@ pub async fn delete(
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_client_ids_never_start_with_a_dash() {
+        // One base64url id in 64 starts with `-`; among 2,000 the old
+        // generator gave such an id all but certainly (1 - 2e-14).
+        let meta: ClientMetadata =
+            serde_json::from_value(json!({ "redirect_uris": ["https://a.example/cb"] })).unwrap();
+        for _ in 0..2_000 {
+            let c = new_client(None, meta.clone(), true, 0).unwrap();
+            assert!(!c.row.client_id.starts_with('-'), "{}", c.row.client_id);
+            assert!(util::is_id_shaped(&c.row.client_id));
+        }
+    }
 }

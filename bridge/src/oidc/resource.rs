@@ -89,10 +89,17 @@ pub async fn introspect(
         let token = f
             .get("token")
             .ok_or_else(|| ApiError::bad(Code::InvalidRequest, "token is required"))?;
+        // RFC 7662 §4: a client learns about its own tokens only, unless the
+        // operator named it a resource server; to anyone else a live token
+        // looks like an unknown one.
+        let may_see = |owner: &str| {
+            owner == client.id || state.settings.oidc.resource_servers.contains(&client.id)
+        };
         let Some(active) = state
             .store
             .active_token(&util::sha256(token), state.now())
             .await?
+            .filter(|a| may_see(&a.client_id))
         else {
             return Ok(no_store_json(json!({ "active": false })));
         };

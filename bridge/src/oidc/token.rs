@@ -130,7 +130,13 @@ async fn code_grant(
         .get("code")
         .ok_or_else(|| ApiError::bad(Code::InvalidRequest, "code is required"))?;
     let now = state.now();
-    let (row, grant) = match state.store.use_code(&util::sha256(code), now).await? {
+    // A code sent by another client than its own is unknown to that client,
+    // and stays unused for its own.
+    let (row, grant) = match state
+        .store
+        .use_code(&util::sha256(code), &client.id, now)
+        .await?
+    {
         UseCodeOutcome::Fresh(fresh) => *fresh,
         UseCodeOutcome::Reused { grant_id } => {
             // RFC 6749 §4.1.2: revoke what the first redemption issued.
@@ -141,9 +147,6 @@ async fn code_grant(
         UseCodeOutcome::Expired => return Err(invalid_grant("the code has expired")),
         UseCodeOutcome::Unknown => return Err(invalid_grant("unknown code")),
     };
-    if row.client_id != client.id {
-        return Err(invalid_grant("the code was issued to another client"));
-    }
     match f.get("redirect_uri") {
         Some(r) if *r == row.redirect_uri => {}
         _ => {

@@ -277,17 +277,26 @@ impl Store {
         Ok(())
     }
 
-    /// Redeems a code: marks it used, atomically, and returns it with its
-    /// grant; a second redemption is reported as reuse.
-    pub async fn use_code(&self, code_hash: &[u8], now: i64) -> Result<UseCodeOutcome, StoreError> {
+    /// Redeems a code for `client_id`: marks it used, atomically, and
+    /// returns it with its grant; a second redemption by the same client
+    /// is reported as reuse. Another client's try leaves the code as it
+    /// was: it is reported as unknown, and is no replay.
+    pub async fn use_code(
+        &self,
+        code_hash: &[u8],
+        client_id: &str,
+        now: i64,
+    ) -> Result<UseCodeOutcome, StoreError> {
         // The conditional update is the atomic step: of two concurrent
         // redemptions exactly one gets the row back.
         let won = sqlx::query(
-            "UPDATE codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL AND expires_at > $3 \
+            "UPDATE codes SET used_at = $1 WHERE code_hash = $2 AND client_id = $3 \
+             AND used_at IS NULL AND expires_at > $4 \
              RETURNING grant_id, client_id, redirect_uri, code_challenge, expires_at",
         )
         .bind(now)
         .bind(code_hash.to_vec())
+        .bind(client_id)
         .bind(now)
         .fetch_optional(&self.pool)
         .await?;
@@ -306,11 +315,13 @@ impl Store {
             };
         }
         // Why not: used before, expired, or unknown.
-        let Some(r) =
-            sqlx::query("SELECT grant_id, expires_at, used_at FROM codes WHERE code_hash = $1")
-                .bind(code_hash.to_vec())
-                .fetch_optional(&self.pool)
-                .await?
+        let Some(r) = sqlx::query(
+            "SELECT grant_id, expires_at, used_at FROM codes WHERE code_hash = $1 AND client_id = $2",
+        )
+        .bind(code_hash.to_vec())
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await?
         else {
             return Ok(UseCodeOutcome::Unknown);
         };

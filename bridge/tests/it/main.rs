@@ -26,6 +26,7 @@ mod limits;
 mod pages;
 mod pow;
 mod prefixes;
+mod provider;
 mod rollback;
 mod sessions;
 mod shared;

@@ -68,23 +68,31 @@ async fn codes_tokens_challenges_and_the_ego_cache_behave_on_every_backend() {
             expires_at: 200,
         };
         s.insert_code(&code).await.unwrap();
+        // Another client's try neither redeems nor uses it up.
         assert!(
             matches!(
-                s.use_code(&[1; 32], 150).await.unwrap(),
+                s.use_code(&[1; 32], "c2", 150).await.unwrap(),
+                UseCodeOutcome::Unknown
+            ),
+            "{name}"
+        );
+        assert!(
+            matches!(
+                s.use_code(&[1; 32], "c1", 150).await.unwrap(),
                 UseCodeOutcome::Fresh(_)
             ),
             "{name}"
         );
         assert!(
             matches!(
-                s.use_code(&[1; 32], 150).await.unwrap(),
+                s.use_code(&[1; 32], "c1", 150).await.unwrap(),
                 UseCodeOutcome::Reused { .. }
             ),
             "{name}"
         );
         assert!(
             matches!(
-                s.use_code(&[9; 32], 150).await.unwrap(),
+                s.use_code(&[9; 32], "c1", 150).await.unwrap(),
                 UseCodeOutcome::Unknown
             ),
             "{name}"
@@ -97,7 +105,7 @@ async fn codes_tokens_challenges_and_the_ego_cache_behave_on_every_backend() {
         .unwrap();
         assert!(
             matches!(
-                s.use_code(&[2; 32], 300).await.unwrap(),
+                s.use_code(&[2; 32], "c1", 300).await.unwrap(),
                 UseCodeOutcome::Expired
             ),
             "{name}"

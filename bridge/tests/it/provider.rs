@@ -1,0 +1,524 @@
+//! What a security review of an OpenID provider checks, each as the
+//! attack it stops (issue 13): a code or a token stays with the client it
+//! was issued to, a client learns only what concerns it, and discovery and
+//! errors say what the bridge really does.
+
+use openidconnect::{OAuth2TokenResponse, PkceCodeVerifier};
+use serde_json::{Value, json};
+
+use crate::common::{
+    BridgeOptions, REDIRECT, Rp, TestAgent, TestBridge, browse, browser, env, location, query,
+};
+
+/// A registered site and its relying party.
+struct Site {
+    id: String,
+    secret: String,
+    rp: Rp,
+}
+
+impl Site {
+    async fn new(bridge: &TestBridge) -> Site {
+        let (id, secret) = bridge.confidential().await;
+        let rp = Rp::discover(bridge, &id, Some(&secret)).await;
+        Site { id, secret, rp }
+    }
+
+    /// A login through the browser: the code and its PKCE verifier.
+    async fn code(&self, bridge: &TestBridge, agent: &TestAgent) -> (String, PkceCodeVerifier) {
+        let (url, _, _, verifier) = self.rp.auth_url(&[], &[]);
+        let code = browse(bridge, &browser(), &url, &agent.ego_text())
+            .await
+            .code();
+        (code, verifier)
+    }
+
+    async fn introspect(&self, bridge: &TestBridge, token: &str) -> Value {
+        browser()
+            .post(bridge.url("/introspect"))
+            .basic_auth(&self.id, Some(&self.secret))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+fn copy(v: &PkceCodeVerifier) -> PkceCodeVerifier {
+    PkceCodeVerifier::new(v.secret().clone())
+}
+
+async fn userinfo_status(bridge: &TestBridge, access: &str) -> u16 {
+    browser()
+        .get(bridge.url("/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Item 7: another client that got hold of a site's code (a leaked
+/// redirect, a log) neither redeems it nor burns it: the code was marked
+/// used before the client was compared, so the thief's try made the site's
+/// own redemption look like a replay and revoked the site's grant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_redeemed_by_another_client_is_refused_and_stays_the_sites() {
+    let bridge = TestBridge::start().await;
+    let agent = TestAgent::start(&bridge, 131).await;
+    let site = Site::new(&bridge).await;
+    let thief = Site::new(&bridge).await;
+    let (code, verifier) = site.code(&bridge, &agent).await;
+
+    let stolen = thief.rp.exchange(code.clone(), copy(&verifier)).await;
+    assert!(stolen.unwrap_err().contains("invalid_grant"));
+
+    let tokens = site
+        .rp
+        .exchange(code.clone(), copy(&verifier))
+        .await
+        .expect("the site still redeems its own code");
+    assert_eq!(
+        userinfo_status(&bridge, tokens.access_token().secret()).await,
+        200
+    );
+
+    // After the site redeemed it, the thief's replay still revokes nothing.
+    assert!(
+        thief
+            .rp
+            .exchange(code.clone(), copy(&verifier))
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        userinfo_status(&bridge, tokens.access_token().secret()).await,
+        200
+    );
+    // The site's own replay is a replay (RFC 6749 §4.1.2): the grant ends.
+    assert!(site.rp.exchange(code, verifier).await.is_err());
+    assert_eq!(
+        userinfo_status(&bridge, tokens.access_token().secret()).await,
+        401
+    );
+}
+
+/// Item 6: a confidential client, self-registered by anyone, learned
+/// through introspection the subject, scope and lifetime of every other
+/// client's tokens. Now a token is introspected by its own client or by a
+/// resource server the operator named (RFC 7662 §4); to anyone else it is
+/// `active: false`, as an unknown token is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_answers_the_tokens_client_and_named_resource_servers_only() {
+    let dir = std::env::temp_dir().join(format!(
+        "cyrcles-bridge-test-{}",
+        cyrcles_bridge::util::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut first = TestBridge::start_with(BridgeOptions {
+        dir: Some(dir.clone()),
+        ..BridgeOptions::default()
+    })
+    .await;
+    let (api_id, api_secret) = first.confidential().await;
+    first.stop().await;
+    let clock = first.clock.clone();
+    drop(first);
+
+    let bridge = TestBridge::start_with(BridgeOptions {
+        dir: Some(dir),
+        clock,
+        env: env(&[("CYRCLES_BRIDGE_OIDC_RESOURCE_SERVERS", &api_id)]),
+        ..BridgeOptions::default()
+    })
+    .await;
+    let api = Site {
+        rp: Rp::discover(&bridge, &api_id, Some(&api_secret)).await,
+        id: api_id,
+        secret: api_secret,
+    };
+    let agent = TestAgent::start(&bridge, 132).await;
+    let site = Site::new(&bridge).await;
+    let stranger = Site::new(&bridge).await;
+    let (code, verifier) = site.code(&bridge, &agent).await;
+    let tokens = site.rp.exchange(code, verifier).await.unwrap();
+    let access = tokens.access_token().secret();
+    let refresh = tokens.refresh_token().unwrap().secret();
+
+    for token in [access, refresh] {
+        let own = site.introspect(&bridge, token).await;
+        assert_eq!(own["active"], true, "{own}");
+        assert_eq!(own["client_id"], site.id);
+        let seen = stranger.introspect(&bridge, token).await;
+        assert_eq!(
+            seen,
+            json!({ "active": false }),
+            "a stranger learns nothing"
+        );
+        let by_api = api.introspect(&bridge, token).await;
+        assert_eq!(by_api["active"], true, "a named resource server: {by_api}");
+        assert_eq!(by_api["sub"], own["sub"]);
+    }
+}
+
+/// Item 11: discovery advertises only what the bridge does. The `claims`
+/// parameter is accepted (OIDC Core §5.5 lets a provider ignore it) but
+/// changes nothing, so it is not advertised as supported.
+#[tokio::test]
+async fn discovery_does_not_advertise_the_claims_parameter() {
+    let bridge = TestBridge::start().await;
+    let d: Value = browser()
+        .get(bridge.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(d["claims_parameter_supported"], false);
+}
+
+/// Item 11: PKCE is required from confidential clients too (OAuth 2.1,
+/// RFC 9700 §2.1.1): a code intercepted on its way back is useless without
+/// the verifier. An operator may turn it off for an old client library.
+#[tokio::test]
+async fn confidential_clients_need_pkce_unless_the_operator_turns_it_off() {
+    let without_pkce = |bridge: &TestBridge, id: &str| {
+        let mut u = url::Url::parse(&bridge.url("/authorize")).unwrap();
+        u.query_pairs_mut()
+            .append_pair("client_id", id)
+            .append_pair("redirect_uri", REDIRECT)
+            .append_pair("response_type", "code")
+            .append_pair("scope", "openid")
+            .append_pair("state", "s1");
+        u.to_string()
+    };
+    let bridge = TestBridge::start().await;
+    let (id, _) = bridge.confidential().await;
+    let res = browser()
+        .get(without_pkce(&bridge, &id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let q = query(&location(&res));
+    assert_eq!(q["error"], "invalid_request");
+    assert!(q["error_description"].contains("PKCE"), "{q:?}");
+    assert_eq!(q["state"], "s1");
+
+    let lenient = TestBridge::start_with(BridgeOptions {
+        env: env(&[("CYRCLES_BRIDGE_OIDC_REQUIRE_PKCE_FOR_CONFIDENTIAL", "false")]),
+        ..BridgeOptions::default()
+    })
+    .await;
+    let (id, _) = lenient.confidential().await;
+    let res = browser()
+        .get(without_pkce(&lenient, &id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert!(
+        location(&res).starts_with("/interaction/"),
+        "{}",
+        location(&res)
+    );
+}
+
+/// Item 11: a client that authenticates with another method than the one
+/// it registered is told which one it registered, instead of a bare
+/// `invalid_client` that sends its developer guessing.
+#[tokio::test]
+async fn a_wrong_authentication_method_is_named() {
+    let bridge = TestBridge::start().await;
+    let (id, secret) = bridge.confidential().await;
+    let res = browser()
+        .post(bridge.url("/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", "x"),
+            ("redirect_uri", REDIRECT),
+            ("client_id", id.as_str()),
+            ("client_secret", secret.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
+    let d = body["error_description"].as_str().unwrap();
+    assert!(
+        d.contains("client_secret_basic") && d.contains("client_secret_post"),
+        "{d}"
+    );
+
+    // A wrong secret with the right method names nothing.
+    let res = browser()
+        .post(bridge.url("/token"))
+        .basic_auth(&id, Some("not the secret"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", "x"),
+            ("redirect_uri", REDIRECT),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
+    assert!(
+        !body["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("registered"),
+        "{body}"
+    );
+}
+
+/// Item 9: the bridge POSTs logout tokens to the back-channel logout URI a
+/// client registered. A stranger who registers a client may not aim that
+/// POST at the bridge's own network: at registration, private, loopback
+/// and link-local targets are refused; at send time the target is checked
+/// again (it may have been stored before the rule) and names are resolved
+/// to public addresses only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn back_channel_logout_does_not_reach_the_bridges_own_network() {
+    let bridge = TestBridge::start().await;
+    let register = |bcl: &str| {
+        browser()
+            .post(bridge.url("/register"))
+            .json(&json!({
+                "redirect_uris": [REDIRECT],
+                "backchannel_logout_uri": bcl,
+            }))
+            .send()
+    };
+    for bad in [
+        "http://127.0.0.1:8080/bcl",
+        "https://127.0.0.1/bcl",
+        "https://10.0.0.7/bcl",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://[::1]/bcl",
+        "https://localhost/bcl",
+    ] {
+        let res = register(bad).await.unwrap();
+        assert_eq!(res.status(), 400, "{bad}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_client_metadata", "{bad}");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("backchannel_logout_uri"),
+            "{body}"
+        );
+    }
+    let res = register("https://rp.example/bcl").await.unwrap();
+    assert_eq!(res.status(), 201);
+
+    // A self-registered client whose stored target is a loopback port.
+    let inside = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    inside.set_nonblocking(true).unwrap();
+    let target = format!("https://{}/bcl", inside.local_addr().unwrap());
+    let meta: cyrcles_bridge::oidc::client::ClientMetadata = serde_json::from_value(json!({
+        "redirect_uris": [REDIRECT],
+        "backchannel_logout_uri": target,
+    }))
+    .unwrap();
+    let created = cyrcles_bridge::oidc::register::create_client(
+        &bridge.state.store,
+        None,
+        meta.validate().unwrap(),
+        true,
+        bridge.clock.now(),
+    )
+    .await
+    .unwrap();
+    let id = created.row.client_id.clone();
+    let secret = created.secret.clone().unwrap();
+    let rp = Rp::discover(&bridge, &id, Some(&secret)).await;
+    let agent = TestAgent::start(&bridge, 133).await;
+    let (url, _, _, verifier) = rp.auth_url(&[], &[]);
+    let code = browse(&bridge, &browser(), &url, &agent.ego_text())
+        .await
+        .code();
+    let tokens = rp.exchange(code, verifier).await.unwrap();
+    let raw = openidconnect::TokenResponse::id_token(&tokens)
+        .unwrap()
+        .to_string();
+    let claims: Value =
+        serde_json::from_slice(&crate::flow::base64_decode(raw.split('.').nth(1).unwrap()))
+            .unwrap();
+    let sid = claims["sid"].as_str().unwrap();
+
+    cyrcles_bridge::oidc::logout::end_session(&bridge.state, sid, "test")
+        .await
+        .unwrap();
+    assert_eq!(bridge.state.metrics.logins("backchannel_refused"), 1);
+    // The refusal is decided before any request is made: nothing connected.
+    assert_eq!(
+        inside.accept().map_err(|e| e.kind()).err(),
+        Some(std::io::ErrorKind::WouldBlock)
+    );
+}
+
+/// The logout page's two hidden fields, as a browser that loaded it holds
+/// them.
+async fn logout_form(bridge: &TestBridge, b: &reqwest::Client) -> (String, String) {
+    let page = b
+        .get(bridge.url("/logout"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    (
+        crate::common::input(&page, "csrf").unwrap(),
+        crate::common::input(&page, "logout_state").unwrap(),
+    )
+}
+
+async fn post_logout(
+    bridge: &TestBridge,
+    b: &reqwest::Client,
+    (csrf, logout_state): &(String, String),
+) -> u16 {
+    b.post(bridge.url("/logout"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("logout_state", logout_state.as_str()),
+            ("decision", "logout"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Item 2: the logout confirmation ran on a GET and its token was an HMAC
+/// of the form alone, valid in any browser for ever: a cross-site link
+/// ended the victim's session (and every refresh token issued through it),
+/// or bounced the browser to any registered URI without a click. Now only
+/// a POST from the browser the page was shown to, within ten minutes,
+/// confirms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_is_confirmed_only_by_the_browser_that_was_asked_and_in_time() {
+    let bridge = TestBridge::start().await;
+    let agent = TestAgent::start(&bridge, 134).await;
+    let site = Site::new(&bridge).await;
+    let victim = browser();
+    let (url, _, _, _) = site.rp.auth_url(&[], &[]);
+    browse(&bridge, &victim, &url, &agent.ego_text())
+        .await
+        .code();
+    let logged_in = || async {
+        let (url, _, _, _) = site.rp.auth_url(&[], &[("prompt", "none")]);
+        browse(&bridge, &victim, &url, &agent.ego_text())
+            .await
+            .params()
+            .contains_key("code")
+    };
+    assert!(logged_in().await);
+
+    // The attacker loads the page in their own browser and sends the
+    // victim a link with its fields and a decision.
+    let attacker = browser();
+    let fields = logout_form(&bridge, &attacker).await;
+    let mut link = url::Url::parse(&bridge.url("/logout")).unwrap();
+    link.query_pairs_mut()
+        .append_pair("csrf", &fields.0)
+        .append_pair("logout_state", &fields.1)
+        .append_pair("decision", "logout");
+    let res = victim.get(link.as_str()).send().await.unwrap();
+    assert_eq!(res.status(), 200, "a link only asks");
+    assert!(res.text().await.unwrap().contains("name=\"decision\""));
+    assert!(logged_in().await, "a link ended the session");
+
+    // ... or posts the fields from another site.
+    assert_eq!(post_logout(&bridge, &victim, &fields).await, 400);
+    assert!(logged_in().await, "a cross-site post ended the session");
+
+    // The victim's own page answered too late.
+    let own = logout_form(&bridge, &victim).await;
+    bridge.clock.advance(601);
+    assert_eq!(post_logout(&bridge, &victim, &own).await, 400);
+    assert!(logged_in().await);
+
+    // The victim's own page, in time: logged out.
+    let own = logout_form(&bridge, &victim).await;
+    assert_eq!(post_logout(&bridge, &victim, &own).await, 200);
+    assert!(!logged_in().await);
+}
+
+/// Item 4: the login page and the agent showed the origin of the client's
+/// first registered redirect URI, while the code went to the request's
+/// `redirect_uri`: a client with several could show one origin and take
+/// the code at another. Both now show the request's origin, and a client's
+/// redirect URIs must share one host, whatever its subject type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_origin_shown_is_where_the_code_goes() {
+    let bridge = TestBridge::start().await;
+    let agent = TestAgent::start(&bridge, 135).await;
+    let other = "http://127.0.0.1:10/cb";
+    let (id, _) = bridge
+        .client(json!({
+            "redirect_uris": [REDIRECT, other],
+            "token_endpoint_auth_method": "none",
+            "subject_type": "public",
+        }))
+        .await;
+    let mut url = url::Url::parse(&bridge.url("/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", &id)
+        .append_pair("redirect_uri", other)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid")
+        .append_pair("code_challenge", &"a".repeat(43))
+        .append_pair("code_challenge_method", "S256");
+    let b = browser();
+    let (_, page) = crate::common::open_page(&bridge, &b, url.as_str()).await;
+    assert!(page.contains("http://127.0.0.1:10"), "{page}");
+    assert!(!page.contains("http://127.0.0.1:9<"), "{page}");
+    let (_, res, _) =
+        crate::common::start_login(&bridge, &b, url.as_str(), &agent.ego_text()).await;
+    assert_eq!(res.status(), 303);
+    let wait = bridge.url(&location(&res));
+    let s: Value = b
+        .get(format!("{wait}/status?wait=20"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(s["status"], "pending", "{s}");
+    let shown = agent
+        .challenges
+        .lock()
+        .unwrap()
+        .last()
+        .map(|c| c.params().redirect_origin.clone());
+    assert_eq!(shown.as_deref(), Some("http://127.0.0.1:10"));
+
+    // A registration spreading redirect URIs over hosts is refused.
+    let res = browser()
+        .post(bridge.url("/register"))
+        .json(&json!({
+            "redirect_uris": ["https://a.example/cb", "https://b.example/cb"],
+            "subject_type": "public",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client_metadata");
+}
