@@ -61,6 +61,8 @@ pub struct Inner {
     pub clock: Clock,
     /// Key of pairwise subject identifiers.
     pub pairwise_key: Zeroizing<[u8; 32]>,
+    /// Key of the session ids each client sees.
+    pub sid_key: Zeroizing<[u8; 32]>,
     /// Key of signed CSRF tokens that are not tied to a stored row.
     pub csrf_key: Zeroizing<[u8; 32]>,
     /// Rate limits and spent proof-of-work tokens: in memory on SQLite,
@@ -147,6 +149,7 @@ impl AppState {
             load: LoadMeter::new(60, login.pow_threshold_per_minute),
             pow,
             pairwise_key: p.master.derive("pairwise-subject"),
+            sid_key: p.master.derive("client-session-id"),
             csrf_key: p.master.derive("csrf"),
             metrics: HttpMetrics::new(),
             sigs: Mutex::new(SignatureCache::new(10_000)),
@@ -243,6 +246,20 @@ impl AppState {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(client_id);
+    }
+
+    /// The session id `client_id` sees for the bridge session `sid` (in ID
+    /// and logout tokens): one per client, so that two sites cannot link
+    /// their users by comparing `sid`s. base64url(HMAC-SHA256(sid key, sid
+    /// ‖ 0x00 ‖ client id)), truncated to 128 bits.
+    pub fn client_sid(&self, sid: &str, client_id: &str) -> String {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &*self.sid_key);
+        let mut ctx = ring::hmac::Context::with_key(&key);
+        ctx.update(sid.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(client_id.as_bytes());
+        let tag = ctx.sign();
+        crate::util::b64(tag.as_ref().get(..16).unwrap_or_default())
     }
 
     /// The subject identifier `client` sees for `ego_id`: the ego id itself

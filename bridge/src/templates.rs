@@ -97,6 +97,9 @@ pub struct ConsentPage {
     pub scopes: Vec<String>,
     /// Whether the site gets a pairwise identifier.
     pub pairwise: bool,
+    /// The host whose sites all see that identifier, when the sector is a
+    /// host (two sites on one host share it, OIDC Core §8.1).
+    pub shared_sector: Option<String>,
     /// The interaction.
     pub interaction_id: String,
     /// CSRF token.

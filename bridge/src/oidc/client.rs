@@ -325,7 +325,7 @@ pub struct Client {
     pub alg: Alg,
     /// Pairwise subjects.
     pub pairwise: bool,
-    /// The sector of pairwise subjects: the redirect URIs' host.
+    /// The sector of pairwise subjects ([`sector_of`]).
     pub sector: String,
     /// Registration access token hash (RFC 7592).
     pub registration_token_hash: Option<Vec<u8>>,
@@ -352,12 +352,7 @@ impl Client {
             .ok_or(crate::store::StoreError::Corrupt("client auth method"))?;
         let alg = Alg::parse(&meta.id_token_signed_response_alg)
             .ok_or(crate::store::StoreError::Corrupt("client alg"))?;
-        let sector = meta
-            .redirect_uris
-            .first()
-            .and_then(|r| Url::parse(r).ok())
-            .map(|u| u.host_str().unwrap_or(u.scheme()).to_string())
-            .unwrap_or_default();
+        let sector = sector_of(&row.client_id, &meta);
         Ok(Client {
             id: row.client_id,
             name: row.name,
@@ -390,6 +385,23 @@ impl Client {
     /// Whether it may use refresh tokens.
     pub fn may_refresh(&self) -> bool {
         self.meta.grant_types.iter().any(|g| g == "refresh_token")
+    }
+}
+
+/// The sector of a client's pairwise subjects (OIDC Core §8.1): the host of
+/// its redirect URIs, which every site on that host shares, or, where a
+/// host proves nothing (loopback, which every local client shares, and a
+/// private-use scheme, which any app can claim), the client itself.
+pub fn sector_of(client_id: &str, meta: &ClientMetadata) -> String {
+    let host = meta
+        .redirect_uris
+        .first()
+        .and_then(|r| Url::parse(r).ok())
+        .filter(|u| u.scheme() == "https" || u.scheme() == "http")
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+    match host {
+        Some(h) if !matches!(h.as_str(), "localhost" | "127.0.0.1" | "[::1]") => h,
+        _ => format!("client:{client_id}"),
     }
 }
 
@@ -553,6 +565,22 @@ mod tests {
         let mut m = meta(&["https://a.example/cb"]);
         m.response_types = vec!["token".into()];
         assert!(m.validate().is_err());
+    }
+
+    #[test]
+    fn sectors_are_hosts_only_where_a_host_proves_something() {
+        let of = |uri: &str| sector_of("c1", &meta(&[uri]));
+        assert_eq!(of("https://shop.example/cb"), "shop.example");
+        assert_eq!(of("https://Shop.Example:8443/other"), "shop.example");
+        assert_eq!(of("http://127.0.0.1:9/cb"), "client:c1");
+        assert_eq!(of("http://localhost/cb"), "client:c1");
+        assert_eq!(of("http://[::1]:3000/cb"), "client:c1");
+        assert_eq!(of("com.example.app:/cb"), "client:c1");
+        assert_ne!(
+            sector_of("c2", &meta(&["com.example.app:/cb"])),
+            of("com.example.app:/cb"),
+            "a private-use scheme is anyone's"
+        );
     }
 
     #[test]

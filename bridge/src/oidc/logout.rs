@@ -300,7 +300,7 @@ pub fn logout_token(state: &AppState, client: &Client, grant: &GrantRow) -> Resu
         "events": { BACKCHANNEL_EVENT: {} },
     });
     if let Some(sid) = &grant.sid {
-        util::set(&mut claims, "sid", json!(sid));
+        util::set(&mut claims, "sid", json!(state.client_sid(sid, &client.id)));
     }
     key.sign_jwt(&claims, Some("logout+jwt"))
         .map_err(|e| e.to_string())

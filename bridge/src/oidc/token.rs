@@ -298,7 +298,7 @@ pub fn id_token(
         "at_hash": jose::token_hash(client.alg, access_token),
     });
     if let Some(sid) = &grant.sid {
-        util::set(&mut claims, "sid", json!(sid));
+        util::set(&mut claims, "sid", json!(state.client_sid(sid, &client.id)));
     }
     if first && let Some(n) = &grant.nonce {
         util::set(&mut claims, "nonce", json!(n));

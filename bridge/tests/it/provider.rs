@@ -344,22 +344,15 @@ async fn back_channel_logout_does_not_reach_the_bridges_own_network() {
     let secret = created.secret.clone().unwrap();
     let rp = Rp::discover(&bridge, &id, Some(&secret)).await;
     let agent = TestAgent::start(&bridge, 133).await;
+    let b = browser();
     let (url, _, _, verifier) = rp.auth_url(&[], &[]);
-    let code = browse(&bridge, &browser(), &url, &agent.ego_text())
-        .await
-        .code();
-    let tokens = rp.exchange(code, verifier).await.unwrap();
-    let raw = openidconnect::TokenResponse::id_token(&tokens)
-        .unwrap()
-        .to_string();
-    let claims: Value =
-        serde_json::from_slice(&crate::flow::base64_decode(raw.split('.').nth(1).unwrap()))
-            .unwrap();
-    let sid = claims["sid"].as_str().unwrap();
+    let code = browse(&bridge, &b, &url, &agent.ego_text()).await.code();
+    rp.exchange(code, verifier).await.unwrap();
 
-    cyrcles_bridge::oidc::logout::end_session(&bridge.state, sid, "test")
-        .await
-        .unwrap();
+    // The person logs out at the bridge: the session ends, and the
+    // stranger's target is refused before anything is sent.
+    let form = logout_form(&bridge, &b).await;
+    assert_eq!(post_logout(&bridge, &b, &form).await, 200);
     assert_eq!(bridge.state.metrics.logins("backchannel_refused"), 1);
     // The refusal is decided before any request is made: nothing connected.
     assert_eq!(
@@ -521,4 +514,43 @@ async fn the_origin_shown_is_where_the_code_goes() {
     assert_eq!(res.status(), 400);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"], "invalid_client_metadata");
+}
+
+/// The claims of a token response's ID token (already checked by the RP
+/// library where a test needs it).
+fn id_claims(tokens: &openidconnect::core::CoreTokenResponse) -> Value {
+    let raw = openidconnect::TokenResponse::id_token(tokens)
+        .unwrap()
+        .to_string();
+    serde_json::from_slice(&crate::flow::base64_decode(raw.split('.').nth(1).unwrap())).unwrap()
+}
+
+/// Item 5: two sites a person logs in to from one browser session could
+/// link them: the ID (and logout) tokens carried the session's one `sid`,
+/// and every loopback client (and every client of one private-use scheme)
+/// shared one pairwise sector, so the same subject. Now each client sees
+/// its own `sid`, and such clients are their own sector.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sites_of_one_session_see_unlinkable_subjects_and_session_ids() {
+    let bridge = TestBridge::start().await;
+    let agent = TestAgent::start(&bridge, 136).await;
+    let a = Site::new(&bridge).await;
+    let b = Site::new(&bridge).await;
+    let person = browser();
+    let mut seen = Vec::new();
+    for site in [&a, &b, &a] {
+        let (url, _, _, verifier) = site.rp.auth_url(&[], &[]);
+        let code = browse(&bridge, &person, &url, &agent.ego_text())
+            .await
+            .code();
+        let tokens = site.rp.exchange(code, verifier).await.unwrap();
+        seen.push(id_claims(&tokens));
+    }
+    assert_ne!(seen[0]["sub"], seen[1]["sub"]);
+    assert_ne!(seen[0]["sid"], seen[1]["sid"]);
+    assert_eq!(seen[0]["sub"], seen[2]["sub"], "a site's subject is stable");
+    assert_eq!(
+        seen[0]["sid"], seen[2]["sid"],
+        "and so is its sid in one session"
+    );
 }
