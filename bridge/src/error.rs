@@ -231,6 +231,20 @@ pub struct PageError {
     message: String,
     retry_url: Option<String>,
     retry_after: Option<u64>,
+    cancel: Option<Box<Cancel>>,
+}
+
+/// The "cancel and go back" form of a login's error page.
+#[derive(Debug)]
+pub struct Cancel {
+    /// The interaction to cancel.
+    pub interaction_id: String,
+    /// Its CSRF token.
+    pub csrf: String,
+    /// The site's name.
+    pub client_name: String,
+    /// Where the cancellation redirects (the page's form may lead there).
+    pub redirect_uri: String,
 }
 
 impl PageError {
@@ -242,7 +256,14 @@ impl PageError {
             message: message.into(),
             retry_url: None,
             retry_after: None,
+            cancel: None,
         }
+    }
+
+    /// Adds a "cancel and go back to the site" form.
+    pub fn cancellable(mut self, cancel: Cancel) -> Self {
+        self.cancel = Some(Box::new(cancel));
+        self
     }
 
     /// A 400 page.
@@ -303,12 +324,17 @@ impl From<StoreError> for PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
+        let redirect_uri = self.cancel.as_ref().map(|c| c.redirect_uri.clone());
         let page = ErrorPage {
             title: self.title,
             message: self.message,
             retry_url: self.retry_url,
+            cancel: self.cancel,
         };
         let mut res = (self.status, page.render_html()).into_response();
+        if let Some(r) = redirect_uri {
+            crate::web::allow_form_target(&mut res, &r);
+        }
         res.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(secs) = self.retry_after

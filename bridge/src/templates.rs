@@ -31,6 +31,8 @@ pub struct ErrorPage {
     pub message: String,
     /// Where "try again" goes.
     pub retry_url: Option<String>,
+    /// A login's "cancel and go back" form.
+    pub cancel: Option<Box<crate::error::Cancel>>,
 }
 
 /// The ego entry page.

@@ -487,10 +487,13 @@ async fn callback(
     }
     if let Some(error) = q.error {
         let why = q.error_description.unwrap_or_default();
-        return failed(
-            StatusCode::BAD_REQUEST,
-            &format!("The bridge answered {error}: {why}"),
-        );
+        // A person who cancelled or refused is no fault of the browser's.
+        let status = if error == "access_denied" {
+            StatusCode::OK
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        return failed(status, &format!("The bridge answered {error}: {why}"));
     }
     let Some(code) = q.code.filter(|c| !c.is_empty() && c.len() <= 512) else {
         return failed(StatusCode::BAD_REQUEST, "The bridge sent no code.");

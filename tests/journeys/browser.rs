@@ -3,12 +3,16 @@
 //! It clicks "Login with Cyrcles" on the demo site, types the ego id,
 //! reads the match code off the bridge's page, has it approved with the
 //! `cyrcles` CLI and lands back on the site logged in; a denied login
-//! ends on the bridge's error page. Screenshots go to
-//! `target/e2e-screenshots/`.
+//! ends on the bridge's error page. Every button of the bridge's pages is
+//! clicked (ego and wait pages: continue and cancel; denied page: cancel;
+//! consent: allow; logout: confirm) and must land where it should, with
+//! no error in the browser's console (a CSP violation is one: Chromium
+//! applies `form-action` to the redirect after a form post). Screenshots
+//! go to `target/e2e-screenshots/`.
 //!
 //! `.ci/run` installs the Debian packages `chromium` and
 //! `chromium-driver` when they are missing; without them this journey
-//! says so and does nothing.
+//! fails under CI (`CI` set) and otherwise says so and does nothing.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -77,6 +81,7 @@ impl Browser {
         .await;
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
+            "goog:loggingPrefs": { "browser": "ALL" },
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
                 "args": [
@@ -218,6 +223,51 @@ impl Browser {
         .await
     }
 
+    /// The errors the console logged since the last call (chromedriver's
+    /// log endpoint hands each entry out once). A missing favicon is not
+    /// an error of the pages under test.
+    async fn console_errors(&self) -> Vec<String> {
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                "/se/log",
+                Some(json!({ "type": "browser" })),
+            )
+            .await;
+        v.as_array()
+            .unwrap_or_else(|| panic!("no browser log: {v}"))
+            .iter()
+            .filter(|e| e["level"] == "SEVERE")
+            .filter_map(|e| e["message"].as_str())
+            .filter(|m| !m.contains("favicon.ico"))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Asserts that the console logged no error since the last check.
+    async fn assert_clean_console(&self, step: &str) {
+        let errors = self.console_errors().await;
+        assert!(
+            errors.is_empty(),
+            "console errors after {step}: {errors:#?}"
+        );
+    }
+
+    /// Waits until the browser is on a page under `prefix` whose source
+    /// contains `needle`.
+    async fn wait_at(&self, prefix: &str, needle: &str) -> String {
+        bounded(60, &format!("a page at {prefix} with {needle:?}"), async {
+            loop {
+                let html = self.source().await;
+                if self.url().await.starts_with(prefix) && html.contains(needle) {
+                    return html;
+                }
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+        })
+        .await
+    }
+
     async fn quit(self) {
         let _ = self.http.delete(&self.base).send().await;
         // Drop ends chromedriver's process group.
@@ -263,6 +313,10 @@ async fn browse_login(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_browser_logs_in_and_sees_a_denied_login() {
     if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{CHROMIUM} and {CHROMEDRIVER} are needed under CI (.ci/run installs them)"
+        );
         eprintln!(
             "skipped: {CHROMIUM} and {CHROMEDRIVER} are needed (Debian: chromium chromium-driver)"
         );
@@ -299,11 +353,24 @@ async fn a_real_browser_logs_in_and_sees_a_denied_login() {
         tokio::time::sleep(Duration::from_millis(150)).await;
     };
     b.screenshot("approved-5-site").await;
+    b.assert_clean_console("an approved login").await;
     assert!(landed.contains("id=\"claims\""), "{landed}");
     assert_eq!(b.text("#claim-iss").await, bridge.issuer);
     // Log out: the site sends the browser to the bridge, which asks; the
     // confirmation leads back to the site (its origin is a form target of
     // that page, as Chromium requires for the redirect).
+    // "Stay logged in" first: back on the site (which ended its own
+    // session before sending the browser to the bridge); the bridge's
+    // session lives on, so logging in again needs no agent.
+    b.click("#logout").await;
+    b.wait_for("logout_state").await;
+    b.click("#stay").await;
+    b.wait_at(&site.url, "id=\"login\"").await;
+    b.assert_clean_console("staying logged in at the bridge")
+        .await;
+    b.type_into("#ego", &ego).await;
+    b.click("#login").await;
+    b.wait_at(&site.url, "id=\"welcome\"").await;
     b.click("#logout").await;
     b.wait_for("logout_state").await;
     b.screenshot("approved-6-logout").await;
@@ -312,15 +379,43 @@ async fn a_real_browser_logs_in_and_sees_a_denied_login() {
     b.screenshot("approved-7-logged-out").await;
     assert!(!home.contains("id=\"welcome\""));
     assert!(b.url().await.starts_with(&site.url));
+    b.assert_clean_console("logging out").await;
     b.quit().await;
 
-    // Another browser; the person denies: the bridge's error page.
+    // Another browser. Cancel on the ego page: back on the site, which
+    // hears access_denied.
     let b = Browser::start(&dir.0.join("profile-2"), shots).await;
+    b.go(&site.url).await;
+    b.type_into("#ego", &ego).await;
+    b.click("#login").await;
+    b.find("#ego_id").await;
+    b.click("#cancel").await;
+    b.wait_at(&site.url, "access_denied").await;
+    b.screenshot("cancel-1-ego-page").await;
+    b.assert_clean_console("cancel on the ego page").await;
+
+    // Cancel on the wait page.
+    b.go(&site.url).await;
+    b.type_into("#ego", &ego).await;
+    b.click("#login").await;
+    b.type_into("#ego_id", &ego).await;
+    b.click("#continue").await;
+    b.find("#match-code").await;
+    b.click("#cancel").await;
+    b.wait_at(&site.url, "access_denied").await;
+    b.screenshot("cancel-2-wait-page").await;
+    b.assert_clean_console("cancel on the wait page").await;
+
+    // The person denies: the bridge's error page, then cancel from there.
     browse_login(&b, &site, &alice, &ego, false, "denied").await;
     let html = b.wait_for("You denied the login").await;
     b.screenshot("denied-4-error").await;
     assert!(html.contains("class=\"error\""), "{html}");
     assert!(b.url().await.starts_with(&bridge.issuer));
+    b.click("#cancel").await;
+    b.wait_at(&site.url, "access_denied").await;
+    b.screenshot("denied-5-cancelled").await;
+    b.assert_clean_console("a denied login, cancelled").await;
     b.quit().await;
     bridge.stop().await;
 }

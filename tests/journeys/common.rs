@@ -616,8 +616,13 @@ pub async fn log_in(b: &reqwest::Client, l: &Login<'_>, ego: &str) -> Ended {
 pub async fn answer(agent: &Agent, code: &str, approve: bool) {
     let id = bounded(30, "the request to reach the agent", async {
         loop {
+            // The newest: a login cancelled at the bridge leaves its prompt
+            // at the agent until it expires.
             let v = agent.json(&["requests"]).await;
-            if let Some(id) = v["requests"][0]["id"].as_u64() {
+            let newest = v["requests"]
+                .as_array()
+                .and_then(|r| r.iter().filter_map(|q| q["id"].as_u64()).max());
+            if let Some(id) = newest {
                 return id.to_string();
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -160,7 +160,11 @@ async fn login_page(
     } else {
         StatusCode::OK
     };
-    (status, page.render_html()).into_response()
+    // Its forms' answers may redirect to the site (cancel; the ego form
+    // when the agent approves at once by policy).
+    let mut res = (status, page.render_html()).into_response();
+    crate::web::allow_form_target(&mut res, &ix.req.redirect_uri);
+    res
 }
 
 fn consent_page(ix: &Ix) -> Response {
@@ -196,10 +200,22 @@ fn describe_scope(s: &str) -> String {
     }
 }
 
-/// `GET /interaction/{id}`
+/// The error pages' "cancel and go back" form of an interaction.
+fn cancel_form(ix: &Ix) -> crate::error::Cancel {
+    crate::error::Cancel {
+        interaction_id: ix.row.id.clone(),
+        csrf: ix.row.csrf.clone(),
+        client_name: ix.client.name.clone(),
+        redirect_uri: ix.req.redirect_uri.clone(),
+    }
+}
+
+/// `GET /interaction/{id}`, with `?ego=` to fill the ego field in again
+/// ("try again" after a failed login).
 pub async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Response {
     let ix = match load(&state, &id, &headers).await {
@@ -209,7 +225,11 @@ pub async fn show(
     if ix.row.session_sid.is_some() {
         return consent_page(&ix);
     }
-    login_page(&state, &ix, &headers, None, None).await
+    let ego = url::form_urlencoded::parse(q.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "ego")
+        .map(|(_, v)| v.into_owned())
+        .filter(|e| e.parse::<cyrcles_core::EgoId>().is_ok());
+    login_page(&state, &ix, &headers, ego.as_deref(), None).await
 }
 
 async fn live_session(state: &AppState, ix: &Ix) -> Result<SessionRow, PageError> {
@@ -419,7 +439,10 @@ async fn wait_page(state: &AppState, ix: &Ix, ch: &ChallengeRow, error: Option<&
     } else {
         StatusCode::OK
     };
-    (status, page.render_html()).into_response()
+    // Its cancel form's answer redirects to the site.
+    let mut res = (status, page.render_html()).into_response();
+    crate::web::allow_form_target(&mut res, &ix.req.redirect_uri);
+    res
 }
 
 /// `GET /interaction/{id}/challenge/{cid}`
@@ -525,9 +548,12 @@ pub async fn proceed(
         let ix = load(&state, &id, &headers).await?;
         let ch = load_challenge(&state, &ix, &cid).await?;
         let now = state.now();
-        let retry = format!("/interaction/{id}");
+        // "Try again" keeps the ego typed; "cancel" tells the site.
+        let retry = format!("/interaction/{id}?ego={}", ch.ego_id);
         let failed = |title: &str, msg: &str| {
-            PageError::new(StatusCode::OK, title, msg).retry(retry.clone())
+            PageError::new(StatusCode::OK, title, msg)
+                .retry(retry.clone())
+                .cancellable(cancel_form(&ix))
         };
         match ch.status {
             ChallengeStatus::Pending if now <= ch.expires_at => {

@@ -554,3 +554,92 @@ async fn two_sites_of_one_session_see_unlinkable_subjects_and_session_ids() {
         "and so is its sid in one session"
     );
 }
+
+fn form_action(res: &reqwest::Response) -> String {
+    let csp = res.headers()["content-security-policy"].to_str().unwrap();
+    csp.split(';')
+        .map(str::trim)
+        .find(|d| d.starts_with("form-action"))
+        .unwrap()
+        .to_string()
+}
+
+/// Item 1: Chromium applies CSP `form-action` to the redirect that follows
+/// a form post, so every page whose form's answer can be a redirect to the
+/// site must allow the site's origin: the ego page (cancel, and the ego form
+/// itself when the agent approves by policy at once), the wait page
+/// (cancel) and the page of a denied login, which now also offers "cancel
+/// and go back" and a "try again" that keeps the ego typed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_login_page_lets_its_forms_go_back_to_the_site() {
+    let bridge = TestBridge::start().await;
+    let agent = TestAgent::start(&bridge, 137).await;
+    // Held, so that the wait page is seen before the agent answers.
+    agent.set_answer(crate::common::Answer::Hold);
+    let site = Site::new(&bridge).await;
+    let (url, _, _, _) = site.rp.auth_url(&[], &[]);
+    let b = browser();
+    let site_origin = "http://127.0.0.1:9";
+
+    let res = b.get(&url).send().await.unwrap();
+    let ego_page = bridge.url(&location(&res));
+    let res = b.get(&ego_page).send().await.unwrap();
+    assert!(form_action(&res).contains(site_origin), "ego page");
+    let csrf = crate::common::input(&res.text().await.unwrap(), "csrf").unwrap();
+
+    let res = b
+        .post(format!("{ego_page}/ego"))
+        .form(&[("csrf", csrf.as_str()), ("ego_id", &agent.ego_text())])
+        .send()
+        .await
+        .unwrap();
+    let wait = bridge.url(&location(&res));
+    let res = b.get(&wait).send().await.unwrap();
+    assert!(form_action(&res).contains(site_origin), "wait page");
+    crate::common::bounded(30, "the challenge to reach the agent", async {
+        while agent.held_count() == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert_eq!(agent.answer_held(false), 1);
+    let s: Value = b
+        .get(format!("{wait}/status?wait=20"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(s["status"], "denied", "{s}");
+
+    let res = b.get(format!("{wait}/continue")).send().await.unwrap();
+    assert!(form_action(&res).contains(site_origin), "denied page");
+    let page = res.text().await.unwrap();
+    assert!(page.contains("Cancel and go back to Test Site"), "{page}");
+    let again = crate::common::input(&page, "csrf").unwrap();
+    let retry = page
+        .split("href=\"")
+        .find_map(|p| {
+            p.split_once("\" id=\"retry\"")
+                .map(|(u, _)| u.replace("&amp;", "&"))
+        })
+        .unwrap();
+    let res = b.get(bridge.url(&retry)).send().await.unwrap();
+    let retry_page = res.text().await.unwrap();
+    assert!(
+        retry_page.contains(&format!("value=\"{}\"", agent.ego_text())),
+        "try again keeps the ego"
+    );
+
+    // Cancel from the denied page: the site hears access_denied.
+    let res = b
+        .post(format!("{ego_page}/cancel"))
+        .form(&[("csrf", again.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let back = location(&res);
+    assert!(back.starts_with(REDIRECT), "{back}");
+    assert_eq!(query(&back)["error"], "access_denied");
+}
