@@ -144,6 +144,10 @@ pub struct OidcConfig {
     /// Client ids of resource servers (APIs) that may introspect every
     /// client's tokens; any other client introspects only its own.
     pub resource_servers: Vec<String>,
+    /// A grant's refresh tokens stop working this long after the person
+    /// logged in, however often they were used (a refresh token's own
+    /// lifetime is counted from its rotation; 0: no cap).
+    pub max_grant_lifetime_secs: u64,
     /// Let dynamically registered clients name loopback and private
     /// back-channel logout targets (a bridge and its sites on one machine
     /// or a private network, as in the demo). Off: public addresses only.
@@ -258,6 +262,7 @@ impl Default for OidcConfig {
             session_check_max_egos: 1_000,
             resource_servers: Vec::new(),
             private_backchannel_targets: false,
+            max_grant_lifetime_secs: 90 * 24 * 3_600,
         }
     }
 }

@@ -192,6 +192,20 @@ async fn refresh_grant(
         }
         RotateOutcome::Invalid => return Err(invalid_grant("invalid refresh token")),
     };
+    // However often it is refreshed, a grant ends a fixed time after the
+    // login that made it: the person must come back through their agent.
+    if let Some(end) = grant_end(state, &active.grant)
+        && now >= end
+    {
+        state
+            .store
+            .revoke_grant(&active.grant.grant_id, now)
+            .await?;
+        tracing::info!(client = %client.id, "refresh refused: the grant reached its lifetime");
+        return Err(invalid_grant(
+            "the grant reached its maximum lifetime; the person must log in again",
+        ));
+    }
     // A refresh token outlives the browser session it came from, so the
     // session check does not reach it: a revoked ego's grants end here.
     if let Some(ego) = crate::login::challenge::parse_ego(&active.grant.ego_id)
@@ -224,6 +238,17 @@ async fn refresh_grant(
     issue(state, client, &active.grant, &scope, false).await
 }
 
+/// When `grant` ends (`oidc.max_grant_lifetime_secs` after it was made),
+/// if it has an end.
+fn grant_end(state: &AppState, grant: &GrantRow) -> Option<i64> {
+    let max = state.settings.oidc.max_grant_lifetime_secs;
+    (max > 0).then(|| {
+        grant
+            .created_at
+            .saturating_add(i64::try_from(max).unwrap_or(i64::MAX))
+    })
+}
+
 /// Issues an access token, a refresh token (if the client may refresh)
 /// and an ID token.
 async fn issue(
@@ -244,9 +269,14 @@ async fn issue(
         .insert_token_pair(
             &util::sha256(&access),
             now + ttl(o.access_token_ttl_secs),
-            refresh_hash
-                .as_deref()
-                .map(|h| (h, now + ttl(o.refresh_token_ttl_secs))),
+            refresh_hash.as_deref().map(|h| {
+                // Never past the grant's own end.
+                let expiry = now.saturating_add(ttl(o.refresh_token_ttl_secs));
+                (
+                    h,
+                    grant_end(state, grant).map_or(expiry, |end| expiry.min(end)),
+                )
+            }),
             &grant.grant_id,
             &client.id,
             scope,

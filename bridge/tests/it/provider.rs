@@ -643,3 +643,48 @@ async fn every_login_page_lets_its_forms_go_back_to_the_site() {
     assert!(back.starts_with(REDIRECT), "{back}");
     assert_eq!(query(&back)["error"], "access_denied");
 }
+
+/// Refreshes `token` as `site`: the new refresh token, or the error body.
+async fn refresh(bridge: &TestBridge, site: &Site, token: &str) -> Result<String, Value> {
+    let res = browser()
+        .post(bridge.url("/token"))
+        .basic_auth(&site.id, Some(&site.secret))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
+        .send()
+        .await
+        .unwrap();
+    let ok = res.status().is_success();
+    let body: Value = res.json().await.unwrap();
+    if ok {
+        Ok(body["refresh_token"].as_str().unwrap().to_string())
+    } else {
+        Err(body)
+    }
+}
+
+/// Item 8, in part: each refresh re-dated the grant, so a grant refreshed
+/// within every 30 days lived for ever, long after the person last saw
+/// their agent. A grant now ends 90 days (`oidc.max_grant_lifetime_secs`)
+/// after the login, and no refresh token outlives it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_ends_at_its_lifetime_however_often_it_is_refreshed() {
+    let bridge = TestBridge::start().await;
+    let agent = TestAgent::start(&bridge, 138).await;
+    let site = Site::new(&bridge).await;
+    let (code, verifier) = site.code(&bridge, &agent).await;
+    let tokens = site.rp.exchange(code, verifier).await.unwrap();
+    let logged_in = bridge.clock.now();
+    let mut token = tokens.refresh_token().unwrap().secret().clone();
+    for _ in 0..4 {
+        bridge.clock.advance(20 * 86_400);
+        token = refresh(&bridge, &site, &token)
+            .await
+            .expect("within the lifetime");
+    }
+    // Day 80: the last refresh token ends with the grant, not 30 days on.
+    let seen = site.introspect(&bridge, &token).await;
+    assert_eq!(seen["exp"], logged_in + 90 * 86_400, "{seen}");
+    bridge.clock.advance(10 * 86_400);
+    let refused = refresh(&bridge, &site, &token).await.unwrap_err();
+    assert_eq!(refused["error"], "invalid_grant", "{refused}");
+}
