@@ -107,9 +107,16 @@ pub enum ClientCommand {
 /// `keys` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Make new signing keys now; the old ones stay published until the
-    /// tokens they signed have expired.
-    Rotate,
+    /// Make new signing keys: published now, signing in 10 minutes (when
+    /// relying parties' cached JWKS have them); the old ones stay published
+    /// until the tokens they signed have expired.
+    Rotate {
+        /// Sign with the new keys at once and retire the old ones now (a
+        /// key that leaked); relying parties with a cached JWKS refetch it
+        /// on the unknown key id.
+        #[arg(long)]
+        now: bool,
+    },
     /// List the published keys.
     List {
         /// Print JSON.
@@ -366,12 +373,19 @@ async fn keys(cli: &Cli, command: &KeysCommand) -> anyhow::Result<()> {
         .await
         .context("cannot load the signing keys")?;
     match command {
-        KeysCommand::Rotate => {
+        KeysCommand::Rotate { now: at_once } => {
             let publish_for =
                 i64::try_from(s.oidc.id_token_ttl_secs.max(120)).unwrap_or(3_600) + 3_600;
-            let kids = ring.rotate(now(), publish_for).await?;
+            let kids = ring.rotate(now(), publish_for, *at_once).await?;
             println!("new signing keys: {}", kids.join(", "));
-            println!("running bridges pick them up within a minute");
+            if *at_once {
+                println!("running bridges sign with them within a minute");
+            } else {
+                println!(
+                    "published now; running bridges sign with them in {} minutes",
+                    crate::keys::STAGE_SECS / 60
+                );
+            }
             Ok(())
         }
         KeysCommand::List { json } => {

@@ -1,6 +1,10 @@
 //! The ID-token signing keys: one active key per algorithm, stored sealed
-//! with the master key, rotated on a schedule or on demand. A retired key
-//! stays in the JWKS until every token it signed has expired.
+//! with the master key, rotated on a schedule or on demand. A new key is
+//! staged: published in the JWKS for [`STAGE_SECS`] (twice the JWKS cache
+//! lifetime) before it signs, so that a relying party with a cached JWKS
+//! never meets a `kid` it cannot find; the key it replaces signs until then
+//! and is retired once the new one signs. A retired key stays in the JWKS
+//! until every token it signed has expired.
 //!
 //! Every instance of a deployment reads the same table; each reloads it
 //! periodically, and when it meets a `kid` it does not know.
@@ -28,11 +32,30 @@ pub enum KeyError {
     Corrupt(String),
 }
 
+/// How long a new key is published before it signs: twice the JWKS's
+/// `Cache-Control: max-age`.
+pub const STAGE_SECS: i64 = 2 * crate::oidc::discovery::JWKS_MAX_AGE_SECS;
+
 #[derive(Default)]
 struct Loaded {
-    active: HashMap<Alg, Arc<SigningKey>>,
+    /// Per algorithm, the unretired keys, newest first, with their
+    /// creation times.
+    unretired: HashMap<Alg, Vec<(i64, Arc<SigningKey>)>>,
     by_kid: HashMap<String, Arc<SigningKey>>,
     jwks: Arc<String>,
+}
+
+impl Loaded {
+    /// The key that signs with `alg` at `now`: the newest unretired key
+    /// staged long enough, or, when none is (the first keys of a new
+    /// bridge, which nobody can have cached yet), the oldest unretired.
+    fn signer(&self, alg: Alg, now: i64) -> Option<&Arc<SigningKey>> {
+        let keys = self.unretired.get(&alg)?;
+        keys.iter()
+            .find(|(created, _)| now >= created.saturating_add(STAGE_SECS))
+            .or_else(|| keys.last())
+            .map(|(_, k)| k)
+    }
 }
 
 /// The signing keys, shared by the request handlers.
@@ -71,7 +94,7 @@ impl KeyRing {
             Alg::ALL
                 .iter()
                 .copied()
-                .filter(|a| !l.active.contains_key(a))
+                .filter(|a| !l.unretired.contains_key(a))
                 .collect()
         };
         if !missing.is_empty() {
@@ -119,10 +142,13 @@ impl KeyRing {
             let jwk: Value = serde_json::from_str(&row.public_jwk)
                 .map_err(|_| KeyError::Corrupt(row.kid.clone()))?;
             public.push(jwk);
-            // Rows come newest first: the first unretired key of an
-            // algorithm is its active key.
-            if row.retired_at.is_none() && !fresh.active.contains_key(&alg) {
-                fresh.active.insert(alg, key.clone());
+            // Rows come newest first.
+            if row.retired_at.is_none() {
+                fresh
+                    .unretired
+                    .entry(alg)
+                    .or_default()
+                    .push((row.created_at, key.clone()));
             }
             fresh.by_kid.insert(row.kid, key);
         }
@@ -131,9 +157,9 @@ impl KeyRing {
         Ok(())
     }
 
-    /// The key that signs with `alg` now.
-    pub fn signer(&self, alg: Alg) -> Option<Arc<SigningKey>> {
-        self.read().active.get(&alg).cloned()
+    /// The key that signs with `alg` at `now`.
+    pub fn signer(&self, alg: Alg, now: i64) -> Option<Arc<SigningKey>> {
+        self.read().signer(alg, now).cloned()
     }
 
     /// A published key by id.
@@ -161,23 +187,83 @@ impl KeyRing {
         key.verify_jwt(jwt)
     }
 
-    /// Generates a new active key for every algorithm; the old ones sign no
-    /// more and stay published for `publish_for` seconds. Returns the new
-    /// key ids.
-    pub async fn rotate(&self, now: i64, publish_for: i64) -> Result<Vec<String>, KeyError> {
+    /// Generates a new key for every algorithm. Staged (`at_once` false),
+    /// it is published now and signs after [`STAGE_SECS`], when
+    /// [`KeyRing::settle`] retires the keys it replaces; `at_once` (a key
+    /// that must stop signing now, e.g. one that leaked) it signs now and
+    /// the old ones are retired at once. Retired keys stay published for
+    /// `publish_for` seconds. Returns the new key ids.
+    pub async fn rotate(
+        &self,
+        now: i64,
+        publish_for: i64,
+        at_once: bool,
+    ) -> Result<Vec<String>, KeyError> {
         let mut kids = Vec::new();
         for alg in Alg::ALL {
             let key = generate(alg).await?;
             let kid = key.kid().to_string();
-            self.add(key, now).await?;
-            self.store
-                .retire_keys(alg.as_str(), &kid, now, now + publish_for)
-                .await?;
+            // A key made at once is dated back so that it signs now; a
+            // staged one is dated after every key of its algorithm, so that
+            // the order of keys made within one second is still theirs.
+            let newest = self
+                .read()
+                .unretired
+                .get(&alg)
+                .and_then(|v| v.first())
+                .map(|(created, _)| *created);
+            let created = if at_once {
+                now.saturating_sub(STAGE_SECS)
+            } else {
+                newest.map_or(now, |n| now.max(n.saturating_add(1)))
+            };
+            self.add(key, created).await?;
+            if at_once {
+                self.store
+                    .retire_keys(alg.as_str(), &kid, now, now.saturating_add(publish_for))
+                    .await?;
+            }
             kids.push(kid);
         }
         self.store.delete_unpublished_keys(now).await?;
         self.reload(now).await?;
         Ok(kids)
+    }
+
+    /// Retires, for each algorithm, the keys a staged key replaced once it
+    /// signs (they stay published for `publish_for` seconds). Returns how
+    /// many were retired.
+    pub async fn settle(&self, now: i64, publish_for: i64) -> Result<u64, KeyError> {
+        let signing: Vec<(Alg, String, usize)> = {
+            let l = self.read();
+            Alg::ALL
+                .iter()
+                .filter_map(|&alg| {
+                    let n = l.unretired.get(&alg).map_or(0, Vec::len);
+                    l.signer(alg, now).map(|k| (alg, k.kid().to_string(), n))
+                })
+                .collect()
+        };
+        let mut retired = 0;
+        for (alg, kid, unretired) in signing {
+            // Only the newest unretired key retires the others.
+            let newest = self
+                .read()
+                .unretired
+                .get(&alg)
+                .and_then(|v| v.first())
+                .is_some_and(|(_, k)| k.kid() == kid);
+            if unretired > 1 && newest {
+                retired += self
+                    .store
+                    .retire_keys(alg.as_str(), &kid, now, now.saturating_add(publish_for))
+                    .await?;
+            }
+        }
+        if retired > 0 {
+            self.reload(now).await?;
+        }
+        Ok(retired)
     }
 
     /// Rotates if the active keys are older than `max_age` seconds.
@@ -198,12 +284,14 @@ impl KeyRing {
             .filter(|k| k.retired_at.is_none())
             .map(|k| k.created_at)
             .max();
-        match newest_active {
-            Some(created) if now - created >= max_age => {
-                self.rotate(now, publish_for).await?;
-                Ok(true)
+        let rotated = match newest_active {
+            Some(created) if now.saturating_sub(created) >= max_age => {
+                self.rotate(now, publish_for, false).await?;
+                true
             }
-            _ => Ok(false),
-        }
+            _ => false,
+        };
+        self.settle(now, publish_for).await?;
+        Ok(rotated)
     }
 }

@@ -109,9 +109,14 @@ pub async fn configuration(State(state): State<AppState>) -> Response {
     json_response(state.discovery.clone(), "public, max-age=3600")
 }
 
+/// How long clients may cache the JWKS (a new signing key is published
+/// twice this long before it signs).
+pub const JWKS_MAX_AGE_SECS: i64 = 300;
+const JWKS_CACHE: &str = "public, max-age=300";
+
 /// `GET /jwks`
 pub async fn jwks(State(state): State<AppState>) -> Response {
     // Short caching: a rotation shows within a few minutes, and clients
     // refetch on an unknown kid anyway.
-    json_response(state.keys.jwks().to_string(), "public, max-age=300")
+    json_response(state.keys.jwks().to_string(), JWKS_CACHE)
 }

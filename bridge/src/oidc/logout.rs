@@ -287,7 +287,7 @@ pub async fn end_session(state: &AppState, sid: &str, why: &str) -> Result<(), S
 pub fn logout_token(state: &AppState, client: &Client, grant: &GrantRow) -> Result<String, String> {
     let key = state
         .keys
-        .signer(client.alg)
+        .signer(client.alg, state.now())
         .ok_or_else(|| format!("no active {} key", client.alg.as_str()))?;
     let now = state.now();
     let mut claims = json!({

@@ -314,7 +314,7 @@ pub fn id_token(
     let now = state.now();
     let key = state
         .keys
-        .signer(client.alg)
+        .signer(client.alg, now)
         .ok_or_else(|| ApiError::internal(&format!("no active {} key", client.alg.as_str())))?;
     let mut claims = json!({
         "iss": state.settings.issuer,

@@ -95,12 +95,25 @@ fn client_keys_and_config_commands() {
     assert!(ok);
     let before: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(before.as_array().unwrap().len(), 3);
-    let (ok, _, err) = run(&dir, &["keys", "rotate"]);
+    // Staged: three new keys published beside the three that still sign.
+    let (ok, out, err) = run(&dir, &["keys", "rotate"]);
     assert!(ok, "{err}");
+    assert!(out.contains("in 10 minutes"), "{out}");
     let (_, out, _) = run(&dir, &["keys", "list", "--json"]);
     let after: Value = serde_json::from_str(&out).unwrap();
     let after = after.as_array().unwrap();
     assert_eq!(after.len(), 6);
+    assert_eq!(
+        after.iter().filter(|k| k["retired_at"].is_null()).count(),
+        6
+    );
+    // At once (a leaked key): the others are retired now, still published.
+    let (ok, _, err) = run(&dir, &["keys", "rotate", "--now"]);
+    assert!(ok, "{err}");
+    let (_, out, _) = run(&dir, &["keys", "list", "--json"]);
+    let after: Value = serde_json::from_str(&out).unwrap();
+    let after = after.as_array().unwrap();
+    assert_eq!(after.len(), 9);
     assert_eq!(
         after.iter().filter(|k| k["retired_at"].is_null()).count(),
         3

@@ -796,51 +796,70 @@ fn base64url(b: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
 
-/// Not a conformance module: signing-key rotation keeps earlier ID tokens
-/// verifiable while new ones use the new key.
+/// Not a conformance module: signing-key rotation is staged (issue 13,
+/// item 11). A new key is in the JWKS before it signs anything, for twice
+/// the JWKS cache lifetime, so a relying party with a cached JWKS never
+/// meets an unknown `kid`; the key it replaces keeps signing until then and,
+/// retired, stays published while the tokens it signed are valid.
 #[tokio::test]
-async fn key_rotation_keeps_retired_keys_published() {
+async fn key_rotation_is_staged_and_keeps_retired_keys_published() {
     let mut e = env().await;
     let (old_tokens, _) = e.login(&[], &[]).await;
     let old_kid = header_kid(&old_tokens.id_token().unwrap().to_string());
-    e.bridge
+    let new_kids = e
+        .bridge
         .state
         .keys
-        .rotate(e.bridge.clock.now(), 7_200)
+        .rotate(e.bridge.clock.now(), 7_200, false)
         .await
         .unwrap();
-    let jwks: Value = e
-        .browser
-        .get(e.bridge.url("/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(
+    let published = || async {
+        let jwks: Value = e
+            .browser
+            .get(e.bridge.url("/jwks"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         jwks["keys"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|k| k["kid"] == old_kid.as_str())
+            .map(|k| k["kid"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let kids = published().await;
+    assert!(kids.contains(&old_kid));
+    assert!(
+        new_kids.iter().all(|k| kids.contains(k)),
+        "staged keys are published"
     );
-    // A fresh RP (fresh JWKS) still verifies the old token...
+    // While staged, logins are still signed with the old key...
+    let (staged, _) = e.login(&[], &[]).await;
+    assert_eq!(header_kid(&staged.id_token().unwrap().to_string()), old_kid);
+
+    // ...and once the stage is over, with a new one; the old key is
+    // retired and still published.
+    e.bridge.clock.advance(cyrcles_bridge::keys::STAGE_SECS + 1);
+    let now = e.bridge.clock.now();
+    assert_eq!(e.bridge.state.keys.settle(now, 7_200).await.unwrap(), 3);
     let rp = Rp::discover(&e.bridge, &e.id, Some(&e.secret)).await;
-    old_tokens
+    e.rp = rp;
+    let (new_tokens, _) = e.login(&[], &[]).await;
+    let new_kid = header_kid(&new_tokens.id_token().unwrap().to_string());
+    assert_ne!(new_kid, old_kid);
+    assert!(new_kids.contains(&new_kid));
+    assert!(published().await.contains(&old_kid));
+    // A fresh RP (fresh JWKS) still verifies the token of the old key.
+    staged
         .id_token()
         .unwrap()
-        .claims(&rp.client.id_token_verifier(), |_: Option<&Nonce>| {
+        .claims(&e.rp.client.id_token_verifier(), |_: Option<&Nonce>| {
             Ok::<(), String>(())
         })
         .unwrap();
-    // ...and new tokens carry the new key.
-    e.rp = rp;
-    let (new_tokens, _) = e.login(&[], &[]).await;
-    assert_ne!(
-        header_kid(&new_tokens.id_token().unwrap().to_string()),
-        old_kid
-    );
 }
 
 fn header_kid(jwt: &str) -> String {
