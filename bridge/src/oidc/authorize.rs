@@ -107,6 +107,22 @@ async fn authorize(
         state.settings.oidc.require_pkce_for_confidential,
     ) {
         Ok(r) => r,
+        // A stranger registers any redirect URI: a bad request for a
+        // dynamically registered client is shown here rather than sent
+        // there, so that the bridge is no open redirector (RFC 9700
+        // §4.11.2). Errors after a valid request (prompt=none, a denied
+        // login) still go to the client.
+        Err(p) if client.is_dynamic() => {
+            return PageError::bad_request(
+                "This login request is not valid",
+                format!(
+                    "The site at {} sent a request this bridge cannot answer: {}",
+                    crate::oidc::client::origin_of(redirect_uri),
+                    p.description
+                ),
+            )
+            .into_response();
+        }
         Err(p) => {
             return grant::error_to_client(
                 state,

@@ -688,3 +688,48 @@ async fn a_grant_ends_at_its_lifetime_however_often_it_is_refreshed() {
     let refused = refresh(&bridge, &site, &token).await.unwrap_err();
     assert_eq!(refused["error"], "invalid_grant", "{refused}");
 }
+
+/// Item 2, second half: an invalid authorization request was answered by
+/// a redirect to the client's URI, so anyone could register a client whose
+/// redirect URI is theirs and use the bridge as an open redirector (RFC
+/// 9700 §4.11.2): for a dynamically registered client the error is now
+/// shown on the bridge's page.
+#[tokio::test]
+async fn a_bad_request_for_a_self_registered_client_is_not_redirected() {
+    let bridge = TestBridge::start().await;
+    let registered: Value = browser()
+        .post(bridge.url("/register"))
+        .json(&json!({ "redirect_uris": ["https://evil.example/cb"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bad = |id: &str, redirect: &str| {
+        let mut u = url::Url::parse(&bridge.url("/authorize")).unwrap();
+        u.query_pairs_mut()
+            .append_pair("client_id", id)
+            .append_pair("redirect_uri", redirect)
+            .append_pair("response_type", "token")
+            .append_pair("scope", "openid");
+        u.to_string()
+    };
+    let res = browser()
+        .get(bad(
+            registered["client_id"].as_str().unwrap(),
+            "https://evil.example/cb",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.headers().get("location").is_none());
+    assert!(res.text().await.unwrap().contains("https://evil.example"));
+
+    // A client the operator registered still gets its error by redirect.
+    let (id, _) = bridge.confidential().await;
+    let res = browser().get(bad(&id, REDIRECT)).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(query(&location(&res))["error"], "unsupported_response_type");
+}
