@@ -575,6 +575,11 @@ pub async fn open_page(bridge: &TestBridge, b: &reqwest::Client, url: &str) -> (
     (ix, page)
 }
 
+/// `GET url` in browser `b`: the JSON body.
+pub async fn get_json(b: &reqwest::Client, url: &str) -> Value {
+    b.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 pub async fn start_login(
     bridge: &TestBridge,
     b: &reqwest::Client,

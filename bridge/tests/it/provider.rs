@@ -7,7 +7,8 @@ use openidconnect::{OAuth2TokenResponse, PkceCodeVerifier};
 use serde_json::{Value, json};
 
 use crate::common::{
-    BridgeOptions, REDIRECT, Rp, TestAgent, TestBridge, browse, browser, env, location, query,
+    BridgeOptions, REDIRECT, Rp, TestAgent, TestBridge, browse, browser, env, get_json, location,
+    query,
 };
 
 /// A registered site and its relying party.
@@ -171,14 +172,7 @@ async fn introspection_answers_the_tokens_client_and_named_resource_servers_only
 #[tokio::test]
 async fn discovery_does_not_advertise_the_claims_parameter() {
     let bridge = TestBridge::start().await;
-    let d: Value = browser()
-        .get(bridge.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let d: Value = get_json(&browser(), &bridge.url("/.well-known/openid-configuration")).await;
     assert_eq!(d["claims_parameter_supported"], false);
 }
 
@@ -484,14 +478,7 @@ async fn the_origin_shown_is_where_the_code_goes() {
         crate::common::start_login(&bridge, &b, url.as_str(), &agent.ego_text()).await;
     assert_eq!(res.status(), 303);
     let wait = bridge.url(&location(&res));
-    let s: Value = b
-        .get(format!("{wait}/status?wait=20"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let s: Value = get_json(&b, &format!("{wait}/status?wait=20")).await;
     assert_ne!(s["status"], "pending", "{s}");
     let shown = agent
         .challenges
@@ -603,14 +590,7 @@ async fn every_login_page_lets_its_forms_go_back_to_the_site() {
     })
     .await;
     assert_eq!(agent.answer_held(false), 1);
-    let s: Value = b
-        .get(format!("{wait}/status?wait=20"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let s: Value = get_json(&b, &format!("{wait}/status?wait=20")).await;
     assert_eq!(s["status"], "denied", "{s}");
 
     let res = b.get(format!("{wait}/continue")).send().await.unwrap();
