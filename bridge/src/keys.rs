@@ -234,31 +234,26 @@ impl KeyRing {
     /// signs (they stay published for `publish_for` seconds). Returns how
     /// many were retired.
     pub async fn settle(&self, now: i64, publish_for: i64) -> Result<u64, KeyError> {
-        let signing: Vec<(Alg, String, usize)> = {
+        // The algorithms whose newest key signs while older ones are
+        // unretired.
+        let replacing: Vec<(Alg, String)> = {
             let l = self.read();
-            Alg::ALL
+            l.unretired
                 .iter()
-                .filter_map(|&alg| {
-                    let n = l.unretired.get(&alg).map_or(0, Vec::len);
-                    l.signer(alg, now).map(|k| (alg, k.kid().to_string(), n))
+                .filter_map(|(&alg, keys)| match keys.as_slice() {
+                    [(created, newest), _, ..] if now >= created.saturating_add(STAGE_SECS) => {
+                        Some((alg, newest.kid().to_string()))
+                    }
+                    _ => None,
                 })
                 .collect()
         };
         let mut retired = 0;
-        for (alg, kid, unretired) in signing {
-            // Only the newest unretired key retires the others.
-            let newest = self
-                .read()
-                .unretired
-                .get(&alg)
-                .and_then(|v| v.first())
-                .is_some_and(|(_, k)| k.kid() == kid);
-            if unretired > 1 && newest {
-                retired += self
-                    .store
-                    .retire_keys(alg.as_str(), &kid, now, now.saturating_add(publish_for))
-                    .await?;
-            }
+        for (alg, kid) in replacing {
+            retired += self
+                .store
+                .retire_keys(alg.as_str(), &kid, now, now.saturating_add(publish_for))
+                .await?;
         }
         if retired > 0 {
             self.reload(now).await?;

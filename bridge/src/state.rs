@@ -54,9 +54,9 @@ pub struct Inner {
     /// HTTP client for back-channel logout to clients the operator
     /// registered.
     pub http: reqwest::Client,
-    /// HTTP client for back-channel logout to dynamically registered
-    /// clients: public addresses only.
-    pub http_public: reqwest::Client,
+    /// Back-channel logout targets of dynamically registered clients: the
+    /// rule and the client.
+    pub strangers: crate::oidc::outbound::StrangerTargets,
     /// The clock.
     pub clock: Clock,
     /// Key of pairwise subject identifiers.
@@ -140,7 +140,10 @@ impl AppState {
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        let http_public = crate::oidc::outbound::public_client()?;
+        let strangers = crate::oidc::outbound::StrangerTargets::new(
+            p.settings.oidc.private_backchannel_targets,
+            &http,
+        )?;
         Ok(AppState(Arc::new(Inner {
             limits: match p.store.kind() {
                 crate::config::DbKind::Sqlite => Limits::memory(MAX_RATE_KEYS),
@@ -154,7 +157,7 @@ impl AppState {
             metrics: HttpMetrics::new(),
             sigs: Mutex::new(SignatureCache::new(10_000)),
             http,
-            http_public,
+            strangers,
             settings: p.settings,
             store: p.store,
             keys: p.keys,
@@ -253,12 +256,7 @@ impl AppState {
     /// their users by comparing `sid`s. base64url(HMAC-SHA256(sid key, sid
     /// ‖ 0x00 ‖ client id)), truncated to 128 bits.
     pub fn client_sid(&self, sid: &str, client_id: &str) -> String {
-        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &*self.sid_key);
-        let mut ctx = ring::hmac::Context::with_key(&key);
-        ctx.update(sid.as_bytes());
-        ctx.update(&[0]);
-        ctx.update(client_id.as_bytes());
-        let tag = ctx.sign();
+        let tag = keyed_tag(&self.sid_key, sid, client_id);
         crate::util::b64(tag.as_ref().get(..16).unwrap_or_default())
     }
 
@@ -269,26 +267,27 @@ impl AppState {
         if !client.pairwise {
             return ego_id.to_string();
         }
-        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &*self.pairwise_key);
-        let mut ctx = ring::hmac::Context::with_key(&key);
-        ctx.update(client.sector.as_bytes());
-        ctx.update(&[0]);
-        ctx.update(ego_id.as_bytes());
-        crate::util::b64(ctx.sign().as_ref())
+        crate::util::b64(keyed_tag(&self.pairwise_key, &client.sector, ego_id).as_ref())
     }
 
     /// A CSRF token for `purpose` and `value`, verifiable without storage.
     pub fn csrf_token(&self, purpose: &str, value: &str) -> String {
-        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &*self.csrf_key);
-        let mut ctx = ring::hmac::Context::with_key(&key);
-        ctx.update(purpose.as_bytes());
-        ctx.update(&[0]);
-        ctx.update(value.as_bytes());
-        crate::util::b64(ctx.sign().as_ref())
+        crate::util::b64(keyed_tag(&self.csrf_key, purpose, value).as_ref())
     }
 
     /// Checks a token made by [`AppState::csrf_token`].
     pub fn check_csrf(&self, purpose: &str, value: &str, token: &str) -> bool {
         crate::util::ct_eq(self.csrf_token(purpose, value).as_bytes(), token.as_bytes())
     }
+}
+
+/// HMAC-SHA256(`key`, `a` ‖ 0x00 ‖ `b`): the derivation of subjects, client
+/// session ids and stateless CSRF tokens.
+fn keyed_tag(key: &[u8; 32], a: &str, b: &str) -> ring::hmac::Tag {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+    let mut ctx = ring::hmac::Context::with_key(&key);
+    ctx.update(a.as_bytes());
+    ctx.update(&[0]);
+    ctx.update(b.as_bytes());
+    ctx.sign()
 }

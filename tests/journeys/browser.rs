@@ -211,16 +211,7 @@ impl Browser {
 
     /// Waits until the page's source contains `needle`.
     async fn wait_for(&self, needle: &str) -> String {
-        bounded(60, &format!("a page with {needle:?}"), async {
-            loop {
-                let html = self.source().await;
-                if html.contains(needle) {
-                    return html;
-                }
-                tokio::time::sleep(Duration::from_millis(150)).await;
-            }
-        })
-        .await
+        self.wait_at("", needle).await
     }
 
     /// The errors the console logged since the last call (chromedriver's
@@ -256,15 +247,19 @@ impl Browser {
     /// Waits until the browser is on a page under `prefix` whose source
     /// contains `needle`.
     async fn wait_at(&self, prefix: &str, needle: &str) -> String {
-        bounded(60, &format!("a page at {prefix} with {needle:?}"), async {
-            loop {
-                let html = self.source().await;
-                if self.url().await.starts_with(prefix) && html.contains(needle) {
-                    return html;
+        bounded(
+            60,
+            &format!("a page at {prefix:?} with {needle:?}"),
+            async {
+                loop {
+                    let html = self.source().await;
+                    if html.contains(needle) && self.url().await.starts_with(prefix) {
+                        return html;
+                    }
+                    tokio::time::sleep(Duration::from_millis(150)).await;
                 }
-                tokio::time::sleep(Duration::from_millis(150)).await;
-            }
-        })
+            },
+        )
         .await
     }
 

@@ -179,7 +179,7 @@ fn consent_page(ix: &Ix) -> Response {
             .map(|s| describe_scope(s))
             .collect(),
         pairwise: ix.client.pairwise,
-        shared_sector: (!ix.client.sector.starts_with("client:")).then(|| ix.client.sector.clone()),
+        shared_sector: ix.client.shared_sector().map(str::to_string),
         interaction_id: ix.row.id.clone(),
         csrf: ix.row.csrf.clone(),
     }

@@ -149,24 +149,23 @@ pub fn check_redirect_uri(s: &str) -> Result<Url, String> {
     }
     match u.scheme() {
         "https" => Ok(u),
-        "http" => match u.host_str() {
-            Some("localhost") | Some("127.0.0.1") | Some("[::1]") => Ok(u),
-            _ => Err("http redirect URIs are only allowed on loopback hosts".into()),
-        },
+        "http" if is_loopback(u.host_str()) => Ok(u),
+        "http" => Err("http redirect URIs are only allowed on loopback hosts".into()),
         "javascript" | "data" | "file" | "vbscript" => Err("scheme not allowed".into()),
         scheme if scheme.contains('.') => Ok(u),
         _ => Err("use https, http on a loopback host, or a reverse-domain private scheme".into()),
     }
 }
 
+/// Whether a URI's host is one of the loopback hosts `http` is allowed on.
+fn is_loopback(host: Option<&str>) -> bool {
+    matches!(host, Some("localhost" | "127.0.0.1" | "[::1]"))
+}
+
 fn check_https_or_loopback(what: &str, s: &str) -> Result<(), MetadataError> {
     let u =
         Url::parse(s).map_err(|e| meta_err(Code::InvalidClientMetadata, format!("{what}: {e}")))?;
-    let loopback = matches!(
-        u.host_str(),
-        Some("localhost") | Some("127.0.0.1") | Some("[::1]")
-    );
-    if u.scheme() == "https" || (u.scheme() == "http" && loopback) {
+    if u.scheme() == "https" || (u.scheme() == "http" && is_loopback(u.host_str())) {
         Ok(())
     } else {
         Err(meta_err(
@@ -372,6 +371,12 @@ impl Client {
         self.auth == AuthMethod::None
     }
 
+    /// The host whose sites all share this client's pairwise subjects (OIDC
+    /// Core §8.1), or `None` when the client is its own sector.
+    pub fn shared_sector(&self) -> Option<&str> {
+        (!self.sector.starts_with(CLIENT_SECTOR)).then_some(self.sector.as_str())
+    }
+
     /// Whether a stranger registered it (RFC 7591) rather than the operator.
     pub fn is_dynamic(&self) -> bool {
         self.registration_token_hash.is_some()
@@ -393,17 +398,21 @@ impl Client {
 /// host proves nothing (loopback, which every local client shares, and a
 /// private-use scheme, which any app can claim), the client itself.
 pub fn sector_of(client_id: &str, meta: &ClientMetadata) -> String {
+    // `url` lowercases the hosts of http and https URIs.
     let host = meta
         .redirect_uris
         .first()
         .and_then(|r| Url::parse(r).ok())
         .filter(|u| u.scheme() == "https" || u.scheme() == "http")
-        .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+        .and_then(|u| u.host_str().map(str::to_string));
     match host {
-        Some(h) if !matches!(h.as_str(), "localhost" | "127.0.0.1" | "[::1]") => h,
-        _ => format!("client:{client_id}"),
+        Some(h) if !is_loopback(Some(&h)) => h,
+        _ => format!("{CLIENT_SECTOR}{client_id}"),
     }
 }
+
+/// How a sector that is a client, not a host, begins.
+const CLIENT_SECTOR: &str = "client:";
 
 /// The origin of a redirect URI, shown to people: that of the request's
 /// own `redirect_uri`, where the code goes, not of whichever URI the client

@@ -109,14 +109,23 @@ pub async fn configuration(State(state): State<AppState>) -> Response {
     json_response(state.discovery.clone(), "public, max-age=3600")
 }
 
+/// The JWKS's cache lifetime in seconds, as a literal for `concat!`.
+macro_rules! jwks_max_age {
+    () => {
+        300
+    };
+}
+
 /// How long clients may cache the JWKS (a new signing key is published
 /// twice this long before it signs).
-pub const JWKS_MAX_AGE_SECS: i64 = 300;
-const JWKS_CACHE: &str = "public, max-age=300";
+pub const JWKS_MAX_AGE_SECS: i64 = jwks_max_age!();
 
 /// `GET /jwks`
 pub async fn jwks(State(state): State<AppState>) -> Response {
     // Short caching: a rotation shows within a few minutes, and clients
     // refetch on an unknown kid anyway.
-    json_response(state.keys.jwks().to_string(), JWKS_CACHE)
+    json_response(
+        state.keys.jwks().to_string(),
+        concat!("public, max-age=", jwks_max_age!()),
+    )
 }

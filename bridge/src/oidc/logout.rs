@@ -243,13 +243,13 @@ pub async fn end_session(state: &AppState, sid: &str, why: &str) -> Result<(), S
         // A stranger's target is checked again now (its host may be an
         // address registered before this rule) and its name resolved to
         // public addresses only.
-        let http = if client.is_dynamic() && !state.settings.oidc.private_backchannel_targets {
-            if let Err(why) = crate::oidc::outbound::check_registered(&uri) {
+        let http = if client.is_dynamic() {
+            if let Err(why) = state.strangers.check(&uri) {
                 tracing::warn!(client = %client.id, why, "back-channel logout target refused");
                 state.metrics.login("backchannel_refused");
                 continue;
             }
-            state.http_public.clone()
+            state.strangers.client().clone()
         } else {
             state.http.clone()
         };
@@ -285,11 +285,11 @@ pub async fn end_session(state: &AppState, sid: &str, why: &str) -> Result<(), S
 
 /// A logout token for `client` about the session of `grant`.
 pub fn logout_token(state: &AppState, client: &Client, grant: &GrantRow) -> Result<String, String> {
+    let now = state.now();
     let key = state
         .keys
-        .signer(client.alg, state.now())
+        .signer(client.alg, now)
         .ok_or_else(|| format!("no active {} key", client.alg.as_str()))?;
-    let now = state.now();
     let mut claims = json!({
         "iss": state.settings.issuer,
         "aud": client.id,

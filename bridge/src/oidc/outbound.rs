@@ -73,13 +73,52 @@ impl Resolve for PublicOnly {
 /// addresses only, no proxy, no redirects, a short timeout. A URI with an
 /// address for its host does not go through the resolver: check it with
 /// [`check_registered`] before sending.
-pub fn public_client() -> Result<reqwest::Client, reqwest::Error> {
+fn public_client() -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .dns_resolver(Arc::new(PublicOnly))
         .build()
+}
+
+/// The rule for targets strangers chose, and the client that reaches them:
+/// public `https` targets only, unless the operator allows private ones
+/// (`oidc.private_backchannel_targets`: a bridge and its sites on one
+/// private network), when they are reached like the operator's own.
+#[derive(Debug)]
+pub struct StrangerTargets {
+    allow_private: bool,
+    client: reqwest::Client,
+}
+
+impl StrangerTargets {
+    /// The rule; `operator` is the client used for the operator's targets.
+    pub fn new(allow_private: bool, operator: &reqwest::Client) -> Result<Self, reqwest::Error> {
+        let client = if allow_private {
+            operator.clone()
+        } else {
+            public_client()?
+        };
+        Ok(Self {
+            allow_private,
+            client,
+        })
+    }
+
+    /// Checks a target, at registration and again before each request.
+    pub fn check(&self, uri: &str) -> Result<(), Refusal> {
+        if self.allow_private {
+            Ok(())
+        } else {
+            check_registered(uri)
+        }
+    }
+
+    /// The client to send with (after [`StrangerTargets::check`]).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
 }
 
 #[cfg(test)]

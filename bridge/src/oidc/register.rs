@@ -129,10 +129,8 @@ fn parse_meta(state: &AppState, body: &[u8]) -> Result<ClientMetadata, ApiError>
         .map_err(|e| ApiError::bad(e.code, e.description))?;
     // The bridge POSTs to this URI: a stranger may not aim it at the
     // bridge's own network.
-    if let Some(uri) = &meta.backchannel_logout_uri
-        && !state.settings.oidc.private_backchannel_targets
-    {
-        crate::oidc::outbound::check_registered(uri).map_err(|why| {
+    if let Some(uri) = &meta.backchannel_logout_uri {
+        state.strangers.check(uri).map_err(|why| {
             ApiError::bad(
                 Code::InvalidClientMetadata,
                 format!("backchannel_logout_uri {why}"),

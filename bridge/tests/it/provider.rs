@@ -583,10 +583,8 @@ async fn every_login_page_lets_its_forms_go_back_to_the_site() {
     let wait = bridge.url(&location(&res));
     let res = b.get(&wait).send().await.unwrap();
     assert!(form_action(&res).contains(site_origin), "wait page");
-    crate::common::bounded(30, "the challenge to reach the agent", async {
-        while agent.held_count() == 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+    crate::attacker::eventually(30, "the challenge to reach the agent", || async {
+        agent.held_count() == 1
     })
     .await;
     assert_eq!(agent.answer_held(false), 1);

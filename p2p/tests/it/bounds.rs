@@ -11,7 +11,7 @@ use cyrcles_core::record::MAX_RECORD_SIZE;
 use cyrcles_core::record::PeerEndpoint;
 use cyrcles_p2p::NodeConfig;
 
-use crate::common::{Owner, TestNode, bounded, config, eventually, now, spawn};
+use crate::common::{Owner, TestNode, bounded, config, eventually, now, spawn, within};
 use crate::hostile::Hostile;
 
 fn key_of(owner: &Owner) -> Vec<u8> {
@@ -468,20 +468,16 @@ async fn connection_limits_forget_peers_that_left() {
             let h = Hostile::spawn(seed, &victim.addr).await;
             seed += 1;
             let tracked = hostiles.len() + 1;
-            let connected = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-                while victim
+            let connected = within(10, || async {
+                victim
                     .handle
                     .status()
                     .await
                     .unwrap()
                     .connection_peers_tracked
-                    != tracked
-                {
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
+                    == tracked
             })
-            .await
-            .is_ok();
+            .await;
             if connected {
                 hostiles.push(h);
             }

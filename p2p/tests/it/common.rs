@@ -178,15 +178,25 @@ impl Owner {
 
 /// Polls `check` until it holds (each try after a short pause), failing
 /// the test after `secs`.
-pub async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
+pub async fn eventually<F, Fut>(secs: u64, what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    bounded(secs, what, async {
+    assert!(within(secs, check).await, "{what} took more than {secs} s");
+}
+
+/// Whether `check` holds within `secs` seconds (polled every 100 ms).
+pub async fn within<F, Fut>(secs: u64, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    tokio::time::timeout(Duration::from_secs(secs), async {
         while !check().await {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     })
-    .await;
+    .await
+    .is_ok()
 }
