@@ -256,7 +256,8 @@ async fn main() {
         claims: None,
         nonce: Some("n".into()),
         auth_time: now,
-        acr: "urn:cyrcles:acr:agent-match-code".into(),
+        acr: cyrcles_bridge::oidc::acr::PERSON.into(),
+        cert_seq: Some(1),
         created_at: now,
         revoked_at: None,
     };

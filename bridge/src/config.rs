@@ -148,6 +148,12 @@ pub struct OidcConfig {
     /// logged in, however often they were used (a refresh token's own
     /// lifetime is counted from its rotation; 0: no cap).
     pub max_grant_lifetime_secs: u64,
+    /// A grant's refresh tokens stop working (with a back-channel logout)
+    /// once the ego's certificate is more than this many newer than the one
+    /// whose key approved the login. Records do not yet say whether a new
+    /// key came from a rotation or from a recovery after a lost or stolen
+    /// device, so the default, 0, ends them at the first key change.
+    pub max_certificates_behind: u64,
     /// Let dynamically registered clients name loopback and private
     /// back-channel logout targets (a bridge and its sites on one machine
     /// or a private network, as in the demo). Off: public addresses only.
@@ -263,6 +269,7 @@ impl Default for OidcConfig {
             resource_servers: Vec::new(),
             private_backchannel_targets: false,
             max_grant_lifetime_secs: 90 * 24 * 3_600,
+            max_certificates_behind: 0,
         }
     }
 }

@@ -49,6 +49,11 @@ pub struct LoginPage {
     pub csrf: String,
     /// Prefilled ego id.
     pub ego_id: String,
+    /// The fingerprint of the ego of a live session for which this site is
+    /// new: the agent will be asked about it.
+    pub signed_in_as: Option<String>,
+    /// Whether the site asks that the person confirm in their agent.
+    pub person_required: bool,
     /// Whether "remember" is ticked.
     pub remember: bool,
     /// What went wrong last time.

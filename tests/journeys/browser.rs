@@ -5,10 +5,10 @@
 //! `cyrcles` CLI and lands back on the site logged in; a denied login
 //! ends on the bridge's error page. Every button of the bridge's pages is
 //! clicked (ego and wait pages: continue and cancel; denied page: cancel;
-//! consent: allow; logout: confirm) and must land where it should, with
-//! no error in the browser's console (a CSP violation is one: Chromium
-//! applies `form-action` to the redirect after a form post). Screenshots
-//! go to `target/e2e-screenshots/`.
+//! consent: allow and deny; logout: stay and confirm) and must land where
+//! it should, with no error in the browser's console (a CSP violation is
+//! one: Chromium applies `form-action` to the redirect after a form post).
+//! Screenshots go to `target/e2e-screenshots/`.
 //!
 //! `.ci/run` installs the Debian packages `chromium` and
 //! `chromium-driver` when they are missing; without them this journey
@@ -411,6 +411,17 @@ async fn a_real_browser_logs_in_and_sees_a_denied_login() {
     b.wait_at(&site.url, "access_denied").await;
     b.screenshot("denied-5-cancelled").await;
     b.assert_clean_console("a denied login, cancelled").await;
+
+    // A second ego, new to the site: the person approves in the agent,
+    // then denies on the consent page; the site hears access_denied.
+    let other = alice.ego("other").await;
+    browse_login(&b, &site, &alice, &other, true, "consent-deny").await;
+    b.wait_for("id=\"deny\"").await;
+    b.screenshot("consent-deny-4-consent").await;
+    b.click("#deny").await;
+    b.wait_at(&site.url, "access_denied").await;
+    b.screenshot("consent-deny-5-site").await;
+    b.assert_clean_console("consent denied").await;
     b.quit().await;
     bridge.stop().await;
 }

@@ -15,7 +15,9 @@ use cyrcles_core::{EgoId, UnixTime};
 use cyrcles_p2p::{Multiaddr, PeerId};
 
 use crate::limits::IpPrefix;
+use crate::oidc::acr::Approved;
 use crate::oidc::client::Client;
+use crate::oidc::params::AuthRequest;
 use crate::state::AppState;
 use crate::store::{ChallengeAdmission, ChallengeRow, ChallengeStatus, PendingCaps, StoreError};
 use crate::util;
@@ -75,14 +77,16 @@ impl Refusal {
     }
 }
 
-/// Creates a challenge for `ego`, stores it as pending and sends it in the
-/// background. Returns the challenge id, or why it was not sent (the
-/// pending caps per ego and client prefix, and per ego, are full).
+/// Creates a challenge for `ego` about the request `req`, stores it as
+/// pending and sends it in the background. Returns the challenge id, or
+/// why it was not sent (the pending caps per ego and client prefix, and per
+/// ego, are full). When the request requires the person, the challenge
+/// says so and only the person's approval is accepted.
 pub async fn start(
     state: &AppState,
     interaction_id: &str,
     client: &Client,
-    redirect_uri: &str,
+    req: &AuthRequest,
     ego: VerifiedEgo,
     client_ip: IpAddr,
 ) -> Result<Result<String, Refusal>, StoreError> {
@@ -92,13 +96,14 @@ pub async fn start(
         issuer: state.settings.issuer.clone(),
         client_id: client.id.clone(),
         client_name: client.name.clone(),
-        redirect_origin: crate::oidc::client::origin_of(redirect_uri),
+        redirect_origin: crate::oidc::client::origin_of(&req.redirect_uri),
         ego_id: ego.ego_id(),
         nonce: util::random_bytes::<16>().to_vec(),
         issued_at: UnixTime::from_secs(u64::try_from(now).unwrap_or(0)),
         expires_at: UnixTime::from_secs(u64::try_from(now + ttl).unwrap_or(0)),
         match_code: match_code(),
         client_ip: Some(client_ip.to_string()),
+        confirm: req.person_required,
     };
     let challenge = LoginChallenge::new(params)
         .map_err(|_| StoreError::Corrupt("login challenge parameters"))?;
@@ -153,7 +158,11 @@ pub async fn start(
 }
 
 enum Outcome {
-    Approved { ego_pk: Vec<u8>, cert_seq: u64 },
+    Approved {
+        ego_pk: Vec<u8>,
+        cert_seq: u64,
+        approved_by: Approved,
+    },
     Denied(DenyReason),
     Failed(&'static str),
     Unreachable,
@@ -163,9 +172,14 @@ enum Outcome {
 async fn record(state: &AppState, id: &str, o: Outcome) -> Result<(), StoreError> {
     let now = state.now();
     let (to, detail, pk, seq, metric) = match o {
-        Outcome::Approved { ego_pk, cert_seq } => (
+        // An approved challenge's detail is how the agent approved.
+        Outcome::Approved {
+            ego_pk,
+            cert_seq,
+            approved_by,
+        } => (
             ChallengeStatus::Approved,
-            None,
+            Some(approved_by.as_str()),
             Some(ego_pk),
             Some(i64::try_from(cert_seq).unwrap_or(i64::MAX)),
             "approved",
@@ -220,6 +234,10 @@ pub fn deny_text(r: DenyReason) -> &'static str {
     }
 }
 
+/// What the page says when the agent approved on its own a login the site
+/// asked the person to confirm (only an agent that ignores the rule does).
+const NOT_CONFIRMED: &str = "Your agent approved without asking you, but this site asks that you confirm the login yourself. Approve it in your agent with the number shown.";
+
 async fn run(state: &AppState, challenge: &LoginChallenge, ego: VerifiedEgo) -> Outcome {
     let peers = endpoint_peers(&ego, state.now());
     if peers.is_empty() {
@@ -241,6 +259,7 @@ async fn run(state: &AppState, challenge: &LoginChallenge, ego: VerifiedEgo) -> 
                     Ok(()) => Outcome::Approved {
                         ego_pk: a.ego_pk.as_bytes().to_vec(),
                         cert_seq: ego.cert().seq,
+                        approved_by: a.approved_by.into(),
                     },
                     Err(LoginError::KeyMismatch {
                         approval_seq,
@@ -253,7 +272,9 @@ async fn run(state: &AppState, challenge: &LoginChallenge, ego: VerifiedEgo) -> 
                                 Ok(()) => Outcome::Approved {
                                     ego_pk: a.ego_pk.as_bytes().to_vec(),
                                     cert_seq: newer.cert().seq,
+                                    approved_by: a.approved_by.into(),
                                 },
+                                Err(LoginError::NotConfirmed) => Outcome::Failed(NOT_CONFIRMED),
                                 Err(_) => Outcome::Failed(
                                     "The answer was not signed by the ego's current key.",
                                 ),
@@ -264,6 +285,7 @@ async fn run(state: &AppState, challenge: &LoginChallenge, ego: VerifiedEgo) -> 
                         }
                     }
                     Err(LoginError::Expired) => Outcome::Expired,
+                    Err(LoginError::NotConfirmed) => Outcome::Failed(NOT_CONFIRMED),
                     Err(_) => {
                         Outcome::Failed("The answer was not signed by the ego's current key.")
                     }

@@ -29,6 +29,7 @@ use serde_json::json;
 
 use crate::error::{Code, PageError};
 use crate::limits::{IpPrefix, Rate};
+use crate::oidc::acr::{Approval, Approved};
 use crate::oidc::client::Client;
 use crate::oidc::grant;
 use crate::oidc::params::{self, AuthRequest};
@@ -138,8 +139,20 @@ async fn login_page(
         Ok(p) => p,
         Err(e) => return PageError::from(e).into_response(),
     };
+    // A site new to a live session: the session's ego, whose agent is
+    // asked about this site (the page says so).
+    let session_ego = ix
+        .row
+        .ego_id
+        .clone()
+        .filter(|_| ix.row.session_sid.is_none());
+    let signed_in_as = session_ego
+        .as_deref()
+        .and_then(challenge::parse_ego)
+        .map(|e| e.fingerprint().to_string());
     let prefill = ego
         .map(str::to_string)
+        .or(session_ego)
         .or_else(|| ix.req.login_hint.clone())
         .or_else(|| web::cookie(headers, cookies::REMEMBER))
         .unwrap_or_default();
@@ -150,6 +163,8 @@ async fn login_page(
         csrf: ix.row.csrf.clone(),
         remember: web::cookie(headers, cookies::REMEMBER).is_some(),
         ego_id: prefill,
+        signed_in_as,
+        person_required: ix.req.person_required,
         status_is_error: error.is_some(),
         error,
         pow_difficulty: pow.as_ref().map(|p| p.difficulty).unwrap_or(0),
@@ -319,16 +334,9 @@ async fn ego_inner(
             Some("This ego's agent is not online right now. Start it (`cyrcles daemon`) and try again.".into()),
         ).await);
     }
-    let cid = match challenge::start(
-        state,
-        &ix.row.id,
-        &ix.client,
-        &ix.req.redirect_uri,
-        record,
-        ip,
-    )
-    .await
-    .map_err(|e| PageError::from(e).into_response())?
+    let cid = match challenge::start(state, &ix.row.id, &ix.client, &ix.req, record, ip)
+        .await
+        .map_err(|e| PageError::from(e).into_response())?
     {
         Ok(cid) => cid,
         Err(refusal) => {
@@ -616,26 +624,48 @@ pub async fn proceed(
                 "Start the login again.",
             ));
         }
+        let approval = Approval {
+            auth_time: now,
+            approved_by: Approved::parse(ch.detail.as_deref().unwrap_or("")),
+            cert_seq: ch.cert_seq.unwrap_or(0),
+        };
         let token = util::token();
-        let session = SessionRow {
+        let mut session = SessionRow {
             sid: util::id(),
             cookie_hash: util::sha256(&token),
             ego_id: ch.ego_id.clone(),
             ego_pk: ch.ego_pk.clone().unwrap_or_default(),
-            cert_seq: ch.cert_seq.unwrap_or(0),
+            cert_seq: approval.cert_seq,
             auth_time: now,
+            approved_by: approval.approved_by.as_str().to_string(),
             expires_at: now + i64::try_from(state.settings.oidc.session_ttl_secs).unwrap_or(86_400),
             ended_at: None,
         };
-        if let Some(old) = cookies::session(&state, &headers, now).await? {
-            state.store.end_session(&old.sid, now).await?;
+        // The same ego approved another site of its session: the session
+        // goes on (its id, so the other sites' grants and logout stay
+        // joined; its expiry) with this approval. Another ego replaces it.
+        let renewed = match cookies::session(&state, &headers, now).await? {
+            Some(old) if old.ego_id == session.ego_id => {
+                session.sid = old.sid;
+                session.expires_at = old.expires_at;
+                state.store.renew_session(&session).await?
+            }
+            Some(old) => {
+                state.store.end_session(&old.sid, now).await?;
+                false
+            }
+            None => false,
+        };
+        if !renewed {
+            state.store.insert_session(&session).await?;
         }
-        state.store.insert_session(&session).await?;
         let mut res = if grant::needs_consent(&state, &ix.req, &session.ego_id).await? {
             // The consent page continues this interaction with the session.
+            let recorded = serde_json::to_string(&approval)
+                .map_err(|_| PageError::internal(&"cannot serialize the approval"))?;
             state
                 .store
-                .set_interaction_session(&id, &session.ego_id, &session.sid)
+                .set_interaction_session(&id, &session.ego_id, &session.sid, &recorded)
                 .await?;
             if ix.req.prompt.none {
                 grant::error_to_client(
@@ -650,7 +680,7 @@ pub async fn proceed(
                 web::see_other(&format!("/interaction/{id}"))
             }
         } else {
-            grant::complete(&state, &ix.client, &ix.req, &session, Some(&id)).await
+            grant::complete(&state, &ix.client, &ix.req, &session, approval, Some(&id)).await
         };
         res.headers_mut()
             .append(header::SET_COOKIE, cookies::set_session(&state, &token));
@@ -670,10 +700,21 @@ pub async fn consent(
     let result = async {
         let (ix, f) = load_posted(&state, &id, &headers, &body).await?;
         let session = live_session(&state, &ix).await?;
+        // The approval the interaction's login ended with (recorded with
+        // its session): what the grant claims.
+        let approval: Approval = ix
+            .row
+            .approval
+            .as_deref()
+            .and_then(|a| serde_json::from_str(a).ok())
+            .ok_or_else(gone)?;
         match f.get("decision").map(String::as_str) {
             Some("allow") => {
                 grant::record_consent(&state, &ix.req, &session.ego_id).await?;
-                Ok(grant::complete(&state, &ix.client, &ix.req, &session, Some(&id)).await)
+                Ok(
+                    grant::complete(&state, &ix.client, &ix.req, &session, approval, Some(&id))
+                        .await,
+                )
             }
             _ => {
                 state.metrics.login("consent_denied");
@@ -743,7 +784,7 @@ pub async fn resend(
             PageError::new(StatusCode::OK, "Cannot resend", format!("{e}."))
                 .retry(format!("/interaction/{id}"))
         })?;
-        let new = challenge::start(&state, &id, &ix.client, &ix.req.redirect_uri, record, ip)
+        let new = challenge::start(&state, &id, &ix.client, &ix.req, record, ip)
             .await?
             .map_err(|refusal| {
                 PageError::new(StatusCode::OK, "Too many requests waiting", refusal.text())

@@ -13,6 +13,7 @@ use cyrcles_core::EgoId;
 use crate::error::{Code, PageError};
 use crate::limits::{IpPrefix, Rate};
 use crate::login::cookies;
+use crate::oidc::acr::Approval;
 use crate::oidc::grant;
 use crate::oidc::params::{self, AuthRequest};
 use crate::state::AppState;
@@ -150,25 +151,21 @@ async fn authorize(
         )
     };
 
-    // Decide whether the session, if any, can answer without a login.
-    let mut need_login = session.is_none() || req.prompt.login;
-    if let (Some(s), Some(max_age)) = (&session, req.max_age)
-        && now - s.auth_time > i64::try_from(max_age).unwrap_or(i64::MAX)
-    {
-        need_login = true;
-    }
+    // Decide whether the session, if any, can answer without the agent.
+    // `other_ego`: the request names another ego than the session's.
+    let mut other_ego = false;
     if let Some(hint) = &req.login_hint {
         // A hint that is not an ego id is only a suggestion: ignored.
         if let Ok(id) = hint.to_ascii_lowercase().parse::<EgoId>()
             && session.as_ref().is_some_and(|s| s.ego_id != id.to_string())
         {
-            need_login = true;
+            other_ego = true;
         }
     }
     if let Some(hint) = &req.id_token_hint {
         match id_token_hint_matches(state, hint, &client, session.as_ref(), now).await {
             HintCheck::Matches => {}
-            HintCheck::OtherSubject => need_login = true,
+            HintCheck::OtherSubject => other_ego = true,
             HintCheck::Invalid => {
                 return fail(
                     Code::InvalidRequest,
@@ -177,25 +174,58 @@ async fn authorize(
             }
         }
     }
-    if !need_login && let Some(s) = &session {
-        if grant::needs_consent(state, &req, &s.ego_id)
-            .await
-            .unwrap_or(true)
-        {
-            if req.prompt.none {
-                return fail(
-                    Code::ConsentRequired,
-                    "the person has not consented to this client",
-                );
-            }
-            return open_interaction(state, &req, Some(s), prefix).await;
+    let session = session.filter(|_| !other_ego);
+    let Some(s) = session.as_ref().filter(|_| !req.prompt.login) else {
+        if req.prompt.none {
+            return fail(Code::LoginRequired, "no session satisfies this request");
         }
-        return grant::complete(state, &client, &req, s, None).await;
+        // prompt=login: the session's ego is asked again, with the person
+        // confirming (`person_required`).
+        let opening = session.as_ref().map_or(Opening::Login, Opening::LoginAs);
+        return open_interaction(state, &req, opening, prefix).await;
+    };
+    // A session answers only for a site its agent approved in it (the
+    // site's latest grant there), as strongly and as recently as the
+    // request asks. Any other site is a new challenge to the same agent:
+    // its bans, quotas and "not me" apply to every site, not only to the
+    // first one of the session.
+    let earlier = match state.store.latest_grant(&s.sid, &client.id).await {
+        Ok(g) => g.map(|g| Approval::of_grant(&g)),
+        Err(e) => return PageError::from(e).into_response(),
+    };
+    let Some(approval) = earlier.filter(|a| a.satisfies(&req, now)) else {
+        if req.prompt.none {
+            return fail(
+                Code::LoginRequired,
+                "the person's agent has not approved this site in this session",
+            );
+        }
+        return open_interaction(state, &req, Opening::LoginAs(s), prefix).await;
+    };
+    if grant::needs_consent(state, &req, &s.ego_id)
+        .await
+        .unwrap_or(true)
+    {
+        if req.prompt.none {
+            return fail(
+                Code::ConsentRequired,
+                "the person has not consented to this client",
+            );
+        }
+        return open_interaction(state, &req, Opening::Consent(s, approval), prefix).await;
     }
-    if req.prompt.none {
-        return fail(Code::LoginRequired, "no session satisfies this request");
-    }
-    open_interaction(state, &req, None, prefix).await
+    grant::complete(state, &client, &req, s, approval, None).await
+}
+
+/// What an interaction opens on.
+enum Opening<'a> {
+    /// The ego form.
+    Login,
+    /// The ego form for a site that is new to a live session: filled in
+    /// with the session's ego, whose agent is asked about this site.
+    LoginAs(&'a SessionRow),
+    /// The consent page of a session whose agent approved this site.
+    Consent(&'a SessionRow, Approval),
 }
 
 enum HintCheck {
@@ -239,7 +269,7 @@ async fn id_token_hint_matches(
 async fn open_interaction(
     state: &AppState,
     req: &AuthRequest,
-    session: Option<&SessionRow>,
+    opening: Opening<'_>,
     prefix: IpPrefix,
 ) -> Response {
     let l = &state.settings.login;
@@ -275,10 +305,14 @@ async fn open_interaction(
         csrf: util::token(),
         created_at: now,
         expires_at: now + INTERACTION_TTL,
-        ego_id: session.map(|s| s.ego_id.clone()),
-        session_sid: session.map(|s| s.sid.clone()),
+        ego_id: match &opening {
+            Opening::Login => None,
+            Opening::LoginAs(s) | Opening::Consent(s, _) => Some(s.ego_id.clone()),
+        },
+        session_sid: None,
         finished_at: None,
         client_prefix: prefix.to_string(),
+        approval: None,
     };
     let caps = Caps {
         per_prefix: i64::from(l.max_interactions_per_ip),
@@ -295,6 +329,18 @@ async fn open_interaction(
             return PageError::busy(60).into_response();
         }
         Err(e) => return PageError::from(e).into_response(),
+    }
+    if let Opening::Consent(s, approval) = opening {
+        let Ok(approval) = serde_json::to_string(&approval) else {
+            return PageError::internal(&"cannot serialize the approval").into_response();
+        };
+        if let Err(e) = state
+            .store
+            .set_interaction_session(&row.id, &s.ego_id, &s.sid, &approval)
+            .await
+        {
+            return PageError::from(e).into_response();
+        }
     }
     let mut res = crate::web::see_other(&format!("/interaction/{}", row.id));
     res.headers_mut().append(

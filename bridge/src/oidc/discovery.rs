@@ -9,12 +9,6 @@ use serde_json::{Value, json};
 use crate::config::Settings;
 use crate::state::AppState;
 
-/// The ACR this bridge asserts: a login approved in the person's agent by
-/// typing the match code, signed with the ego key certified by the circle.
-pub const ACR: &str = "urn:cyrcles:acr:agent-match-code";
-/// Methods used (RFC 8176): proof of possession of a software-held key, and
-/// a test of the person's presence (the typed match code).
-pub const AMR: [&str; 2] = ["swk", "user"];
 /// Scopes accepted. Only `openid` yields claims; the others are accepted
 /// and yield nothing, since Cyrcles holds no personal data.
 pub const SCOPES: [&str; 6] = [
@@ -71,7 +65,7 @@ pub fn document(s: &Settings) -> Value {
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
         "frontchannel_logout_supported": false,
-        "acr_values_supported": [ACR],
+        "acr_values_supported": crate::oidc::acr::SUPPORTED,
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "display_values_supported": ["page", "popup", "touch"],
         "claim_types_supported": ["normal"],

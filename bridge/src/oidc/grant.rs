@@ -5,8 +5,8 @@ use axum::response::{IntoResponse, Response};
 
 use crate::error::{Code, PageError};
 use crate::limits::Rate;
+use crate::oidc::acr::Approval;
 use crate::oidc::client::Client;
-use crate::oidc::discovery::ACR;
 use crate::oidc::params::{AuthRequest, ResponseMode};
 use crate::state::AppState;
 use crate::store::{CodeRow, NewGrant, SessionRow, StoreError};
@@ -72,17 +72,19 @@ pub async fn record_consent(
         .await
 }
 
-/// Issues the code for `req` on behalf of `session` and sends the browser
-/// back to the client. `interaction`, if given, is marked finished first so
-/// that one interaction yields at most one code.
+/// Issues the code for `req` on behalf of `session`, under the agent's
+/// `approval` of this site, and sends the browser back to the client.
+/// `interaction`, if given, is marked finished first so that one
+/// interaction yields at most one code.
 pub async fn complete(
     state: &AppState,
     client: &Client,
     req: &AuthRequest,
     session: &SessionRow,
+    approval: Approval,
     interaction: Option<&str>,
 ) -> Response {
-    match issue(state, client, req, session, interaction).await {
+    match issue(state, client, req, session, approval, interaction).await {
         Ok(Issued::Code(code)) => {
             let mut params = vec![
                 ("code", code.as_str()),
@@ -132,6 +134,7 @@ async fn issue(
     client: &Client,
     req: &AuthRequest,
     session: &SessionRow,
+    approval: Approval,
     interaction: Option<&str>,
 ) -> Result<Issued, StoreError> {
     let now = state.now();
@@ -164,8 +167,9 @@ async fn issue(
             scope: req.scopes.join(" "),
             claims: req.claims.clone(),
             nonce: req.nonce.clone(),
-            auth_time: session.auth_time,
-            acr: ACR.to_string(),
+            auth_time: approval.auth_time,
+            acr: approval.approved_by.acr().to_string(),
+            cert_seq: Some(approval.cert_seq),
             created_at: now,
             revoked_at: None,
         })

@@ -222,6 +222,13 @@ pub async fn end_session(state: &AppState, sid: &str, why: &str) -> Result<(), S
     for g in &grants {
         state.store.revoke_grant(&g.grant_id, now).await?;
     }
+    notify(state, grants).await
+}
+
+/// Sends a logout token about each grant's session to its client, once
+/// per client, if it has a back-channel logout URI (the grants are already
+/// revoked).
+pub async fn notify(state: &AppState, grants: Vec<GrantRow>) -> Result<(), StoreError> {
     let mut notified = std::collections::HashSet::new();
     for g in grants {
         if !notified.insert(g.client_id.clone()) {

@@ -1,5 +1,6 @@
 //! The OpenID Connect and OAuth 2.0 endpoints.
 
+pub mod acr;
 pub mod authorize;
 pub mod client;
 pub mod discovery;

@@ -59,8 +59,13 @@ pub struct AuthRequest {
     pub code_challenge: Option<String>,
     /// The `claims` parameter, JSON.
     pub claims: Option<String>,
-    /// Requested ACR values (informational).
+    /// Requested ACR values.
     pub acr_values: Option<String>,
+    /// Whether the person must confirm the login in their agent
+    /// ([`crate::oidc::acr::wants_person`]); kept when the rest of the
+    /// request's authentication parameters are dropped.
+    #[serde(default)]
+    pub person_required: bool,
 }
 
 /// A failure before the client and redirect URI are trusted: shown as a
@@ -329,7 +334,7 @@ pub fn validate(
             .filter(|v| !v.chars().any(char::is_control))
             .cloned()
     };
-    Ok(AuthRequest {
+    let mut req = AuthRequest {
         client_id: client.id.clone(),
         redirect_uri: redirect_uri.to_string(),
         scopes,
@@ -346,13 +351,17 @@ pub fn validate(
         code_challenge,
         claims,
         acr_values: text("acr_values"),
-    })
+        person_required: false,
+    };
+    req.person_required = crate::oidc::acr::wants_person(&req);
+    Ok(req)
 }
 
 impl AuthRequest {
     /// What the later steps need, to be stored with the interaction: the
     /// `id_token_hint`, `max_age` and `acr_values` served their purpose at
-    /// `/authorize` (the login that follows is always fresh).
+    /// `/authorize` (the login that follows is always fresh, and
+    /// `person_required` keeps what they asked of it).
     pub fn for_storage(&self) -> AuthRequest {
         AuthRequest {
             id_token_hint: None,

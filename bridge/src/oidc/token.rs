@@ -16,7 +16,6 @@ use serde_json::{Value, json};
 use crate::error::{ApiError, Code};
 use crate::jose;
 use crate::oidc::client::{Client, Presented};
-use crate::oidc::discovery::AMR;
 use crate::oidc::params::pkce_matches;
 use crate::state::AppState;
 use crate::store::{GrantRow, RotateOutcome, UseCodeOutcome};
@@ -207,17 +206,16 @@ async fn refresh_grant(
         ));
     }
     // A refresh token outlives the browser session it came from, so the
-    // session check does not reach it: a revoked ego's grants end here.
-    if let Some(ego) = crate::login::challenge::parse_ego(&active.grant.ego_id)
-        && let Ok(record) = crate::login::resolve::resolve(state, ego, false).await
-        && record.is_revoked()
-    {
+    // session check does not reach it: the grants of a revoked ego, and of
+    // a key replaced too often since the login, end here.
+    if let Some(why) = outlived_key(state, &active.grant).await {
         state
             .store
             .revoke_grant(&active.grant.grant_id, now)
             .await?;
-        tracing::info!(client = %client.id, "refresh refused: the ego is revoked");
-        return Err(invalid_grant("the ego has been revoked"));
+        tracing::info!(client = %client.id, why, "refresh refused");
+        crate::oidc::logout::notify(state, vec![active.grant.clone()]).await?;
+        return Err(invalid_grant(why));
     }
     let scope = match f.get("scope") {
         None => active.scope.clone(),
@@ -236,6 +234,24 @@ async fn refresh_grant(
         }
     };
     issue(state, client, &active.grant, &scope, false).await
+}
+
+/// Why the ego's current record no longer allows `grant`, if it does not:
+/// the ego is revoked, or its certificate is more than
+/// `oidc.max_certificates_behind` newer than the one whose key approved the
+/// login. A record that cannot be found proves nothing: the grant stays.
+async fn outlived_key(state: &AppState, grant: &GrantRow) -> Option<&'static str> {
+    let ego = crate::login::challenge::parse_ego(&grant.ego_id)?;
+    let record = crate::login::resolve::resolve(state, ego, false)
+        .await
+        .ok()?;
+    if record.is_revoked() {
+        return Some("the ego has been revoked");
+    }
+    let approved = u64::try_from(grant.cert_seq?).ok()?;
+    let behind = record.cert().seq.saturating_sub(approved);
+    (behind > state.settings.oidc.max_certificates_behind)
+        .then_some("the ego's key was replaced since this login; the person must log in again")
 }
 
 /// When `grant` ends (`oidc.max_grant_lifetime_secs` after it was made),
@@ -324,7 +340,7 @@ pub fn id_token(
         "exp": now + i64::try_from(state.settings.oidc.id_token_ttl_secs).unwrap_or(3_600),
         "auth_time": grant.auth_time,
         "acr": grant.acr,
-        "amr": AMR,
+        "amr": crate::oidc::acr::amr(&grant.acr),
         "at_hash": jose::token_hash(client.alg, access_token),
     });
     if let Some(sid) = &grant.sid {

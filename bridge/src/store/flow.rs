@@ -28,6 +28,9 @@ pub struct InteractionRow {
     pub finished_at: Option<i64>,
     /// The client address prefix that opened it (what the bounds count).
     pub client_prefix: String,
+    /// The agent's approval its login ended with, JSON
+    /// ([`crate::oidc::acr::Approval`]); set with the session.
+    pub approval: Option<String>,
 }
 
 /// The bounds on unfinished interactions.
@@ -95,6 +98,7 @@ fn interaction(r: &AnyRow) -> Result<InteractionRow, StoreError> {
         session_sid: opt(r, "session_sid")?,
         finished_at: opt(r, "finished_at")?,
         client_prefix: col(r, "client_prefix")?,
+        approval: opt(r, "approval")?,
     })
 }
 
@@ -168,7 +172,8 @@ pub struct ChallengeRow {
     pub expires_at: i64,
     /// Status.
     pub status: ChallengeStatus,
-    /// Why it failed, for the page (no secrets).
+    /// Why it failed, for the page (no secrets); for an approved one, how
+    /// the agent approved ([`crate::oidc::acr::Approved::as_str`]).
     pub detail: Option<String>,
     /// The key that signed, once approved.
     pub ego_pk: Option<Vec<u8>>,
@@ -259,8 +264,11 @@ pub struct SessionRow {
     pub ego_pk: Vec<u8>,
     /// Its certificate seq.
     pub cert_seq: i64,
-    /// When the person authenticated.
+    /// When the agent last approved a login in this session.
     pub auth_time: i64,
+    /// How it approved that login, as its signed answer says
+    /// ([`crate::oidc::acr::Approved::as_str`]).
+    pub approved_by: String,
     /// Expiry.
     pub expires_at: i64,
     /// When it ended (logout, revocation).
@@ -285,13 +293,14 @@ fn session(r: &AnyRow) -> Result<SessionRow, StoreError> {
         ego_pk: col(r, "ego_pk")?,
         cert_seq: col(r, "cert_seq")?,
         auth_time: col(r, "auth_time")?,
+        approved_by: col(r, "approved_by")?,
         expires_at: col(r, "expires_at")?,
         ended_at: opt(r, "ended_at")?,
     })
 }
 
 const SESSION_COLUMNS: &str =
-    "sid, cookie_hash, ego_id, ego_pk, cert_seq, auth_time, expires_at, ended_at";
+    "sid, cookie_hash, ego_id, ego_pk, cert_seq, auth_time, approved_by, expires_at, ended_at";
 const CHALLENGE_COLUMNS: &str = "id, interaction_id, ego_id, challenge, match_code, issued_at, expires_at, status, detail, ego_pk, cert_seq, client_prefix";
 
 impl Store {
@@ -431,7 +440,7 @@ impl Store {
         now: i64,
     ) -> Result<Option<InteractionRow>, StoreError> {
         sqlx::query(
-            "SELECT id, client_id, request, csrf, created_at, expires_at, ego_id, session_sid, finished_at, client_prefix \
+            "SELECT id, client_id, request, csrf, created_at, expires_at, ego_id, session_sid, finished_at, client_prefix, approval \
              FROM interactions WHERE id = $1 AND expires_at > $2 AND finished_at IS NULL",
         )
         .bind(id)
@@ -443,19 +452,24 @@ impl Store {
         .transpose()
     }
 
-    /// Records the session an interaction logged in with.
+    /// Records the session an interaction logged in with, and the agent's
+    /// approval (JSON) that logged it in.
     pub async fn set_interaction_session(
         &self,
         id: &str,
         ego_id: &str,
         sid: &str,
+        approval: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE interactions SET ego_id = $1, session_sid = $2 WHERE id = $3")
-            .bind(ego_id)
-            .bind(sid)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE interactions SET ego_id = $1, session_sid = $2, approval = $3 WHERE id = $4",
+        )
+        .bind(ego_id)
+        .bind(sid)
+        .bind(approval)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -662,8 +676,8 @@ impl Store {
     /// Adds a session.
     pub async fn insert_session(&self, s: &SessionRow) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO sessions (sid, cookie_hash, ego_id, ego_pk, cert_seq, auth_time, expires_at, ended_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO sessions (sid, cookie_hash, ego_id, ego_pk, cert_seq, auth_time, approved_by, expires_at, ended_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&s.sid)
         .bind(s.cookie_hash.clone())
@@ -671,11 +685,34 @@ impl Store {
         .bind(s.ego_pk.clone())
         .bind(s.cert_seq)
         .bind(s.auth_time)
+        .bind(&s.approved_by)
         .bind(s.expires_at)
         .bind(s.ended_at)
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Records a new approval by the agent in a live session of the same
+    /// ego (single sign-on to another site): the session keeps its id and
+    /// expiry, takes a new cookie, the key and certificate that approved,
+    /// and the approval's time and kind. False if the session has ended.
+    pub async fn renew_session(&self, s: &SessionRow) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE sessions SET cookie_hash = $1, ego_pk = $2, cert_seq = $3, auth_time = $4, approved_by = $5 \
+             WHERE sid = $6 AND ego_id = $7 AND ended_at IS NULL",
+        )
+        .bind(s.cookie_hash.clone())
+        .bind(s.ego_pk.clone())
+        .bind(s.cert_seq)
+        .bind(s.auth_time)
+        .bind(&s.approved_by)
+        .bind(&s.sid)
+        .bind(&s.ego_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
     }
 
     /// The live session whose cookie hashes to `cookie_hash`.

@@ -28,6 +28,9 @@ pub struct GrantRow {
     pub auth_time: i64,
     /// The authentication context class.
     pub acr: String,
+    /// The certificate seq of the ego key that approved the login (none
+    /// for grants made before it was recorded).
+    pub cert_seq: Option<i64>,
     /// Creation time.
     pub created_at: i64,
     /// When revoked.
@@ -49,12 +52,13 @@ fn grant(r: &AnyRow) -> Result<GrantRow, StoreError> {
         nonce: opt(r, "nonce")?,
         auth_time: col(r, "auth_time")?,
         acr: col(r, "acr")?,
+        cert_seq: opt(r, "cert_seq")?,
         created_at: col(r, "created_at")?,
         revoked_at: opt(r, "revoked_at")?,
     })
 }
 
-const GRANT_COLUMNS: &str = "grant_id, client_id, ego_id, sid, sub, scope, claims, nonce, auth_time, acr, created_at, revoked_at";
+const GRANT_COLUMNS: &str = "grant_id, client_id, ego_id, sid, sub, scope, claims, nonce, auth_time, acr, cert_seq, created_at, revoked_at";
 
 /// An authorization code.
 #[derive(Clone)]
@@ -159,8 +163,8 @@ impl Store {
     /// Adds a grant.
     pub async fn insert_grant(&self, g: &NewGrant) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO grants (grant_id, client_id, ego_id, sid, sub, scope, claims, nonce, auth_time, acr, created_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            "INSERT INTO grants (grant_id, client_id, ego_id, sid, sub, scope, claims, nonce, auth_time, acr, cert_seq, created_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(&g.grant_id)
         .bind(&g.client_id)
@@ -172,6 +176,7 @@ impl Store {
         .bind(g.nonce.clone())
         .bind(g.auth_time)
         .bind(&g.acr)
+        .bind(g.cert_seq)
         .bind(g.created_at)
         .bind(g.revoked_at)
         .execute(&self.pool)
@@ -229,6 +234,27 @@ impl Store {
                 .await?;
         }
         Ok(older.len())
+    }
+
+    /// The newest unrevoked grant of session `sid` for `client_id`: the
+    /// agent's latest approval of that site in that session.
+    pub async fn latest_grant(
+        &self,
+        sid: &str,
+        client_id: &str,
+    ) -> Result<Option<GrantRow>, StoreError> {
+        let q = format!(
+            "SELECT {GRANT_COLUMNS} FROM grants WHERE sid = $1 AND client_id = $2 AND revoked_at IS NULL \
+             ORDER BY created_at DESC, grant_id LIMIT 1"
+        );
+        sqlx::query(&q)
+            .bind(sid)
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(grant)
+            .transpose()
     }
 
     /// Unrevoked grants of session `sid` for `client_id`.
@@ -418,7 +444,7 @@ impl Store {
     ) -> Result<Option<ActiveToken>, StoreError> {
         let Some(r) = sqlx::query(
             "SELECT t.kind, t.client_id AS t_client, t.scope AS t_scope, t.created_at AS t_created, t.expires_at AS t_expires, \
-             g.grant_id, g.client_id, g.ego_id, g.sid, g.sub, g.scope, g.claims, g.nonce, g.auth_time, g.acr, g.created_at, g.revoked_at \
+             g.grant_id, g.client_id, g.ego_id, g.sid, g.sub, g.scope, g.claims, g.nonce, g.auth_time, g.acr, g.cert_seq, g.created_at, g.revoked_at \
              FROM tokens t JOIN grants g ON g.grant_id = t.grant_id \
              WHERE t.token_hash = $1 AND t.expires_at > $2 AND t.revoked_at IS NULL AND t.rotated_at IS NULL AND g.revoked_at IS NULL",
         )

@@ -53,7 +53,7 @@ async fn the_full_code_flow_with_an_openidconnect_relying_party() {
     assert!(claims.auth_time().is_some());
     assert_eq!(
         claims.auth_context_ref().map(|a| a.as_str()),
-        Some("urn:cyrcles:acr:agent-match-code")
+        Some(cyrcles_bridge::oidc::acr::PERSON)
     );
     let sub = claims.subject().as_str().to_string();
     assert_ne!(sub, agent.ego_text(), "subjects are pairwise by default");
@@ -124,12 +124,23 @@ async fn the_full_code_flow_with_an_openidconnect_relying_party() {
         .await;
     assert!(info.is_err(), "refresh reuse must revoke the grant");
 
-    // A second login (the session is live: no agent prompt), then revoke.
+    // A second login: the reuse revoked the site's grant, so the session no
+    // longer answers for the site and the agent is asked again.
+    let (url, _, _, verifier) = rp.auth_url(&[], &[]);
+    let end = browse(&bridge, &b, &url, &agent.ego_text()).await;
+    rp.exchange(end.code(), verifier).await.unwrap();
+    assert_eq!(
+        agent.challenges.lock().unwrap().len(),
+        2,
+        "a revoked grant is no approval"
+    );
+    // A third (the session is live and the site's grant too: no agent
+    // prompt), then revoke.
     let (url, _, nonce, verifier) = rp.auth_url(&[], &[]);
     let end = browse(&bridge, &b, &url, &agent.ego_text()).await;
     assert_eq!(
         agent.challenges.lock().unwrap().len(),
-        1,
+        2,
         "the session answered, not the agent"
     );
     let tokens = rp.exchange(end.code(), verifier).await.unwrap();
@@ -159,7 +170,7 @@ pub fn base64_decode(s: &str) -> Vec<u8> {
 }
 
 /// A relying party's back-channel logout endpoint: collects logout tokens.
-async fn logout_receiver() -> (String, tokio::sync::mpsc::Receiver<String>) {
+pub(crate) async fn logout_receiver() -> (String, tokio::sync::mpsc::Receiver<String>) {
     use axum::routing::post;
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     let app = axum::Router::new().route(
@@ -184,7 +195,7 @@ async fn logout_receiver() -> (String, tokio::sync::mpsc::Receiver<String>) {
     (url, rx)
 }
 
-async fn next_logout_token(
+pub(crate) async fn next_logout_token(
     bridge: &TestBridge,
     rx: &mut tokio::sync::mpsc::Receiver<String>,
 ) -> serde_json::Value {

@@ -3,12 +3,14 @@
 //! was issued to, a client learns only what concerns it, and discovery and
 //! errors say what the bridge really does.
 
+use cyrcles_bridge::oidc::acr;
+use cyrcles_core::login::ApprovedBy;
 use openidconnect::{OAuth2TokenResponse, PkceCodeVerifier};
 use serde_json::{Value, json};
 
 use crate::common::{
-    BridgeOptions, REDIRECT, Rp, TestAgent, TestBridge, browse, browser, env, get_json, location,
-    query,
+    Answer, BridgeOptions, Outcome, REDIRECT, Rp, TestAgent, TestBridge, browse, browser, env,
+    get_json, location, open_page, query,
 };
 
 /// A registered site and its relying party.
@@ -710,4 +712,283 @@ async fn a_bad_request_for_a_self_registered_client_is_not_redirected() {
     let res = browser().get(bad(&id, REDIRECT)).send().await.unwrap();
     assert_eq!(res.status(), 303);
     assert_eq!(query(&location(&res))["error"], "unsupported_response_type");
+}
+
+/// How many challenges `agent` was sent, and whether the last one asked
+/// for the person.
+fn challenges(agent: &TestAgent) -> (usize, bool) {
+    let seen = agent.challenges.lock().unwrap();
+    (seen.len(), seen.last().is_some_and(|c| c.params().confirm))
+}
+
+/// Item 3: with a live bridge session, `/authorize` for any other site
+/// issued a code after one consent click (or none): the agent approved one
+/// site, and its bans, quotas and "not me" were never asked about the
+/// others, so a shared browser logged the next person in everywhere. Now a
+/// site new to the session sends the agent a challenge (the page says so),
+/// and a site it approved in the session is answered without one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_new_site_of_a_session_asks_the_agent() {
+    let bridge = TestBridge::start().await;
+    let agent = TestAgent::start(&bridge, 140).await;
+    let a = Site::new(&bridge).await;
+    let b = Site::new(&bridge).await;
+    let person = browser();
+    let (url, _, _, verifier) = a.rp.auth_url(&[], &[]);
+    let code = browse(&bridge, &person, &url, &agent.ego_text())
+        .await
+        .code();
+    let first = id_claims(&a.rp.exchange(code, verifier).await.unwrap());
+    assert_eq!(challenges(&agent).0, 1);
+
+    // Site B in the same browser: the ego page, filled in with the
+    // session's ego and saying that the agent will be asked; no code.
+    let (url, _, _, _) = b.rp.auth_url(&[], &[]);
+    let (ix, page) = open_page(&bridge, &person, &url).await;
+    assert!(ix.starts_with("/interaction/"), "{ix}");
+    assert!(page.contains("id=\"signed-in-as\""), "{page}");
+    assert!(
+        page.contains(&format!("value=\"{}\"", agent.ego_text())),
+        "{page}"
+    );
+    // Without a page, B cannot be asked: login_required, nothing sent.
+    let (url, _, _, _) = b.rp.auth_url(&[], &[("prompt", "none")]);
+    let end = browse(&bridge, &person, &url, &agent.ego_text()).await;
+    assert_eq!(end.params()["error"], "login_required");
+    assert_eq!(challenges(&agent).0, 1);
+
+    // The agent refuses B (a ban, or the person): no code for B.
+    agent.set_answer(Answer::Deny);
+    let (url, _, _, _) = b.rp.auth_url(&[], &[]);
+    match browse(&bridge, &person, &url, &agent.ego_text()).await {
+        Outcome::Page(_, html) => assert!(html.contains("Login denied"), "{html}"),
+        Outcome::Redirect(q) => panic!("B got through a refusing agent: {q:?}"),
+    }
+    assert_eq!(challenges(&agent).0, 2, "B was asked");
+    // A, approved in this session, is answered without the agent.
+    let (url, _, _, verifier) = a.rp.auth_url(&[], &[("prompt", "none")]);
+    let code = browse(&bridge, &person, &url, &agent.ego_text())
+        .await
+        .code();
+    let again = id_claims(&a.rp.exchange(code, verifier).await.unwrap());
+    assert_eq!(challenges(&agent).0, 2, "A was not asked again");
+    assert_eq!(again["sid"], first["sid"]);
+
+    // The agent approves B: the same session goes on for both sites.
+    agent.set_answer(Answer::Approve);
+    let (url, _, _, verifier) = b.rp.auth_url(&[], &[]);
+    let code = browse(&bridge, &person, &url, &agent.ego_text())
+        .await
+        .code();
+    b.rp.exchange(code, verifier).await.unwrap();
+    assert_eq!(challenges(&agent).0, 3);
+    let sessions = bridge
+        .state
+        .store
+        .live_sessions(bridge.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(sessions.len(), 1, "one session: {sessions:?}");
+    let grants = bridge
+        .state
+        .store
+        .grants_of_session(&sessions[0].sid)
+        .await
+        .unwrap();
+    for site in [&a, &b] {
+        assert!(
+            grants.iter().any(|g| g.client_id == site.id),
+            "{} lost its grant",
+            site.id
+        );
+    }
+    let (url, _, _, verifier) = a.rp.auth_url(&[], &[("prompt", "none")]);
+    let code = browse(&bridge, &person, &url, &agent.ego_text())
+        .await
+        .code();
+    let after = id_claims(&a.rp.exchange(code, verifier).await.unwrap());
+    assert_eq!(after["sid"], first["sid"], "A's session id did not change");
+}
+
+/// Logs in at `site` in a fresh browser with `extra` parameters: the ID
+/// token's claims, or the page the login ended on.
+async fn login_claims(
+    bridge: &TestBridge,
+    agent: &TestAgent,
+    site: &Site,
+    extra: &[(&str, &str)],
+) -> Result<Value, String> {
+    let (url, _, _, verifier) = site.rp.auth_url(&[], extra);
+    match browse(bridge, &browser(), &url, &agent.ego_text()).await {
+        Outcome::Redirect(q) => {
+            let code = q.get("code").cloned().ok_or(format!("{q:?}"))?;
+            Ok(id_claims(&site.rp.exchange(code, verifier).await.unwrap()))
+        }
+        Outcome::Page(_, html) => Err(html),
+    }
+}
+
+/// Item 10: the ID token said the person confirmed a match code even when
+/// the agent approved on its own, by a remembered site or a policy. Now
+/// `acr` and `amr` follow the agent's signed answer; an answer that does
+/// not say (an older agent) claims the weaker class.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tokens_say_how_the_agent_approved() {
+    let bridge = TestBridge::start().await;
+    let agent = TestAgent::start(&bridge, 141).await;
+    let site = Site::new(&bridge).await;
+    let cases = [
+        (Answer::Approve, acr::PERSON, json!(["swk", "user"])),
+        (
+            Answer::ApproveAs(ApprovedBy::RememberedSite),
+            acr::AGENT,
+            json!(["swk"]),
+        ),
+        (
+            Answer::ApproveAs(ApprovedBy::Policy),
+            acr::AGENT,
+            json!(["swk"]),
+        ),
+        (Answer::Legacy, acr::AGENT, json!(["swk"])),
+    ];
+    for (answer, class, methods) in cases {
+        agent.set_answer(answer);
+        let claims = login_claims(&bridge, &agent, &site, &[]).await.unwrap();
+        assert_eq!(claims["acr"], class, "{answer:?}: {claims}");
+        assert_eq!(claims["amr"], methods, "{answer:?}: {claims}");
+        assert_eq!(claims["auth_time"], bridge.clock.now(), "{claims}");
+    }
+    let discovery = get_json(&browser(), &bridge.url("/.well-known/openid-configuration")).await;
+    assert_eq!(
+        discovery["acr_values_supported"],
+        json!([acr::PERSON, acr::AGENT])
+    );
+}
+
+/// Item 10, second half: a site could not ask for a login the person
+/// confirmed. With `acr_values` naming the person class, `prompt=login` or
+/// `max_age`, the challenge tells the agent that the person must confirm
+/// (an honest agent then never approves on its own: the agent's tests),
+/// and an answer that is not the person's is refused, whatever the agent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_can_require_that_the_person_confirms() {
+    let bridge = TestBridge::start().await;
+    let agent = TestAgent::start(&bridge, 142).await;
+    let site = Site::new(&bridge).await;
+    // An agent that approves by policy whatever the challenge says.
+    agent.set_answer(Answer::ApproveAs(ApprovedBy::Policy));
+    let plain = login_claims(&bridge, &agent, &site, &[]).await.unwrap();
+    assert_eq!(plain["acr"], acr::AGENT);
+    assert!(!challenges(&agent).1, "no confirmation was asked");
+    for extra in [
+        ("acr_values", acr::PERSON),
+        ("prompt", "login"),
+        ("max_age", "600"),
+    ] {
+        let (url, _, _, _) = site.rp.auth_url(&[], &[extra]);
+        let (_, page) = open_page(&bridge, &browser(), &url).await;
+        assert!(page.contains("id=\"person-required\""), "{extra:?}: {page}");
+        let refused = login_claims(&bridge, &agent, &site, &[extra])
+            .await
+            .unwrap_err();
+        assert!(
+            refused.contains("confirm the login yourself"),
+            "{extra:?}: {refused}"
+        );
+        assert!(challenges(&agent).1, "{extra:?}: the challenge asked");
+    }
+    // The person confirms: the site gets the person class.
+    agent.set_answer(Answer::Approve);
+    let confirmed = login_claims(&bridge, &agent, &site, &[("acr_values", acr::PERSON)])
+        .await
+        .unwrap();
+    assert_eq!(confirmed["acr"], acr::PERSON);
+
+    // A session the agent approved by policy does not answer a request for
+    // the person: the agent is asked again, for the person.
+    agent.set_answer(Answer::ApproveAs(ApprovedBy::Policy));
+    let person = browser();
+    let (url, _, _, verifier) = site.rp.auth_url(&[], &[]);
+    let code = browse(&bridge, &person, &url, &agent.ego_text())
+        .await
+        .code();
+    site.rp.exchange(code, verifier).await.unwrap();
+    let before = challenges(&agent).0;
+    let (url, _, _, _) = site
+        .rp
+        .auth_url(&[], &[("acr_values", acr::PERSON), ("prompt", "none")]);
+    let end = browse(&bridge, &person, &url, &agent.ego_text()).await;
+    assert_eq!(end.params()["error"], "login_required");
+    agent.set_answer(Answer::Approve);
+    let (url, _, _, verifier) = site.rp.auth_url(&[], &[("acr_values", acr::PERSON)]);
+    let code = browse(&bridge, &person, &url, &agent.ego_text())
+        .await
+        .code();
+    let claims = id_claims(&site.rp.exchange(code, verifier).await.unwrap());
+    assert_eq!(challenges(&agent), (before + 1, true));
+    assert_eq!(claims["acr"], acr::PERSON);
+}
+
+/// Item 8, the key binding: a grant's refresh tokens kept working after
+/// the ego's key was replaced (by a rotation, or by a recovery after the
+/// device that logged in was stolen). Each grant now records the
+/// certificate whose key approved it; once the ego's record is more than
+/// `oidc.max_certificates_behind` certificates newer (0 by default), the
+/// refresh is refused, the grant revoked and the site told by a
+/// back-channel logout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_after_the_ego_key_changed_ends_the_grant() {
+    for behind in [0, 1] {
+        let bridge = TestBridge::start_with(BridgeOptions {
+            env: env(&[(
+                "CYRCLES_BRIDGE_OIDC_MAX_CERTIFICATES_BEHIND",
+                &behind.to_string(),
+            )]),
+            ..BridgeOptions::default()
+        })
+        .await;
+        let agent = TestAgent::start(&bridge, 143 + behind).await;
+        let (bcl, mut logouts) = crate::flow::logout_receiver().await;
+        let (id, secret) = bridge
+            .client(json!({
+                "redirect_uris": [REDIRECT],
+                "backchannel_logout_uri": bcl,
+                "grant_types": ["authorization_code", "refresh_token"],
+            }))
+            .await;
+        let secret = secret.unwrap();
+        let rp = Rp::discover(&bridge, &id, Some(&secret)).await;
+        let site = Site { id, secret, rp };
+        let (code, verifier) = site.code(&bridge, &agent).await;
+        let tokens = site.rp.exchange(code, verifier).await.unwrap();
+        let mut token = tokens.refresh_token().unwrap().secret().clone();
+        token = refresh(&bridge, &site, &token).await.expect("same key");
+        for _ in 0..behind {
+            agent.rotate(bridge.clock.now()).await;
+            // Past the bridge's cache of the record: it looks again.
+            bridge.clock.advance(61);
+            token = refresh(&bridge, &site, &token)
+                .await
+                .expect("within the allowed key changes");
+        }
+        agent.rotate(bridge.clock.now()).await;
+        bridge.clock.advance(61);
+        let refused = refresh(&bridge, &site, &token).await.unwrap_err();
+        assert_eq!(refused["error"], "invalid_grant", "{refused}");
+        assert!(
+            refused["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("key was replaced"),
+            "{refused}"
+        );
+        let told = crate::flow::next_logout_token(&bridge, &mut logouts).await;
+        assert_eq!(told["aud"], site.id);
+        assert_eq!(
+            site.introspect(&bridge, tokens.access_token().secret())
+                .await["active"],
+            false,
+            "the grant's tokens are revoked"
+        );
+    }
 }

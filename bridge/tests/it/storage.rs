@@ -49,6 +49,7 @@ fn grant(id: &str) -> NewGrant {
         nonce: Some("n".into()),
         auth_time: 100,
         acr: "acr".into(),
+        cert_seq: None,
         created_at: 100,
         revoked_at: None,
     }
@@ -453,6 +454,7 @@ async fn the_fair_caps_behave_on_every_backend() {
             session_sid: None,
             finished_at: None,
             client_prefix: prefix.into(),
+            approval: None,
         };
         let caps = Caps {
             per_prefix: 2,

@@ -25,6 +25,7 @@ async fn refresh_cycle(store: &cyrcles_bridge::store::Store, id: &str, now: i64)
             nonce: None,
             auth_time: now,
             acr: "a".into(),
+            cert_seq: None,
             created_at: now,
             revoked_at: None,
         })
