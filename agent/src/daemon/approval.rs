@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use cyrcles_core::cbor::Encode;
 use cyrcles_core::local::{LocalParams, LocalRequest};
-use cyrcles_core::login::{DenyReason, LoginChallenge, LoginResponse};
+use cyrcles_core::login::{ApprovedBy, DenyReason, LoginChallenge, LoginResponse};
 use cyrcles_core::{EgoId, UnixTime};
 use cyrcles_p2p::{PeerId, Responder};
 use rand_core::{OsRng, RngCore};
@@ -303,7 +303,7 @@ pub(crate) fn on_login(
         a.book(ego)
             .approved_login(&p.issuer, &p.client_id, now.secs(), &quotas);
         drop(a);
-        responder.respond(challenge.approve(&signer.key, signer.cert_seq));
+        responder.respond(challenge.approve(&signer.key, signer.cert_seq, ApprovedBy::Policy));
         lock(&shared.auto_times).record(received.elapsed());
         info!(%ego, issuer = %untrusted(&p.issuer), client = %untrusted(&p.client_id), "login approved by policy");
         return;
@@ -508,7 +508,8 @@ pub(crate) async fn approve(
         PendingKind::Login {
             challenge, answer, ..
         } => {
-            let _ = answer.send(challenge.approve(&signer.key, signer.cert_seq));
+            let _ =
+                answer.send(challenge.approve(&signer.key, signer.cert_seq, ApprovedBy::Person));
             let c = challenge.params();
             info!(id, %ego, issuer = %untrusted(&c.issuer), client = %untrusted(&c.client_id), "login approved");
             if remember {

@@ -99,6 +99,7 @@ pub async fn start(
         expires_at: UnixTime::from_secs(u64::try_from(now + ttl).unwrap_or(0)),
         match_code: match_code(),
         client_ip: Some(client_ip.to_string()),
+        confirm: false,
     };
     let challenge = LoginChallenge::new(params)
         .map_err(|_| StoreError::Corrupt("login challenge parameters"))?;

@@ -11,7 +11,7 @@ use cyrcles_bridge::oidc::client::ClientMetadata;
 use cyrcles_bridge::oidc::register::create_client;
 use cyrcles_bridge::state::AppState;
 use cyrcles_core::cbor::Encode;
-use cyrcles_core::login::{DenyReason, LoginResponse};
+use cyrcles_core::login::{ApprovedBy, DenyReason, LoginResponse};
 use cyrcles_core::record::PeerEndpoint;
 use cyrcles_core::record::builder;
 use cyrcles_core::{SecretKey, UnixTime};
@@ -364,7 +364,7 @@ impl TestAgent {
         let n = held.len();
         for (challenge, responder) in held {
             responder.respond(if approve {
-                challenge.approve(&k.ego, k.record.cert.body.seq)
+                challenge.approve(&k.ego, k.record.cert.body.seq, ApprovedBy::Person)
             } else {
                 LoginResponse::Denied(DenyReason::User)
             });
@@ -469,15 +469,19 @@ impl TestAgent {
                     let response = {
                         let k = keys.lock().unwrap();
                         match mode {
-                            Answer::Approve => {
-                                Some(challenge.approve(&k.ego, k.record.cert.body.seq))
-                            }
+                            Answer::Approve => Some(challenge.approve(
+                                &k.ego,
+                                k.record.cert.body.seq,
+                                ApprovedBy::Person,
+                            )),
                             Answer::Deny => Some(LoginResponse::Denied(DenyReason::User)),
                             Answer::WrongKey => {
                                 let other = SecretKey::from_seed(&[0x66; 32]);
-                                let LoginResponse::Approved(mut a) =
-                                    challenge.approve(&other, k.record.cert.body.seq)
-                                else {
+                                let LoginResponse::Approved(mut a) = challenge.approve(
+                                    &other,
+                                    k.record.cert.body.seq,
+                                    ApprovedBy::Person,
+                                ) else {
                                     unreachable!()
                                 };
                                 a.ego_pk = k.ego.public();
