@@ -31,7 +31,7 @@ use cyrcles_agent::control::proto::{Reply, Request};
 use cyrcles_agent::daemon::{Daemon, DaemonOptions};
 use cyrcles_agent::home::Home;
 use cyrcles_core::EgoId;
-use cyrcles_core::login::{ChallengeParams, LoginChallenge, LoginResponse};
+use cyrcles_core::login::{ApprovedBy, ChallengeParams, LoginChallenge, LoginResponse};
 use cyrcles_core::record::{PeerEndpoint, VerifiedEgo, builder};
 use cyrcles_p2p::{
     Keypair, Multiaddr, Node, NodeConfig, NodeEvent, NodeHandle, PeerId, system_clock,
@@ -60,6 +60,7 @@ fn challenge(ego: EgoId, code: u8) -> LoginChallenge {
         expires_at: now.plus(120),
         match_code: code,
         client_ip: None,
+        confirm: false,
     })
     .unwrap()
 }
@@ -151,7 +152,9 @@ async fn bare_signer(bootstrap: &Multiaddr) -> (NodeHandle, EgoId) {
                 ..
             } = e
             {
-                responder.respond(challenge.approve(&keys.ego, 1));
+                // The bench stands for an agent with an auto-approve
+                // policy.
+                responder.respond(challenge.approve(&keys.ego, 1, ApprovedBy::Policy));
             }
         }
     });

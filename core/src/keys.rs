@@ -34,8 +34,12 @@ pub enum Context {
     EgoCert,
     /// `Endpoints`, signed by the certified ego key.
     Endpoints,
-    /// `LoginChallenge`, signed by the ego key to answer a login.
+    /// `LoginChallenge`, signed by the ego key to answer a login (the
+    /// legacy approval, which does not say how the login was approved).
     Login,
+    /// `[LoginChallenge, approved-by]`, signed by the ego key to answer a
+    /// login and say how the agent decided.
+    LoginApproval,
     /// `LocalRequest`, signed by the ego key for a program on the owner's
     /// machine.
     Local,
@@ -56,6 +60,7 @@ impl Context {
             Context::EgoCert => "cyrcles/v1/ego-cert",
             Context::Endpoints => "cyrcles/v1/endpoints",
             Context::Login => "cyrcles/v1/login",
+            Context::LoginApproval => "cyrcles/v1/login-approval",
             Context::Local => "cyrcles/v1/local",
             Context::CircleRequest => "cyrcles/v1/circle-request",
             Context::RecoveryRequest => "cyrcles/v1/recovery-request",
@@ -296,6 +301,10 @@ mod tests {
             Context::EgoCert,
             Context::Endpoints,
             Context::Login,
+            Context::LoginApproval,
+            Context::Local,
+            Context::CircleRequest,
+            Context::RecoveryRequest,
         ];
         for a in all {
             for b in all {

@@ -1,10 +1,20 @@
 //! The login challenge a bridge sends to an ego's agent over
 //! `/cyrcles/login/1`, the agent's answer, and the bridge's check of it.
 //!
-//! The agent signs `"cyrcles/v1/login" ‖ 0x00 ‖ canonical(challenge)` with
-//! the ego key. The challenge binds the bridge (issuer), the site (client id,
-//! name and redirect origin), the ego, a fresh nonce, a short window and the
-//! two-digit match code the person must type into their agent.
+//! The agent signs, with the ego key,
+//! `"cyrcles/v1/login-approval" ‖ 0x00 ‖ canonical([challenge, approved_by])`:
+//! the challenge and how the login was approved ([`ApprovedBy`]: the person
+//! typed the match code, a remembered site, or a policy), so that an answer
+//! made one way can never be shown as made another way. The challenge binds
+//! the bridge (issuer), the site (client id, name and redirect origin), the
+//! ego, a fresh nonce, a short window, the two-digit match code the person
+//! types into their agent and, with `confirm`, that the site asks the person
+//! to confirm this very login (no remembered site or policy may answer it).
+//!
+//! A legacy approval (version 1 as first published, four fields) says
+//! nothing about how it was approved; it signs
+//! `"cyrcles/v1/login" ‖ 0x00 ‖ canonical(challenge)`. It is still accepted,
+//! except for a challenge with `confirm` ([`LoginError::NotConfirmed`]).
 //!
 //! Freshness and single use are the bridge's to enforce (it stores the
 //! nonce); [`verify_approval`] checks everything that needs no storage.
@@ -65,6 +75,10 @@ pub struct ChallengeParams {
     pub match_code: u8,
     /// The browser's IP address as the bridge saw it, if it reports it.
     pub client_ip: Option<String>,
+    /// The person must confirm this login now (by typing the match code):
+    /// a remembered site or a policy is not enough. Encoded only when
+    /// true.
+    pub confirm: bool,
 }
 
 /// Why challenge parameters or bytes are not a valid challenge.
@@ -161,18 +175,41 @@ impl LoginChallenge {
             && now <= self.0.expires_at.plus(CLOCK_SKEW_SECS)
     }
 
-    /// Signs the challenge with the ego key (agent side).
+    /// The legacy signature, which does not say how the login was
+    /// approved: over `"cyrcles/v1/login" ‖ 0x00 ‖ canonical(challenge)`.
+    /// Agents answer with [`LoginChallenge::approve`]; this one stays for
+    /// the test vectors of legacy approvals.
     pub fn sign(&self, ego: &SecretKey) -> Signature {
         ego.sign(Context::Login, &self.to_cbor())
     }
 
-    /// The agent's approval: its signature, with the key and certificate seq
-    /// it used so a bridge holding an older record knows to look again.
-    pub fn approve(&self, ego: &SecretKey, cert_seq: u64) -> LoginResponse {
+    /// The message an approval by `by` signs (in the context
+    /// `cyrcles/v1/login-approval`): the canonical encoding of the array
+    /// `[challenge, approved_by]`, that is
+    /// `0x82 ‖ canonical(challenge) ‖ canonical(uint)`.
+    pub fn approval_message(&self, by: ApprovedBy) -> Vec<u8> {
+        let mut e = Encoder::new();
+        e.array(2);
+        self.encode(&mut e);
+        e.uint(by.code());
+        e.into_bytes()
+    }
+
+    /// Signs the challenge and how it was approved with the ego key
+    /// (agent side).
+    pub fn sign_approval(&self, ego: &SecretKey, by: ApprovedBy) -> Signature {
+        ego.sign(Context::LoginApproval, &self.approval_message(by))
+    }
+
+    /// The agent's approval: its signature over the challenge and how it
+    /// was approved, with the key and certificate seq it used so a bridge
+    /// holding an older record knows to look again.
+    pub fn approve(&self, ego: &SecretKey, cert_seq: u64, by: ApprovedBy) -> LoginResponse {
         LoginResponse::Approved(Approval {
             ego_pk: ego.public(),
             cert_seq,
-            sig: self.sign(ego),
+            approved_by: Some(by),
+            sig: self.sign_approval(ego, by),
         })
     }
 }
@@ -180,7 +217,7 @@ impl LoginChallenge {
 impl Encode for LoginChallenge {
     fn encode(&self, e: &mut Encoder) {
         let p = &self.0;
-        e.map(11);
+        e.map(if p.confirm { 12 } else { 11 });
         e.key(0);
         e.uint(LOGIN_VERSION);
         e.key(1);
@@ -206,6 +243,10 @@ impl Encode for LoginChallenge {
             Some(ip) => e.text(ip),
             None => e.null(),
         }
+        if p.confirm {
+            e.key(11);
+            e.bool(true);
+        }
     }
 }
 
@@ -221,7 +262,11 @@ impl Decode for RawChallenge {
         if version != LOGIN_VERSION {
             return Err(DecodeError::UnknownVersion(version));
         }
-        m.expect_len(11)?;
+        // Key 11 (confirm) is present only when true.
+        let with_confirm = m.len() == 12;
+        if !with_confirm {
+            m.expect_len(11)?;
+        }
         m.key(d, 1)?;
         let issuer = d.text("issuer", MAX_ISSUER_LEN)?.to_owned();
         m.key(d, 2)?;
@@ -243,6 +288,15 @@ impl Decode for RawChallenge {
             .map_err(|_| DecodeError::OutOfRange { what: "match_code" })?;
         m.key(d, 10)?;
         let client_ip = d.optional(|d| d.text("client_ip", MAX_IP_LEN).map(str::to_owned))?;
+        let confirm = if with_confirm {
+            m.key(d, 11)?;
+            if !d.bool()? {
+                return Err(DecodeError::ExplicitDefault { what: "confirm" });
+            }
+            true
+        } else {
+            false
+        };
         Ok(Self(ChallengeParams {
             issuer,
             client_id,
@@ -254,6 +308,7 @@ impl Decode for RawChallenge {
             expires_at,
             match_code,
             client_ip,
+            confirm,
         }))
     }
 }
@@ -305,6 +360,65 @@ impl DenyReason {
     }
 }
 
+/// How the agent decided to approve a login. The agent signs it with the
+/// challenge, so a bridge can trust it as much as the ego key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ApprovedBy {
+    /// The person confirmed this very login in the agent by typing the
+    /// match code shown on the login page (number matching).
+    Person,
+    /// The agent approved without asking: when the person approved an
+    /// earlier login to this site, they asked it to approve this site
+    /// automatically (`cyrcles approve N --remember --auto`).
+    RememberedSite,
+    /// The agent approved without asking under a rule the person set in it
+    /// (`cyrcles policy allow --auto`).
+    Policy,
+}
+
+impl ApprovedBy {
+    /// Every value, in wire order.
+    pub const ALL: [ApprovedBy; 3] = [
+        ApprovedBy::Person,
+        ApprovedBy::RememberedSite,
+        ApprovedBy::Policy,
+    ];
+
+    /// The wire value: 0, 1 or 2.
+    pub fn code(self) -> u64 {
+        match self {
+            ApprovedBy::Person => 0,
+            ApprovedBy::RememberedSite => 1,
+            ApprovedBy::Policy => 2,
+        }
+    }
+
+    /// The value of a wire code; an unknown one is a decoding error.
+    pub fn from_code(value: u64) -> Result<Self, DecodeError> {
+        Ok(match value {
+            0 => ApprovedBy::Person,
+            1 => ApprovedBy::RememberedSite,
+            2 => ApprovedBy::Policy,
+            value => {
+                return Err(DecodeError::UnknownValue {
+                    what: "approved by",
+                    value,
+                });
+            }
+        })
+    }
+
+    /// A stable name, as in the test vectors: `person`,
+    /// `remembered_site` or `policy`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovedBy::Person => "person",
+            ApprovedBy::RememberedSite => "remembered_site",
+            ApprovedBy::Policy => "policy",
+        }
+    }
+}
+
 /// A signed approval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Approval {
@@ -312,7 +426,12 @@ pub struct Approval {
     pub ego_pk: PublicKey,
     /// The seq of the certificate the agent holds for that key.
     pub cert_seq: u64,
-    /// Signature over the challenge in the login context.
+    /// How the agent decided; none for a legacy approval (four fields),
+    /// which does not say.
+    pub approved_by: Option<ApprovedBy>,
+    /// With `approved_by`: the signature over `[challenge, approved_by]` in
+    /// the context `cyrcles/v1/login-approval`; without: over the challenge
+    /// in the context `cyrcles/v1/login`.
     pub sig: Signature,
 }
 
@@ -336,7 +455,7 @@ impl Encode for LoginResponse {
     fn encode(&self, e: &mut Encoder) {
         match self {
             LoginResponse::Approved(a) => {
-                e.map(4);
+                e.map(if a.approved_by.is_some() { 5 } else { 4 });
                 e.key(0);
                 e.uint(0);
                 e.key(1);
@@ -345,6 +464,10 @@ impl Encode for LoginResponse {
                 e.uint(a.cert_seq);
                 e.key(3);
                 e.bytes(&a.sig.0);
+                if let Some(by) = a.approved_by {
+                    e.key(4);
+                    e.uint(by.code());
+                }
             }
             LoginResponse::Denied(r) => {
                 e.map(2);
@@ -363,16 +486,27 @@ impl Decode for LoginResponse {
         m.key(d, 0)?;
         match d.uint()? {
             0 => {
-                m.expect_len(4)?;
+                // Four pairs: a legacy approval; five: key 4 says how.
+                let legacy = m.len() == 4;
+                if !legacy {
+                    m.expect_len(5)?;
+                }
                 m.key(d, 1)?;
                 let ego_pk = PublicKey(d.bytes_fixed::<32>("ego_pk")?);
                 m.key(d, 2)?;
                 let cert_seq = d.uint()?;
                 m.key(d, 3)?;
                 let sig = Signature(d.bytes_fixed::<64>("signature")?);
+                let approved_by = if legacy {
+                    None
+                } else {
+                    m.key(d, 4)?;
+                    Some(ApprovedBy::from_code(d.uint()?)?)
+                };
                 Ok(LoginResponse::Approved(Approval {
                     ego_pk,
                     cert_seq,
+                    approved_by,
                     sig,
                 }))
             }
@@ -414,15 +548,22 @@ pub enum LoginError {
         /// The seq of the record the bridge holds.
         record_seq: u64,
     },
-    /// The signature does not verify.
+    /// The signature does not verify (under the context of the
+    /// approval's form: a signature made for one way of approving, or for
+    /// the legacy form, is bad for any other).
     #[error("bad login signature: {0}")]
     BadSignature(SignatureError),
+    /// The challenge asked the person to confirm (`confirm`) and the
+    /// approval does not say the person did: a remembered site, a policy,
+    /// or a legacy approval that does not say.
+    #[error("the site asked the person to confirm, and the approval was not made by the person")]
+    NotConfirmed,
 }
 
 impl LoginError {
     /// A stable name for the refusal, as in the test vectors:
-    /// `wrong_ego`, `revoked`, `cert_not_valid`, `expired`, `key_mismatch`
-    /// or `bad_signature`.
+    /// `wrong_ego`, `revoked`, `cert_not_valid`, `expired`, `key_mismatch`,
+    /// `bad_signature` or `not_confirmed`.
     pub fn code(&self) -> &'static str {
         match self {
             LoginError::WrongEgo => "wrong_ego",
@@ -431,6 +572,7 @@ impl LoginError {
             LoginError::Expired => "expired",
             LoginError::KeyMismatch { .. } => "key_mismatch",
             LoginError::BadSignature(_) => "bad_signature",
+            LoginError::NotConfirmed => "not_confirmed",
         }
     }
 
@@ -444,8 +586,13 @@ impl LoginError {
 }
 
 /// Checks an approval against the challenge the bridge sent and the
-/// verified record of the ego, at the bridge's time `now`. The bridge must
-/// also make sure the challenge is answered only once.
+/// verified record of the ego, at the bridge's time `now`, in the order of
+/// docs/protocol.md section 8: the ego, its certificate, the challenge's
+/// window, the key, the signature (under the context of the approval's
+/// form), and last whether a challenge with `confirm` was approved by the
+/// person. That check comes after the signature so that only an authentic
+/// answer is refused as [`LoginError::NotConfirmed`]. The bridge must also
+/// make sure the challenge is answered only once.
 pub fn verify_approval(
     challenge: &LoginChallenge,
     approval: &Approval,
@@ -471,7 +618,18 @@ pub fn verify_approval(
             record_seq: ego.cert().seq,
         });
     }
-    ego.ego_key()
-        .verify(Context::Login, &challenge.to_cbor(), &approval.sig)
-        .map_err(LoginError::BadSignature)
+    let key = ego.ego_key();
+    match approval.approved_by {
+        Some(by) => key.verify(
+            Context::LoginApproval,
+            &challenge.approval_message(by),
+            &approval.sig,
+        ),
+        None => key.verify(Context::Login, &challenge.to_cbor(), &approval.sig),
+    }
+    .map_err(LoginError::BadSignature)?;
+    if p.confirm && approval.approved_by != Some(ApprovedBy::Person) {
+        return Err(LoginError::NotConfirmed);
+    }
+    Ok(())
 }

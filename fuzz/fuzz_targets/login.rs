@@ -6,8 +6,10 @@
 //!   decoding; a decoded challenge passes its own field checks; signed by
 //!   the fixture ego's key (with the challenge's ego id replaced by the
 //!   fixture's), `verify_approval` accepts exactly inside the challenge's
-//!   window, and refuses a changed signature, another challenge, and a
-//!   signature made in the local-request context.
+//!   window, and refuses a changed signature, another challenge, a
+//!   signature made in the local-request context, a signature made for
+//!   another way of approving or for the legacy form; a challenge with
+//!   `confirm` is refused unless the person approved.
 //! * 1: the rest is a response as a bridge receives it. Canonical
 //!   decoding; an approval the fixture ego never made is refused.
 //! * 2: the rest describes challenge fields; whatever `LoginChallenge::new`
@@ -22,8 +24,8 @@ use std::str::FromStr;
 use arbitrary::{Arbitrary, Unstructured};
 use cyrcles_core::cbor::Encode;
 use cyrcles_core::login::{
-    Approval, ChallengeParams, LoginChallenge, LoginError, LoginResponse, MAX_CHALLENGE_SIZE,
-    MAX_RESPONSE_SIZE, verify_approval,
+    Approval, ApprovedBy, ChallengeParams, LoginChallenge, LoginError, LoginResponse,
+    MAX_CHALLENGE_SIZE, MAX_RESPONSE_SIZE, verify_approval,
 };
 use cyrcles_core::{Context, EgoId, UnixTime};
 use cyrcles_fuzz::{NOW, ego};
@@ -66,7 +68,7 @@ fn challenge_bytes(bytes: &[u8]) {
         ..c.params().clone()
     };
     let mine = LoginChallenge::new(mine).unwrap_or_else(|err| panic!("same fields refused: {err}"));
-    let approval = approval_of(mine.approve(&e.new.ego, 1));
+    let approval = approval_of(mine.approve(&e.new.ego, 1, ApprovedBy::Person));
     let p = mine.params();
     let cert = e.verified.cert();
     for now in [
@@ -83,11 +85,20 @@ fn challenge_bytes(bytes: &[u8]) {
         assert_eq!(got.is_ok(), should, "verify_approval at {now}: {got:?}");
         if should {
             check_refusals(&mine, &approval, now);
+            // Without the person: refused exactly when the site asked for
+            // the person.
+            let policy = approval_of(mine.approve(&e.new.ego, 1, ApprovedBy::Policy));
+            let got = verify_approval(&mine, &policy, &e.verified, now);
+            if p.confirm {
+                assert_eq!(got, Err(LoginError::NotConfirmed));
+            } else {
+                assert_eq!(got, Ok(()));
+            }
         }
     }
     // The challenge as received names its own ego: the fixture's approval
     // of it is valid only if that ego is the fixture's.
-    let theirs = approval_of(c.approve(&e.new.ego, 1));
+    let theirs = approval_of(c.approve(&e.new.ego, 1, ApprovedBy::Person));
     let got = verify_approval(&c, &theirs, &e.verified, p.issued_at);
     if c.params().ego_id != e.verified.ego_id() {
         assert_eq!(got, Err(LoginError::WrongEgo));
@@ -111,6 +122,20 @@ fn check_refusals(c: &LoginChallenge, a: &Approval, now: UnixTime) {
         ..*a
     };
     assert!(verify_approval(c, &local, &e.verified, now).is_err());
+    // A signature for one way of approving is not one for another, nor a
+    // legacy signature.
+    for by in [ApprovedBy::RememberedSite, ApprovedBy::Policy] {
+        let relabelled = Approval {
+            approved_by: Some(by),
+            ..*a
+        };
+        assert!(verify_approval(c, &relabelled, &e.verified, now).is_err());
+    }
+    let as_legacy = Approval {
+        approved_by: None,
+        ..*a
+    };
+    assert!(verify_approval(c, &as_legacy, &e.verified, now).is_err());
     // Another challenge (one nonce byte changed) is not approved by it.
     let mut p = c.params().clone();
     if let Some(b) = p.nonce.first_mut() {
@@ -135,6 +160,7 @@ fn fixture_challenge() -> LoginChallenge {
         expires_at: UnixTime::from_secs(NOW + 60),
         match_code: 42,
         client_ip: None,
+        confirm: false,
     })
     .unwrap_or_else(|err| panic!("fixture challenge: {err}"))
 }
@@ -148,10 +174,15 @@ fn response_bytes(bytes: &[u8]) {
     if let LoginResponse::Approved(a) = r {
         let e = ego();
         let c = fixture_challenge();
-        let genuine = approval_of(c.approve(&e.new.ego, 1));
+        // Ed25519 signatures are deterministic: the only valid one for
+        // each form is the one the ego key makes.
+        let genuine = match a.approved_by {
+            Some(by) => c.sign_approval(&e.new.ego, by),
+            None => c.sign(&e.new.ego),
+        };
         let now = UnixTime::from_secs(NOW + 1);
         if verify_approval(&c, &a, &e.verified, now).is_ok() {
-            assert_eq!(a.sig, genuine.sig, "a forged approval verified");
+            assert_eq!(a.sig, genuine, "a forged approval verified");
         }
     }
 }
@@ -168,6 +199,7 @@ struct Fields {
     ttl: u64,
     match_code: u8,
     client_ip: Option<String>,
+    confirm: bool,
 }
 
 fn fields(f: Fields) {
@@ -182,6 +214,7 @@ fn fields(f: Fields) {
         expires_at: UnixTime::from_secs(f.issued_at.wrapping_add(f.ttl)),
         match_code: f.match_code,
         client_ip: f.client_ip,
+        confirm: f.confirm,
     };
     let Ok(c) = LoginChallenge::new(p) else {
         return;

@@ -11,7 +11,7 @@ use crate::control::proto::{
     BanInfo, CircleInfo, EgoInfo, ErrorCode, FriendInfo, IncomingRecovery, OutgoingRecovery,
     PolicyInfo, Reply, RequestInfo, StatusInfo,
 };
-use crate::keystore::{BanReason, BanTarget};
+use crate::keystore::{BanReason, BanTarget, PolicyOrigin};
 use crate::text::{for_terminal, untrusted};
 
 /// The stable name of an error code (as in the JSON output).
@@ -238,6 +238,12 @@ fn request_text(r: &RequestInfo, now: u64) -> String {
                 field(r.client_id.as_deref(), "?"),
                 field(r.client_ip.as_deref(), "an unreported address")
             );
+            if r.confirm {
+                let _ = writeln!(
+                    s,
+                    "    the site asks you to confirm this login yourself: no remembered site or policy answers it"
+                );
+            }
         }
     }
     let _ = write!(
@@ -259,13 +265,17 @@ pub(crate) fn request_line(r: &RequestInfo) -> String {
 
 fn policy_text(p: &PolicyInfo) -> String {
     format!(
-        "[{}] {}: client {} at {}{}",
+        "[{}] {}: client {} at {} ({}{})",
         p.id,
         p.ego,
         untrusted(&p.client),
         untrusted(&p.bridge),
+        match p.origin {
+            PolicyOrigin::Policy => "a policy",
+            PolicyOrigin::RememberedSite => "remembered when you approved a login",
+        },
         if p.auto {
-            " (approved without asking)"
+            ", approved without asking"
         } else {
             ""
         }
@@ -682,6 +692,7 @@ mod tests {
             program: None,
             program_pid: None,
             known_site: false,
+            confirm: false,
             received_at: 0,
             expires_at: 0,
             wrong_codes: 0,

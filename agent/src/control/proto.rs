@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use zeroize::Zeroizing;
 
-use crate::keystore::{BanReason, BanTarget};
+use crate::keystore::{BanReason, BanTarget, PolicyOrigin};
 
 /// Largest request frame.
 pub const MAX_REQUEST: usize = 64 * 1024;
@@ -485,6 +485,10 @@ pub struct RequestInfo {
     pub program_pid: Option<u32>,
     /// Whether the site is remembered for this ego.
     pub known_site: bool,
+    /// The site asks the person to confirm this very login (login): no
+    /// remembered site or policy answers it, only the person with the
+    /// code.
+    pub confirm: bool,
     /// When it arrived.
     pub received_at: u64,
     /// When it expires.
@@ -506,6 +510,10 @@ pub struct PolicyInfo {
     pub client: String,
     /// Signed without asking.
     pub auto: bool,
+    /// What made it: `policy` (`policy allow`) or `remembered-site`
+    /// (`approve --remember`). An automatic approval says which to the
+    /// bridge.
+    pub origin: PolicyOrigin,
     /// When added.
     pub created_at: u64,
 }

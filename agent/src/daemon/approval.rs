@@ -5,10 +5,16 @@
 //! (is it this node's ego, is the challenge live, is the ego active), the
 //! bans (site, bridge) and the quotas (`quota.rs`: what its source may
 //! spend, what the person granted), then an auto-approve policy signs at
-//! once; anything else waits for the person (`pending.rs`: bounded per
-//! source, a new source always gets in), who must type the match code
-//! shown on the login page. A wrong code is refused and counted; after
+//! once, unless the challenge asks the person to confirm (`confirm`);
+//! anything else waits for the person (`pending.rs`: bounded per source, a
+//! new source always gets in), who must type the match code shown on the
+//! login page. A wrong code is refused and counted; after
 //! `wrong_code_limit` of them the request is denied.
+//!
+//! Every approval says how it was made, signed with the challenge
+//! (`ApprovedBy`): `person` when the person typed the code, else the
+//! origin of the policy that signed, `remembered-site` (`approve
+//! --remember --auto`) or `policy` (`policy allow --auto`).
 //!
 //! Local programs ask through the socket (`sign`); the same bans (by
 //! program path), quotas and pending bounds apply (the program is the
@@ -23,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use cyrcles_core::cbor::Encode;
 use cyrcles_core::local::{LocalParams, LocalRequest};
-use cyrcles_core::login::{DenyReason, LoginChallenge, LoginResponse};
+use cyrcles_core::login::{ApprovedBy, DenyReason, LoginChallenge, LoginResponse};
 use cyrcles_core::{EgoId, UnixTime};
 use cyrcles_p2p::{PeerId, Responder};
 use rand_core::{OsRng, RngCore};
@@ -40,7 +46,7 @@ use crate::control::peer::Caller;
 use crate::control::proto::{
     BanInfo, ErrorCode, ErrorReply, LocalSignature, PolicyInfo, Reply, RequestInfo, WatchEvent,
 };
-use crate::keystore::{BanReason, BanRow, BanTarget, PolicyRow};
+use crate::keystore::{BanReason, BanRow, BanTarget, PolicyOrigin, PolicyRow};
 use crate::text::untrusted;
 
 /// Longest wait for the person on a login (the bridge gives up at 130 s).
@@ -163,6 +169,7 @@ impl Approvals {
             program: None,
             program_pid: None,
             known_site: false,
+            confirm: false,
             received_at: p.received_at,
             expires_at: p.expires_at,
             wrong_codes: p.wrong_codes,
@@ -180,6 +187,7 @@ impl Approvals {
                 info.bridge_peer = Some(peer.to_string());
                 info.client_ip = c.client_ip.clone();
                 info.known_site = self.policy(&p.ego_id, &c.issuer, &c.client_id).is_some();
+                info.confirm = c.confirm;
             }
             PendingKind::Local {
                 program,
@@ -215,6 +223,7 @@ impl Approvals {
             bridge: p.issuer.clone(),
             client: p.client_id.clone(),
             auto: p.auto,
+            origin: p.origin,
             created_at: p.created_at,
         }
     }
@@ -296,17 +305,25 @@ pub(crate) fn on_login(
     {
         return responder.respond(refuse(DenyReason::RateLimited, &rate_message(e)));
     }
+    // An auto-approve policy signs, saying which kind it is; never when
+    // the site asks the person to confirm: that request waits for the
+    // person like any other.
     let auto = a
         .policy(&ego, &p.issuer, &p.client_id)
-        .is_some_and(|pol| pol.auto);
-    if let (true, Some(signer)) = (auto, &signer) {
-        a.book(ego)
-            .approved_login(&p.issuer, &p.client_id, now.secs(), &quotas);
-        drop(a);
-        responder.respond(challenge.approve(&signer.key, signer.cert_seq));
-        lock(&shared.auto_times).record(received.elapsed());
-        info!(%ego, issuer = %untrusted(&p.issuer), client = %untrusted(&p.client_id), "login approved by policy");
-        return;
+        .filter(|pol| pol.auto)
+        .map(|pol| approved_by(pol.origin));
+    if let (Some(by), Some(signer)) = (auto, &signer) {
+        if p.confirm {
+            info!(%ego, issuer = %untrusted(&p.issuer), client = %untrusted(&p.client_id), "the site asks the person to confirm: the auto-approve policy does not answer");
+        } else {
+            a.book(ego)
+                .approved_login(&p.issuer, &p.client_id, now.secs(), &quotas);
+            drop(a);
+            responder.respond(challenge.approve(&signer.key, signer.cert_seq, by));
+            lock(&shared.auto_times).record(received.elapsed());
+            info!(%ego, issuer = %untrusted(&p.issuer), client = %untrusted(&p.client_id), approved_by = by.as_str(), "login approved without asking");
+            return;
+        }
     }
     let (tx, rx) = oneshot::channel();
     let expires_at = p.expires_at.secs();
@@ -347,6 +364,14 @@ pub(crate) fn on_login(
     });
 }
 
+/// How an automatic approval by a policy of `origin` says it was made.
+fn approved_by(origin: PolicyOrigin) -> ApprovedBy {
+    match origin {
+        PolicyOrigin::Policy => ApprovedBy::Policy,
+        PolicyOrigin::RememberedSite => ApprovedBy::RememberedSite,
+    }
+}
+
 /// Tells watchers and the desktop about a new request.
 fn announce(shared: &Shared, ego_name: &str, request: RequestInfo) {
     info!(
@@ -370,10 +395,15 @@ fn announce(shared: &Shared, ego_name: &str, request: RequestInfo) {
                 untrusted(&request.site)
             ),
         };
+        let confirm = if request.confirm {
+            "\nThe site asks you to confirm this login yourself."
+        } else {
+            ""
+        };
         notify::send(
             &format!("Cyrcles: sign in as {ego_name}?"),
             &format!(
-                "{what}\nApprove with: cyrcles approve {} --code NN",
+                "{what}{confirm}\nApprove with: cyrcles approve {} --code NN",
                 request.id
             ),
         );
@@ -508,13 +538,22 @@ pub(crate) async fn approve(
         PendingKind::Login {
             challenge, answer, ..
         } => {
-            let _ = answer.send(challenge.approve(&signer.key, signer.cert_seq));
+            // The person typed the code shown on the login page.
+            let _ =
+                answer.send(challenge.approve(&signer.key, signer.cert_seq, ApprovedBy::Person));
             let c = challenge.params();
             info!(id, %ego, issuer = %untrusted(&c.issuer), client = %untrusted(&c.client_id), "login approved");
             if remember {
                 let row = shared
                     .keystore
-                    .upsert_policy(&ego, &c.issuer, &c.client_id, auto, now.secs())
+                    .upsert_policy(
+                        &ego,
+                        &c.issuer,
+                        &c.client_id,
+                        auto,
+                        PolicyOrigin::RememberedSite,
+                        now.secs(),
+                    )
                     .await?;
                 load_policies(shared).await?;
                 remembered = Some(lock(&shared.approvals).policy_info(&row));
@@ -787,7 +826,14 @@ pub(crate) async fn allow(
     check(client, "the client id")?;
     let row = shared
         .keystore
-        .upsert_policy(&ego, bridge, client, auto, shared.now().secs())
+        .upsert_policy(
+            &ego,
+            bridge,
+            client,
+            auto,
+            PolicyOrigin::Policy,
+            shared.now().secs(),
+        )
         .await?;
     load_policies(shared).await?;
     Ok(Reply::Policy(lock(&shared.approvals).policy_info(&row)))

@@ -35,7 +35,7 @@ use seal::{DATA_KEY_AAD, KdfParams, SymmetricKey};
 pub use circles::{CircleRow, HeldShare};
 pub use egos::{EgoRow, SecretKind};
 pub use friends::{FriendRow, NewFriend};
-pub use policy::{BanReason, BanRow, BanTarget, PolicyRow};
+pub use policy::{BanReason, BanRow, BanTarget, PolicyOrigin, PolicyRow};
 
 /// `path` is not a usable keystore, for the reason `e`.
 fn damaged_file(path: &std::path::Path, e: &dyn fmt::Display) -> KeystoreError {

@@ -7,6 +7,26 @@ use sqlx::sqlite::SqliteRow;
 
 use super::{Keystore, KeystoreError, to_i64, to_u64};
 
+/// Where a remembered site came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PolicyOrigin {
+    /// A rule the person set with `policy allow` (and every row made
+    /// before the origin was recorded: migration 0004).
+    Policy,
+    /// The person approved a login to the site with `approve --remember`.
+    RememberedSite,
+}
+
+impl PolicyOrigin {
+    fn as_str(self) -> &'static str {
+        match self {
+            PolicyOrigin::Policy => "policy",
+            PolicyOrigin::RememberedSite => "remembered-site",
+        }
+    }
+}
+
 /// A remembered site of one ego.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyRow {
@@ -20,6 +40,8 @@ pub struct PolicyRow {
     pub client_id: String,
     /// Sign without asking.
     pub auto: bool,
+    /// What made it, the last time it was set.
+    pub origin: PolicyOrigin,
     /// When it was added.
     pub created_at: u64,
 }
@@ -96,6 +118,12 @@ pub struct BanRow {
 impl Keystore {
     fn policy_row(&self, r: &SqliteRow) -> Result<PolicyRow, KeystoreError> {
         let ego: String = r.try_get("ego_id").map_err(|e| self.db(e))?;
+        let origin: String = r.try_get("origin").map_err(|e| self.db(e))?;
+        let origin = match origin.as_str() {
+            "policy" => PolicyOrigin::Policy,
+            "remembered-site" => PolicyOrigin::RememberedSite,
+            other => return Err(self.damaged(format!("policy origin {other:?}"))),
+        };
         Ok(PolicyRow {
             id: r.try_get("id").map_err(|e| self.db(e))?,
             ego_id: ego
@@ -104,6 +132,7 @@ impl Keystore {
             issuer: r.try_get("issuer").map_err(|e| self.db(e))?,
             client_id: r.try_get("client_id").map_err(|e| self.db(e))?,
             auto: r.try_get::<i64, _>("auto").map_err(|e| self.db(e))? != 0,
+            origin,
             created_at: to_u64(r.try_get("created_at").map_err(|e| self.db(e))?),
         })
     }
@@ -148,25 +177,29 @@ impl Keystore {
         })
     }
 
-    /// Adds or updates the policy for a site of an ego.
+    /// Adds or updates the policy for a site of an ego. An update takes
+    /// the new `auto` and `origin`: the person's last word on the site.
     pub async fn upsert_policy(
         &self,
         ego: &EgoId,
         issuer: &str,
         client_id: &str,
         auto: bool,
+        origin: PolicyOrigin,
         now: u64,
     ) -> Result<PolicyRow, KeystoreError> {
         let r = sqlx::query(
-            "INSERT INTO policies (ego_id, issuer, client_id, auto, created_at) \
-             VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (ego_id, issuer, client_id) DO UPDATE SET auto = excluded.auto \
+            "INSERT INTO policies (ego_id, issuer, client_id, auto, origin, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (ego_id, issuer, client_id) DO UPDATE SET auto = excluded.auto, \
+             origin = excluded.origin \
              RETURNING *",
         )
         .bind(ego.to_string())
         .bind(issuer)
         .bind(client_id)
         .bind(i64::from(auto))
+        .bind(origin.as_str())
         .bind(to_i64(now))
         .fetch_one(self.pool())
         .await

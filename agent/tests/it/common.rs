@@ -357,6 +357,7 @@ impl Bridge {
             expires_at: now.plus(120),
             match_code: code,
             client_ip: Some(ip.into()),
+            confirm: false,
         })
         .unwrap()
     }

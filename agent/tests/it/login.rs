@@ -1,7 +1,12 @@
-//! Login approval: the match code, deny, "not me", quotas, auto-approve.
+//! Login approval: the match code, deny, "not me", quotas, auto-approve,
+//! how each answer says it was approved, and challenges that ask the
+//! person to confirm.
 
 use cyrcles_core::EgoId;
-use cyrcles_core::login::{DenyReason, LoginResponse, verify_approval};
+use cyrcles_core::login::{
+    Approval, ApprovedBy, ChallengeParams, DenyReason, LoginChallenge, LoginError, LoginResponse,
+    verify_approval,
+};
 use cyrcles_core::record::VerifiedEgo;
 
 use crate::common::{Agent, Bridge, ISSUER, bounded};
@@ -12,6 +17,23 @@ async fn setup() -> (Bridge, Agent, EgoId, VerifiedEgo) {
     let id = agent.create("gaming").await;
     let record = bridge.resolve(id).await;
     (bridge, agent, id, record)
+}
+
+/// The approval in an answer; fails the test on a denial.
+fn approval(r: LoginResponse) -> Approval {
+    match r {
+        LoginResponse::Approved(a) => a,
+        LoginResponse::Denied(d) => panic!("expected an approval, got a denial: {d:?}"),
+    }
+}
+
+/// `ch` with `confirm`: the site asks the person to confirm.
+fn confirming(ch: &LoginChallenge) -> LoginChallenge {
+    LoginChallenge::new(ChallengeParams {
+        confirm: true,
+        ..ch.params().clone()
+    })
+    .unwrap()
 }
 
 /// Sends a challenge in the background; the handle yields the answer.
@@ -39,6 +61,7 @@ async fn the_right_code_signs_and_a_wrong_one_is_refused_and_counted() {
     assert_eq!(r["origin"], "https://shop.example");
     assert_eq!(r["client_ip"], "203.0.113.7");
     assert_eq!(r["known_site"], false);
+    assert_eq!(r["confirm"], false);
     let rid = r["id"].as_u64().unwrap().to_string();
     // A wrong code: refused (exit 5), counted, the request still waits.
     let out = agent.cli(&["approve", &rid, "--code", "41"]).await;
@@ -56,6 +79,7 @@ async fn the_right_code_signs_and_a_wrong_one_is_refused_and_counted() {
         panic!("expected an approval, got {resp:?}");
     };
     assert_eq!(verify_approval(&ch, &a, &record, bridge.now()), Ok(()));
+    assert_eq!(a.approved_by, Some(ApprovedBy::Person));
     assert!(
         agent.json(&["requests"]).await["requests"]
             .as_array()
@@ -445,4 +469,252 @@ async fn a_desktop_notification_announces_each_request() {
     // The code itself is never in the notification: the person reads it on
     // the login page.
     assert!(!text.contains("--code 05"));
+    assert!(!text.contains("confirm"), "{text}");
+    // A site that asks the person to confirm says so.
+    let _confirm = send(
+        &bridge,
+        &record,
+        &confirming(&bridge.challenge(id, "bank", 6)),
+    );
+    let text = bounded(10, "the second notification", async {
+        loop {
+            // Each call's arguments end with its "echo"; a body holds
+            // newlines of its own.
+            if let Ok(t) = std::fs::read_to_string(&calls)
+                && t.matches("sign in as gaming").count() >= 2
+                && t.ends_with("|\n")
+            {
+                return t;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let at = text.rfind("sign in as gaming").unwrap();
+    let second = &text[at..];
+    assert!(second.contains("The bank site"), "{second}");
+    assert!(
+        second.contains("The site asks you to confirm this login yourself."),
+        "{second}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_from_before_origins_were_recorded_answers_policy() {
+    use sqlx::Connection;
+    let bridge = Bridge::start(cyrcles_p2p::system_clock()).await;
+    let mut agent = Agent::start(Some(&bridge.addr)).await;
+    let id = agent.create("gaming").await;
+    let record = bridge.resolve(id).await;
+    // A remembered site, made by the person's approval.
+    let answer = send(&bridge, &record, &bridge.challenge(id, "shop", 40));
+    let rid = agent.wait_requests(1).await[0]["id"].to_string();
+    agent
+        .json(&["approve", &rid, "--code", "40", "--remember", "--auto"])
+        .await;
+    bounded(10, "the first answer", answer).await.unwrap();
+    agent.stop().await;
+    // Make the database what an agent before migration 0004 left: no
+    // origin column, and that migration not applied.
+    {
+        let url = format!("sqlite://{}", agent.home.join("agent.db").display());
+        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("ALTER TABLE policies DROP COLUMN origin")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 4")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        c.close().await.unwrap();
+    }
+    let old_addrs = record.live_endpoints(bridge.now()).unwrap().peers[0]
+        .addrs
+        .clone();
+    agent.spawn(Some(&bridge.addr), &[]).await;
+    // The upgrade cannot know the row came from an approval: it says
+    // "policy", which claims nothing about the person.
+    let list = agent.json(&["policy", "list"]).await;
+    assert_eq!(list["policies"][0]["client"], "shop");
+    assert_eq!(list["policies"][0]["origin"], "policy");
+    assert_eq!(list["policies"][0]["auto"], true);
+    let fresh = bridge
+        .resolve_where(id, |r| {
+            r.live_endpoints(bridge.now())
+                .is_some_and(|e| e.peers[0].addrs != old_addrs)
+        })
+        .await;
+    let ch = bridge.challenge(id, "shop", 41);
+    let a = approval(
+        bounded(10, "an automatic answer", bridge.login(&fresh, &ch))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(a.approved_by, Some(ApprovedBy::Policy));
+    assert_eq!(verify_approval(&ch, &a, &fresh, bridge.now()), Ok(()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_answer_says_how_it_was_approved() {
+    let (bridge, agent, id, record) = setup().await;
+    let check = |ch: &LoginChallenge, r: LoginResponse, by: ApprovedBy| {
+        let a = approval(r);
+        assert_eq!(a.approved_by, Some(by), "{:?}", ch.params().client_id);
+        // The bridge's check accepts it, and so knows how it was made.
+        assert_eq!(verify_approval(ch, &a, &record, bridge.now()), Ok(()));
+    };
+    // A rule set with `policy allow --auto`: a policy.
+    let v = agent
+        .json(&[
+            "policy", "allow", "--ego", "gaming", "--bridge", ISSUER, "--client", "shop", "--auto",
+        ])
+        .await;
+    assert_eq!(v["origin"], "policy");
+    let ch = bridge.challenge(id, "shop", 21);
+    let r = bounded(10, "a policy's answer", bridge.login(&record, &ch))
+        .await
+        .unwrap();
+    check(&ch, r, ApprovedBy::Policy);
+    // The person types the code and asks to approve the site from now on:
+    // this answer is the person's.
+    let ch = bridge.challenge(id, "forum", 22);
+    let answer = send(&bridge, &record, &ch);
+    let rid = agent.wait_requests(1).await[0]["id"].to_string();
+    let v = agent
+        .json(&["approve", &rid, "--code", "22", "--remember", "--auto"])
+        .await;
+    assert_eq!(v["policy"]["origin"], "remembered-site");
+    check(
+        &ch,
+        bounded(10, "the person's answer", answer).await.unwrap(),
+        ApprovedBy::Person,
+    );
+    // The next login to that site: a remembered site.
+    let ch = bridge.challenge(id, "forum", 23);
+    let r = bounded(10, "a remembered site's answer", bridge.login(&record, &ch))
+        .await
+        .unwrap();
+    check(&ch, r, ApprovedBy::RememberedSite);
+    // `policy list` says which is which, in JSON and in text.
+    let list = agent.json(&["policy", "list"]).await;
+    let origins: Vec<_> = list["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["client"].clone(), p["origin"].clone()))
+        .collect();
+    assert_eq!(
+        origins,
+        vec![
+            ("shop".into(), "policy".into()),
+            ("forum".into(), "remembered-site".into())
+        ]
+    );
+    let text = agent.cli(&["policy", "list"]).await;
+    assert!(
+        text.stdout
+            .contains("client shop at https://bridge.test (a policy, approved without asking)"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains(
+            "client forum at https://bridge.test (remembered when you approved a login, approved without asking)"
+        ),
+        "{}",
+        text.stdout
+    );
+    // A rule set again with `policy allow` is a policy again.
+    let v = agent
+        .json(&[
+            "policy", "allow", "--ego", "gaming", "--bridge", ISSUER, "--client", "forum", "--auto",
+        ])
+        .await;
+    assert_eq!(v["origin"], "policy");
+    let ch = bridge.challenge(id, "forum", 24);
+    let r = bounded(10, "a policy's answer", bridge.login(&record, &ch))
+        .await
+        .unwrap();
+    check(&ch, r, ApprovedBy::Policy);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_that_asks_the_person_to_confirm_is_never_answered_by_a_policy() {
+    let (bridge, agent, id, record) = setup().await;
+    agent
+        .json(&[
+            "policy", "allow", "--ego", "gaming", "--bridge", ISSUER, "--client", "shop", "--auto",
+        ])
+        .await;
+    // A remembered site too: the person approved a login to "forum" and
+    // asked for the next ones to go through.
+    let first = bridge.challenge(id, "forum", 30);
+    let answer = send(&bridge, &record, &first);
+    let rid = agent.wait_requests(1).await[0]["id"].to_string();
+    agent
+        .json(&["approve", &rid, "--code", "30", "--remember", "--auto"])
+        .await;
+    bounded(10, "the first answer", answer).await.unwrap();
+    for (client, code) in [("shop", 31u8), ("forum", 32)] {
+        // Without confirm, the site is approved without asking.
+        let plain = bridge.challenge(id, client, code);
+        let r = bounded(10, "an automatic answer", bridge.login(&record, &plain))
+            .await
+            .unwrap();
+        assert_ne!(approval(r).approved_by, Some(ApprovedBy::Person));
+        // With confirm, the request waits for the person: it is queued
+        // (so the agent did not answer it by itself) and says why.
+        let ch = confirming(&bridge.challenge(id, client, code));
+        let answer = send(&bridge, &record, &ch);
+        let pending = agent.wait_requests(1).await;
+        assert_eq!(pending.len(), 1);
+        let r = &pending[0];
+        assert_eq!(r["client_id"], client);
+        assert_eq!(r["known_site"], true);
+        assert_eq!(r["confirm"], true);
+        assert!(
+            !answer.is_finished(),
+            "{client}: answered without the person"
+        );
+        let text = agent.cli(&["requests"]).await;
+        assert!(
+            text.stdout
+                .contains("the site asks you to confirm this login yourself"),
+            "{}",
+            text.stdout
+        );
+        // Time passes; still nobody but the person may answer.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        assert!(
+            !answer.is_finished(),
+            "{client}: answered without the person"
+        );
+        // The person approves with the code: the answer says so, and the
+        // bridge's check of a confirm challenge accepts it.
+        let rid = r["id"].to_string();
+        agent
+            .json(&["approve", &rid, "--code", &code.to_string()])
+            .await;
+        let a = approval(bounded(10, "the person's answer", answer).await.unwrap());
+        assert_eq!(a.approved_by, Some(ApprovedBy::Person));
+        assert_eq!(verify_approval(&ch, &a, &record, bridge.now()), Ok(()));
+        // The person's answer cannot be passed off as the answer to the
+        // same challenge without confirm, nor shown as a policy's.
+        assert!(matches!(
+            verify_approval(&plain, &a, &record, bridge.now()),
+            Err(LoginError::BadSignature(_))
+        ));
+        let relabelled = Approval {
+            approved_by: Some(ApprovedBy::Policy),
+            ..a
+        };
+        assert!(matches!(
+            verify_approval(&ch, &relabelled, &record, bridge.now()),
+            Err(LoginError::BadSignature(_))
+        ));
+    }
+    // No automatic answer was timed for the confirm challenges.
+    let status = agent.json(&["status"]).await;
+    assert_eq!(status["auto_approvals"]["samples"], 2, "{status}");
 }

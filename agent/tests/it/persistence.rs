@@ -82,6 +82,7 @@ async fn a_restart_keeps_egos_policies_and_bans() {
         panic!("expected an approval, got {r:?}");
     };
     assert_eq!(verify_approval(&ch, &a, &fresh, bridge.now()), Ok(()));
+    assert_eq!(a.approved_by, Some(cyrcles_core::login::ApprovedBy::Policy));
     // The bridge ban survived too.
     let r = bridge
         .login(&fresh, &{

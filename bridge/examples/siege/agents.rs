@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use cyrcles_core::UnixTime;
 use cyrcles_core::cbor::Encode;
-use cyrcles_core::login::{LoginChallenge, LoginResponse};
+use cyrcles_core::login::{ApprovedBy, LoginChallenge, LoginResponse};
 use cyrcles_core::record::{PeerEndpoint, builder};
 use cyrcles_p2p::{
     DhtMode, Keypair, Multiaddr, Node, NodeConfig, NodeEvent, NodeHandle, Responder,
@@ -173,9 +173,9 @@ impl Agent {
         agent
     }
 
-    fn approve(&self, ch: &LoginChallenge, responder: Responder<LoginResponse>) {
+    fn approve(&self, ch: &LoginChallenge, responder: Responder<LoginResponse>, by: ApprovedBy) {
         if let Some(k) = self.keys.get(&ch.params().ego_id.to_string()) {
-            responder.respond(ch.approve(&k.key, k.seq));
+            responder.respond(ch.approve(&k.key, k.seq, by));
         }
     }
 
@@ -189,7 +189,7 @@ impl Agent {
         match k.policy {
             Policy::Auto => {
                 drop(desk);
-                self.approve(&challenge, responder);
+                self.approve(&challenge, responder, ApprovedBy::Policy);
             }
             Policy::Silent => desk.held.push(Held {
                 since: Instant::now(),
@@ -205,7 +205,7 @@ impl Agent {
                     Some(i) => {
                         desk.typed.remove(i);
                         drop(desk);
-                        self.approve(&challenge, responder);
+                        self.approve(&challenge, responder, ApprovedBy::Person);
                     }
                     None => desk.held.push(Held {
                         since: Instant::now(),
@@ -237,7 +237,7 @@ impl Agent {
             Some(i) => {
                 let h = desk.held.remove(i);
                 drop(desk);
-                self.approve(&h.challenge, h.responder);
+                self.approve(&h.challenge, h.responder, ApprovedBy::Person);
             }
             None => desk.typed.push(Typed {
                 since: Instant::now(),

@@ -105,6 +105,14 @@ pub enum DecodeError {
         /// The value found.
         value: u64,
     },
+    /// An optional field written with the value its absence stands for
+    /// (such as `false` for a flag that is absent when false): the
+    /// canonical encoding leaves it out, so one value has one encoding.
+    #[error("{what}: the default value is written out; the canonical encoding leaves it out")]
+    ExplicitDefault {
+        /// The field.
+        what: &'static str,
+    },
     /// A value that decodes but is not a valid key, point or scalar.
     #[error("{what}: invalid cryptographic value")]
     InvalidCrypto {

@@ -2,7 +2,7 @@
 
 use cyrcles_core::cbor::{Decode, Encode};
 use cyrcles_core::login::{
-    Approval, ChallengeError, ChallengeParams, DenyReason, LoginChallenge, LoginError,
+    Approval, ApprovedBy, ChallengeError, ChallengeParams, DenyReason, LoginChallenge, LoginError,
     LoginResponse, MAX_CHALLENGE_SIZE, verify_approval,
 };
 use cyrcles_core::{Context, EgoId, SecretKey, UnixTime};
@@ -21,6 +21,7 @@ pub fn params(ego_id: EgoId, issued_at: UnixTime) -> ChallengeParams {
         expires_at: issued_at.plus(120),
         match_code: 42,
         client_ip: Some("203.0.113.9".into()),
+        confirm: false,
     }
 }
 
@@ -128,7 +129,7 @@ fn challenge_and_responses_round_trip() {
     })
     .unwrap();
     assert_eq!(LoginChallenge::decode_bytes(&no_ip.to_cbor()), Ok(no_ip));
-    let approved = ch.approve(&o.ego, 1);
+    let approved = ch.approve(&o.ego, 1, ApprovedBy::Person);
     assert_eq!(
         LoginResponse::decode_bytes(&approved.to_cbor()),
         Ok(approved)
@@ -153,14 +154,18 @@ fn a_signed_challenge_verifies_and_every_tampering_is_caught() {
     let mut o = Owner::new(401);
     let v = o.verify_at(NOW);
     let ch = LoginChallenge::new(params(v.ego_id(), NOW)).unwrap();
-    let LoginResponse::Approved(a) = ch.approve(&o.ego, 1) else {
+    let LoginResponse::Approved(a) = ch.approve(&o.ego, 1, ApprovedBy::Person) else {
         unreachable!()
     };
     assert_eq!(verify_approval(&ch, &a, &v, NOW.plus(5)), Ok(()));
-    // The signature is a plain Ed25519 signature in the login context.
+    // The signature is a plain Ed25519 signature in the login-approval
+    // context over the array [challenge, approved_by]: 0x82, the
+    // challenge, then 0x00 for "person".
     let vk = ed25519_dalek::VerifyingKey::from_bytes(o.ego.public().as_bytes()).unwrap();
+    let message = [&[0x82][..], &ch.to_cbor(), &[0x00]].concat();
+    assert_eq!(ch.approval_message(ApprovedBy::Person), message);
     vk.verify_strict(
-        &Context::Login.signing_bytes(&ch.to_cbor()),
+        &[b"cyrcles/v1/login-approval\x00".as_slice(), &message].concat(),
         &ed25519_dalek::Signature::from_bytes(&a.sig.0),
     )
     .unwrap();
@@ -172,7 +177,7 @@ fn a_signed_challenge_verifies_and_every_tampering_is_caught() {
     );
     // A forged signature.
     let forged = Approval {
-        sig: SecretKey::from_seed(&[3; 32]).sign(Context::Login, &ch.to_cbor()),
+        sig: ch.sign_approval(&SecretKey::from_seed(&[3; 32]), ApprovedBy::Person),
         ..a
     };
     assert!(matches!(
@@ -198,7 +203,7 @@ fn a_signed_challenge_verifies_and_every_tampering_is_caught() {
     // The agent signed with a newer key than the bridge's record certifies.
     let old_record = v;
     o.rotate(T0.plus(10));
-    let LoginResponse::Approved(newer) = ch.approve(&o.ego, 2) else {
+    let LoginResponse::Approved(newer) = ch.approve(&o.ego, 2, ApprovedBy::Person) else {
         unreachable!()
     };
     assert_eq!(
@@ -221,7 +226,7 @@ fn a_signed_challenge_verifies_and_every_tampering_is_caught() {
 fn a_revoked_ego_cannot_log_in() {
     let mut o = Owner::new(402);
     let ch = LoginChallenge::new(params(o.record.ego_id(), NOW)).unwrap();
-    let LoginResponse::Approved(a) = ch.approve(&o.ego, 1) else {
+    let LoginResponse::Approved(a) = ch.approve(&o.ego, 1, ApprovedBy::Person) else {
         unreachable!()
     };
     let circle = o.circles.pop().unwrap();

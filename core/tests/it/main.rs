@@ -9,6 +9,7 @@
     clippy::arithmetic_side_effects
 )]
 
+mod approved_by;
 mod cases;
 mod cases_keys;
 mod cases_limits;

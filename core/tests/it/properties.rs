@@ -150,9 +150,10 @@ fn challenge() -> impl Strategy<Value = LoginChallenge> {
         1u64..=120,
         0u8..=99,
         proptest::option::of(printable(40)),
+        any::<bool>(),
     )
         .prop_map(
-            |((issuer, client_id, client_name, origin), id, nonce, at, ttl, code, ip)| {
+            |((issuer, client_id, client_name, origin), id, nonce, at, ttl, code, ip, confirm)| {
                 LoginChallenge::new(ChallengeParams {
                     issuer,
                     client_id,
@@ -164,6 +165,7 @@ fn challenge() -> impl Strategy<Value = LoginChallenge> {
                     expires_at: UnixTime::from_secs(at + ttl),
                     match_code: code,
                     client_ip: ip,
+                    confirm,
                 })
                 .unwrap()
             },
@@ -223,14 +225,16 @@ proptest! {
     }
 
     #[test]
-    fn login_messages_round_trip(c in challenge(), seq in any::<u64>(), s in sig(), k in pk(), reason in 0usize..6) {
+    fn login_messages_round_trip(c in challenge(), seq in any::<u64>(), s in sig(), k in pk(), reason in 0usize..6, by in 0usize..4) {
         // Liveness at any clock never overflows.
         for now in [0, c.params().issued_at.secs(), c.params().expires_at.secs(), u64::MAX] {
             let _ = c.is_live_at(UnixTime::from_secs(now));
         }
         prop_assert!(c.is_live_at(c.params().issued_at));
         prop_assert_eq!(LoginChallenge::decode_bytes(&c.to_cbor()), Ok(c));
-        round_trip(&LoginResponse::Approved(cyrcles_core::login::Approval { ego_pk: k, cert_seq: seq, sig: s }), MAX_RESPONSE_SIZE);
+        // Every form of approval: legacy (no method) and each method.
+        let approved_by = cyrcles_core::login::ApprovedBy::ALL.get(by).copied();
+        round_trip(&LoginResponse::Approved(cyrcles_core::login::Approval { ego_pk: k, cert_seq: seq, approved_by, sig: s }), MAX_RESPONSE_SIZE);
         let reasons = [DenyReason::User, DenyReason::RateLimited, DenyReason::Banned,
             DenyReason::UnknownEgo, DenyReason::Expired, DenyReason::Invalid];
         round_trip(&LoginResponse::Denied(reasons[reason]), MAX_RESPONSE_SIZE);

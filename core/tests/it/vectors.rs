@@ -23,7 +23,7 @@
 use std::path::PathBuf;
 
 use cyrcles_core::cbor::Encode;
-use cyrcles_core::login::{DenyReason, LoginChallenge, LoginResponse};
+use cyrcles_core::login::{Approval, ApprovedBy, DenyReason, LoginChallenge, LoginResponse};
 use cyrcles_core::{DhtKey, EgoId, UnixTime, verify};
 use serde_json::{Value, json};
 
@@ -74,20 +74,32 @@ fn records() -> Value {
 fn login() -> Value {
     let o = Owner::new(700);
     let ch = LoginChallenge::new(crate::login::params(o.record.ego_id(), NOW)).unwrap();
-    let approved = ch.approve(&o.ego, o.record.cert.body.seq);
+    let approved = ch.approve(&o.ego, o.record.cert.body.seq, ApprovedBy::Person);
     let LoginResponse::Approved(a) = approved else {
         unreachable!()
     };
+    let legacy = Approval {
+        approved_by: None,
+        sig: ch.sign(&o.ego),
+        ..a
+    };
     json!({
-        "about": "A login challenge, the record of the ego it names, the agent's approval (an Ed25519 signature over \"cyrcles/v1/login\" || 0x00 || challenge) and a denial.",
+        "about": "A login challenge, the record of the ego it names, the agent's approval by the person (an Ed25519 \
+                  signature over \"cyrcles/v1/login-approval\" || 0x00 || [challenge, 0]), the same approval in the \
+                  legacy form (over \"cyrcles/v1/login\" || 0x00 || challenge, which does not say how it was \
+                  approved) and a denial.",
         "now": NOW.secs(),
         "record": hex::encode(o.bytes()),
         "dht_key": hex::encode(o.record.ego_id().dht_key().as_bytes()),
         "challenge": hex::encode(ch.to_cbor()),
-        "signed_bytes": hex::encode(cyrcles_core::Context::Login.signing_bytes(&ch.to_cbor())),
+        "approved_by": ApprovedBy::Person.as_str(),
+        "signed_bytes": hex::encode(cyrcles_core::Context::LoginApproval.signing_bytes(&ch.approval_message(ApprovedBy::Person))),
         "ego_pk": hex::encode(a.ego_pk.as_bytes()),
         "signature": hex::encode(a.sig.0),
         "response_approved": hex::encode(approved.to_cbor()),
+        "legacy_signed_bytes": hex::encode(cyrcles_core::Context::Login.signing_bytes(&ch.to_cbor())),
+        "legacy_signature": hex::encode(legacy.sig.0),
+        "response_approved_legacy": hex::encode(LoginResponse::Approved(legacy).to_cbor()),
         "response_denied_rate_limited": hex::encode(LoginResponse::Denied(DenyReason::RateLimited).to_cbor()),
     })
 }
@@ -223,11 +235,39 @@ fn committed_login_and_id_vectors_check_out() {
     let now = UnixTime::from_secs(v["now"].as_u64().unwrap());
     let ego = verify(&h("record"), &key(&v["dht_key"]), now).unwrap();
     let ch = LoginChallenge::decode_bytes(&h("challenge")).unwrap();
-    let LoginResponse::Approved(a) = LoginResponse::decode_bytes(&h("response_approved")).unwrap()
-    else {
-        panic!("approved response expected")
-    };
-    cyrcles_core::login::verify_approval(&ch, &a, &ego, now).unwrap();
+    // The signed bytes, spelled out from the spec: context, 0x00, then the
+    // array [challenge, 0] (0x82, the challenge, 0x00 for "person"); and
+    // for the legacy form, context, 0x00, the challenge.
+    let signed = [
+        b"cyrcles/v1/login-approval\x00".as_slice(),
+        &[0x82],
+        &h("challenge"),
+        &[0x00],
+    ]
+    .concat();
+    assert_eq!(h("signed_bytes"), signed);
+    let legacy_signed = [b"cyrcles/v1/login\x00".as_slice(), &h("challenge")].concat();
+    assert_eq!(h("legacy_signed_bytes"), legacy_signed);
+    let vk = ed25519_dalek::VerifyingKey::from_bytes(&h("ego_pk").try_into().unwrap()).unwrap();
+    for (bytes, sig) in [(&signed, "signature"), (&legacy_signed, "legacy_signature")] {
+        let sig = ed25519_dalek::Signature::from_slice(&h(sig)).unwrap();
+        vk.verify_strict(bytes, &sig).unwrap();
+    }
+    for (field, by, sig) in [
+        ("response_approved", Some(ApprovedBy::Person), "signature"),
+        ("response_approved_legacy", None, "legacy_signature"),
+    ] {
+        let LoginResponse::Approved(a) = LoginResponse::decode_bytes(&h(field)).unwrap() else {
+            panic!("{field}: approved response expected")
+        };
+        assert_eq!(a.approved_by, by, "{field}");
+        assert_eq!(
+            a.approved_by.map(ApprovedBy::as_str),
+            v["approved_by"].as_str().filter(|_| by.is_some())
+        );
+        assert_eq!(a.sig.0.to_vec(), h(sig), "{field}");
+        cyrcles_core::login::verify_approval(&ch, &a, &ego, now).unwrap();
+    }
     assert_eq!(
         LoginResponse::decode_bytes(&h("response_denied_rate_limited")).unwrap(),
         LoginResponse::Denied(DenyReason::RateLimited)

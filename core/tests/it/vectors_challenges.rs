@@ -5,7 +5,7 @@
 //! hold the other message vectors and share the helpers below.
 
 use cyrcles_core::cbor::{Encode, Encoder};
-use cyrcles_core::login::{ChallengeParams, DenyReason, LoginChallenge, LoginResponse};
+use cyrcles_core::login::{ApprovedBy, ChallengeParams, DenyReason, LoginChallenge, LoginResponse};
 use cyrcles_core::{EgoId, SecretKey};
 use serde_json::{Value, json};
 
@@ -14,10 +14,11 @@ use crate::login::params;
 use crate::vectors::hex_field;
 
 /// Encodes challenge fields as a challenge, whether or not they meet the
-/// limits (the builder refuses those that do not).
+/// limits (the builder refuses those that do not). Written out here from
+/// the spec, apart from the code's encoder.
 pub fn encode_challenge(p: &ChallengeParams) -> Vec<u8> {
     let mut e = Encoder::new();
-    e.map(11);
+    e.map(if p.confirm { 12 } else { 11 });
     e.key(0);
     e.uint(1);
     e.key(1);
@@ -42,6 +43,10 @@ pub fn encode_challenge(p: &ChallengeParams) -> Vec<u8> {
     match &p.client_ip {
         Some(ip) => e.text(ip),
         None => e.null(),
+    }
+    if p.confirm {
+        e.key(11);
+        e.bool(true);
     }
     e.into_bytes()
 }
@@ -89,6 +94,7 @@ fn challenge_cases() -> Vec<(String, String, Vec<u8>, Value)> {
             "expires_at": p.expires_at.secs(),
             "match_code": p.match_code,
             "client_ip": p.client_ip,
+            "confirm": p.confirm,
         })
     };
     push(
@@ -131,6 +137,26 @@ fn challenge_cases() -> Vec<(String, String, Vec<u8>, Value)> {
         "texts of one byte, nonce of 16 bytes, lifetime 1 s, match code 0, no client ip",
         min.clone(),
         ok(&min),
+    );
+    let confirm = ChallengeParams {
+        confirm: true,
+        ..base.clone()
+    };
+    push(
+        "valid_confirm",
+        "the site asks the person to confirm: key 11 is true, a map of 12 pairs",
+        confirm.clone(),
+        ok(&confirm),
+    );
+    let confirm_min = ChallengeParams {
+        confirm: true,
+        ..min.clone()
+    };
+    push(
+        "valid_confirm_every_field_at_its_minimum",
+        "as valid_every_field_at_its_minimum, with confirm",
+        confirm_min.clone(),
+        ok(&confirm_min),
     );
     let unicode = ChallengeParams {
         client_name: "Café 日本 👩\u{200D}💻".into(),
@@ -382,8 +408,46 @@ fn challenge_cases() -> Vec<(String, String, Vec<u8>, Value)> {
         without_ip,
     ));
     let mut extra = replace(&bytes, &[0xab], &[0xac]);
-    extra.extend_from_slice(&[0x0b, 0x00]);
-    out.push(enc("encoding_extra_key", "a twelfth pair, key 11", extra));
+    extra.extend_from_slice(&[0x0c, 0xf5]);
+    out.push(enc(
+        "encoding_extra_key",
+        "a twelfth pair, key 12 (unknown), in place of key 11",
+        extra,
+    ));
+    let with_confirm = |value: u8| {
+        let mut b = replace(&bytes, &[0xab], &[0xac]);
+        b.extend_from_slice(&[0x0b, value]);
+        b
+    };
+    assert_eq!(
+        with_confirm(0xf5),
+        encode_challenge(&ChallengeParams {
+            confirm: true,
+            ..base.clone()
+        })
+    );
+    out.push(enc(
+        "encoding_confirm_false",
+        "key 11 written as false: a challenge that asks no confirmation leaves key 11 out, so false \
+         written out is not canonical",
+        with_confirm(0xf4),
+    ));
+    out.push(enc(
+        "encoding_confirm_integer",
+        "key 11 written as the integer 1 instead of true",
+        with_confirm(0x01),
+    ));
+    out.push(enc(
+        "encoding_confirm_null",
+        "key 11 written as null",
+        with_confirm(0xf6),
+    ));
+    let confirm_bytes = with_confirm(0xf5);
+    out.push(enc(
+        "encoding_confirm_in_an_11_pair_map",
+        "key 11 (true) after key 10 in a map that announces 11 pairs: one pair too many",
+        replace(&confirm_bytes, &[0xac], &[0xab]),
+    ));
     out.push(enc(
         "encoding_non_canonical_integer",
         "the match code 42 written as 0x19 0x00 0x2a",
@@ -431,10 +495,11 @@ fn encode_text_item(s: &str) -> Vec<u8> {
 }
 
 /// An approval map from its parts; `seq` is the raw item of key 2, or
-/// none to leave the key out.
-fn encode_approved(pk: &[u8], seq: Option<&[u8]>, sig: &[u8]) -> Vec<u8> {
+/// none to leave the key out; `by`, the raw item of key 4, or none for a
+/// legacy approval.
+fn encode_approved(pk: &[u8], seq: Option<&[u8]>, sig: &[u8], by: Option<&[u8]>) -> Vec<u8> {
     let mut e = Encoder::new();
-    e.map(if seq.is_some() { 4 } else { 3 });
+    e.map(3 + usize::from(seq.is_some()) + usize::from(by.is_some()));
     e.key(0);
     e.uint(0);
     e.key(1);
@@ -445,6 +510,10 @@ fn encode_approved(pk: &[u8], seq: Option<&[u8]>, sig: &[u8]) -> Vec<u8> {
     }
     e.key(3);
     e.bytes(sig);
+    if let Some(by) = by {
+        e.key(4);
+        e.raw(by);
+    }
     e.into_bytes()
 }
 
@@ -471,7 +540,7 @@ const REASONS: [DenyReason; 6] = [
 fn response_cases() -> Vec<(String, String, Vec<u8>, Value)> {
     let key = SecretKey::from_seed(&[0x77; 32]);
     let ch = LoginChallenge::new(params(ego(), NOW)).unwrap();
-    let approved = |seq: u64| ch.approve(&key, seq);
+    let approved = |seq: u64| ch.approve(&key, seq, ApprovedBy::Person);
     let expect_approved = |r: &LoginResponse| {
         let LoginResponse::Approved(a) = r else {
             unreachable!()
@@ -481,6 +550,7 @@ fn response_cases() -> Vec<(String, String, Vec<u8>, Value)> {
             "kind": "approved",
             "ego_pk": hex::encode(a.ego_pk.as_bytes()),
             "cert_seq": a.cert_seq,
+            "approved_by": a.approved_by.map(ApprovedBy::as_str),
             "signature": hex::encode(a.sig.0),
         })
     };
@@ -489,11 +559,40 @@ fn response_cases() -> Vec<(String, String, Vec<u8>, Value)> {
         let r = approved(seq);
         out.push((
             format!("valid_approved_seq_{seq}"),
-            format!("an approval naming certificate seq {seq}"),
+            format!("an approval by the person naming certificate seq {seq}"),
             r.to_cbor(),
             expect_approved(&r),
         ));
     }
+    for by in ApprovedBy::ALL {
+        let r = ch.approve(&key, 1, by);
+        out.push((
+            format!("valid_approved_by_{}", by.as_str()),
+            format!(
+                "an approval with key 4 = {} ({}), a map of 5 pairs",
+                by.code(),
+                by.as_str()
+            ),
+            r.to_cbor(),
+            expect_approved(&r),
+        ));
+    }
+    let legacy = LoginResponse::Approved(cyrcles_core::login::Approval {
+        approved_by: None,
+        sig: ch.sign(&key),
+        ..match approved(1) {
+            LoginResponse::Approved(a) => a,
+            LoginResponse::Denied(_) => unreachable!(),
+        }
+    });
+    out.push((
+        "valid_approved_legacy".into(),
+        "a legacy approval: 4 pairs, no key 4, the signature in the context cyrcles/v1/login (it does \
+         not say how it was approved: approved_by is null)"
+            .into(),
+        legacy.to_cbor(),
+        expect_approved(&legacy),
+    ));
     for r in REASONS {
         let d = LoginResponse::Denied(r);
         out.push((
@@ -522,28 +621,52 @@ fn response_cases() -> Vec<(String, String, Vec<u8>, Value)> {
         vec![0xa3, 0x00, 0x01, 0x01, 0x00, 0x02, 0x00],
     ));
     let pk = key.public().0;
-    let sig = ch.sign(&key).0;
+    let sig = ch.sign_approval(&key, ApprovedBy::Person).0;
+    let person: &[u8] = &[0x00];
     out.push(enc(
         "encoding_approved_key_31_bytes",
         "an approval whose ego key has 31 bytes",
-        encode_approved(&pk[..31], Some(&[0x01]), &sig),
+        encode_approved(&pk[..31], Some(&[0x01]), &sig, Some(person)),
     ));
     out.push(enc(
         "encoding_approved_signature_63_bytes",
         "an approval whose signature has 63 bytes",
-        encode_approved(&pk, Some(&[0x01]), &sig[..63]),
+        encode_approved(&pk, Some(&[0x01]), &sig[..63], Some(person)),
     ));
     out.push(enc(
         "encoding_approved_without_seq",
-        "an approval map of 3 pairs without the certificate seq (key 2)",
-        encode_approved(&pk, None, &sig),
+        "an approval map of 4 pairs without the certificate seq (key 2)",
+        encode_approved(&pk, None, &sig, Some(person)),
     ));
     out.push(enc(
         "encoding_approved_negative_seq",
         "an approval whose seq is the negative integer -1 (0x20, major type 1)",
-        encode_approved(&pk, Some(&[0x20]), &sig),
+        encode_approved(&pk, Some(&[0x20]), &sig, Some(person)),
     ));
-    assert_eq!(encode_approved(&pk, Some(&[0x01]), &sig), ok);
+    out.push(enc(
+        "encoding_approved_by_unknown",
+        "an approval whose method (key 4) is 3, not one of 0, 1, 2",
+        encode_approved(&pk, Some(&[0x01]), &sig, Some(&[0x03])),
+    ));
+    out.push(enc(
+        "encoding_approved_by_as_text",
+        "an approval whose method is the text \"person\" instead of 0",
+        encode_approved(&pk, Some(&[0x01]), &sig, Some(b"\x66person")),
+    ));
+    out.push(enc(
+        "encoding_approved_by_non_canonical",
+        "an approval whose method 1 is written as 0x18 0x01",
+        encode_approved(&pk, Some(&[0x01]), &sig, Some(&[0x18, 0x01])),
+    ));
+    let mut sixth = encode_approved(&pk, Some(&[0x01]), &sig, Some(person));
+    sixth[0] = 0xa6;
+    sixth.extend_from_slice(&[0x05, 0x00]);
+    out.push(enc(
+        "encoding_approved_extra_key",
+        "an approval with a sixth pair, key 5",
+        sixth,
+    ));
+    assert_eq!(encode_approved(&pk, Some(&[0x01]), &sig, Some(person)), ok);
     let mut trailing = ok.clone();
     trailing.push(0xf6);
     out.push(enc(
@@ -603,6 +726,7 @@ fn check_challenge(c: &Value) {
             assert_eq!(expect["expires_at"], p.expires_at.secs(), "{name}");
             assert_eq!(expect["match_code"], p.match_code, "{name}");
             assert_eq!(expect["client_ip"], json!(p.client_ip), "{name}");
+            assert_eq!(expect["confirm"], p.confirm, "{name}");
             assert_eq!(ch.to_cbor(), bytes, "{name} re-encodes");
         }
         Err(e) => {
@@ -621,6 +745,11 @@ fn check_response(c: &Value) {
             assert_eq!(expect["kind"], "approved", "{name}");
             assert_eq!(expect["ego_pk"], hex::encode(a.ego_pk.as_bytes()), "{name}");
             assert_eq!(expect["cert_seq"], a.cert_seq, "{name}");
+            assert_eq!(
+                expect["approved_by"],
+                json!(a.approved_by.map(ApprovedBy::as_str)),
+                "{name}"
+            );
             assert_eq!(expect["signature"], hex::encode(a.sig.0), "{name}");
         }
         Ok(LoginResponse::Denied(r)) => {
@@ -651,4 +780,23 @@ fn committed_challenge_and_response_vectors_decode_as_stated() {
     let rs = v["responses"].as_array().unwrap();
     assert!(rs.len() >= 15);
     rs.iter().for_each(check_response);
+    // The file covers both values of confirm and every method, legacy
+    // included.
+    for confirm in [false, true] {
+        assert!(
+            cs.iter().any(|c| c["expect"]["confirm"] == confirm),
+            "no challenge with confirm = {confirm}"
+        );
+    }
+    for by in ["person", "remembered_site", "policy"] {
+        assert!(
+            rs.iter().any(|r| r["expect"]["approved_by"] == by),
+            "no response approved by {by}"
+        );
+    }
+    assert!(
+        rs.iter()
+            .any(|r| r["expect"]["kind"] == "approved" && r["expect"]["approved_by"].is_null()),
+        "no legacy approval"
+    );
 }

@@ -1,6 +1,6 @@
 //! An agent reachable only through a bridge's circuit relay.
 
-use cyrcles_core::login::{ChallengeParams, DenyReason, LoginChallenge, LoginResponse};
+use cyrcles_core::login::{ApprovedBy, ChallengeParams, DenyReason, LoginChallenge, LoginResponse};
 use cyrcles_p2p::{DhtMode, NodeEvent};
 use libp2p::multiaddr::Protocol;
 
@@ -19,6 +19,7 @@ pub fn challenge(owner: &Owner, code: u8) -> LoginChallenge {
         expires_at: t.plus(120),
         match_code: code,
         client_ip: None,
+        confirm: false,
     })
     .unwrap()
 }
@@ -40,7 +41,7 @@ pub fn answer_logins(
             {
                 answered += 1;
                 if challenge.params().match_code == 42 {
-                    responder.respond(challenge.approve(&ego, 1));
+                    responder.respond(challenge.approve(&ego, 1, ApprovedBy::Person));
                 } else {
                     responder.respond(LoginResponse::Denied(DenyReason::User));
                 }
