@@ -1122,3 +1122,69 @@ async fn the_proof_store_at_its_cap_refuses_and_forgets_nothing_early() {
     assert_eq!(userinfo(&ui, "DPoP", &access, Some(&later)).await.0, 200);
     assert_eq!(l.bridge.state.store.rows("dpop_proofs").await.unwrap(), 1);
 }
+
+// ---------------------------------------------------------------- several instances
+
+/// Two instances on one PostgreSQL database behind one issuer, and the
+/// base URL of the second.
+async fn two_instances() -> Option<(TestBridge, TestBridge, String)> {
+    let Some(url) = postgres_db().await else {
+        eprintln!("CYRCLES_TEST_POSTGRES_URL is not set: skipped");
+        return None;
+    };
+    let master = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(util::random_bytes::<32>())
+    };
+    let mut pairs = vec![("CYRCLES_BRIDGE_MASTER_KEY".to_string(), master)];
+    let clock = crate::common::TestClock::new();
+    let a = TestBridge::start_with(BridgeOptions {
+        db: Db::Postgres(url.clone()),
+        clock: clock.clone(),
+        env: pairs.clone(),
+        ..BridgeOptions::default()
+    })
+    .await;
+    pairs.push(("CYRCLES_BRIDGE_ISSUER".into(), a.issuer.clone()));
+    let b = TestBridge::start_with(BridgeOptions {
+        db: Db::Postgres(url),
+        clock,
+        env: pairs,
+        ..BridgeOptions::default()
+    })
+    .await;
+    let b_base = format!("http://127.0.0.1:{}", b.state.settings.listen.port());
+    Some((a, b, b_base))
+}
+
+/// Instances behind one issuer agree: a request_uri used at one is gone
+/// at the other, and a proof spent at one is a replay at the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_sharing_a_database_agree_on_request_uris_and_proofs() {
+    let Some((a, _b, b_base)) = two_instances().await else {
+        return;
+    };
+    let agent = TestAgent::start(&a, 908).await;
+    let auth = public_client(&a, json!({})).await;
+    let (_, body, _, _) = push(&a, &auth, &[]).await;
+    let uri = body["request_uri"].as_str().unwrap();
+    let at_a = authorize_url(&a, auth.id(), uri);
+    let at_b = at_a.replace(&a.issuer, &b_base);
+    assert_interaction(open(&at_b).await);
+    assert_page(open(&at_a).await, "invalid_request_uri");
+
+    let key = Key::p256();
+    let (code, verifier) = login(&a, &agent, &auth).await;
+    let (status, tokens) = exchange(&a, &auth, &code, &verifier, Some(&key)).await;
+    assert_eq!(status, 200, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap();
+    // The proof names the issuer's URL, wherever the balancer sends it.
+    let proof = key.proof_at("GET", &a.url("/userinfo"), a.clock.now(), Some(access));
+    let ui_b = format!("{b_base}/userinfo");
+    assert_eq!(userinfo(&ui_b, "DPoP", access, Some(&proof)).await.0, 200);
+    let (status, _, body) = userinfo(&a.url("/userinfo"), "DPoP", access, Some(&proof)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_dpop_proof"))
+    );
+}
