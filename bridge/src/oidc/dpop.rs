@@ -28,7 +28,9 @@
 //! The binding is the key's RFC 7638 thumbprint (`jkt`), stored with each
 //! token it binds: access tokens of any client that sent a proof, refresh
 //! tokens of public clients (RFC 9449 §5; a confidential client's refresh
-//! token is bound by its authentication already).
+//! token is bound by its authentication already), and codes whose request
+//! named a key (`dpop_jkt` at `/authorize` or `/par`, or a proof at
+//! `/par`, RFC 9449 §10).
 
 use axum::http::{HeaderMap, Method, header};
 use ring::signature::{self, ECDSA_P256_SHA256_FIXED, ED25519};
@@ -400,7 +402,9 @@ fn token_error(e: ProofError) -> ApiError {
     ApiError::bad(Code::InvalidDpopProof, e.to_string())
 }
 
-fn spend_error(e: SpendError, resource: bool) -> ApiError {
+/// The answer to a failed [`spend`]: at a resource endpoint (`resource`)
+/// with the `WWW-Authenticate: DPoP` header.
+pub fn spend_error(e: SpendError, resource: bool) -> ApiError {
     match e {
         SpendError::Replayed if resource => {
             ApiError::dpop(Code::InvalidDpopProof, ProofError::Replayed.to_string())
@@ -461,6 +465,31 @@ pub async fn bind(
         access: Some(proof.jkt.clone()),
         refresh: client.is_public().then(|| proof.jkt.clone()),
     })
+}
+
+/// Checks a code request's proof against the key the code was bound to
+/// at `/authorize` or `/par` (`dpop_jkt` or a proof at `/par`, RFC 9449
+/// §10), before the code is spent: without the key, the code stays unused.
+pub async fn check_code_key(
+    state: &AppState,
+    client: &Client,
+    proof: Option<&Proof>,
+    code_hash: &[u8],
+) -> Result<(), ApiError> {
+    let Some(bound) = state.store.code_key(code_hash, &client.id).await? else {
+        return Ok(());
+    };
+    match proof {
+        None => Err(ApiError::bad(
+            Code::InvalidDpopProof,
+            "this code is bound to a DPoP key (dpop_jkt): a proof with that key is required",
+        )),
+        Some(p) if p.jkt != bound => Err(ApiError::bad(
+            Code::InvalidGrant,
+            "this code is bound to another DPoP key",
+        )),
+        Some(_) => Ok(()),
+    }
 }
 
 /// Checks a refresh request's proof against the key the refresh token is

@@ -22,14 +22,14 @@ use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, Code, PageError};
 use crate::limits::{IpPrefix, Rate};
-use crate::oidc::params;
 use crate::oidc::token::{authenticate, form, no_store_json};
+use crate::oidc::{dpop, params};
 use crate::state::AppState;
 use crate::store::{PushAdmission, PushCaps, PushedRow};
 use crate::util;
@@ -96,6 +96,23 @@ async fn push_inner(
         ));
     }
     f.insert("client_id".into(), client.id.clone());
+    // A proof at /par binds the code to its key (RFC 9449 §10.1), as
+    // dpop_jkt does; both must then name one key.
+    let proof = dpop::check(state, headers, &Method::POST, "/par", None)
+        .map_err(|e| ApiError::bad(Code::InvalidDpopProof, e.to_string()))?;
+    if let Some(p) = &proof {
+        match f.get("dpop_jkt") {
+            Some(j) if j != p.jkt() => {
+                return Err(ApiError::bad(
+                    Code::InvalidDpopProof,
+                    "dpop_jkt is not the thumbprint of the DPoP proof's key",
+                ));
+            }
+            _ => {
+                f.insert("dpop_jkt".into(), p.jkt().to_string());
+            }
+        }
+    }
     // The caps of `/authorize`, then its validation.
     let (map, dups) = params::collect(f.into_iter().collect()).map_err(|p| invalid(p.0))?;
     let redirect_uri = map
@@ -112,6 +129,11 @@ async fn push_inner(
         o.require_pkce_for_confidential,
     )
     .map_err(|p| ApiError::bad(p.code, p.description))?;
+    if let Some(p) = &proof {
+        dpop::spend(state, p)
+            .await
+            .map_err(|e| dpop::spend_error(e, false))?;
+    }
     let request = serde_json::to_string(&map).map_err(|e| ApiError::internal(&e))?;
     if request.len() > MAX_PUSHED_BYTES {
         return Err(invalid(format!(

@@ -61,6 +61,9 @@ pub struct AuthRequest {
     pub claims: Option<String>,
     /// Requested ACR values (informational).
     pub acr_values: Option<String>,
+    /// The DPoP key the code is bound to (RFC 9449 §10), a thumbprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 /// A failure before the client and redirect URI are trusted: shown as a
@@ -324,6 +327,18 @@ pub fn validate(
             }
         },
     };
+    // An RFC 7638 thumbprint: base64url of a SHA-256 digest.
+    let dpop_jkt = match p.get("dpop_jkt") {
+        None => None,
+        Some(j) if crate::util::is_token_shaped(j) => Some(j.clone()),
+        Some(_) => {
+            return Err(fail(
+                Code::InvalidRequest,
+                "dpop_jkt must be a JWK SHA-256 thumbprint (RFC 7638), base64url",
+                mode,
+            ));
+        }
+    };
     let text = |k: &str| {
         p.get(k)
             .filter(|v| !v.chars().any(char::is_control))
@@ -346,6 +361,7 @@ pub fn validate(
         code_challenge,
         claims,
         acr_values: text("acr_values"),
+        dpop_jkt,
     })
 }
 

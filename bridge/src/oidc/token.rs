@@ -134,6 +134,7 @@ async fn code_grant(
         .get("code")
         .ok_or_else(|| ApiError::bad(Code::InvalidRequest, "code is required"))?;
     let now = state.now();
+    dpop::check_code_key(state, client, proof, &util::sha256(code)).await?;
     // A code sent by another client than its own is unknown to that client,
     // and stays unused for its own.
     let (row, grant) = match state

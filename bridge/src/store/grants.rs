@@ -272,6 +272,33 @@ impl Store {
         Ok(())
     }
 
+    /// Binds a code to the DPoP key (RFC 7638 thumbprint) it can only be
+    /// redeemed with (RFC 9449 §10).
+    pub async fn bind_code_key(&self, code_hash: &[u8], jkt: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE codes SET dpop_jkt = $1 WHERE code_hash = $2")
+            .bind(jkt)
+            .bind(code_hash.to_vec())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The DPoP key a code of `client_id` is bound to, if any.
+    pub async fn code_key(
+        &self,
+        code_hash: &[u8],
+        client_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let r = sqlx::query("SELECT dpop_jkt FROM codes WHERE code_hash = $1 AND client_id = $2")
+            .bind(code_hash.to_vec())
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(r.map(|r| opt::<String>(&r, "dpop_jkt"))
+            .transpose()?
+            .flatten())
+    }
+
     /// Adds a code.
     pub async fn insert_code(&self, c: &CodeRow) -> Result<(), StoreError> {
         sqlx::query(

@@ -1188,3 +1188,133 @@ async fn instances_sharing_a_database_agree_on_request_uris_and_proofs() {
         (401, Some("invalid_dpop_proof"))
     );
 }
+
+// ---------------------------------------------------------------- codes bound to a key
+
+/// Logs in through a pushed request carrying `extra` (and a proof at /par,
+/// if given): the code and its PKCE verifier.
+async fn login_pushed(
+    bridge: &TestBridge,
+    agent: &TestAgent,
+    auth: &Auth,
+    extra: &[(&str, &str)],
+    par_proof: Option<&str>,
+) -> (String, String) {
+    let (verifier, challenge) = pkce();
+    let mut pairs = vec![
+        ("response_type", "code"),
+        ("redirect_uri", REDIRECT),
+        ("scope", "openid"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    pairs.extend_from_slice(extra);
+    let (status, body) = post(&bridge.url("/par"), auth, &pairs, par_proof).await;
+    assert_eq!(status, 201, "{body}");
+    let uri = body["request_uri"].as_str().unwrap();
+    let end = browse(
+        bridge,
+        &browser(),
+        &authorize_url(bridge, auth.id(), uri),
+        &agent.ego_text(),
+    )
+    .await;
+    (end.code(), verifier)
+}
+
+/// `dpop_jkt` (RFC 9449 §10) binds the code to a key: redeemed without a
+/// proof or with another key it is refused, and stays good for the key's
+/// holder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_bound_with_dpop_jkt_is_redeemed_only_with_that_key() {
+    let bridge = bridge_with(&[]).await;
+    let agent = TestAgent::start(&bridge, 909).await;
+    let auth = public_client(&bridge, json!({})).await;
+    let (key, thief) = (Key::ed25519(), Key::p256());
+    let (status, body, _, _) = push(&bridge, &auth, &[("dpop_jkt", "not a thumbprint")]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+
+    let jkt = key.jkt();
+    let (code, verifier) = login_pushed(&bridge, &agent, &auth, &[("dpop_jkt", &jkt)], None).await;
+    let (status, body) = exchange(&bridge, &auth, &code, &verifier, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_dpop_proof"))
+    );
+    let (status, body) = exchange(&bridge, &auth, &code, &verifier, Some(&thief)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (status, tokens) = exchange(&bridge, &auth, &code, &verifier, Some(&key)).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(tokens["token_type"], "DPoP");
+}
+
+/// A proof sent to /par binds the code as `dpop_jkt` does (RFC 9449
+/// §10.1); with a `dpop_jkt` naming another key, the push is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proof_at_par_binds_the_code_to_its_key() {
+    let bridge = bridge_with(&[]).await;
+    let agent = TestAgent::start(&bridge, 910).await;
+    let auth = public_client(&bridge, json!({})).await;
+    let (key, thief) = (Key::p256(), Key::ed25519());
+    let par = bridge.url("/par");
+    let now = bridge.clock.now();
+    let (status, body) = post(
+        &par,
+        &auth,
+        &[("response_type", "code"), ("dpop_jkt", &thief.jkt())],
+        Some(&key.proof_at("POST", &par, now, None)),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_dpop_proof"))
+    );
+    let (status, body) = post(
+        &par,
+        &auth,
+        &[("response_type", "code")],
+        Some(&key.proof_at("POST", &bridge.url("/token"), now, None)),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_dpop_proof")),
+        "htu"
+    );
+
+    let proof = key.proof_at("POST", &par, now, None);
+    let (code, verifier) = login_pushed(&bridge, &agent, &auth, &[], Some(&proof)).await;
+    let (status, body) = exchange(&bridge, &auth, &code, &verifier, Some(&thief)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (status, tokens) = exchange(&bridge, &auth, &code, &verifier, Some(&key)).await;
+    assert_eq!(status, 200, "{tokens}");
+    // The proof sent to /par was spent there: a complete push replaying it
+    // is refused.
+    let (_, challenge) = pkce();
+    let (status, body) = post(
+        &par,
+        &auth,
+        &[
+            ("response_type", "code"),
+            ("redirect_uri", REDIRECT),
+            ("scope", "openid"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+        Some(&proof),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_dpop_proof"))
+    );
+}

@@ -9,7 +9,8 @@
 -- is refused by every instance sharing the database. Bounded.
 --
 -- tokens.jkt: the RFC 7638 thumbprint of the key a token is bound to
--- (NULL: a bearer token).
+-- (NULL: a bearer token). codes.dpop_jkt: the key a code can only be
+-- redeemed with (RFC 9449 §10; NULL: any or none).
 
 CREATE TABLE pushed_requests (
     handle_hash BLOB PRIMARY KEY,
@@ -28,3 +29,4 @@ CREATE TABLE dpop_proofs (
 CREATE INDEX dpop_proofs_expiry ON dpop_proofs (expires_at);
 
 ALTER TABLE tokens ADD COLUMN jkt TEXT;
+ALTER TABLE codes ADD COLUMN dpop_jkt TEXT;
