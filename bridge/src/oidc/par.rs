@@ -190,15 +190,21 @@ fn page(msg: impl Into<String>) -> Response {
 }
 
 /// The parameters `/authorize` works on: those of the pushed request a
-/// `request_uri` names (taken, so used once), or the front channel's own
-/// where the bridge and the client accept those. Called on the collected
+/// `request_uri` of this bridge names (taken, so used once), or the front
+/// channel's own where the bridge and the client accept those. Called on the collected
 /// front-channel parameters before anything else looks at them.
 pub async fn front_channel(
     state: &AppState,
     map: HashMap<String, String>,
     dups: Vec<String>,
 ) -> Result<(HashMap<String, String>, Vec<String>), Response> {
-    let Some(uri) = map.get("request_uri") else {
+    // A request_uri that is not one of ours would name a request object
+    // by reference, which is not supported: `params::validate` refuses it
+    // (`request_uri_not_supported`) like any front-channel request.
+    let Some(uri) = map
+        .get("request_uri")
+        .filter(|u| u.starts_with(REQUEST_URI_PREFIX))
+    else {
         return direct(state, map, dups).await;
     };
     if dups.iter().any(|d| d == "request_uri" || d == "client_id") {
