@@ -499,10 +499,11 @@ pub async fn check_code_key(
 /// [`bind`], once the refresh was found good.
 pub async fn check_refresh_key(
     state: &AppState,
+    client: &Client,
     proof: Option<&Proof>,
     refresh_hash: &[u8],
 ) -> Result<(), ApiError> {
-    if let Some(bound) = state.store.token_jkt(refresh_hash).await? {
+    if let Some(bound) = state.store.token_jkt(refresh_hash, &client.id).await? {
         match proof {
             None => {
                 return Err(ApiError::bad(

@@ -186,7 +186,7 @@ async fn refresh_grant(
         .get("refresh_token")
         .ok_or_else(|| ApiError::bad(Code::InvalidRequest, "refresh_token is required"))?;
     let now = state.now();
-    dpop::check_refresh_key(state, proof, &util::sha256(token)).await?;
+    dpop::check_refresh_key(state, client, proof, &util::sha256(token)).await?;
     let active = match state
         .store
         .rotate_refresh(&util::sha256(token), &client.id, now)

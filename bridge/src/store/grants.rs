@@ -511,11 +511,16 @@ impl Store {
         }))
     }
 
-    /// The DPoP key thumbprint a token is bound to (`None`: unknown, or a
-    /// bearer token).
-    pub async fn token_jkt(&self, token_hash: &[u8]) -> Result<Option<String>, StoreError> {
-        let r = sqlx::query("SELECT jkt FROM tokens WHERE token_hash = $1")
+    /// The DPoP key thumbprint a token of `client_id` is bound to (`None`:
+    /// unknown, another client's, or a bearer token).
+    pub async fn token_jkt(
+        &self,
+        token_hash: &[u8],
+        client_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let r = sqlx::query("SELECT jkt FROM tokens WHERE token_hash = $1 AND client_id = $2")
             .bind(token_hash.to_vec())
+            .bind(client_id)
             .fetch_optional(&self.pool)
             .await?;
         Ok(r.map(|r| opt::<String>(&r, "jkt")).transpose()?.flatten())
