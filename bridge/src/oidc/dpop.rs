@@ -20,10 +20,11 @@
 //! Then [`spend`] records it (its key's thumbprint and `jti`) in the
 //! database every instance shares, once: a replay within the window is
 //! refused. A proof is spent only after the rest of the request was found
-//! good (the code, the refresh token, the bound access token), so that the
-//! store grows only with requests of someone holding a live grant; it is
-//! bounded (`oidc.max_dpop_proofs`), and at the bound a proof is refused,
-//! never a remembered one forgotten.
+//! good (the code, the refresh token, the bound access token, a pushed
+//! request), so that the store grows only with requests of someone holding
+//! a live grant or within the push rate of `/par`. It is bounded
+//! (`oidc.max_dpop_proofs`), and at the bound a proof is refused, never a
+//! remembered one forgotten.
 //!
 //! The binding is the key's RFC 7638 thumbprint (`jkt`), stored with each
 //! token it binds: access tokens of any client that sent a proof, refresh
