@@ -25,7 +25,7 @@ use tower_http::trace::TraceLayer;
 use crate::config::Settings;
 use crate::error::PageError;
 use crate::keys::KeyRing;
-use crate::oidc::{authorize, discovery, logout, register, resource, token};
+use crate::oidc::{authorize, discovery, logout, par, register, resource, token};
 use crate::state::{AppState, Clock, Parts, system_clock};
 use crate::store::Store;
 use crate::templates::STATIC_FILES;
@@ -302,6 +302,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/jwks", get(discovery::jwks))
         .route("/token", post(token::token))
+        .route("/par", post(par::push))
         .route(
             "/userinfo",
             get(resource::userinfo).post(resource::userinfo),

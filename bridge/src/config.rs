@@ -158,6 +158,25 @@ pub struct OidcConfig {
     /// back-channel logout targets (a bridge and its sites on one machine
     /// or a private network, as in the demo). Off: public addresses only.
     pub private_backchannel_targets: bool,
+    /// Refuse front-channel authorization requests that do not come
+    /// through `/par` (RFC 9126 §5), for every client.
+    pub require_pushed_authorization_requests: bool,
+    /// How long a pushed request's `request_uri` can be used (once).
+    pub pushed_request_ttl_secs: u64,
+    /// Live pushed requests kept per client; a push beyond is refused.
+    pub max_pushed_requests_per_client: u32,
+    /// Live pushed requests kept in all; a push beyond is refused.
+    pub max_pushed_requests: u32,
+    /// Pushes allowed per client IP prefix per minute.
+    pub pushes_per_ip_per_minute: u32,
+    /// A DPoP proof is accepted this long after its `iat` (RFC 9449 §11.1).
+    pub dpop_max_age_secs: u64,
+    /// A DPoP proof whose `iat` is this far ahead of the bridge's clock is
+    /// still accepted (clock skew).
+    pub dpop_max_future_secs: u64,
+    /// DPoP proofs remembered against replay (each for its window); a
+    /// proof that finds the set full of live ones is refused.
+    pub max_dpop_proofs: u32,
 }
 
 /// `[login]`
@@ -270,6 +289,14 @@ impl Default for OidcConfig {
             private_backchannel_targets: false,
             max_grant_lifetime_secs: 90 * 24 * 3_600,
             max_certificates_behind: 0,
+            require_pushed_authorization_requests: false,
+            pushed_request_ttl_secs: 60,
+            max_pushed_requests_per_client: 100,
+            max_pushed_requests: 10_000,
+            pushes_per_ip_per_minute: 120,
+            dpop_max_age_secs: 60,
+            dpop_max_future_secs: 5,
+            max_dpop_proofs: 100_000,
         }
     }
 }
@@ -679,6 +706,13 @@ impl Config {
                 o.session_check_concurrency,
             ),
             ("oidc.session_check_max_egos", o.session_check_max_egos),
+            (
+                "oidc.max_pushed_requests_per_client",
+                o.max_pushed_requests_per_client,
+            ),
+            ("oidc.max_pushed_requests", o.max_pushed_requests),
+            ("oidc.pushes_per_ip_per_minute", o.pushes_per_ip_per_minute),
+            ("oidc.max_dpop_proofs", o.max_dpop_proofs),
         ] {
             if v == 0 {
                 return Err(invalid(key, "must be at least 1"));
@@ -701,6 +735,27 @@ impl Config {
                 "oidc.session_check_lookup_timeout_secs",
                 "must be between 1 and 3600",
             ));
+        }
+        if o.max_pushed_requests < o.max_pushed_requests_per_client {
+            return Err(invalid(
+                "oidc.max_pushed_requests",
+                "must be at least oidc.max_pushed_requests_per_client",
+            ));
+        }
+        if !(1..=600).contains(&o.pushed_request_ttl_secs) {
+            return Err(invalid(
+                "oidc.pushed_request_ttl_secs",
+                "must be between 1 and 600",
+            ));
+        }
+        if !(1..=600).contains(&o.dpop_max_age_secs) {
+            return Err(invalid(
+                "oidc.dpop_max_age_secs",
+                "must be between 1 and 600",
+            ));
+        }
+        if o.dpop_max_future_secs > 60 {
+            return Err(invalid("oidc.dpop_max_future_secs", "at most 60"));
         }
         if o.unused_client_ttl_secs == 0 {
             return Err(invalid("oidc.unused_client_ttl_secs", "must be at least 1"));

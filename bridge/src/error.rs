@@ -54,6 +54,10 @@ pub enum Code {
     InvalidClientMetadata,
     /// `unsupported_token_type` (RFC 7009)
     UnsupportedTokenType,
+    /// `invalid_request_uri` (RFC 9126 §4, OIDC Core §3.1.2.6)
+    InvalidRequestUri,
+    /// `invalid_dpop_proof` (RFC 9449 §5, §7.1)
+    InvalidDpopProof,
 }
 
 impl Code {
@@ -80,6 +84,8 @@ impl Code {
             Code::InvalidRedirectUri => "invalid_redirect_uri",
             Code::InvalidClientMetadata => "invalid_client_metadata",
             Code::UnsupportedTokenType => "unsupported_token_type",
+            Code::InvalidRequestUri => "invalid_request_uri",
+            Code::InvalidDpopProof => "invalid_dpop_proof",
         }
     }
 }
@@ -94,6 +100,8 @@ pub struct ApiError {
     basic_challenge: bool,
     /// For bearer-token endpoints: the `WWW-Authenticate: Bearer` header.
     bearer: bool,
+    /// For a DPoP-bound token: the `WWW-Authenticate: DPoP` header.
+    dpop: bool,
     /// Seconds for `Retry-After`.
     retry_after: Option<u64>,
 }
@@ -107,6 +115,7 @@ impl ApiError {
             description: description.into(),
             basic_challenge: false,
             bearer: false,
+            dpop: false,
             retry_after: None,
         }
     }
@@ -120,6 +129,7 @@ impl ApiError {
             description: "client authentication failed".into(),
             basic_challenge: basic,
             bearer: false,
+            dpop: false,
             retry_after: None,
         }
     }
@@ -145,7 +155,19 @@ impl ApiError {
             description: description.into(),
             basic_challenge: false,
             bearer: true,
+            dpop: false,
             retry_after: None,
+        }
+    }
+
+    /// A DPoP-bound token's error at a resource endpoint (RFC 9449 §7.1):
+    /// as [`ApiError::bearer`], with the `WWW-Authenticate: DPoP` header
+    /// naming the algorithms a proof may use.
+    pub fn dpop(code: Code, description: impl Into<String>) -> Self {
+        Self {
+            bearer: false,
+            dpop: true,
+            ..Self::bearer(code, description)
         }
     }
 
@@ -171,6 +193,7 @@ impl ApiError {
             description: format!("internal error (reference {reference})"),
             basic_challenge: false,
             bearer: false,
+            dpop: false,
             retry_after: None,
         }
     }
@@ -214,6 +237,17 @@ impl IntoResponse for ApiError {
                 "Bearer error=\"{}\", error_description=\"{}\"",
                 self.code.as_str(),
                 self.description.replace('"', "'")
+            );
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                h.insert(header::WWW_AUTHENTICATE, v);
+            }
+        }
+        if self.dpop {
+            let v = format!(
+                "DPoP error=\"{}\", error_description=\"{}\", algs=\"{}\"",
+                self.code.as_str(),
+                self.description.replace('"', "'"),
+                crate::oidc::dpop::ALGS.join(" ")
             );
             if let Ok(v) = HeaderValue::from_str(&v) {
                 h.insert(header::WWW_AUTHENTICATE, v);

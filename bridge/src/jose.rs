@@ -120,6 +120,22 @@ impl PublicParams {
     }
 }
 
+/// The RFC 7638 thumbprint of a P-256 key (`x`, `y`: canonical base64url
+/// of 32 bytes each), as a DPoP proof's key is named (RFC 9449 §6).
+pub(crate) fn ec_p256_thumbprint(x: &str, y: &str) -> String {
+    PublicParams::Ec {
+        x: x.to_owned(),
+        y: y.to_owned(),
+    }
+    .thumbprint()
+}
+
+/// The RFC 7638 thumbprint of an Ed25519 key (`x`: canonical base64url of
+/// 32 bytes).
+pub(crate) fn ed25519_thumbprint(x: &str) -> String {
+    PublicParams::Okp { x: x.to_owned() }.thumbprint()
+}
+
 /// A private signing key with its key id (kid = RFC 7638 JWK thumbprint, base64url, no padding).
 pub struct SigningKey {
     alg: Alg,
@@ -442,7 +458,7 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 /// Strict base64url: no padding, no whitespace, canonical trailing bits.
-fn b64_decode(s: &str) -> Result<Vec<u8>, JoseError> {
+pub(crate) fn b64_decode(s: &str) -> Result<Vec<u8>, JoseError> {
     URL_SAFE_NO_PAD
         .decode(s)
         .map_err(|_| JoseError::Malformed("bad base64url"))

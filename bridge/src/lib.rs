@@ -10,7 +10,8 @@
 //! * [`config`]: TOML + environment configuration, validated into
 //!   `Settings`.
 //! * [`oidc`]: the OIDC/OAuth endpoints: discovery and JWKS, authorize,
-//!   token, userinfo, introspection, revocation, registration, logout.
+//!   pushed authorization requests, token (with DPoP proofs), userinfo,
+//!   introspection, revocation, registration, logout.
 //! * [`login`]: the Cyrcles login pages, ego resolution and challenges.
 //! * [`store`]: SQLite/PostgreSQL storage through one portable query set.
 //! * [`keys`] and [`jose`]: ID-token signing keys (RS256, ES256, EdDSA),

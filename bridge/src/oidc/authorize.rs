@@ -81,6 +81,11 @@ async fn authorize(
         Ok(x) => x,
         Err(p) => return problem(p.0),
     };
+    // A request_uri from /par stands for the whole request (RFC 9126 §4).
+    let (map, dups) = match crate::oidc::par::front_channel(state, map, dups).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
     if dups.iter().any(|d| d == "client_id" || d == "redirect_uri") {
         return problem("client_id and redirect_uri must appear once.");
     }

@@ -119,6 +119,12 @@ pub struct ClientMetadata {
     /// Scopes the client may ask for (space-separated); empty: all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// Authorization requests must come through `/par` (RFC 9126 §6).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_pushed_authorization_requests: bool,
+    /// Token requests must carry a DPoP proof (RFC 9449 §5.2).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// Why metadata is refused.

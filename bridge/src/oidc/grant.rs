@@ -186,6 +186,10 @@ async fn issue(
             expires_at: now + i64::try_from(state.settings.oidc.code_ttl_secs).unwrap_or(60),
         })
         .await?;
+    if let Some(jkt) = &req.dpop_jkt {
+        // RFC 9449 §10: the code is redeemed only with a proof by this key.
+        state.store.bind_code_key(&util::sha256(&code), jkt).await?;
+    }
     let revoked = state
         .store
         .revoke_excess_grants(

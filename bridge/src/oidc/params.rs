@@ -66,6 +66,9 @@ pub struct AuthRequest {
     /// request's authentication parameters are dropped.
     #[serde(default)]
     pub person_required: bool,
+    /// The DPoP key the code is bound to (RFC 9449 §10), a thumbprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 /// A failure before the client and redirect URI are trusted: shown as a
@@ -329,6 +332,18 @@ pub fn validate(
             }
         },
     };
+    // An RFC 7638 thumbprint: base64url of a SHA-256 digest.
+    let dpop_jkt = match p.get("dpop_jkt") {
+        None => None,
+        Some(j) if crate::util::is_token_shaped(j) => Some(j.clone()),
+        Some(_) => {
+            return Err(fail(
+                Code::InvalidRequest,
+                "dpop_jkt must be a JWK SHA-256 thumbprint (RFC 7638), base64url",
+                mode,
+            ));
+        }
+    };
     let text = |k: &str| {
         p.get(k)
             .filter(|v| !v.chars().any(char::is_control))
@@ -352,6 +367,7 @@ pub fn validate(
         claims,
         acr_values: text("acr_values"),
         person_required: false,
+        dpop_jkt,
     };
     req.person_required = crate::oidc::acr::wants_person(&req);
     Ok(req)

@@ -3,46 +3,16 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::error::{ApiError, Code};
+use crate::oidc::dpop;
 use crate::oidc::token::{authenticate, form, no_store_json};
 use crate::state::AppState;
 use crate::store::TokenKind;
 use crate::util;
-
-/// The bearer token of a userinfo request: from the `Authorization` header,
-/// or the form body of a POST (RFC 6750 §2.1, §2.2). Never from the query.
-fn bearer(method: &Method, headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
-    let from_header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(|t| t.trim().to_string());
-    let from_body = if *method == Method::POST && !body.is_empty() {
-        form(headers, body)
-            .ok()
-            .and_then(|f| f.get("access_token").cloned())
-    } else {
-        None
-    };
-    match (from_header, from_body) {
-        (Some(_), Some(_)) => Err(ApiError::bearer(
-            Code::InvalidRequest,
-            "more than one access token",
-        )),
-        (Some(t), None) | (None, Some(t)) => Ok(t),
-        (None, None) => Err(ApiError::bearer(
-            Code::InvalidToken,
-            "an access token is required",
-        )),
-    }
-}
 
 /// `GET|POST /userinfo`
 pub async fn userinfo(
@@ -52,7 +22,7 @@ pub async fn userinfo(
     body: Bytes,
 ) -> Response {
     let result = async {
-        let token = bearer(&method, &headers, &body)?;
+        let (token, scheme) = dpop::presented(&method, &headers, &body)?;
         let active = state
             .store
             .active_token(&util::sha256(&token), state.now())
@@ -61,6 +31,16 @@ pub async fn userinfo(
             .ok_or_else(|| {
                 ApiError::bearer(Code::InvalidToken, "the access token is invalid or expired")
             })?;
+        dpop::check_resource(
+            &state,
+            &headers,
+            &method,
+            "/userinfo",
+            &token,
+            scheme,
+            active.jkt.as_deref(),
+        )
+        .await?;
         if !active.scope.split(' ').any(|s| s == "openid") {
             return Err(ApiError::bearer(
                 Code::InsufficientScope,
@@ -107,11 +87,16 @@ pub async fn introspect(
             TokenKind::Access => "access_token",
             TokenKind::Refresh => "refresh_token",
         };
-        Ok::<_, ApiError>(no_store_json(json!({
+        let token_type = match (active.kind, &active.jkt) {
+            (TokenKind::Access, Some(_)) => "DPoP",
+            (TokenKind::Access, None) => "Bearer",
+            (TokenKind::Refresh, _) => "refresh_token",
+        };
+        let mut out = json!({
             "active": true,
             "scope": active.scope,
             "client_id": active.client_id,
-            "token_type": if active.kind == TokenKind::Access { "Bearer" } else { "refresh_token" },
+            "token_type": token_type,
             "token_kind": kind,
             "exp": active.expires_at,
             "iat": active.created_at,
@@ -119,7 +104,12 @@ pub async fn introspect(
             "aud": active.client_id,
             "iss": state.settings.issuer,
             "auth_time": active.grant.auth_time,
-        })))
+        });
+        // RFC 9449 §6.2: the key a bound token is confirmed by.
+        if let Some(jkt) = &active.jkt {
+            util::set(&mut out, "cnf", json!({ "jkt": jkt }));
+        }
+        Ok::<_, ApiError>(no_store_json(out))
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)

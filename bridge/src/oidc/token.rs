@@ -16,9 +16,10 @@ use serde_json::{Value, json};
 use crate::error::{ApiError, Code};
 use crate::jose;
 use crate::oidc::client::{Client, Presented};
+use crate::oidc::dpop::{self, Proof};
 use crate::oidc::params::pkce_matches;
 use crate::state::AppState;
-use crate::store::{GrantRow, RotateOutcome, UseCodeOutcome};
+use crate::store::{Binding, GrantRow, RotateOutcome, UseCodeOutcome};
 use crate::util;
 
 /// Parses a form body, refusing repeated parameters (RFC 6749 §3.2).
@@ -102,9 +103,11 @@ async fn token_inner(
 ) -> Result<Value, ApiError> {
     let f = form(headers, body)?;
     let client = authenticate(state, headers, &f).await?;
+    let proof = dpop::token_request(state, headers, &client)?;
+    let proof = proof.as_ref();
     match f.get("grant_type").map(String::as_str) {
-        Some("authorization_code") => code_grant(state, &client, &f).await,
-        Some("refresh_token") => refresh_grant(state, &client, &f).await,
+        Some("authorization_code") => code_grant(state, &client, &f, proof).await,
+        Some("refresh_token") => refresh_grant(state, &client, &f, proof).await,
         Some(_) => Err(ApiError::bad(
             Code::UnsupportedGrantType,
             "grant_type must be authorization_code or refresh_token",
@@ -124,11 +127,13 @@ async fn code_grant(
     state: &AppState,
     client: &Client,
     f: &HashMap<String, String>,
+    proof: Option<&Proof>,
 ) -> Result<Value, ApiError> {
     let code = f
         .get("code")
         .ok_or_else(|| ApiError::bad(Code::InvalidRequest, "code is required"))?;
     let now = state.now();
+    dpop::check_code_key(state, client, proof, &util::sha256(code)).await?;
     // A code sent by another client than its own is unknown to that client,
     // and stays unused for its own.
     let (row, grant) = match state
@@ -160,13 +165,15 @@ async fn code_grant(
         (None, Some(_)) => return Err(invalid_grant("no code_challenge was sent for this code")),
         (None, None) => {}
     }
-    issue(state, client, &grant, &grant.scope, true).await
+    let binding = dpop::bind(state, client, proof).await?;
+    issue(state, client, &grant, &grant.scope, true, &binding).await
 }
 
 async fn refresh_grant(
     state: &AppState,
     client: &Client,
     f: &HashMap<String, String>,
+    proof: Option<&Proof>,
 ) -> Result<Value, ApiError> {
     if !client.may_refresh() {
         return Err(ApiError::bad(
@@ -178,6 +185,7 @@ async fn refresh_grant(
         .get("refresh_token")
         .ok_or_else(|| ApiError::bad(Code::InvalidRequest, "refresh_token is required"))?;
     let now = state.now();
+    dpop::check_refresh_key(state, client, proof, &util::sha256(token)).await?;
     let active = match state
         .store
         .rotate_refresh(&util::sha256(token), &client.id, now)
@@ -233,7 +241,8 @@ async fn refresh_grant(
             s.clone()
         }
     };
-    issue(state, client, &active.grant, &scope, false).await
+    let binding = dpop::bind(state, client, proof).await?;
+    issue(state, client, &active.grant, &scope, false, &binding).await
 }
 
 /// Why the ego's current record no longer allows `grant`, if it does not:
@@ -273,6 +282,7 @@ async fn issue(
     grant: &GrantRow,
     scope: &str,
     first: bool,
+    binding: &Binding,
 ) -> Result<Value, ApiError> {
     let now = state.now();
     let o = &state.settings.oidc;
@@ -282,7 +292,7 @@ async fn issue(
     let refresh_hash = refresh.as_deref().map(util::sha256);
     state
         .store
-        .insert_token_pair(
+        .insert_bound_token_pair(
             &util::sha256(&access),
             now + ttl(o.access_token_ttl_secs),
             refresh_hash.as_deref().map(|h| {
@@ -297,11 +307,12 @@ async fn issue(
             &client.id,
             scope,
             now,
+            binding,
         )
         .await?;
     let mut out = json!({
         "access_token": access,
-        "token_type": "Bearer",
+        "token_type": dpop::token_type(binding),
         "expires_in": o.access_token_ttl_secs,
         "scope": scope,
     });

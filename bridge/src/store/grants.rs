@@ -141,8 +141,20 @@ pub struct ActiveToken {
     pub created_at: i64,
     /// Expires.
     pub expires_at: i64,
+    /// The thumbprint of the DPoP key it is bound to (RFC 9449), if any.
+    pub jkt: Option<String>,
     /// Its grant.
     pub grant: GrantRow,
+}
+
+/// The DPoP keys (RFC 7638 thumbprints) the tokens of one token response
+/// are bound to (RFC 9449); `None`: a bearer token.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Binding {
+    /// The access token's key.
+    pub access: Option<String>,
+    /// The refresh token's key.
+    pub refresh: Option<String>,
 }
 
 /// What rotating a refresh token found.
@@ -286,6 +298,33 @@ impl Store {
         Ok(())
     }
 
+    /// Binds a code to the DPoP key (RFC 7638 thumbprint) it can only be
+    /// redeemed with (RFC 9449 §10).
+    pub async fn bind_code_key(&self, code_hash: &[u8], jkt: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE codes SET dpop_jkt = $1 WHERE code_hash = $2")
+            .bind(jkt)
+            .bind(code_hash.to_vec())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The DPoP key a code of `client_id` is bound to, if any.
+    pub async fn code_key(
+        &self,
+        code_hash: &[u8],
+        client_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let r = sqlx::query("SELECT dpop_jkt FROM codes WHERE code_hash = $1 AND client_id = $2")
+            .bind(code_hash.to_vec())
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(r.map(|r| opt::<String>(&r, "dpop_jkt"))
+            .transpose()?
+            .flatten())
+    }
+
     /// Adds a code.
     pub async fn insert_code(&self, c: &CodeRow) -> Result<(), StoreError> {
         sqlx::query(
@@ -373,22 +412,51 @@ impl Store {
         scope: &str,
         created_at: i64,
     ) -> Result<(), StoreError> {
+        self.insert_bound_token_pair(
+            access_hash,
+            access_expires_at,
+            refresh,
+            grant_id,
+            client_id,
+            scope,
+            created_at,
+            &Binding::default(),
+        )
+        .await
+    }
+
+    /// [`Store::insert_token_pair`], the tokens bound to DPoP keys.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn insert_bound_token_pair(
+        &self,
+        access_hash: &[u8],
+        access_expires_at: i64,
+        refresh: Option<(&[u8], i64)>,
+        grant_id: &str,
+        client_id: &str,
+        scope: &str,
+        created_at: i64,
+        binding: &Binding,
+    ) -> Result<(), StoreError> {
         let Some((refresh_hash, refresh_expires_at)) = refresh else {
-            return self
-                .insert_token(
-                    access_hash,
-                    TokenKind::Access,
-                    grant_id,
-                    client_id,
-                    scope,
-                    created_at,
-                    access_expires_at,
-                )
-                .await;
+            sqlx::query(
+                "INSERT INTO tokens (token_hash, kind, grant_id, client_id, scope, created_at, expires_at, revoked_at, rotated_at, jkt) \
+                 VALUES ($1, 'access', $2, $3, $4, $5, $6, NULL, NULL, $7)",
+            )
+            .bind(access_hash.to_vec())
+            .bind(grant_id)
+            .bind(client_id)
+            .bind(scope)
+            .bind(created_at)
+            .bind(access_expires_at)
+            .bind(binding.access.clone())
+            .execute(&self.pool)
+            .await?;
+            return Ok(());
         };
         sqlx::query(
-            "INSERT INTO tokens (token_hash, kind, grant_id, client_id, scope, created_at, expires_at, revoked_at, rotated_at) \
-             VALUES ($1, 'access', $2, $3, $4, $5, $6, NULL, NULL), ($7, 'refresh', $8, $9, $10, $11, $12, NULL, NULL)",
+            "INSERT INTO tokens (token_hash, kind, grant_id, client_id, scope, created_at, expires_at, revoked_at, rotated_at, jkt) \
+             VALUES ($1, 'access', $2, $3, $4, $5, $6, NULL, NULL, $7), ($8, 'refresh', $9, $10, $11, $12, $13, NULL, NULL, $14)",
         )
         .bind(access_hash.to_vec())
         .bind(grant_id)
@@ -396,12 +464,14 @@ impl Store {
         .bind(scope)
         .bind(created_at)
         .bind(access_expires_at)
+        .bind(binding.access.clone())
         .bind(refresh_hash.to_vec())
         .bind(grant_id)
         .bind(client_id)
         .bind(scope)
         .bind(created_at)
         .bind(refresh_expires_at)
+        .bind(binding.refresh.clone())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -443,7 +513,7 @@ impl Store {
         now: i64,
     ) -> Result<Option<ActiveToken>, StoreError> {
         let Some(r) = sqlx::query(
-            "SELECT t.kind, t.client_id AS t_client, t.scope AS t_scope, t.created_at AS t_created, t.expires_at AS t_expires, \
+            "SELECT t.kind, t.client_id AS t_client, t.scope AS t_scope, t.created_at AS t_created, t.expires_at AS t_expires, t.jkt AS t_jkt, \
              g.grant_id, g.client_id, g.ego_id, g.sid, g.sub, g.scope, g.claims, g.nonce, g.auth_time, g.acr, g.cert_seq, g.created_at, g.revoked_at \
              FROM tokens t JOIN grants g ON g.grant_id = t.grant_id \
              WHERE t.token_hash = $1 AND t.expires_at > $2 AND t.revoked_at IS NULL AND t.rotated_at IS NULL AND g.revoked_at IS NULL",
@@ -462,8 +532,24 @@ impl Store {
             scope: col(&r, "t_scope")?,
             created_at: col(&r, "t_created")?,
             expires_at: col(&r, "t_expires")?,
+            jkt: opt(&r, "t_jkt")?,
             grant: grant(&r)?,
         }))
+    }
+
+    /// The DPoP key thumbprint a token of `client_id` is bound to (`None`:
+    /// unknown, another client's, or a bearer token).
+    pub async fn token_jkt(
+        &self,
+        token_hash: &[u8],
+        client_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let r = sqlx::query("SELECT jkt FROM tokens WHERE token_hash = $1 AND client_id = $2")
+            .bind(token_hash.to_vec())
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(r.map(|r| opt::<String>(&r, "jkt")).transpose()?.flatten())
     }
 
     /// Spends a refresh token (rotation). A second use of a rotated token is

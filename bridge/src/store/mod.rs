@@ -19,6 +19,8 @@ mod flow;
 mod grants;
 mod keys;
 mod limits;
+mod proofs;
+mod pushed;
 
 use std::time::Duration;
 
@@ -35,9 +37,11 @@ pub use flow::{
     PendingCaps, SessionRow,
 };
 pub use grants::{
-    ActiveToken, CodeRow, GrantRow, NewGrant, RotateOutcome, TokenKind, UseCodeOutcome,
+    ActiveToken, Binding, CodeRow, GrantRow, NewGrant, RotateOutcome, TokenKind, UseCodeOutcome,
 };
 pub use keys::KeyRow;
+pub use proofs::ProofSpend;
+pub use pushed::{PushAdmission, PushCaps, PushedRow};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/bridge/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator =
@@ -202,7 +206,9 @@ impl Store {
     ///   and sessions: a day after they expired, were revoked or ended
     ///   (reuse detection needs that day);
     /// * grants: once no code or token of theirs is left;
-    /// * consents: with their client.
+    /// * consents: with their client;
+    /// * pushed authorization requests and remembered DPoP proofs: at
+    ///   their expiry.
     pub async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
         let mut removed = 0;
         let horizon = now - HISTORY_SECS;
@@ -237,6 +243,8 @@ impl Store {
                  AND NOT EXISTS (SELECT 1 FROM codes c WHERE c.grant_id = grants.grant_id)",
                 now - GRANT_GRACE_SECS,
             ),
+            ("DELETE FROM pushed_requests WHERE expires_at <= $1", now),
+            ("DELETE FROM dpop_proofs WHERE expires_at < $1", now),
             // Consents of clients that are gone.
             (
                 "DELETE FROM consents \
@@ -258,7 +266,7 @@ impl Store {
 }
 
 /// The tables [`Store::row_counts`] reports.
-const COUNTED_TABLES: [&str; 11] = [
+const COUNTED_TABLES: [&str; 13] = [
     "interactions",
     "challenges",
     "sessions",
@@ -270,6 +278,8 @@ const COUNTED_TABLES: [&str; 11] = [
     "egos",
     "rate_hits",
     "pow_spent",
+    "pushed_requests",
+    "dpop_proofs",
 ];
 
 impl Store {

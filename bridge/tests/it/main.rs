@@ -24,6 +24,7 @@ mod flow;
 mod interactions;
 mod limits;
 mod pages;
+mod par_dpop;
 mod pow;
 mod prefixes;
 mod provider;
