@@ -143,6 +143,64 @@ pub fn to_client(redirect_uri: &str, mode: ResponseMode, params: &[(&str, &str)]
     }
 }
 
+/// The same parameters, but sent by the person: a page that says `notice`
+/// and offers a link (query) or a button (form_post) to the client. For
+/// answers the bridge decides on its own to a redirect URI that anyone
+/// could have registered: an automatic redirect there would make the
+/// bridge an open redirector (RFC 9700 §4.11.2).
+pub fn to_client_by_hand(
+    redirect_uri: &str,
+    mode: ResponseMode,
+    params: &[(&str, &str)],
+    notice: &str,
+) -> Response {
+    let Ok(mut url) = url::Url::parse(redirect_uri) else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let origin = url.origin().ascii_serialization();
+    let back = match mode {
+        ResponseMode::Query => {
+            url.query_pairs_mut().extend_pairs(params);
+            format!(
+                "<p><a href=\"{}\" id=\"back\">Go back to {}</a></p>",
+                html_escape(url.as_str()),
+                html_escape(&origin)
+            )
+        }
+        ResponseMode::FormPost => {
+            let inputs: String = params
+                .iter()
+                .map(|(k, v)| {
+                    format!(
+                        "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                        html_escape(k),
+                        html_escape(v)
+                    )
+                })
+                .collect();
+            format!(
+                "<form method=\"post\" action=\"{}\">{inputs}<button type=\"submit\" id=\"back\">Go back to {}</button></form>",
+                html_escape(redirect_uri),
+                html_escape(&origin)
+            )
+        }
+    };
+    let body = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Back to {o}</title>\
+         <link rel=\"stylesheet\" href=\"/static/style.css\"></head><body><main>\
+         <h1>Back to {o}</h1><p id=\"notice\">{n}</p>{back}</main></body></html>",
+        o = html_escape(&origin),
+        n = html_escape(notice),
+    );
+    let mut res = (StatusCode::OK, axum::response::Html(body)).into_response();
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&page_csp(&format!("'self' {origin}"))) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
 /// The policy of the bridge's pages, with `form_action` as the allowed
 /// form targets.
 fn page_csp(form_action: &str) -> String {

@@ -668,11 +668,10 @@ pub async fn proceed(
                 .set_interaction_session(&id, &session.ego_id, &session.sid, &recorded)
                 .await?;
             if ix.req.prompt.none {
-                grant::error_to_client(
+                grant::automatic_error(
                     &state,
-                    &ix.req.redirect_uri,
-                    ix.req.response_mode,
-                    ix.req.state.as_deref(),
+                    &ix.client,
+                    &ix.req,
                     Code::ConsentRequired,
                     "consent required",
                 )

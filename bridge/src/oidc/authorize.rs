@@ -14,6 +14,7 @@ use crate::error::{Code, PageError};
 use crate::limits::{IpPrefix, Rate};
 use crate::login::cookies;
 use crate::oidc::acr::Approval;
+use crate::oidc::client::Client;
 use crate::oidc::grant;
 use crate::oidc::params::{self, AuthRequest};
 use crate::state::AppState;
@@ -145,16 +146,7 @@ async fn authorize(
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
-    let fail = |code: Code, d: &str| {
-        grant::error_to_client(
-            state,
-            &req.redirect_uri,
-            req.response_mode,
-            req.state.as_deref(),
-            code,
-            d,
-        )
-    };
+    let fail = |code: Code, d: &str| grant::automatic_error(state, &client, &req, code, d);
 
     // Decide whether the session, if any, can answer without the agent.
     // `other_ego`: the request names another ego than the session's.
@@ -187,7 +179,7 @@ async fn authorize(
         // prompt=login: the session's ego is asked again, with the person
         // confirming (`person_required`).
         let opening = session.as_ref().map_or(Opening::Login, Opening::LoginAs);
-        return open_interaction(state, &req, opening, prefix).await;
+        return open_interaction(state, &client, &req, opening, prefix).await;
     };
     // A session answers only for a site its agent approved in it (the
     // site's latest grant there), as strongly and as recently as the
@@ -205,7 +197,7 @@ async fn authorize(
                 "the person's agent has not approved this site in this session",
             );
         }
-        return open_interaction(state, &req, Opening::LoginAs(s), prefix).await;
+        return open_interaction(state, &client, &req, Opening::LoginAs(s), prefix).await;
     };
     if grant::needs_consent(state, &req, &s.ego_id)
         .await
@@ -217,7 +209,7 @@ async fn authorize(
                 "the person has not consented to this client",
             );
         }
-        return open_interaction(state, &req, Opening::Consent(s, approval), prefix).await;
+        return open_interaction(state, &client, &req, Opening::Consent(s, approval), prefix).await;
     }
     grant::complete(state, &client, &req, s, approval, None).await
 }
@@ -244,7 +236,7 @@ enum HintCheck {
 async fn id_token_hint_matches(
     state: &AppState,
     hint: &str,
-    client: &crate::oidc::client::Client,
+    client: &Client,
     session: Option<&SessionRow>,
     now: i64,
 ) -> HintCheck {
@@ -273,6 +265,7 @@ async fn id_token_hint_matches(
 /// all, with the eviction rule of [`crate::store::Admission`].
 async fn open_interaction(
     state: &AppState,
+    client: &Client,
     req: &AuthRequest,
     opening: Opening<'_>,
     prefix: IpPrefix,
@@ -294,11 +287,10 @@ async fn open_interaction(
         return PageError::internal(&"cannot serialize the request").into_response();
     };
     if request.len() > MAX_STORED_REQUEST {
-        return grant::error_to_client(
+        return grant::automatic_error(
             state,
-            &req.redirect_uri,
-            req.response_mode,
-            req.state.as_deref(),
+            client,
+            req,
             Code::InvalidRequest,
             "the authorization request is too large",
         );

@@ -12,6 +12,24 @@ use crate::state::AppState;
 use crate::store::{CodeRow, NewGrant, SessionRow, StoreError};
 use crate::{util, web};
 
+/// The parameters of an error response (with `iss`, RFC 9207).
+fn error_params<'a>(
+    state: &'a AppState,
+    client_state: Option<&'a str>,
+    code: Code,
+    description: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    let mut params = vec![
+        ("error", code.as_str()),
+        ("error_description", description),
+        ("iss", state.settings.issuer.as_str()),
+    ];
+    if let Some(s) = client_state {
+        params.push(("state", s));
+    }
+    params
+}
+
 /// Sends an OAuth error to the client's (validated) redirect URI.
 pub fn error_to_client(
     state: &AppState,
@@ -21,15 +39,37 @@ pub fn error_to_client(
     code: Code,
     description: &str,
 ) -> Response {
-    let mut params = vec![
-        ("error", code.as_str()),
-        ("error_description", description),
-        ("iss", state.settings.issuer.as_str()),
-    ];
-    if let Some(s) = client_state {
-        params.push(("state", s));
-    }
+    let params = error_params(state, client_state, code, description);
     web::to_client(redirect_uri, mode, &params)
+}
+
+/// Sends an error the bridge decided without the person (`prompt=none`,
+/// a bound reached) to the client: at once to a client the operator
+/// registered, by the person's click for a self-registered one, whose
+/// redirect URI could be anyone's ([`web::to_client_by_hand`]).
+pub fn automatic_error(
+    state: &AppState,
+    client: &Client,
+    req: &AuthRequest,
+    code: Code,
+    description: &str,
+) -> Response {
+    if !client.is_dynamic() {
+        return error_to_client(
+            state,
+            &req.redirect_uri,
+            req.response_mode,
+            req.state.as_deref(),
+            code,
+            description,
+        );
+    }
+    let params = error_params(state, req.state.as_deref(), code, description);
+    let notice = format!(
+        "The site {} asked this bridge about your login, and the answer is: {description}.",
+        client.name
+    );
+    web::to_client_by_hand(&req.redirect_uri, req.response_mode, &params, &notice)
 }
 
 /// Whether the ego has not yet consented to everything `req` asks (or the
@@ -96,11 +136,10 @@ pub async fn complete(
             state.metrics.login("code_issued");
             web::to_client(&req.redirect_uri, req.response_mode, &params)
         }
-        Ok(Issued::TooMany) => error_to_client(
+        Ok(Issued::TooMany) => automatic_error(
             state,
-            &req.redirect_uri,
-            req.response_mode,
-            req.state.as_deref(),
+            client,
+            req,
             Code::TemporarilyUnavailable,
             "too many authorizations in this session; try again in a minute",
         ),

@@ -992,3 +992,77 @@ async fn a_refresh_after_the_ego_key_changed_ends_the_grant() {
         );
     }
 }
+
+/// Item 2, the rest: a valid `prompt=none` request of a self-registered
+/// client was answered by an automatic redirect to its URI
+/// (`login_required`), so a throwaway client still made the bridge a
+/// zero-click open redirector. An error the bridge decides on its own is
+/// now shown on a page with a link there; the person follows it or not.
+#[tokio::test]
+async fn a_silent_error_for_a_self_registered_client_waits_for_a_click() {
+    let bridge = TestBridge::start().await;
+    let registered: Value = browser()
+        .post(bridge.url("/register"))
+        .json(&json!({
+            "redirect_uris": ["https://evil.example/cb"],
+            "token_endpoint_auth_method": "none",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let silent = |id: &str, redirect: &str, mode: &str| {
+        let mut u = url::Url::parse(&bridge.url("/authorize")).unwrap();
+        u.query_pairs_mut()
+            .append_pair("client_id", id)
+            .append_pair("redirect_uri", redirect)
+            .append_pair("response_type", "code")
+            .append_pair("scope", "openid")
+            .append_pair("prompt", "none")
+            .append_pair("response_mode", mode)
+            .append_pair("state", "s1")
+            .append_pair(
+                "code_challenge",
+                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            )
+            .append_pair("code_challenge_method", "S256");
+        u.to_string()
+    };
+    let stranger = registered["client_id"].as_str().unwrap();
+    let res = browser()
+        .get(silent(stranger, "https://evil.example/cb", "query"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().get("location").is_none());
+    let page = res.text().await.unwrap();
+    assert!(!page.contains("autosubmit"), "{page}");
+    assert!(
+        page.contains("href=\"https://evil.example/cb?error=login_required"),
+        "{page}"
+    );
+    // form_post: a button, not an auto-submitted form.
+    let res = browser()
+        .get(silent(stranger, "https://evil.example/cb", "form_post"))
+        .send()
+        .await
+        .unwrap();
+    let page = res.text().await.unwrap();
+    assert!(!page.contains("autosubmit"), "{page}");
+    assert!(page.contains("id=\"back\""), "{page}");
+    assert!(page.contains("value=\"login_required\""), "{page}");
+
+    // A client the operator registered gets it by redirect, as silent
+    // authentication needs.
+    let (id, _) = bridge.confidential().await;
+    let res = browser()
+        .get(silent(&id, REDIRECT, "query"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(query(&location(&res))["error"], "login_required");
+}
