@@ -10,6 +10,10 @@
     var nextUrl = box.getAttribute('data-next-url');
     var line = document.getElementById('wait-status');
     var stopped = false;
+    // The page's own forms (send again, cancel) end this challenge: once
+    // one is sent, its answer is where the browser goes, and the poller
+    // must not move it to this challenge's outcome instead.
+    document.addEventListener('submit', function () { stopped = true; }, true);
     function show(text) { if (line) line.textContent = text; }
     function poll() {
       if (stopped) return;
@@ -17,6 +21,7 @@
       fetch(statusUrl + '?wait=25', { credentials: 'same-origin', cache: 'no-store', headers: { 'Accept': 'application/json' } })
         .then(function (r) { return r.ok ? r.json() : { status: 'error' }; })
         .then(function (s) {
+          if (stopped) return;
           if (s.status === 'pending') {
             show('Waiting for your agent… (' + s.seconds_left + ' s)');
             // A busy bridge answers at once instead of holding the request:

@@ -4,8 +4,9 @@
 //! reads the match code off the bridge's page, has it approved with the
 //! `cyrcles` CLI and lands back on the site logged in; a denied login
 //! ends on the bridge's error page. Every button of the bridge's pages is
-//! clicked (ego and wait pages: continue and cancel; denied page: cancel;
-//! consent: allow and deny; logout: stay and confirm) and must land where
+//! clicked (ego page: continue and cancel; wait page: send again and
+//! cancel; denied page: try again and cancel; consent: allow and deny;
+//! logout: stay and confirm) and must land where
 //! it should, with no error in the browser's console (a CSP violation is
 //! one: Chromium applies `form-action` to the redirect after a form post).
 //! Screenshots go to `target/e2e-screenshots/`.
@@ -396,9 +397,26 @@ async fn a_real_browser_logs_in_and_sees_a_denied_login() {
     b.type_into("#ego_id", &ego).await;
     b.click("#continue").await;
     b.find("#match-code").await;
+    // "Send the request again": another challenge, on its own wait page.
+    let first_wait = b.url().await;
+    b.click("#resend").await;
+    let again = bounded(30, "the resent request's page", async {
+        loop {
+            let url = b.url().await;
+            if url != first_wait && url.contains("/challenge/") && !url.ends_with("/continue") {
+                return url;
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    })
+    .await;
+    assert!(again.starts_with(&bridge.issuer), "{again}");
+    b.find("#match-code").await;
+    b.screenshot("cancel-2-resent").await;
+    b.assert_clean_console("sending the request again").await;
     b.click("#cancel").await;
     b.wait_at(&site.url, "access_denied").await;
-    b.screenshot("cancel-2-wait-page").await;
+    b.screenshot("cancel-3-wait-page").await;
     b.assert_clean_console("cancel on the wait page").await;
 
     // The person denies: the bridge's error page, then cancel from there.
@@ -407,9 +425,19 @@ async fn a_real_browser_logs_in_and_sees_a_denied_login() {
     b.screenshot("denied-4-error").await;
     assert!(html.contains("class=\"error\""), "{html}");
     assert!(b.url().await.starts_with(&bridge.issuer));
+    // "Try again": the ego page, the ego still filled in; denied again.
+    b.click("#retry").await;
+    let retry = b.wait_at(&bridge.issuer, "id=\"ego_id\"").await;
+    assert!(retry.contains(&format!("value=\"{ego}\"")), "{retry}");
+    b.screenshot("denied-5-retry").await;
+    b.click("#continue").await;
+    let code = b.text("#match-code").await;
+    crate::common::answer(&alice, &code, false).await;
+    b.wait_for("You denied the login").await;
+    b.assert_clean_console("trying again after a denial").await;
     b.click("#cancel").await;
     b.wait_at(&site.url, "access_denied").await;
-    b.screenshot("denied-5-cancelled").await;
+    b.screenshot("denied-6-cancelled").await;
     b.assert_clean_console("a denied login, cancelled").await;
 
     // A second ego, new to the site: the person approves in the agent,
