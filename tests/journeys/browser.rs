@@ -2,8 +2,9 @@
 //! protocol (chromedriver), with a small client written here on reqwest.
 //! It clicks "Login with Cyrcles" on the demo site, types the ego id,
 //! reads the match code off the bridge's page, has it approved with the
-//! `cyrcles` CLI and lands back on the site logged in; a denied login
-//! ends on the bridge's error page. Every button of the bridge's pages is
+//! `cyrcles` CLI and lands back on the site logged in; a second site in
+//! the same browser asks the agent again; a denied login ends on the
+//! bridge's error page. Every button of the bridge's pages is
 //! clicked (ego page: continue and cancel; wait page: send again and
 //! cancel; denied page: try again and cancel; consent: allow and deny;
 //! logout: stay and confirm) and must land where
@@ -352,6 +353,25 @@ async fn a_real_browser_logs_in_and_sees_a_denied_login() {
     b.assert_clean_console("an approved login").await;
     assert!(landed.contains("id=\"claims\""), "{landed}");
     assert_eq!(b.text("#claim-iss").await, bridge.issuer);
+    // A second site in the same browser: the bridge session does not log
+    // the browser in there by itself; the page names the session's ego
+    // and the agent is asked about this site.
+    let other_site = Site::start(&dir.0, &bridge.issuer).await;
+    b.go(&other_site.url).await;
+    b.type_into("#ego", &ego).await;
+    b.click("#login").await;
+    let page = b.wait_at(&bridge.issuer, "id=\"signed-in-as\"").await;
+    assert!(page.contains(&format!("value=\"{ego}\"")), "{page}");
+    b.screenshot("second-site-1-bridge").await;
+    b.click("#continue").await;
+    let code = b.text("#match-code").await;
+    crate::common::answer(&alice, &code, true).await;
+    b.wait_for("id=\"allow\"").await;
+    b.click("#allow").await;
+    b.wait_at(&other_site.url, "id=\"welcome\"").await;
+    b.screenshot("second-site-2-site").await;
+    b.assert_clean_console("a second site of the session").await;
+    b.go(&site.url).await;
     // Log out: the site sends the browser to the bridge, which asks; the
     // confirmation leads back to the site (its origin is a form target of
     // that page, as Chromium requires for the redirect).
