@@ -104,18 +104,10 @@ pub struct Approval {
 }
 
 impl Approval {
-    /// The approval a session holds (its latest login).
-    pub fn of_session(s: &SessionRow) -> Self {
-        Approval {
-            auth_time: s.auth_time,
-            approved_by: Approved::parse(&s.approved_by),
-            cert_seq: s.cert_seq,
-        }
-    }
-
-    /// The approval behind an earlier grant (the site's latest in its
-    /// session): what single sign-on to that site repeats.
-    pub fn of_grant(g: &GrantRow) -> Self {
+    /// The approval behind an earlier grant of `session` (the site's
+    /// latest in it): what single sign-on to that site repeats. A grant
+    /// made before grants recorded their certificate takes the session's.
+    pub fn of_grant(g: &GrantRow, session: &SessionRow) -> Self {
         Approval {
             auth_time: g.auth_time,
             approved_by: if g.acr == PERSON {
@@ -123,7 +115,7 @@ impl Approval {
             } else {
                 Approved::Unknown
             },
-            cert_seq: g.cert_seq.unwrap_or(0),
+            cert_seq: g.cert_seq.unwrap_or(session.cert_seq),
         }
     }
 

@@ -187,7 +187,7 @@ async fn authorize(
     // its bans, quotas and "not me" apply to every site, not only to the
     // first one of the session.
     let earlier = match state.store.latest_grant(&s.sid, &client.id).await {
-        Ok(g) => g.map(|g| Approval::of_grant(&g)),
+        Ok(g) => g.map(|g| Approval::of_grant(&g, s)),
         Err(e) => return PageError::from(e).into_response(),
     };
     let Some(approval) = earlier.filter(|a| a.satisfies(&req, now)) else {
