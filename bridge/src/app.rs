@@ -84,9 +84,13 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
         crate::config::DbKind::Sqlite => 4,
         crate::config::DbKind::Postgres => 16,
     };
-    let store = Store::connect(&settings.database_url, settings.db_kind, connections)
-        .await
-        .context("cannot open the database")?;
+    let store = Store::connect(
+        settings.database_url.expose(),
+        settings.db_kind,
+        connections,
+    )
+    .await
+    .context("cannot open the database")?;
     store.migrate().await.context("cannot apply migrations")?;
     Ok(store)
 }

@@ -131,7 +131,7 @@ pub enum ConfigCommand {
     /// Every configuration key and its environment variable.
     Keys,
     /// The effective configuration after the file and the environment
-    /// (secrets hidden).
+    /// (secrets redacted: the master key, the database password).
     Show,
 }
 
@@ -238,11 +238,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
             ConfigCommand::Show => {
-                let mut c = load_config(&cli)?;
-                if !c.master_key.is_empty() {
-                    c.master_key = "<hidden>".into();
-                }
-                println!("{}", serde_json::to_string_pretty(&c)?);
+                println!("{}", load_config(&cli)?.show()?);
                 Ok(())
             }
         },

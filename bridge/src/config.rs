@@ -7,6 +7,10 @@
 //! `./cyrcles-bridge-data`, and a new DHT on TCP 4001.
 //! `deploy/bridge.example.toml` lists every key with its default and its
 //! variable.
+//!
+//! Secrets (`master_key`, `database_url`) are held as
+//! [`Secret`](crate::secrets::Secret) and [`DatabaseUrl`]: `Debug`, logs
+//! and `config show` (the serialized [`Config`]) never print them.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,6 +20,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
 use url::Url;
+
+use crate::secrets::Secret;
+
+mod database_url;
+mod layers;
+
+pub use database_url::DatabaseUrl;
+use layers::{env_name, layer, wipe};
 
 /// Prefix of every configuration variable.
 pub const ENV_PREFIX: &str = "CYRCLES_BRIDGE_";
@@ -31,12 +43,13 @@ pub struct Config {
     /// Where the bridge keeps its files (SQLite database, keys).
     pub data_dir: String,
     /// `sqlite://…` or `postgres://…`; empty: `sqlite://<data_dir>/bridge.db`.
-    pub database_url: String,
+    /// Shown with its password redacted.
+    pub database_url: DatabaseUrl,
     /// File holding the 32-byte master key; empty: `<data_dir>/master.key`.
     /// `CYRCLES_BRIDGE_MASTER_KEY` (base64) takes precedence over the file.
     pub master_key_file: String,
     /// The master key itself, base64 (prefer the file or the variable).
-    pub master_key: String,
+    pub master_key: Secret<String>,
     /// HTTP serving.
     pub http: HttpConfig,
     /// The peer-to-peer node.
@@ -226,9 +239,9 @@ impl Default for Config {
         Self {
             issuer: "http://localhost:8080".into(),
             data_dir: "./cyrcles-bridge-data".into(),
-            database_url: String::new(),
+            database_url: DatabaseUrl::default(),
             master_key_file: String::new(),
-            master_key: String::new(),
+            master_key: Secret::default(),
             http: HttpConfig::default(),
             p2p: P2pConfig::default(),
             oidc: OidcConfig::default(),
@@ -368,23 +381,22 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let mut value = serde_json::to_value(Config::default())
             .map_err(|e| ConfigError::Parse(e.to_string()))?;
-        if let Some(path) = path {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                path: path.to_path_buf(),
-                source,
-            })?;
-            let file: toml::Table =
-                toml::from_str(&text).map_err(|e| ConfigError::Parse(e.to_string()))?;
-            let file = serde_json::to_value(file).map_err(|e| ConfigError::Parse(e.to_string()))?;
-            merge(&mut value, file);
-        }
-        for (name, raw) in env {
-            if !name.starts_with(ENV_PREFIX) || ENV_NOT_KEYS.contains(&name.as_str()) {
-                continue;
-            }
-            apply_env(&mut value, &name, &raw)?;
-        }
-        serde_json::from_value(value).map_err(|e| ConfigError::Parse(e.to_string()))
+        // The secrets pass through the file's text, the variables and
+        // `value` before they are wrapped: those copies are wiped too, on
+        // success and on error (best effort: the process environment keeps
+        // its own).
+        let loaded = layer(&mut value, path, env).and_then(|()| {
+            Config::deserialize(&value).map_err(|e| ConfigError::Parse(e.to_string()))
+        });
+        wipe(&mut value);
+        loaded
+    }
+
+    /// The configuration as `cyrcles-bridge config show` prints it: pretty
+    /// JSON, `master_key` as `[redacted]` when set, `database_url` with its
+    /// password redacted (their `Serialize`).
+    pub fn show(&self) -> serde_json::Result<String> {
+        serde_json::to_string_pretty(self)
     }
 
     /// Every key with its environment variable, for documentation and
@@ -405,89 +417,6 @@ impl Config {
         }
         out
     }
-}
-
-fn env_name(section: Option<&str>, key: &str) -> String {
-    match section {
-        Some(s) => format!("{ENV_PREFIX}{}_{}", s.to_uppercase(), key.to_uppercase()),
-        None => format!("{ENV_PREFIX}{}", key.to_uppercase()),
-    }
-}
-
-/// Deep-merges `over` into `base` (objects merge, everything else
-/// replaces).
-fn merge(base: &mut Value, over: Value) {
-    match (base, over) {
-        (Value::Object(b), Value::Object(o)) => {
-            for (k, v) in o {
-                match b.get_mut(&k) {
-                    Some(slot) => merge(slot, v),
-                    None => {
-                        b.insert(k, v);
-                    }
-                }
-            }
-        }
-        (slot, v) => *slot = v,
-    }
-}
-
-/// Sets the key named by an environment variable, converting the text to
-/// the type of the key's default.
-fn apply_env(value: &mut Value, name: &str, raw: &str) -> Result<(), ConfigError> {
-    let err = |reason: &str| ConfigError::Env {
-        name: name.to_string(),
-        reason: reason.to_string(),
-    };
-    let rest = name
-        .strip_prefix(ENV_PREFIX)
-        .ok_or_else(|| err("not a bridge variable"))?
-        .to_lowercase();
-    let Value::Object(root) = value else {
-        return Err(err("internal: configuration is not an object"));
-    };
-    // A top-level key, or `<section>_<key>`.
-    let slot = if root.contains_key(&rest) && !root.get(&rest).is_some_and(Value::is_object) {
-        root.get_mut(&rest)
-    } else {
-        let section = root
-            .iter()
-            .filter(|(_, v)| v.is_object())
-            .map(|(k, _)| k.clone())
-            .find(|k| rest.starts_with(&format!("{k}_")));
-        match section {
-            Some(s) => {
-                let key = rest.get(s.len() + 1..).unwrap_or_default().to_string();
-                root.get_mut(&s).and_then(|sec| sec.get_mut(&key))
-            }
-            None => None,
-        }
-    };
-    let Some(slot) = slot else {
-        return Err(err("no such configuration key"));
-    };
-    *slot = match slot {
-        Value::Bool(_) => match raw {
-            "true" | "1" | "yes" => Value::Bool(true),
-            "false" | "0" | "no" => Value::Bool(false),
-            _ => return Err(err("expected true or false")),
-        },
-        Value::Number(_) => Value::Number(
-            raw.trim()
-                .parse::<u64>()
-                .map_err(|_| err("expected a non-negative integer"))?
-                .into(),
-        ),
-        Value::Array(_) => Value::Array(
-            raw.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| Value::String(s.to_string()))
-                .collect(),
-        ),
-        _ => Value::String(raw.to_string()),
-    };
-    Ok(())
 }
 
 /// Which database.
@@ -511,13 +440,13 @@ pub struct Settings {
     /// Data directory.
     pub data_dir: PathBuf,
     /// Database URL.
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
     /// Database kind.
     pub db_kind: DbKind,
     /// Master key file.
     pub master_key_file: PathBuf,
     /// Master key given inline (base64), if any.
-    pub master_key_inline: Option<String>,
+    pub master_key_inline: Option<Secret<String>>,
     /// HTTP listen address.
     pub listen: SocketAddr,
     /// TLS certificate and key files.
@@ -547,6 +476,7 @@ impl std::fmt::Debug for Settings {
             .field("issuer", &self.issuer)
             .field("data_dir", &self.data_dir)
             .field("database", &self.db_kind)
+            .field("database_url", &self.database_url)
             .field("listen", &self.listen)
             .field("tls", &self.tls.is_some())
             .finish_non_exhaustive()
@@ -582,15 +512,17 @@ impl Config {
         }
         let data_dir = PathBuf::from(&self.data_dir);
         let database_url = if self.database_url.is_empty() {
-            format!("sqlite://{}?mode=rwc", data_dir.join("bridge.db").display())
+            DatabaseUrl::new(format!(
+                "sqlite://{}?mode=rwc",
+                data_dir.join("bridge.db").display()
+            ))
         } else {
-            self.database_url.clone()
+            self.database_url
         };
-        let db_kind = if database_url.starts_with("sqlite:") {
+        let url = database_url.expose();
+        let db_kind = if url.starts_with("sqlite:") {
             DbKind::Sqlite
-        } else if database_url.starts_with("postgres://")
-            || database_url.starts_with("postgresql://")
-        {
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             DbKind::Postgres
         } else {
             return Err(invalid(
@@ -763,7 +695,7 @@ impl Config {
         if l.pow_difficulty > 28 {
             return Err(invalid("login.pow_difficulty", "at most 28 bits"));
         }
-        let master_key_inline = (!self.master_key.is_empty()).then(|| self.master_key.clone());
+        let master_key_inline = (!self.master_key.expose().is_empty()).then_some(self.master_key);
         Ok(Settings {
             secure_cookies: issuer_url.scheme() == "https",
             issuer,

@@ -468,6 +468,7 @@ pub(crate) fn b64_decode(s: &str) -> Result<Vec<u8>, JoseError> {
 #[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::secrets::tests::leaks;
     use openidconnect::core::CoreJwsSigningAlgorithm as Js;
     use openidconnect::core::{CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet};
     use openidconnect::{AccessToken, AccessTokenHash as AtHash, AuthorizationCode};
@@ -738,17 +739,6 @@ mod tests {
         let hkey = hmac::Key::new(hmac::HMAC_SHA256, &[7; 32]);
         let want = hmac::sign(&hkey, b"cyrcles-bridge/v1/csrf");
         assert_eq!(mk.derive("csrf").as_slice(), want.as_ref());
-    }
-
-    /// Whether any 8-byte window of `secret` is in `text` as hex or a byte list, or all as base64.
-    fn leaks(text: &str, secret: &[u8]) -> bool {
-        let std_b64 = base64::engine::general_purpose::STANDARD.encode(secret);
-        let window = |w: &[u8]| {
-            let hex: String = w.iter().map(|b| format!("{b:02x}")).collect();
-            let list = format!("{w:?}");
-            text.to_lowercase().contains(&hex) || text.contains(&list[1..list.len() - 1])
-        };
-        secret.windows(8).any(window) || text.contains(&b64(secret)) || text.contains(&std_b64)
     }
 
     #[test]

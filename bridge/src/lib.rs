@@ -8,14 +8,15 @@
 //! * [`app`]: building and running the bridge (storage, keys, p2p node,
 //!   router, background tasks); [`cli`]: the `cyrcles-bridge` commands.
 //! * [`config`]: TOML + environment configuration, validated into
-//!   `Settings`.
+//!   `Settings`; its secrets (master key, database URL) never print.
 //! * [`oidc`]: the OIDC/OAuth endpoints: discovery and JWKS, authorize,
 //!   pushed authorization requests, token (with DPoP proofs), userinfo,
 //!   introspection, revocation, registration, logout.
 //! * [`login`]: the Cyrcles login pages, ego resolution and challenges.
 //! * [`store`]: SQLite/PostgreSQL storage through one portable query set.
 //! * [`keys`] and [`jose`]: ID-token signing keys (RS256, ES256, EdDSA),
-//!   JWS, and sealing with the master key; [`secrets`]: key files.
+//!   JWS, and sealing with the master key; [`secrets`]: key files and
+//!   `Secret`, the redacting, zeroizing type for secrets.
 //! * [`pow`]: the proof-of-work gate of the login form under load, and
 //!   [`load`]: the meter that switches it on.
 //! * [`limits`]: rate limits per client address prefix, ego or session,

@@ -1,7 +1,13 @@
-//! The bridge's own secrets on disk: the master key and the p2p identity
-//! key. Each is created on first start in a file only the bridge's user can
-//! read (mode 0600), and read back afterwards.
+//! The bridge's own secrets: [`Secret`], the type configuration secrets
+//! are held in, and the keys on disk, the master key and the p2p identity
+//! key. Each key is created on first start in a file only the bridge's user
+//! can read (mode 0600), and read back afterwards.
+//!
+//! Invariant: a [`Secret`] is never printed. `Debug` and `Display` show
+//! [`REDACTED`], serializing writes [`REDACTED`], and the value is zeroized
+//! on drop; code reads it only through [`Secret::expose`].
 
+use std::fmt;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
@@ -9,10 +15,71 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use zeroize::Zeroizing;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::config::Settings;
 use crate::jose::MasterKey;
+
+/// What is printed in place of a secret.
+pub const REDACTED: &str = "[redacted]";
+
+/// A secret value (the master key, a database URL with its password): its
+/// `Debug` and `Display` print [`REDACTED`], it is zeroized on drop, and it
+/// is read only through [`Secret::expose`].
+///
+/// It deserializes as the bare value, so a TOML file or a
+/// `CYRCLES_BRIDGE_*` variable sets it as before. `Secret<String>`
+/// serializes as [`REDACTED`] (as `""` when empty, so that `config show`
+/// tells a set key from an unset one): serializing a configuration never
+/// writes a secret out, and reading that output back does not restore it.
+#[derive(Clone, Default)]
+pub struct Secret<T: Zeroize>(T);
+
+impl<T: Zeroize> Secret<T> {
+    /// Wraps a value.
+    pub fn new(value: T) -> Self {
+        Secret(value)
+    }
+
+    /// The value itself: the one way to read it. Do not log what it
+    /// returns.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Zeroize> Drop for Secret<T> {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl<T: Zeroize> zeroize::ZeroizeOnDrop for Secret<T> {}
+
+impl<T: Zeroize> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+impl<T: Zeroize> fmt::Display for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+impl<'de, T: Zeroize + Deserialize<'de>> Deserialize<'de> for Secret<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        T::deserialize(d).map(Secret)
+    }
+}
+
+impl Serialize for Secret<String> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(if self.0.is_empty() { "" } else { REDACTED })
+    }
+}
 
 fn read_key(path: &Path) -> anyhow::Result<Zeroizing<[u8; 32]>> {
     let meta =
@@ -28,7 +95,12 @@ fn read_key(path: &Path) -> anyhow::Result<Zeroizing<[u8; 32]>> {
 }
 
 fn decode(text: &str) -> anyhow::Result<Zeroizing<[u8; 32]>> {
-    let raw = Zeroizing::new(STANDARD.decode(text).context("not base64")?);
+    // Not the decoder's error: it quotes the offending character.
+    let raw = Zeroizing::new(
+        STANDARD
+            .decode(text)
+            .map_err(|_| anyhow::anyhow!("not base64"))?,
+    );
     let mut out = Zeroizing::new([0u8; 32]);
     if raw.len() != 32 {
         bail!("expected 32 bytes, found {}", raw.len());
@@ -60,7 +132,7 @@ fn write_new_key(path: &Path, key: &[u8; 32]) -> anyhow::Result<()> {
 pub fn master_key(s: &Settings) -> anyhow::Result<MasterKey> {
     if let Some(inline) = &s.master_key_inline {
         return Ok(MasterKey::from_bytes(
-            *decode(inline.trim()).context("master_key")?,
+            *decode(inline.expose().trim()).context("master_key")?,
         ));
     }
     let path = &s.master_key_file;
@@ -87,4 +159,42 @@ pub fn p2p_key(s: &Settings) -> anyhow::Result<cyrcles_p2p::Keypair> {
     };
     let mut bytes = *seed;
     cyrcles_p2p::Keypair::ed25519_from_bytes(&mut bytes).context("invalid p2p key")
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Whether `secret` is in `text`: any 8-byte window of it as raw bytes,
+    /// hex or a byte list, or all of it as base64 or base64url.
+    pub(crate) fn leaks(text: &str, secret: &[u8]) -> bool {
+        let std_b64 = STANDARD.encode(secret);
+        let url_b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+        let lower = text.to_lowercase();
+        let window = |w: &[u8]| {
+            let hex: String = w.iter().map(|b| format!("{b:02x}")).collect();
+            let list = format!("{w:?}");
+            lower.contains(&hex)
+                || text.contains(&list[1..list.len() - 1])
+                || text.as_bytes().windows(w.len()).any(|t| t == w)
+        };
+        secret.windows(8).any(window) || text.contains(&url_b64) || text.contains(&std_b64)
+    }
+
+    #[test]
+    fn a_secret_prints_and_serializes_redacted_and_deserializes_bare() {
+        let s: Secret<String> = serde_json::from_str("\"hunter2\"").unwrap();
+        assert_eq!(s.expose(), "hunter2");
+        for shown in [
+            format!("{s:?}"),
+            format!("{s:#?}"),
+            format!("{s}"),
+            serde_json::to_string(&s).unwrap(),
+        ] {
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(shown.contains(REDACTED), "{shown}");
+        }
+        let unset = Secret::new(String::new());
+        assert_eq!(serde_json::to_string(&unset).unwrap(), "\"\"");
+    }
 }

@@ -132,6 +132,61 @@ fn client_keys_and_config_commands() {
     assert!(ok && out.contains("up to date"));
 }
 
+/// The master key, in base64 and hex, and a database password: none of them
+/// may be in `text`.
+fn assert_no_secret(text: &str, key_b64: &str, key_hex: &str) {
+    assert!(
+        !text.contains("hunter2"),
+        "the database password in: {text}"
+    );
+    assert!(!text.contains(key_b64), "the master key in: {text}");
+    assert!(
+        !text.to_lowercase().contains(key_hex),
+        "the master key in: {text}"
+    );
+}
+
+#[test]
+fn config_show_and_errors_never_print_a_secret() {
+    use base64::Engine;
+    let dir = temp();
+    let key: [u8; 32] = std::array::from_fn(|i| u8::try_from(i * 7 + 3).unwrap());
+    let key_b64 = base64::engine::general_purpose::STANDARD.encode(key);
+    let key_hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let with_secrets = |args: &[&str], url: &str| {
+        let out = bin()
+            .args(args)
+            .env("CYRCLES_BRIDGE_DATA_DIR", &dir)
+            .env("CYRCLES_BRIDGE_LOG", "trace")
+            .env("CYRCLES_BRIDGE_MASTER_KEY", &key_b64)
+            .env("CYRCLES_BRIDGE_DATABASE_URL", url)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, out, err) = with_secrets(&["config", "show"], "postgres://u:hunter2@h/db");
+    assert!(ok, "{err}");
+    assert_no_secret(&out, &key_b64, &key_hex);
+    assert_no_secret(&err, &key_b64, &key_hex);
+    // The operator still sees which database, and that a key is set.
+    assert!(
+        out.contains("postgres://u:") && out.contains("@h/db"),
+        "{out}"
+    );
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["database_url"], "postgres://u:[redacted]@h/db");
+    assert_eq!(v["master_key"], "[redacted]");
+    // A refused URL is refused without being quoted.
+    let (ok, out, err) = with_secrets(&["migrate"], "mysql://u:hunter2@h/db");
+    assert!(!ok && err.contains("database_url"), "{err}");
+    assert_no_secret(&out, &key_b64, &key_hex);
+    assert_no_secret(&err, &key_b64, &key_hex);
+}
+
 #[test]
 fn serve_starts_on_defaults_and_stops_on_sigterm() {
     let dir = temp();
