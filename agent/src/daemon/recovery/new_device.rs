@@ -1,0 +1,553 @@
+//! The new device (`cyrcles recover`): starts a node with a new device
+//! key, asks the friends the kit names until a threshold commits, runs
+//! round 2, and installs the recovered ego.
+
+use std::sync::Arc;
+
+use cyrcles_core::cbor::Encode;
+use cyrcles_core::circle::messages::{MAX_CIRCLE_MESSAGE_SIZE, kind};
+use cyrcles_core::circle::request::refused;
+use cyrcles_core::circle::{
+    CircleId, CirclePublic, CircleRefused, Coordinator, Purpose, RecoveryBody, RecoveryPending,
+    RecoveryRequest, Round1, SessionId, recovery_fingerprint,
+};
+use cyrcles_core::envelope::Envelope;
+use cyrcles_core::record::{EgoCert, EgoRecord, Signed, VerifiedEgo};
+use cyrcles_core::{EgoId, SecretKey, Signature};
+use cyrcles_p2p::{NodeHandle, PeerId};
+use rand_core::{OsRng, RngCore};
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+use zeroize::Zeroizing;
+
+use super::err;
+use crate::control::proto::{ErrorCode, ErrorReply, KitFriend, OutgoingRecovery, RecoveryAnswer};
+use crate::daemon::circle::coordinator::round2;
+use crate::daemon::egos::{self, EgoState};
+use crate::daemon::peers::{ANSWER_WITHIN, published_addrs};
+use crate::daemon::{Shared, lock, node};
+use crate::keystore::{CircleRow, EgoRow, NewFriend, SecretKind};
+
+/// How long a recovery keeps asking.
+const OUTGOING_TTL_SECS: u64 = 7 * 86_400;
+
+/// A friend to ask, resolved from the kit.
+#[derive(Debug, Clone)]
+struct Friend {
+    name: String,
+    ego_id: EgoId,
+    peer_id: Vec<u8>,
+}
+
+/// This device's recovery in progress.
+struct Attempt {
+    name: String,
+    ego: EgoId,
+    node: NodeHandle,
+    device: Zeroizing<[u8; 32]>,
+    new_key: SecretKey,
+    record: EgoRecord,
+    circle_key: PublicKey,
+    friends: Vec<Friend>,
+}
+
+fn parse_friends(friends: &[KitFriend]) -> Result<Vec<Friend>, ErrorReply> {
+    if friends.is_empty() {
+        return Err(err(
+            ErrorCode::BadRequest,
+            "name at least one friend of the circle (the kit lists them)",
+        ));
+    }
+    friends
+        .iter()
+        .map(|f| {
+            let ego_id = f.ego_id.trim().parse::<EgoId>().map_err(|e| {
+                err(
+                    ErrorCode::BadRequest,
+                    format!("friend {:?}: {:?} is not an ego id: {e}", f.name, f.ego_id),
+                )
+            })?;
+            let peer_id = if f.peer_id.is_empty() {
+                Vec::new()
+            } else {
+                f.peer_id
+                    .parse::<PeerId>()
+                    .map_err(|e| {
+                        err(
+                            ErrorCode::BadRequest,
+                            format!("friend {:?}: {:?} is not a peer id: {e}", f.name, f.peer_id),
+                        )
+                    })?
+                    .to_bytes()
+            };
+            Ok(Friend {
+                name: f.name.clone(),
+                ego_id,
+                peer_id,
+            })
+        })
+        .collect()
+}
+
+/// `recover`: starts recovering `ego_id` under the local `name`.
+pub(crate) async fn start(
+    shared: &Arc<Shared>,
+    name: &str,
+    ego_id: &str,
+    friends: &[KitFriend],
+) -> Result<OutgoingRecovery, ErrorReply> {
+    egos::check_name(name)?;
+    let ego: EgoId = ego_id.trim().parse().map_err(|e| {
+        err(
+            ErrorCode::BadRequest,
+            format!("{ego_id:?} is not an ego id: {e}"),
+        )
+    })?;
+    let friends = parse_friends(friends)?;
+    shared.data_key()?;
+    {
+        let egos = shared.egos.lock().await;
+        if egos.values().any(|e| e.row.name == name) {
+            return Err(err(
+                ErrorCode::Conflict,
+                format!("an ego named {name:?} already exists"),
+            ));
+        }
+        if egos.contains_key(&ego) {
+            return Err(err(
+                ErrorCode::Conflict,
+                "this agent already holds that ego: nothing to recover",
+            ));
+        }
+    }
+    if lock(&shared.recoveries)
+        .outgoing
+        .get(&ego)
+        .is_some_and(|o| o.state == "asking")
+    {
+        return Err(err(
+            ErrorCode::Conflict,
+            "that ego is already being recovered; `cyrcles recovery list` shows how far",
+        ));
+    }
+    let mut device = Zeroizing::new([0u8; 32]);
+    OsRng.fill_bytes(&mut device[..]);
+    let node = node::start(shared, ego, &device).await?;
+    let record = match current_record(&node, ego).await {
+        Ok(r) => r,
+        Err(e) => {
+            node.shutdown().await;
+            return Err(e);
+        }
+    };
+    let new_key = SecretKey::generate(&mut OsRng);
+    let progress = OutgoingRecovery {
+        name: name.to_string(),
+        ego_id: ego.to_string(),
+        fingerprint: recovery_fingerprint(&ego, &new_key.public(), &node.peer_id().to_bytes()),
+        state: "asking".into(),
+        threshold: None,
+        friends: friends
+            .iter()
+            .map(|f| RecoveryAnswer {
+                name: f.name.clone(),
+                answer: "waiting".into(),
+            })
+            .collect(),
+        note: "asking the friends".into(),
+        started_at: shared.now().secs(),
+    };
+    lock(&shared.recoveries)
+        .outgoing
+        .insert(ego, progress.clone());
+    let attempt = Attempt {
+        name: name.to_string(),
+        ego,
+        node,
+        device,
+        new_key,
+        record: record.record().clone(),
+        circle_key: record.circle_key(),
+        friends,
+    };
+    info!(%ego, name, "recovery started");
+    tokio::spawn(drive(shared.clone(), attempt));
+    Ok(progress)
+}
+
+/// The ego's current record from the DHT (the new node may need a moment
+/// to join).
+async fn current_record(node: &NodeHandle, ego: EgoId) -> Result<VerifiedEgo, ErrorReply> {
+    let mut last = String::new();
+    for _ in 0..10 {
+        match tokio::time::timeout(ANSWER_WITHIN, node.get(ego)).await {
+            Ok(Ok(found)) => {
+                if found.ego.is_revoked() {
+                    return Err(err(
+                        ErrorCode::Conflict,
+                        "the ego is revoked: it cannot be recovered",
+                    ));
+                }
+                return Ok(found.ego);
+            }
+            Ok(Err(e)) => last = e.to_string(),
+            Err(_) => last = "no answer in time".into(),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    Err(err(
+        ErrorCode::Network,
+        format!(
+            "no valid record of ego {ego} was found in the DHT ({last}); a record whose \
+             certificate expired cannot be recovered"
+        ),
+    ))
+}
+
+fn set_progress(shared: &Shared, ego: &EgoId, f: impl FnOnce(&mut OutgoingRecovery)) {
+    if let Some(o) = lock(&shared.recoveries).outgoing.get_mut(ego) {
+        f(o);
+    }
+}
+
+/// Asks the friends until a threshold signs, the time runs out or the
+/// daemon stops.
+async fn drive(shared: Arc<Shared>, a: Attempt) {
+    let mut stop = shared.stop.subscribe();
+    let started = shared.now().secs();
+    alert_old_device(&shared, &a).await;
+    // What friends told survives attempts: an approved friend answers
+    // with commitments, no longer with the circle's public data.
+    let mut learned = Learned::default();
+    loop {
+        match attempt(&shared, &a, &mut learned).await {
+            Ok(cert) => {
+                match finish(&shared, &a, cert, &learned).await {
+                    Ok(()) => set_progress(&shared, &a.ego, |o| {
+                        o.state = "done".into();
+                        o.note = "recovered: the friends certified this device's new key".into();
+                    }),
+                    Err(e) => {
+                        warn!(ego = %a.ego, "recovery could not be stored: {}", e.message);
+                        set_progress(&shared, &a.ego, |o| {
+                            o.state = "failed".into();
+                            o.note = e.message;
+                        });
+                        a.node.shutdown().await;
+                    }
+                }
+                return;
+            }
+            Err(note) => set_progress(&shared, &a.ego, |o| o.note = note),
+        }
+        if shared.now().secs() > started.saturating_add(OUTGOING_TTL_SECS) {
+            set_progress(&shared, &a.ego, |o| {
+                o.state = "failed".into();
+                o.note = "no threshold of friends approved within 7 days".into();
+            });
+            a.node.shutdown().await;
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(shared.settings.recovery_poll) => {}
+            _ = stop.changed() => {
+                a.node.shutdown().await;
+                return;
+            }
+        }
+    }
+}
+
+fn request(shared: &Shared, a: &Attempt) -> (RecoveryRequest, EgoCert) {
+    let now = shared.now();
+    let cert = a
+        .record
+        .next_cert(a.new_key.public(), now, shared.settings.cert_validity);
+    let mut sid = [0u8; 16];
+    OsRng.fill_bytes(&mut sid);
+    let body = RecoveryBody {
+        ego_id: a.ego,
+        peer_id: a.node.peer_id().to_bytes(),
+        cert: cert.clone(),
+        issued_at: now,
+        session: SessionId(sid),
+    };
+    (body.sign(&a.new_key), cert)
+}
+
+/// Sends the request once to the nodes the current record names.
+async fn alert_old_device(shared: &Shared, a: &Attempt) {
+    let (req, _) = request(shared, a);
+    let envelope = Envelope::wrap(kind::RECOVERY_REQUEST, &req);
+    let Some(endpoints) = a.record.endpoints.as_ref() else {
+        return;
+    };
+    for p in &endpoints.body.peers {
+        let Ok(peer) = PeerId::from_bytes(&p.peer_id) else {
+            continue;
+        };
+        let addrs = p
+            .addrs
+            .iter()
+            .filter_map(|b| cyrcles_p2p::Multiaddr::try_from(b.clone()).ok())
+            .collect();
+        let node = a.node.clone();
+        let envelope = envelope.clone();
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(ANSWER_WITHIN, node.circle(peer, addrs, &envelope)).await;
+        });
+    }
+}
+
+/// What one attempt learned of the circle.
+#[derive(Default)]
+struct Learned {
+    public: Option<CirclePublic>,
+    circle_id: Option<CircleId>,
+    members: BTreeMap<u16, usize>,
+    /// Each kit friend found so far (by index): its node and ego key.
+    reached: BTreeMap<usize, (PeerId, PublicKey)>,
+}
+
+/// One attempt: every friend is asked; with a threshold of commitments,
+/// round 2. Returns the certificate's signature, or what stopped it.
+async fn attempt(
+    shared: &Shared,
+    a: &Attempt,
+    learned: &mut Learned,
+) -> Result<Signed<EgoCert>, String> {
+    let (req, cert) = request(shared, a);
+    let message = Purpose::Certify(cert.clone()).signing_bytes();
+    let envelope = Envelope::wrap(kind::RECOVERY_REQUEST, &req);
+    let now = shared.now();
+    let mut asks = JoinSet::new();
+    for (index, f) in a.friends.iter().enumerate() {
+        let (node, envelope, f) = (a.node.clone(), envelope.clone(), f.clone());
+        asks.spawn(async move {
+            let found = tokio::time::timeout(ANSWER_WITHIN, node.get(f.ego_id)).await;
+            let Ok(Ok(found)) = found else {
+                return (index, None, Err("unreachable".to_string()));
+            };
+            let peer_bytes = if f.peer_id.is_empty() {
+                found
+                    .ego
+                    .live_endpoints(now)
+                    .and_then(|e| e.peers.first())
+                    .map(|p| p.peer_id.clone())
+                    .unwrap_or_default()
+            } else {
+                f.peer_id.clone()
+            };
+            let Ok(peer) = PeerId::from_bytes(&peer_bytes) else {
+                return (index, None, Err("unreachable".to_string()));
+            };
+            let addrs = published_addrs(&found.ego, &peer_bytes, now);
+            let answer = tokio::time::timeout(ANSWER_WITHIN, node.circle(peer, addrs, &envelope))
+                .await
+                .map_err(|_| "unreachable".to_string())
+                .and_then(|r| r.map_err(|_| "unreachable".to_string()));
+            (index, Some((peer, found.ego.ego_key())), answer)
+        });
+    }
+    let mut round1: Vec<(usize, PeerId, Round1)> = Vec::new();
+    let mut answers: Vec<(usize, String)> = Vec::new();
+    while let Some(done) = asks.join_next().await {
+        let Ok((index, who, answer)) = done else {
+            continue;
+        };
+        if let Some(who) = who {
+            learned.reached.insert(index, who);
+        }
+        let text = match answer {
+            Err(e) => e,
+            Ok(reply) if reply.kind == kind::RECOVERY_PENDING => {
+                match reply.open::<RecoveryPending>(MAX_CIRCLE_MESSAGE_SIZE) {
+                    Ok(p) if p.public.group_key() == a.circle_key => {
+                        learned.members.insert(p.member.get(), index);
+                        learned.circle_id = Some(p.circle_id);
+                        learned.public = Some(p.public);
+                        "waiting".into()
+                    }
+                    // A share of an older circle: that friend can no
+                    // longer sign for this ego.
+                    Ok(_) => "refused (an old circle)".into(),
+                    Err(_) => "refused (a bad answer)".into(),
+                }
+            }
+            Ok(reply) if reply.kind == kind::ROUND1 => {
+                match reply.open::<Round1>(MAX_CIRCLE_MESSAGE_SIZE) {
+                    Ok(r1) if r1.session == req.body.session => {
+                        learned.members.insert(r1.member.get(), index);
+                        if let Some((peer, _)) = learned.reached.get(&index) {
+                            round1.push((index, *peer, r1));
+                        }
+                        "approved".into()
+                    }
+                    _ => "refused (a bad answer)".into(),
+                }
+            }
+            Ok(reply) => match reply.open::<CircleRefused>(MAX_CIRCLE_MESSAGE_SIZE) {
+                Ok(r) if r.code == refused::DENIED => "denied".into(),
+                Ok(r) => format!("refused (code {})", r.code),
+                Err(_) => "refused (a bad answer)".into(),
+            },
+        };
+        answers.push((index, text));
+    }
+    let threshold = learned
+        .public
+        .as_ref()
+        .map(|p| u16::try_from(p.threshold()).unwrap_or(u16::MAX));
+    set_progress(shared, &a.ego, |o| {
+        o.threshold = threshold;
+        for (index, text) in &answers {
+            if let Some(f) = o.friends.get_mut(*index) {
+                f.answer.clone_from(text);
+            }
+        }
+    });
+    let approved = round1.len();
+    let Some(public) = learned.public.clone() else {
+        return Err(format!(
+            "{approved} approval(s); no friend has told the circle's threshold yet"
+        ));
+    };
+    if approved < public.threshold() {
+        return Err(format!(
+            "{approved} of the {} approvals needed; waiting for the friends",
+            public.threshold()
+        ));
+    }
+    let mut coord = Coordinator::new(public.clone(), req.body.session, message)
+        .map_err(|e| format!("cannot coordinate: {e}"))?;
+    let mut signers = Vec::new();
+    for (_, peer, r1) in round1.into_iter().take(public.threshold()) {
+        let m = r1.member.get();
+        if coord.add_commitments(r1).is_ok() {
+            signers.push((m, peer));
+        }
+    }
+    let sig: Signature = round2(&a.node, coord, signers)
+        .await
+        .map_err(|e| e.message)?;
+    Ok(Signed { body: cert, sig })
+}
+
+/// Stores the recovered ego: the certificate, new endpoints, the keys,
+/// the friends and the circle; then publishes.
+async fn finish(
+    shared: &Arc<Shared>,
+    a: &Attempt,
+    cert: Signed<EgoCert>,
+    learned: &Learned,
+) -> Result<(), ErrorReply> {
+    let key = shared.data_key()?;
+    let now = shared.now();
+    let mut record = a.record.clone();
+    record.set_cert(cert).map_err(|e| {
+        err(
+            ErrorCode::Refused,
+            format!("the certificate does not fit: {e}"),
+        )
+    })?;
+    let peers = egos::endpoint_peers(shared, &a.node).await;
+    record
+        .set_endpoints_dated(&a.new_key, peers, now, shared.settings.endpoints_validity)
+        .map_err(|e| err(ErrorCode::Internal, e.to_string()))?;
+    let bytes = record.to_cbor();
+    let circle_id = learned.circle_id.map_or_else(
+        || {
+            let mut c = [0u8; 16];
+            OsRng.fill_bytes(&mut c);
+            c
+        },
+        |c| c.0,
+    );
+    let row = EgoRow {
+        ego_id: a.ego,
+        name: a.name.clone(),
+        record: bytes.clone(),
+        circle_id,
+        created_at: now.secs(),
+        revoked_at: None,
+        last_published_at: None,
+        last_error: None,
+    };
+    let secrets: [(SecretKind, &[u8]); 2] = [
+        (SecretKind::Ego, &a.new_key.to_seed()[..]),
+        (SecretKind::Device, &a.device[..]),
+    ];
+    let mut egos_lock = shared.egos.lock().await;
+    shared.keystore.insert_ego(&key, &row, &secrets).await?;
+    // The friends the kit named become this ego's friends again, and the
+    // circle's members are known by the member ids they told.
+    let mut member_rows = Vec::new();
+    for (index, f) in a.friends.iter().enumerate() {
+        // Friends never reached have no known key: they are not stored.
+        let Some((peer, ego_key)) = learned.reached.get(&index) else {
+            continue;
+        };
+        let peer = peer.to_bytes();
+        let fingerprint = f.ego_id.fingerprint().to_string();
+        let saved = shared
+            .keystore
+            .add_friend(NewFriend {
+                ego_id: &a.ego,
+                petname: &f.name,
+                friend_ego_id: &f.ego_id,
+                friend_ego_key: ego_key,
+                friend_peer_id: &peer,
+                fingerprint: &fingerprint,
+                now: now.secs(),
+            })
+            .await;
+        match saved {
+            Ok(friend) => {
+                if let Some((m, _)) = learned.members.iter().find(|(_, i)| **i == index) {
+                    member_rows.push((*m, friend.id));
+                }
+            }
+            Err(e) => warn!(friend = %f.name, "cannot store the friend: {e}"),
+        }
+    }
+    let circle = learned.public.as_ref().map(|p| CircleRow {
+        circle_id,
+        generation: u64::try_from(record.chain.len()).unwrap_or(u64::MAX),
+        threshold: u16::try_from(p.threshold()).unwrap_or(u16::MAX),
+        public: p.to_cbor(),
+        members: member_rows.clone(),
+        created_at: now.secs(),
+    });
+    if let Some(c) = &circle {
+        shared.keystore.commit_circle(&a.ego, &bytes, c).await?;
+        for (_, friend) in &c.members {
+            shared.keystore.set_planned(&a.ego, *friend, true).await?;
+        }
+        shared
+            .keystore
+            .set_threshold(&a.ego, Some(c.threshold))
+            .await?;
+    }
+    egos::set_signer(
+        shared,
+        a.ego,
+        SecretKey::from_seed(&a.new_key.to_seed()),
+        record.cert.body.seq,
+    );
+    let state = EgoState {
+        row,
+        record: Some(record),
+        node: Some(a.node.clone()),
+        damage: None,
+        circle: circle.as_ref().map(|c| (c.threshold, c.members.len())),
+        friends_retry: None,
+        friends_error: None,
+    };
+    lock(&shared.approvals).track_ego(&state);
+    egos_lock.insert(a.ego, state);
+    drop(egos_lock);
+    info!(ego = %a.ego, name = %a.name, "ego recovered");
+    let _ = egos::publish(shared, a.ego, &a.node, bytes).await;
+    shared.wake.notify_one();
+    Ok(())
+}
