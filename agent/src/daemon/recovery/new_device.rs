@@ -2,6 +2,7 @@
 //! key, asks the friends the kit names until a threshold commits, runs
 //! round 2, and installs the recovered ego.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use cyrcles_core::cbor::Encode;
@@ -13,7 +14,7 @@ use cyrcles_core::circle::{
 };
 use cyrcles_core::envelope::Envelope;
 use cyrcles_core::record::{EgoCert, EgoRecord, Signed, VerifiedEgo};
-use cyrcles_core::{EgoId, SecretKey, Signature};
+use cyrcles_core::{EgoId, PublicKey, SecretKey, Signature};
 use cyrcles_p2p::{NodeHandle, PeerId};
 use rand_core::{OsRng, RngCore};
 use tokio::task::JoinSet;
