@@ -37,7 +37,7 @@ use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use super::egos::EgoState;
-use super::pending::{Pending, PendingKind, PendingQueue};
+use super::pending::{LocalAnswer, Pending, PendingKind, PendingQueue};
 use super::quota::{Exceeded, QuotaBook};
 use super::source::Source;
 use super::{Shared, lock, notify, read};
@@ -55,9 +55,6 @@ const MAX_LOGIN_WAIT: Duration = Duration::from_secs(125);
 pub(crate) const LOCAL_WAIT_SECS: u64 = 120;
 /// Nonce the agent picks for a local request given none.
 const LOCAL_NONCE_LEN: usize = 32;
-
-/// What a waiting local program receives.
-pub(crate) type LocalAnswer = Result<LocalSignature, ErrorReply>;
 
 /// Pending requests, quotas, and the cached policies and bans.
 #[derive(Debug)]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use cyrcles_core::EgoId;
 use tracing::{info, warn};
 
-use super::{Shared, egos, lock};
+use super::{Shared, egos, lifecycle, lock};
 
 /// Runs until the daemon stops.
 pub(crate) async fn run(shared: Arc<Shared>) {
@@ -48,7 +48,7 @@ pub(crate) async fn tick(shared: &Shared) {
             {
                 via_friends.push(state.ego_id());
             }
-            match egos::renew_if_due(shared, state, &key).await {
+            match lifecycle::renew_if_due(shared, state, &key).await {
                 Ok(Some(bytes)) => {
                     if let Some(node) = state.node.clone() {
                         to_publish.push((state.ego_id(), node, bytes));
@@ -104,7 +104,7 @@ async fn sweep_shares(shared: &Shared) {
         e.1 = e.1.min(h.generation);
     }
     for (owner, (my_ego, oldest)) in owners {
-        let Some(record) = super::circles::friend_record(shared, &my_ego, owner).await else {
+        let Some(record) = super::peers::friend_record(shared, &my_ego, owner).await else {
             continue;
         };
         let current = u64::try_from(record.record().chain.len()).unwrap_or(u64::MAX);
@@ -129,7 +129,7 @@ const MAX_RETRY_SECS: u64 = 3600;
 /// One try at rotating `id`'s key through its friends; on failure, the
 /// error is recorded for `ego show` and the next try is scheduled.
 async fn rotate_through_friends(shared: &Shared, id: cyrcles_core::EgoId) {
-    match super::circles::rotate_via_friends(shared, id).await {
+    match super::circle::owner::rotate_via_friends(shared, id).await {
         Ok(bytes) => {
             let node = {
                 let mut all = shared.egos.lock().await;

@@ -12,18 +12,48 @@
 //! * `data_key`: the keystore's data key while unlocked.
 //!
 //! Tasks: the socket server (`server.rs`), one event loop per node
-//! (`egos.rs`), and the maintenance loop that renews certificates and
+//! (`inbound.rs`), and the maintenance loop that renews certificates and
 //! endpoints (`maintenance.rs`).
+//!
+//! # Layout
+//!
+//! * Egos: `egos.rs` (each ego's state, lookups, endpoints, publication,
+//!   storing a rotated or revoked record), `lifecycle.rs` (create, start
+//!   after an unlock, rotate, revoke, renew), `node.rs` (starting an ego's
+//!   network node).
+//! * `inbound.rs`: the one router of inbound network messages; every
+//!   `NodeEvent` goes from there to its receiver, and receivers never
+//!   route.
+//! * Logins: `approval.rs` (answers under the person's policy),
+//!   `pending.rs`, `quota.rs`, `source.rs`, `timing.rs`, `notify.rs`.
+//! * Friends: `friends.rs` (invites), `hello_gate.rs`; `peers.rs` (a
+//!   friend's node and record, used by every ceremony).
+//! * Circles: `circle/owner.rs` (sharing, rotating and revoking through
+//!   the friends), `circle/coordinator.rs` (the owner's FROST session),
+//!   `circle/member.rs` (a friend's side), `circle/view.rs` (`circle
+//!   show`, the kit's friends); `shares.rs` (shares held for friends, the
+//!   refusals); `sessions.rs` (bounded session tables).
+//! * Recovery: `recovery/new_device.rs`, `recovery/friend.rs`,
+//!   `recovery_queue.rs`; repair of a share: `repair.rs`.
+//! * `maintenance.rs`, `node_health.rs`, `server.rs` (the control socket).
+//!
+//! Imports among these point one way (no cycle; `scripts/module-cycles`
+//! checks it): a receiver never imports the router, and `egos.rs`
+//! imports none of the modules that change an ego.
 
 mod approval;
-mod circles;
+mod circle;
 mod egos;
 mod friends;
 mod hello_gate;
+mod inbound;
 mod info;
+mod lifecycle;
 mod maintenance;
+mod node;
 mod node_health;
 mod notify;
+mod peers;
 mod pending;
 mod quota;
 mod recovery;
@@ -31,6 +61,7 @@ mod recovery_queue;
 mod repair;
 mod server;
 mod sessions;
+mod shares;
 mod source;
 mod timing;
 
@@ -156,7 +187,7 @@ pub(crate) struct Shared {
     pub(crate) approvals: Mutex<Approvals>,
     pub(crate) auto_times: Mutex<timing::Samples>,
     pub(crate) invites: Mutex<friends::Invites>,
-    pub(crate) sessions: Mutex<circles::Sessions>,
+    pub(crate) sessions: Mutex<circle::member::Sessions>,
     pub(crate) recoveries: Mutex<recovery::Recoveries>,
     pub(crate) repairs: Mutex<repair::Repairs>,
     /// When old shares of friends' circles were last looked for.
@@ -255,7 +286,7 @@ impl Daemon {
             approvals: Mutex::new(Approvals::new(settings.quotas.clone())),
             auto_times: Mutex::new(timing::Samples::default()),
             invites: Mutex::new(friends::Invites::default()),
-            sessions: Mutex::new(circles::Sessions::default()),
+            sessions: Mutex::new(circle::member::Sessions::default()),
             recoveries: Mutex::new(recovery::Recoveries::default()),
             repairs: Mutex::new(repair::Repairs::default()),
             share_sweep: Mutex::new(None),
@@ -275,7 +306,7 @@ impl Daemon {
         approval::load_policies(&shared).await?;
         if let Some(key) = key {
             *write(&shared.data_key) = Some(key);
-            egos::activate(&shared).await;
+            lifecycle::activate(&shared).await;
         }
         let tasks = vec![
             tokio::spawn(server::serve(shared.clone(), listener)),

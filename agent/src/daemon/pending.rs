@@ -25,9 +25,12 @@ use cyrcles_core::login::{LoginChallenge, LoginResponse};
 use cyrcles_p2p::PeerId;
 use tokio::sync::oneshot;
 
-use super::approval::LocalAnswer;
 use super::source::{Sender, Source};
 use crate::config::Quotas;
+use crate::control::proto::{ErrorReply, LocalSignature};
+
+/// What a waiting local program receives.
+pub(crate) type LocalAnswer = Result<LocalSignature, ErrorReply>;
 
 /// What a pending request is.
 #[derive(Debug)]

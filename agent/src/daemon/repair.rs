@@ -39,11 +39,12 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 use zeroize::Zeroizing;
 
-use super::circles::{
-    ANSWER_WITHIN, describe, ego_by_name, err, find_friend, friend_peer, friend_record, friends_of,
-    keep_share, reach, refusal, snapshot,
-};
+use super::circle::view::describe;
+use super::circle::{err, snapshot};
+use super::egos::ego_by_name;
+use super::peers::{ANSWER_WITHIN, find_friend, friend_peer, friend_record, friends_of, reach};
 use super::sessions::{Entry, SessionTable};
+use super::shares::{keep_share, refusal};
 use super::{Shared, lock};
 use crate::control::proto::{CircleInfo, ErrorCode, ErrorReply};
 use crate::keystore::FriendRow;

@@ -13,8 +13,8 @@ use tracing::{debug, info, warn};
 use cyrcles_p2p::NodeHandle;
 
 use super::{
-    Shared, approval, circles, egos, friends, info as describe, lock, node_health, recovery,
-    repair, write,
+    Shared, approval, circle, egos, friends, info as describe, lifecycle, lock, node_health,
+    recovery, repair, shares, write,
 };
 use crate::control::peer::{self, Caller, Credentials};
 use crate::control::proto::{
@@ -148,7 +148,7 @@ async fn dispatch(shared: &Arc<Shared>, request: Request) -> Result<Reply, Error
             Ok(done("the agent is stopping"))
         }
         Request::EgoCreate { name } => {
-            let (id, published) = egos::create(shared, &name).await?;
+            let (id, published) = lifecycle::create(shared, &name).await?;
             let mut info = ego_show(shared, id).await?;
             if let Err(e) = published {
                 info.last_error = Some(e);
@@ -170,11 +170,11 @@ async fn dispatch(shared: &Arc<Shared>, request: Request) -> Result<Reply, Error
             Ok(Reply::Ego(ego_show(shared, id).await?))
         }
         Request::EgoRotate { name } => {
-            let id = egos::rotate(shared, &name).await?;
+            let id = lifecycle::rotate(shared, &name).await?;
             Ok(Reply::Ego(ego_show(shared, id).await?))
         }
         Request::EgoRevoke { name } => {
-            let id = egos::revoke(shared, &name).await?;
+            let id = lifecycle::revoke(shared, &name).await?;
             Ok(Reply::Ego(ego_show(shared, id).await?))
         }
         Request::RecoveryKit { name } => {
@@ -183,7 +183,7 @@ async fn dispatch(shared: &Arc<Shared>, request: Request) -> Result<Reply, Error
                 describe::kit(egos::find(&egos, &name)?, shared.now().secs())
             };
             let ego = ego_id_by_name(shared, &name).await?;
-            kit.friends = circles::kit_friends(shared, &ego).await?;
+            kit.friends = circle::view::kit_friends(shared, &ego).await?;
             Ok(Reply::Kit(kit))
         }
         Request::Requests => Ok(Reply::Requests {
@@ -240,20 +240,20 @@ async fn dispatch(shared: &Arc<Shared>, request: Request) -> Result<Reply, Error
             friends: friends::list(shared).await?,
         }),
         Request::CircleAdd { ego, friend } => Ok(Reply::Circle(
-            circles::change(shared, &ego, &friend, true).await?,
+            circle::owner::change(shared, &ego, &friend, true).await?,
         )),
         Request::CircleRemove { ego, friend } => Ok(Reply::Circle(
-            circles::change(shared, &ego, &friend, false).await?,
+            circle::owner::change(shared, &ego, &friend, false).await?,
         )),
-        Request::CircleShow { ego } => Ok(Reply::Circle(circles::show(shared, &ego).await?)),
+        Request::CircleShow { ego } => Ok(Reply::Circle(circle::view::show(shared, &ego).await?)),
         Request::CircleRepair { ego, friend } => {
             Ok(Reply::Circle(repair::repair(shared, &ego, &friend).await?))
         }
         Request::CirclePolicy { ego, threshold } => Ok(Reply::Circle(
-            circles::set_threshold(shared, &ego, threshold).await?,
+            circle::owner::set_threshold(shared, &ego, threshold).await?,
         )),
         Request::Shares => Ok(Reply::Shares {
-            shares: circles::shares(shared).await?,
+            shares: shares::list(shared).await?,
         }),
         Request::Recover {
             name,
@@ -350,7 +350,7 @@ async fn unlock(shared: &Arc<Shared>, passphrase: &str) -> Result<Reply, ErrorRe
     let p = Passphrase::new(passphrase.to_string())?;
     let key = shared.keystore.unlock(&shared.home, Some(&p)).await?;
     *write(&shared.data_key) = Some(key);
-    egos::activate(shared).await;
+    lifecycle::activate(shared).await;
     info!("keys unlocked");
     Ok(done("unlocked"))
 }

@@ -1,0 +1,160 @@
+//! The owner's side of a FROST session of the current circle: asks every
+//! member for round 1, takes the first threshold of commitments, runs
+//! round 2 and aggregates.
+
+use cyrcles_core::Signature;
+use cyrcles_core::circle::messages::{MAX_CIRCLE_MESSAGE_SIZE, kind};
+use cyrcles_core::circle::request::refused;
+use cyrcles_core::circle::{
+    CircleId, CirclePublic, CircleRefused, Coordinator, Purpose, RequestBody, Round1, Round2,
+    SessionId,
+};
+use cyrcles_core::envelope::Envelope;
+use cyrcles_p2p::{NodeHandle, PeerId};
+use rand_core::{OsRng, RngCore};
+use tokio::task::JoinSet;
+
+use super::{Snapshot, err};
+use crate::control::proto::{ErrorCode, ErrorReply};
+use crate::daemon::Shared;
+use crate::daemon::peers::{ANSWER_WITHIN, friend_peer, friends_of, reach};
+use crate::keystore::CircleRow;
+
+/// Runs a FROST session of the current circle on `purpose`; returns the
+/// aggregate signature.
+pub(crate) async fn session(
+    shared: &Shared,
+    snap: &Snapshot,
+    circle: &CircleRow,
+    purpose: Purpose,
+) -> Result<Signature, ErrorReply> {
+    let public = CirclePublic::from_cbor(&circle.public).map_err(|e| {
+        err(
+            ErrorCode::Damaged,
+            format!("the stored circle is damaged: {e}"),
+        )
+    })?;
+    let friends = friends_of(shared, &snap.record.ego_id()).await?;
+    let mut sid = [0u8; 16];
+    OsRng.fill_bytes(&mut sid);
+    let session_id = SessionId(sid);
+    let message = purpose.signing_bytes();
+    let request = RequestBody {
+        ego_id: snap.record.ego_id(),
+        circle_id: CircleId(circle.circle_id),
+        generation: circle.generation,
+        session: session_id,
+        purpose,
+        issued_at: shared.now(),
+    }
+    .sign(&snap.ego_key);
+    let mut coord = Coordinator::new(public.clone(), session_id, message)
+        .map_err(|e| err(ErrorCode::Internal, e.to_string()))?;
+
+    // Round 1: every member is asked; the first `t` to commit sign.
+    let envelope = Envelope::wrap(kind::CEREMONY_REQUEST, &request);
+    let mut asks = JoinSet::new();
+    let now = shared.now();
+    for (m, friend_id) in &circle.members {
+        let Some(friend) = friends.get(friend_id) else {
+            continue;
+        };
+        let peer = friend_peer(friend)?;
+        let (node, envelope, m, friend) = (snap.node.clone(), envelope.clone(), *m, friend.clone());
+        asks.spawn(async move {
+            let addrs = reach(&node, &friend, now).await;
+            let answer =
+                tokio::time::timeout(ANSWER_WITHIN, node.circle(peer, addrs, &envelope)).await;
+            (m, peer, friend.petname, answer)
+        });
+    }
+    let mut signers: Vec<(u16, PeerId)> = Vec::new();
+    let mut problems = Vec::new();
+    while let Some(done) = asks.join_next().await {
+        let Ok((m, peer, name, answer)) = done else {
+            continue;
+        };
+        if signers.len() >= public.threshold() {
+            continue;
+        }
+        match answer {
+            Ok(Ok(reply)) if reply.kind == kind::ROUND1 => {
+                match reply.open::<Round1>(MAX_CIRCLE_MESSAGE_SIZE) {
+                    Ok(r1) if r1.member.get() == m && coord.add_commitments(r1).is_ok() => {
+                        signers.push((m, peer));
+                    }
+                    _ => problems.push(format!("{name}: a bad answer")),
+                }
+            }
+            Ok(Ok(reply)) => {
+                let code = reply
+                    .open::<CircleRefused>(MAX_CIRCLE_MESSAGE_SIZE)
+                    .map_or(refused::INVALID, |r| r.code);
+                problems.push(format!("{name}: refused (code {code})"));
+            }
+            Ok(Err(e)) => problems.push(format!("{name}: {e}")),
+            Err(_) => problems.push(format!("{name}: no answer in time")),
+        }
+    }
+    if signers.len() < public.threshold() {
+        return Err(err(
+            ErrorCode::Network,
+            format!(
+                "{} of the {} friends needed answered ({}); retrying later",
+                signers.len(),
+                public.threshold(),
+                problems.join("; ")
+            ),
+        ));
+    }
+
+    round2(&snap.node, coord, signers).await
+}
+
+/// Round 2 of a session: the chosen signers sign the package; returns
+/// the aggregate signature.
+pub(crate) async fn round2(
+    node: &NodeHandle,
+    mut coord: Coordinator,
+    signers: Vec<(u16, PeerId)>,
+) -> Result<Signature, ErrorReply> {
+    let signing = coord
+        .request()
+        .map_err(|e| err(ErrorCode::Internal, e.to_string()))?;
+    let envelope = Envelope::wrap(kind::SIGNING_REQUEST, &signing);
+    let mut shares = JoinSet::new();
+    for (m, peer) in signers {
+        let (node, envelope) = (node.clone(), envelope.clone());
+        shares.spawn(async move {
+            let answer =
+                tokio::time::timeout(ANSWER_WITHIN, node.circle(peer, Vec::new(), &envelope)).await;
+            (m, answer)
+        });
+    }
+    while let Some(done) = shares.join_next().await {
+        let Ok((m, answer)) = done else {
+            continue;
+        };
+        let r2 = match answer {
+            Ok(Ok(reply)) if reply.kind == kind::ROUND2 => {
+                reply.open::<Round2>(MAX_CIRCLE_MESSAGE_SIZE).ok()
+            }
+            _ => None,
+        };
+        let Some(r2) = r2.filter(|r| r.member.get() == m) else {
+            return Err(err(
+                ErrorCode::Network,
+                format!("member {m} did not complete the signature; retrying later"),
+            ));
+        };
+        coord
+            .add_share(r2)
+            .map_err(|e| err(ErrorCode::Refused, format!("member {m}: {e}")))?;
+    }
+    coord.aggregate().map_err(|e| {
+        err(
+            ErrorCode::Refused,
+            format!("the friends' signature failed: {e}"),
+        )
+    })
+}

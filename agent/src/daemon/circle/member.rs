@@ -1,0 +1,240 @@
+//! A member's side of a friend's circle: taking a share, answering round
+//! 1 of a signing session under its policy, and round 2 of an open
+//! session. Nonces live in memory for one session, at most
+//! [`SESSION_TTL`].
+
+use std::time::{Duration, Instant};
+
+use cyrcles_core::EgoId;
+use cyrcles_core::circle::messages::{MAX_CIRCLE_MESSAGE_SIZE, kind};
+use cyrcles_core::circle::request::refused;
+use cyrcles_core::circle::{
+    CeremonyRequest, DealtShare, MemberShare, SessionId, SignerNonces, SigningRequest, authorize,
+    commit,
+};
+use cyrcles_core::envelope::Envelope;
+use cyrcles_p2p::PeerId;
+use rand_core::OsRng;
+use tracing::{info, warn};
+
+use crate::daemon::peers::{friend_record, friendship};
+use crate::daemon::sessions::{SessionTable, Taken};
+use crate::daemon::shares::{keep_share, notice, refusal};
+use crate::daemon::{Shared, lock};
+
+/// How long a member keeps a session's nonces.
+const SESSION_TTL: Duration = Duration::from_secs(60);
+/// Sessions a member keeps open at once.
+const MAX_SESSIONS: usize = 64;
+/// Sessions one peer keeps open at once.
+const MAX_SESSIONS_PER_PEER: usize = 4;
+
+/// A member's open signing session (its peer and age are the table's).
+pub(crate) struct Session {
+    pub(crate) owner: EgoId,
+    pub(crate) generation: u64,
+    pub(crate) message: Vec<u8>,
+    pub(crate) nonces: SignerNonces,
+    /// For a recovery: the friendship whose node becomes the peer once
+    /// this member has signed.
+    pub(crate) repeer: Option<i64>,
+}
+
+/// Keeps a member's session for round 2 (see `sessions.rs` for the
+/// bounds); false if the id is in use.
+pub(crate) fn open_session(shared: &Shared, id: SessionId, peer: PeerId, session: Session) -> bool {
+    let mut sessions = lock(&shared.sessions);
+    match sessions.0.open(id.0, peer, session, Instant::now()) {
+        Ok(ended) => {
+            if ended > 0 {
+                info!(%peer, ended, "older signing sessions made room for a new one");
+            }
+            true
+        }
+        Err(Taken) => false,
+    }
+}
+
+/// Open sessions, by session id (member side).
+pub(crate) struct Sessions(SessionTable<Session>);
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Self(SessionTable::new(
+            MAX_SESSIONS_PER_PEER,
+            MAX_SESSIONS,
+            SESSION_TTL,
+        ))
+    }
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Sessions({} open)", self.0.len())
+    }
+}
+
+pub(crate) async fn on_share(
+    shared: &Shared,
+    my_ego: EgoId,
+    peer: PeerId,
+    message: &Envelope,
+) -> Envelope {
+    let Ok(dealt) = DealtShare::decode_bytes(&message.body) else {
+        return refusal(refused::INVALID);
+    };
+    let owner = dealt.ego_id;
+    let generation = dealt.generation;
+    let Some(friend) = friendship(shared, &my_ego, &owner, &peer).await else {
+        warn!(%peer, %owner, "a share from someone who is not a friend was refused");
+        return refusal(refused::NOT_A_FRIEND);
+    };
+    if shared.is_locked() {
+        return refusal(refused::UNAVAILABLE);
+    }
+    let share = match MemberShare::accept(dealt) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(%owner, "a share that does not check was refused: {e}");
+            return refusal(refused::INVALID);
+        }
+    };
+    if let Err(refused) = keep_share(shared, my_ego, friend.id, &share).await {
+        return refused;
+    }
+    info!(%owner, generation, friend = %friend.petname, "holding a share of a friend's circle");
+    Envelope::wrap(kind::SHARE_ACK, &share.ack())
+}
+
+pub(crate) async fn on_request(
+    shared: &Shared,
+    my_ego: EgoId,
+    peer: PeerId,
+    message: &Envelope,
+) -> Envelope {
+    let Ok(request) = message.open::<CeremonyRequest>(MAX_CIRCLE_MESSAGE_SIZE) else {
+        return refusal(refused::INVALID);
+    };
+    let b = &request.body;
+    let owner = b.ego_id;
+    if friendship(shared, &my_ego, &owner, &peer).await.is_none() {
+        warn!(%peer, %owner, "a signing request from someone who is not a friend was refused");
+        notice(
+            shared,
+            format!(
+                "a signing request for ego {owner} from a node that is not a friend's was refused"
+            ),
+        );
+        return refusal(refused::NOT_A_FRIEND);
+    }
+    let Ok(key) = shared.data_key() else {
+        return refusal(refused::UNAVAILABLE);
+    };
+    let (held, secret) = match shared.keystore.held_share(&key, &owner, b.generation).await {
+        Ok(Some(h)) => h,
+        Ok(None) => return refusal(refused::NO_SHARE),
+        Err(e) => {
+            warn!(%owner, "cannot open a held share: {e}");
+            return refusal(refused::UNAVAILABLE);
+        }
+    };
+    let Ok(share) = MemberShare::from_secret_cbor(&secret) else {
+        return refusal(refused::UNAVAILABLE);
+    };
+    let Some(record) = friend_record(shared, &my_ego, owner).await else {
+        return refusal(refused::UNAVAILABLE);
+    };
+    let now = shared.now();
+    let last = held.last_signed_at.map(cyrcles_core::UnixTime::from_secs);
+    let message = match authorize(
+        &request,
+        &record,
+        &share,
+        last,
+        now,
+        &shared.settings.signing,
+    ) {
+        Ok(m) => m,
+        Err(r) => {
+            warn!(%owner, "a signing request was refused: {r}");
+            notice(
+                shared,
+                format!("a signing request from your friend's ego {owner} was refused: {r}"),
+            );
+            return refusal(r.code());
+        }
+    };
+    // The friend's circle is at this generation: older shares can go.
+    if let Ok(n) = shared.keystore.drop_old_shares(&owner, b.generation).await
+        && n > 0
+    {
+        info!(%owner, dropped = n, "old shares of a friend's circle deleted");
+    }
+    let (nonces, r1) = commit(&share, b.session, &mut OsRng);
+    let session = Session {
+        owner,
+        generation: b.generation,
+        message,
+        nonces,
+        repeer: None,
+    };
+    if !open_session(shared, b.session, peer, session) {
+        return refusal(refused::UNAVAILABLE);
+    }
+    Envelope::wrap(kind::ROUND1, &r1)
+}
+
+pub(crate) async fn on_signing(shared: &Shared, peer: PeerId, message: &Envelope) -> Envelope {
+    let Ok(request) = message.open::<SigningRequest>(MAX_CIRCLE_MESSAGE_SIZE) else {
+        return refusal(refused::INVALID);
+    };
+    let session = lock(&shared.sessions)
+        .0
+        .take(&request.session.0, &peer, Instant::now())
+        .map(|e| e.value);
+    let Some(session) = session else {
+        return refusal(refused::NO_SESSION);
+    };
+    if request.message != session.message {
+        warn!(owner = %session.owner, "round 2 asked to sign other bytes than round 1 allowed");
+        return refusal(refused::INVALID);
+    }
+    let Ok(key) = shared.data_key() else {
+        return refusal(refused::UNAVAILABLE);
+    };
+    let Ok(Some((_, secret))) = shared
+        .keystore
+        .held_share(&key, &session.owner, session.generation)
+        .await
+    else {
+        return refusal(refused::NO_SHARE);
+    };
+    let Ok(share) = MemberShare::from_secret_cbor(&secret) else {
+        return refusal(refused::UNAVAILABLE);
+    };
+    match session.nonces.sign(&share, &request) {
+        Ok(r2) => {
+            let _ = shared
+                .keystore
+                .set_share_used(&session.owner, session.generation, shared.now().secs())
+                .await;
+            if let Some(friend) = session.repeer {
+                // The human approved this device as the friend's: later
+                // requests of the friend come from it.
+                if let Err(e) = shared
+                    .keystore
+                    .set_friend_peer(friend, &peer.to_bytes())
+                    .await
+                {
+                    warn!(owner = %session.owner, "cannot record the friend's new node: {e}");
+                }
+            }
+            info!(owner = %session.owner, "signed in a friend's circle session");
+            Envelope::wrap(kind::ROUND2, &r2)
+        }
+        Err(e) => {
+            warn!(owner = %session.owner, "round 2 refused: {e}");
+            refusal(refused::INVALID)
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Circles of friends (DESIGN.md, flows 2 to 5), by role:
+//!
+//! * [`owner`]: the person picks friends for an ego's circle (`circle
+//!   add`, `circle remove`) and a threshold (`circle policy`). Once the
+//!   plan has at least two friends (FROST needs a threshold of at least
+//!   two), the agent shares a new circle key: it deals the shares, delivers
+//!   them over `/cyrcles/circle/1` and checks every acknowledgement, has
+//!   the new circle link signed (by the root key or the whole circle key
+//!   while the agent still holds them, else by a threshold of the old
+//!   circle through FROST), certifies the ego key under the new circle,
+//!   commits the new record and deletes the root and whole circle keys in
+//!   the same transaction, then publishes. Later rotations of the ego key
+//!   go through the friends.
+//! * [`coordinator`]: the owner's side of a FROST session: a request
+//!   signed by the current ego key, which each friend's agent checks
+//!   (`cyrcles_core::circle::authorize`) and signs without asking its
+//!   human.
+//! * [`member`]: the agent takes shares only from friends (the peer and
+//!   ego of a friendship made by invite), stores them sealed, and signs in
+//!   a session only for a request its policy allows. Nonces live in memory
+//!   for one session, at most a minute.
+//! * [`view`]: `circle show` and the recovery kit's friends.
+//!
+//! No network call is made while the egos lock is held: the owner side
+//! takes a [`Snapshot`], runs the ceremony, then applies the result only
+//! if the ego did not change meanwhile.
+
+pub(crate) mod coordinator;
+pub(crate) mod member;
+pub(crate) mod owner;
+pub(crate) mod view;
+
+use std::sync::Arc;
+
+use cyrcles_core::circle::CircleId;
+use cyrcles_core::record::EgoRecord;
+use cyrcles_core::{EgoId, SecretKey};
+use cyrcles_p2p::NodeHandle;
+
+use super::{Shared, read};
+use crate::control::proto::{ErrorCode, ErrorReply};
+
+/// The default threshold for `n` friends: a majority, at least two.
+pub(crate) fn default_threshold(n: usize) -> u16 {
+    u16::try_from((n / 2 + 1).max(2)).unwrap_or(u16::MAX)
+}
+
+pub(crate) fn err(code: ErrorCode, message: impl Into<String>) -> ErrorReply {
+    ErrorReply::new(code, message)
+}
+
+/// What the owner side needs from the ego, taken under the lock.
+pub(crate) struct Snapshot {
+    pub(crate) record: EgoRecord,
+    pub(crate) node: NodeHandle,
+    pub(crate) ego_key: Arc<SecretKey>,
+    pub(crate) circle_id: CircleId,
+}
+
+pub(crate) async fn snapshot(shared: &Shared, ego: &EgoId) -> Result<Snapshot, ErrorReply> {
+    let egos = shared.egos.lock().await;
+    let state = egos
+        .get(ego)
+        .ok_or_else(|| err(ErrorCode::NotFound, format!("no ego {ego}")))?;
+    if state.is_revoked() {
+        return Err(err(ErrorCode::Conflict, "the ego is revoked"));
+    }
+    let signer = read(&shared.signers).get(ego).cloned();
+    let (Some(node), Some(signer)) = (state.node.clone(), signer) else {
+        return Err(err(
+            ErrorCode::Locked,
+            "the keys are locked; run `cyrcles unlock`",
+        ));
+    };
+    Ok(Snapshot {
+        record: state.record()?.clone(),
+        node,
+        ego_key: signer.key,
+        circle_id: CircleId(state.row.circle_id),
+    })
+}

@@ -1,0 +1,357 @@
+//! The owner's side of a circle: `circle add`, `circle remove` and
+//! `circle policy` reshare the circle key to the planned friends; rotation
+//! and revocation of the ego key go through them once they hold it.
+//!
+//! No network call is made while the egos lock is held: each operation
+//! takes a [`Snapshot`], runs the ceremony, then [`apply`]s the result only
+//! if the ego did not change meanwhile.
+
+use std::sync::Arc;
+
+use cyrcles_core::circle::messages::{MAX_CIRCLE_MESSAGE_SIZE, kind};
+use cyrcles_core::circle::{Purpose, ShareAck, deal};
+use cyrcles_core::envelope::Envelope;
+use cyrcles_core::record::builder::{sign_with_circle, sign_with_key};
+use cyrcles_core::record::{EgoCert, EgoRecord, Signed};
+use cyrcles_core::{CircleSecret, EgoId, SecretKey};
+use cyrcles_p2p::NodeHandle;
+use rand_core::OsRng;
+use tokio::task::JoinSet;
+use tracing::info;
+
+use super::coordinator::session;
+use super::view::describe;
+use super::{Snapshot, default_threshold, err, snapshot};
+use crate::control::proto::{CircleInfo, ErrorCode, ErrorReply};
+use crate::daemon::egos::ego_by_name;
+use crate::daemon::peers::{ANSWER_WITHIN, find_friend, friend_peer, friends_of, reach};
+use crate::daemon::{Shared, approval, egos};
+use crate::keystore::seal::SymmetricKey;
+use crate::keystore::{CircleRow, FriendRow, SecretKind};
+
+/// `circle add` (`member = true`) and `circle remove`.
+pub(crate) async fn change(
+    shared: &Arc<Shared>,
+    name: &str,
+    friend: &str,
+    member: bool,
+) -> Result<CircleInfo, ErrorReply> {
+    let ego = ego_by_name(shared, name).await?;
+    let friends = friends_of(shared, &ego).await?;
+    let row = find_friend(&friends, name, friend)?;
+    shared.keystore.set_planned(&ego, row.id, member).await?;
+    let note = reshare(shared, ego).await?;
+    describe(shared, ego, name, Some(note)).await
+}
+
+/// `circle policy --threshold T`.
+pub(crate) async fn set_threshold(
+    shared: &Arc<Shared>,
+    name: &str,
+    threshold: u16,
+) -> Result<CircleInfo, ErrorReply> {
+    let ego = ego_by_name(shared, name).await?;
+    if threshold < 2 {
+        return Err(err(
+            ErrorCode::BadRequest,
+            "the threshold must be at least 2: with 1, any single friend could certify a key",
+        ));
+    }
+    shared.keystore.set_threshold(&ego, Some(threshold)).await?;
+    let note = reshare(shared, ego).await?;
+    describe(shared, ego, name, Some(note)).await
+}
+
+/// Brings the shared circle in line with the plan; returns what happened.
+async fn reshare(shared: &Arc<Shared>, ego: EgoId) -> Result<String, ErrorReply> {
+    let friends = friends_of(shared, &ego).await?;
+    let (plan, asked) = shared.keystore.plan(&ego).await?;
+    let n = plan.len();
+    if n < 2 {
+        return Ok(format!(
+            "{n} friend(s) planned: the circle is shared once it has at least 2"
+        ));
+    }
+    let t = asked.unwrap_or_else(|| default_threshold(n));
+    if usize::from(t) > n {
+        return Ok(format!(
+            "the threshold {t} is more than the {n} friends planned: add friends or lower it"
+        ));
+    }
+    let current = shared.keystore.circle(&ego).await?;
+    if let Some(c) = &current {
+        let same: Vec<i64> = c.members.iter().map(|(_, f)| *f).collect();
+        if same == plan && c.threshold == t {
+            return Ok("the circle already matches the plan".into());
+        }
+    }
+    let key = shared.data_key()?;
+    let snap = snapshot(shared, &ego).await?;
+    let now = shared.now();
+    let members: Vec<&FriendRow> = plan.iter().filter_map(|id| friends.get(id)).collect();
+    let n16 =
+        u16::try_from(members.len()).map_err(|_| err(ErrorCode::BadRequest, "too many friends"))?;
+    let generation = u64::try_from(snap.record.chain.len()).unwrap_or(u64::MAX) + 1;
+    let new_circle = CircleSecret::generate(&mut OsRng);
+    let dealing = deal(
+        &new_circle,
+        ego,
+        snap.circle_id,
+        generation,
+        t,
+        n16,
+        &mut OsRng,
+    )
+    .map_err(|e| {
+        err(
+            ErrorCode::BadRequest,
+            format!("cannot split the circle key: {e}"),
+        )
+    })?;
+
+    // Deliver every share; each friend must acknowledge the right one.
+    let mut deliveries = JoinSet::new();
+    for (dealt, friend) in dealing.shares.into_iter().zip(members.iter()) {
+        let node = snap.node.clone();
+        let peer = friend_peer(friend)?;
+        let friend = (*friend).clone();
+        // What the friend's acknowledgement must name (fuzz finding F3).
+        let expected = (dealt.circle_id, dealt.generation, dealt.member);
+        let envelope = Envelope {
+            kind: kind::DEALT_SHARE,
+            body: dealt.to_secret_cbor().to_vec(),
+        };
+        deliveries.spawn(async move {
+            let addrs = reach(&node, &friend, now).await;
+            let answer =
+                tokio::time::timeout(ANSWER_WITHIN, node.circle(peer, addrs, &envelope)).await;
+            (friend.petname, expected, answer)
+        });
+    }
+    while let Some(done) = deliveries.join_next().await {
+        let Ok((name, expected, answer)) = done else {
+            return Err(err(ErrorCode::Internal, "a share delivery task failed"));
+        };
+        let reply = match answer {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(e)) => {
+                return Err(err(
+                    ErrorCode::Network,
+                    format!(
+                        "friend {name:?} did not take its share ({e}); the circle is unchanged"
+                    ),
+                ));
+            }
+            Err(_) => {
+                return Err(err(
+                    ErrorCode::Network,
+                    format!("friend {name:?} did not answer in time; the circle is unchanged"),
+                ));
+            }
+        };
+        let ack = (reply.kind == kind::SHARE_ACK)
+            .then(|| reply.open::<ShareAck>(MAX_CIRCLE_MESSAGE_SIZE).ok())
+            .flatten()
+            .ok_or_else(|| {
+                err(
+                    ErrorCode::Refused,
+                    format!("friend {name:?} refused its share; the circle is unchanged"),
+                )
+            })?;
+        if (ack.circle_id, ack.generation, ack.member) != expected {
+            return Err(err(
+                ErrorCode::Refused,
+                format!(
+                    "friend {name:?} acknowledged another share than the one it was sent; \
+                     the circle is unchanged"
+                ),
+            ));
+        }
+        dealing.public.check_ack(&ack).map_err(|e| {
+            err(
+                ErrorCode::Refused,
+                format!("friend {name:?} acknowledged wrongly: {e}"),
+            )
+        })?;
+    }
+
+    // The new link, signed by whoever holds the current circle.
+    let mut record = snap.record.clone();
+    let body = record.next_link(new_circle.public(), now);
+    let kinds = shared.keystore.secret_kinds(&ego).await?;
+    let link = if record.chain.is_empty() && kinds.contains(&SecretKind::Root) {
+        let root = shared.keystore.secret(&key, &ego, SecretKind::Root).await?;
+        sign_with_key(&SecretKey::from_seed(&root), body)
+    } else if kinds.contains(&SecretKind::Circle) {
+        let whole = shared
+            .keystore
+            .secret(&key, &ego, SecretKind::Circle)
+            .await?;
+        let whole = CircleSecret::from_bytes(&whole)
+            .map_err(|_| err(ErrorCode::Damaged, "the stored circle key is not valid"))?;
+        sign_with_circle(&whole, &mut OsRng, body)
+    } else {
+        let old = current
+            .as_ref()
+            .ok_or_else(|| err(ErrorCode::Damaged, "no circle key and no shared circle"))?;
+        let sig = session(shared, &snap, old, Purpose::Link(body.clone())).await?;
+        Signed { body, sig }
+    };
+    record.push_link(link).map_err(|e| {
+        err(
+            ErrorCode::Internal,
+            format!("the new link does not fit: {e}"),
+        )
+    })?;
+    let cert = record.next_cert(snap.ego_key.public(), now, shared.settings.cert_validity);
+    let cert = sign_with_circle(&new_circle, &mut OsRng, cert);
+    record.set_cert(cert).map_err(|e| {
+        err(
+            ErrorCode::Internal,
+            format!("the new certificate does not fit: {e}"),
+        )
+    })?;
+    drop(new_circle);
+    let row = CircleRow {
+        circle_id: snap.circle_id.0,
+        generation,
+        threshold: t,
+        public: dealing.public.to_cbor(),
+        members: members
+            .iter()
+            .zip(dealing.public.members())
+            .map(|(f, m)| (m.get(), f.id))
+            .collect(),
+        created_at: now.secs(),
+    };
+    let bytes = apply(shared, &ego, &snap, record, Store::Circle(&row)).await?;
+    info!(%ego, t, n, generation, "circle shared");
+    publish_later(shared, ego, snap.node.clone(), bytes);
+    Ok(format!(
+        "shared {t} of {n}: the friends' agents hold the shares; this agent keeps no circle key"
+    ))
+}
+
+/// How a new record is stored.
+enum Store<'a> {
+    /// A new circle: the circle row, and the root and whole circle keys go.
+    Circle(&'a CircleRow),
+    /// A rotation: the new ego key, sealed under the data key.
+    Rotation(&'a SymmetricKey, Box<SecretKey>),
+    /// A revocation at this time: every secret but the device key goes.
+    Revocation(u64),
+}
+
+/// Applies a new record if the ego did not change since the snapshot;
+/// the keystore, the in-memory state and the signer follow. Returns the
+/// record's bytes.
+async fn apply(
+    shared: &Shared,
+    ego: &EgoId,
+    snap: &Snapshot,
+    record: EgoRecord,
+    store: Store<'_>,
+) -> Result<Vec<u8>, ErrorReply> {
+    use cyrcles_core::cbor::Encode;
+    let mut egos = shared.egos.lock().await;
+    let state = egos
+        .get_mut(ego)
+        .ok_or_else(|| err(ErrorCode::NotFound, format!("no ego {ego}")))?;
+    let held = state.record()?;
+    if held.cert.body.seq != snap.record.cert.body.seq
+        || held.chain.len() != snap.record.chain.len()
+    {
+        return Err(err(
+            ErrorCode::Conflict,
+            "the ego changed during the ceremony; try again",
+        ));
+    }
+    match store {
+        Store::Circle(row) => {
+            let bytes = record.to_cbor();
+            shared.keystore.commit_circle(ego, &bytes, row).await?;
+            state.circle = Some((row.threshold, row.members.len()));
+            state.record = Some(record);
+            state.row.record = bytes.clone();
+            Ok(bytes)
+        }
+        Store::Rotation(key, new_key) => {
+            egos::store_rotation(shared, state, record, key, *new_key).await
+        }
+        Store::Revocation(at) => {
+            let bytes = egos::store_revocation(shared, state, record, at).await?;
+            approval::ego_revoked(shared, *ego);
+            Ok(bytes)
+        }
+    }
+}
+
+fn publish_later(shared: &Arc<Shared>, ego: EgoId, node: NodeHandle, bytes: Vec<u8>) {
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let _ = egos::publish(&shared, ego, &node, bytes).await;
+    });
+}
+
+/// Rotates the ego key through the friends (flow 4): a new key certified
+/// by a threshold of the circle. Returns the record to publish.
+pub(crate) async fn rotate_via_friends(shared: &Shared, ego: EgoId) -> Result<Vec<u8>, ErrorReply> {
+    let circle = shared
+        .keystore
+        .circle(&ego)
+        .await?
+        .ok_or_else(|| err(ErrorCode::Conflict, "the ego has no shared circle"))?;
+    let key = shared.data_key()?;
+    let snap = snapshot(shared, &ego).await?;
+    let now = shared.now();
+    let new_key = SecretKey::generate(&mut OsRng);
+    let cert: EgoCert = snap
+        .record
+        .next_cert(new_key.public(), now, shared.settings.cert_validity);
+    let sig = session(shared, &snap, &circle, Purpose::Certify(cert.clone())).await?;
+    let mut record = snap.record.clone();
+    record.set_cert(Signed { body: cert, sig }).map_err(|e| {
+        err(
+            ErrorCode::Refused,
+            format!("the friends' certificate does not fit: {e}"),
+        )
+    })?;
+    let peers = egos::endpoint_peers(shared, &snap.node).await;
+    record
+        .set_endpoints_dated(&new_key, peers, now, shared.settings.endpoints_validity)
+        .map_err(|e| err(ErrorCode::Internal, e.to_string()))?;
+    let bytes = apply(
+        shared,
+        &ego,
+        &snap,
+        record,
+        Store::Rotation(&key, Box::new(new_key)),
+    )
+    .await?;
+    info!(%ego, "ego key rotated by the friends");
+    Ok(bytes)
+}
+
+/// Revokes the ego through the friends: a threshold of the circle signs
+/// the revocation certificate. Returns the record to publish.
+pub(crate) async fn revoke_via_friends(shared: &Shared, ego: EgoId) -> Result<Vec<u8>, ErrorReply> {
+    let circle = shared
+        .keystore
+        .circle(&ego)
+        .await?
+        .ok_or_else(|| err(ErrorCode::Conflict, "the ego has no shared circle"))?;
+    let snap = snapshot(shared, &ego).await?;
+    let now = shared.now();
+    let body = snap.record.revocation(now, shared.settings.cert_validity);
+    let sig = session(shared, &snap, &circle, Purpose::Certify(body.clone())).await?;
+    let mut record = snap.record.clone();
+    record.set_cert(Signed { body, sig }).map_err(|e| {
+        err(
+            ErrorCode::Refused,
+            format!("the friends' revocation does not fit: {e}"),
+        )
+    })?;
+    let bytes = apply(shared, &ego, &snap, record, Store::Revocation(now.secs())).await?;
+    info!(%ego, "ego revoked by the friends");
+    Ok(bytes)
+}

@@ -1,0 +1,363 @@
+//! What changes an ego as a whole: `ego create`, starting every ego after
+//! an unlock, `ego rotate`, `ego revoke`, and the maintenance loop's
+//! renewal. While the agent holds the whole circle key these run under the
+//! egos lock; once friends hold the circle, rotation and revocation go
+//! through them (`circle::owner`) outside the lock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cyrcles_core::cbor::Encode;
+use cyrcles_core::record::builder;
+use cyrcles_core::{CircleSecret, EgoId, SecretKey};
+use rand_core::{OsRng, RngCore};
+use tracing::{debug, error, info};
+use zeroize::Zeroizing;
+
+use super::circle::owner::{revoke_via_friends, rotate_via_friends};
+use super::egos::{
+    EgoState, build_error, check_name, endpoint_peers, find, publish, rotation_due, set_signer,
+    store_revocation, store_rotation, unknown_ego,
+};
+use super::{Shared, approval, lock, node, read};
+use crate::control::proto::{ErrorCode, ErrorReply};
+use crate::keystore::seal::SymmetricKey;
+use crate::keystore::{EgoRow, SecretKind};
+
+/// How long `ego create` waits for the first publication.
+const FIRST_PUBLISH_WAIT: Duration = Duration::from_secs(15);
+/// The pause between two tries of the first publication.
+const FIRST_PUBLISH_RETRY: Duration = Duration::from_millis(300);
+
+/// After an unlock: starts every ego's node and loads the ego keys.
+pub(crate) async fn activate(shared: &Arc<Shared>) {
+    let Ok(key) = shared.data_key() else {
+        return;
+    };
+    let mut egos = shared.egos.lock().await;
+    for state in egos.values_mut() {
+        if state.damage.is_some() {
+            continue;
+        }
+        if let Err(e) = activate_one(shared, state, &key).await {
+            error!(ego = %state.row.name, "cannot start: {}", e.message);
+            state.damage = Some(e.message);
+        }
+    }
+    drop(egos);
+    shared.wake.notify_one();
+}
+
+async fn activate_one(
+    shared: &Arc<Shared>,
+    state: &mut EgoState,
+    key: &SymmetricKey,
+) -> Result<(), ErrorReply> {
+    let id = state.ego_id();
+    if state.node.is_none() {
+        let device = shared.keystore.secret(key, &id, SecretKind::Device).await?;
+        state.node = Some(node::start(shared, id, &device).await?);
+    }
+    if !state.is_revoked() {
+        let cert = &state.record()?.cert.body;
+        let seed = shared.keystore.secret(key, &id, SecretKind::Ego).await?;
+        let ego = SecretKey::from_seed(&seed);
+        if ego.public() != cert.ego_pk {
+            return Err(ErrorReply::new(
+                ErrorCode::Damaged,
+                "the stored ego key is not the certified one",
+            ));
+        }
+        set_signer(shared, id, ego, cert.seq);
+    }
+    Ok(())
+}
+
+/// Creates an ego: keys, node, first record; stores and publishes it.
+/// Returns the ego id and how many peers stored the record.
+pub(crate) async fn create(
+    shared: &Arc<Shared>,
+    name: &str,
+) -> Result<(EgoId, Result<usize, String>), ErrorReply> {
+    check_name(name)?;
+    let key = shared.data_key()?;
+    let mut egos = shared.egos.lock().await;
+    if egos.values().any(|e| e.row.name == name) {
+        return Err(ErrorReply::new(
+            ErrorCode::Conflict,
+            format!("an ego named {name:?} already exists"),
+        ));
+    }
+    let mut device = Zeroizing::new([0u8; 32]);
+    OsRng.fill_bytes(&mut device[..]);
+    let now = shared.now();
+    let s = &shared.settings;
+    // The ego id is known only once the keys exist; the node needs no id
+    // until it serves logins, and its event loop is told the id below.
+    let mut circle_id = [0u8; 16];
+    OsRng.fill_bytes(&mut circle_id);
+    let root = SecretKey::generate(&mut OsRng);
+    let circle = CircleSecret::generate(&mut OsRng);
+    let ego = SecretKey::generate(&mut OsRng);
+    let mut record = builder::first_record(&root, &circle, &ego, &mut OsRng, now, s.cert_validity)
+        .map_err(build_error)?;
+    let ego_id = record.ego_id();
+    let node = node::start(shared, ego_id, &device).await?;
+    let peers = endpoint_peers(shared, &node).await;
+    if let Err(e) = record.set_endpoints_dated(&ego, peers, now, s.endpoints_validity) {
+        node.shutdown().await;
+        return Err(build_error(e));
+    }
+    let bytes = record.to_cbor();
+    let row = EgoRow {
+        ego_id,
+        name: name.to_string(),
+        record: bytes.clone(),
+        circle_id,
+        created_at: now.secs(),
+        revoked_at: None,
+        last_published_at: None,
+        last_error: None,
+    };
+    let secrets: [(SecretKind, &[u8]); 4] = [
+        (SecretKind::Root, &root.to_seed()[..]),
+        (SecretKind::Circle, &circle.to_bytes()[..]),
+        (SecretKind::Ego, &ego.to_seed()[..]),
+        (SecretKind::Device, &device[..]),
+    ];
+    if let Err(e) = shared.keystore.insert_ego(&key, &row, &secrets).await {
+        node.shutdown().await;
+        return Err(e.into());
+    }
+    set_signer(shared, ego_id, ego, 1);
+    let state = EgoState {
+        row,
+        record: Some(record),
+        node: Some(node.clone()),
+        damage: None,
+        circle: None,
+        friends_retry: None,
+        friends_error: None,
+    };
+    lock(&shared.approvals).track_ego(&state);
+    egos.insert(ego_id, state);
+    drop(egos);
+    info!(ego = %ego_id, name, "ego created");
+    // A node that has just started may not have joined the network yet:
+    // the first publication is tried again until a peer stores it.
+    let deadline: tokio::time::Instant =
+        cyrcles_p2p::deadline::after(std::time::Instant::now(), FIRST_PUBLISH_WAIT).into();
+    let published = loop {
+        let attempt =
+            tokio::time::timeout_at(deadline, publish(shared, ego_id, &node, bytes.clone()))
+                .await
+                .unwrap_or_else(|_| {
+                    Err("publication is taking long; the daemon keeps trying".into())
+                });
+        match attempt {
+            Err(_)
+                if tokio::time::Instant::now()
+                    .checked_add(FIRST_PUBLISH_RETRY)
+                    .is_some_and(|t| t < deadline) =>
+            {
+                // Join again through the bootstrap peers before the next try.
+                for addr in &shared.settings.bootstrap {
+                    let _ = node.dial(addr.clone()).await;
+                }
+                let _ = node.bootstrap().await;
+                tokio::time::sleep(FIRST_PUBLISH_RETRY).await;
+            }
+            done => break done,
+        }
+    };
+    Ok((ego_id, published))
+}
+
+/// Certifies a new ego key with the whole circle key, signs new endpoints
+/// with it and stores both. Returns the new record's bytes.
+async fn rotate_locked(
+    shared: &Shared,
+    state: &mut EgoState,
+    key: &SymmetricKey,
+) -> Result<Vec<u8>, ErrorReply> {
+    let id = state.ego_id();
+    if state.is_revoked() {
+        return Err(ErrorReply::new(ErrorCode::Conflict, "the ego is revoked"));
+    }
+    let node = state.node.clone().ok_or_else(|| {
+        ErrorReply::new(ErrorCode::Locked, "the ego's node is not running (locked?)")
+    })?;
+    let circle = whole_circle(shared, key, &id).await?;
+    let now = shared.now();
+    let s = &shared.settings;
+    let new_key = SecretKey::generate(&mut OsRng);
+    let mut record = state.record()?.clone();
+    record
+        .certify_with(&circle, &mut OsRng, new_key.public(), now, s.cert_validity)
+        .map_err(build_error)?;
+    let peers = endpoint_peers(shared, &node).await;
+    record
+        .set_endpoints_dated(&new_key, peers, now, s.endpoints_validity)
+        .map_err(build_error)?;
+    let seq = record.cert.body.seq;
+    let bytes = store_rotation(shared, state, record, key, new_key).await?;
+    info!(ego = %id, seq, "ego key rotated");
+    Ok(bytes)
+}
+
+async fn whole_circle(
+    shared: &Shared,
+    key: &SymmetricKey,
+    id: &EgoId,
+) -> Result<CircleSecret, ErrorReply> {
+    if !shared
+        .keystore
+        .secret_kinds(id)
+        .await?
+        .contains(&SecretKind::Circle)
+    {
+        return Err(ErrorReply::new(
+            ErrorCode::Conflict,
+            "this agent does not hold the whole circle key (friends hold shares)",
+        ));
+    }
+    let bytes = shared.keystore.secret(key, id, SecretKind::Circle).await?;
+    CircleSecret::from_bytes(&bytes).map_err(|_| {
+        ErrorReply::new(
+            ErrorCode::Damaged,
+            format!("the stored circle key of ego {id} is not a valid key"),
+        )
+    })
+}
+
+/// `ego rotate NAME`.
+pub(crate) async fn rotate(shared: &Arc<Shared>, name: &str) -> Result<EgoId, ErrorReply> {
+    let key = shared.data_key()?;
+    let mut egos = shared.egos.lock().await;
+    let id = find(&egos, name)?.ego_id();
+    let state = egos.get_mut(&id).ok_or_else(|| unknown_ego(name))?;
+    usable(state)?;
+    let node = state.node.clone();
+    let bytes = if state.circle.is_some() {
+        // The friends certify the new key; not under the egos lock.
+        drop(egos);
+        rotate_via_friends(shared, id).await?
+    } else {
+        let bytes = rotate_locked(shared, state, &key).await?;
+        drop(egos);
+        bytes
+    };
+    if let Some(node) = node {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let _ = publish(&shared, id, &node, bytes).await;
+        });
+    }
+    Ok(id)
+}
+
+fn usable(state: &EgoState) -> Result<(), ErrorReply> {
+    match &state.damage {
+        Some(d) => Err(ErrorReply::new(
+            ErrorCode::Damaged,
+            format!("ego {:?} is damaged: {d}", state.row.name),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// `ego revoke NAME`: a revocation signed by the circle key, stored and
+/// published; the ego's secrets but the device key are deleted.
+pub(crate) async fn revoke(shared: &Arc<Shared>, name: &str) -> Result<EgoId, ErrorReply> {
+    let key = shared.data_key()?;
+    let mut egos = shared.egos.lock().await;
+    let id = find(&egos, name)?.ego_id();
+    let state = egos.get_mut(&id).ok_or_else(|| unknown_ego(name))?;
+    usable(state)?;
+    if state.is_revoked() {
+        return Err(ErrorReply::new(
+            ErrorCode::Conflict,
+            format!("ego {name:?} is already revoked"),
+        ));
+    }
+    if state.circle.is_some() {
+        // The friends sign the revocation; not under the egos lock.
+        let node = state.node.clone();
+        drop(egos);
+        let bytes = revoke_via_friends(shared, id).await?;
+        info!(ego = %id, "ego revoked");
+        if let Some(node) = node {
+            let _ = publish(shared, id, &node, bytes).await;
+        }
+        return Ok(id);
+    }
+    let circle = whole_circle(shared, &key, &id).await?;
+    let now = shared.now();
+    let mut record = state.record()?.clone();
+    record
+        .revoke_with(&circle, &mut OsRng, now, shared.settings.cert_validity)
+        .map_err(build_error)?;
+    drop(circle);
+    let bytes = store_revocation(shared, state, record, now.secs()).await?;
+    approval::ego_revoked(shared, id);
+    let node = state.node.clone();
+    drop(egos);
+    info!(ego = %id, "ego revoked");
+    if let Some(node) = node {
+        let _ = publish(shared, id, &node, bytes).await;
+    }
+    Ok(id)
+}
+
+/// What the maintenance loop does for one ego: a new certificate at
+/// half-life, new endpoints at half-life or when the node's addresses
+/// changed. Returns the record to publish, if it changed or the last
+/// publication failed.
+pub(crate) async fn renew_if_due(
+    shared: &Shared,
+    state: &mut EgoState,
+    key: &SymmetricKey,
+) -> Result<Option<Vec<u8>>, ErrorReply> {
+    let Some(node) = state.node.clone() else {
+        return Ok(None);
+    };
+    let retry = state.row.last_error.is_some() || state.row.last_published_at.is_none();
+    if state.is_revoked() {
+        return Ok(retry.then(|| state.row.record.clone()));
+    }
+    let now = shared.now();
+    let current = state.record()?;
+    // With a shared circle, rotation goes through the friends, outside
+    // this lock (see `maintenance`).
+    if now >= rotation_due(&current.cert.body) && state.circle.is_none() {
+        return rotate_locked(shared, state, key).await.map(Some);
+    }
+    let peers = endpoint_peers(shared, &node).await;
+    let due = match &current.endpoints {
+        None => true,
+        Some(e) => {
+            let span = e.body.expires_at.since(e.body.issued_at);
+            now >= e.body.issued_at.plus(span / 2) || e.body.peers != peers
+        }
+    };
+    if !due {
+        return Ok(retry.then(|| state.row.record.clone()));
+    }
+    let signer = read(&shared.signers).get(&state.ego_id()).cloned();
+    let Some(signer) = signer else {
+        return Ok(None);
+    };
+    let mut record = current.clone();
+    record
+        .set_endpoints_dated(&signer.key, peers, now, shared.settings.endpoints_validity)
+        .map_err(build_error)?;
+    let bytes = record.to_cbor();
+    shared
+        .keystore
+        .save_record(&state.ego_id(), &bytes, None)
+        .await?;
+    state.record = Some(record);
+    state.row.record = bytes.clone();
+    debug!(ego = %state.ego_id(), "endpoints renewed");
+    Ok(Some(bytes))
+}

@@ -1,0 +1,240 @@
+//! A friend's agent: queues a recovery request of a friend's ego for its
+//! human, and signs round 1 only once the human approved it.
+
+use cyrcles_core::EgoId;
+use cyrcles_core::circle::messages::{MAX_CIRCLE_MESSAGE_SIZE, kind};
+use cyrcles_core::circle::request::refused;
+use cyrcles_core::circle::{
+    MemberShare, RecoveryPending, RecoveryRequest, authorize_recovery, commit,
+};
+use cyrcles_core::envelope::Envelope;
+use cyrcles_p2p::PeerId;
+use rand_core::OsRng;
+use tracing::{info, warn};
+
+use super::err;
+use crate::control::proto::{ErrorCode, ErrorReply};
+use crate::daemon::circle::member::{Session, open_session};
+use crate::daemon::peers::friend_record;
+use crate::daemon::recovery_queue::{DecideError, Decision, NewRequest};
+use crate::daemon::shares::{notice, refusal};
+use crate::daemon::{Shared, lock, notify};
+
+/// Own-ego alerts remembered (so a repeated request alerts once).
+const MAX_ALERTS: usize = 64;
+
+/// A recovery request reached `my_ego`'s node from `peer`.
+pub(crate) async fn on_request(
+    shared: &Shared,
+    my_ego: EgoId,
+    peer: PeerId,
+    message: &Envelope,
+) -> Envelope {
+    let Ok(request) = message.open::<RecoveryRequest>(MAX_CIRCLE_MESSAGE_SIZE) else {
+        return refusal(refused::INVALID);
+    };
+    let owner = request.body.ego_id;
+    if request.body.peer_id != peer.to_bytes() {
+        return refusal(refused::INVALID);
+    }
+    // Cheap, and before any keystore read.
+    if let Err(r) = request.check_possession() {
+        return refusal(r.code());
+    }
+    if shared.egos.lock().await.contains_key(&owner) {
+        own_ego_alert(shared, &request, peer);
+        return refusal(refused::OWN_EGO);
+    }
+    // Only a friend whose circle this agent serves gets any work done.
+    let Ok(Some(friend)) = shared.keystore.friend(&my_ego, &owner).await else {
+        return refusal(refused::NOT_A_FRIEND);
+    };
+    let newest = match shared.keystore.held_shares().await {
+        Ok(held) => held
+            .iter()
+            .filter(|h| h.owner_ego_id == owner && h.my_ego_id == my_ego)
+            .map(|h| h.generation)
+            .max(),
+        Err(_) => return refusal(refused::UNAVAILABLE),
+    };
+    let Some(newest) = newest else {
+        return refusal(refused::NO_SHARE);
+    };
+    let decision = queue(shared, &request, &friend, peer);
+    let Ok(key) = shared.data_key() else {
+        return refusal(refused::UNAVAILABLE);
+    };
+    match decision {
+        Decision::Denied => refusal(refused::DENIED),
+        Decision::Pending => {
+            let Ok(Some((_, secret))) = shared.keystore.held_share(&key, &owner, newest).await
+            else {
+                return refusal(refused::UNAVAILABLE);
+            };
+            let Ok(share) = MemberShare::from_secret_cbor(&secret) else {
+                return refusal(refused::UNAVAILABLE);
+            };
+            Envelope::wrap(
+                kind::RECOVERY_PENDING,
+                &RecoveryPending {
+                    member: share.member(),
+                    circle_id: share.circle_id(),
+                    public: share.public().clone(),
+                },
+            )
+        }
+        Decision::Approved => sign_round1(shared, my_ego, peer, &request, friend.id, &key).await,
+    }
+}
+
+/// Finds or queues the request; returns the person's decision so far.
+/// A new request always gets in (see `recovery_queue.rs`).
+fn queue(
+    shared: &Shared,
+    request: &RecoveryRequest,
+    friend: &crate::keystore::FriendRow,
+    peer: PeerId,
+) -> Decision {
+    let now = shared.now().secs();
+    let owner = request.body.ego_id;
+    let mut r = lock(&shared.recoveries);
+    if let Some(d) = r.incoming.decision(&owner, &request.new_key(), &peer, now) {
+        return d;
+    }
+    let fingerprint = request.fingerprint();
+    let (id, gone) = r.incoming.push(
+        NewRequest {
+            owner,
+            petname: friend.petname.clone(),
+            new_key: request.new_key(),
+            peer,
+            fingerprint: fingerprint.clone(),
+        },
+        now,
+    );
+    drop(r);
+    for old in gone {
+        info!(owner = %old.owner, id = old.id, "a waiting recovery request made room for a newer one");
+    }
+    let text = format!(
+        "your friend \"{}\" asks to recover their ego on a new device (request {id}, \
+         fingerprint {fingerprint}). Call them: approve with `cyrcles recovery approve {id}` \
+         only if they read you the same digits",
+        crate::text::untrusted(&friend.petname)
+    );
+    info!(%owner, id, friend = %friend.petname, "a recovery request is waiting for the person");
+    notify::send("Cyrcles: a friend asks for recovery", &text);
+    notice(shared, text);
+    Decision::Pending
+}
+
+/// The old device (or another device holding this ego) hears of a
+/// recovery: the person is told, once per new key.
+fn own_ego_alert(shared: &Shared, request: &RecoveryRequest, peer: PeerId) {
+    if request.check_possession().is_err() {
+        return;
+    }
+    {
+        let mut r = lock(&shared.recoveries);
+        if r.alerted.contains(&request.new_key()) {
+            return;
+        }
+        if r.alerted.len() >= MAX_ALERTS {
+            r.alerted.remove(0);
+        }
+        r.alerted.push(request.new_key());
+    }
+    let owner = request.body.ego_id;
+    let text = format!(
+        "someone is recovering your ego {owner} on another device (node {peer}, fingerprint \
+         {}). If it is not you, ask your friends to deny it with `cyrcles recovery deny`",
+        request.fingerprint()
+    );
+    warn!(%owner, %peer, "a recovery of this agent's ego was requested from another device");
+    notify::send("Cyrcles: your ego is being recovered elsewhere", &text);
+    notice(shared, text);
+}
+
+/// An approved request: check it against the ego's current record and
+/// commit to a signing session.
+async fn sign_round1(
+    shared: &Shared,
+    my_ego: EgoId,
+    peer: PeerId,
+    request: &RecoveryRequest,
+    friend_id: i64,
+    key: &crate::keystore::seal::SymmetricKey,
+) -> Envelope {
+    let owner = request.body.ego_id;
+    let Some(record) = friend_record(shared, &my_ego, owner).await else {
+        return refusal(refused::UNAVAILABLE);
+    };
+    let generation = u64::try_from(record.record().chain.len()).unwrap_or(u64::MAX);
+    let share = match shared.keystore.held_share(key, &owner, generation).await {
+        Ok(Some((_, secret))) => match MemberShare::from_secret_cbor(&secret) {
+            Ok(s) => s,
+            Err(_) => return refusal(refused::UNAVAILABLE),
+        },
+        Ok(None) => return refusal(refused::NO_SHARE),
+        Err(_) => return refusal(refused::UNAVAILABLE),
+    };
+    let message = match authorize_recovery(
+        request,
+        &record,
+        &share,
+        shared.now(),
+        &shared.settings.signing,
+    ) {
+        Ok(m) => m,
+        Err(r) => {
+            warn!(%owner, "an approved recovery was refused: {r}");
+            notice(
+                shared,
+                format!("an approved recovery of your friend's ego {owner} was refused: {r}"),
+            );
+            return refusal(r.code());
+        }
+    };
+    let (nonces, r1) = commit(&share, request.body.session, &mut OsRng);
+    let session = Session {
+        owner,
+        generation,
+        message,
+        nonces,
+        repeer: Some(friend_id),
+    };
+    if !open_session(shared, request.body.session, peer, session) {
+        return refusal(refused::UNAVAILABLE);
+    }
+    Envelope::wrap(kind::ROUND1, &r1)
+}
+
+/// `recovery approve` (`approve = true`) and `recovery deny`.
+pub(crate) fn decide(shared: &Shared, id: u64, approve: bool) -> Result<String, ErrorReply> {
+    let now = shared.now().secs();
+    let decided = lock(&shared.recoveries)
+        .incoming
+        .decide(id, approve, now)
+        .map_err(|e| match e {
+            DecideError::Unknown => err(
+                ErrorCode::NotFound,
+                format!("no recovery request {id}; `cyrcles recovery list` shows them"),
+            ),
+            DecideError::Decided(d) => err(
+                ErrorCode::Conflict,
+                format!("recovery request {id} is already {}", d.as_str()),
+            ),
+        })?;
+    info!(owner = %decided.owner, id, approve, "recovery request decided");
+    Ok(if approve {
+        format!(
+            "approved: this agent signs {:?}'s new key at their device's next attempt",
+            decided.petname
+        )
+    } else {
+        format!(
+            "denied: {:?}'s new device gets no signature",
+            decided.petname
+        )
+    })
+}
