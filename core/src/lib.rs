@@ -24,8 +24,9 @@
 //!   protocols.
 //! * [`invite`]: invite codes and the SPAKE2 exchange that makes two
 //!   agents friends.
-//! * [`circle`]: FROST ceremonies (dealing, signing, repair) as state
-//!   machines, and their wire messages.
+//! * [`circle`]: FROST ceremonies (dealing, signing, recovery, repair) as
+//!   state machines, each with its wire messages; [`circle::messages`]
+//!   holds what the messages share and re-exports them.
 //!
 //! The byte-exact specification is `docs/protocol.md`; test vectors are in
 //! `core/tests/vectors/`.

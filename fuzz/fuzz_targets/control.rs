@@ -1,4 +1,4 @@
-//! The agent's control socket (`agent/src/control/proto.rs`): framing and
+//! The agent's control socket (`agent/src/control/proto/`): framing and
 //! request decoding, as the daemon reads what a local client writes.
 //!
 //! First byte even: the rest is the byte stream a client writes to the

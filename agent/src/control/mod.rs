@@ -1,6 +1,6 @@
-//! The local control socket: its messages ([`proto`]), the caller checks
-//! ([`peer`]) and the client ([`client`]). The daemon's side is
-//! `daemon/server.rs`.
+//! The local control socket: its messages ([`proto`]: requests, replies,
+//! error codes and framing), the caller checks ([`peer`]) and the client
+//! ([`client`]). The daemon's side is `daemon/server.rs`.
 
 pub mod client;
 pub mod peer;

@@ -12,6 +12,18 @@
 //! Secrets are never stored in the clear: tokens, codes, session cookies and
 //! client secrets as SHA-256 hashes (they are 256-bit random values, so a
 //! fast hash suffices), signing keys sealed with the master key.
+//!
+//! # Layout
+//!
+//! * `clients`: OAuth clients; `keys`: ID-token signing keys.
+//! * `flow`: the login flow's pending authorization requests
+//!   (interactions) and login challenges.
+//! * `sessions`: browser sessions and consents.
+//! * `grants`: grants, authorization codes and tokens; `pushed`: pushed
+//!   authorization requests.
+//! * `egos`: the ego cache (anti-rollback memory).
+//! * `limits` and `proofs`: rate windows, spent proof-of-work tokens and
+//!   accepted DPoP proofs, shared by every instance.
 
 mod clients;
 mod egos;
@@ -21,6 +33,7 @@ mod keys;
 mod limits;
 mod proofs;
 mod pushed;
+mod sessions;
 
 use std::time::Duration;
 
@@ -33,8 +46,7 @@ use crate::config::DbKind;
 pub use clients::ClientRow;
 pub use egos::EgoRow;
 pub use flow::{
-    Admission, Caps, ChallengeAdmission, ChallengeRow, ChallengeStatus, InteractionRow,
-    PendingCaps, SessionRow,
+    Admission, Caps, ChallengeAdmission, ChallengeRow, ChallengeStatus, InteractionRow, PendingCaps,
 };
 pub use grants::{
     ActiveToken, Binding, CodeRow, GrantRow, NewGrant, RotateOutcome, TokenKind, UseCodeOutcome,
@@ -42,6 +54,7 @@ pub use grants::{
 pub use keys::KeyRow;
 pub use proofs::ProofSpend;
 pub use pushed::{PushAdmission, PushCaps, PushedRow};
+pub use sessions::SessionRow;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/bridge/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator =

@@ -1,22 +1,28 @@
-//! Trusted-dealer key splitting (flow 2 of the design) and share checking.
+//! Trusted-dealer key splitting (flow 2 of the design) and share checking,
+//! with the dealing's two messages: a [`DealtShare`] to each member and its
+//! [`ShareAck`] back.
 
 use std::collections::BTreeSet;
 use std::fmt;
 
 use frost_ed25519::Identifier;
 use frost_ed25519::keys::{
-    IdentifierList, KeyPackage, PublicKeyPackage, SecretShare, VerifiableSecretSharingCommitment,
+    IdentifierList, KeyPackage, PublicKeyPackage, SecretShare, SigningShare,
+    VerifiableSecretSharingCommitment,
 };
 use rand_core::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::cbor::DecodeError;
+use crate::cbor::{Decode, DecodeError, Decoder, Encode, Encoder};
 use crate::id::EgoId;
 use crate::keys::{CircleSecret, PublicKey, element_bytes};
 
 use super::CircleError;
-use super::messages::{CircleId, DealtShare, MAX_MEMBERS, MemberId, ShareAck, commitment_points};
+use super::messages::{
+    CIRCLE_VERSION, CircleId, MAX_CIRCLE_MESSAGE_SIZE, MAX_MEMBERS, MemberId, commitment,
+    commitment_points, encode_commitment, encode_members, members, point, scalar, version,
+};
 
 fn commitment_digest(c: &VerifiableSecretSharingCommitment) -> [u8; 32] {
     let mut h = Sha256::new();
@@ -313,4 +319,171 @@ pub enum ShareLoadError {
     /// Decodes but does not check out.
     #[error("invalid share: {0}")]
     Invalid(#[from] CircleError),
+}
+
+/// A member's share of a new circle key, from the owner's agent acting as
+/// trusted dealer. Secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DealtShare {
+    /// The circle.
+    pub circle_id: CircleId,
+    /// The ego whose circle this is.
+    pub ego_id: EgoId,
+    /// The chain index of the link that introduces this circle key.
+    pub generation: u64,
+    /// All members, ascending.
+    pub members: Vec<MemberId>,
+    /// The receiving member.
+    pub member: MemberId,
+    /// The share with the dealer's VSS commitment (zeroized on drop).
+    pub(crate) secret: SecretShare,
+}
+
+impl DealtShare {
+    /// The dealer's VSS commitment: `threshold` points, the first being the
+    /// circle key.
+    pub fn commitment(&self) -> &VerifiableSecretSharingCommitment {
+        self.secret.commitment()
+    }
+
+    /// The canonical encoding in a buffer that is zeroized when dropped.
+    pub fn to_secret_cbor(&self) -> Zeroizing<Vec<u8>> {
+        let mut e = Encoder::new();
+        self.encode(&mut e);
+        Zeroizing::new(e.into_bytes())
+    }
+
+    /// Decodes a share (from the wire or from encrypted storage).
+    pub fn decode_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        Self::from_cbor(bytes, MAX_CIRCLE_MESSAGE_SIZE)
+    }
+}
+
+impl fmt::Debug for DealtShare {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DealtShare")
+            .field("circle_id", &self.circle_id)
+            .field("ego_id", &self.ego_id)
+            .field("generation", &self.generation)
+            .field("member", &self.member)
+            .field("members", &self.members)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Encode for DealtShare {
+    fn encode(&self, e: &mut Encoder) {
+        e.map(8);
+        e.key(0);
+        e.uint(CIRCLE_VERSION);
+        e.key(1);
+        e.bytes(&self.circle_id.0);
+        e.key(2);
+        e.bytes(self.ego_id.as_bytes());
+        e.key(3);
+        e.uint(self.generation);
+        e.key(4);
+        encode_members(e, &self.members);
+        e.key(5);
+        self.member.encode(e);
+        e.key(6);
+        let share = Zeroizing::new(self.secret.signing_share().serialize());
+        e.bytes(&share);
+        e.key(7);
+        encode_commitment(e, self.secret.commitment());
+    }
+}
+
+impl Decode for DealtShare {
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let mut m = d.map("dealt share")?;
+        version(d, &mut m)?;
+        m.expect_len(8)?;
+        m.key(d, 1)?;
+        let circle_id = CircleId(d.bytes_fixed::<16>("circle_id")?);
+        m.key(d, 2)?;
+        let ego_id = EgoId::from_bytes(d.bytes_fixed::<32>("ego_id")?);
+        m.key(d, 3)?;
+        let generation = d.uint()?;
+        m.key(d, 4)?;
+        let members = members(d)?;
+        m.key(d, 5)?;
+        let member = MemberId::decode(d)?;
+        m.key(d, 6)?;
+        let share = Zeroizing::new(scalar(d, "signing share")?);
+        m.key(d, 7)?;
+        let commitment = commitment(d)?;
+        let signing_share =
+            SigningShare::deserialize(&*share).map_err(|_| DecodeError::InvalidCrypto {
+                what: "signing share",
+            })?;
+        Ok(Self {
+            circle_id,
+            ego_id,
+            generation,
+            members,
+            member,
+            secret: SecretShare::new(member.frost(), signing_share, commitment),
+        })
+    }
+}
+
+/// A member's acknowledgement of its share: its verifying share and a
+/// digest of the commitment it received, so the dealer can check that every
+/// member holds a share of the same polynomial.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareAck {
+    /// The circle.
+    pub circle_id: CircleId,
+    /// The generation acknowledged.
+    pub generation: u64,
+    /// The acknowledging member.
+    pub member: MemberId,
+    /// G · share, as the member computed it.
+    pub verifying_share: [u8; 32],
+    /// SHA-256 of the concatenated coefficient commitments received.
+    pub commitment_digest: [u8; 32],
+}
+
+impl Encode for ShareAck {
+    fn encode(&self, e: &mut Encoder) {
+        e.map(6);
+        e.key(0);
+        e.uint(CIRCLE_VERSION);
+        e.key(1);
+        e.bytes(&self.circle_id.0);
+        e.key(2);
+        e.uint(self.generation);
+        e.key(3);
+        self.member.encode(e);
+        e.key(4);
+        e.bytes(&self.verifying_share);
+        e.key(5);
+        e.bytes(&self.commitment_digest);
+    }
+}
+
+impl Decode for ShareAck {
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let mut m = d.map("share ack")?;
+        version(d, &mut m)?;
+        m.expect_len(6)?;
+        m.key(d, 1)?;
+        let circle_id = CircleId(d.bytes_fixed::<16>("circle_id")?);
+        m.key(d, 2)?;
+        let generation = d.uint()?;
+        m.key(d, 3)?;
+        let member = MemberId::decode(d)?;
+        m.key(d, 4)?;
+        let verifying_share = point(d, "verifying share")?;
+        m.key(d, 5)?;
+        let commitment_digest = d.bytes_fixed::<32>("commitment digest")?;
+        Ok(Self {
+            circle_id,
+            generation,
+            member,
+            verifying_share,
+            commitment_digest,
+        })
+    }
 }

@@ -14,7 +14,11 @@
 //!   the friends' humans approve.
 //! * [`repair`]: a threshold of members rebuild a member's lost share
 //!   without anyone learning a secret.
-//! * [`messages`]: what crosses the wire, with its canonical encoding.
+//! * [`seal`]: sealing a repair message to one member through the owner's
+//!   agent, which relays it without reading it.
+//! * [`messages`]: what every message shares on the wire (envelope kinds,
+//!   size caps, ids, encodings), and an index of the messages, which live
+//!   next to their step.
 
 pub mod dealer;
 pub mod messages;
@@ -26,19 +30,17 @@ pub mod signing;
 
 use thiserror::Error;
 
-pub use dealer::{CirclePublic, Dealing, MemberShare, deal};
-pub use messages::{
-    CircleId, DealtShare, MemberId, RepairDelta, RepairKeys, RepairRequest, RepairSealed,
-    RepairSigma, Round1, Round2, SessionId, ShareAck, SigningRequest,
-};
+pub use dealer::{CirclePublic, Dealing, DealtShare, MemberShare, ShareAck, deal};
+pub use messages::{CircleId, MemberId, SessionId};
 pub use recovery::{
     RecoveryBody, RecoveryPending, RecoveryRequest, authorize_recovery, recovery_fingerprint,
 };
-pub use repair::{RepairHelper, RepairTarget, repair_aad};
+pub use repair::{RepairDelta, RepairHelper, RepairRequest, RepairSigma, RepairTarget, repair_aad};
 pub use request::{
     CeremonyRequest, CircleRefused, Purpose, Refusal, RequestBody, SigningPolicy, authorize,
 };
-pub use signing::{Coordinator, SignerNonces, commit};
+pub use seal::{RepairKeys, RepairSealed};
+pub use signing::{Coordinator, Round1, Round2, SignerNonces, SigningRequest, commit};
 
 /// Why a ceremony step was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

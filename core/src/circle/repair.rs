@@ -16,17 +16,24 @@
 //! which every helper sends and which must agree.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 
-use frost_ed25519::keys::SecretShare;
 use frost_ed25519::keys::repairable::{
     Delta, Sigma, repair_share_part1, repair_share_part2, repair_share_part3,
 };
+use frost_ed25519::keys::{SecretShare, VerifiableSecretSharingCommitment};
 use frost_ed25519::{Ed25519Sha512, Identifier};
 use rand_core::{CryptoRng, RngCore};
+use zeroize::Zeroizing;
 
 use super::CircleError;
 use super::dealer::{CirclePublic, MemberShare};
-use super::messages::{MemberId, RepairDelta, RepairRequest, RepairSigma, SessionId};
+use super::messages::{
+    CIRCLE_VERSION, CircleId, MemberId, SessionId, commitment, encode_commitment, encode_members,
+    members, scalar, scalar_bytes, version,
+};
+use crate::cbor::{Decode, DecodeError, Decoder, Encode, Encoder};
+use crate::id::EgoId;
 
 fn check_request(share: &MemberShare, req: &RepairRequest) -> Result<(), CircleError> {
     if req.circle_id != share.circle_id() || req.generation != share.generation() {
@@ -246,4 +253,218 @@ pub fn repair_aad(step: &[u8], session: SessionId, from: MemberId, to: MemberId)
     aad.extend_from_slice(&from.get().to_be_bytes());
     aad.extend_from_slice(&to.get().to_be_bytes());
     aad
+}
+
+/// The coordinator's call to repair `target`'s lost share with `helpers`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepairRequest {
+    /// The session.
+    pub session: SessionId,
+    /// The circle.
+    pub circle_id: CircleId,
+    /// Its generation.
+    pub generation: u64,
+    /// The member whose share is lost.
+    pub target: MemberId,
+    /// The members who help, ascending; at least the threshold.
+    pub helpers: Vec<MemberId>,
+}
+
+impl Encode for RepairRequest {
+    fn encode(&self, e: &mut Encoder) {
+        e.map(6);
+        e.key(0);
+        e.uint(CIRCLE_VERSION);
+        e.key(1);
+        e.bytes(&self.session.0);
+        e.key(2);
+        e.bytes(&self.circle_id.0);
+        e.key(3);
+        e.uint(self.generation);
+        e.key(4);
+        self.target.encode(e);
+        e.key(5);
+        encode_members(e, &self.helpers);
+    }
+}
+
+impl Decode for RepairRequest {
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let mut m = d.map("repair request")?;
+        version(d, &mut m)?;
+        m.expect_len(6)?;
+        m.key(d, 1)?;
+        let session = SessionId(d.bytes_fixed::<16>("session")?);
+        m.key(d, 2)?;
+        let circle_id = CircleId(d.bytes_fixed::<16>("circle_id")?);
+        m.key(d, 3)?;
+        let generation = d.uint()?;
+        m.key(d, 4)?;
+        let target = MemberId::decode(d)?;
+        m.key(d, 5)?;
+        let helpers = members(d)?;
+        Ok(Self {
+            session,
+            circle_id,
+            generation,
+            target,
+            helpers,
+        })
+    }
+}
+
+/// Repair step 1: a delta from one helper to another. Secret.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct RepairDelta {
+    /// The session.
+    pub session: SessionId,
+    /// The sending helper.
+    pub from: MemberId,
+    /// The receiving helper.
+    pub to: MemberId,
+    /// The delta value.
+    pub delta: Delta,
+}
+
+impl fmt::Debug for RepairDelta {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RepairDelta")
+            .field("session", &self.session)
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Encode for RepairDelta {
+    fn encode(&self, e: &mut Encoder) {
+        e.map(5);
+        e.key(0);
+        e.uint(CIRCLE_VERSION);
+        e.key(1);
+        e.bytes(&self.session.0);
+        e.key(2);
+        self.from.encode(e);
+        e.key(3);
+        self.to.encode(e);
+        e.key(4);
+        e.bytes(&Zeroizing::new(scalar_bytes(self.delta.serialize()))[..]);
+    }
+}
+
+impl Decode for RepairDelta {
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let mut m = d.map("repair delta")?;
+        version(d, &mut m)?;
+        m.expect_len(5)?;
+        m.key(d, 1)?;
+        let session = SessionId(d.bytes_fixed::<16>("session")?);
+        m.key(d, 2)?;
+        let from = MemberId::decode(d)?;
+        m.key(d, 3)?;
+        let to = MemberId::decode(d)?;
+        m.key(d, 4)?;
+        let raw = Zeroizing::new(scalar(d, "delta")?);
+        let delta =
+            Delta::deserialize(&*raw).map_err(|_| DecodeError::InvalidCrypto { what: "delta" })?;
+        Ok(Self {
+            session,
+            from,
+            to,
+            delta,
+        })
+    }
+}
+
+/// Repair step 2: a helper's sigma for the target, with the public data the
+/// target needs to rebuild and check its share. Secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RepairSigma {
+    /// The session.
+    pub session: SessionId,
+    /// The sending helper.
+    pub from: MemberId,
+    /// The sum of the deltas the helper received.
+    pub sigma: Sigma,
+    /// The circle.
+    pub circle_id: CircleId,
+    /// The ego whose circle it is.
+    pub ego_id: EgoId,
+    /// The circle generation.
+    pub generation: u64,
+    /// All members, ascending.
+    pub members: Vec<MemberId>,
+    /// The dealer's VSS commitment, as the helper holds it.
+    pub commitment: VerifiableSecretSharingCommitment,
+}
+
+impl fmt::Debug for RepairSigma {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RepairSigma")
+            .field("session", &self.session)
+            .field("from", &self.from)
+            .field("circle_id", &self.circle_id)
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Encode for RepairSigma {
+    fn encode(&self, e: &mut Encoder) {
+        e.map(9);
+        e.key(0);
+        e.uint(CIRCLE_VERSION);
+        e.key(1);
+        e.bytes(&self.session.0);
+        e.key(2);
+        self.from.encode(e);
+        e.key(3);
+        e.bytes(&Zeroizing::new(scalar_bytes(self.sigma.serialize()))[..]);
+        e.key(4);
+        e.bytes(&self.circle_id.0);
+        e.key(5);
+        e.bytes(self.ego_id.as_bytes());
+        e.key(6);
+        e.uint(self.generation);
+        e.key(7);
+        encode_members(e, &self.members);
+        e.key(8);
+        encode_commitment(e, &self.commitment);
+    }
+}
+
+impl Decode for RepairSigma {
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let mut m = d.map("repair sigma")?;
+        version(d, &mut m)?;
+        m.expect_len(9)?;
+        m.key(d, 1)?;
+        let session = SessionId(d.bytes_fixed::<16>("session")?);
+        m.key(d, 2)?;
+        let from = MemberId::decode(d)?;
+        m.key(d, 3)?;
+        let raw = Zeroizing::new(scalar(d, "sigma")?);
+        let sigma =
+            Sigma::deserialize(&*raw).map_err(|_| DecodeError::InvalidCrypto { what: "sigma" })?;
+        m.key(d, 4)?;
+        let circle_id = CircleId(d.bytes_fixed::<16>("circle_id")?);
+        m.key(d, 5)?;
+        let ego_id = EgoId::from_bytes(d.bytes_fixed::<32>("ego_id")?);
+        m.key(d, 6)?;
+        let generation = d.uint()?;
+        m.key(d, 7)?;
+        let members = members(d)?;
+        m.key(d, 8)?;
+        let commitment = commitment(d)?;
+        Ok(Self {
+            session,
+            from,
+            sigma,
+            circle_id,
+            ego_id,
+            generation,
+            members,
+            commitment,
+        })
+    }
 }

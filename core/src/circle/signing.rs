@@ -17,16 +17,20 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use frost_ed25519::round1::{SigningCommitments, SigningNonces};
+use frost_ed25519::round1::{NonceCommitment, SigningCommitments, SigningNonces};
 use frost_ed25519::round2::SignatureShare;
 use frost_ed25519::{CheaterDetection, Identifier, SigningPackage};
 use rand_core::{CryptoRng, RngCore};
 
-use crate::keys::{Signature, signature_bytes};
+use crate::cbor::{Decode, DecodeError, Decoder, Encode, Encoder};
+use crate::keys::{Signature, element_bytes, signature_bytes};
 
 use super::CircleError;
 use super::dealer::{CirclePublic, MemberShare};
-use super::messages::{MAX_SIGNING_MESSAGE, MemberId, Round1, Round2, SessionId, SigningRequest};
+use super::messages::{
+    CIRCLE_VERSION, MAX_MEMBERS, MAX_SIGNING_MESSAGE, MemberId, SessionId, point, scalar,
+    scalar_bytes, version,
+};
 
 /// A participant's secret nonces for one session. Used once, zeroized on
 /// drop.
@@ -257,5 +261,189 @@ impl Coordinator {
         key.verify_strict(&self.message, &ed25519_dalek::Signature::from_bytes(&sig.0))
             .map_err(|_| CircleError::BadAggregate)?;
         Ok(sig)
+    }
+}
+
+/// FROST round 1: a signer's nonce commitments for one session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Round1 {
+    /// The session.
+    pub session: SessionId,
+    /// The signer.
+    pub member: MemberId,
+    /// Hiding and binding nonce commitments.
+    pub commitments: SigningCommitments,
+}
+
+fn encode_commitments(e: &mut Encoder, c: &SigningCommitments) {
+    e.bytes(&element_bytes(&c.hiding().serialize()));
+    e.bytes(&element_bytes(&c.binding().serialize()));
+}
+
+fn decode_commitments(d: &mut Decoder<'_>) -> Result<SigningCommitments, DecodeError> {
+    let hiding = point(d, "hiding commitment")?;
+    let binding = point(d, "binding commitment")?;
+    let hiding = NonceCommitment::deserialize(&hiding).map_err(|_| DecodeError::InvalidCrypto {
+        what: "hiding commitment",
+    })?;
+    let binding =
+        NonceCommitment::deserialize(&binding).map_err(|_| DecodeError::InvalidCrypto {
+            what: "binding commitment",
+        })?;
+    Ok(SigningCommitments::new(hiding, binding))
+}
+
+impl Encode for Round1 {
+    fn encode(&self, e: &mut Encoder) {
+        e.map(5);
+        e.key(0);
+        e.uint(CIRCLE_VERSION);
+        e.key(1);
+        e.bytes(&self.session.0);
+        e.key(2);
+        self.member.encode(e);
+        e.key(3);
+        e.bytes(&element_bytes(&self.commitments.hiding().serialize()));
+        e.key(4);
+        e.bytes(&element_bytes(&self.commitments.binding().serialize()));
+    }
+}
+
+impl Decode for Round1 {
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let mut m = d.map("round 1")?;
+        version(d, &mut m)?;
+        m.expect_len(5)?;
+        m.key(d, 1)?;
+        let session = SessionId(d.bytes_fixed::<16>("session")?);
+        m.key(d, 2)?;
+        let member = MemberId::decode(d)?;
+        m.key(d, 3)?;
+        let hiding = point(d, "hiding commitment")?;
+        m.key(d, 4)?;
+        let binding = point(d, "binding commitment")?;
+        let commitments = SigningCommitments::new(
+            NonceCommitment::deserialize(&hiding).map_err(|_| DecodeError::InvalidCrypto {
+                what: "hiding commitment",
+            })?,
+            NonceCommitment::deserialize(&binding).map_err(|_| DecodeError::InvalidCrypto {
+                what: "binding commitment",
+            })?,
+        );
+        Ok(Self {
+            session,
+            member,
+            commitments,
+        })
+    }
+}
+
+/// The coordinator's request for round 2: the message and every chosen
+/// signer's commitments (the FROST signing package).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningRequest {
+    /// The session.
+    pub session: SessionId,
+    /// The exact bytes to sign (context ‖ 0x00 ‖ body).
+    pub message: Vec<u8>,
+    /// Commitments of the signers, by member.
+    pub commitments: BTreeMap<MemberId, SigningCommitments>,
+}
+
+impl Encode for SigningRequest {
+    fn encode(&self, e: &mut Encoder) {
+        e.map(4);
+        e.key(0);
+        e.uint(CIRCLE_VERSION);
+        e.key(1);
+        e.bytes(&self.session.0);
+        e.key(2);
+        e.bytes(&self.message);
+        e.key(3);
+        e.array(self.commitments.len());
+        for (member, c) in &self.commitments {
+            e.array(3);
+            member.encode(e);
+            encode_commitments(e, c);
+        }
+    }
+}
+
+impl Decode for SigningRequest {
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let mut m = d.map("signing request")?;
+        version(d, &mut m)?;
+        m.expect_len(4)?;
+        m.key(d, 1)?;
+        let session = SessionId(d.bytes_fixed::<16>("session")?);
+        m.key(d, 2)?;
+        let message = d.bytes_in("message", 1, MAX_SIGNING_MESSAGE)?.to_vec();
+        m.key(d, 3)?;
+        let n = d.array("signers", usize::from(MAX_MEMBERS))?;
+        let mut commitments = BTreeMap::new();
+        let mut last: Option<MemberId> = None;
+        for _ in 0..n {
+            d.array_exact("signer commitments", 3)?;
+            let member = MemberId::decode(d)?;
+            if last.is_some_and(|l| l >= member) {
+                return Err(DecodeError::OutOfRange {
+                    what: "signers (must ascend)",
+                });
+            }
+            last = Some(member);
+            commitments.insert(member, decode_commitments(d)?);
+        }
+        Ok(Self {
+            session,
+            message,
+            commitments,
+        })
+    }
+}
+
+/// FROST round 2: a signer's signature share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Round2 {
+    /// The session.
+    pub session: SessionId,
+    /// The signer.
+    pub member: MemberId,
+    /// Its signature share.
+    pub share: SignatureShare,
+}
+
+impl Encode for Round2 {
+    fn encode(&self, e: &mut Encoder) {
+        e.map(4);
+        e.key(0);
+        e.uint(CIRCLE_VERSION);
+        e.key(1);
+        e.bytes(&self.session.0);
+        e.key(2);
+        self.member.encode(e);
+        e.key(3);
+        e.bytes(&scalar_bytes(self.share.serialize()));
+    }
+}
+
+impl Decode for Round2 {
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let mut m = d.map("round 2")?;
+        version(d, &mut m)?;
+        m.expect_len(4)?;
+        m.key(d, 1)?;
+        let session = SessionId(d.bytes_fixed::<16>("session")?);
+        m.key(d, 2)?;
+        let member = MemberId::decode(d)?;
+        m.key(d, 3)?;
+        let raw = scalar(d, "signature share")?;
+        let share = SignatureShare::deserialize(&raw).map_err(|_| DecodeError::InvalidCrypto {
+            what: "signature share",
+        })?;
+        Ok(Self {
+            session,
+            member,
+            share,
+        })
     }
 }
