@@ -24,8 +24,9 @@
 //! * `inbound.rs`: the one router of inbound network messages; every
 //!   `NodeEvent` goes from there to its receiver, and receivers never
 //!   route.
-//! * Logins: `approval.rs` (answers under the person's policy),
-//!   `pending.rs`, `quota.rs`, `source.rs`, `timing.rs`, `notify.rs`.
+//! * Logins: `approval/` (answers under the person's policy; `local.rs`
+//!   for local programs' signatures, `rules.rs` for the rules set by
+//!   command), `pending.rs`, `quota.rs`, `source.rs`, `timing.rs`, `notify.rs`.
 //! * Friends: `friends.rs` (invites), `hello_gate.rs`; `peers.rs` (a
 //!   friend's node and record, used by every ceremony).
 //! * Circles: `circle/owner.rs` (sharing, rotating and revoking through

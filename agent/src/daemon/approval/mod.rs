@@ -27,24 +27,27 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cyrcles_core::cbor::Encode;
-use cyrcles_core::local::{LocalParams, LocalRequest};
+use cyrcles_core::EgoId;
 use cyrcles_core::login::{ApprovedBy, DenyReason, LoginChallenge, LoginResponse};
-use cyrcles_core::{EgoId, UnixTime};
 use cyrcles_p2p::{PeerId, Responder};
-use rand_core::{OsRng, RngCore};
 use tokio::sync::oneshot;
 use tracing::{info, warn};
 
+mod local;
+mod rules;
+
+pub(crate) use local::queue_local;
+use local::sign_local;
+pub(crate) use rules::{allow, ban};
+
 use super::egos::EgoState;
-use super::pending::{LocalAnswer, Pending, PendingKind, PendingQueue};
+use super::pending::{Pending, PendingKind, PendingQueue};
 use super::quota::{Exceeded, QuotaBook};
 use super::source::Source;
 use super::{Shared, lock, notify, read};
 use crate::config::Quotas;
-use crate::control::peer::Caller;
 use crate::control::proto::{
-    BanInfo, ErrorCode, ErrorReply, LocalSignature, PolicyInfo, Reply, RequestInfo, WatchEvent,
+    BanInfo, ErrorCode, ErrorReply, PolicyInfo, Reply, RequestInfo, WatchEvent,
 };
 use crate::keystore::{BanReason, BanRow, BanTarget, PolicyOrigin, PolicyRow};
 use crate::text::untrusted;
@@ -578,37 +581,6 @@ pub(crate) async fn approve(
     })
 }
 
-fn sign_local(
-    ego: EgoId,
-    signer: &super::Signer,
-    program: String,
-    reason: String,
-    nonce: Vec<u8>,
-    now: UnixTime,
-) -> LocalAnswer {
-    let request = LocalRequest::new(LocalParams {
-        ego_id: ego,
-        program,
-        reason,
-        nonce,
-        issued_at: now,
-    })
-    .map_err(|e| ErrorReply::new(ErrorCode::BadRequest, e.to_string()))?;
-    let sig = request.sign(&signer.key);
-    let p = request.params();
-    Ok(LocalSignature {
-        ego_id: ego.to_string(),
-        ego_key: hex::encode(signer.key.public().as_bytes()),
-        cert_seq: signer.cert_seq,
-        program: p.program.clone(),
-        reason: p.reason.clone(),
-        nonce: hex::encode(&p.nonce),
-        issued_at: p.issued_at.secs(),
-        message: hex::encode(request.to_cbor()),
-        signature: hex::encode(sig.0),
-    })
-}
-
 /// `deny ID [--ban-site] [--ban-bridge] [--not-me]`.
 pub(crate) async fn deny(
     shared: &Shared,
@@ -730,149 +702,4 @@ pub(crate) async fn deny(
         id,
         bans: bans.iter().map(|b| a.ban_info(b)).collect(),
     })
-}
-
-/// A local program's `sign` request: checks and queues it. Returns its id,
-/// its code and where the answer will arrive.
-pub(crate) fn queue_local(
-    shared: &Arc<Shared>,
-    caller: &Caller,
-    ego: EgoId,
-    reason: String,
-    nonce: Option<Vec<u8>>,
-) -> Result<(u64, u8, oneshot::Receiver<LocalAnswer>), ErrorReply> {
-    let now = shared.now().secs();
-    let program = caller.program();
-    let nonce = nonce.unwrap_or_else(|| {
-        let mut n = vec![0u8; LOCAL_NONCE_LEN];
-        OsRng.fill_bytes(&mut n);
-        n
-    });
-    // Checked now, so a bad request is refused before it bothers anyone.
-    LocalRequest::new(LocalParams {
-        ego_id: ego,
-        program: program.clone(),
-        reason: reason.clone(),
-        nonce: nonce.clone(),
-        issued_at: UnixTime::from_secs(now),
-    })
-    .map_err(|e| ErrorReply::new(ErrorCode::BadRequest, e.to_string()))?;
-    let mut a = lock(&shared.approvals);
-    if a.revoked.contains(&ego) {
-        return Err(ErrorReply::new(ErrorCode::Conflict, "the ego is revoked"));
-    }
-    if a.banned_program(&program) {
-        info!(program = %untrusted(&program), "local request refused: the program is banned");
-        return Err(ErrorReply::new(
-            ErrorCode::Refused,
-            format!("{program} is banned from asking this agent"),
-        ));
-    }
-    let quotas = a.quotas.clone();
-    a.book(ego)
-        .admit_local(&program, now, &quotas)
-        .map_err(|e| ErrorReply::new(ErrorCode::Refused, rate_message(e)))?;
-    let code = u8::try_from(OsRng.next_u32() % 100).unwrap_or(0);
-    let (tx, rx) = oneshot::channel();
-    let (id, evicted) = a.insert(Pending {
-        ego_id: ego,
-        source: Source::program(&program),
-        code,
-        wrong_codes: 0,
-        received_at: now,
-        expires_at: now + LOCAL_WAIT_SECS,
-        kind: PendingKind::Local {
-            program,
-            pid: caller.pid,
-            reason,
-            nonce,
-            answer: tx,
-        },
-    });
-    let info = a.pending.get(id).map(|p| a.request_info(id, p));
-    let name = a.name(&ego);
-    drop(a);
-    if let Some(old) = evicted {
-        resolved(shared, old, "evicted");
-    }
-    if let Some(request) = info {
-        announce(shared, &name, request);
-    }
-    Ok((id, code, rx))
-}
-
-/// `policy allow`.
-pub(crate) async fn allow(
-    shared: &Shared,
-    ego: EgoId,
-    bridge: &str,
-    client: &str,
-    auto: bool,
-) -> Result<Reply, ErrorReply> {
-    let check = |s: &str, what: &str| {
-        if s.is_empty() || s.len() > 256 || s.chars().any(char::is_control) {
-            Err(ErrorReply::new(
-                ErrorCode::BadRequest,
-                format!("{what} must be 1 to 256 printable characters"),
-            ))
-        } else {
-            Ok(())
-        }
-    };
-    check(bridge, "the bridge issuer")?;
-    check(client, "the client id")?;
-    let row = shared
-        .keystore
-        .upsert_policy(
-            &ego,
-            bridge,
-            client,
-            auto,
-            PolicyOrigin::Policy,
-            shared.now().secs(),
-        )
-        .await?;
-    load_policies(shared).await?;
-    Ok(Reply::Policy(lock(&shared.approvals).policy_info(&row)))
-}
-
-/// `ban add`.
-pub(crate) async fn ban(
-    shared: &Shared,
-    ego: Option<EgoId>,
-    target: BanTarget,
-) -> Result<Reply, ErrorReply> {
-    let bad = |m: &str| Err(ErrorReply::new(ErrorCode::BadRequest, m.to_string()));
-    let texts: Vec<&str> = match &target {
-        BanTarget::Site { issuer, client_id } => vec![issuer, client_id],
-        BanTarget::Bridge { issuer } => vec![issuer],
-        BanTarget::Program { path } => vec![path],
-    };
-    if texts
-        .iter()
-        .any(|s| s.is_empty() || s.len() > 1024 || s.chars().any(char::is_control))
-    {
-        return bad("ban targets must be 1 to 1024 printable characters");
-    }
-    match (&target, &ego) {
-        (BanTarget::Program { .. }, Some(_)) => {
-            return bad("program bans apply to the whole agent; give no ego");
-        }
-        (BanTarget::Site { .. } | BanTarget::Bridge { .. }, None) => {
-            return bad("site and bridge bans belong to an ego; give --ego NAME");
-        }
-        _ => {}
-    }
-    let row = shared
-        .keystore
-        .add_ban(
-            ego.as_ref(),
-            &target,
-            BanReason::User,
-            None,
-            shared.now().secs(),
-        )
-        .await?;
-    load_policies(shared).await?;
-    Ok(Reply::Ban(lock(&shared.approvals).ban_info(&row)))
 }
