@@ -102,10 +102,17 @@ fn network(what: &str, e: impl std::fmt::Display) -> ErrorReply {
 }
 
 /// This side's party for `ego`: its current ego key and its node.
-async fn me(shared: &Shared, ego_name: Option<&str>) -> Result<(Party, NodeHandle), ErrorReply> {
-    let egos = shared.egos.lock().await;
+fn me(shared: &Shared, ego_name: Option<&str>) -> Result<(Party, NodeHandle), ErrorReply> {
+    shared.egos.read(|egos| me_in(shared, egos, ego_name))
+}
+
+fn me_in(
+    shared: &Shared,
+    egos: &BTreeMap<EgoId, EgoState>,
+    ego_name: Option<&str>,
+) -> Result<(Party, NodeHandle), ErrorReply> {
     let state = match ego_name {
-        Some(name) => egos::find(&egos, name)?,
+        Some(name) => egos::find(egos, name)?,
         None => {
             let mut live = egos.values().filter(|e| !e.is_revoked());
             match (live.next(), live.next()) {
@@ -174,7 +181,7 @@ pub(crate) async fn open(
     if let Some(p) = &petname {
         egos::check_name(p)?;
     }
-    let (party, node) = me(shared, Some(ego)).await?;
+    let (party, node) = me(shared, Some(ego))?;
     if lock(&shared.invites).open.len() >= MAX_OPEN {
         return Err(ErrorReply::new(
             ErrorCode::Refused,
@@ -452,7 +459,7 @@ async fn store(
             now: shared.now().secs(),
         })
         .await?;
-    Ok(info_of(&*shared.egos.lock().await, &row))
+    Ok(shared.egos.read(|egos| info_of(egos, &row)))
 }
 
 /// A friendship as shown, with the name of the person's ego.
@@ -473,8 +480,9 @@ fn info_of(egos: &BTreeMap<EgoId, EgoState>, row: &FriendRow) -> FriendInfo {
 /// `friend list`.
 pub(crate) async fn list(shared: &Shared) -> Result<Vec<FriendInfo>, ErrorReply> {
     let rows = shared.keystore.friends().await?;
-    let egos = shared.egos.lock().await;
-    Ok(rows.iter().map(|r| info_of(&egos, r)).collect())
+    Ok(shared
+        .egos
+        .read(|egos| rows.iter().map(|r| info_of(egos, r)).collect()))
 }
 
 /// Sends one invite message and reads the answer's kind.
@@ -532,7 +540,7 @@ pub(crate) async fn accept(
     if let Some(p) = &petname {
         egos::check_name(p)?;
     }
-    let (party, node) = me(shared, ego).await?;
+    let (party, node) = me(shared, ego)?;
     let me_peer = node.peer_id();
     let deadline: tokio::time::Instant =
         cyrcles_p2p::deadline::after(std::time::Instant::now(), FIND_FOR).into();

@@ -1,8 +1,11 @@
 //! What changes an ego as a whole: `ego create`, starting every ego after
 //! an unlock, `ego rotate`, `ego revoke`, and the maintenance loop's
 //! renewal. While the agent holds the whole circle key these run under the
-//! egos lock; once friends hold the circle, rotation and revocation go
-//! through them (`circle::owner`) outside the lock.
+//! ego's reservation ([`Busy`]), never under the egos lock: they read a
+//! copy of the ego's state, do the keystore and node work, then commit
+//! the result to the table. Once friends hold the circle, rotation and
+//! revocation go through them (`circle::owner`), which reserve the ego
+//! only to commit.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,8 +19,8 @@ use zeroize::Zeroizing;
 
 use super::circle::owner::{revoke_via_friends, rotate_via_friends};
 use super::egos::{
-    EgoState, build_error, check_name, endpoint_peers, find, publish, rotation_due, set_signer,
-    store_revocation, store_rotation, unknown_ego,
+    Busy, EgoState, build_error, check_name, endpoint_peers, publish, rotation_due, set_signer,
+    store_revocation, store_rotation,
 };
 use super::{Shared, approval, lock, node, read};
 use crate::control::proto::{ErrorCode, ErrorReply};
@@ -29,34 +32,39 @@ const FIRST_PUBLISH_WAIT: Duration = Duration::from_secs(15);
 /// The pause between two tries of the first publication.
 const FIRST_PUBLISH_RETRY: Duration = Duration::from_millis(300);
 
-/// After an unlock: starts every ego's node and loads the ego keys.
+/// After an unlock: starts every ego's node and loads the ego keys, one
+/// ego at a time under its reservation.
 pub(crate) async fn activate(shared: &Arc<Shared>) {
     let Ok(key) = shared.data_key() else {
         return;
     };
-    let mut egos = shared.egos.lock().await;
-    for state in egos.values_mut() {
+    for id in shared.egos.ids() {
+        let busy = shared.egos.reserve(id).await;
+        let Some(state) = shared.egos.get(&id, EgoState::clone) else {
+            continue;
+        };
         if state.damage.is_some() {
             continue;
         }
-        if let Err(e) = activate_one(shared, state, &key).await {
+        if let Err(e) = activate_one(shared, &busy, &state, &key).await {
             error!(ego = %state.row.name, "cannot start: {}", e.message);
-            state.damage = Some(e.message);
+            shared.egos.update(&id, |s| s.damage = Some(e.message));
         }
     }
-    drop(egos);
     shared.wake.notify_one();
 }
 
 async fn activate_one(
     shared: &Arc<Shared>,
-    state: &mut EgoState,
+    busy: &Busy<'_>,
+    state: &EgoState,
     key: &SymmetricKey,
 ) -> Result<(), ErrorReply> {
-    let id = state.ego_id();
+    let id = busy.id();
     if state.node.is_none() {
         let device = shared.keystore.secret(key, &id, SecretKind::Device).await?;
-        state.node = Some(node::start(shared, id, &device).await?);
+        let node = node::start(shared, id, &device).await?;
+        shared.egos.update(&id, |s| s.node = Some(node));
     }
     if !state.is_revoked() {
         let cert = &state.record()?.cert.body;
@@ -81,13 +89,9 @@ pub(crate) async fn create(
 ) -> Result<(EgoId, Result<usize, String>), ErrorReply> {
     check_name(name)?;
     let key = shared.data_key()?;
-    let mut egos = shared.egos.lock().await;
-    if egos.values().any(|e| e.row.name == name) {
-        return Err(ErrorReply::new(
-            ErrorCode::Conflict,
-            format!("an ego named {name:?} already exists"),
-        ));
-    }
+    // Held until the ego is in the table: a second `ego create NAME` is
+    // refused meanwhile.
+    let name_hold = shared.egos.reserve_name(name)?;
     let mut device = Zeroizing::new([0u8; 32]);
     OsRng.fill_bytes(&mut device[..]);
     let now = shared.now();
@@ -140,8 +144,8 @@ pub(crate) async fn create(
         friends_error: None,
     };
     lock(&shared.approvals).track_ego(&state);
-    egos.insert(ego_id, state);
-    drop(egos);
+    shared.egos.insert(state);
+    drop(name_hold);
     info!(ego = %ego_id, name, "ego created");
     // A node that has just started may not have joined the network yet:
     // the first publication is tried again until a peer stores it.
@@ -175,12 +179,13 @@ pub(crate) async fn create(
 
 /// Certifies a new ego key with the whole circle key, signs new endpoints
 /// with it and stores both. Returns the new record's bytes.
-async fn rotate_locked(
+async fn rotate_whole(
     shared: &Shared,
-    state: &mut EgoState,
+    busy: &Busy<'_>,
+    state: &EgoState,
     key: &SymmetricKey,
 ) -> Result<Vec<u8>, ErrorReply> {
-    let id = state.ego_id();
+    let id = busy.id();
     if state.is_revoked() {
         return Err(ErrorReply::new(ErrorCode::Conflict, "the ego is revoked"));
     }
@@ -200,7 +205,7 @@ async fn rotate_locked(
         .set_endpoints_dated(&new_key, peers, now, s.endpoints_validity)
         .map_err(build_error)?;
     let seq = record.cert.body.seq;
-    let bytes = store_rotation(shared, state, record, key, new_key).await?;
+    let bytes = store_rotation(shared, busy, record, key, new_key).await?;
     info!(ego = %id, seq, "ego key rotated");
     Ok(bytes)
 }
@@ -233,19 +238,18 @@ async fn whole_circle(
 /// `ego rotate NAME`.
 pub(crate) async fn rotate(shared: &Arc<Shared>, name: &str) -> Result<EgoId, ErrorReply> {
     let key = shared.data_key()?;
-    let mut egos = shared.egos.lock().await;
-    let id = find(&egos, name)?.ego_id();
-    let state = egos.get_mut(&id).ok_or_else(|| unknown_ego(name))?;
-    usable(state)?;
+    let id = shared.egos.id_by_name(name)?;
+    let busy = shared.egos.reserve(id).await;
+    let state = current(shared, &busy, name)?;
+    usable(&state)?;
     let node = state.node.clone();
     let bytes = if state.circle.is_some() {
-        // The friends certify the new key; not under the egos lock.
-        drop(egos);
+        // The friends certify the new key; the ego is reserved only to
+        // commit (`circle::owner`).
+        drop(busy);
         rotate_via_friends(shared, id).await?
     } else {
-        let bytes = rotate_locked(shared, state, &key).await?;
-        drop(egos);
-        bytes
+        rotate_whole(shared, &busy, &state, &key).await?
     };
     if let Some(node) = node {
         let shared = shared.clone();
@@ -254,6 +258,14 @@ pub(crate) async fn rotate(shared: &Arc<Shared>, name: &str) -> Result<EgoId, Er
         });
     }
     Ok(id)
+}
+
+/// A copy of the reserved ego's state.
+fn current(shared: &Shared, busy: &Busy<'_>, name: &str) -> Result<EgoState, ErrorReply> {
+    shared
+        .egos
+        .get(&busy.id(), EgoState::clone)
+        .ok_or_else(|| super::egos::unknown_ego(name))
 }
 
 fn usable(state: &EgoState) -> Result<(), ErrorReply> {
@@ -270,20 +282,21 @@ fn usable(state: &EgoState) -> Result<(), ErrorReply> {
 /// published; the ego's secrets but the device key are deleted.
 pub(crate) async fn revoke(shared: &Arc<Shared>, name: &str) -> Result<EgoId, ErrorReply> {
     let key = shared.data_key()?;
-    let mut egos = shared.egos.lock().await;
-    let id = find(&egos, name)?.ego_id();
-    let state = egos.get_mut(&id).ok_or_else(|| unknown_ego(name))?;
-    usable(state)?;
+    let id = shared.egos.id_by_name(name)?;
+    let busy = shared.egos.reserve(id).await;
+    let state = current(shared, &busy, name)?;
+    usable(&state)?;
     if state.is_revoked() {
         return Err(ErrorReply::new(
             ErrorCode::Conflict,
             format!("ego {name:?} is already revoked"),
         ));
     }
+    let node = state.node.clone();
     if state.circle.is_some() {
-        // The friends sign the revocation; not under the egos lock.
-        let node = state.node.clone();
-        drop(egos);
+        // The friends sign the revocation; the ego is reserved only to
+        // commit (`circle::owner`).
+        drop(busy);
         let bytes = revoke_via_friends(shared, id).await?;
         info!(ego = %id, "ego revoked");
         if let Some(node) = node {
@@ -298,10 +311,9 @@ pub(crate) async fn revoke(shared: &Arc<Shared>, name: &str) -> Result<EgoId, Er
         .revoke_with(&circle, &mut OsRng, now, shared.settings.cert_validity)
         .map_err(build_error)?;
     drop(circle);
-    let bytes = store_revocation(shared, state, record, now.secs()).await?;
+    let bytes = store_revocation(shared, &busy, record, now.secs()).await?;
     approval::ego_revoked(shared, id);
-    let node = state.node.clone();
-    drop(egos);
+    drop(busy);
     info!(ego = %id, "ego revoked");
     if let Some(node) = node {
         let _ = publish(shared, id, &node, bytes).await;
@@ -313,9 +325,12 @@ pub(crate) async fn revoke(shared: &Arc<Shared>, name: &str) -> Result<EgoId, Er
 /// half-life, new endpoints at half-life or when the node's addresses
 /// changed. Returns the record to publish, if it changed or the last
 /// publication failed.
+/// The caller holds the ego's reservation; `state` is a copy of its
+/// state taken under it.
 pub(crate) async fn renew_if_due(
     shared: &Shared,
-    state: &mut EgoState,
+    busy: &Busy<'_>,
+    state: &EgoState,
     key: &SymmetricKey,
 ) -> Result<Option<Vec<u8>>, ErrorReply> {
     let Some(node) = state.node.clone() else {
@@ -328,9 +343,9 @@ pub(crate) async fn renew_if_due(
     let now = shared.now();
     let current = state.record()?;
     // With a shared circle, rotation goes through the friends, outside
-    // this lock (see `maintenance`).
+    // this reservation (see `maintenance`).
     if now >= rotation_due(&current.cert.body) && state.circle.is_none() {
-        return rotate_locked(shared, state, key).await.map(Some);
+        return rotate_whole(shared, busy, state, key).await.map(Some);
     }
     let peers = endpoint_peers(shared, &node).await;
     let due = match &current.endpoints {
@@ -356,8 +371,10 @@ pub(crate) async fn renew_if_due(
         .keystore
         .save_record(&state.ego_id(), &bytes, None)
         .await?;
-    state.record = Some(record);
-    state.row.record = bytes.clone();
+    shared.egos.update(&busy.id(), |s| {
+        s.record = Some(record);
+        s.row.record = bytes.clone();
+    });
     debug!(ego = %state.ego_id(), "endpoints renewed");
     Ok(Some(bytes))
 }

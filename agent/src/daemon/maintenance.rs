@@ -8,6 +8,7 @@ use std::sync::Arc;
 use cyrcles_core::EgoId;
 use tracing::{info, warn};
 
+use super::egos::EgoState;
 use super::{Shared, egos, lifecycle, lock};
 
 /// Runs until the daemon stops.
@@ -23,49 +24,53 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     }
 }
 
-/// One pass over the egos.
+/// One pass over the egos, each under its reservation (a slow ego holds
+/// up neither the others nor a read of the table).
 pub(crate) async fn tick(shared: &Shared) {
     let Ok(key) = shared.data_key() else {
         return;
     };
     let mut to_publish = Vec::new();
     let mut via_friends = Vec::new();
-    {
-        let now = shared.now();
-        let mut all = shared.egos.lock().await;
-        for state in all.values_mut() {
-            if state.damage.is_some() {
-                continue;
-            }
-            if state.circle.is_some()
-                && !state.is_revoked()
-                && state.node.is_some()
-                && state
-                    .record
-                    .as_ref()
-                    .is_some_and(|r| now >= egos::rotation_due(&r.cert.body))
-                && state.friends_retry.is_none_or(|(at, _)| now >= at)
-            {
-                via_friends.push(state.ego_id());
-            }
-            match lifecycle::renew_if_due(shared, state, &key).await {
-                Ok(Some(bytes)) => {
-                    if let Some(node) = state.node.clone() {
-                        to_publish.push((state.ego_id(), node, bytes));
-                    }
+    let now = shared.now();
+    for id in shared.egos.ids() {
+        let busy = shared.egos.reserve(id).await;
+        let Some(state) = shared.egos.get(&id, EgoState::clone) else {
+            continue;
+        };
+        if state.damage.is_some() {
+            continue;
+        }
+        if state.circle.is_some()
+            && !state.is_revoked()
+            && state.node.is_some()
+            && state
+                .record
+                .as_ref()
+                .is_some_and(|r| now >= egos::rotation_due(&r.cert.body))
+            && state.friends_retry.is_none_or(|(at, _)| now >= at)
+        {
+            via_friends.push(id);
+        }
+        match lifecycle::renew_if_due(shared, &busy, &state, &key).await {
+            Ok(Some(bytes)) => {
+                if let Some(node) = state.node.clone() {
+                    to_publish.push((id, node, bytes));
                 }
-                Ok(None) => {}
-                Err(e) => {
-                    warn!(ego = %state.row.name, "renewal failed: {}", e.message);
-                    if let Err(e) = shared
-                        .keystore
-                        .set_status(&state.ego_id(), None, Some(&e.message))
-                        .await
-                    {
-                        warn!("cannot record the failure: {e}");
-                    }
-                    state.row.last_error = Some(e.message);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                warn!(ego = %state.row.name, "renewal failed: {}", e.message);
+                if let Err(e) = shared
+                    .keystore
+                    .set_status(&id, None, Some(&e.message))
+                    .await
+                {
+                    warn!("cannot record the failure: {e}");
                 }
+                shared
+                    .egos
+                    .update(&id, |s| s.row.last_error = Some(e.message));
             }
         }
     }
@@ -131,14 +136,14 @@ const MAX_RETRY_SECS: u64 = 3600;
 async fn rotate_through_friends(shared: &Shared, id: cyrcles_core::EgoId) {
     match super::circle::owner::rotate_via_friends(shared, id).await {
         Ok(bytes) => {
-            let node = {
-                let mut all = shared.egos.lock().await;
-                all.get_mut(&id).and_then(|s| {
+            let node = shared
+                .egos
+                .update(&id, |s| {
                     s.friends_retry = None;
                     s.friends_error = None;
                     s.node.clone()
                 })
-            };
+                .flatten();
             if let Some(node) = node {
                 let _ = egos::publish(shared, id, &node, bytes).await;
             }
@@ -150,15 +155,14 @@ async fn rotate_through_friends(shared: &Shared, id: cyrcles_core::EgoId) {
                 warn!("cannot record the failure: {e}");
             }
             let now = shared.now();
-            let mut all = shared.egos.lock().await;
-            if let Some(s) = all.get_mut(&id) {
+            shared.egos.update(&id, |s| {
                 let wait = s
                     .friends_retry
                     .map_or(FIRST_RETRY_SECS, |(_, w)| (w * 2).min(MAX_RETRY_SECS));
                 s.friends_retry = Some((now.plus(wait), wait));
                 s.row.last_error = Some(message.clone());
                 s.friends_error = Some(message);
-            }
+            });
         }
     }
 }

@@ -66,7 +66,7 @@ mod shares;
 mod source;
 mod timing;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -85,7 +85,6 @@ use crate::keystore::seal::{KdfParams, SymmetricKey};
 use crate::keystore::{Keystore, KeystoreError, Passphrase, Protection};
 
 pub(crate) use approval::Approvals;
-pub(crate) use egos::EgoState;
 
 /// What the daemon needs to start.
 #[derive(Clone)]
@@ -183,7 +182,7 @@ pub(crate) struct Shared {
     pub(crate) protection: Protection,
     pub(crate) started_at: u64,
     pub(crate) data_key: RwLock<Option<SymmetricKey>>,
-    pub(crate) egos: tokio::sync::Mutex<BTreeMap<EgoId, EgoState>>,
+    pub(crate) egos: egos::EgoTable,
     pub(crate) signers: RwLock<HashMap<EgoId, Signer>>,
     pub(crate) approvals: Mutex<Approvals>,
     pub(crate) auto_times: Mutex<timing::Samples>,
@@ -297,7 +296,7 @@ impl Daemon {
             protection,
             started_at: now,
             data_key: RwLock::new(None),
-            egos: tokio::sync::Mutex::new(BTreeMap::new()),
+            egos: egos::EgoTable::default(),
             signers: RwLock::new(HashMap::new()),
             events,
             stop,

@@ -115,10 +115,7 @@ pub(crate) async fn friend_record(
     my_ego: &EgoId,
     owner: EgoId,
 ) -> Option<VerifiedEgo> {
-    let node = {
-        let egos = shared.egos.lock().await;
-        egos.get(my_ego).and_then(|s| s.node.clone())
-    }?;
+    let node = shared.egos.get(my_ego, |s| s.node.clone()).flatten()?;
     match tokio::time::timeout(ANSWER_WITHIN, node.get(owner)).await {
         Ok(Ok(found)) => Some(found.ego),
         _ => None,

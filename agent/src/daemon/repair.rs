@@ -384,7 +384,7 @@ pub(crate) async fn repair(
     name: &str,
     friend: &str,
 ) -> Result<CircleInfo, ErrorReply> {
-    let ego = ego_by_name(shared, name).await?;
+    let ego = ego_by_name(shared, name)?;
     let friends = friends_of(shared, &ego).await?;
     let row = find_friend(&friends, name, friend)?;
     let circle = shared.keystore.circle(&ego).await?.ok_or_else(|| {
@@ -412,7 +412,7 @@ pub(crate) async fn repair(
             format!("{friend:?} is not a member of {name:?}'s circle"),
         )
     })?;
-    let snap = snapshot(shared, &ego).await?;
+    let snap = snapshot(shared, &ego)?;
     let now = shared.now();
     let target = Party {
         member: target_member,

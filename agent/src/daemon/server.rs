@@ -120,9 +120,8 @@ async fn connection(shared: Arc<Shared>, mut stream: UnixStream, own: u32) {
     }
 }
 
-async fn ego_id_by_name(shared: &Shared, name: &str) -> Result<EgoId, ErrorReply> {
-    let egos = shared.egos.lock().await;
-    Ok(egos::find(&egos, name)?.ego_id())
+fn ego_id_by_name(shared: &Shared, name: &str) -> Result<EgoId, ErrorReply> {
+    shared.egos.id_by_name(name)
 }
 
 fn done(message: impl Into<String>) -> Reply {
@@ -156,17 +155,17 @@ async fn dispatch(shared: &Arc<Shared>, request: Request) -> Result<Reply, Error
             Ok(Reply::Ego(info))
         }
         Request::EgoList => {
-            let egos = shared.egos.lock().await;
             let locked = shared.is_locked();
-            let mut list: Vec<_> = egos
-                .values()
-                .map(|e| describe::ego_info(e, locked))
-                .collect();
+            let mut list: Vec<_> = shared.egos.read(|egos| {
+                egos.values()
+                    .map(|e| describe::ego_info(e, locked))
+                    .collect()
+            });
             list.sort_by(|a, b| a.name.cmp(&b.name));
             Ok(Reply::Egos { egos: list })
         }
         Request::EgoShow { name } => {
-            let id = ego_id_by_name(shared, &name).await?;
+            let id = ego_id_by_name(shared, &name)?;
             Ok(Reply::Ego(ego_show(shared, id).await?))
         }
         Request::EgoRotate { name } => {
@@ -178,11 +177,11 @@ async fn dispatch(shared: &Arc<Shared>, request: Request) -> Result<Reply, Error
             Ok(Reply::Ego(ego_show(shared, id).await?))
         }
         Request::RecoveryKit { name } => {
-            let mut kit = {
-                let egos = shared.egos.lock().await;
-                describe::kit(egos::find(&egos, &name)?, shared.now().secs())
-            };
-            let ego = ego_id_by_name(shared, &name).await?;
+            let now = shared.now().secs();
+            let mut kit = shared
+                .egos
+                .read(|egos| egos::find(egos, &name).map(|e| describe::kit(e, now)))?;
+            let ego = ego_id_by_name(shared, &name)?;
             kit.friends = circle::view::kit_friends(shared, &ego).await?;
             Ok(Reply::Kit(kit))
         }
@@ -207,7 +206,7 @@ async fn dispatch(shared: &Arc<Shared>, request: Request) -> Result<Reply, Error
             client,
             auto,
         } => {
-            let id = ego_id_by_name(shared, &ego).await?;
+            let id = ego_id_by_name(shared, &ego)?;
             approval::allow(shared, id, &bridge, &client, auto).await
         }
         Request::PolicyList => Ok(Reply::Policies {
@@ -223,7 +222,7 @@ async fn dispatch(shared: &Arc<Shared>, request: Request) -> Result<Reply, Error
         }),
         Request::BanAdd { ego, target } => {
             let id = match ego {
-                Some(name) => Some(ego_id_by_name(shared, &name).await?),
+                Some(name) => Some(ego_id_by_name(shared, &name)?),
                 None => None,
             };
             approval::ban(shared, id, target).await
@@ -285,16 +284,13 @@ async fn ego_show(
     shared: &Shared,
     id: EgoId,
 ) -> Result<crate::control::proto::EgoInfo, ErrorReply> {
-    let (mut info, node) = {
-        let egos = shared.egos.lock().await;
-        let state = egos
-            .get(&id)
-            .ok_or_else(|| ErrorReply::new(ErrorCode::NotFound, format!("no ego {id}")))?;
-        (
-            describe::ego_info(state, shared.is_locked()),
-            state.node.clone(),
-        )
-    };
+    let locked = shared.is_locked();
+    let (mut info, node) = shared
+        .egos
+        .get(&id, |state| {
+            (describe::ego_info(state, locked), state.node.clone())
+        })
+        .ok_or_else(|| ErrorReply::new(ErrorCode::NotFound, format!("no ego {id}")))?;
     if let Some(node) = node {
         info.node = Some(node_health::check(&node).await.0.as_str().into());
     }
@@ -304,14 +300,13 @@ async fn ego_show(
 async fn status(shared: &Shared) -> Result<Reply, ErrorReply> {
     // Asked without the egos lock held: a node that does not answer must
     // not hold up every other command.
-    let (egos, nodes) = {
-        let egos = shared.egos.lock().await;
+    let (egos, nodes) = shared.egos.read(|egos| {
         let nodes: Vec<(String, NodeHandle)> = egos
             .values()
             .filter_map(|s| s.node.clone().map(|n| (s.row.name.clone(), n)))
             .collect();
         (egos.len(), nodes)
-    };
+    });
     let checks = nodes.iter().map(|(_, node)| node_health::check(node));
     let health = futures::future::join_all(checks).await;
     let nodes = nodes
@@ -418,7 +413,7 @@ async fn sign(
             ),
             None => None,
         };
-        let id = ego_id_by_name(shared, ego).await?;
+        let id = ego_id_by_name(shared, ego)?;
         approval::queue_local(shared, caller, id, reason, nonce)
     }
     .await;

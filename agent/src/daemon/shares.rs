@@ -68,20 +68,20 @@ pub(crate) async fn list(shared: &Shared) -> Result<Vec<ShareInfo>, ErrorReply> 
         .into_iter()
         .map(|f| (f.id, f))
         .collect();
-    let egos = shared.egos.lock().await;
-    Ok(held
-        .into_iter()
-        .map(|h| ShareInfo {
-            friend: friends
-                .get(&h.friend_id)
-                .map_or_else(|| format!("friend #{}", h.friend_id), |f| f.petname.clone()),
-            friend_ego_id: h.owner_ego_id.to_string(),
-            my_ego: egos
-                .get(&h.my_ego_id)
-                .map_or_else(|| h.my_ego_id.to_string(), |e| e.row.name.clone()),
-            generation: h.generation,
-            last_signed_at: h.last_signed_at,
-            received_at: h.created_at,
-        })
-        .collect())
+    Ok(shared.egos.read(|egos| {
+        held.into_iter()
+            .map(|h| ShareInfo {
+                friend: friends
+                    .get(&h.friend_id)
+                    .map_or_else(|| format!("friend #{}", h.friend_id), |f| f.petname.clone()),
+                friend_ego_id: h.owner_ego_id.to_string(),
+                my_ego: egos
+                    .get(&h.my_ego_id)
+                    .map_or_else(|| h.my_ego_id.to_string(), |e| e.row.name.clone()),
+                generation: h.generation,
+                last_signed_at: h.last_signed_at,
+                received_at: h.created_at,
+            })
+            .collect()
+    }))
 }

@@ -3,6 +3,7 @@
 
 use cyrcles_core::EgoId;
 use sqlx::Row;
+use sqlx::sqlite::SqliteConnection;
 use zeroize::Zeroizing;
 
 use super::seal::SymmetricKey;
@@ -133,13 +134,32 @@ impl Keystore {
         record: &[u8],
         row: &CircleRow,
     ) -> Result<(), KeystoreError> {
+        let mut tx = self.pool().begin().await.map_err(|e| self.db(e))?;
+        self.write_circle_in(&mut tx, ego, record, row).await?;
+        sqlx::query("DELETE FROM secrets WHERE ego_id = $1 AND kind IN ('root', 'circle')")
+            .bind(ego.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.db(e))?;
+        tx.commit().await.map_err(|e| self.db(e))?;
+        self.checkpoint().await
+    }
+
+    /// The record and circle row of [`Keystore::commit_circle`], inside the
+    /// caller's transaction.
+    pub(super) async fn write_circle_in(
+        &self,
+        conn: &mut SqliteConnection,
+        ego: &EgoId,
+        record: &[u8],
+        row: &CircleRow,
+    ) -> Result<(), KeystoreError> {
         let members = serde_json::to_string(&row.members)
             .map_err(|e| self.damaged(format!("cannot encode members: {e}")))?;
-        let mut tx = self.pool().begin().await.map_err(|e| self.db(e))?;
         sqlx::query("UPDATE egos SET record = $1 WHERE ego_id = $2")
             .bind(record)
             .bind(ego.to_string())
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await
             .map_err(|e| self.db(e))?;
         sqlx::query(
@@ -156,16 +176,10 @@ impl Keystore {
         .bind(&row.public)
         .bind(members)
         .bind(to_i64(row.created_at))
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await
         .map_err(|e| self.db(e))?;
-        sqlx::query("DELETE FROM secrets WHERE ego_id = $1 AND kind IN ('root', 'circle')")
-            .bind(ego.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.db(e))?;
-        tx.commit().await.map_err(|e| self.db(e))?;
-        self.checkpoint().await
+        Ok(())
     }
 
     /// Stores a share of a friend's circle, sealed.

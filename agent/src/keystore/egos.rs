@@ -2,7 +2,7 @@
 
 use cyrcles_core::EgoId;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use zeroize::Zeroizing;
 
 use super::seal::SymmetricKey;
@@ -103,9 +103,21 @@ impl Keystore {
         secrets: &[(SecretKind, &[u8])],
     ) -> Result<(), KeystoreError> {
         let mut tx = self.pool().begin().await.map_err(|e| self.db(e))?;
+        self.insert_ego_in(&mut tx, key, row, secrets).await?;
+        tx.commit().await.map_err(|e| self.db(e))
+    }
+
+    /// [`Keystore::insert_ego`]'s writes, inside the caller's transaction.
+    pub(super) async fn insert_ego_in(
+        &self,
+        conn: &mut SqliteConnection,
+        key: &SymmetricKey,
+        row: &EgoRow,
+        secrets: &[(SecretKind, &[u8])],
+    ) -> Result<(), KeystoreError> {
         let taken: Option<i64> = sqlx::query_scalar("SELECT 1 FROM egos WHERE name = $1")
             .bind(&row.name)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await
             .map_err(|e| self.db(e))?;
         if taken.is_some() {
@@ -123,7 +135,7 @@ impl Keystore {
         .bind(&row.record)
         .bind(row.circle_id.to_vec())
         .bind(to_i64(row.created_at))
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await
         .map_err(|e| self.db(e))?;
         for (kind, secret) in secrets {
@@ -131,11 +143,11 @@ impl Keystore {
                 .bind(row.ego_id.to_string())
                 .bind(kind.as_str())
                 .bind(key.seal(&aad(&row.ego_id, *kind), secret))
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await
                 .map_err(|e| self.db(e))?;
         }
-        tx.commit().await.map_err(|e| self.db(e))
+        Ok(())
     }
 
     /// Every ego, by name.

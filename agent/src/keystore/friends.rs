@@ -2,7 +2,7 @@
 
 use cyrcles_core::{EgoId, PublicKey};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
 
 use super::{Keystore, KeystoreError, to_i64, to_u64};
 
@@ -76,12 +76,23 @@ impl Keystore {
     /// the key, node and fingerprint (a new invite supersedes the old one);
     /// a petname already used for another friend of this ego is refused.
     pub async fn add_friend(&self, f: NewFriend<'_>) -> Result<FriendRow, KeystoreError> {
+        let mut conn = self.pool().acquire().await.map_err(|e| self.db(e))?;
+        self.add_friend_in(&mut conn, f).await
+    }
+
+    /// [`Keystore::add_friend`]'s writes, on the caller's connection (or
+    /// inside its transaction).
+    pub(super) async fn add_friend_in(
+        &self,
+        conn: &mut SqliteConnection,
+        f: NewFriend<'_>,
+    ) -> Result<FriendRow, KeystoreError> {
         let taken: Option<String> = sqlx::query_scalar(
             "SELECT friend_ego_id FROM friends WHERE ego_id = $1 AND petname = $2",
         )
         .bind(f.ego_id.to_string())
         .bind(f.petname)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *conn)
         .await
         .map_err(|e| self.db(e))?;
         if taken.is_some_and(|t| t != f.friend_ego_id.to_string()) {
@@ -105,7 +116,7 @@ impl Keystore {
         .bind(f.friend_peer_id)
         .bind(f.fingerprint)
         .bind(to_i64(f.now))
-        .fetch_one(self.pool())
+        .fetch_one(&mut *conn)
         .await
         .map_err(|e| self.db(e))?;
         self.friend_row(&r)

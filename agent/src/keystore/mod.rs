@@ -15,6 +15,7 @@ mod circles;
 mod egos;
 mod friends;
 mod policy;
+mod recovered;
 pub mod seal;
 
 use std::fmt;
@@ -36,6 +37,7 @@ pub use circles::{CircleRow, HeldShare};
 pub use egos::{EgoRow, SecretKind};
 pub use friends::{FriendRow, NewFriend};
 pub use policy::{BanReason, BanRow, BanTarget, PolicyOrigin, PolicyRow};
+pub use recovered::{Installed, Recovered};
 
 /// `path` is not a usable keystore, for the reason `e`.
 fn damaged_file(path: &std::path::Path, e: &dyn fmt::Display) -> KeystoreError {

@@ -57,25 +57,32 @@ pub(crate) struct Snapshot {
     pub(crate) circle_id: CircleId,
 }
 
-pub(crate) async fn snapshot(shared: &Shared, ego: &EgoId) -> Result<Snapshot, ErrorReply> {
-    let egos = shared.egos.lock().await;
-    let state = egos
-        .get(ego)
+pub(crate) fn snapshot(shared: &Shared, ego: &EgoId) -> Result<Snapshot, ErrorReply> {
+    let (revoked, node, record, circle_id) = shared
+        .egos
+        .get(ego, |state| {
+            (
+                state.is_revoked(),
+                state.node.clone(),
+                state.record().cloned(),
+                CircleId(state.row.circle_id),
+            )
+        })
         .ok_or_else(|| err(ErrorCode::NotFound, format!("no ego {ego}")))?;
-    if state.is_revoked() {
+    if revoked {
         return Err(err(ErrorCode::Conflict, "the ego is revoked"));
     }
     let signer = read(&shared.signers).get(ego).cloned();
-    let (Some(node), Some(signer)) = (state.node.clone(), signer) else {
+    let (Some(node), Some(signer)) = (node, signer) else {
         return Err(err(
             ErrorCode::Locked,
             "the keys are locked; run `cyrcles unlock`",
         ));
     };
     Ok(Snapshot {
-        record: state.record()?.clone(),
+        record: record?,
         node,
         ego_key: signer.key,
-        circle_id: CircleId(state.row.circle_id),
+        circle_id,
     })
 }

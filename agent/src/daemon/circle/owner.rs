@@ -2,9 +2,12 @@
 //! `circle policy` reshare the circle key to the planned friends; rotation
 //! and revocation of the ego key go through them once they hold it.
 //!
-//! No network call is made while the egos lock is held: each operation
-//! takes a [`Snapshot`], runs the ceremony, then [`apply`]s the result only
-//! if the ego did not change meanwhile.
+//! No network call is made while the egos lock or the ego's reservation
+//! is held: each operation takes a [`Snapshot`], runs the ceremony, then
+//! [`apply`]s the result, under the ego's reservation, only if the ego did
+//! not change meanwhile (a change that interleaved is refused with "the
+//! ego changed during the ceremony"). Each commit is one keystore
+//! transaction.
 
 use std::sync::Arc;
 
@@ -36,7 +39,7 @@ pub(crate) async fn change(
     friend: &str,
     member: bool,
 ) -> Result<CircleInfo, ErrorReply> {
-    let ego = ego_by_name(shared, name).await?;
+    let ego = ego_by_name(shared, name)?;
     let friends = friends_of(shared, &ego).await?;
     let row = find_friend(&friends, name, friend)?;
     shared.keystore.set_planned(&ego, row.id, member).await?;
@@ -50,7 +53,7 @@ pub(crate) async fn set_threshold(
     name: &str,
     threshold: u16,
 ) -> Result<CircleInfo, ErrorReply> {
-    let ego = ego_by_name(shared, name).await?;
+    let ego = ego_by_name(shared, name)?;
     if threshold < 2 {
         return Err(err(
             ErrorCode::BadRequest,
@@ -86,7 +89,7 @@ async fn reshare(shared: &Arc<Shared>, ego: EgoId) -> Result<String, ErrorReply>
         }
     }
     let key = shared.data_key()?;
-    let snap = snapshot(shared, &ego).await?;
+    let snap = snapshot(shared, &ego)?;
     let now = shared.now();
     let members: Vec<&FriendRow> = plan.iter().filter_map(|id| friends.get(id)).collect();
     let n16 =
@@ -253,14 +256,14 @@ async fn apply(
     store: Store<'_>,
 ) -> Result<Vec<u8>, ErrorReply> {
     use cyrcles_core::cbor::Encode;
-    let mut egos = shared.egos.lock().await;
-    let state = egos
-        .get_mut(ego)
-        .ok_or_else(|| err(ErrorCode::NotFound, format!("no ego {ego}")))?;
-    let held = state.record()?;
-    if held.cert.body.seq != snap.record.cert.body.seq
-        || held.chain.len() != snap.record.chain.len()
-    {
+    let busy = shared.egos.reserve(*ego).await;
+    let held = shared
+        .egos
+        .get(ego, |state| {
+            state.record().map(|r| (r.cert.body.seq, r.chain.len()))
+        })
+        .ok_or_else(|| err(ErrorCode::NotFound, format!("no ego {ego}")))??;
+    if held != (snap.record.cert.body.seq, snap.record.chain.len()) {
         return Err(err(
             ErrorCode::Conflict,
             "the ego changed during the ceremony; try again",
@@ -270,16 +273,18 @@ async fn apply(
         Store::Circle(row) => {
             let bytes = record.to_cbor();
             shared.keystore.commit_circle(ego, &bytes, row).await?;
-            state.circle = Some((row.threshold, row.members.len()));
-            state.record = Some(record);
-            state.row.record = bytes.clone();
+            shared.egos.update(ego, |state| {
+                state.circle = Some((row.threshold, row.members.len()));
+                state.record = Some(record);
+                state.row.record = bytes.clone();
+            });
             Ok(bytes)
         }
         Store::Rotation(key, new_key) => {
-            egos::store_rotation(shared, state, record, key, *new_key).await
+            egos::store_rotation(shared, &busy, record, key, *new_key).await
         }
         Store::Revocation(at) => {
-            let bytes = egos::store_revocation(shared, state, record, at).await?;
+            let bytes = egos::store_revocation(shared, &busy, record, at).await?;
             approval::ego_revoked(shared, *ego);
             Ok(bytes)
         }
@@ -302,7 +307,7 @@ pub(crate) async fn rotate_via_friends(shared: &Shared, ego: EgoId) -> Result<Ve
         .await?
         .ok_or_else(|| err(ErrorCode::Conflict, "the ego has no shared circle"))?;
     let key = shared.data_key()?;
-    let snap = snapshot(shared, &ego).await?;
+    let snap = snapshot(shared, &ego)?;
     let now = shared.now();
     let new_key = SecretKey::generate(&mut OsRng);
     let cert: EgoCert = snap
@@ -340,7 +345,7 @@ pub(crate) async fn revoke_via_friends(shared: &Shared, ego: EgoId) -> Result<Ve
         .circle(&ego)
         .await?
         .ok_or_else(|| err(ErrorCode::Conflict, "the ego has no shared circle"))?;
-    let snap = snapshot(shared, &ego).await?;
+    let snap = snapshot(shared, &ego)?;
     let now = shared.now();
     let body = snap.record.revocation(now, shared.settings.cert_validity);
     let sig = session(shared, &snap, &circle, Purpose::Certify(body.clone())).await?;

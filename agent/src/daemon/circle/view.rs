@@ -12,7 +12,7 @@ use crate::daemon::peers::friends_of;
 
 /// `circle show`.
 pub(crate) async fn show(shared: &Shared, name: &str) -> Result<CircleInfo, ErrorReply> {
-    let ego = ego_by_name(shared, name).await?;
+    let ego = ego_by_name(shared, name)?;
     describe(shared, ego, name, None).await
 }
 

@@ -41,7 +41,7 @@ pub(crate) async fn on_request(
     if let Err(r) = request.check_possession() {
         return refusal(r.code());
     }
-    if shared.egos.lock().await.contains_key(&owner) {
+    if shared.egos.get(&owner, |_| ()).is_some() {
         own_ego_alert(shared, &request, peer);
         return refusal(refused::OWN_EGO);
     }

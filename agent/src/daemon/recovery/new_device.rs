@@ -27,7 +27,7 @@ use crate::daemon::circle::coordinator::round2;
 use crate::daemon::egos::{self, EgoState};
 use crate::daemon::peers::{ANSWER_WITHIN, published_addrs};
 use crate::daemon::{Shared, lock, node};
-use crate::keystore::{CircleRow, EgoRow, NewFriend, SecretKind};
+use crate::keystore::{CircleRow, EgoRow, NewFriend, Recovered, SecretKind};
 
 /// How long a recovery keeps asking.
 const OUTGOING_TTL_SECS: u64 = 7 * 86_400;
@@ -106,8 +106,7 @@ pub(crate) async fn start(
     })?;
     let friends = parse_friends(friends)?;
     shared.data_key()?;
-    {
-        let egos = shared.egos.lock().await;
+    shared.egos.read(|egos| {
         if egos.values().any(|e| e.row.name == name) {
             return Err(err(
                 ErrorCode::Conflict,
@@ -120,7 +119,8 @@ pub(crate) async fn start(
                 "this agent already holds that ego: nothing to recover",
             ));
         }
-    }
+        Ok(())
+    })?;
     if lock(&shared.recoveries)
         .outgoing
         .get(&ego)
@@ -478,57 +478,74 @@ async fn finish(
         (SecretKind::Ego, &a.new_key.to_seed()[..]),
         (SecretKind::Device, &a.device[..]),
     ];
-    let mut egos_lock = shared.egos.lock().await;
-    shared.keystore.insert_ego(&key, &row, &secrets).await?;
-    // The friends the kit named become this ego's friends again, and the
-    // circle's members are known by the member ids they told.
-    let mut member_rows = Vec::new();
+    // The friends the kit named become this ego's friends again (those
+    // never reached have no known key and are not stored), and the
+    // circle's members are known by the member ids they told. One
+    // transaction: a crash or a failed write leaves nothing half-recovered.
+    let mut friends = Vec::new();
+    let fingerprints: Vec<String> = a
+        .friends
+        .iter()
+        .map(|f| f.ego_id.fingerprint().to_string())
+        .collect();
+    let peers: BTreeMap<usize, Vec<u8>> = learned
+        .reached
+        .iter()
+        .map(|(i, (peer, _))| (*i, peer.to_bytes()))
+        .collect();
     for (index, f) in a.friends.iter().enumerate() {
-        // Friends never reached have no known key: they are not stored.
-        let Some((peer, ego_key)) = learned.reached.get(&index) else {
+        let (Some((_, ego_key)), Some(peer), Some(fingerprint)) = (
+            learned.reached.get(&index),
+            peers.get(&index),
+            fingerprints.get(index),
+        ) else {
             continue;
         };
-        let peer = peer.to_bytes();
-        let fingerprint = f.ego_id.fingerprint().to_string();
-        let saved = shared
-            .keystore
-            .add_friend(NewFriend {
+        let member = learned
+            .members
+            .iter()
+            .find(|(_, i)| **i == index)
+            .map(|(m, _)| *m);
+        friends.push((
+            NewFriend {
                 ego_id: &a.ego,
                 petname: &f.name,
                 friend_ego_id: &f.ego_id,
                 friend_ego_key: ego_key,
-                friend_peer_id: &peer,
-                fingerprint: &fingerprint,
+                friend_peer_id: peer,
+                fingerprint,
                 now: now.secs(),
-            })
-            .await;
-        match saved {
-            Ok(friend) => {
-                if let Some((m, _)) = learned.members.iter().find(|(_, i)| **i == index) {
-                    member_rows.push((*m, friend.id));
-                }
-            }
-            Err(e) => warn!(friend = %f.name, "cannot store the friend: {e}"),
-        }
+            },
+            member,
+        ));
     }
     let circle = learned.public.as_ref().map(|p| CircleRow {
         circle_id,
         generation: u64::try_from(record.chain.len()).unwrap_or(u64::MAX),
         threshold: u16::try_from(p.threshold()).unwrap_or(u16::MAX),
         public: p.to_cbor(),
-        members: member_rows.clone(),
+        members: Vec::new(),
         created_at: now.secs(),
     });
-    if let Some(c) = &circle {
-        shared.keystore.commit_circle(&a.ego, &bytes, c).await?;
-        for (_, friend) in &c.members {
-            shared.keystore.set_planned(&a.ego, *friend, true).await?;
-        }
-        shared
-            .keystore
-            .set_threshold(&a.ego, Some(c.threshold))
-            .await?;
+    // Held until the ego is in the table, so that an `ego create` of the
+    // name meanwhile is refused.
+    let name_hold = shared.egos.reserve_name(&a.name)?;
+    let installed = shared
+        .keystore
+        .install_recovered(
+            &key,
+            Recovered {
+                row: &row,
+                secrets: &secrets,
+                friends,
+                circle,
+            },
+        )
+        .await?;
+    for (friend, e) in &installed.skipped {
+        warn!(%friend, "cannot store the friend: {e}");
     }
+    let circle = installed.circle;
     egos::set_signer(
         shared,
         a.ego,
@@ -545,8 +562,8 @@ async fn finish(
         friends_error: None,
     };
     lock(&shared.approvals).track_ego(&state);
-    egos_lock.insert(a.ego, state);
-    drop(egos_lock);
+    shared.egos.insert(state);
+    drop(name_hold);
     info!(ego = %a.ego, name = %a.name, "ego recovered");
     let _ = egos::publish(shared, a.ego, &a.node, bytes).await;
     shared.wake.notify_one();

@@ -1,7 +1,9 @@
 //! Egos: the state of each, looking one up, loading them, endpoints,
-//! publication, and storing a rotated or revoked record. What changes an
-//! ego (create, rotate, revoke, renew) is in `lifecycle.rs`; starting its
-//! node is in `node.rs`.
+//! publication, and storing a rotated or revoked record. The table of
+//! every ego, the only owner of the egos lock, is [`EgoTable`]
+//! (`table.rs`): no await runs under that lock. What changes an ego
+//! (create, rotate, revoke, renew) is in `lifecycle.rs`; starting its node
+//! is in `node.rs`.
 //!
 //! Each ego has its own node with its own device key (libp2p identity), so
 //! two egos of one person share no identifier on the network.
@@ -17,9 +19,13 @@ use cyrcles_p2p::{Multiaddr, NodeHandle};
 use tracing::{debug, error, warn};
 
 use super::{Shared, Signer, lock, write};
+
+mod table;
+
 use crate::control::proto::{ErrorCode, ErrorReply};
 use crate::keystore::EgoRow;
 use crate::keystore::seal::SymmetricKey;
+pub(crate) use table::{Busy, EgoTable};
 
 /// Longest ego name.
 const MAX_NAME_LEN: usize = 32;
@@ -27,7 +33,7 @@ const MAX_NAME_LEN: usize = 32;
 const MAX_PUBLISHED_ADDRS: usize = 8;
 
 /// One ego in the daemon.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct EgoState {
     /// The stored row (name, circle id, times, last status).
     pub(crate) row: EgoRow,
@@ -132,15 +138,13 @@ pub(crate) fn unknown_ego(name: &str) -> ErrorReply {
 }
 
 /// The id of the ego called `name`.
-pub(crate) async fn ego_by_name(shared: &Shared, name: &str) -> Result<EgoId, ErrorReply> {
-    let egos = shared.egos.lock().await;
-    Ok(find(&egos, name)?.ego_id())
+pub(crate) fn ego_by_name(shared: &Shared, name: &str) -> Result<EgoId, ErrorReply> {
+    shared.egos.id_by_name(name)
 }
 
 /// Reads every ego from the keystore (no secrets needed).
 pub(crate) async fn load(shared: &Shared) -> Result<(), crate::keystore::KeystoreError> {
     let rows = shared.keystore.egos().await?;
-    let mut egos = shared.egos.lock().await;
     for row in rows {
         let (record, damage) = match EgoRecord::decode_bytes(&row.record) {
             Ok(r) => (Some(r), None),
@@ -167,7 +171,7 @@ pub(crate) async fn load(shared: &Shared) -> Result<(), crate::keystore::Keystor
             friends_error: None,
         };
         lock(&shared.approvals).track_ego(&state);
-        egos.insert(state.ego_id(), state);
+        shared.egos.insert(state);
     }
     Ok(())
 }
@@ -184,11 +188,8 @@ pub(crate) fn set_signer(shared: &Shared, id: EgoId, key: SecretKey, cert_seq: u
 
 /// Stops every node.
 pub(crate) async fn stop_nodes(shared: &Shared) {
-    let mut egos = shared.egos.lock().await;
-    for state in egos.values_mut() {
-        if let Some(node) = state.node.take() {
-            node.shutdown().await;
-        }
+    for node in shared.egos.take_nodes() {
+        node.shutdown().await;
     }
 }
 
@@ -255,12 +256,12 @@ pub(crate) async fn publish(
     if let Err(e) = shared.keystore.set_status(&ego, at, err).await {
         warn!(%ego, "cannot record the publication status: {e}");
     }
-    if let Some(state) = shared.egos.lock().await.get_mut(&ego) {
+    shared.egos.update(&ego, |state| {
         if at.is_some() {
             state.row.last_published_at = at;
         }
         state.row.last_error = err.map(str::to_owned);
-    }
+    });
     match &outcome {
         Ok(n) => debug!(%ego, peers = n, "record published"),
         Err(e) => debug!(%ego, "{e}"),
@@ -268,42 +269,48 @@ pub(crate) async fn publish(
     outcome
 }
 
-/// Stores a record that certifies `new_key` together with the sealed key,
-/// then makes both current. Returns the record's bytes.
+/// Stores a record that certifies `new_key` together with the sealed key
+/// (one transaction), then makes both current. The caller holds the
+/// ego's reservation. Returns the record's bytes.
 pub(crate) async fn store_rotation(
     shared: &Shared,
-    state: &mut EgoState,
+    busy: &Busy<'_>,
     record: EgoRecord,
     key: &SymmetricKey,
     new_key: SecretKey,
 ) -> Result<Vec<u8>, ErrorReply> {
-    let id = state.ego_id();
+    let id = busy.id();
     let bytes = record.to_cbor();
     shared
         .keystore
         .save_record(&id, &bytes, Some((key, &new_key.to_seed()[..])))
         .await?;
     set_signer(shared, id, new_key, record.cert.body.seq);
-    state.record = Some(record);
-    state.row.record = bytes.clone();
+    shared.egos.update(&id, |state| {
+        state.record = Some(record);
+        state.row.record = bytes.clone();
+    });
     Ok(bytes)
 }
 
-/// Stores a revoked record (deleting every secret but the device key) and
-/// ends the ego's signing; the caller ends its pending requests
+/// Stores a revoked record (deleting every secret but the device key, one
+/// transaction) and ends the ego's signing; the caller holds the ego's
+/// reservation and ends its pending requests
 /// (`approval::ego_revoked`). Returns the record's bytes.
 pub(crate) async fn store_revocation(
     shared: &Shared,
-    state: &mut EgoState,
+    busy: &Busy<'_>,
     record: EgoRecord,
     at: u64,
 ) -> Result<Vec<u8>, ErrorReply> {
-    let id = state.ego_id();
+    let id = busy.id();
     let bytes = record.to_cbor();
     shared.keystore.save_revocation(&id, &bytes, at).await?;
-    state.record = Some(record);
-    state.row.record = bytes.clone();
-    state.row.revoked_at = Some(at);
+    shared.egos.update(&id, |state| {
+        state.record = Some(record);
+        state.row.record = bytes.clone();
+        state.row.revoked_at = Some(at);
+    });
     write(&shared.signers).remove(&id);
     Ok(bytes)
 }
