@@ -3,9 +3,17 @@
 //! socket.
 //!
 //! State lives in [`Shared`]:
-//! * `egos` (an async mutex): every ego, its record and its node; ego
-//!   changes (create, rotate, revoke, new endpoints) hold it, so they never
-//!   interleave;
+//! * `egos` ([`egos::EgoTable`]): every ego, its record and its node. The
+//!   table is the only owner of the egos lock, a std mutex taken only in
+//!   its synchronous methods, so no network, node or keystore await runs
+//!   under it. A change of one ego (unlock, rotate, revoke, new
+//!   endpoints, a circle commit) holds that ego's reservation
+//!   ([`egos::Busy`]) instead: two changes of one ego never interleave,
+//!   and a slow change of one ego holds up neither reads nor the others;
+//!   `ego create` and recovery hold the new ego's name.
+//!   Ceremonies through friends reserve the ego only to commit, after
+//!   checking that it did not change meanwhile. Each change is one
+//!   keystore transaction (recovery's finish: `install_recovered`);
 //! * `signers`: the unlocked ego keys, read by the login path without
 //!   waiting for ego changes;
 //! * `approvals`: pending requests, quotas and the cached policies and bans;
@@ -17,8 +25,9 @@
 //!
 //! # Layout
 //!
-//! * Egos: `egos.rs` (each ego's state, lookups, endpoints, publication,
-//!   storing a rotated or revoked record), `lifecycle.rs` (create, start
+//! * Egos: `egos/` (each ego's state, lookups, endpoints, publication,
+//!   storing a rotated or revoked record; `egos/table.rs`, the table and
+//!   its lock), `lifecycle.rs` (create, start
 //!   after an unlock, rotate, revoke, renew), `node.rs` (starting an ego's
 //!   network node).
 //! * `inbound.rs`: the one router of inbound network messages; every
@@ -39,7 +48,7 @@
 //! * `maintenance.rs`, `node_health.rs`, `server.rs` (the control socket).
 //!
 //! Imports among these point one way (no cycle; `scripts/module-cycles`
-//! checks it): a receiver never imports the router, and `egos.rs`
+//! checks it): a receiver never imports the router, and `egos/`
 //! imports none of the modules that change an ego.
 
 mod approval;

@@ -21,9 +21,10 @@
 //!   for one session, at most a minute.
 //! * [`view`]: `circle show` and the recovery kit's friends.
 //!
-//! No network call is made while the egos lock is held: the owner side
-//! takes a [`Snapshot`], runs the ceremony, then applies the result only
-//! if the ego did not change meanwhile.
+//! No network call is made while the egos lock or the ego's reservation
+//! is held: the owner side takes a [`Snapshot`], runs the ceremony, then
+//! applies the result, under the ego's reservation, only if the ego did
+//! not change meanwhile.
 
 pub(crate) mod coordinator;
 pub(crate) mod member;
