@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use common::{BridgeOptions, Db, REDIRECT, TestAgent, TestBridge, browser, input, location};
 use cyrcles_bridge::store::{CodeRow, NewGrant, TokenKind};
-use cyrcles_bridge::util;
+use cyrcles_bridge::{crypto, random};
 use serde_json::{Value, json};
 
 struct Args {
@@ -265,11 +265,11 @@ async fn main() {
         .insert_grant(&grant("bench-grant", &rs_id))
         .await
         .unwrap();
-    let tokens: Arc<Vec<String>> = Arc::new((0..1000).map(|_| util::token()).collect());
+    let tokens: Arc<Vec<String>> = Arc::new((0..1000).map(|_| random::token()).collect());
     for t in tokens.iter() {
         store
             .insert_token(
-                &util::sha256(t),
+                &crypto::sha256(t),
                 TokenKind::Access,
                 "bench-grant",
                 &rs_id,
@@ -319,11 +319,11 @@ async fn main() {
         let n_codes = 60_000;
         let gid = format!("grant-{label}");
         store.insert_grant(&grant(&gid, id)).await.unwrap();
-        let codes: Arc<Vec<String>> = Arc::new((0..n_codes).map(|_| util::token()).collect());
+        let codes: Arc<Vec<String>> = Arc::new((0..n_codes).map(|_| random::token()).collect());
         for c in codes.iter() {
             store
                 .insert_code(&CodeRow {
-                    code_hash: util::sha256(c),
+                    code_hash: crypto::sha256(c),
                     grant_id: gid.clone(),
                     client_id: id.to_string(),
                     redirect_uri: REDIRECT.into(),

@@ -7,9 +7,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::random;
 use crate::store::StoreError;
 use crate::templates::{ErrorPage, RenderHtml};
-use crate::util;
 
 /// OAuth 2.0 / OpenID Connect error codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,7 +185,7 @@ impl ApiError {
 
     /// A 500 that logs `detail` under a reference.
     pub fn internal(detail: &dyn std::fmt::Display) -> Self {
-        let reference = util::reference();
+        let reference = random::reference();
         tracing::error!(reference, error = %detail, "internal error");
         Self {
             status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -338,7 +338,7 @@ impl PageError {
 
     /// A 500 page that logs `detail` under a reference.
     pub fn internal(detail: &dyn std::fmt::Display) -> Self {
-        let reference = util::reference();
+        let reference = random::reference();
         tracing::error!(reference, error = %detail, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -1,8 +1,6 @@
 //! JOSE for the bridge: ID-token signing keys (RS256, ES256, EdDSA), JWS compact
 //! serialization, JWKS, RFC 7638 thumbprints, and sealing secrets with the master key.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::{SecureRandom as _, SystemRandom};
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair};
 use ring::signature::{ECDSA_P256_SHA256_FIXED as P256_VERIFY, VerificationAlgorithm};
@@ -12,6 +10,8 @@ use ring::{aead, digest, hmac};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
+
+use crate::base64url;
 
 /// Longest compact JWS accepted by [`SigningKey::verify_jwt`] and [`peek_kid`], in bytes.
 pub const MAX_JWT_LEN: usize = 16 * 1024;
@@ -116,7 +116,7 @@ impl PublicParams {
             }
             PublicParams::Okp { x } => format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#),
         };
-        b64(digest::digest(&digest::SHA256, canonical.as_bytes()).as_ref())
+        base64url::encode(digest::digest(&digest::SHA256, canonical.as_bytes()).as_ref())
     }
 }
 
@@ -185,7 +185,7 @@ impl SigningKey {
             Alg::RS256 => {
                 let kp = RsaKeyPair::from_pkcs8(pkcs8).map_err(|_| JoseError::BadKey)?;
                 let c = RsaPublicKeyComponents::<Vec<u8>>::from(kp.public());
-                let (n, e) = (b64(&c.n), b64(&c.e));
+                let (n, e) = (base64url::encode(&c.n), base64url::encode(&c.e));
                 (Pair::Rsa(kp), PublicParams::Rsa { n, e })
             }
             Alg::ES256 => {
@@ -194,7 +194,9 @@ impl SigningKey {
                 // Uncompressed SEC1 point: 0x04 || x (32) || y (32).
                 let (x, y) = match kp.public_key().as_ref().split_first() {
                     Some((0x04, xy)) => match xy.split_first_chunk::<32>() {
-                        Some((x, y)) if y.len() == 32 => (b64(x), b64(y)),
+                        Some((x, y)) if y.len() == 32 => {
+                            (base64url::encode(x), base64url::encode(y))
+                        }
                         _ => return Err(JoseError::BadKey),
                     },
                     _ => return Err(JoseError::BadKey),
@@ -204,7 +206,7 @@ impl SigningKey {
             Alg::EdDSA => {
                 let kp = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
                     .map_err(|_| JoseError::BadKey)?;
-                let x = b64(kp.public_key().as_ref());
+                let x = base64url::encode(kp.public_key().as_ref());
                 (Pair::Ed25519(kp), PublicParams::Okp { x })
             }
         };
@@ -259,10 +261,14 @@ impl SigningKey {
         }
         let header = serde_json::to_vec(&header).map_err(|_| JoseError::Signing)?;
         let payload = serde_json::to_vec(claims).map_err(|_| JoseError::Signing)?;
-        let mut jwt = format!("{}.{}", b64(&header), b64(&payload));
+        let mut jwt = format!(
+            "{}.{}",
+            base64url::encode(&header),
+            base64url::encode(&payload)
+        );
         let sig = self.sign_bytes(jwt.as_bytes())?;
         jwt.push('.');
-        jwt.push_str(&b64(&sig));
+        jwt.push_str(&base64url::encode(&sig));
         Ok(jwt)
     }
 
@@ -296,7 +302,7 @@ impl SigningKey {
         if header.crit.is_some() {
             return Err(JoseError::Malformed("unsupported critical header"));
         }
-        let (payload, sig) = (b64_decode(payload)?, b64_decode(sig)?);
+        let (payload, sig) = (base64url::decode(payload)?, base64url::decode(sig)?);
         let (verify_alg, public): (&dyn VerificationAlgorithm, &[u8]) = match &self.pair {
             Pair::Rsa(kp) => (&RSA_VERIFY, kp.public_key().as_ref()),
             Pair::Ecdsa(kp) => (&P256_VERIFY, kp.public_key().as_ref()),
@@ -332,7 +338,7 @@ fn split_jws(jwt: &str) -> Result<(Header, &str, &str, &str), JoseError> {
     if payload.contains('.') || [header, payload, sig].contains(&"") {
         return Err(bad);
     }
-    let header = b64_decode(header)?;
+    let header = base64url::decode(header)?;
     // A JOSE header is a JSON object (RFC 7515 §4); serde would also read the struct from an array.
     if !header.trim_ascii_start().starts_with(b"{") {
         return Err(JoseError::Malformed("bad header"));
@@ -361,7 +367,7 @@ pub fn token_hash(alg: Alg, token: &str) -> String {
     };
     let hash = digest::digest(hash_alg, token.as_bytes());
     let bytes = hash.as_ref();
-    b64(bytes.get(..bytes.len() / 2).unwrap_or_default())
+    base64url::encode(bytes.get(..bytes.len() / 2).unwrap_or_default())
 }
 
 /// The bridge's 32-byte master key (shared by every instance of a deployment): seals secrets at
@@ -453,15 +459,11 @@ impl MasterKey {
     }
 }
 
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// Strict base64url: no padding, no whitespace, canonical trailing bits.
-pub(crate) fn b64_decode(s: &str) -> Result<Vec<u8>, JoseError> {
-    URL_SAFE_NO_PAD
-        .decode(s)
-        .map_err(|_| JoseError::Malformed("bad base64url"))
+/// A segment that is not strict base64url (see [`base64url`]).
+impl From<base64url::DecodeError> for JoseError {
+    fn from(_: base64url::DecodeError) -> Self {
+        JoseError::Malformed("bad base64url")
+    }
 }
 
 #[cfg(test)]
@@ -502,7 +504,7 @@ mod tests {
         };
         let map: BTreeMap<_, _> = required.iter().map(|&m| (m, jwk[m].as_str())).collect();
         let json = serde_json::to_string(&map).unwrap();
-        b64(digest::digest(&digest::SHA256, json.as_bytes()).as_ref())
+        base64url::encode(digest::digest(&digest::SHA256, json.as_bytes()).as_ref())
     }
 
     fn header_of(jwt: &str) -> Value {
@@ -513,11 +515,11 @@ mod tests {
     /// Replaces the header of `jwt` (as JSON text), keeping payload and signature.
     fn with_header(jwt: &str, header: &str) -> String {
         let (_, rest) = jwt.split_once('.').unwrap();
-        format!("{}.{rest}", b64(header.as_bytes()))
+        format!("{}.{rest}", base64url::encode(header.as_bytes()))
     }
 
     fn b64d(s: &str) -> Vec<u8> {
-        URL_SAFE_NO_PAD.decode(s).unwrap()
+        base64url::decode(s).unwrap()
     }
 
     #[test]
@@ -563,7 +565,7 @@ mod tests {
             let p: Vec<&str> = jwt.split('.').collect();
             let mut sig = b64d(p[2]);
             sig[5] ^= 1;
-            let mallory = b64(br#"{"iss":"https://bridge.example","sub":"mallory"}"#);
+            let mallory = base64url::encode(br#"{"iss":"https://bridge.example","sub":"mallory"}"#);
             let re = |a: &str, k: &str, extra: &str| {
                 with_header(&jwt, &format!(r#"{{"alg":"{a}","kid":"{k}"{extra}}}"#))
             };
@@ -575,7 +577,10 @@ mod tests {
                 (jwt.clone(), "ok"),
                 (big(10_000).unwrap(), "ok"),
                 (format!("{}.{mallory}.{}", p[0], p[2]), "BadSignature"),
-                (format!("{}.{}.{}", p[0], p[1], b64(&sig)), "BadSignature"),
+                (
+                    format!("{}.{}.{}", p[0], p[1], base64url::encode(&sig)),
+                    "BadSignature",
+                ),
                 (re(alg, kid, ""), "BadSignature"),
                 (none.clone(), "UnexpectedAlg"),
                 (format!("{unsigned}."), "Malformed"),
@@ -682,7 +687,7 @@ mod tests {
             claims["sub"] = json!("mallory");
             let (head, rest) = jwt.split_once('.').unwrap();
             let sig = rest.rsplit_once('.').unwrap().1;
-            let payload = b64(&serde_json::to_vec(&claims).unwrap());
+            let payload = base64url::encode(&serde_json::to_vec(&claims).unwrap());
             let forged = CoreIdToken::from_str(&format!("{head}.{payload}.{sig}")).unwrap();
             assert!(forged.claims(&verifier, &nonce).is_err());
         }
@@ -699,7 +704,7 @@ mod tests {
         let ed = token_hash(Alg::EdDSA, "dNZX1hEZ9wBCzNL40Upu646bdzQA");
         assert_eq!(ed, "8xltSlOGYrWy8W9yNvRlEth1i_bXW-JROWPLvCv5zog");
         let full = digest::digest(&digest::SHA512, b"dNZX1hEZ9wBCzNL40Upu646bdzQA");
-        assert_eq!(ed, b64(&full.as_ref()[..32]));
+        assert_eq!(ed, base64url::encode(&full.as_ref()[..32]));
     }
 
     #[test]

@@ -24,13 +24,20 @@
 //!   database on PostgreSQL). Every resource an outsider can grow is
 //!   bounded; `docs/threat-model.md` lists each bound and its test.
 //! * [`error`], [`web`], [`templates`], [`metrics`], [`tls`], [`tasks`],
-//!   [`state`], [`util`]: the HTTP edge and shared pieces.
+//!   [`state`]: the HTTP edge and shared state.
+//! * [`random`]: the tokens, ids and references the bridge hands out, and
+//!   their shapes; [`crypto`]: SHA-256 of stored secrets and the one
+//!   constant-time comparison; [`base64url`]: the one (strict) base64url;
+//!   [`json`]: reading and setting members of JSON objects.
 
 pub mod app;
+pub mod base64url;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod error;
 pub mod jose;
+pub mod json;
 pub mod keys;
 pub mod limits;
 pub mod load;
@@ -38,11 +45,11 @@ pub mod login;
 pub mod metrics;
 pub mod oidc;
 pub mod pow;
+pub mod random;
 pub mod secrets;
 pub mod state;
 pub mod store;
 pub mod tasks;
 pub mod templates;
 pub mod tls;
-pub mod util;
 pub mod web;

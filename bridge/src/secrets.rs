@@ -153,7 +153,7 @@ pub fn p2p_key(s: &Settings) -> anyhow::Result<cyrcles_p2p::Keypair> {
     let seed = if path.exists() {
         read_key(path)?
     } else {
-        let seed = Zeroizing::new(crate::util::random_bytes::<32>());
+        let seed = Zeroizing::new(crate::random::random_bytes::<32>());
         write_new_key(path, &seed)?;
         seed
     };
@@ -169,7 +169,7 @@ pub(crate) mod tests {
     /// hex or a byte list, or all of it as base64 or base64url.
     pub(crate) fn leaks(text: &str, secret: &[u8]) -> bool {
         let std_b64 = STANDARD.encode(secret);
-        let url_b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+        let url_b64 = crate::base64url::encode(secret);
         let lower = text.to_lowercase();
         let window = |w: &[u8]| {
             let hex: String = w.iter().map(|b| format!("{b:02x}")).collect();

@@ -257,7 +257,7 @@ impl AppState {
     /// ‖ 0x00 ‖ client id)), truncated to 128 bits.
     pub fn client_sid(&self, sid: &str, client_id: &str) -> String {
         let tag = keyed_tag(&self.sid_key, sid, client_id);
-        crate::util::b64(tag.as_ref().get(..16).unwrap_or_default())
+        crate::base64url::encode(tag.as_ref().get(..16).unwrap_or_default())
     }
 
     /// The subject identifier `client` sees for `ego_id`: the ego id itself
@@ -267,17 +267,17 @@ impl AppState {
         if !client.pairwise {
             return ego_id.to_string();
         }
-        crate::util::b64(keyed_tag(&self.pairwise_key, &client.sector, ego_id).as_ref())
+        crate::base64url::encode(keyed_tag(&self.pairwise_key, &client.sector, ego_id).as_ref())
     }
 
     /// A CSRF token for `purpose` and `value`, verifiable without storage.
     pub fn csrf_token(&self, purpose: &str, value: &str) -> String {
-        crate::util::b64(keyed_tag(&self.csrf_key, purpose, value).as_ref())
+        crate::base64url::encode(keyed_tag(&self.csrf_key, purpose, value).as_ref())
     }
 
     /// Checks a token made by [`AppState::csrf_token`].
     pub fn check_csrf(&self, purpose: &str, value: &str, token: &str) -> bool {
-        crate::util::ct_eq(self.csrf_token(purpose, value).as_bytes(), token.as_bytes())
+        crate::crypto::ct_eq(self.csrf_token(purpose, value).as_bytes(), token.as_bytes())
     }
 }
 

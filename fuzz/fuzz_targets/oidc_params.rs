@@ -42,7 +42,7 @@ fn client(id: &str, auth: AuthMethod, scope: Option<&str>) -> Client {
         "token_endpoint_auth_method": auth.as_str(),
         "scope": scope,
     });
-    let secret_hash = (auth != AuthMethod::None).then(|| cyrcles_bridge::util::sha256(SECRET));
+    let secret_hash = (auth != AuthMethod::None).then(|| cyrcles_bridge::crypto::sha256(SECRET));
     let row = ClientRow {
         client_id: id.into(),
         secret_hash,

@@ -93,7 +93,9 @@ impl std::fmt::Debug for Invites {
     }
 }
 
-fn refused(reason: RefusedReason) -> Envelope {
+/// The answer refusing an invite step (as `shares::refusal` is
+/// a member's refusal of a circle message).
+fn refusal(reason: RefusedReason) -> Envelope {
     Envelope::wrap(kind::REFUSED, &InviteRefused { reason })
 }
 
@@ -285,13 +287,13 @@ pub(crate) fn on_message(
         let answer = match message.kind {
             kind::HELLO => match message.open::<InviteHello>(MAX_INVITE_MESSAGE_SIZE) {
                 Ok(hello) => on_hello(&shared, ego, peer, hello).await,
-                Err(_) => refused(RefusedReason::Invalid),
+                Err(_) => refusal(RefusedReason::Invalid),
             },
             kind::CONFIRM => match message.open::<InviteConfirm>(MAX_INVITE_MESSAGE_SIZE) {
                 Ok(confirm) => on_confirm(&shared, ego, peer, confirm).await,
-                Err(_) => refused(RefusedReason::Invalid),
+                Err(_) => refusal(RefusedReason::Invalid),
             },
-            _ => refused(RefusedReason::Invalid),
+            _ => refusal(RefusedReason::Invalid),
         };
         responder.respond(answer);
     });
@@ -301,7 +303,7 @@ async fn on_hello(shared: &Arc<Shared>, ego: EgoId, peer: PeerId, hello: InviteH
     let nameplate = hello.nameplate;
     let Some(slot) = lock(&shared.invites).gate.admit(&peer, Instant::now()) else {
         info!(%peer, "invite hello refused: over the rate");
-        return refused(RefusedReason::RateLimited);
+        return refusal(RefusedReason::RateLimited);
     };
     // An open invite this hello is for: its nameplate and rendezvous key
     // (so its sender knows the first word). Nothing is taken yet.
@@ -317,15 +319,15 @@ async fn on_hello(shared: &Arc<Shared>, ego: EgoId, peer: PeerId, hello: InviteH
     };
     let Some(node) = node else {
         info!(%peer, nameplate, "invite hello refused: no open invite");
-        return refused(RefusedReason::NoInvite);
+        return refusal(RefusedReason::NoInvite);
     };
     if hello.acceptor.peer_id != peer.to_bytes() {
         info!(%peer, nameplate, "invite hello refused: it names another node than its sender");
-        return refused(RefusedReason::Invalid);
+        return refusal(RefusedReason::Invalid);
     }
     if let Err(why) = check_party(&node, &hello.acceptor).await {
         info!(%peer, nameplate, "invite hello refused: the ego does not check out: {why}");
-        return refused(RefusedReason::UnknownParty);
+        return refusal(RefusedReason::UnknownParty);
     }
     drop(slot);
     // A real guess: the reply lets the acceptor tell whether its code was
@@ -353,11 +355,11 @@ async fn on_hello(shared: &Arc<Shared>, ego: EgoId, peer: PeerId, hello: InviteH
             Envelope::wrap(kind::REPLY, &reply)
         }
         // Taken by another hello meanwhile.
-        Err(None) => refused(RefusedReason::NoInvite),
+        Err(None) => refusal(RefusedReason::NoInvite),
         // Its own ego, or a SPAKE2 message that is not one: no guess.
         Err(Some(e)) => {
             info!(%peer, nameplate, "invite hello refused: {e}");
-            refused(RefusedReason::Invalid)
+            refusal(RefusedReason::Invalid)
         }
     }
 }
@@ -395,11 +397,11 @@ async fn on_confirm(shared: &Shared, ego: EgoId, peer: PeerId, confirm: InviteCo
         }
     };
     let Some(mut inv) = taken else {
-        return refused(RefusedReason::NoInvite);
+        return refusal(RefusedReason::NoInvite);
     };
     inv.node.stop_providing(inv.rendezvous).await.ok();
     let Stage::Waiting { state, .. } = inv.stage else {
-        return refused(RefusedReason::Invalid);
+        return refusal(RefusedReason::Invalid);
     };
     let outcome = match state.on_confirm(&confirm) {
         Ok(friendship) => {
@@ -419,8 +421,8 @@ async fn on_confirm(shared: &Shared, ego: EgoId, peer: PeerId, confirm: InviteCo
             info!(ego = %ego, friend = %f.ego_id, "friend added (invite)");
             Envelope::wrap(kind::DONE, &InviteDone)
         }
-        Err(e) if e.code == ErrorCode::WrongCode => refused(RefusedReason::WrongCode),
-        Err(_) => refused(RefusedReason::Invalid),
+        Err(e) if e.code == ErrorCode::WrongCode => refusal(RefusedReason::WrongCode),
+        Err(_) => refusal(RefusedReason::Invalid),
     };
     if let Some(done) = inv.done.take() {
         let _ = done.send(outcome);
@@ -496,7 +498,8 @@ async fn exchange(
         .map_err(|e| network("the inviter's agent did not answer", e))
 }
 
-fn refusal(answer: &Envelope) -> Option<RefusedReason> {
+/// Why the inviter refused, if `answer` is its refusal.
+fn refusal_reason(answer: &Envelope) -> Option<RefusedReason> {
     (answer.kind == kind::REFUSED)
         .then(|| answer.open::<InviteRefused>(MAX_INVITE_MESSAGE_SIZE).ok())
         .flatten()
@@ -619,7 +622,7 @@ async fn try_provider(
         Ok(a) => a,
         Err(e) => return Tried::NotTheInviter(e),
     };
-    if let Some(reason) = refusal(&answer) {
+    if let Some(reason) = refusal_reason(&answer) {
         return Tried::NotTheInviter(refused_error(reason));
     }
     if answer.kind != kind::REPLY {
@@ -683,7 +686,7 @@ async fn finish(
         }
     };
     let answer = exchange(node, peer, Envelope::wrap(kind::CONFIRM, &confirm)).await?;
-    if let Some(reason) = refusal(&answer) {
+    if let Some(reason) = refusal_reason(&answer) {
         return Err(refused_error(reason));
     }
     if answer.kind != kind::DONE || answer.open::<InviteDone>(MAX_INVITE_MESSAGE_SIZE).is_err() {

@@ -39,8 +39,8 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 use zeroize::Zeroizing;
 
+use super::circle::snapshot;
 use super::circle::view::describe;
-use super::circle::{err, snapshot};
 use super::egos::ego_by_name;
 use super::peers::{ANSWER_WITHIN, find_friend, friend_peer, friend_record, friends_of, reach};
 use super::sessions::{Entry, SessionTable};
@@ -388,13 +388,13 @@ pub(crate) async fn repair(
     let friends = friends_of(shared, &ego).await?;
     let row = find_friend(&friends, name, friend)?;
     let circle = shared.keystore.circle(&ego).await?.ok_or_else(|| {
-        err(
+        ErrorReply::new(
             ErrorCode::Conflict,
             format!("ego {name:?} has no shared circle to repair"),
         )
     })?;
     let public = CirclePublic::from_cbor(&circle.public).map_err(|e| {
-        err(
+        ErrorReply::new(
             ErrorCode::Damaged,
             format!("the stored circle is damaged: {e}"),
         )
@@ -407,7 +407,7 @@ pub(crate) async fn repair(
             .and_then(|(m, _)| MemberId::new(*m))
     };
     let target_member = member_of(row.id).ok_or_else(|| {
-        err(
+        ErrorReply::new(
             ErrorCode::NotFound,
             format!("{friend:?} is not a member of {name:?}'s circle"),
         )
@@ -455,7 +455,7 @@ pub(crate) async fn repair(
     let (session, keys, helpers) = loop {
         attempt += 1;
         if helpers.len() < threshold {
-            return Err(err(
+            return Err(ErrorReply::new(
                 ErrorCode::Network,
                 format!(
                     "{} friends can help, {threshold} are needed; try again when more are online",
@@ -496,7 +496,7 @@ pub(crate) async fn repair(
             }
         }
         if !keys.contains_key(&target_member) {
-            return Err(err(
+            return Err(ErrorReply::new(
                 ErrorCode::Network,
                 format!(
                     "{:?} did not take part ({}); the circle is unchanged",
@@ -514,7 +514,7 @@ pub(crate) async fn repair(
             break (session, keys, helpers);
         }
         if attempt >= 2 || answered.len() < threshold {
-            return Err(err(
+            return Err(ErrorReply::new(
                 ErrorCode::Network,
                 format!(
                     "{} of the {threshold} helpers needed answered ({}); try again later",
@@ -566,7 +566,7 @@ pub(crate) async fn repair(
         match bundle.items.into_iter().next() {
             Some((to, sealed)) if to == target_member => items.push((from, sealed)),
             _ => {
-                return Err(err(
+                return Err(ErrorReply::new(
                     ErrorCode::Refused,
                     format!("member {from} sent no sigma for the target"),
                 ));
@@ -592,13 +592,13 @@ pub(crate) async fn repair(
     )
     .await
     .map_err(|e| {
-        err(
+        ErrorReply::new(
             ErrorCode::Refused,
             format!("{:?} could not rebuild the share: {e}", target.name),
         )
     })?;
     public.check_ack(&ack).map_err(|e| {
-        err(
+        ErrorReply::new(
             ErrorCode::Refused,
             format!("{:?} acknowledged wrongly: {e}", target.name),
         )
@@ -636,18 +636,18 @@ async fn gather(
     let mut out = Vec::new();
     while let Some(done) = asks.join_next().await {
         let Ok((h, answer)) = done else {
-            return Err(err(ErrorCode::Internal, "a repair task failed"));
+            return Err(ErrorReply::new(ErrorCode::Internal, "a repair task failed"));
         };
         match answer {
             Ok(b) if b.member == h.member => out.push((h.member, b)),
             Ok(_) => {
-                return Err(err(
+                return Err(ErrorReply::new(
                     ErrorCode::Refused,
                     format!("{}: a bad answer; the repair stopped", h.name),
                 ));
             }
             Err(e) => {
-                return Err(err(
+                return Err(ErrorReply::new(
                     ErrorCode::Network,
                     format!("{}: {e}; the repair stopped", h.name),
                 ));

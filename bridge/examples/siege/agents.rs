@@ -93,7 +93,7 @@ impl Agent {
     /// (`unlimited`) takes every challenge the bridge sends it.
     pub async fn start(bridge: &Multiaddr, policies: &[Policy], unlimited: bool) -> Arc<Agent> {
         let mut c = NodeConfig::new(
-            Keypair::ed25519_from_bytes(cyrcles_bridge::util::random_bytes::<32>()).unwrap(),
+            Keypair::ed25519_from_bytes(cyrcles_bridge::random::random_bytes::<32>()).unwrap(),
         );
         c.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
         c.bootstrap = vec![bridge.clone()];

@@ -71,12 +71,12 @@ impl Bridge {
     pub async fn start(db: Db) -> Bridge {
         let dir = std::env::temp_dir().join(format!(
             "cyrcles-siege-{}",
-            cyrcles_bridge::util::id().to_lowercase()
+            cyrcles_bridge::random::id().to_lowercase()
         ));
         std::fs::create_dir_all(&dir).unwrap();
         // The p2p identity is written ahead (as the bridge itself would on
         // first start), so that its peer id is known here.
-        let seed = cyrcles_bridge::util::random_bytes::<32>();
+        let seed = cyrcles_bridge::random::random_bytes::<32>();
         let mut key_file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)

@@ -104,8 +104,8 @@ pub fn auth_url(t: &Target, site: &str, challenge: &str, extra: &str) -> String 
         "{}?client_id={site}&redirect_uri={}&response_type=code&scope=openid&state={}&nonce={}&code_challenge={challenge}&code_challenge_method=S256{extra}",
         t.url("/authorize"),
         enc(REDIRECT),
-        cyrcles_bridge::util::token(),
-        cyrcles_bridge::util::token(),
+        cyrcles_bridge::random::token(),
+        cyrcles_bridge::random::token(),
     )
 }
 

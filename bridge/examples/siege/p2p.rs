@@ -88,7 +88,7 @@ struct Hostile {
 
 /// A hostile peer with a new identity, dialling from `from`.
 fn hostile(from: Ipv4Addr) -> Swarm<Hostile> {
-    let key = Keypair::ed25519_from_bytes(cyrcles_bridge::util::random_bytes::<32>()).unwrap();
+    let key = Keypair::ed25519_from_bytes(cyrcles_bridge::random::random_bytes::<32>()).unwrap();
     libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_other_transport(|key| {
@@ -259,7 +259,7 @@ async fn putter(
 /// throwaway egos (and those two) through the login page.
 pub async fn dht(w: Arc<World>, deadline: Instant, tally: Arc<Tally>) {
     let recent = Arc::new(Mutex::new(VecDeque::new()));
-    let placeholder = Keypair::ed25519_from_bytes(cyrcles_bridge::util::random_bytes::<32>())
+    let placeholder = Keypair::ed25519_from_bytes(cyrcles_bridge::random::random_bytes::<32>())
         .unwrap()
         .public()
         .to_peer_id();

@@ -125,7 +125,7 @@ where
 pub fn filler(len: usize) -> String {
     let mut s = String::with_capacity(len + 43);
     while s.len() < len {
-        s.push_str(&cyrcles_bridge::util::token());
+        s.push_str(&cyrcles_bridge::random::token());
     }
     s.truncate(len);
     s

@@ -174,7 +174,7 @@ fn debug_and_config_show_never_print_a_secret() {
 #[test]
 fn secrets_from_the_file_and_its_syntax_errors_are_not_printed() {
     let (key, key_b64) = known_master_key();
-    let dir = std::env::temp_dir().join(format!("cyrcles-config-{}", crate::util::id()));
+    let dir = std::env::temp_dir().join(format!("cyrcles-config-{}", crate::random::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("bridge.toml");
     std::fs::write(

@@ -40,7 +40,7 @@ pub struct MemoryLimits {
 impl MemoryLimits {
     /// Keeps at most `max_keys` rate keys.
     pub fn new(max_keys: usize) -> Self {
-        let epoch = u32::from_be_bytes(crate::util::random_bytes::<4>());
+        let epoch = u32::from_be_bytes(crate::random::random_bytes::<4>());
         Self {
             max_keys: max_keys.max(1),
             state: Mutex::new(State {

@@ -18,9 +18,9 @@ use crate::limits::IpPrefix;
 use crate::oidc::acr::Approved;
 use crate::oidc::client::Client;
 use crate::oidc::params::AuthRequest;
+use crate::random;
 use crate::state::AppState;
 use crate::store::{ChallengeAdmission, ChallengeRow, ChallengeStatus, PendingCaps, StoreError};
-use crate::util;
 
 use super::resolve;
 
@@ -47,7 +47,7 @@ pub fn endpoint_peers(ego: &VerifiedEgo, now: i64) -> Vec<(PeerId, Vec<Multiaddr
 fn match_code() -> u8 {
     // Rejection sampling keeps the 100 values equally likely.
     loop {
-        let b = util::random_bytes::<1>()[0];
+        let b = random::random_bytes::<1>()[0];
         if b < 200 {
             return b % 100;
         }
@@ -98,7 +98,7 @@ pub async fn start(
         client_name: client.name.clone(),
         redirect_origin: crate::oidc::client::origin_of(&req.redirect_uri),
         ego_id: ego.ego_id(),
-        nonce: util::random_bytes::<16>().to_vec(),
+        nonce: random::random_bytes::<16>().to_vec(),
         issued_at: UnixTime::from_secs(u64::try_from(now).unwrap_or(0)),
         expires_at: UnixTime::from_secs(u64::try_from(now + ttl).unwrap_or(0)),
         match_code: match_code(),
@@ -107,7 +107,7 @@ pub async fn start(
     };
     let challenge = LoginChallenge::new(params)
         .map_err(|_| StoreError::Corrupt("login challenge parameters"))?;
-    let id = util::id();
+    let id = random::id();
     let l = &state.settings.login;
     let admission = state
         .store

@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use crate::error::PageError;
 use crate::state::AppState;
 use crate::store::SessionRow;
-use crate::{util, web};
+use crate::{crypto, random, web};
 
 /// Session cookie name.
 pub const SESSION: &str = "cyrcles_session";
@@ -35,12 +35,12 @@ pub async fn session(
     let Some(token) = web::cookie(headers, SESSION) else {
         return Ok(None);
     };
-    if !util::is_token_shaped(&token) {
+    if !random::is_token_shaped(&token) {
         return Ok(None);
     }
     Ok(state
         .store
-        .session_by_cookie(&util::sha256(&token), now)
+        .session_by_cookie(&crypto::sha256(&token), now)
         .await?)
 }
 
@@ -80,7 +80,7 @@ pub fn bind_logout(state: &AppState, nonce: &str, max_age: i64) -> HeaderValue {
 
 /// Whether the request comes from the browser that opened the interaction.
 pub fn is_bound(headers: &HeaderMap, csrf: &str) -> bool {
-    web::cookie(headers, INTERACTION).is_some_and(|c| util::ct_eq(c.as_bytes(), csrf.as_bytes()))
+    web::cookie(headers, INTERACTION).is_some_and(|c| crypto::ct_eq(c.as_bytes(), csrf.as_bytes()))
 }
 
 /// Remembers (or forgets) the ego on this browser.

@@ -36,7 +36,7 @@ use crate::oidc::params::{self, AuthRequest};
 use crate::state::AppState;
 use crate::store::{ChallengeRow, ChallengeStatus, InteractionRow, SessionRow};
 use crate::templates::{ConsentPage, LoginPage, RenderHtml, WaitPage};
-use crate::{util, web};
+use crate::{crypto, random, web};
 
 fn gone() -> PageError {
     PageError::new(
@@ -53,7 +53,7 @@ struct Ix {
 }
 
 async fn load(state: &AppState, id: &str, headers: &HeaderMap) -> Result<Ix, PageError> {
-    if !util::is_id_shaped(id) {
+    if !random::is_id_shaped(id) {
         return Err(gone());
     }
     let row = state
@@ -89,7 +89,7 @@ fn form(body: &[u8]) -> Result<HashMap<String, String>, PageError> {
 
 fn check_csrf(ix: &Ix, f: &HashMap<String, String>) -> Result<(), PageError> {
     match f.get("csrf") {
-        Some(t) if util::ct_eq(t.as_bytes(), ix.row.csrf.as_bytes()) => Ok(()),
+        Some(t) if crypto::ct_eq(t.as_bytes(), ix.row.csrf.as_bytes()) => Ok(()),
         _ => Err(PageError::new(
             StatusCode::FORBIDDEN,
             "Form expired",
@@ -408,7 +408,7 @@ fn ego_rate(state: &AppState) -> Rate {
 }
 
 async fn load_challenge(state: &AppState, ix: &Ix, cid: &str) -> Result<ChallengeRow, PageError> {
-    if !util::is_id_shaped(cid) {
+    if !random::is_id_shaped(cid) {
         return Err(gone());
     }
     match state.store.get_challenge(cid).await? {
@@ -629,10 +629,10 @@ pub async fn proceed(
             approved_by: Approved::parse(ch.detail.as_deref().unwrap_or("")),
             cert_seq: ch.cert_seq.unwrap_or(0),
         };
-        let token = util::token();
+        let token = random::token();
         let mut session = SessionRow {
-            sid: util::id(),
-            cookie_hash: util::sha256(&token),
+            sid: random::id(),
+            cookie_hash: crypto::sha256(&token),
             ego_id: ch.ego_id.clone(),
             ego_pk: ch.ego_pk.clone().unwrap_or_default(),
             cert_seq: approval.cert_seq,

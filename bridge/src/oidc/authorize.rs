@@ -19,7 +19,7 @@ use crate::oidc::grant;
 use crate::oidc::params::{self, AuthRequest};
 use crate::state::AppState;
 use crate::store::{Admission, Caps, InteractionRow, SessionRow};
-use crate::util;
+use crate::{json, random};
 
 /// How long an interaction (login and consent) may take.
 pub const INTERACTION_TTL: i64 = 15 * 60;
@@ -243,15 +243,15 @@ async fn id_token_hint_matches(
     let Ok(claims) = state.keys.verify_own(hint, now).await else {
         return HintCheck::Invalid;
     };
-    let aud_ok = match util::get(&claims, "aud") {
+    let aud_ok = match json::get(&claims, "aud") {
         serde_json::Value::String(a) => a == &client.id,
         serde_json::Value::Array(a) => a.iter().any(|x| x.as_str() == Some(&client.id)),
         _ => false,
     };
-    if !aud_ok || util::get(&claims, "iss").as_str() != Some(state.settings.issuer.as_str()) {
+    if !aud_ok || json::get(&claims, "iss").as_str() != Some(state.settings.issuer.as_str()) {
         return HintCheck::Invalid;
     }
-    match (session, util::get(&claims, "sub").as_str()) {
+    match (session, json::get(&claims, "sub").as_str()) {
         (Some(s), Some(sub)) if state.subject(client, &s.ego_id) == sub => HintCheck::Matches,
         _ => HintCheck::OtherSubject,
     }
@@ -296,10 +296,10 @@ async fn open_interaction(
         );
     }
     let row = InteractionRow {
-        id: util::id(),
+        id: random::id(),
         client_id: req.client_id.clone(),
         request,
-        csrf: util::token(),
+        csrf: random::token(),
         created_at: now,
         expires_at: now + INTERACTION_TTL,
         ego_id: match &opening {

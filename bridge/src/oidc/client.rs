@@ -11,7 +11,7 @@ use url::Url;
 use crate::error::{ApiError, Code};
 use crate::jose::Alg;
 use crate::store::ClientRow;
-use crate::util;
+use crate::{crypto, random};
 
 /// How a client authenticates at the token endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -531,7 +531,7 @@ impl Presented {
             }
         };
         match &client.secret_hash {
-            Some(h) if util::ct_eq(h, &util::sha256(secret)) => Ok(()),
+            Some(h) if crypto::ct_eq(h, &crypto::sha256(secret)) => Ok(()),
             _ => Err(ApiError::invalid_client(used_basic)),
         }
     }
@@ -539,7 +539,7 @@ impl Presented {
 
 /// A new client secret: 256 random bits.
 pub fn new_secret() -> String {
-    util::token()
+    random::token()
 }
 
 #[cfg(test)]

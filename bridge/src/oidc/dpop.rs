@@ -39,11 +39,11 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use crate::error::{ApiError, Code};
-use crate::jose::{b64_decode, ec_p256_thumbprint, ed25519_thumbprint};
+use crate::jose::{ec_p256_thumbprint, ed25519_thumbprint};
 use crate::oidc::client::Client;
 use crate::state::AppState;
 use crate::store::{Binding, ProofSpend};
-use crate::util;
+use crate::{base64url, crypto};
 
 /// The proof algorithms accepted (discovery's
 /// `dpop_signing_alg_values_supported`).
@@ -200,7 +200,7 @@ enum Key {
 /// 32 bytes of canonical base64url.
 fn coordinate(s: Option<&String>) -> Result<(&str, Vec<u8>), ProofError> {
     let s = s.ok_or(ProofError::Jwk)?;
-    match b64_decode(s) {
+    match base64url::decode(s) {
         Ok(b) if b.len() == 32 => Ok((s.as_str(), b)),
         _ => Err(ProofError::Jwk),
     }
@@ -249,7 +249,7 @@ fn normalized(u: &str) -> Option<String> {
 
 /// base64url(SHA-256(`access_token`)), a proof's `ath`.
 pub fn ath(access_token: &str) -> String {
-    util::b64(&util::sha256(access_token))
+    base64url::encode(&crypto::sha256(access_token))
 }
 
 /// Checks a proof against a request (see the module's rules).
@@ -263,7 +263,7 @@ pub fn verify(proof: &str, target: &Target<'_>, window: &Window) -> Result<Proof
     if payload.contains('.') || [header, payload, sig].contains(&"") {
         return Err(bad);
     }
-    let header = b64_decode(header).map_err(|_| bad)?;
+    let header = base64url::decode(header).map_err(|_| bad)?;
     if !header.trim_ascii_start().starts_with(b"{") {
         return Err(ProofError::Malformed("the header is not a JSON object"));
     }
@@ -279,7 +279,7 @@ pub fn verify(proof: &str, target: &Target<'_>, window: &Window) -> Result<Proof
         return Err(ProofError::Crit);
     }
     let key = key_of(header.jwk.as_ref().ok_or(ProofError::Jwk)?, &header.alg)?;
-    let sig = b64_decode(sig).map_err(|_| bad)?;
+    let sig = base64url::decode(sig).map_err(|_| bad)?;
     let (alg, public, jkt): (&dyn signature::VerificationAlgorithm, &[u8], String) = match &key {
         Key::P256 { point, jkt } => (&ECDSA_P256_SHA256_FIXED, point, jkt.clone()),
         Key::Ed25519 { x, jkt } => (&ED25519, x, jkt.clone()),
@@ -287,7 +287,7 @@ pub fn verify(proof: &str, target: &Target<'_>, window: &Window) -> Result<Proof
     signature::UnparsedPublicKey::new(alg, public)
         .verify(signing_input.as_bytes(), &sig)
         .map_err(|_| ProofError::Signature)?;
-    let payload = b64_decode(payload).map_err(|_| bad)?;
+    let payload = base64url::decode(payload).map_err(|_| bad)?;
     if !payload.trim_ascii_start().starts_with(b"{") {
         return Err(ProofError::Malformed("the claims are not a JSON object"));
     }
@@ -313,7 +313,7 @@ pub fn verify(proof: &str, target: &Target<'_>, window: &Window) -> Result<Proof
     }
     if let Some(token) = target.access_token {
         match claims.ath {
-            Some(a) if util::ct_eq(a.as_bytes(), ath(token).as_bytes()) => {}
+            Some(a) if crypto::ct_eq(a.as_bytes(), ath(token).as_bytes()) => {}
             _ => return Err(ProofError::Ath),
         }
     }
@@ -377,7 +377,7 @@ pub enum SpendError {
 /// it), until its `iat` leaves the window.
 pub async fn spend(state: &AppState, proof: &Proof) -> Result<(), SpendError> {
     let o = &state.settings.oidc;
-    let hash = util::sha256(&format!("{}\0{}", proof.jkt, proof.jti));
+    let hash = crypto::sha256(&format!("{}\0{}", proof.jkt, proof.jti));
     let until = proof
         .iat
         .saturating_add(i64::try_from(o.dpop_max_age_secs).unwrap_or(60));

@@ -10,7 +10,7 @@ use crate::oidc::client::Client;
 use crate::oidc::params::{AuthRequest, ResponseMode};
 use crate::state::AppState;
 use crate::store::{CodeRow, NewGrant, SessionRow, StoreError};
-use crate::{util, web};
+use crate::{crypto, random, web};
 
 /// The parameters of an error response (with `iss`, RFC 9207).
 fn error_params<'a>(
@@ -194,7 +194,7 @@ async fn issue(
     {
         return Ok(Issued::AlreadyDone);
     }
-    let grant_id = util::id();
+    let grant_id = random::id();
     state
         .store
         .insert_grant(&NewGrant {
@@ -213,11 +213,11 @@ async fn issue(
             revoked_at: None,
         })
         .await?;
-    let code = util::token();
+    let code = random::token();
     state
         .store
         .insert_code(&CodeRow {
-            code_hash: util::sha256(&code),
+            code_hash: crypto::sha256(&code),
             grant_id: grant_id.clone(),
             client_id: client.id.clone(),
             redirect_uri: req.redirect_uri.clone(),
@@ -227,7 +227,10 @@ async fn issue(
         .await?;
     if let Some(jkt) = &req.dpop_jkt {
         // RFC 9449 §10: the code is redeemed only with a proof by this key.
-        state.store.bind_code_key(&util::sha256(&code), jkt).await?;
+        state
+            .store
+            .bind_code_key(&crypto::sha256(&code), jkt)
+            .await?;
     }
     let revoked = state
         .store

@@ -19,7 +19,7 @@ use crate::oidc::params::ResponseMode;
 use crate::state::AppState;
 use crate::store::{GrantRow, StoreError};
 use crate::templates::{LoggedOutPage, LogoutPage, RenderHtml};
-use crate::{util, web};
+use crate::{base64url, crypto, json, random, web};
 
 /// The event of a logout token.
 pub const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
@@ -88,7 +88,7 @@ async fn ask(
             .verify_own(hint, now)
             .await
             .map_err(|_| bad("The id_token_hint was not issued by this bridge."))?;
-        let aud = match util::get(&claims, "aud") {
+        let aud = match json::get(&claims, "aud") {
             serde_json::Value::String(a) => Some(a.clone()),
             serde_json::Value::Array(a) => a.first().and_then(|x| x.as_str()).map(str::to_string),
             _ => None,
@@ -126,10 +126,10 @@ async fn ask(
         r: redirect,
         s: p.get("state").cloned(),
         e: now.saturating_add(CONFIRM_TTL_SECS),
-        n: util::id(),
+        n: random::id(),
     };
     let logout_state =
-        util::b64(&serde_json::to_vec(&pending).map_err(|e| PageError::internal(&e))?);
+        base64url::encode(&serde_json::to_vec(&pending).map_err(|e| PageError::internal(&e))?);
     let csrf = state.csrf_token("logout", &logout_state);
     let mut res = LogoutPage {
         client_name: client.map(|c| c.name),
@@ -164,17 +164,14 @@ async fn confirm(
     if !state.check_csrf("logout", logout_state, csrf) {
         return Err(bad());
     }
-    use base64::Engine;
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(logout_state)
-        .map_err(|_| bad())?;
+    let raw = base64url::decode(logout_state).map_err(|_| bad())?;
     let pending: Pending = serde_json::from_slice(&raw).map_err(|_| bad())?;
     let now = state.now();
     // The answer must come from the browser the page was shown to (a form
     // fetched by someone else and posted from another site carries no
     // SameSite=Lax cookie), and in time.
     let bound = web::cookie(headers, cookies::LOGOUT)
-        .is_some_and(|n| util::ct_eq(n.as_bytes(), pending.n.as_bytes()));
+        .is_some_and(|n| crypto::ct_eq(n.as_bytes(), pending.n.as_bytes()));
     if !bound || now >= pending.e {
         return Err(bad());
     }
@@ -302,12 +299,12 @@ pub fn logout_token(state: &AppState, client: &Client, grant: &GrantRow) -> Resu
         "aud": client.id,
         "iat": now,
         "exp": now + 120,
-        "jti": util::id(),
+        "jti": random::id(),
         "sub": grant.sub,
         "events": { BACKCHANNEL_EVENT: {} },
     });
     if let Some(sid) = &grant.sid {
-        util::set(&mut claims, "sid", json!(state.client_sid(sid, &client.id)));
+        json::set(&mut claims, "sid", json!(state.client_sid(sid, &client.id)));
     }
     key.sign_jwt(&claims, Some("logout+jwt"))
         .map_err(|e| e.to_string())

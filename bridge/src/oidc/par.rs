@@ -32,7 +32,7 @@ use crate::oidc::token::{authenticate, form, no_store_json};
 use crate::oidc::{dpop, params};
 use crate::state::AppState;
 use crate::store::{PushAdmission, PushCaps, PushedRow};
-use crate::util;
+use crate::{crypto, random};
 
 /// How every `request_uri` of this bridge begins (RFC 9126 §2.2).
 pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
@@ -142,9 +142,9 @@ async fn push_inner(
     }
     let now = state.now();
     let ttl = i64::try_from(o.pushed_request_ttl_secs).unwrap_or(60);
-    let handle = util::token();
+    let handle = random::token();
     let row = PushedRow {
-        handle_hash: util::sha256(&handle),
+        handle_hash: crypto::sha256(&handle),
         client_id: client.id.clone(),
         request,
         created_at: now,
@@ -224,13 +224,13 @@ pub async fn front_channel(
     };
     let Some(handle) = uri
         .strip_prefix(REQUEST_URI_PREFIX)
-        .filter(|h| util::is_token_shaped(h))
+        .filter(|h| random::is_token_shaped(h))
     else {
         return Err(expired());
     };
     let stored = state
         .store
-        .take_pushed(&util::sha256(handle), client_id, state.now())
+        .take_pushed(&crypto::sha256(handle), client_id, state.now())
         .await
         .map_err(|e| PageError::from(e).into_response())?;
     let Some(stored) = stored else {

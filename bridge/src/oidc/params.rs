@@ -335,7 +335,7 @@ pub fn validate(
     // An RFC 7638 thumbprint: base64url of a SHA-256 digest.
     let dpop_jkt = match p.get("dpop_jkt") {
         None => None,
-        Some(j) if crate::util::is_token_shaped(j) => Some(j.clone()),
+        Some(j) if crate::random::is_token_shaped(j) => Some(j.clone()),
         Some(_) => {
             return Err(fail(
                 Code::InvalidRequest,
@@ -394,8 +394,8 @@ pub fn pkce_matches(challenge: &str, verifier: &str) -> bool {
         return false;
     }
     let digest = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
-    crate::util::ct_eq(
-        crate::util::b64(digest.as_ref()).as_bytes(),
+    crate::crypto::ct_eq(
+        crate::base64url::encode(digest.as_ref()).as_bytes(),
         challenge.as_bytes(),
     )
 }

@@ -15,7 +15,7 @@ use crate::limits::{IpPrefix, Rate};
 use crate::oidc::client::{AuthMethod, ClientMetadata, new_secret};
 use crate::state::AppState;
 use crate::store::{ClientRow, Store, StoreError};
-use crate::util;
+use crate::{crypto, json, random};
 
 /// A client created by [`create_client`], with its one-time secrets.
 #[derive(Debug)]
@@ -54,7 +54,7 @@ fn new_client(
 ) -> Result<Created, StoreError> {
     let secret = (AuthMethod::parse(&meta.token_endpoint_auth_method) != Some(AuthMethod::None))
         .then(new_secret);
-    let registration_token = with_registration_token.then(util::token);
+    let registration_token = with_registration_token.then(random::token);
     let name = name
         .or_else(|| meta.client_name.clone())
         .or_else(|| {
@@ -67,11 +67,11 @@ fn new_client(
     let metadata =
         serde_json::to_string(&meta).map_err(|_| StoreError::Corrupt("client metadata"))?;
     let row = ClientRow {
-        client_id: util::client_id(),
-        secret_hash: secret.as_deref().map(util::sha256),
+        client_id: random::client_id(),
+        secret_hash: secret.as_deref().map(crypto::sha256),
         name,
         metadata,
-        registration_token_hash: registration_token.as_deref().map(util::sha256),
+        registration_token_hash: registration_token.as_deref().map(crypto::sha256),
         created_at: now,
         updated_at: now,
         dynamic: with_registration_token,
@@ -87,14 +87,14 @@ fn new_client(
 fn metadata_json(state: &AppState, row: &ClientRow) -> Result<Value, ApiError> {
     let mut v: Value = serde_json::from_str(&row.metadata)
         .map_err(|_| ApiError::internal(&"stored metadata unreadable"))?;
-    util::set(&mut v, "client_id", json!(row.client_id));
-    util::set(&mut v, "client_name", json!(row.name));
-    util::set(&mut v, "client_id_issued_at", json!(row.created_at));
+    json::set(&mut v, "client_id", json!(row.client_id));
+    json::set(&mut v, "client_name", json!(row.name));
+    json::set(&mut v, "client_id_issued_at", json!(row.created_at));
     if row.secret_hash.is_some() {
         // Secrets are stored hashed; they never expire.
-        util::set(&mut v, "client_secret_expires_at", json!(0));
+        json::set(&mut v, "client_secret_expires_at", json!(0));
     }
-    util::set(
+    json::set(
         &mut v,
         "registration_client_uri",
         json!(format!(
@@ -217,10 +217,10 @@ pub async fn register(
         }
         let mut v = metadata_json(&state, &created.row)?;
         if let Some(s) = &created.secret {
-            util::set(&mut v, "client_secret", json!(s));
+            json::set(&mut v, "client_secret", json!(s));
         }
         if let Some(t) = &created.registration_token {
-            util::set(&mut v, "registration_access_token", json!(t));
+            json::set(&mut v, "registration_access_token", json!(t));
         }
         tracing::info!(client_id = %created.row.client_id, "client registered");
         let mut res = crate::oidc::token::no_store_json(v);
@@ -251,7 +251,7 @@ async fn authorized(
             ApiError::bearer(Code::InvalidToken, "invalid registration access token")
         })?;
     match &row.registration_token_hash {
-        Some(h) if util::ct_eq(h, &util::sha256(token.trim())) => Ok(row),
+        Some(h) if crypto::ct_eq(h, &crypto::sha256(token.trim())) => Ok(row),
         _ => Err(ApiError::bearer(
             Code::InvalidToken,
             "invalid registration access token",
@@ -359,7 +359,7 @@ mod tests {
         for _ in 0..2_000 {
             let c = new_client(None, meta.clone(), true, 0).unwrap();
             assert!(!c.row.client_id.starts_with('-'), "{}", c.row.client_id);
-            assert!(util::is_id_shaped(&c.row.client_id));
+            assert!(random::is_id_shaped(&c.row.client_id));
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::oidc::dpop;
 use crate::oidc::token::{authenticate, form, no_store_json};
 use crate::state::AppState;
 use crate::store::TokenKind;
-use crate::util;
+use crate::{crypto, json};
 
 /// `GET|POST /userinfo`
 pub async fn userinfo(
@@ -25,7 +25,7 @@ pub async fn userinfo(
         let (token, scheme) = dpop::presented(&method, &headers, &body)?;
         let active = state
             .store
-            .active_token(&util::sha256(&token), state.now())
+            .active_token(&crypto::sha256(&token), state.now())
             .await?
             .filter(|t| t.kind == TokenKind::Access)
             .ok_or_else(|| {
@@ -77,7 +77,7 @@ pub async fn introspect(
         };
         let Some(active) = state
             .store
-            .active_token(&util::sha256(token), state.now())
+            .active_token(&crypto::sha256(token), state.now())
             .await?
             .filter(|a| may_see(&a.client_id))
         else {
@@ -107,7 +107,7 @@ pub async fn introspect(
         });
         // RFC 9449 §6.2: the key a bound token is confirmed by.
         if let Some(jkt) = &active.jkt {
-            util::set(&mut out, "cnf", json!({ "jkt": jkt }));
+            json::set(&mut out, "cnf", json!({ "jkt": jkt }));
         }
         Ok::<_, ApiError>(no_store_json(out))
     }
@@ -136,7 +136,7 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Byt
         // existed.
         state
             .store
-            .revoke_token(&util::sha256(token), &client.id, state.now())
+            .revoke_token(&crypto::sha256(token), &client.id, state.now())
             .await?;
         Ok::<_, ApiError>(no_store_json(json!({})))
     }

@@ -20,7 +20,7 @@ use crate::oidc::dpop::{self, Proof};
 use crate::oidc::params::pkce_matches;
 use crate::state::AppState;
 use crate::store::{Binding, GrantRow, RotateOutcome, UseCodeOutcome};
-use crate::util;
+use crate::{crypto, json, random};
 
 /// Parses a form body, refusing repeated parameters (RFC 6749 §3.2).
 pub fn form(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, ApiError> {
@@ -133,12 +133,12 @@ async fn code_grant(
         .get("code")
         .ok_or_else(|| ApiError::bad(Code::InvalidRequest, "code is required"))?;
     let now = state.now();
-    dpop::check_code_key(state, client, proof, &util::sha256(code)).await?;
+    dpop::check_code_key(state, client, proof, &crypto::sha256(code)).await?;
     // A code sent by another client than its own is unknown to that client,
     // and stays unused for its own.
     let (row, grant) = match state
         .store
-        .use_code(&util::sha256(code), &client.id, now)
+        .use_code(&crypto::sha256(code), &client.id, now)
         .await?
     {
         UseCodeOutcome::Fresh(fresh) => *fresh,
@@ -185,10 +185,10 @@ async fn refresh_grant(
         .get("refresh_token")
         .ok_or_else(|| ApiError::bad(Code::InvalidRequest, "refresh_token is required"))?;
     let now = state.now();
-    dpop::check_refresh_key(state, client, proof, &util::sha256(token)).await?;
+    dpop::check_refresh_key(state, client, proof, &crypto::sha256(token)).await?;
     let active = match state
         .store
-        .rotate_refresh(&util::sha256(token), &client.id, now)
+        .rotate_refresh(&crypto::sha256(token), &client.id, now)
         .await?
     {
         RotateOutcome::Rotated(a) => a,
@@ -287,13 +287,13 @@ async fn issue(
     let now = state.now();
     let o = &state.settings.oidc;
     let ttl = |s: u64| i64::try_from(s).unwrap_or(3_600);
-    let access = util::token();
-    let refresh = client.may_refresh().then(util::token);
-    let refresh_hash = refresh.as_deref().map(util::sha256);
+    let access = random::token();
+    let refresh = client.may_refresh().then(random::token);
+    let refresh_hash = refresh.as_deref().map(crypto::sha256);
     state
         .store
         .insert_bound_token_pair(
-            &util::sha256(&access),
+            &crypto::sha256(&access),
             now + ttl(o.access_token_ttl_secs),
             refresh_hash.as_deref().map(|h| {
                 // Never past the grant's own end.
@@ -317,10 +317,10 @@ async fn issue(
         "scope": scope,
     });
     if let Some(r) = refresh {
-        util::set(&mut out, "refresh_token", json!(r));
+        json::set(&mut out, "refresh_token", json!(r));
     }
     if scope.split(' ').any(|s| s == "openid") {
-        util::set(
+        json::set(
             &mut out,
             "id_token",
             json!(id_token(state, client, grant, &access, first)?),
@@ -355,10 +355,10 @@ pub fn id_token(
         "at_hash": jose::token_hash(client.alg, access_token),
     });
     if let Some(sid) = &grant.sid {
-        util::set(&mut claims, "sid", json!(state.client_sid(sid, &client.id)));
+        json::set(&mut claims, "sid", json!(state.client_sid(sid, &client.id)));
     }
     if first && let Some(n) = &grant.nonce {
-        util::set(&mut claims, "nonce", json!(n));
+        json::set(&mut claims, "nonce", json!(n));
     }
     key.sign_jwt(&claims, None)
         .map_err(|e| ApiError::internal(&e))

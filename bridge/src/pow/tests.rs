@@ -1,11 +1,10 @@
 //! Unit tests of the proof-of-work gate.
 
 use super::solve::DecimalCounter;
-use super::token::{TOKEN_LEN, constant_time_eq};
+use super::token::TOKEN_LEN;
 use super::*;
+use crate::base64url;
 use crate::limits::MemoryLimits;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::digest;
 
 const SECRET: [u8; 32] = [7u8; 32];
@@ -39,7 +38,7 @@ fn gate(difficulty: u8) -> PowGate {
 }
 
 fn decode(token: &str) -> Vec<u8> {
-    URL_SAFE_NO_PAD.decode(token).unwrap()
+    base64url::decode(token).unwrap()
 }
 
 /// A solution string that does NOT meet `difficulty` for `token`.
@@ -161,7 +160,7 @@ fn tampered_token_refused_for_every_byte_and_bit() {
         for bit in 0..8 {
             let mut t = bytes.clone();
             t[i] ^= 1 << bit;
-            let tok = URL_SAFE_NO_PAD.encode(&t);
+            let tok = base64url::encode(&t);
             let want = if i == 0 {
                 PowError::UnsupportedVersion(t[0])
             } else {
@@ -214,9 +213,9 @@ fn malformed_tokens_refused() {
         );
     }
     // Well-formed base64 of the wrong length.
-    let short = URL_SAFE_NO_PAD.encode([1u8; TOKEN_LEN - 1]);
+    let short = base64url::encode(&[1u8; TOKEN_LEN - 1]);
     assert_eq!(chk(&g, &short, "1", T0), Err(PowError::Malformed));
-    let long = URL_SAFE_NO_PAD.encode([1u8; TOKEN_LEN + 3]);
+    let long = base64url::encode(&[1u8; TOKEN_LEN + 3]);
     assert_eq!(chk(&g, &long, "1", T0), Err(PowError::Malformed));
     // Non-canonical trailing bits: 46 bytes leave 4 unused bits in the
     // last character, which must be zero; setting one is refused, not
@@ -243,7 +242,7 @@ fn version_checked_before_tag() {
     for version in [1, 3] {
         let mut bytes = decode(&g.challenge(T0, EPOCH).token);
         bytes[0] = version;
-        let tok = URL_SAFE_NO_PAD.encode(&bytes);
+        let tok = base64url::encode(&bytes);
         assert_eq!(
             chk(&g, &tok, "1", T0),
             Err(PowError::UnsupportedVersion(version))
@@ -442,14 +441,6 @@ fn leading_zero_bits_counts() {
     assert_eq!(leading_zero_bits(&[0, 0x40]), 9);
     assert_eq!(leading_zero_bits(&[0, 0, 0, 0]), 32);
     assert_eq!(leading_zero_bits(&[]), 0);
-}
-
-#[test]
-fn constant_time_eq_works() {
-    assert!(constant_time_eq(b"abc", b"abc"));
-    assert!(!constant_time_eq(b"abc", b"abd"));
-    assert!(!constant_time_eq(b"abc", b"ab"));
-    assert!(constant_time_eq(b"", b""));
 }
 
 #[test]

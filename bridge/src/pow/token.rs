@@ -1,11 +1,10 @@
 //! The challenge token: its bytes, its strict decoding, and its tag (see
 //! the layout in the module documentation of [`crate::pow`]).
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::hmac;
 
 use super::PowError;
+use crate::{base64url, crypto};
 
 /// Version byte of the token format.
 pub const TOKEN_VERSION: u8 = 2;
@@ -55,15 +54,13 @@ pub(crate) fn encode(
     bytes.extend_from_slice(random);
     let tag = hmac::sign(key, &bytes);
     bytes.extend(tag.as_ref().iter().take(TAG_LEN));
-    URL_SAFE_NO_PAD.encode(&bytes)
+    base64url::encode(&bytes)
 }
 
 /// Strictly decodes `token` and checks its version and tag.
 pub(crate) fn decode(key: &hmac::Key, token: &str) -> Result<Token, PowError> {
     let mut buf = [0u8; DECODE_BUF_LEN];
-    let n = URL_SAFE_NO_PAD
-        .decode_slice(token.as_bytes(), &mut buf)
-        .map_err(|_| PowError::Malformed)?;
+    let n = base64url::decode_into(token, &mut buf).map_err(|_| PowError::Malformed)?;
     if n != TOKEN_LEN {
         return Err(PowError::Malformed);
     }
@@ -96,7 +93,7 @@ pub(crate) fn decode(key: &hmac::Key, token: &str) -> Result<Token, PowError> {
     }
     let expected = hmac::sign(key, signed);
     let expected = expected.as_ref().get(..TAG_LEN).ok_or(PowError::BadTag)?;
-    if !constant_time_eq(expected, tag) {
+    if !crypto::ct_eq(expected, tag) {
         return Err(PowError::BadTag);
     }
     Ok(Token {
@@ -105,17 +102,4 @@ pub(crate) fn decode(key: &hmac::Key, token: &str) -> Result<Token, PowError> {
         difficulty,
         tag: tag.try_into().map_err(|_| PowError::Malformed)?,
     })
-}
-
-/// Compares two byte strings without branching on their contents (lengths
-/// are public).
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = a
-        .iter()
-        .zip(b)
-        .fold(0u8, |acc, (x, y)| std::hint::black_box(acc | (x ^ y)));
-    std::hint::black_box(diff) == 0
 }

@@ -11,7 +11,7 @@ fn bin() -> Command {
 }
 
 fn temp() -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("cyrcles-cli-{}", cyrcles_bridge::util::id()));
+    let d = std::env::temp_dir().join(format!("cyrcles-cli-{}", cyrcles_bridge::random::id()));
     std::fs::create_dir_all(&d).unwrap();
     d
 }

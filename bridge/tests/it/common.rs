@@ -69,7 +69,9 @@ pub async fn postgres_db() -> Option<String> {
     use sqlx::Connection;
     let name = format!(
         "cyrcles_test_{}",
-        cyrcles_bridge::util::id().to_lowercase().replace('-', "_")
+        cyrcles_bridge::random::id()
+            .to_lowercase()
+            .replace('-', "_")
     );
     let mut conn = sqlx::PgConnection::connect(&base)
         .await
@@ -120,7 +122,7 @@ impl TestBridge {
         let dir = o.dir.clone().unwrap_or_else(|| {
             let d = std::env::temp_dir().join(format!(
                 "cyrcles-bridge-test-{}",
-                cyrcles_bridge::util::id()
+                cyrcles_bridge::random::id()
             ));
             std::fs::create_dir_all(&d).unwrap();
             d

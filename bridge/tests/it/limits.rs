@@ -11,7 +11,7 @@ use crate::common::postgres_db;
 async fn every_store() -> Vec<(&'static str, Limits)> {
     let dir = std::env::temp_dir().join(format!(
         "cyrcles-limits-test-{}",
-        cyrcles_bridge::util::id()
+        cyrcles_bridge::random::id()
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());

@@ -255,7 +255,7 @@ async fn registration_and_its_management() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_tls_directly() {
-    let dir = std::env::temp_dir().join(format!("cyrcles-tls-{}", cyrcles_bridge::util::id()));
+    let dir = std::env::temp_dir().join(format!("cyrcles-tls-{}", cyrcles_bridge::random::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
     let cert_pem = cert.cert.pem();

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use cyrcles_bridge::util;
+use cyrcles_bridge::{base64url, crypto, random};
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
 use serde_json::{Value, json};
@@ -47,13 +47,13 @@ impl Key {
     fn jwk(&self) -> Value {
         match self {
             Key::Ed25519(k) => json!({
-                "kty": "OKP", "crv": "Ed25519", "x": util::b64(k.public_key().as_ref()),
+                "kty": "OKP", "crv": "Ed25519", "x": base64url::encode(k.public_key().as_ref()),
             }),
             Key::P256(k) => {
                 let p = k.public_key().as_ref();
                 json!({
                     "kty": "EC", "crv": "P-256",
-                    "x": util::b64(&p[1..33]), "y": util::b64(&p[33..65]),
+                    "x": base64url::encode(&p[1..33]), "y": base64url::encode(&p[33..65]),
                 })
             }
         }
@@ -64,14 +64,14 @@ impl Key {
     fn jkt(&self) -> String {
         let jwk = self.jwk();
         let map: BTreeMap<&String, &Value> = jwk.as_object().unwrap().iter().collect();
-        util::b64(&util::sha256(&serde_json::to_string(&map).unwrap()))
+        base64url::encode(&crypto::sha256(&serde_json::to_string(&map).unwrap()))
     }
 
     fn sign(&self, header: &Value, claims: &Value) -> String {
         let input = format!(
             "{}.{}",
-            util::b64(header.to_string().as_bytes()),
-            util::b64(claims.to_string().as_bytes())
+            base64url::encode(header.to_string().as_bytes()),
+            base64url::encode(claims.to_string().as_bytes())
         );
         let sig = match self {
             Key::Ed25519(k) => k.sign(input.as_bytes()).as_ref().to_vec(),
@@ -81,7 +81,7 @@ impl Key {
                 .as_ref()
                 .to_vec(),
         };
-        format!("{input}.{}", util::b64(&sig))
+        format!("{input}.{}", base64url::encode(&sig))
     }
 
     fn header(&self) -> Value {
@@ -90,9 +90,9 @@ impl Key {
 
     /// A fresh proof (new jti) for `method` at `url`, made at `iat`.
     fn proof_at(&self, method: &str, url: &str, iat: i64, token: Option<&str>) -> String {
-        let mut claims = json!({ "jti": util::id(), "htm": method, "htu": url, "iat": iat });
+        let mut claims = json!({ "jti": random::id(), "htm": method, "htu": url, "iat": iat });
         if let Some(t) = token {
-            claims["ath"] = json!(util::b64(&util::sha256(t)));
+            claims["ath"] = json!(base64url::encode(&crypto::sha256(t)));
         }
         self.sign(&self.header(), &claims)
     }
@@ -162,8 +162,8 @@ async fn confidential_client(bridge: &TestBridge) -> Auth {
 
 /// A PKCE verifier and its S256 challenge.
 fn pkce() -> (String, String) {
-    let verifier = format!("{}{}", util::token(), util::id());
-    let challenge = util::b64(&util::sha256(&verifier));
+    let verifier = format!("{}{}", random::token(), random::id());
+    let challenge = base64url::encode(&crypto::sha256(&verifier));
     (verifier, challenge)
 }
 
@@ -190,7 +190,7 @@ async fn push(
     extra: &[(&str, &str)],
 ) -> (u16, Value, String, String) {
     let (verifier, challenge) = pkce();
-    let state = util::id();
+    let state = random::id();
     let mut pairs = vec![
         ("response_type", "code"),
         ("redirect_uri", REDIRECT),

@@ -119,7 +119,7 @@ async fn a_code_redeemed_by_another_client_is_refused_and_stays_the_sites() {
 async fn introspection_answers_the_tokens_client_and_named_resource_servers_only() {
     let dir = std::env::temp_dir().join(format!(
         "cyrcles-bridge-test-{}",
-        cyrcles_bridge::util::id()
+        cyrcles_bridge::random::id()
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let mut first = TestBridge::start_with(BridgeOptions {

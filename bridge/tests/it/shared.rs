@@ -26,7 +26,8 @@ async fn two_instances(extra: &[(&str, &str)]) -> Option<(TestBridge, TestBridge
     };
     let master = {
         use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode(cyrcles_bridge::util::random_bytes::<32>())
+        base64::engine::general_purpose::STANDARD
+            .encode(cyrcles_bridge::random::random_bytes::<32>())
     };
     let mut env: Vec<(String, String)> = extra
         .iter()

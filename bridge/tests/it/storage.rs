@@ -15,8 +15,10 @@ use crate::common::{
 };
 
 async fn stores() -> Vec<(&'static str, Store)> {
-    let dir =
-        std::env::temp_dir().join(format!("cyrcles-store-test-{}", cyrcles_bridge::util::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "cyrcles-store-test-{}",
+        cyrcles_bridge::random::id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
     let sqlite = Store::connect(&url, DbKind::Sqlite, 4).await.unwrap();
@@ -332,7 +334,8 @@ async fn a_login_started_on_one_instance_completes_on_another() {
     let key = "CYRCLES_BRIDGE_MASTER_KEY".to_string();
     let master = {
         use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode(cyrcles_bridge::util::random_bytes::<32>())
+        base64::engine::general_purpose::STANDARD
+            .encode(cyrcles_bridge::random::random_bytes::<32>())
     };
     let clock = TestClock::new();
     let a = TestBridge::start_with(BridgeOptions {

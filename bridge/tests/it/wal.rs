@@ -3,9 +3,9 @@
 //! connection while the maintenance checkpoint runs keep the log file
 //! small, and after the checkpoint it is empty.
 
+use cyrcles_bridge::crypto::sha256;
 use cyrcles_bridge::store::{NewGrant, RotateOutcome, TokenKind};
 use cyrcles_bridge::tasks::checkpoint_once;
-use cyrcles_bridge::util::sha256;
 
 use crate::attacker::{eventually, metric};
 use crate::common::TestBridge;

@@ -26,7 +26,7 @@ async fn bogus_challenge_ids_leave_nothing_in_the_watch_map() {
     // Ids of the right shape that name no challenge, long ones, odd ones.
     let cids: Vec<String> = (0..3_000)
         .map(|i| match i % 3 {
-            0 => cyrcles_bridge::util::id(),
+            0 => cyrcles_bridge::random::id(),
             1 => format!("{}{i}", "x".repeat(1_500)),
             _ => format!("not-an-id-{i}"),
         })

@@ -14,7 +14,7 @@ use cyrcles_p2p::{NodeHandle, PeerId};
 use rand_core::{OsRng, RngCore};
 use tokio::task::JoinSet;
 
-use super::{Snapshot, err};
+use super::Snapshot;
 use crate::control::proto::{ErrorCode, ErrorReply};
 use crate::daemon::Shared;
 use crate::daemon::peers::{ANSWER_WITHIN, friend_peer, friends_of, reach};
@@ -29,7 +29,7 @@ pub(crate) async fn session(
     purpose: Purpose,
 ) -> Result<Signature, ErrorReply> {
     let public = CirclePublic::from_cbor(&circle.public).map_err(|e| {
-        err(
+        ErrorReply::new(
             ErrorCode::Damaged,
             format!("the stored circle is damaged: {e}"),
         )
@@ -49,7 +49,7 @@ pub(crate) async fn session(
     }
     .sign(&snap.ego_key);
     let mut coord = Coordinator::new(public.clone(), session_id, message)
-        .map_err(|e| err(ErrorCode::Internal, e.to_string()))?;
+        .map_err(|e| ErrorReply::new(ErrorCode::Internal, e.to_string()))?;
 
     // Round 1: every member is asked; the first `t` to commit sign.
     let envelope = Envelope::wrap(kind::CEREMONY_REQUEST, &request);
@@ -97,7 +97,7 @@ pub(crate) async fn session(
         }
     }
     if signers.len() < public.threshold() {
-        return Err(err(
+        return Err(ErrorReply::new(
             ErrorCode::Network,
             format!(
                 "{} of the {} friends needed answered ({}); retrying later",
@@ -120,7 +120,7 @@ pub(crate) async fn round2(
 ) -> Result<Signature, ErrorReply> {
     let signing = coord
         .request()
-        .map_err(|e| err(ErrorCode::Internal, e.to_string()))?;
+        .map_err(|e| ErrorReply::new(ErrorCode::Internal, e.to_string()))?;
     let envelope = Envelope::wrap(kind::SIGNING_REQUEST, &signing);
     let mut shares = JoinSet::new();
     for (m, peer) in signers {
@@ -142,17 +142,17 @@ pub(crate) async fn round2(
             _ => None,
         };
         let Some(r2) = r2.filter(|r| r.member.get() == m) else {
-            return Err(err(
+            return Err(ErrorReply::new(
                 ErrorCode::Network,
                 format!("member {m} did not complete the signature; retrying later"),
             ));
         };
         coord
             .add_share(r2)
-            .map_err(|e| err(ErrorCode::Refused, format!("member {m}: {e}")))?;
+            .map_err(|e| ErrorReply::new(ErrorCode::Refused, format!("member {m}: {e}")))?;
     }
     coord.aggregate().map_err(|e| {
-        err(
+        ErrorReply::new(
             ErrorCode::Refused,
             format!("the friends' signature failed: {e}"),
         )

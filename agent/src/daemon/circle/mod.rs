@@ -46,10 +46,6 @@ pub(crate) fn default_threshold(n: usize) -> u16 {
     u16::try_from((n / 2 + 1).max(2)).unwrap_or(u16::MAX)
 }
 
-pub(crate) fn err(code: ErrorCode, message: impl Into<String>) -> ErrorReply {
-    ErrorReply::new(code, message)
-}
-
 /// What the owner side needs from the ego, taken under the lock.
 pub(crate) struct Snapshot {
     pub(crate) record: EgoRecord,
@@ -69,13 +65,13 @@ pub(crate) fn snapshot(shared: &Shared, ego: &EgoId) -> Result<Snapshot, ErrorRe
                 CircleId(state.row.circle_id),
             )
         })
-        .ok_or_else(|| err(ErrorCode::NotFound, format!("no ego {ego}")))?;
+        .ok_or_else(|| ErrorReply::new(ErrorCode::NotFound, format!("no ego {ego}")))?;
     if revoked {
-        return Err(err(ErrorCode::Conflict, "the ego is revoked"));
+        return Err(ErrorReply::new(ErrorCode::Conflict, "the ego is revoked"));
     }
     let signer = read(&shared.signers).get(ego).cloned();
     let (Some(node), Some(signer)) = (node, signer) else {
-        return Err(err(
+        return Err(ErrorReply::new(
             ErrorCode::Locked,
             "the keys are locked; run `cyrcles unlock`",
         ));

@@ -24,7 +24,7 @@ use tracing::info;
 
 use super::coordinator::session;
 use super::view::describe;
-use super::{Snapshot, default_threshold, err, snapshot};
+use super::{Snapshot, default_threshold, snapshot};
 use crate::control::proto::{CircleInfo, ErrorCode, ErrorReply};
 use crate::daemon::egos::ego_by_name;
 use crate::daemon::peers::{ANSWER_WITHIN, find_friend, friend_peer, friends_of, reach};
@@ -55,7 +55,7 @@ pub(crate) async fn set_threshold(
 ) -> Result<CircleInfo, ErrorReply> {
     let ego = ego_by_name(shared, name)?;
     if threshold < 2 {
-        return Err(err(
+        return Err(ErrorReply::new(
             ErrorCode::BadRequest,
             "the threshold must be at least 2: with 1, any single friend could certify a key",
         ));
@@ -92,8 +92,8 @@ async fn reshare(shared: &Arc<Shared>, ego: EgoId) -> Result<String, ErrorReply>
     let snap = snapshot(shared, &ego)?;
     let now = shared.now();
     let members: Vec<&FriendRow> = plan.iter().filter_map(|id| friends.get(id)).collect();
-    let n16 =
-        u16::try_from(members.len()).map_err(|_| err(ErrorCode::BadRequest, "too many friends"))?;
+    let n16 = u16::try_from(members.len())
+        .map_err(|_| ErrorReply::new(ErrorCode::BadRequest, "too many friends"))?;
     let generation = u64::try_from(snap.record.chain.len()).unwrap_or(u64::MAX) + 1;
     let new_circle = CircleSecret::generate(&mut OsRng);
     let dealing = deal(
@@ -106,7 +106,7 @@ async fn reshare(shared: &Arc<Shared>, ego: EgoId) -> Result<String, ErrorReply>
         &mut OsRng,
     )
     .map_err(|e| {
-        err(
+        ErrorReply::new(
             ErrorCode::BadRequest,
             format!("cannot split the circle key: {e}"),
         )
@@ -133,12 +133,15 @@ async fn reshare(shared: &Arc<Shared>, ego: EgoId) -> Result<String, ErrorReply>
     }
     while let Some(done) = deliveries.join_next().await {
         let Ok((name, expected, answer)) = done else {
-            return Err(err(ErrorCode::Internal, "a share delivery task failed"));
+            return Err(ErrorReply::new(
+                ErrorCode::Internal,
+                "a share delivery task failed",
+            ));
         };
         let reply = match answer {
             Ok(Ok(reply)) => reply,
             Ok(Err(e)) => {
-                return Err(err(
+                return Err(ErrorReply::new(
                     ErrorCode::Network,
                     format!(
                         "friend {name:?} did not take its share ({e}); the circle is unchanged"
@@ -146,7 +149,7 @@ async fn reshare(shared: &Arc<Shared>, ego: EgoId) -> Result<String, ErrorReply>
                 ));
             }
             Err(_) => {
-                return Err(err(
+                return Err(ErrorReply::new(
                     ErrorCode::Network,
                     format!("friend {name:?} did not answer in time; the circle is unchanged"),
                 ));
@@ -156,13 +159,13 @@ async fn reshare(shared: &Arc<Shared>, ego: EgoId) -> Result<String, ErrorReply>
             .then(|| reply.open::<ShareAck>(MAX_CIRCLE_MESSAGE_SIZE).ok())
             .flatten()
             .ok_or_else(|| {
-                err(
+                ErrorReply::new(
                     ErrorCode::Refused,
                     format!("friend {name:?} refused its share; the circle is unchanged"),
                 )
             })?;
         if (ack.circle_id, ack.generation, ack.member) != expected {
-            return Err(err(
+            return Err(ErrorReply::new(
                 ErrorCode::Refused,
                 format!(
                     "friend {name:?} acknowledged another share than the one it was sent; \
@@ -171,7 +174,7 @@ async fn reshare(shared: &Arc<Shared>, ego: EgoId) -> Result<String, ErrorReply>
             ));
         }
         dealing.public.check_ack(&ack).map_err(|e| {
-            err(
+            ErrorReply::new(
                 ErrorCode::Refused,
                 format!("friend {name:?} acknowledged wrongly: {e}"),
             )
@@ -190,18 +193,19 @@ async fn reshare(shared: &Arc<Shared>, ego: EgoId) -> Result<String, ErrorReply>
             .keystore
             .secret(&key, &ego, SecretKind::Circle)
             .await?;
-        let whole = CircleSecret::from_bytes(&whole)
-            .map_err(|_| err(ErrorCode::Damaged, "the stored circle key is not valid"))?;
+        let whole = CircleSecret::from_bytes(&whole).map_err(|_| {
+            ErrorReply::new(ErrorCode::Damaged, "the stored circle key is not valid")
+        })?;
         sign_with_circle(&whole, &mut OsRng, body)
     } else {
-        let old = current
-            .as_ref()
-            .ok_or_else(|| err(ErrorCode::Damaged, "no circle key and no shared circle"))?;
+        let old = current.as_ref().ok_or_else(|| {
+            ErrorReply::new(ErrorCode::Damaged, "no circle key and no shared circle")
+        })?;
         let sig = session(shared, &snap, old, Purpose::Link(body.clone())).await?;
         Signed { body, sig }
     };
     record.push_link(link).map_err(|e| {
-        err(
+        ErrorReply::new(
             ErrorCode::Internal,
             format!("the new link does not fit: {e}"),
         )
@@ -209,7 +213,7 @@ async fn reshare(shared: &Arc<Shared>, ego: EgoId) -> Result<String, ErrorReply>
     let cert = record.next_cert(snap.ego_key.public(), now, shared.settings.cert_validity);
     let cert = sign_with_circle(&new_circle, &mut OsRng, cert);
     record.set_cert(cert).map_err(|e| {
-        err(
+        ErrorReply::new(
             ErrorCode::Internal,
             format!("the new certificate does not fit: {e}"),
         )
@@ -262,9 +266,9 @@ async fn apply(
         .get(ego, |state| {
             state.record().map(|r| (r.cert.body.seq, r.chain.len()))
         })
-        .ok_or_else(|| err(ErrorCode::NotFound, format!("no ego {ego}")))??;
+        .ok_or_else(|| ErrorReply::new(ErrorCode::NotFound, format!("no ego {ego}")))??;
     if held != (snap.record.cert.body.seq, snap.record.chain.len()) {
-        return Err(err(
+        return Err(ErrorReply::new(
             ErrorCode::Conflict,
             "the ego changed during the ceremony; try again",
         ));
@@ -305,7 +309,7 @@ pub(crate) async fn rotate_via_friends(shared: &Shared, ego: EgoId) -> Result<Ve
         .keystore
         .circle(&ego)
         .await?
-        .ok_or_else(|| err(ErrorCode::Conflict, "the ego has no shared circle"))?;
+        .ok_or_else(|| ErrorReply::new(ErrorCode::Conflict, "the ego has no shared circle"))?;
     let key = shared.data_key()?;
     let snap = snapshot(shared, &ego)?;
     let now = shared.now();
@@ -316,7 +320,7 @@ pub(crate) async fn rotate_via_friends(shared: &Shared, ego: EgoId) -> Result<Ve
     let sig = session(shared, &snap, &circle, Purpose::Certify(cert.clone())).await?;
     let mut record = snap.record.clone();
     record.set_cert(Signed { body: cert, sig }).map_err(|e| {
-        err(
+        ErrorReply::new(
             ErrorCode::Refused,
             format!("the friends' certificate does not fit: {e}"),
         )
@@ -324,7 +328,7 @@ pub(crate) async fn rotate_via_friends(shared: &Shared, ego: EgoId) -> Result<Ve
     let peers = egos::endpoint_peers(shared, &snap.node).await;
     record
         .set_endpoints_dated(&new_key, peers, now, shared.settings.endpoints_validity)
-        .map_err(|e| err(ErrorCode::Internal, e.to_string()))?;
+        .map_err(|e| ErrorReply::new(ErrorCode::Internal, e.to_string()))?;
     let bytes = apply(
         shared,
         &ego,
@@ -344,14 +348,14 @@ pub(crate) async fn revoke_via_friends(shared: &Shared, ego: EgoId) -> Result<Ve
         .keystore
         .circle(&ego)
         .await?
-        .ok_or_else(|| err(ErrorCode::Conflict, "the ego has no shared circle"))?;
+        .ok_or_else(|| ErrorReply::new(ErrorCode::Conflict, "the ego has no shared circle"))?;
     let snap = snapshot(shared, &ego)?;
     let now = shared.now();
     let body = snap.record.revocation(now, shared.settings.cert_validity);
     let sig = session(shared, &snap, &circle, Purpose::Certify(body.clone())).await?;
     let mut record = snap.record.clone();
     record.set_cert(Signed { body, sig }).map_err(|e| {
-        err(
+        ErrorReply::new(
             ErrorCode::Refused,
             format!("the friends' revocation does not fit: {e}"),
         )

@@ -12,7 +12,6 @@ use cyrcles_p2p::PeerId;
 use rand_core::OsRng;
 use tracing::{info, warn};
 
-use super::err;
 use crate::control::proto::{ErrorCode, ErrorReply};
 use crate::daemon::circle::member::{Session, open_session};
 use crate::daemon::peers::friend_record;
@@ -216,11 +215,11 @@ pub(crate) fn decide(shared: &Shared, id: u64, approve: bool) -> Result<String, 
         .incoming
         .decide(id, approve, now)
         .map_err(|e| match e {
-            DecideError::Unknown => err(
+            DecideError::Unknown => ErrorReply::new(
                 ErrorCode::NotFound,
                 format!("no recovery request {id}; `cyrcles recovery list` shows them"),
             ),
-            DecideError::Decided(d) => err(
+            DecideError::Decided(d) => ErrorReply::new(
                 ErrorCode::Conflict,
                 format!("recovery request {id} is already {}", d.as_str()),
             ),

@@ -38,7 +38,7 @@ use cyrcles_core::{EgoId, PublicKey};
 
 use super::recovery_queue::IncomingQueue;
 use super::{Shared, lock};
-use crate::control::proto::{ErrorCode, ErrorReply, IncomingRecovery, OutgoingRecovery};
+use crate::control::proto::{IncomingRecovery, OutgoingRecovery};
 
 pub(crate) use friend::decide;
 pub(crate) use new_device::start;
@@ -49,10 +49,6 @@ pub(crate) struct Recoveries {
     incoming: IncomingQueue,
     outgoing: BTreeMap<EgoId, OutgoingRecovery>,
     alerted: Vec<PublicKey>,
-}
-
-fn err(code: ErrorCode, message: impl Into<String>) -> ErrorReply {
-    ErrorReply::new(code, message)
 }
 
 /// `recovery list`.

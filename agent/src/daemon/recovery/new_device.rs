@@ -21,7 +21,6 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 use zeroize::Zeroizing;
 
-use super::err;
 use crate::control::proto::{ErrorCode, ErrorReply, KitFriend, OutgoingRecovery, RecoveryAnswer};
 use crate::daemon::circle::coordinator::round2;
 use crate::daemon::egos::{self, EgoState};
@@ -54,7 +53,7 @@ struct Attempt {
 
 fn parse_friends(friends: &[KitFriend]) -> Result<Vec<Friend>, ErrorReply> {
     if friends.is_empty() {
-        return Err(err(
+        return Err(ErrorReply::new(
             ErrorCode::BadRequest,
             "name at least one friend of the circle (the kit lists them)",
         ));
@@ -63,7 +62,7 @@ fn parse_friends(friends: &[KitFriend]) -> Result<Vec<Friend>, ErrorReply> {
         .iter()
         .map(|f| {
             let ego_id = f.ego_id.trim().parse::<EgoId>().map_err(|e| {
-                err(
+                ErrorReply::new(
                     ErrorCode::BadRequest,
                     format!("friend {:?}: {:?} is not an ego id: {e}", f.name, f.ego_id),
                 )
@@ -74,7 +73,7 @@ fn parse_friends(friends: &[KitFriend]) -> Result<Vec<Friend>, ErrorReply> {
                 f.peer_id
                     .parse::<PeerId>()
                     .map_err(|e| {
-                        err(
+                        ErrorReply::new(
                             ErrorCode::BadRequest,
                             format!("friend {:?}: {:?} is not a peer id: {e}", f.name, f.peer_id),
                         )
@@ -99,7 +98,7 @@ pub(crate) async fn start(
 ) -> Result<OutgoingRecovery, ErrorReply> {
     egos::check_name(name)?;
     let ego: EgoId = ego_id.trim().parse().map_err(|e| {
-        err(
+        ErrorReply::new(
             ErrorCode::BadRequest,
             format!("{ego_id:?} is not an ego id: {e}"),
         )
@@ -108,13 +107,13 @@ pub(crate) async fn start(
     shared.data_key()?;
     shared.egos.read(|egos| {
         if egos.values().any(|e| e.row.name == name) {
-            return Err(err(
+            return Err(ErrorReply::new(
                 ErrorCode::Conflict,
                 format!("an ego named {name:?} already exists"),
             ));
         }
         if egos.contains_key(&ego) {
-            return Err(err(
+            return Err(ErrorReply::new(
                 ErrorCode::Conflict,
                 "this agent already holds that ego: nothing to recover",
             ));
@@ -126,7 +125,7 @@ pub(crate) async fn start(
         .get(&ego)
         .is_some_and(|o| o.state == "asking")
     {
-        return Err(err(
+        return Err(ErrorReply::new(
             ErrorCode::Conflict,
             "that ego is already being recovered; `cyrcles recovery list` shows how far",
         ));
@@ -184,7 +183,7 @@ async fn current_record(node: &NodeHandle, ego: EgoId) -> Result<VerifiedEgo, Er
         match tokio::time::timeout(ANSWER_WITHIN, node.get(ego)).await {
             Ok(Ok(found)) => {
                 if found.ego.is_revoked() {
-                    return Err(err(
+                    return Err(ErrorReply::new(
                         ErrorCode::Conflict,
                         "the ego is revoked: it cannot be recovered",
                     ));
@@ -196,7 +195,7 @@ async fn current_record(node: &NodeHandle, ego: EgoId) -> Result<VerifiedEgo, Er
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
-    Err(err(
+    Err(ErrorReply::new(
         ErrorCode::Network,
         format!(
             "no valid record of ego {ego} was found in the DHT ({last}); a record whose \
@@ -446,7 +445,7 @@ async fn finish(
     let now = shared.now();
     let mut record = a.record.clone();
     record.set_cert(cert).map_err(|e| {
-        err(
+        ErrorReply::new(
             ErrorCode::Refused,
             format!("the certificate does not fit: {e}"),
         )
@@ -454,7 +453,7 @@ async fn finish(
     let peers = egos::endpoint_peers(shared, &a.node).await;
     record
         .set_endpoints_dated(&a.new_key, peers, now, shared.settings.endpoints_validity)
-        .map_err(|e| err(ErrorCode::Internal, e.to_string()))?;
+        .map_err(|e| ErrorReply::new(ErrorCode::Internal, e.to_string()))?;
     let bytes = record.to_cbor();
     let circle_id = learned.circle_id.map_or_else(
         || {

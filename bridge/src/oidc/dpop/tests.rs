@@ -31,17 +31,17 @@ fn ed25519() -> Ed25519KeyPair {
 }
 
 fn jwk_of(kp: &Ed25519KeyPair) -> Value {
-    json!({ "kty": "OKP", "crv": "Ed25519", "x": util::b64(kp.public_key().as_ref()) })
+    json!({ "kty": "OKP", "crv": "Ed25519", "x": base64url::encode(kp.public_key().as_ref()) })
 }
 
 fn sign(kp: &Ed25519KeyPair, header: &Value, claims: &Value) -> String {
     let input = format!(
         "{}.{}",
-        util::b64(header.to_string().as_bytes()),
-        util::b64(claims.to_string().as_bytes())
+        base64url::encode(header.to_string().as_bytes()),
+        base64url::encode(claims.to_string().as_bytes())
     );
     let sig = kp.sign(input.as_bytes());
-    format!("{input}.{}", util::b64(sig.as_ref()))
+    format!("{input}.{}", base64url::encode(sig.as_ref()))
 }
 
 fn claims() -> Value {
@@ -56,9 +56,9 @@ fn header(kp: &Ed25519KeyPair) -> Value {
 fn a_good_proof_names_its_keys_rfc7638_thumbprint() {
     let kp = ed25519();
     let p = verify(&sign(&kp, &header(&kp), &claims()), &target(), &window()).unwrap();
-    let x = util::b64(kp.public_key().as_ref());
+    let x = base64url::encode(kp.public_key().as_ref());
     let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
-    assert_eq!(p.jkt(), util::b64(&util::sha256(&canonical)));
+    assert_eq!(p.jkt(), base64url::encode(&crypto::sha256(&canonical)));
     // A query or fragment on htu is ignored (RFC 9449 §4.3).
     let mut c = claims();
     c["htu"] = json!(format!("{URL}?a=1#f"));
@@ -74,25 +74,25 @@ fn es256_proofs_verify() {
     let point = kp.public_key().as_ref();
     let h = json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": {
         "kty": "EC", "crv": "P-256",
-        "x": util::b64(&point[1..33]), "y": util::b64(&point[33..]) } });
+        "x": base64url::encode(&point[1..33]), "y": base64url::encode(&point[33..]) } });
     let input = format!(
         "{}.{}",
-        util::b64(h.to_string().as_bytes()),
-        util::b64(claims().to_string().as_bytes())
+        base64url::encode(h.to_string().as_bytes()),
+        base64url::encode(claims().to_string().as_bytes())
     );
     let sig = kp.sign(&rng, input.as_bytes()).unwrap();
-    let proof = format!("{input}.{}", util::b64(sig.as_ref()));
+    let proof = format!("{input}.{}", base64url::encode(sig.as_ref()));
     assert!(verify(&proof, &target(), &window()).is_ok());
     // The same key declared as Ed25519: refused.
     let mut wrong = h.clone();
     wrong["alg"] = json!("EdDSA");
     let input = format!(
         "{}.{}",
-        util::b64(wrong.to_string().as_bytes()),
-        util::b64(claims().to_string().as_bytes())
+        base64url::encode(wrong.to_string().as_bytes()),
+        base64url::encode(claims().to_string().as_bytes())
     );
     let sig = kp.sign(&rng, input.as_bytes()).unwrap();
-    let proof = format!("{input}.{}", util::b64(sig.as_ref()));
+    let proof = format!("{input}.{}", base64url::encode(sig.as_ref()));
     assert_eq!(
         verify(&proof, &target(), &window()).unwrap_err(),
         ProofError::Jwk
@@ -119,12 +119,12 @@ fn every_rule_refuses_its_own_violation() {
         sign(&kp, &x, &claims())
     };
     let mut private = jwk_of(&kp);
-    private["d"] = json!(util::b64(&[7; 32]));
+    private["d"] = json!(base64url::encode(&[7; 32]));
     let good = sign(&kp, &h, &claims());
     let (input, _) = good.rsplit_once('.').unwrap();
     let by_other = format!(
         "{input}.{}",
-        util::b64(other.sign(input.as_bytes()).as_ref())
+        base64url::encode(other.sign(input.as_bytes()).as_ref())
     );
     let cases: Vec<(String, ProofError)> = vec![
         (with("htm", json!("GET")), ProofError::Htm),

@@ -125,7 +125,7 @@ async fn two_instances() -> Option<(TestBridge, TestBridge, String)> {
     };
     let master = {
         use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode(util::random_bytes::<32>())
+        base64::engine::general_purpose::STANDARD.encode(random::random_bytes::<32>())
     };
     let mut pairs = vec![("CYRCLES_BRIDGE_MASTER_KEY".to_string(), master)];
     let clock = crate::common::TestClock::new();

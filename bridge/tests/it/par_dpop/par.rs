@@ -45,7 +45,7 @@ async fn an_expired_request_uri_is_refused() {
     bridge.clock.advance(61);
     assert_page(open(&url).await, "invalid_request_uri");
     // A made-up one is refused alike.
-    let forged = authorize_url(&bridge, auth.id(), &format!("{URN}{}", util::token()));
+    let forged = authorize_url(&bridge, auth.id(), &format!("{URN}{}", random::token()));
     assert_page(open(&forged).await, "invalid_request_uri");
     // The maintenance purge sweeps expired pushes.
     let (_, _, _, _) = push(&bridge, &auth, &[]).await;

@@ -12,7 +12,7 @@ async fn token_error(bridge: &TestBridge, auth: &Auth, proof: &str) -> (u16, Str
         auth,
         &[
             ("grant_type", "authorization_code"),
-            ("code", &util::token()),
+            ("code", &random::token()),
             ("redirect_uri", REDIRECT),
             ("code_verifier", &pkce().0),
         ],
@@ -86,9 +86,9 @@ async fn unsigned_and_hmac_proofs_are_refused() {
     let (bridge, auth) = proof_bridge().await;
     let key = Key::ed25519();
     let claims = json!({
-        "jti": util::id(), "htm": "POST", "htu": bridge.url("/token"), "iat": bridge.clock.now(),
+        "jti": random::id(), "htm": "POST", "htu": bridge.url("/token"), "iat": bridge.clock.now(),
     });
-    let enc = |v: &Value| util::b64(v.to_string().as_bytes());
+    let enc = |v: &Value| base64url::encode(v.to_string().as_bytes());
     let mut none = key.header();
     none["alg"] = json!("none");
     let unsigned = format!("{}.{}.", enc(&none), enc(&claims));
@@ -108,7 +108,7 @@ async fn unsigned_and_hmac_proofs_are_refused() {
         &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"a shared secret"),
         input.as_bytes(),
     );
-    let hmac = format!("{input}.{}", util::b64(mac.as_ref()));
+    let hmac = format!("{input}.{}", base64url::encode(mac.as_ref()));
     assert_eq!(token_error(&bridge, &auth, &hmac).await, invalid_proof());
     // And a token typed as something else.
     let mut jwt = key.header();
@@ -124,10 +124,10 @@ async fn a_jwk_holding_a_private_key_is_refused() {
     let (bridge, auth) = proof_bridge().await;
     let key = Key::p256();
     let claims = json!({
-        "jti": util::id(), "htm": "POST", "htu": bridge.url("/token"), "iat": bridge.clock.now(),
+        "jti": random::id(), "htm": "POST", "htu": bridge.url("/token"), "iat": bridge.clock.now(),
     });
     let mut header = key.header();
-    header["jwk"]["d"] = json!(util::b64(&[1; 32]));
+    header["jwk"]["d"] = json!(base64url::encode(&[1; 32]));
     assert_eq!(
         token_error(&bridge, &auth, &key.sign(&header, &claims)).await,
         invalid_proof()
@@ -139,7 +139,7 @@ async fn a_proof_signed_by_another_key_than_its_jwk_is_refused() {
     let (bridge, auth) = proof_bridge().await;
     let (key, other) = (Key::ed25519(), Key::ed25519());
     let claims = json!({
-        "jti": util::id(), "htm": "POST", "htu": bridge.url("/token"), "iat": bridge.clock.now(),
+        "jti": random::id(), "htm": "POST", "htu": bridge.url("/token"), "iat": bridge.clock.now(),
     });
     // Other's signature under key's jwk.
     let forged = other.sign(&key.header(), &claims);
@@ -178,7 +178,7 @@ async fn a_client_registered_for_dpop_needs_a_proof() {
         &auth,
         &[
             ("grant_type", "authorization_code"),
-            ("code", &util::token()),
+            ("code", &random::token()),
             ("redirect_uri", REDIRECT),
         ],
         None,

@@ -1,8 +1,12 @@
-//! Small shared helpers: random identifiers, hashing, time.
+//! The random values the bridge hands out (tokens, ids, client ids, error
+//! references) and the shapes that tell them apart in what comes back.
+//!
+//! Every one comes from the operating system's generator: if it fails, the
+//! bridge stops rather than hand out predictable values.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::{SecureRandom, SystemRandom};
+
+use crate::base64url;
 
 /// `n` random bytes from the operating system.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
@@ -20,12 +24,12 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 /// A random token with 256 bits of entropy, base64url without padding (43
 /// characters).
 pub fn token() -> String {
-    URL_SAFE_NO_PAD.encode(random_bytes::<32>())
+    base64url::encode(&random_bytes::<32>())
 }
 
 /// A random identifier with 128 bits of entropy (22 characters).
 pub fn id() -> String {
-    URL_SAFE_NO_PAD.encode(random_bytes::<16>())
+    base64url::encode(&random_bytes::<16>())
 }
 
 /// A new client id: 128 random bits, base64url, never starting with `-`
@@ -38,26 +42,6 @@ pub fn client_id() -> String {
             return id;
         }
     }
-}
-
-/// SHA-256 of a string (how tokens, codes and secrets are stored).
-pub fn sha256(s: &str) -> Vec<u8> {
-    ring::digest::digest(&ring::digest::SHA256, s.as_bytes())
-        .as_ref()
-        .to_vec()
-}
-
-/// Constant-time equality of two byte strings.
-pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// base64url without padding.
-pub fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// A short random reference shown to a person when something failed
@@ -81,19 +65,6 @@ pub fn is_id_shaped(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
 }
 
-/// Sets `key` in a JSON object (does nothing to other values, instead of
-/// panicking as `value[key] = …` would).
-pub fn set(v: &mut serde_json::Value, key: &str, x: serde_json::Value) {
-    if let serde_json::Value::Object(m) = v {
-        m.insert(key.to_string(), x);
-    }
-}
-
-/// Reads `key` of a JSON object.
-pub fn get<'a>(v: &'a serde_json::Value, key: &str) -> &'a serde_json::Value {
-    v.get(key).unwrap_or(&serde_json::Value::Null)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,9 +76,6 @@ mod tests {
         assert!(is_id_shaped(&id()));
         assert_ne!(t, token());
         assert!(!is_token_shaped("short"));
-        assert!(ct_eq(b"abc", b"abc"));
-        assert!(!ct_eq(b"abc", b"abd"));
-        assert!(!ct_eq(b"abc", b"ab"));
         assert_eq!(reference().len(), 8);
     }
 }
