@@ -123,7 +123,7 @@ async fn start_node(
 
 impl Application {
     /// Builds everything and binds the HTTP listener and the p2p node.
-    pub async fn build(settings: Settings, options: Options) -> anyhow::Result<Application> {
+    pub async fn build(mut settings: Settings, options: Options) -> anyhow::Result<Application> {
         let store = open_store(&settings).await?;
         let master = Arc::new(secrets::master_key(&settings)?);
         let now = (options.clock)();
@@ -139,7 +139,6 @@ impl Application {
             .into_iter()
             .map(|a| a.with(cyrcles_p2p::multiaddr::Protocol::P2p(node.peer_id())))
             .collect();
-        let discovery = discovery::document(&settings).to_string();
         let tls = match &settings.tls {
             Some((cert, key)) => Some(tls::acceptor(cert, key)?),
             None => None,
@@ -153,6 +152,9 @@ impl Application {
                 .await
                 .with_context(|| format!("cannot listen on {}", settings.listen))?,
         };
+        // An issuer on port 0 names the port just bound.
+        settings.take_bound_port(listener.local_addr().map(|a| a.port()).unwrap_or(0));
+        let discovery = discovery::document(&settings).to_string();
         let state = AppState::new(Parts {
             settings,
             store,

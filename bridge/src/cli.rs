@@ -205,18 +205,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Serve => {
             let s = settings(&cli)?;
-            let issuer = s.issuer.clone();
-            let listen = s.listen;
+            let ip = s.listen.ip();
             let app = Application::build(s, Options::default()).await?;
+            // The address bound, which differs from the configured one on
+            // port 0; tests read the `listening on` line.
+            let listen = std::net::SocketAddr::new(ip, app.port());
+            let issuer = app.state().settings.issuer.clone();
             tracing::info!(%issuer, http = %listen, "cyrcles-bridge is running");
             for a in app.p2p_addrs() {
                 tracing::info!(addr = %a, "DHT node listening; agents bootstrap with: cyrcles daemon --bootstrap {a}");
             }
             eprintln!(
-                "cyrcles-bridge {} serving {issuer} on http://{}",
-                env!("CARGO_PKG_VERSION"),
-                listen
+                "cyrcles-bridge {} serving {issuer}",
+                env!("CARGO_PKG_VERSION")
             );
+            eprintln!("listening on {listen}");
             for a in app.p2p_addrs() {
                 eprintln!("DHT bootstrap address for agents: {a}");
             }

@@ -38,7 +38,9 @@ const ENV_NOT_KEYS: [&str; 2] = ["CYRCLES_BRIDGE_CONFIG", "CYRCLES_BRIDGE_LOG"];
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// The OIDC issuer: the bridge's public base URL.
+    /// The OIDC issuer: the bridge's public base URL. A local one on port
+    /// 0 takes the port the HTTP listener binds
+    /// ([`Settings::take_bound_port`]).
     pub issuer: String,
     /// Where the bridge keeps its files (SQLite database, keys).
     pub data_dir: String,
@@ -480,6 +482,22 @@ impl std::fmt::Debug for Settings {
             .field("listen", &self.listen)
             .field("tls", &self.tls.is_some())
             .finish_non_exhaustive()
+    }
+}
+
+impl Settings {
+    /// Gives a local issuer written with port 0 (`http://127.0.0.1:0`) the
+    /// port the HTTP listener bound: tests and throwaway runs listen on
+    /// port 0 and learn the port afterwards. Other issuers are kept.
+    pub fn take_bound_port(&mut self, port: u16) {
+        if self.issuer_url.port() != Some(0) || !is_local_host(&self.issuer_url) {
+            return;
+        }
+        let mut url = self.issuer_url.clone();
+        if url.set_port(Some(port)).is_ok() {
+            self.issuer = url.as_str().trim_end_matches('/').to_string();
+            self.issuer_url = url;
+        }
     }
 }
 

@@ -97,6 +97,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 public_url: public_url.clone(),
                 client,
             };
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            let mut public_url = public_url;
+            crate::site::take_bound_port(&mut public_url, &listener);
+            if let Ok(a) = listener.local_addr() {
+                eprintln!("listening on {a}");
+            }
+            let config = SiteConfig {
+                public_url: public_url.clone(),
+                ..config
+            };
             // The bridge may still be starting: try for a minute.
             let mut tries = 0;
             let site = loop {
@@ -110,9 +122,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     Err(e) => return Err(e),
                 }
             };
-            let listener = tokio::net::TcpListener::bind(listen)
-                .await
-                .with_context(|| format!("cannot listen on {listen}"))?;
             eprintln!("Cyrcles demo website on {public_url}");
             axum::serve(listener, site.router())
                 .with_graceful_shutdown(shutdown_signal())

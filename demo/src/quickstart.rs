@@ -81,7 +81,6 @@ impl Demo {
         opts.settings.p2p.dial_private_addrs = true;
         // ... and the site, which registers itself, at its loopback address.
         opts.settings.oidc.private_backchannel_targets = true;
-        let issuer = opts.settings.issuer.clone();
         let client_file: PathBuf = opts.settings.data_dir.join(CLIENT_FILE);
         let app = Application::build(
             opts.settings,
@@ -91,6 +90,9 @@ impl Demo {
             },
         )
         .await?;
+        // After the build: an issuer on port 0 has taken the bound port.
+        let issuer = app.state().settings.issuer.clone();
+        crate::site::take_bound_port(&mut opts.site_url, &opts.site_listener);
         let bootstrap = app.p2p_addrs().iter().map(ToString::to_string).collect();
         let (bridge_stop, stopped) = oneshot::channel::<()>();
         let bridge = tokio::spawn(app.run_until(async {

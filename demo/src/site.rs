@@ -152,6 +152,16 @@ fn random_id() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
 
+/// Gives a URL written with port 0 the port `listener` bound: tests and
+/// throwaway runs listen on port 0 and learn the port afterwards.
+pub fn take_bound_port(url: &mut Url, listener: &tokio::net::TcpListener) {
+    if url.port() == Some(0)
+        && let Ok(a) = listener.local_addr()
+    {
+        let _ = url.set_port(Some(a.port()));
+    }
+}
+
 fn join(base: &Url, path: &str) -> String {
     format!("{}{path}", base.as_str().trim_end_matches('/'))
 }

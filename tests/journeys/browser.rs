@@ -24,7 +24,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
-use crate::common::{Agent, Bridge, Site, TempDir, bounded, free_port};
+use crate::common::{Agent, Bridge, Site, TempDir, bounded, tail};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -56,16 +56,24 @@ impl Drop for Browser {
 
 impl Browser {
     async fn start(profile: &Path, screenshots: PathBuf) -> Browser {
-        let port = free_port();
-        let driver = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
+        // Port 0: chromedriver takes a free port and says which.
+        let mut driver = Command::new(CHROMEDRIVER)
+            .arg("--port=0")
             .process_group(0)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tail(
+            driver.stdout.take().unwrap(),
+            profile.with_extension("log"),
+            vec![("ChromeDriver was started successfully on port ", tx)],
+        );
+        let port = bounded(30, "chromedriver's port", rx).await.unwrap();
+        let port = port.trim_end_matches('.');
         crate::common::init();
         let http = reqwest::Client::new();
         let root = format!("http://127.0.0.1:{port}");

@@ -52,21 +52,12 @@ impl Drop for TempDir {
     }
 }
 
-/// A free TCP port on loopback.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Copies a process's output to a log file; sends the first line that
-/// starts with `wanted` (after it) to `found`.
-fn tail(
+/// Copies a process's output to a log file; for each prefix wanted, sends
+/// the rest of the first line that starts with it.
+pub fn tail(
     out: impl tokio::io::AsyncRead + Unpin + Send + 'static,
     log: PathBuf,
-    wanted: Option<(&'static str, oneshot::Sender<String>)>,
+    wanted: Vec<(&'static str, oneshot::Sender<String>)>,
 ) {
     tokio::spawn(async move {
         let mut file = tokio::fs::OpenOptions::new()
@@ -76,17 +67,30 @@ fn tail(
             .await
             .unwrap();
         let mut lines = BufReader::new(out).lines();
-        let mut wanted = wanted;
+        let mut wanted: Vec<_> = wanted.into_iter().map(Some).collect();
         while let Ok(Some(line)) = lines.next_line().await {
             let _ = file.write_all(format!("{line}\n").as_bytes()).await;
-            if let Some((prefix, _)) = &wanted
-                && let Some(rest) = line.strip_prefix(prefix)
-            {
-                let (_, tx) = wanted.take().unwrap();
-                let _ = tx.send(rest.trim().to_string());
+            for w in &mut wanted {
+                if let Some((prefix, _)) = w
+                    && let Some(rest) = line.strip_prefix(*prefix)
+                {
+                    let (_, tx) = w.take().unwrap();
+                    let _ = tx.send(rest.trim().to_string());
+                }
             }
         }
     });
+}
+
+/// What a program printed after `prefix` (see [`tail`]), within 60 s; the
+/// program's log if it stopped first.
+async fn printed(rx: oneshot::Receiver<String>, what: &str, log: &Path) -> String {
+    bounded(60, what, rx).await.unwrap_or_else(|_| {
+        panic!(
+            "stopped before {what}: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        )
+    })
 }
 
 /// A `cyrcles-bridge serve` process.
@@ -100,20 +104,16 @@ pub struct Bridge {
 }
 
 impl Bridge {
-    /// Starts a bridge on a new port with `env` on top of its defaults
+    /// Starts a bridge on a port of its choosing (its issuer on that port
+    /// unless `env` names another) with `env` on top of its defaults
     /// (SQLite in `dir` unless `env` names a database).
     pub async fn start(dir: &Path, env: &[(&str, String)]) -> Bridge {
-        let port = free_port();
-        let http = format!("http://127.0.0.1:{port}");
-        let issuer = env
-            .iter()
-            .find(|(k, _)| *k == "CYRCLES_BRIDGE_ISSUER")
-            .map_or_else(|| http.clone(), |(_, v)| v.clone());
         let log = dir.join("bridge.log");
         let mut cmd = Command::new(BRIDGE);
         cmd.arg("serve")
-            .env("CYRCLES_BRIDGE_ISSUER", &http)
-            .env("CYRCLES_BRIDGE_HTTP_LISTEN", format!("127.0.0.1:{port}"))
+            // Port 0: the bridge takes the port it bound.
+            .env("CYRCLES_BRIDGE_ISSUER", "http://127.0.0.1:0")
+            .env("CYRCLES_BRIDGE_HTTP_LISTEN", "127.0.0.1:0")
             .env("CYRCLES_BRIDGE_DATA_DIR", dir.join("bridge-data"))
             .env("CYRCLES_BRIDGE_P2P_LISTEN", "/ip4/127.0.0.1/tcp/0")
             .env("CYRCLES_BRIDGE_P2P_DIAL_PRIVATE_ADDRS", "true")
@@ -125,20 +125,29 @@ impl Bridge {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         let mut child = cmd.spawn().unwrap();
+        let (issuer_tx, issuer_rx) = oneshot::channel();
+        let (listen_tx, listen_rx) = oneshot::channel();
         let (tx, rx) = oneshot::channel();
         tail(
             child.stderr.take().unwrap(),
             log.clone(),
-            Some(("DHT bootstrap address for agents:", tx)),
+            vec![
+                ("cyrcles-bridge ", issuer_tx),
+                ("listening on ", listen_tx),
+                ("DHT bootstrap address for agents:", tx),
+            ],
         );
-        let bootstrap = bounded(60, "the bridge to start", rx)
-            .await
-            .unwrap_or_else(|_| {
-                panic!(
-                    "the bridge stopped: {}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                )
-            });
+        let serving = printed(issuer_rx, "the bridge's issuer", &log).await;
+        let issuer = serving
+            .split_once(" serving ")
+            .unwrap_or_else(|| panic!("no issuer in {serving:?}"))
+            .1
+            .to_string();
+        let http = format!(
+            "http://{}",
+            printed(listen_rx, "the bridge's address", &log).await
+        );
+        let bootstrap = printed(rx, "the bridge's DHT address", &log).await;
         let b = Bridge {
             issuer,
             http,
@@ -186,19 +195,14 @@ impl Site {
     /// Returns the site, the bridge's issuer and the bootstrap address the
     /// quickstart printed for the agent.
     pub async fn quickstart(dir: &Path) -> (Site, String, String) {
-        let (bridge_port, site_port) = (free_port(), free_port());
-        let issuer = format!("http://127.0.0.1:{bridge_port}");
-        let url = format!("http://127.0.0.1:{site_port}");
+        // Port 0 everywhere: the bridge and the site take the ports they
+        // bound, and the next steps name them.
         let mut child = Command::new(DEMO)
-            .arg("--site-listen")
-            .arg(format!("127.0.0.1:{site_port}"))
-            .args(["--site-url", &url])
+            .args(["--site-listen", "127.0.0.1:0"])
+            .args(["--site-url", "http://127.0.0.1:0"])
             .current_dir(dir)
-            .env("CYRCLES_BRIDGE_ISSUER", &issuer)
-            .env(
-                "CYRCLES_BRIDGE_HTTP_LISTEN",
-                format!("127.0.0.1:{bridge_port}"),
-            )
+            .env("CYRCLES_BRIDGE_ISSUER", "http://127.0.0.1:0")
+            .env("CYRCLES_BRIDGE_HTTP_LISTEN", "127.0.0.1:0")
             .env("CYRCLES_BRIDGE_P2P_LISTEN", "/ip4/127.0.0.1/tcp/0")
             .env("CYRCLES_BRIDGE_P2P_DIAL_PRIVATE_ADDRS", "true")
             .env("CYRCLES_BRIDGE_OIDC_PRIVATE_BACKCHANNEL_TARGETS", "true")
@@ -208,35 +212,47 @@ impl Site {
             .kill_on_drop(true)
             .spawn()
             .unwrap();
+        let log = dir.join("quickstart.log");
+        let (site_tx, site_rx) = oneshot::channel();
+        let (issuer_tx, issuer_rx) = oneshot::channel();
         let (tx, rx) = oneshot::channel();
         tail(
             child.stderr.take().unwrap(),
-            dir.join("quickstart.log"),
-            Some(("  cyrcles daemon --bootstrap", tx)),
+            log.clone(),
+            vec![
+                ("  demo website", site_tx),
+                ("  bridge (OIDC)", issuer_tx),
+                ("  cyrcles daemon --bootstrap", tx),
+            ],
         );
-        let bootstrap = bounded(60, "the quickstart's next steps", rx)
-            .await
-            .unwrap();
+        let url = printed(site_rx, "the quickstart's site", &log).await;
+        let issuer = printed(issuer_rx, "the quickstart's bridge", &log).await;
+        let bootstrap = printed(rx, "the quickstart's next steps", &log).await;
         let bootstrap = bootstrap.trim_end_matches('&').trim().to_string();
         wait_http(&format!("{url}/healthz")).await;
         (Site { url, _child: child }, issuer, bootstrap)
     }
 
     pub async fn start(dir: &Path, issuer: &str) -> Site {
-        let port = free_port();
-        let url = format!("http://127.0.0.1:{port}");
         let log = dir.join("site.log");
+        // Port 0: the site takes the port it bound and says its URL.
         let mut child = Command::new(DEMO)
-            .args(["site", "--issuer", issuer, "--listen"])
-            .arg(format!("127.0.0.1:{port}"))
-            .args(["--public-url", &url])
+            .args(["site", "--issuer", issuer, "--listen", "127.0.0.1:0"])
+            .args(["--public-url", "http://127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .unwrap();
-        tail(child.stderr.take().unwrap(), log, None);
+        let (tx, rx) = oneshot::channel();
+        tail(
+            child.stderr.take().unwrap(),
+            log.clone(),
+            vec![("Cyrcles demo website on", tx)],
+        );
+        let url = printed(rx, "the site's URL", &log).await;
+        let url = url.trim_end_matches('/').to_string();
         wait_http(&format!("{url}/healthz")).await;
         Site { url, _child: child }
     }

@@ -309,6 +309,10 @@ async fn a_login_started_on_one_bridge_completes_on_another() {
     use sqlx::Connection;
 
     let Ok(admin_url) = std::env::var("CYRCLES_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must set CYRCLES_TEST_POSTGRES_URL (.ci/run does)"
+        );
         eprintln!("skipped: CYRCLES_TEST_POSTGRES_URL is not set");
         return;
     };

@@ -285,7 +285,6 @@ async fn a_signing_request_from_a_stranger_is_refused_and_shown() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
-    tokio::time::sleep(Duration::from_millis(300)).await;
 
     // Mallory, not a friend, asks alice's agent to sign a certificate for
     // an ego of hers.
@@ -306,18 +305,30 @@ async fn a_signing_request_from_a_stranger_is_refused_and_shown() {
     };
     let request = Envelope::wrap(kind::CEREMONY_REQUEST, &body.sign(&key));
     let (peer, addrs) = bridge.target(&record);
-    let answer = bridge.node.circle(peer, addrs, &request).await.unwrap();
-    assert_eq!(answer.kind, kind::REFUSED);
-    let r: CircleRefused = answer
-        .open(cyrcles_core::circle::messages::MAX_CIRCLE_MESSAGE_SIZE)
-        .unwrap();
-    assert_eq!(r.code, refused::NOT_A_FRIEND);
 
-    // The person sees it in `cyrcles watch`.
-    let line = bounded(10, "the notice", lines.next_line())
-        .await
-        .unwrap()
-        .unwrap();
+    // The person sees it in `cyrcles watch`. `watch` subscribes some time
+    // after it starts and says nothing until an event, so Mallory asks
+    // again until the notice of a refusal shows up.
+    let line = bounded(10, "the notice", async {
+        loop {
+            let answer = bridge
+                .node
+                .circle(peer, addrs.clone(), &request)
+                .await
+                .unwrap();
+            assert_eq!(answer.kind, kind::REFUSED);
+            let r: CircleRefused = answer
+                .open(cyrcles_core::circle::messages::MAX_CIRCLE_MESSAGE_SIZE)
+                .unwrap();
+            assert_eq!(r.code, refused::NOT_A_FRIEND);
+            if let Ok(line) =
+                tokio::time::timeout(Duration::from_millis(200), lines.next_line()).await
+            {
+                return line.unwrap().unwrap();
+            }
+        }
+    })
+    .await;
     let v: Value = serde_json::from_str(&line).unwrap();
     assert_eq!(v["event"], "notice", "{v}");
     assert!(
@@ -439,12 +450,30 @@ async fn five_friends_threshold_three_offline_friends_and_a_repaired_share() {
 
     // Dave loses his home and restores the old backup: his ego and the
     // friendship are back, the share is not.
+    let dave_id: EgoId = dave.json(&["ego", "show", "main"]).await["ego_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     dave.stop().await;
+    let stopped_at = bridge.now().secs();
     std::fs::remove_dir_all(&dave.home).unwrap();
     copy_home(backup.path(), &dave.home);
-    // Endpoint seqs follow the clock in seconds: a restore comes later
-    // than the last publication (this test runs faster than that).
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Endpoint seqs follow the clock in seconds: the restored home's next
+    // publication must come after the second of the last one (which the
+    // bridge sees, and which was before dave stopped).
+    let last = bridge
+        .resolve(dave_id)
+        .await
+        .endpoints()
+        .map_or(0, |e| e.seq)
+        .max(stopped_at);
+    bounded(10, "the clock to pass dave's last endpoints", async {
+        while bridge.now().secs() <= last {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
     dave.spawn(Some(&bridge.addr), &[]).await;
     assert_eq!(held_generations(&dave, a).await, Vec::<u64>::new());
     // Too few helpers online (bob, carol; frank and erin are away).

@@ -10,6 +10,29 @@ fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 #[test]
+fn a_local_issuer_on_port_0_takes_the_bound_port() {
+    let load = |issuer: &str| {
+        Config::load(None, env(&[("CYRCLES_BRIDGE_ISSUER", issuer)]))
+            .unwrap()
+            .validate()
+            .unwrap()
+    };
+    let mut s = load("http://127.0.0.1:0");
+    s.take_bound_port(4321);
+    assert_eq!(s.issuer, "http://127.0.0.1:4321");
+    assert_eq!(s.issuer_url.port(), Some(4321));
+    let mut s = load("http://localhost:0/oidc");
+    s.take_bound_port(4321);
+    assert_eq!(s.issuer, "http://localhost:4321/oidc");
+    // Any other issuer is what the operator wrote.
+    for issuer in ["http://localhost:8080", "https://id.example"] {
+        let mut s = load(issuer);
+        s.take_bound_port(4321);
+        assert_eq!(s.issuer, issuer);
+    }
+}
+
+#[test]
 fn defaults_validate() {
     let s = Config::load(None, env(&[])).unwrap().validate().unwrap();
     assert_eq!(s.issuer, "http://localhost:8080");

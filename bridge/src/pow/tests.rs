@@ -486,6 +486,10 @@ fn javascript_solver_matches_rust() {
         .status()
         .is_ok_and(|s| s.success());
     if !node_ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "`node` must be on PATH under CI"
+        );
         println!("javascript_solver_matches_rust: skipped, `node` is not on PATH");
         return;
     }

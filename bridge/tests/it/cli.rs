@@ -189,25 +189,43 @@ fn config_show_and_errors_never_print_a_secret() {
 
 #[test]
 fn serve_starts_on_defaults_and_stops_on_sigterm() {
+    use std::io::BufRead;
+
     let dir = temp();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // Port 0: the bridge binds a free port and says which.
     let mut child = bin()
         .arg("serve")
         .env("CYRCLES_BRIDGE_DATA_DIR", &dir)
-        .env("CYRCLES_BRIDGE_HTTP_LISTEN", format!("127.0.0.1:{port}"))
+        .env("CYRCLES_BRIDGE_HTTP_LISTEN", "127.0.0.1:0")
         .env("CYRCLES_BRIDGE_P2P_LISTEN", "/ip4/127.0.0.1/tcp/0")
         .env("CYRCLES_BRIDGE_LOG", "warn")
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let url = format!("http://127.0.0.1:{port}/healthz");
+    // Its standard error, line by line, read by a thread of its own.
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut err = String::new();
+    let addr: std::net::SocketAddr = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("no `listening on` line ({e}): {err}"));
+        err.push_str(&line);
+        err.push('\n');
+        if let Some(a) = line.strip_prefix("listening on ") {
+            break a.parse().unwrap();
+        }
+    };
     let mut healthy = false;
     for _ in 0..200 {
-        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+        if let Ok(mut s) = std::net::TcpStream::connect(addr) {
             use std::io::{Read, Write};
             let _ = write!(
                 s,
@@ -222,7 +240,6 @@ fn serve_starts_on_defaults_and_stops_on_sigterm() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let _ = url;
     assert!(healthy, "the bridge did not become healthy");
     assert!(
         dir.join("master.key").exists()
@@ -247,14 +264,11 @@ fn serve_starts_on_defaults_and_stops_on_sigterm() {
         let _ = child.kill();
         panic!("the bridge did not stop on SIGTERM");
     }
-    let mut err = String::new();
-    use std::io::Read;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    // The process has exited: the reader thread ends with its output.
+    for line in lines.iter() {
+        err.push_str(&line);
+        err.push('\n');
+    }
     assert!(
         err.contains("DHT bootstrap address for agents: /ip4/127.0.0.1/tcp/"),
         "{err}"

@@ -6,7 +6,7 @@ use cyrcles_core::{EgoId, verify};
 use cyrcles_p2p::{GetError, NodeHandle};
 use futures::future::join_all;
 
-use crate::common::{Owner, TestClock, bounded, network, now, settle};
+use crate::common::{Owner, TestClock, TestNode, bounded, network, now, settle};
 use crate::hostile::Hostile;
 
 async fn get_all(nodes: &[&NodeHandle], ego: EgoId) -> Vec<Result<cyrcles_p2p::Found, GetError>> {
@@ -84,7 +84,13 @@ async fn a_third_of_hostile_nodes_cannot_poison_lookups() {
                 .await;
             h.put_to(peers.clone(), b"not a dht key", v3.clone()).await;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // The PUTs have arrived once honest nodes have refused some.
+        bounded(60, "the hostile PUTs to arrive", async {
+            while put_refusals(&honest) == 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
 
         let lookups: Vec<&NodeHandle> = honest[1..].iter().map(|n| &n.handle).collect();
         let mut refused = 0;
@@ -109,7 +115,6 @@ async fn a_third_of_hostile_nodes_cannot_poison_lookups() {
 
         // No honest node holds anything invalid or stale, nor anything under
         // another key.
-        let mut put_refusals = 0;
         for (i, n) in honest.iter().enumerate() {
             if let Some(bytes) = n.handle.stored(owner.ego_id()).await.unwrap() {
                 let v = verify(&bytes, &key, now())
@@ -117,15 +122,24 @@ async fn a_third_of_hostile_nodes_cannot_poison_lookups() {
                 assert_eq!(v.rank().cert_seq, 3, "node {i} stores a stale record");
             }
             assert!(n.handle.status().await.unwrap().stored_records <= 1);
-            let m = n.handle.metrics();
-            put_refusals += m.records_rejected("encoding")
-                + m.records_rejected("bad_signature")
-                + m.records_rejected("stale")
-                + m.records_rejected("bad_key");
         }
-        assert!(put_refusals > 0, "no hostile PUT was refused");
+        assert!(put_refusals(&honest) > 0, "no hostile PUT was refused");
     })
     .await;
+}
+
+/// The PUTs `nodes` refused as invalid, stale or under the wrong key.
+fn put_refusals(nodes: &[TestNode]) -> u64 {
+    nodes
+        .iter()
+        .map(|n| {
+            let m = n.handle.metrics();
+            m.records_rejected("encoding")
+                + m.records_rejected("bad_signature")
+                + m.records_rejected("stale")
+                + m.records_rejected("bad_key")
+        })
+        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
