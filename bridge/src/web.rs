@@ -94,51 +94,61 @@ fn html_escape(s: &str) -> String {
     out
 }
 
+/// `redirect_uri` with `params` added to its query.
+fn with_query(redirect_uri: &str, params: &[(&str, &str)]) -> Option<url::Url> {
+    let mut url = url::Url::parse(redirect_uri).ok()?;
+    url.query_pairs_mut().extend_pairs(params);
+    Some(url)
+}
+
+/// Hidden form fields carrying `params`.
+fn hidden_inputs(params: &[(&str, &str)]) -> String {
+    params
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                html_escape(k),
+                html_escape(v)
+            )
+        })
+        .collect()
+}
+
+/// An HTML page under `csp` that is never cached (it carries a code or an
+/// error for the client).
+fn uncached_page(body: String, csp: &str) -> Response {
+    let mut res = (StatusCode::OK, axum::response::Html(body)).into_response();
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
 /// Sends authorization response parameters to the client's redirect URI,
 /// in the query (303) or as an auto-submitted form (form_post).
 pub fn to_client(redirect_uri: &str, mode: ResponseMode, params: &[(&str, &str)]) -> Response {
     match mode {
-        ResponseMode::Query => {
-            let Ok(mut url) = url::Url::parse(redirect_uri) else {
-                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-            };
-            {
-                let mut q = url.query_pairs_mut();
-                for (k, v) in params {
-                    q.append_pair(k, v);
-                }
-            }
-            see_other(url.as_str())
-        }
+        ResponseMode::Query => match with_query(redirect_uri, params) {
+            Some(url) => see_other(url.as_str()),
+            None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        },
         ResponseMode::FormPost => {
-            let origin = url::Url::parse(redirect_uri)
-                .map(|u| u.origin().ascii_serialization())
-                .unwrap_or_default();
-            let mut inputs = String::new();
-            for (k, v) in params {
-                inputs.push_str(&format!(
-                    "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-                    html_escape(k),
-                    html_escape(v)
-                ));
-            }
             let body = format!(
                 "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Continuing…</title>\
                  <script src=\"/static/autosubmit.js\" defer></script></head><body>\
-                 <form method=\"post\" action=\"{}\" id=\"response\">{inputs}\
+                 <form method=\"post\" action=\"{}\" id=\"response\">{}\
                  <noscript><button type=\"submit\">Continue</button></noscript></form></body></html>",
-                html_escape(redirect_uri)
+                html_escape(redirect_uri),
+                hidden_inputs(params)
             );
-            let mut res = (StatusCode::OK, axum::response::Html(body)).into_response();
             let csp = format!(
-                "default-src 'none'; script-src 'self'; form-action {origin}; frame-ancestors 'none'; base-uri 'none'"
+                "default-src 'none'; script-src 'self'; form-action {}; frame-ancestors 'none'; base-uri 'none'",
+                crate::oidc::client::origin_of(redirect_uri)
             );
-            let h = res.headers_mut();
-            if let Ok(v) = HeaderValue::from_str(&csp) {
-                h.insert(header::CONTENT_SECURITY_POLICY, v);
-            }
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            res
+            uncached_page(body, &csp)
         }
     }
 }
@@ -154,50 +164,31 @@ pub fn to_client_by_hand(
     params: &[(&str, &str)],
     notice: &str,
 ) -> Response {
-    let Ok(mut url) = url::Url::parse(redirect_uri) else {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    };
-    let origin = url.origin().ascii_serialization();
+    let origin = html_escape(&crate::oidc::client::origin_of(redirect_uri));
     let back = match mode {
         ResponseMode::Query => {
-            url.query_pairs_mut().extend_pairs(params);
+            let Some(url) = with_query(redirect_uri, params) else {
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            };
             format!(
-                "<p><a href=\"{}\" id=\"back\">Go back to {}</a></p>",
-                html_escape(url.as_str()),
-                html_escape(&origin)
+                "<p><a href=\"{}\" id=\"back\">Go back to {origin}</a></p>",
+                html_escape(url.as_str())
             )
         }
-        ResponseMode::FormPost => {
-            let inputs: String = params
-                .iter()
-                .map(|(k, v)| {
-                    format!(
-                        "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-                        html_escape(k),
-                        html_escape(v)
-                    )
-                })
-                .collect();
-            format!(
-                "<form method=\"post\" action=\"{}\">{inputs}<button type=\"submit\" id=\"back\">Go back to {}</button></form>",
-                html_escape(redirect_uri),
-                html_escape(&origin)
-            )
-        }
+        ResponseMode::FormPost => format!(
+            "<form method=\"post\" action=\"{}\">{}<button type=\"submit\" id=\"back\">Go back to {origin}</button></form>",
+            html_escape(redirect_uri),
+            hidden_inputs(params)
+        ),
     };
     let body = format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Back to {o}</title>\
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Back to {origin}</title>\
          <link rel=\"stylesheet\" href=\"/static/style.css\"></head><body><main>\
-         <h1>Back to {o}</h1><p id=\"notice\">{n}</p>{back}</main></body></html>",
-        o = html_escape(&origin),
-        n = html_escape(notice),
+         <h1>Back to {origin}</h1><p id=\"notice\">{}</p>{back}</main></body></html>",
+        html_escape(notice),
     );
-    let mut res = (StatusCode::OK, axum::response::Html(body)).into_response();
-    let h = res.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&page_csp(&format!("'self' {origin}"))) {
-        h.insert(header::CONTENT_SECURITY_POLICY, v);
-    }
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let mut res = uncached_page(body, &page_csp("'self'"));
+    allow_form_target(&mut res, redirect_uri);
     res
 }
 

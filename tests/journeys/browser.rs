@@ -257,19 +257,27 @@ impl Browser {
     /// Waits until the browser is on a page under `prefix` whose source
     /// contains `needle`.
     async fn wait_at(&self, prefix: &str, needle: &str) -> String {
-        bounded(
-            60,
+        self.wait_until(
             &format!("a page at {prefix:?} with {needle:?}"),
-            async {
-                loop {
-                    let html = self.source().await;
-                    if html.contains(needle) && self.url().await.starts_with(prefix) {
-                        return html;
-                    }
-                    tokio::time::sleep(Duration::from_millis(150)).await;
-                }
-            },
+            |url, html| html.contains(needle) && url.starts_with(prefix),
         )
+        .await
+        .1
+    }
+
+    /// Waits until `done(url, source)` holds for the page shown; returns
+    /// both.
+    async fn wait_until(&self, what: &str, done: impl Fn(&str, &str) -> bool) -> (String, String) {
+        bounded(60, what, async {
+            loop {
+                let html = self.source().await;
+                let url = self.url().await;
+                if done(&url, &html) {
+                    return (url, html);
+                }
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+        })
         .await
     }
 
@@ -428,18 +436,12 @@ async fn a_real_browser_logs_in_and_sees_a_denied_login() {
     // "Send the request again": another challenge, on its own wait page.
     let first_wait = b.url().await;
     b.click("#resend").await;
-    let again = bounded(30, "the resent request's page", async {
-        loop {
-            let url = b.url().await;
-            if url != first_wait && url.contains("/challenge/") && !url.ends_with("/continue") {
-                return url;
-            }
-            tokio::time::sleep(Duration::from_millis(150)).await;
-        }
-    })
-    .await;
+    let (again, _) = b
+        .wait_until("the resent request's page", |url, html| {
+            url != first_wait && html.contains("id=\"match-code\"")
+        })
+        .await;
     assert!(again.starts_with(&bridge.issuer), "{again}");
-    b.find("#match-code").await;
     b.screenshot("cancel-2-resent").await;
     b.assert_clean_console("sending the request again").await;
     b.click("#cancel").await;

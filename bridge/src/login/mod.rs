@@ -637,7 +637,6 @@ pub async fn proceed(
             ego_pk: ch.ego_pk.clone().unwrap_or_default(),
             cert_seq: approval.cert_seq,
             auth_time: now,
-            approved_by: approval.approved_by.as_str().to_string(),
             expires_at: now + i64::try_from(state.settings.oidc.session_ttl_secs).unwrap_or(86_400),
             ended_at: None,
         };

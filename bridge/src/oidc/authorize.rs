@@ -295,6 +295,17 @@ async fn open_interaction(
             "the authorization request is too large",
         );
     }
+    // The consent page of a session continues with the approval behind
+    // it; the other openings end in a login that records its own.
+    let (session_sid, approval) = match &opening {
+        Opening::Consent(s, approval) => match serde_json::to_string(approval) {
+            Ok(a) => (Some(s.sid.clone()), Some(a)),
+            Err(_) => {
+                return PageError::internal(&"cannot serialize the approval").into_response();
+            }
+        },
+        Opening::Login | Opening::LoginAs(_) => (None, None),
+    };
     let row = InteractionRow {
         id: random::id(),
         client_id: req.client_id.clone(),
@@ -306,10 +317,10 @@ async fn open_interaction(
             Opening::Login => None,
             Opening::LoginAs(s) | Opening::Consent(s, _) => Some(s.ego_id.clone()),
         },
-        session_sid: None,
+        session_sid,
         finished_at: None,
         client_prefix: prefix.to_string(),
-        approval: None,
+        approval,
     };
     let caps = Caps {
         per_prefix: i64::from(l.max_interactions_per_ip),
@@ -326,18 +337,6 @@ async fn open_interaction(
             return PageError::busy(60).into_response();
         }
         Err(e) => return PageError::from(e).into_response(),
-    }
-    if let Opening::Consent(s, approval) = opening {
-        let Ok(approval) = serde_json::to_string(&approval) else {
-            return PageError::internal(&"cannot serialize the approval").into_response();
-        };
-        if let Err(e) = state
-            .store
-            .set_interaction_session(&row.id, &s.ego_id, &s.sid, &approval)
-            .await
-        {
-            return PageError::from(e).into_response();
-        }
     }
     let mut res = crate::web::see_other(&format!("/interaction/{}", row.id));
     res.headers_mut().append(

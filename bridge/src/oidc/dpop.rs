@@ -477,20 +477,8 @@ pub async fn check_code_key(
     proof: Option<&Proof>,
     code_hash: &[u8],
 ) -> Result<(), ApiError> {
-    let Some(bound) = state.store.code_key(code_hash, &client.id).await? else {
-        return Ok(());
-    };
-    match proof {
-        None => Err(ApiError::bad(
-            Code::InvalidDpopProof,
-            "this code is bound to a DPoP key (dpop_jkt): a proof with that key is required",
-        )),
-        Some(p) if p.jkt != bound => Err(ApiError::bad(
-            Code::InvalidGrant,
-            "this code is bound to another DPoP key",
-        )),
-        Some(_) => Ok(()),
-    }
+    let bound = state.store.code_key(code_hash, &client.id).await?;
+    check_key(bound, proof, "this code", " (dpop_jkt)")
 }
 
 /// Checks a refresh request's proof against the key the refresh token is
@@ -504,24 +492,31 @@ pub async fn check_refresh_key(
     proof: Option<&Proof>,
     refresh_hash: &[u8],
 ) -> Result<(), ApiError> {
-    if let Some(bound) = state.store.token_jkt(refresh_hash, &client.id).await? {
-        match proof {
-            None => {
-                return Err(ApiError::bad(
-                    Code::InvalidDpopProof,
-                    "this refresh token is bound to a DPoP key: a proof with that key is required",
-                ));
-            }
-            Some(p) if p.jkt != bound => {
-                return Err(ApiError::bad(
-                    Code::InvalidGrant,
-                    "this refresh token is bound to another DPoP key",
-                ));
-            }
-            Some(_) => {}
-        }
+    let bound = state.store.token_jkt(refresh_hash, &client.id).await?;
+    check_key(bound, proof, "this refresh token", "")
+}
+
+/// Whether `proof` is by the key `what` is `bound` to, if it is bound.
+fn check_key(
+    bound: Option<String>,
+    proof: Option<&Proof>,
+    what: &str,
+    how: &str,
+) -> Result<(), ApiError> {
+    let Some(bound) = bound else {
+        return Ok(());
+    };
+    match proof {
+        None => Err(ApiError::bad(
+            Code::InvalidDpopProof,
+            format!("{what} is bound to a DPoP key{how}: a proof with that key is required"),
+        )),
+        Some(p) if p.jkt != bound => Err(ApiError::bad(
+            Code::InvalidGrant,
+            format!("{what} is bound to another DPoP key"),
+        )),
+        Some(_) => Ok(()),
     }
-    Ok(())
 }
 
 /// How a resource request presented its access token.

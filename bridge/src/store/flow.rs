@@ -56,10 +56,10 @@ pub enum Admission {
     Refused,
 }
 
-/// The columns of an interaction row, as `$1`..`$10`.
-const INTERACTION_COLUMNS: &str = "interactions (id, client_id, request, csrf, created_at, expires_at, ego_id, session_sid, finished_at, client_prefix)";
+/// The columns of an interaction row, as `$1`..`$11`.
+const INTERACTION_COLUMNS: &str = "interactions (id, client_id, request, csrf, created_at, expires_at, ego_id, session_sid, finished_at, client_prefix, approval)";
 
-/// Binds the ten columns of `i` (in [`INTERACTION_COLUMNS`] order) to `q`.
+/// Binds the eleven columns of `i` (in [`INTERACTION_COLUMNS`] order) to `q`.
 fn bind_interaction<'q>(
     q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
     i: &'q InteractionRow,
@@ -74,6 +74,7 @@ fn bind_interaction<'q>(
         .bind(i.session_sid.clone())
         .bind(i.finished_at)
         .bind(&i.client_prefix)
+        .bind(i.approval.clone())
 }
 
 fn insert_interaction_query(
@@ -81,7 +82,7 @@ fn insert_interaction_query(
 ) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!(
-            "INSERT INTO {INTERACTION_COLUMNS} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            "INSERT INTO {INTERACTION_COLUMNS} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         )
     });
     bind_interaction(sqlx::query(&SQL), i)
@@ -289,9 +290,9 @@ impl Store {
             static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
                 format!(
                     "INSERT INTO {INTERACTION_COLUMNS} \
-                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
-                     WHERE (SELECT COUNT(*) FROM interactions WHERE client_prefix = $11 AND finished_at IS NULL AND expires_at > $12) < $13 \
-                     AND (SELECT COUNT(*) FROM interactions WHERE finished_at IS NULL AND expires_at > $14) < $15"
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
+                     WHERE (SELECT COUNT(*) FROM interactions WHERE client_prefix = $12 AND finished_at IS NULL AND expires_at > $13) < $14 \
+                     AND (SELECT COUNT(*) FROM interactions WHERE finished_at IS NULL AND expires_at > $15) < $16"
                 )
             });
             let stored = bind_interaction(sqlx::query(&SQL), i)

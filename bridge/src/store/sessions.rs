@@ -21,9 +21,6 @@ pub struct SessionRow {
     pub cert_seq: i64,
     /// When the agent last approved a login in this session.
     pub auth_time: i64,
-    /// How it approved that login, as its signed answer says
-    /// ([`crate::oidc::acr::Approved::as_str`]).
-    pub approved_by: String,
     /// Expiry.
     pub expires_at: i64,
     /// When it ended (logout, revocation).
@@ -48,21 +45,20 @@ fn session(r: &AnyRow) -> Result<SessionRow, StoreError> {
         ego_pk: col(r, "ego_pk")?,
         cert_seq: col(r, "cert_seq")?,
         auth_time: col(r, "auth_time")?,
-        approved_by: col(r, "approved_by")?,
         expires_at: col(r, "expires_at")?,
         ended_at: opt(r, "ended_at")?,
     })
 }
 
 const SESSION_COLUMNS: &str =
-    "sid, cookie_hash, ego_id, ego_pk, cert_seq, auth_time, approved_by, expires_at, ended_at";
+    "sid, cookie_hash, ego_id, ego_pk, cert_seq, auth_time, expires_at, ended_at";
 
 impl Store {
     /// Adds a session.
     pub async fn insert_session(&self, s: &SessionRow) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO sessions (sid, cookie_hash, ego_id, ego_pk, cert_seq, auth_time, approved_by, expires_at, ended_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO sessions (sid, cookie_hash, ego_id, ego_pk, cert_seq, auth_time, expires_at, ended_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&s.sid)
         .bind(s.cookie_hash.clone())
@@ -70,7 +66,6 @@ impl Store {
         .bind(s.ego_pk.clone())
         .bind(s.cert_seq)
         .bind(s.auth_time)
-        .bind(&s.approved_by)
         .bind(s.expires_at)
         .bind(s.ended_at)
         .execute(&self.pool)
@@ -81,17 +76,16 @@ impl Store {
     /// Records a new approval by the agent in a live session of the same
     /// ego (single sign-on to another site): the session keeps its id and
     /// expiry, takes a new cookie, the key and certificate that approved,
-    /// and the approval's time and kind. False if the session has ended.
+    /// and the approval's time. False if the session has ended.
     pub async fn renew_session(&self, s: &SessionRow) -> Result<bool, StoreError> {
         Ok(sqlx::query(
-            "UPDATE sessions SET cookie_hash = $1, ego_pk = $2, cert_seq = $3, auth_time = $4, approved_by = $5 \
-             WHERE sid = $6 AND ego_id = $7 AND ended_at IS NULL",
+            "UPDATE sessions SET cookie_hash = $1, ego_pk = $2, cert_seq = $3, auth_time = $4 \
+             WHERE sid = $5 AND ego_id = $6 AND ended_at IS NULL",
         )
         .bind(s.cookie_hash.clone())
         .bind(s.ego_pk.clone())
         .bind(s.cert_seq)
         .bind(s.auth_time)
-        .bind(&s.approved_by)
         .bind(&s.sid)
         .bind(&s.ego_id)
         .execute(&self.pool)

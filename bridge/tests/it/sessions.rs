@@ -73,7 +73,6 @@ async fn a_revoked_ego_is_caught_in_one_pass_despite_many_unreachable_ones() {
                 ego_pk: vec![0; 32],
                 cert_seq: 1,
                 auth_time: now,
-                approved_by: "person".into(),
                 expires_at: now + 3_600,
                 ended_at: None,
             })

@@ -6,7 +6,7 @@ use cyrcles_core::{EgoId, verify};
 use cyrcles_p2p::{GetError, NodeHandle};
 use futures::future::join_all;
 
-use crate::common::{Owner, TestClock, TestNode, bounded, network, now, settle};
+use crate::common::{Owner, TestClock, TestNode, bounded, eventually, network, now, settle};
 use crate::hostile::Hostile;
 
 async fn get_all(nodes: &[&NodeHandle], ego: EgoId) -> Vec<Result<cyrcles_p2p::Found, GetError>> {
@@ -85,10 +85,8 @@ async fn a_third_of_hostile_nodes_cannot_poison_lookups() {
             h.put_to(peers.clone(), b"not a dht key", v3.clone()).await;
         }
         // The PUTs have arrived once honest nodes have refused some.
-        bounded(60, "the hostile PUTs to arrive", async {
-            while put_refusals(&honest) == 0 {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+        eventually(60, "the hostile PUTs to arrive", || async {
+            put_refusals(&honest) > 0
         })
         .await;
 
