@@ -81,13 +81,13 @@ pub async fn spawn(config: NodeConfig) -> TestNode {
 /// `n` server nodes: the first alone, the others bootstrapping from it;
 /// returns once every routing table knows at least `min(n-1, 10)` peers.
 pub async fn network(n: usize, first_seed: u64, tweak: impl Fn(&mut NodeConfig)) -> Vec<TestNode> {
-    let mut c = config(first_seed);
+    let mut c = network_config(first_seed);
     tweak(&mut c);
     let first = spawn(c).await;
     let boot = first.addr.clone();
     let mut nodes = vec![first];
     for i in 1..n {
-        let mut c = config(first_seed + i as u64);
+        let mut c = network_config(first_seed + i as u64);
         c.bootstrap = vec![boot.clone()];
         tweak(&mut c);
         nodes.push(spawn(c).await);
@@ -96,24 +96,50 @@ pub async fn network(n: usize, first_seed: u64, tweak: impl Fn(&mut NodeConfig))
     nodes
 }
 
-/// Bootstraps every node again until each routing table has `want` peers.
+/// A node of a test network. Every node of a test shares 127.0.0.1, so
+/// the per-address limits on inbound handshakes (four at once, for one
+/// host) would refuse the many peers of a network that bootstraps at
+/// once, and a refused dial takes the peer out of the dialer's routing
+/// table again; those limits have their own tests (bounds.rs) and are
+/// raised here to what a network of distinct hosts would see.
+fn network_config(seed: u64) -> NodeConfig {
+    let mut c = config(seed);
+    c.limits.max_pending_connections_per_ip = c.limits.max_pending_connections;
+    c.limits.max_connections_per_ip = c.limits.max_connections;
+    c
+}
+
+/// How often a node whose routing table is still short is bootstrapped
+/// again: a bootstrap is several lookups, and starting one every poll
+/// would pile them up.
+const REBOOTSTRAP_EVERY: Duration = Duration::from_secs(2);
+
+/// Bootstraps the nodes again until each routing table has `want` peers;
+/// fails with every table's size.
 pub async fn settle(nodes: &[TestNode], want: usize) {
-    bounded(60, "routing tables filling", async {
-        loop {
-            let mut ok = true;
-            for node in nodes {
-                if node.handle.status().await.unwrap().routing_table < want {
-                    ok = false;
-                    node.handle.bootstrap().await.unwrap();
-                }
-            }
-            if ok {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+    const SECS: u64 = 60;
+    let start = tokio::time::Instant::now();
+    let mut last_bootstrap = vec![None::<tokio::time::Instant>; nodes.len()];
+    loop {
+        let mut sizes = Vec::with_capacity(nodes.len());
+        for node in nodes {
+            sizes.push(node.handle.status().await.unwrap().routing_table);
         }
-    })
-    .await;
+        if sizes.iter().all(|&s| s >= want) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(SECS),
+            "routing tables filling took more than {SECS} s: sizes {sizes:?}, want {want} each"
+        );
+        for ((node, size), last) in nodes.iter().zip(&sizes).zip(&mut last_bootstrap) {
+            if *size < want && last.is_none_or(|t| t.elapsed() >= REBOOTSTRAP_EVERY) {
+                node.handle.bootstrap().await.unwrap();
+                *last = Some(tokio::time::Instant::now());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// An owner with its keys and record, publishing through the builders.
