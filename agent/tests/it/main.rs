@@ -12,6 +12,7 @@
     clippy::arithmetic_side_effects
 )]
 
+mod architecture;
 mod circles;
 mod common;
 mod daemon;
