@@ -167,6 +167,7 @@ fn until_the_end_of_time(not_after: u64, peer: &PeerId) -> (String, Vec<u8>, Vec
         not_after: UnixTime::from_secs(not_after),
         status: CertStatus::Active,
         circle_index: 0,
+        epoch: 0,
     };
     let endpoints = Endpoints {
         ego_id,

@@ -50,6 +50,7 @@ fn row(v: &VerifiedEgo, now: i64) -> EgoRow {
         ego_id: v.ego_id().to_string(),
         record: v.bytes().to_vec(),
         chain_len: i(best.rank.chain_len),
+        epoch: i(best.rank.epoch),
         cert_seq: i(best.rank.cert_seq),
         endpoints_seq: i(best.rank.endpoints_seq),
         chain_digest: best.chain_digest.to_vec(),
@@ -65,6 +66,7 @@ fn best_seen(r: &EgoRow) -> Result<BestSeen, StoreError> {
     Ok(BestSeen {
         rank: Rank {
             chain_len: u(r.chain_len)?,
+            epoch: u(r.epoch)?,
             cert_seq: u(r.cert_seq)?,
             endpoints_seq: u(r.endpoints_seq)?,
         },

@@ -258,8 +258,11 @@ async fn outlived_key(state: &AppState, grant: &GrantRow) -> Option<&'static str
         return Some("the ego has been revoked");
     }
     let approved = u64::try_from(grant.cert_seq?).ok()?;
-    let behind = record.cert().seq.saturating_sub(approved);
-    (behind > state.settings.oidc.max_certificates_behind)
+    let current = record.cert().seq;
+    // A current seq below the approving one is another history: a recovery
+    // (a higher epoch) replaced the certificates the approving key was in.
+    let behind = current.saturating_sub(approved);
+    (current < approved || behind > state.settings.oidc.max_certificates_behind)
         .then_some("the ego's key was replaced since this login; the person must log in again")
 }
 

@@ -12,6 +12,8 @@ pub struct EgoRow {
     pub record: Vec<u8>,
     /// Chain length.
     pub chain_len: i64,
+    /// Certificate authority epoch.
+    pub epoch: i64,
     /// Certificate seq.
     pub cert_seq: i64,
     /// Endpoints seq.
@@ -28,7 +30,7 @@ impl Store {
     /// The cached record of an ego.
     pub async fn get_ego(&self, ego_id: &str) -> Result<Option<EgoRow>, StoreError> {
         let Some(r) = sqlx::query(
-            "SELECT ego_id, record, chain_len, cert_seq, endpoints_seq, chain_digest, cert_digest, fetched_at \
+            "SELECT ego_id, record, chain_len, epoch, cert_seq, endpoints_seq, chain_digest, cert_digest, fetched_at \
              FROM egos WHERE ego_id = $1",
         )
         .bind(ego_id)
@@ -41,6 +43,7 @@ impl Store {
             ego_id: col(&r, "ego_id")?,
             record: col(&r, "record")?,
             chain_len: col(&r, "chain_len")?,
+            epoch: col(&r, "epoch")?,
             cert_seq: col(&r, "cert_seq")?,
             endpoints_seq: col(&r, "endpoints_seq")?,
             chain_digest: col(&r, "chain_digest")?,
@@ -56,18 +59,21 @@ impl Store {
     /// duplicity.
     pub async fn put_ego(&self, e: &EgoRow) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO egos (ego_id, record, chain_len, cert_seq, endpoints_seq, chain_digest, cert_digest, fetched_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+            "INSERT INTO egos (ego_id, record, chain_len, epoch, cert_seq, endpoints_seq, chain_digest, cert_digest, fetched_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (ego_id) DO UPDATE SET record = excluded.record, chain_len = excluded.chain_len, \
-             cert_seq = excluded.cert_seq, endpoints_seq = excluded.endpoints_seq, chain_digest = excluded.chain_digest, \
-             cert_digest = excluded.cert_digest, fetched_at = excluded.fetched_at \
+             epoch = excluded.epoch, cert_seq = excluded.cert_seq, endpoints_seq = excluded.endpoints_seq, \
+             chain_digest = excluded.chain_digest, cert_digest = excluded.cert_digest, fetched_at = excluded.fetched_at \
              WHERE egos.chain_len < excluded.chain_len \
-             OR (egos.chain_len = excluded.chain_len AND egos.cert_seq < excluded.cert_seq) \
-             OR (egos.chain_len = excluded.chain_len AND egos.cert_seq = excluded.cert_seq AND egos.endpoints_seq < excluded.endpoints_seq)",
+             OR (egos.chain_len = excluded.chain_len AND egos.epoch < excluded.epoch) \
+             OR (egos.chain_len = excluded.chain_len AND egos.epoch = excluded.epoch AND egos.cert_seq < excluded.cert_seq) \
+             OR (egos.chain_len = excluded.chain_len AND egos.epoch = excluded.epoch AND egos.cert_seq = excluded.cert_seq \
+             AND egos.endpoints_seq < excluded.endpoints_seq)",
         )
         .bind(&e.ego_id)
         .bind(e.record.clone())
         .bind(e.chain_len)
+        .bind(e.epoch)
         .bind(e.cert_seq)
         .bind(e.endpoints_seq)
         .bind(e.chain_digest.clone())
@@ -76,11 +82,13 @@ impl Store {
         .execute(&self.pool)
         .await?;
         sqlx::query(
-            "UPDATE egos SET fetched_at = $1 WHERE ego_id = $2 AND chain_len = $3 AND cert_seq = $4 AND endpoints_seq = $5",
+            "UPDATE egos SET fetched_at = $1 WHERE ego_id = $2 AND chain_len = $3 AND epoch = $4 AND cert_seq = $5 \
+             AND endpoints_seq = $6",
         )
         .bind(e.fetched_at)
         .bind(&e.ego_id)
         .bind(e.chain_len)
+        .bind(e.epoch)
         .bind(e.cert_seq)
         .bind(e.endpoints_seq)
         .execute(&self.pool)

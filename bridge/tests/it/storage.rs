@@ -210,6 +210,7 @@ async fn codes_tokens_challenges_and_the_ego_cache_behave_on_every_backend() {
             ego_id: "e1".into(),
             record: vec![record],
             chain_len: 1,
+            epoch: 0,
             cert_seq,
             endpoints_seq: 1,
             chain_digest: vec![0; 32],
@@ -225,6 +226,25 @@ async fn codes_tokens_challenges_and_the_ego_cache_behave_on_every_backend() {
         );
         s.put_ego(&row(4, 4)).await.unwrap();
         assert_eq!(s.get_ego("e1").await.unwrap().unwrap().cert_seq, 4);
+        // A recovery (a higher epoch) replaces it whatever its seq, and the
+        // lost key's later certificates (the old epoch) do not come back.
+        let recovered = EgoRow {
+            epoch: 1,
+            ..row(2, 5)
+        };
+        s.put_ego(&recovered).await.unwrap();
+        let got = s.get_ego("e1").await.unwrap().unwrap();
+        assert_eq!(
+            (got.epoch, got.cert_seq, got.record),
+            (1, 2, vec![5]),
+            "{name}"
+        );
+        s.put_ego(&row(9, 9)).await.unwrap();
+        assert_eq!(
+            s.get_ego("e1").await.unwrap().unwrap().record,
+            vec![5],
+            "{name}: a lower epoch replaced a recovery"
+        );
 
         // Consents widen.
         s.put_consent("e1", "c1", "openid", 1).await.unwrap();

@@ -9,8 +9,9 @@
 //! the member checks the request against the ego's current record
 //! ([`authorize_recovery`]) and answers with its FROST commitments; the
 //! second round is the ordinary one. The aggregate is the certificate's
-//! signature by the circle key, seq + 1: the old ego key is dead from then
-//! on.
+//! signature by the circle key, with the epoch raised by one: it wins over
+//! every certificate of the lost key's epoch (a thief's rotations
+//! included), and the old ego key is dead from then on.
 //!
 //! ```cddl
 //! recovery-request = {
@@ -266,7 +267,11 @@ pub fn authorize_recovery(
         return Err(Refusal::Stale);
     }
     let next = &b.cert;
-    if Some(next.seq) != current.seq.checked_add(1)
+    // The epoch orders a recovery after every certificate of the current
+    // epoch, so its seq is not compared: a thief rotating the lost key
+    // while the members wait cannot make the request stale.
+    if Some(next.epoch) != current.epoch.checked_add(1)
+        || next.seq == 0
         || next.circle_index != current.circle_index
         || next.status != CertStatus::Active
         || next.ego_pk == current.ego_pk

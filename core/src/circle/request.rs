@@ -291,6 +291,7 @@ pub fn authorize(
             let revocation = next.status == CertStatus::Revoked;
             if next.ego_id != b.ego_id
                 || Some(next.seq) != cert.seq.checked_add(1)
+                || next.epoch != cert.epoch
                 || next.circle_index != cert.circle_index
                 || (!revocation && next.ego_pk == cert.ego_pk)
             {

@@ -141,6 +141,7 @@ pub fn first_record<R: RngCore + CryptoRng>(
         not_after: now.plus(cert_validity),
         status: CertStatus::Active,
         circle_index: 0,
+        epoch: 0,
     };
     Ok(EgoRecord {
         inception: sign_with_key(root, inception),
@@ -213,9 +214,9 @@ impl EgoRecord {
         Ok(())
     }
 
-    /// The body of the next certificate (seq + 1, signed by the last circle
-    /// key) for `ego_pk`, valid from `now` for `validity` seconds, taken
-    /// between 1 and [`MAX_CERT_VALIDITY_SECS`].
+    /// The body of the next certificate (seq + 1, the same epoch, signed by
+    /// the last circle key) for `ego_pk`, valid from `now` for `validity`
+    /// seconds, taken between 1 and [`MAX_CERT_VALIDITY_SECS`]: a rotation.
     pub fn next_cert(&self, ego_pk: PublicKey, now: UnixTime, validity: u64) -> EgoCert {
         EgoCert {
             ego_id: self.ego_id(),
@@ -225,7 +226,17 @@ impl EgoRecord {
             not_after: now.plus(validity.clamp(1, MAX_CERT_VALIDITY_SECS)),
             status: CertStatus::Active,
             circle_index: self.chain.len() as u64,
+            epoch: self.cert.body.epoch,
         }
+    }
+
+    /// The body of a recovery's certificate: like [`EgoRecord::next_cert`]
+    /// with the epoch raised by one, so that it wins over every certificate
+    /// of the current epoch, whatever their seqs (a thief's rotations).
+    pub fn recovery_cert(&self, ego_pk: PublicKey, now: UnixTime, validity: u64) -> EgoCert {
+        let mut cert = self.next_cert(ego_pk, now, validity);
+        cert.epoch = cert.epoch.saturating_add(1);
+        cert
     }
 
     /// The body of a revocation: seq + 1, status revoked, valid at least as
@@ -252,7 +263,11 @@ impl EgoRecord {
         if body.ego_id != self.ego_id() {
             return Err(BuildError::OutOfSequence("ego id"));
         }
-        if body.seq <= self.cert.body.seq {
+        let current = &self.cert.body;
+        if body.epoch < current.epoch {
+            return Err(BuildError::OutOfSequence("certificate epoch"));
+        }
+        if body.epoch == current.epoch && body.seq <= current.seq {
             return Err(BuildError::OutOfSequence("certificate seq"));
         }
         if body.circle_index != self.chain.len() as u64 {

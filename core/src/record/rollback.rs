@@ -52,6 +52,16 @@ impl BestSeen {
         if r.chain_len > self.rank.chain_len {
             return Ok(Freshness::Newer);
         }
+        if r.epoch != self.rank.epoch {
+            return if r.epoch > self.rank.epoch {
+                Ok(Freshness::Newer)
+            } else {
+                Err(RollbackError::Stale {
+                    seen: self.rank,
+                    offered: r,
+                })
+            };
+        }
         if r.cert_seq != self.rank.cert_seq {
             return if r.cert_seq > self.rank.cert_seq {
                 Ok(Freshness::Newer)

@@ -4,10 +4,13 @@
 //! 1. If neither chain is a prefix of the other, the circle signed two
 //!    histories: that is duplicity, never resolved by picking one.
 //! 2. The longer chain wins.
-//! 3. On the same chain, the higher certificate seq wins; two different
-//!    certificates with the same seq are duplicity too (only the circle key
-//!    can sign certificates).
-//! 4. Under the same certificate, the higher endpoints seq wins; on a tie
+//! 3. On the same chain, the higher certificate epoch wins, whatever the
+//!    seqs: a certificate the members' humans approved (a recovery) beats
+//!    every certificate signed on a device's word before it.
+//! 4. In the same epoch, the higher certificate seq wins; two different
+//!    certificates with the same epoch and seq are duplicity too (only the
+//!    circle key can sign certificates).
+//! 5. Under the same certificate, the higher endpoints seq wins; on a tie
 //!    the record already held is kept.
 //!
 //! Links and certificates are compared by their bodies: FROST signatures
@@ -36,7 +39,8 @@ pub enum DuplicityKind {
         /// First link that differs.
         at_link: u64,
     },
-    /// Two different certificates with one seq under one circle key.
+    /// Two different certificates with one epoch and seq under one circle
+    /// key.
     ConflictingCertificates {
         /// The seq both carry.
         seq: u64,
@@ -87,6 +91,9 @@ pub fn select(current: &VerifiedEgo, candidate: &VerifiedEgo) -> Result<Choice, 
     }
     if a.chain_len != b.chain_len {
         return Ok(pick(b.chain_len > a.chain_len));
+    }
+    if a.epoch != b.epoch {
+        return Ok(pick(b.epoch > a.epoch));
     }
     if a.cert_seq != b.cert_seq {
         return Ok(pick(b.cert_seq > a.cert_seq));

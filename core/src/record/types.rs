@@ -230,11 +230,16 @@ pub struct EgoCert {
     /// Index of the circle key that signed it: 0 for the inception's circle
     /// key, otherwise the index of a chain link. It must be the last one.
     pub circle_index: u64,
+    /// Authority epoch: a certificate the members' humans approved (a
+    /// recovery) raises it by one; one signed on the device's word (a
+    /// rotation) keeps it. A higher epoch wins over any seq of a lower one
+    /// (docs/protocol.md, section 7). Encoded only when not 0.
+    pub epoch: u64,
 }
 
 impl Encode for EgoCert {
     fn encode(&self, e: &mut Encoder) {
-        e.map(7);
+        e.map(if self.epoch == 0 { 7 } else { 8 });
         e.key(0);
         e.bytes(self.ego_id.as_bytes());
         e.key(1);
@@ -249,13 +254,21 @@ impl Encode for EgoCert {
         e.uint(self.status.code());
         e.key(6);
         e.uint(self.circle_index);
+        if self.epoch != 0 {
+            e.key(7);
+            e.uint(self.epoch);
+        }
     }
 }
 
 impl Decode for EgoCert {
     fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         let mut m = d.map("ego certificate")?;
-        m.expect_len(7)?;
+        // Key 7 (epoch) is present only when not 0.
+        let with_epoch = m.len() == 8;
+        if !with_epoch {
+            m.expect_len(7)?;
+        }
         m.key(d, 0)?;
         let ego_id = ego_id(d)?;
         m.key(d, 1)?;
@@ -279,6 +292,15 @@ impl Decode for EgoCert {
         };
         m.key(d, 6)?;
         let circle_index = d.uint()?;
+        let epoch = if with_epoch {
+            m.key(d, 7)?;
+            match d.uint()? {
+                0 => return Err(DecodeError::ExplicitDefault { what: "epoch" }),
+                epoch => epoch,
+            }
+        } else {
+            0
+        };
         Ok(Self {
             ego_id,
             seq,
@@ -287,6 +309,7 @@ impl Decode for EgoCert {
             not_after,
             status,
             circle_index,
+            epoch,
         })
     }
 }

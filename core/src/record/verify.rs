@@ -164,11 +164,13 @@ pub struct VerifiedEgo {
 }
 
 /// Where a record stands in the selection order: the chain length, then
-/// the certificate seq, then the endpoints seq.
+/// the certificate's epoch, then its seq, then the endpoints seq.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Rank {
     /// Links in the circle chain.
     pub chain_len: u64,
+    /// Certificate authority epoch.
+    pub epoch: u64,
     /// Certificate sequence number.
     pub cert_seq: u64,
     /// Endpoints sequence number (0 without endpoints).
@@ -264,6 +266,7 @@ impl VerifiedEgo {
     pub fn rank(&self) -> Rank {
         Rank {
             chain_len: self.record.chain.len() as u64,
+            epoch: self.record.cert.body.epoch,
             cert_seq: self.record.cert.body.seq,
             endpoints_seq: self.endpoints().map(|e| e.seq).unwrap_or(0),
         }

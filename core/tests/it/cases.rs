@@ -168,6 +168,16 @@ fn base() -> Vec<Case> {
         false,
     ));
 
+    let mut recovered = three_links(5);
+    recovered.rotate(T0.plus(100));
+    recovered.recover(T0.plus(200));
+    out.push(valid(
+        "valid_recovered_ego",
+        "three links, a rotation, then a recovery: certificate seq 6 with epoch 1 (key 7), endpoints signed by the new key",
+        &recovered,
+        true,
+    ));
+
     // Rule 1: encoding.
     let base = three_links(10);
     let bytes = base.bytes();
@@ -217,6 +227,26 @@ fn base() -> Vec<Case> {
         "map key 0 written twice in the record map",
         &base,
         duplicate,
+        (1, "encoding"),
+    ));
+    // A certificate with key 7 (epoch) written as 0: the canonical form
+    // leaves a zero epoch out, so one certificate has one encoding.
+    let mut explicit = three_links(11);
+    explicit.recover(T0.plus(200));
+    let cert = cyrcles_core::cbor::Encode::to_cbor(&explicit.record.cert.body);
+    assert_eq!(&cert[cert.len() - 2..], &[0x07, 0x01]);
+    let all = explicit.bytes();
+    let at = all
+        .windows(cert.len())
+        .position(|w| w == cert.as_slice())
+        .unwrap();
+    let mut zero = all.clone();
+    zero[at + cert.len() - 1] = 0x00;
+    out.push(raw(
+        "rule1_explicit_zero_epoch",
+        "a certificate with 8 pairs whose key 7 (epoch) is 0: a zero epoch is left out",
+        &explicit,
+        zero,
         (1, "encoding"),
     ));
     let indefinite = [&[0xbf][..], &bytes[1..], &[0xff][..]].concat();

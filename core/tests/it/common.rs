@@ -111,6 +111,26 @@ impl Owner {
             .unwrap();
     }
 
+    /// A recovery: a new ego key certified with the epoch raised by one (as
+    /// a threshold of members sign it), then fresh endpoints.
+    pub fn recover(&mut self, at: UnixTime) {
+        let new_key = SecretKey::generate(&mut self.rng);
+        let cert =
+            self.record
+                .recovery_cert(new_key.public(), at, builder::DEFAULT_CERT_VALIDITY_SECS);
+        let signed = sign_with_circle(self.circles.last().unwrap(), &mut self.rng, cert);
+        self.record.set_cert(signed).unwrap();
+        self.ego = new_key;
+        self.record
+            .set_endpoints(
+                &self.ego,
+                vec![peer(2)],
+                at,
+                builder::DEFAULT_ENDPOINTS_VALIDITY_SECS,
+            )
+            .unwrap();
+    }
+
     pub fn bytes(&self) -> Vec<u8> {
         self.record.to_cbor()
     }

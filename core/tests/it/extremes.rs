@@ -160,6 +160,7 @@ fn signed_record(t: &Times) -> EgoRecord {
             CertStatus::Active
         },
         circle_index: t.links.len() as u64,
+        epoch: 0,
     };
     let endpoints = t.endpoints.map(|(issued, expires, seq)| {
         sign_with_key(
@@ -356,6 +357,7 @@ fn members_refuse_extreme_requests_without_panicking() {
         not_after: UnixTime::from_secs(na),
         status,
         circle_index: 1,
+        epoch: 0,
     };
     let ask = |purpose: Purpose, issued_at: u64| {
         RequestBody {
@@ -491,7 +493,7 @@ fn recovery_requests_with_extreme_values_are_refused_without_panicking() {
     let new_key = SecretKey::from_seed(&[0x45; 32]);
     let policy = SigningPolicy::default();
     let n = NOW.secs();
-    let request = |record: &VerifiedEgo, seq: u64, nb: u64, na: u64, issued_at: u64| {
+    let request = |record: &VerifiedEgo, epoch: u64, seq: u64, nb: u64, na: u64, issued_at: u64| {
         RecoveryBody {
             ego_id: record.ego_id(),
             peer_id: b"\x00\x24new-device".to_vec(),
@@ -503,6 +505,7 @@ fn recovery_requests_with_extreme_values_are_refused_without_panicking() {
                 not_after: UnixTime::from_secs(na),
                 status: CertStatus::Active,
                 circle_index: 1,
+                epoch,
             },
             issued_at: UnixTime::from_secs(issued_at),
             session: SESSION,
@@ -512,27 +515,56 @@ fn recovery_requests_with_extreme_values_are_refused_without_panicking() {
     let record = s.owner.verify_at(NOW);
     let share = s.shares[&member(2)].clone();
     let seq = record.cert().seq + 1;
+    let epoch = record.cert().epoch + 1;
     let end = n + DEFAULT_CERT_VALIDITY_SECS;
     for (req, want) in [
-        (request(&record, seq, n, end, MAX), Refusal::Stale),
-        (request(&record, seq, n, end, 0), Refusal::Stale),
-        (request(&record, seq, MAX, MAX, n), Refusal::BadValidity),
-        (request(&record, seq, n, MAX, n), Refusal::BadValidity),
-        (request(&record, MAX, n, end, n), Refusal::NotNext),
+        (request(&record, epoch, seq, n, end, MAX), Refusal::Stale),
+        (request(&record, epoch, seq, n, end, 0), Refusal::Stale),
+        (
+            request(&record, epoch, seq, MAX, MAX, n),
+            Refusal::BadValidity,
+        ),
+        (
+            request(&record, epoch, seq, n, MAX, n),
+            Refusal::BadValidity,
+        ),
+        (request(&record, MAX, seq, n, end, n), Refusal::NotNext),
+        (
+            request(&record, epoch - 1, seq, n, end, n),
+            Refusal::NotNext,
+        ),
+        (request(&record, epoch, 0, n, end, n), Refusal::NotNext),
     ] {
         assert_eq!(
             authorize_recovery(&req, &record, &share, NOW, &policy),
             Err(want)
         );
     }
-    // A record whose certificate seq is u64::MAX has no next certificate.
+    // The epoch orders a recovery, not the seq: a seq of u64::MAX, below
+    // the record's or equal to it is no reason to refuse.
+    for seq in [MAX, 1, seq - 1] {
+        assert!(
+            authorize_recovery(
+                &request(&record, epoch, seq, n, end, n),
+                &record,
+                &share,
+                NOW,
+                &policy
+            )
+            .is_ok(),
+            "seq {seq}"
+        );
+    }
+    // A record whose certificate epoch is u64::MAX has no next epoch.
     let mut body = s.owner.record.cert.body.clone();
-    body.seq = MAX;
+    body.epoch = MAX;
     s.owner.record.cert = s.owner.sign_current(body);
     let record = s.owner.verify_at(NOW);
-    let req = request(&record, 0, n, end, n);
-    assert_eq!(
-        authorize_recovery(&req, &record, &share, NOW, &policy),
-        Err(Refusal::NotNext)
-    );
+    for epoch in [MAX, 0] {
+        let req = request(&record, epoch, seq, n, end, n);
+        assert_eq!(
+            authorize_recovery(&req, &record, &share, NOW, &policy),
+            Err(Refusal::NotNext)
+        );
+    }
 }

@@ -73,8 +73,9 @@ fn cert() -> impl Strategy<Value = EgoCert> {
         time(),
         any::<bool>(),
         any::<u64>(),
+        prop_oneof![Just(0u64), Just(1), Just(u64::MAX), any::<u64>()],
     )
-        .prop_map(|(id, seq, ego_pk, nb, na, revoked, ci)| EgoCert {
+        .prop_map(|(id, seq, ego_pk, nb, na, revoked, ci, epoch)| EgoCert {
             ego_id: EgoId::from_bytes(id),
             seq,
             ego_pk,
@@ -86,6 +87,7 @@ fn cert() -> impl Strategy<Value = EgoCert> {
                 CertStatus::Active
             },
             circle_index: ci,
+            epoch,
         })
 }
 

@@ -29,7 +29,7 @@ fn body(c: &Circle, new_key: &SecretKey, now: UnixTime) -> RecoveryBody {
         cert: c
             .owner
             .record
-            .next_cert(new_key.public(), now, DEFAULT_CERT_VALIDITY_SECS),
+            .recovery_cert(new_key.public(), now, DEFAULT_CERT_VALIDITY_SECS),
         issued_at: now,
         session: SESSION,
     }
@@ -104,6 +104,7 @@ fn approved_friends_certify_the_new_key_and_the_old_one_is_replaced() {
     assert_eq!(after.ego_key(), new_key.public());
     assert_ne!(after.ego_key(), before.ego_key());
     assert_eq!(after.cert().seq, before.cert().seq + 1);
+    assert_eq!(after.cert().epoch, before.cert().epoch + 1);
 }
 
 #[test]
@@ -126,9 +127,19 @@ fn each_rule_refuses_the_recovery_that_breaks_it() {
     let mut b = body(&c, &new_key, NOW);
     b.issued_at = NOW.minus(3600);
     assert_eq!(refuse(&c, b, &new_key), Err(Refusal::Stale));
-    // Not the next certificate; the same key; a revocation in disguise.
+    // Not the next epoch (a rotation's, or one too far), a seq of 0; the
+    // same key; a revocation in disguise.
+    for epoch in [0, 2] {
+        let mut b = body(&c, &new_key, NOW);
+        b.cert.epoch = epoch;
+        assert_eq!(
+            refuse(&c, b, &new_key),
+            Err(Refusal::NotNext),
+            "epoch {epoch}"
+        );
+    }
     let mut b = body(&c, &new_key, NOW);
-    b.cert.seq += 1;
+    b.cert.seq = 0;
     assert_eq!(refuse(&c, b, &new_key), Err(Refusal::NotNext));
     let current = c.owner.ego.public();
     let mut b = body(&c, &new_key, NOW);
@@ -164,9 +175,75 @@ fn each_rule_refuses_the_recovery_that_breaks_it() {
     let revocation = c.owner.record.revocation(NOW, DEFAULT_CERT_VALIDITY_SECS);
     let signed = c.owner.sign_current(revocation);
     c.owner.record.set_cert(signed).unwrap();
-    let mut b = body(&c, &new_key, NOW);
-    b.cert.seq = c.owner.record.cert.body.seq + 1;
+    let b = body(&c, &new_key, NOW);
     assert_eq!(refuse(&c, b, &new_key), Err(Refusal::CertNotValid));
+}
+
+/// Circle-signed beats device-signed (docs/circle-authority.md, P3): a
+/// thief holding the lost ego key rotates it through the friends while
+/// they wait for their humans. The recovery asked for before those
+/// rotations still passes every member's check, and the record it makes
+/// wins over the thief's at every verifier, whatever the seqs: in the
+/// selection rule and in the anti-rollback memory of a verifier that saw
+/// the thief's record first.
+#[test]
+fn a_recovery_wins_over_rotations_made_while_it_waited() {
+    use cyrcles_core::record::{BestSeen, Choice, RollbackError, select};
+    let mut c = circle(956);
+    let new_key = SecretKey::generate(&mut c.owner.rng);
+    let request = body(&c, &new_key, NOW).sign(&new_key);
+    let asked = request.body.cert.clone();
+
+    // The thief's rotations, automatic at each member: seq + 1, seq + 2.
+    let mut thief = c.owner.record.clone();
+    for _ in 0..2 {
+        let key = SecretKey::generate(&mut c.owner.rng);
+        let cert = thief.next_cert(key.public(), NOW, DEFAULT_CERT_VALIDITY_SECS);
+        thief.set_cert(c.owner.sign_current(cert)).unwrap();
+    }
+    assert_eq!(thief.cert.body.seq, asked.seq + 1);
+    let thief_bytes = thief.to_cbor();
+    let dht_key = thief.ego_id().dht_key();
+    let thief_seen = cyrcles_core::record::verify(&thief_bytes, &dht_key, NOW).unwrap();
+
+    // Each member checks the request against the record it now sees.
+    let message = authorize_recovery(
+        &request,
+        &thief_seen,
+        &c.shares[&member(2)],
+        NOW,
+        &SigningPolicy::default(),
+    )
+    .unwrap();
+    let sig = c.owner.sign_current(asked.clone()).sig;
+    assert!(message.ends_with(&asked.to_cbor()));
+    let mut recovered = thief.clone();
+    recovered.set_cert(Signed { body: asked, sig }).unwrap();
+    let recovered = cyrcles_core::record::verify(&recovered.to_cbor(), &dht_key, NOW).unwrap();
+    assert!(recovered.cert().seq < thief_seen.cert().seq);
+
+    assert_eq!(
+        select(&thief_seen, &recovered).unwrap(),
+        Choice::TakeCandidate
+    );
+    assert_eq!(
+        select(&recovered, &thief_seen).unwrap(),
+        Choice::KeepCurrent
+    );
+    let memory = BestSeen::of(&thief_seen);
+    memory.check(&recovered).unwrap();
+    let memory = BestSeen::of(&recovered);
+    assert!(matches!(
+        memory.check(&thief_seen),
+        Err(RollbackError::Stale { .. })
+    ));
+    // And the thief can no longer rotate: the next rotation of its record
+    // keeps the old epoch, which the recovered record's holder refuses.
+    let mut again = recovered.record().clone();
+    let key = SecretKey::generate(&mut c.owner.rng);
+    let mut stale = thief.next_cert(key.public(), NOW, DEFAULT_CERT_VALIDITY_SECS);
+    stale.seq = u64::MAX;
+    assert!(again.set_cert(c.owner.sign_current(stale)).is_err());
 }
 
 /// Fuzz finding F1 (docs/security.md): a stranger's certificate that

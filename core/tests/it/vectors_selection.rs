@@ -127,6 +127,43 @@ fn pairs() -> Vec<(&'static str, &'static str, Snap, Snap)> {
         snap(&a),
         snap(&b),
     ));
+    // Epochs: a recovery (epoch 1) against rotations of the lost key.
+    let mut rotated = Owner::new(805);
+    for i in 0..4 {
+        rotated.rotate(T0.plus(10 + i));
+    }
+    let mut recovered = Owner::new(805);
+    recovered.recover(T0.plus(20));
+    out.push((
+        "higher_epoch_wins_over_cert_seq",
+        "the candidate has epoch 1 and certificate seq 2 (a recovery); the held record epoch 0 and seq 5",
+        snap(&rotated),
+        snap(&recovered),
+    ));
+    out.push((
+        "lower_epoch_loses",
+        "the candidate has epoch 0 and certificate seq 5; the held record epoch 1 and seq 2",
+        snap(&recovered),
+        snap(&rotated),
+    ));
+    let mut once = Owner::new(806);
+    once.rotate(T0.plus(10));
+    let mut recovered_once = Owner::new(806);
+    recovered_once.recover(T0.plus(10));
+    out.push((
+        "same_seq_higher_epoch_is_not_duplicity",
+        "certificate seq 2 in both; the candidate's has epoch 1, the held one's epoch 0",
+        snap(&once),
+        snap(&recovered_once),
+    ));
+    let mut other_recovery = twin(806, 9_004);
+    other_recovery.recover(T0.plus(10));
+    out.push((
+        "conflicting_certificates_same_epoch",
+        "two different certificates with epoch 1 and seq 2 (two recoveries) under one circle key",
+        snap(&recovered_once),
+        snap(&other_recovery),
+    ));
     // Chains.
     let mut short = Owner::new(803);
     for i in 0..4 {
@@ -235,6 +272,20 @@ fn sequences() -> Vec<(&'static str, &'static str, Vec<Snap>)> {
         "longer_chain_then_higher_cert_seq",
         "no link and certificate seq 5; 1 link and seq 2; the first again (stale: shorter chain)",
         vec![snap(&short), snap(&long), snap(&short)],
+    ));
+    let mut h = Owner::new(816);
+    for i in 0..4 {
+        h.rotate(T0.plus(10 + i));
+    }
+    let stolen = snap(&h);
+    let mut r = Owner::new(816);
+    r.recover(T0.plus(20));
+    let back = snap(&r);
+    r.rotate(T0.plus(21));
+    out.push((
+        "recovery_then_the_lost_key",
+        "epoch 0 and certificate seq 5; a recovery (epoch 1, seq 2); the seq 5 record again (stale: lower epoch); a rotation after the recovery (epoch 1, seq 3)",
+        vec![Snap(stolen.0.clone()), back, stolen, snap(&r)],
     ));
     let mut f = Owner::new(815);
     f.add_link(T0.plus(1));

@@ -157,6 +157,7 @@ fn record(x: &Extreme) -> Vec<u8> {
             CertStatus::Active
         },
         circle_index: x.circle_index,
+        epoch: 0,
     };
     let endpoints = x
         .endpoints

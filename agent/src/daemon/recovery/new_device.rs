@@ -262,7 +262,7 @@ fn request(shared: &Shared, a: &Attempt) -> (RecoveryRequest, EgoCert) {
     let now = shared.now();
     let cert = a
         .record
-        .next_cert(a.new_key.public(), now, shared.settings.cert_validity);
+        .recovery_cert(a.new_key.public(), now, shared.settings.cert_validity);
     let mut sid = [0u8; 16];
     OsRng.fill_bytes(&mut sid);
     let body = RecoveryBody {
