@@ -93,6 +93,8 @@ mod tests {
     use crate::keystore::seal::KdfParams;
 
     async fn keystore(tag: &str) -> (Keystore, SymmetricKey, std::path::PathBuf) {
+        // The time only makes the directory's name unique.
+        #[allow(clippy::disallowed_methods)]
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
