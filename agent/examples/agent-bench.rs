@@ -17,7 +17,9 @@
     clippy::expect_used,
     clippy::panic,
     clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
+    clippy::arithmetic_side_effects,
+    // A benchmark measures real time.
+    clippy::disallowed_methods
 )]
 
 mod support;
@@ -33,9 +35,7 @@ use cyrcles_agent::home::Home;
 use cyrcles_core::EgoId;
 use cyrcles_core::login::{ApprovedBy, ChallengeParams, LoginChallenge, LoginResponse};
 use cyrcles_core::record::{PeerEndpoint, VerifiedEgo, builder};
-use cyrcles_p2p::{
-    Keypair, Multiaddr, Node, NodeConfig, NodeEvent, NodeHandle, PeerId, system_clock,
-};
+use cyrcles_p2p::{Clock, Keypair, Multiaddr, Node, NodeConfig, NodeEvent, NodeHandle, PeerId};
 use rand_core::{OsRng, RngCore};
 
 const ISSUER: &str = "https://bench.test";
@@ -46,7 +46,7 @@ fn percentile(sorted: &[Duration], pct: usize) -> Duration {
 }
 
 fn challenge(ego: EgoId, code: u8) -> LoginChallenge {
-    let now = system_clock()();
+    let now = Clock::system().now();
     let mut nonce = vec![0u8; 16];
     OsRng.fill_bytes(&mut nonce);
     LoginChallenge::new(ChallengeParams {
@@ -66,7 +66,7 @@ fn challenge(ego: EgoId, code: u8) -> LoginChallenge {
 }
 
 fn target(record: &VerifiedEgo) -> (PeerId, Vec<Multiaddr>) {
-    let ep = record.live_endpoints(system_clock()()).unwrap();
+    let ep = record.live_endpoints(Clock::system().now()).unwrap();
     let p = &ep.peers[0];
     (
         PeerId::from_bytes(&p.peer_id).unwrap(),
@@ -135,7 +135,7 @@ async fn bare_signer(bootstrap: &Multiaddr) -> (NodeHandle, EgoId) {
     };
     let keys = builder::create_ego(
         &mut OsRng,
-        system_clock()(),
+        Clock::system().now(),
         builder::DEFAULT_CERT_VALIDITY_SECS,
         vec![peer],
         86_400,
@@ -179,7 +179,7 @@ async fn latency(n: usize) {
     let daemon = Daemon::start(DaemonOptions {
         home: home.clone(),
         settings: config.validate().unwrap(),
-        clock: system_clock(),
+        clock: Clock::system(),
         passphrase: None,
     })
     .await

@@ -18,7 +18,9 @@
     clippy::expect_used,
     clippy::panic,
     clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
+    clippy::arithmetic_side_effects,
+    // A benchmark measures real time.
+    clippy::disallowed_methods
 )]
 
 mod support;
@@ -30,7 +32,7 @@ use cyrcles_agent::control::client::Client;
 use cyrcles_agent::control::proto::{Reply, Request, SecretText};
 use cyrcles_agent::daemon::{Daemon, DaemonOptions};
 use cyrcles_agent::home::Home;
-use cyrcles_p2p::{Multiaddr, system_clock};
+use cyrcles_p2p::{Clock, Multiaddr};
 
 async fn agent(dir: &std::path::Path, name: &str, boot: &Multiaddr) -> (Daemon, Home) {
     let home = Home::at(dir.join(name));
@@ -45,7 +47,7 @@ async fn agent(dir: &std::path::Path, name: &str, boot: &Multiaddr) -> (Daemon, 
     let daemon = Daemon::start(DaemonOptions {
         home: home.clone(),
         settings: config.validate().unwrap(),
-        clock: system_clock(),
+        clock: Clock::system(),
         passphrase: None,
     })
     .await

@@ -20,7 +20,9 @@
     clippy::panic,
     clippy::indexing_slicing,
     clippy::cast_possible_truncation,
-    clippy::arithmetic_side_effects
+    clippy::arithmetic_side_effects,
+    // A benchmark measures real time.
+    clippy::disallowed_methods
 )]
 
 #[path = "../tests/it/common.rs"]

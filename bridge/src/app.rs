@@ -11,8 +11,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use cyrcles_core::UnixTime;
-use cyrcles_p2p::{DhtMode, Multiaddr, Node, NodeConfig, NodeEvent, NodeHandle};
+use cyrcles_p2p::{Clock, DhtMode, Multiaddr, Node, NodeConfig, NodeEvent, NodeHandle};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -26,7 +25,7 @@ use crate::config::Settings;
 use crate::error::PageError;
 use crate::keys::KeyRing;
 use crate::oidc::{authorize, discovery, logout, par, register, resource, token};
-use crate::state::{AppState, Clock, Parts, system_clock};
+use crate::state::{AppState, Parts, unix_secs};
 use crate::store::Store;
 use crate::templates::STATIC_FILES;
 use crate::{login, metrics, secrets, tasks, tls, web};
@@ -44,7 +43,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
-            clock: system_clock(),
+            clock: Clock::system(),
             listener: None,
         }
     }
@@ -116,8 +115,7 @@ async fn start_node(
     c.relay_server = settings.p2p.relay;
     c.dial_private_addrs = settings.p2p.dial_private_addrs;
     c.agent_version = format!("cyrcles-bridge/{}", env!("CARGO_PKG_VERSION"));
-    let clock = clock.clone();
-    c.clock = Arc::new(move || UnixTime::from_secs(u64::try_from(clock()).unwrap_or(0)));
+    c.clock = clock.clone();
     Node::spawn(c).await.context("cannot start the p2p node")
 }
 
@@ -126,7 +124,7 @@ impl Application {
     pub async fn build(mut settings: Settings, options: Options) -> anyhow::Result<Application> {
         let store = open_store(&settings).await?;
         let master = Arc::new(secrets::master_key(&settings)?);
-        let now = (options.clock)();
+        let now = unix_secs(options.clock.now());
         let keys = KeyRing::load(store.clone(), master.clone(), now)
             .await
             .context("cannot load the signing keys (is this the right master key?)")?;

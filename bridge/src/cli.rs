@@ -249,7 +249,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn now() -> i64 {
-    (crate::state::system_clock())()
+    crate::state::unix_secs(cyrcles_p2p::Clock::system().now())
 }
 
 async fn client(cli: &Cli, command: &ClientCommand) -> anyhow::Result<()> {

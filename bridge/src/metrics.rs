@@ -1,8 +1,6 @@
 //! HTTP metrics and the `/metrics` endpoint (Prometheus text: HTTP and DHT
 //! counters).
 
-use std::time::Instant;
-
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
@@ -82,7 +80,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
-    let start = Instant::now();
+    let start = state.clock.instant();
     let res = next.run(req).await;
     let m = &state.metrics;
     m.requests
@@ -93,7 +91,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
         .inc();
     m.seconds
         .get_or_create(&[("route", route)])
-        .observe(start.elapsed().as_secs_f64());
+        .observe(state.clock.since(start).as_secs_f64());
     res
 }
 

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use cyrcles_core::UnixTime;
 use cyrcles_core::record::SignatureCache;
 use cyrcles_p2p::NodeHandle;
 use zeroize::Zeroizing;
@@ -18,17 +19,13 @@ use crate::oidc::client::Client;
 use crate::pow::{PowChallenge, PowError, PowGate};
 use crate::store::{Store, StoreError};
 
-/// Reads the current time (Unix seconds). Injected so tests can move it.
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+/// The bridge's clock is its node's (one type: wall and monotonic time).
+pub use cyrcles_p2p::Clock;
 
-/// The system clock.
-pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-            .unwrap_or(0)
-    })
+/// A time in Unix seconds as the bridge's store, tokens and limits hold
+/// it (`i64`; the far future saturates).
+pub fn unix_secs(t: UnixTime) -> i64 {
+    i64::try_from(t.secs()).unwrap_or(i64::MAX)
 }
 
 /// Rate keys a bridge on SQLite keeps in memory (each a few hundred bytes).
@@ -57,7 +54,8 @@ pub struct Inner {
     /// Back-channel logout targets of dynamically registered clients: the
     /// rule and the client.
     pub strangers: crate::oidc::outbound::StrangerTargets,
-    /// The clock.
+    /// The clock (wall time for the protocol, monotonic time for the
+    /// client cache and the shared limits' epoch cache).
     pub clock: Clock,
     /// Key of pairwise subject identifiers.
     pub pairwise_key: Zeroizing<[u8; 32]>,
@@ -147,7 +145,7 @@ impl AppState {
         Ok(AppState(Arc::new(Inner {
             limits: match p.store.kind() {
                 crate::config::DbKind::Sqlite => Limits::memory(MAX_RATE_KEYS),
-                crate::config::DbKind::Postgres => Limits::shared(p.store.clone()),
+                crate::config::DbKind::Postgres => Limits::shared(p.store.clone(), p.clock.clone()),
             },
             load: LoadMeter::new(60, login.pow_threshold_per_minute),
             pow,
@@ -173,7 +171,7 @@ impl AppState {
 
     /// Now, in Unix seconds.
     pub fn now(&self) -> i64 {
-        (self.clock)()
+        unix_secs(self.clock.now())
     }
 
     /// Counts one event for `key` against `rate`: `Ok(Ok(()))`, or
@@ -226,7 +224,7 @@ impl AppState {
         {
             let cache = self.clients.lock().unwrap_or_else(|e| e.into_inner());
             if let Some((c, at)) = cache.get(client_id)
-                && at.elapsed() < CLIENT_CACHE_TTL
+                && self.clock.since(*at) < CLIENT_CACHE_TTL
             {
                 return Ok(Some(c.clone()));
             }
@@ -239,7 +237,10 @@ impl AppState {
         if cache.len() > 10_000 {
             cache.clear();
         }
-        cache.insert(client_id.to_string(), (client.clone(), Instant::now()));
+        cache.insert(
+            client_id.to_string(),
+            (client.clone(), self.clock.instant()),
+        );
         Ok(Some(client))
     }
 

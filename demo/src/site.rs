@@ -20,6 +20,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
+use cyrcles_bridge::state::Clock;
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreJweContentEncryptionAlgorithm,
     CoreJwsSigningAlgorithm,
@@ -131,6 +132,8 @@ pub struct Site {
     public_url: Url,
     browsers: Mutex<Browsers>,
     credentials: ClientCredentials,
+    /// Times the logins in progress.
+    clock: Clock,
 }
 
 impl std::fmt::Debug for Site {
@@ -278,6 +281,7 @@ impl Site {
             public_url: config.public_url,
             browsers: Mutex::new(Browsers::default()),
             credentials,
+            clock: Clock::system(),
         }))
     }
 
@@ -431,7 +435,8 @@ async fn login(
     let (url, csrf, nonce) = req.url();
     {
         let mut b = lock(&site.browsers);
-        b.flows.retain(|_, f| f.started.elapsed() < FLOW_TTL);
+        b.flows
+            .retain(|_, f| site.clock.since(f.started) < FLOW_TTL);
         if b.flows.len() >= MAX_ENTRIES {
             return html(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -445,7 +450,7 @@ async fn login(
                 csrf,
                 nonce,
                 verifier,
-                started: Instant::now(),
+                started: site.clock.instant(),
             },
         );
     }
@@ -483,7 +488,7 @@ async fn callback(
         );
     };
     let flow = lock(&site.browsers).flows.remove(&id);
-    let Some(flow) = flow.filter(|f| f.started.elapsed() < FLOW_TTL) else {
+    let Some(flow) = flow.filter(|f| site.clock.since(f.started) < FLOW_TTL) else {
         return failed(
             StatusCode::BAD_REQUEST,
             "No login in progress for this browser, or it took too long.",

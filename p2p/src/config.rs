@@ -1,26 +1,11 @@
 //! Node configuration: identity, addresses, mode, timers and limits.
 
 use std::fmt;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use cyrcles_core::UnixTime;
 use libp2p::{Multiaddr, identity::Keypair};
 
-/// Reads the current time. Injected so tests can move time.
-pub type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
-
-/// The system clock.
-pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        UnixTime::from_secs(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
-        )
-    })
-}
+use crate::clock::Clock;
 
 /// How the node takes part in the DHT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,7 +206,8 @@ pub struct NodeConfig {
     pub limits: Limits,
     /// Timers.
     pub timers: Timers,
-    /// The clock.
+    /// The clock (wall time for record checks, monotonic time for the
+    /// node's deadlines and rate limits).
     pub clock: Clock,
     /// Program name and version sent in identify.
     pub agent_version: String,
@@ -245,7 +231,7 @@ impl NodeConfig {
             relay_server: false,
             limits: Limits::default(),
             timers: Timers::default(),
-            clock: system_clock(),
+            clock: Clock::system(),
             agent_version: format!("cyrcles-p2p/{}", env!("CARGO_PKG_VERSION")),
             dial_private_addrs: false,
         }

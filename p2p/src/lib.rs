@@ -20,7 +20,9 @@
 //!
 //! # Layout
 //!
-//! * [`config`]: identity, addresses, mode, limits, timers, clock.
+//! * [`config`]: identity, addresses, mode, limits, timers.
+//! * [`clock`]: [`Clock`], wall and monotonic time from one source, and
+//!   [`ManualClock`] for tests.
 //! * [`handle`]: [`NodeHandle`] and the result types of its commands.
 //! * [`events`]: [`NodeEvent`] and [`Responder`].
 //! * [`metrics`]: counters and histograms, Prometheus text.
@@ -45,6 +47,7 @@
 
 pub mod addrs;
 mod behaviour;
+pub mod clock;
 pub mod codec;
 pub mod config;
 mod connections;
@@ -57,7 +60,8 @@ pub mod protocols;
 pub mod ratelimit;
 mod transport;
 
-pub use config::{Clock, DhtMode, Limits, NodeConfig, RelayLimits, Timers, system_clock};
+pub use clock::{Clock, ManualClock};
+pub use config::{DhtMode, Limits, NodeConfig, RelayLimits, Timers};
 pub use events::{NodeEvent, Responder};
 pub use handle::{
     Found, GetError, NodeHandle, Protocol, PublishError, Published, RequestError, Status, Stopped,

@@ -135,7 +135,7 @@ mod tests {
     #[test]
     fn bucket_refills_at_the_configured_rate() {
         let mut r = RateLimiter::new(60, 10);
-        let t0 = Instant::now();
+        let t0 = crate::Clock::system().instant();
         for _ in 0..60 {
             assert!(r.allow(&1u8, t0));
         }
@@ -148,9 +148,42 @@ mod tests {
     }
 
     #[test]
+    fn a_drained_bucket_refills_only_as_the_clock_moves() {
+        use crate::ManualClock;
+        use cyrcles_core::UnixTime;
+
+        let manual = ManualClock::new(UnixTime::from_secs(1_000));
+        let clock = manual.clock();
+        // Six a minute: one token back every ten seconds.
+        let mut r = RateLimiter::new(6, 10);
+        for _ in 0..6 {
+            assert!(r.allow(&"attacker", clock.instant()));
+        }
+        assert!(!r.allow(&"attacker", clock.instant()));
+        // Hammering while time stands still buys nothing.
+        for _ in 0..100 {
+            assert!(!r.allow(&"attacker", clock.instant()));
+        }
+        manual.advance(Duration::from_millis(9_900));
+        assert!(
+            !r.allow(&"attacker", clock.instant()),
+            "not before its time"
+        );
+        manual.advance(Duration::from_millis(200));
+        assert!(r.allow(&"attacker", clock.instant()), "one token back");
+        assert!(!r.allow(&"attacker", clock.instant()));
+        // A long pause refills the bucket to its burst, no more.
+        manual.advance(Duration::from_secs(3_600));
+        for _ in 0..6 {
+            assert!(r.allow(&"attacker", clock.instant()));
+        }
+        assert!(!r.allow(&"attacker", clock.instant()));
+    }
+
+    #[test]
     fn tracked_keys_stay_bounded() {
         let mut r = RateLimiter::new(1, 100);
-        let t0 = Instant::now();
+        let t0 = crate::Clock::system().instant();
         for k in 0..10_000u32 {
             r.allow(&k, t0);
         }

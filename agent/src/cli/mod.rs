@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
-use cyrcles_p2p::system_clock;
+use cyrcles_p2p::Clock;
 
 pub use args::{
     BanCommand, CircleCommand, Cli, Command, DaemonArgs, EgoCommand, FriendCommand, PolicyCommand,
@@ -329,7 +329,7 @@ async fn init(home: &Home, passphrase_file: Option<PathBuf>, json: bool) -> Resu
         .transpose()?;
     home.ensure()
         .map_err(|e| Failure::new(7, "damaged", e.to_string()))?;
-    let now = system_clock()().secs();
+    let now = Clock::system().now().secs();
     let (store, _key) =
         Keystore::create(home, passphrase.as_ref(), KdfParams::default(), now).await?;
     store.close().await;
@@ -372,7 +372,7 @@ async fn daemon(home: Home, args: DaemonArgs) -> Result<(), Failure> {
     let d = Daemon::start(DaemonOptions {
         home: home.clone(),
         settings,
-        clock: system_clock(),
+        clock: Clock::system(),
         passphrase,
     })
     .await

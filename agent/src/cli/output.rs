@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
-use cyrcles_p2p::system_clock;
+use cyrcles_p2p::Clock;
 
 use super::Failure;
 use crate::control::proto::{
@@ -124,7 +124,7 @@ fn when(secs: u64, now: u64) -> String {
 }
 
 fn now() -> u64 {
-    system_clock()().secs()
+    Clock::system().now().secs()
 }
 
 fn ego_text(e: &EgoInfo, now: u64) -> String {

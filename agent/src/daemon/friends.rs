@@ -27,7 +27,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cyrcles_core::EgoId;
 use cyrcles_core::envelope::Envelope;
@@ -301,7 +301,10 @@ pub(crate) fn on_message(
 
 async fn on_hello(shared: &Arc<Shared>, ego: EgoId, peer: PeerId, hello: InviteHello) -> Envelope {
     let nameplate = hello.nameplate;
-    let Some(slot) = lock(&shared.invites).gate.admit(&peer, Instant::now()) else {
+    let Some(slot) = lock(&shared.invites)
+        .gate
+        .admit(&peer, shared.clock.instant())
+    else {
         info!(%peer, "invite hello refused: over the rate");
         return refusal(RefusedReason::RateLimited);
     };
@@ -546,7 +549,7 @@ pub(crate) async fn accept(
     let (party, node) = me(shared, ego)?;
     let me_peer = node.peer_id();
     let deadline: tokio::time::Instant =
-        cyrcles_p2p::deadline::after(std::time::Instant::now(), FIND_FOR).into();
+        cyrcles_p2p::deadline::after(tokio::time::Instant::now().into_std(), FIND_FOR).into();
     let mut tried: HashSet<PeerId> = HashSet::new();
     let mut last = refused_error(RefusedReason::NoInvite);
     let mut found_any = false;

@@ -77,7 +77,7 @@ mod tests {
     #[test]
     fn a_peer_has_its_rate_and_all_share_the_checks() {
         let mut gate = HelloGate::default();
-        let now = Instant::now();
+        let now = cyrcles_p2p::Clock::system().instant();
         let mut held = Vec::new();
         for _ in 0..HELLOS_PER_PEER_PER_MINUTE {
             drop(gate.admit(&peer(1), now).unwrap());
@@ -90,5 +90,32 @@ mod tests {
         assert!(gate.admit(&peer(2), now).is_none());
         held.pop();
         assert!(gate.admit(&peer(3), now).is_some());
+    }
+
+    #[test]
+    fn a_peer_over_its_hello_rate_waits_for_the_clock() {
+        use std::time::Duration;
+
+        use cyrcles_core::UnixTime;
+        use cyrcles_p2p::ManualClock;
+
+        let manual = ManualClock::new(UnixTime::from_secs(1_000));
+        let clock = manual.clock();
+        let mut gate = HelloGate::default();
+        let guesser = peer(7);
+        for _ in 0..HELLOS_PER_PEER_PER_MINUTE {
+            assert!(gate.admit(&guesser, clock.instant()).is_some());
+        }
+        // Guessing on while time stands still gets nothing through.
+        for _ in 0..50 {
+            assert!(gate.admit(&guesser, clock.instant()).is_none());
+        }
+        // One hello comes back every 60 / HELLOS_PER_PEER_PER_MINUTE
+        // seconds (10 s): not a moment before.
+        manual.advance(Duration::from_millis(9_900));
+        assert!(gate.admit(&guesser, clock.instant()).is_none());
+        manual.advance(Duration::from_millis(200));
+        assert!(gate.admit(&guesser, clock.instant()).is_some());
+        assert!(gate.admit(&guesser, clock.instant()).is_none());
     }
 }

@@ -150,7 +150,8 @@ pub(crate) async fn create(
     // A node that has just started may not have joined the network yet:
     // the first publication is tried again until a peer stores it.
     let deadline: tokio::time::Instant =
-        cyrcles_p2p::deadline::after(std::time::Instant::now(), FIRST_PUBLISH_WAIT).into();
+        cyrcles_p2p::deadline::after(tokio::time::Instant::now().into_std(), FIRST_PUBLISH_WAIT)
+            .into();
     let published = loop {
         let attempt =
             tokio::time::timeout_at(deadline, publish(shared, ego_id, &node, bytes.clone()))

@@ -222,7 +222,7 @@ pub(crate) fn write<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 
 impl Shared {
     pub(crate) fn now(&self) -> UnixTime {
-        (self.clock)()
+        self.clock.now()
     }
 
     /// The data key, or the "locked" error.
@@ -274,7 +274,7 @@ impl Daemon {
             passphrase,
         } = opts;
         home.ensure()?;
-        let now = clock().secs();
+        let now = clock.now().secs();
         let (keystore, key, initialised) = if home.is_initialised() {
             let ks = Keystore::open(&home).await?;
             let key = match (ks.protection().await?, &passphrase) {

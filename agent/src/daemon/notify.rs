@@ -59,16 +59,17 @@ impl Budget {
 static DESKTOP: Mutex<Budget> = Mutex::new(Budget::new(PER_MINUTE));
 static NOTICES: Mutex<Budget> = Mutex::new(Budget::new(PER_MINUTE));
 
-fn take(budget: &Mutex<Budget>) -> Option<u64> {
+fn take(budget: &Mutex<Budget>, now: Instant) -> Option<u64> {
     budget
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .take(Instant::now())
+        .take(now)
 }
 
-/// The text of a `watch` notice, if one may go out now.
-pub(crate) fn notice_text(message: String) -> Option<String> {
-    match take(&NOTICES) {
+/// The text of a `watch` notice, if one may go out `now` (the daemon
+/// clock's instant).
+pub(crate) fn notice_text(message: String, now: Instant) -> Option<String> {
+    match take(&NOTICES, now) {
         Some(0) => Some(message),
         Some(held) => Some(format!("{message} ({held} similar notices were held back)")),
         None => None,
@@ -90,12 +91,13 @@ fn notifier() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Shows a notification (title and body) if possible.
-pub(crate) fn send(title: &str, body: &str) {
+/// Shows a notification (title and body) if possible; `now` is the
+/// daemon clock's instant.
+pub(crate) fn send(now: Instant, title: &str, body: &str) {
     let Some(program) = notifier() else {
         return;
     };
-    let body = match take(&DESKTOP) {
+    let body = match take(&DESKTOP, now) {
         Some(0) => body.to_string(),
         Some(held) => format!(
             "{body}\n({held} more notifications were held back: `cyrcles requests` lists what waits)"
@@ -131,7 +133,7 @@ mod tests {
     #[test]
     fn a_burst_is_held_back_and_counted() {
         let mut b = Budget::new(10);
-        let now = Instant::now();
+        let now = cyrcles_p2p::Clock::system().instant();
         for _ in 0..10 {
             assert_eq!(b.take(now), Some(0));
         }

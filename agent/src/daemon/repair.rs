@@ -20,7 +20,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cyrcles_core::EgoId;
 use cyrcles_core::cbor::{Decode, Encode};
@@ -82,8 +82,13 @@ pub(crate) struct Repairs(SessionTable<Repair>);
 
 impl Default for Repairs {
     fn default() -> Self {
-        Self(SessionTable::new(1, MAX_REPAIRS, REPAIR_TTL))
+        Self(table())
     }
+}
+
+/// A table with a member's repair bounds and [`REPAIR_TTL`].
+fn table<V>() -> SessionTable<V> {
+    SessionTable::new(1, MAX_REPAIRS, REPAIR_TTL)
 }
 
 impl std::fmt::Debug for Repairs {
@@ -182,7 +187,7 @@ async fn on_request(shared: &Shared, my_ego: EgoId, peer: PeerId, message: &Enve
             key: sealing,
             role,
         },
-        Instant::now(),
+        shared.clock.instant(),
     );
     if opened.is_err() {
         return refusal(refused::UNAVAILABLE);
@@ -192,7 +197,9 @@ async fn on_request(shared: &Shared, my_ego: EgoId, peer: PeerId, message: &Enve
 
 /// Takes the session of `id` if `peer` opened it.
 fn take(shared: &Shared, id: SessionId, peer: &PeerId) -> Option<Entry<Repair>> {
-    lock(&shared.repairs).0.take(&id.0, peer, Instant::now())
+    lock(&shared.repairs)
+        .0
+        .take(&id.0, peer, shared.clock.instant())
 }
 
 fn put_back(shared: &Shared, id: SessionId, r: Entry<Repair>) {
@@ -655,4 +662,49 @@ async fn gather(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use cyrcles_core::UnixTime;
+    use cyrcles_p2p::ManualClock;
+
+    use super::*;
+
+    /// Requesters that start repairs and never finish them hold every
+    /// repair session until [`REPAIR_TTL`], not a moment longer.
+    #[test]
+    fn repairs_held_open_by_attackers_are_dropped_at_the_ttl() {
+        let manual = ManualClock::new(UnixTime::from_secs(1_000));
+        let clock = manual.clock();
+        let mut repairs = table::<&str>();
+        let attackers: Vec<PeerId> = (0..MAX_REPAIRS).map(|_| PeerId::random()).collect();
+        for (n, peer) in (0u8..).zip(&attackers) {
+            assert_eq!(repairs.open([n; 16], *peer, "held", clock.instant()), Ok(0));
+        }
+        manual.advance(REPAIR_TTL.saturating_sub(Duration::from_millis(1)));
+        // Just before the TTL: still held, so a friend's repair ends one.
+        let e = repairs.take(&[0; 16], &attackers[0], clock.instant());
+        let e = e.expect("an attacker's session lives until its TTL");
+        repairs.put_back([0; 16], e);
+        let friend = PeerId::random();
+        assert_eq!(
+            repairs.open([0xf1; 16], friend, "repair", clock.instant()),
+            Ok(1)
+        );
+        assert_eq!(repairs.len(), MAX_REPAIRS);
+        // At the TTL: every attacker's session is gone.
+        manual.advance(Duration::from_millis(1));
+        assert!(
+            repairs
+                .take(&[1; 16], &attackers[1], clock.instant())
+                .is_none()
+        );
+        let other = PeerId::random();
+        assert_eq!(
+            repairs.open([0xf2; 16], other, "repair", clock.instant()),
+            Ok(0)
+        );
+        assert_eq!(repairs.len(), 2);
+    }
 }

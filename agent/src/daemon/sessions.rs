@@ -140,7 +140,7 @@ mod tests {
     #[test]
     fn one_peer_s_burst_ends_its_own_sessions_only() {
         let mut t = SessionTable::new(4, 8, Duration::from_secs(60));
-        let now = Instant::now();
+        let now = cyrcles_p2p::Clock::system().instant();
         let (friend, hostile) = (PeerId::random(), PeerId::random());
         t.open(id(0), friend, "round 1", now).unwrap();
         for n in 1..=40u8 {
@@ -162,9 +162,37 @@ mod tests {
     }
 
     #[test]
+    fn an_attacker_s_held_sessions_end_at_their_deadline_not_before() {
+        use cyrcles_core::UnixTime;
+        use cyrcles_p2p::ManualClock;
+
+        let manual = ManualClock::new(UnixTime::from_secs(1_000));
+        let clock = manual.clock();
+        let mut t = SessionTable::new(4, 8, Duration::from_secs(60));
+        let (friend, hostile) = (PeerId::random(), PeerId::random());
+        // A hostile friend's device opens its share of sessions and never
+        // sends round 2.
+        for n in 1..=4u8 {
+            t.open(id(n), hostile, "held", clock.instant()).unwrap();
+        }
+        // A millisecond before the deadline they still live.
+        manual.advance(Duration::from_millis(59_999));
+        let e = t.take(&id(1), &hostile, clock.instant()).expect("live");
+        t.put_back(id(1), e);
+        assert_eq!(t.len(), 4);
+        // At the deadline they are dead: none can be taken, and the next
+        // session opened drops them all without counting them as room made.
+        manual.advance(Duration::from_millis(1));
+        assert!(t.take(&id(2), &hostile, clock.instant()).is_none());
+        assert_eq!(t.open(id(9), friend, "round 1", clock.instant()), Ok(0));
+        assert_eq!(t.len(), 1);
+        assert!(t.take(&id(9), &friend, clock.instant()).is_some());
+    }
+
+    #[test]
     fn at_the_total_the_fullest_peer_makes_room() {
         let mut t = SessionTable::new(3, 6, Duration::from_secs(60));
-        let now = Instant::now();
+        let now = cyrcles_p2p::Clock::system().instant();
         let peers: Vec<PeerId> = (0..3).map(|_| PeerId::random()).collect();
         let mut n = 0u8;
         for (i, p) in peers.iter().enumerate() {

@@ -23,7 +23,7 @@ pub(crate) fn refusal(code: u16) -> Envelope {
 /// Tells the person (in `cyrcles watch`) about a refused request.
 pub(crate) fn notice(shared: &Shared, message: String) {
     // Strangers cause these: they are budgeted (`notify.rs`).
-    if let Some(message) = notify::notice_text(message) {
+    if let Some(message) = notify::notice_text(message, shared.clock.instant()) {
         shared.emit(WatchEvent::Notice { message });
     }
 }

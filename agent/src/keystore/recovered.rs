@@ -93,11 +93,10 @@ mod tests {
     use crate::keystore::seal::KdfParams;
 
     async fn keystore(tag: &str) -> (Keystore, SymmetricKey, std::path::PathBuf) {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
+        // A random part makes the directory's name unique.
+        let unique = rand_core::RngCore::next_u64(&mut OsRng);
         let dir = std::env::temp_dir().join(format!(
-            "cyrcles-recovered-{tag}-{}-{nanos}",
+            "cyrcles-recovered-{tag}-{}-{unique}",
             std::process::id()
         ));
         let home = Home::at(&dir);

@@ -73,7 +73,7 @@ pub async fn until_ok(agent: &Agent, args: &[&str], what: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_circle_is_shared_rotates_the_ego_key_and_grows() {
-    let bridge = Bridge::start(cyrcles_p2p::system_clock()).await;
+    let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
     let alice = Agent::start_with_config(Some(&bridge.addr), FRIEND_CONFIG).await;
     let bob = Agent::start_with_config(Some(&bridge.addr), FRIEND_CONFIG).await;
     let mut carol = Agent::start_with_config(Some(&bridge.addr), FRIEND_CONFIG).await;
@@ -231,7 +231,7 @@ async fn a_circle_is_shared_rotates_the_ego_key_and_grows() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn circle_and_friend_mistakes_get_clear_errors() {
-    let bridge = Bridge::start(cyrcles_p2p::system_clock()).await;
+    let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
     let alice = Agent::start(Some(&bridge.addr)).await;
     alice.create("main").await;
     // A code that is not one.
@@ -271,7 +271,7 @@ async fn a_signing_request_from_a_stranger_is_refused_and_shown() {
     use cyrcles_core::envelope::Envelope;
     use tokio::io::{AsyncBufReadExt, BufReader};
 
-    let bridge = Bridge::start(cyrcles_p2p::system_clock()).await;
+    let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
     let alice = Agent::start(Some(&bridge.addr)).await;
     let a = alice.create("main").await;
     let record = bridge.resolve(a).await;
@@ -355,7 +355,7 @@ async fn held_generations(agent: &Agent, owner: EgoId) -> Vec<u64> {
 /// rebuild the share, and a rotation needs it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_friends_threshold_three_offline_friends_and_a_repaired_share() {
-    let bridge = Bridge::start(cyrcles_p2p::system_clock()).await;
+    let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
     let alice = Agent::start_with_config(Some(&bridge.addr), FRIEND_CONFIG).await;
     let bob = Agent::start_with_config(Some(&bridge.addr), FRIEND_CONFIG).await;
     let mut carol = Agent::start_with_config(Some(&bridge.addr), FRIEND_CONFIG).await;
@@ -537,7 +537,7 @@ async fn the_daemon_rotates_through_friends_by_itself_and_retries() {
     use cyrcles_agent::daemon::{Daemon, DaemonOptions};
     use cyrcles_agent::home::Home;
 
-    let clock = crate::common::ManualClock::new();
+    let clock = crate::common::ManualClock::starting_now();
     let bridge = Bridge::start(clock.clock()).await;
     let dir = crate::common::TempDir::new();
     let start = |name: &str| {
@@ -576,7 +576,7 @@ async fn the_daemon_rotates_through_friends_by_itself_and_retries() {
     // Carol is away when the certificate reaches half its life: the
     // rotation fails, and `ego show` says why.
     carol_daemon.shutdown().await;
-    clock.advance(16 * 86_400);
+    clock.advance(Duration::from_secs(16 * 86_400));
     let shown = bounded(90, "the failed rotation to show", async {
         loop {
             let v = alice.json(&["ego", "show", "main"]).await;
@@ -601,7 +601,7 @@ async fn the_daemon_rotates_through_friends_by_itself_and_retries() {
     // Carol returns; after the first wait, the daemon tries again and the
     // friends certify a new key.
     let carol_daemon = start("carol").await;
-    clock.advance(61);
+    clock.advance(Duration::from_secs(61));
     let rotated = record_where(&bridge, a, "the automatic rotation", |r| {
         r.cert().seq == shared.cert().seq + 1
     })

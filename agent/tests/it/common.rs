@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -53,29 +52,8 @@ impl Drop for TempDir {
     }
 }
 
-/// A clock tests move by hand.
-#[derive(Debug, Clone)]
-pub struct ManualClock(Arc<AtomicU64>);
-
-impl ManualClock {
-    pub fn new() -> Self {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        ManualClock(Arc::new(AtomicU64::new(now)))
-    }
-    pub fn now(&self) -> UnixTime {
-        UnixTime::from_secs(self.0.load(Ordering::SeqCst))
-    }
-    pub fn advance(&self, secs: u64) {
-        self.0.fetch_add(secs, Ordering::SeqCst);
-    }
-    pub fn clock(&self) -> Clock {
-        let c = self.0.clone();
-        Arc::new(move || UnixTime::from_secs(c.load(Ordering::SeqCst)))
-    }
-}
+/// A clock tests move by hand (wall and monotonic time together).
+pub use cyrcles_p2p::ManualClock;
 
 /// What a CLI command printed and returned.
 #[derive(Debug)]
@@ -311,7 +289,7 @@ impl Bridge {
     }
 
     pub fn now(&self) -> UnixTime {
-        (self.clock)()
+        self.clock.now()
     }
 
     /// Resolves an ego until a record matching `pred` is found.

@@ -7,7 +7,7 @@ use crate::common::{Agent, Bridge, TempDir, cli};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_created_ego_is_found_and_verified_by_another_node() {
-    let bridge = Bridge::start(cyrcles_p2p::system_clock()).await;
+    let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
     let agent = Agent::start(Some(&bridge.addr)).await;
     // A fresh home was initialised without a passphrase, and said so.
     assert!(
@@ -48,7 +48,7 @@ async fn a_created_ego_is_found_and_verified_by_another_node() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn egos_have_their_own_network_identity() {
-    let bridge = Bridge::start(cyrcles_p2p::system_clock()).await;
+    let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
     let agent = Agent::start(Some(&bridge.addr)).await;
     let a = agent.create("family").await;
     let b = agent.create("work").await;
@@ -145,7 +145,7 @@ async fn mistakes_get_clear_errors_and_distinct_exit_codes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revocation_is_published_and_ends_the_ego() {
-    let bridge = Bridge::start(cyrcles_p2p::system_clock()).await;
+    let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
     let agent = Agent::start(Some(&bridge.addr)).await;
     let id = agent.create("old").await;
     let before = bridge.resolve(id).await;

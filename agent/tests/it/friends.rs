@@ -92,7 +92,7 @@ pub async fn befriend(a: &Agent, a_ego: &str, b_name: &str, b: &Agent, b_ego: &s
 }
 
 pub async fn two_agents() -> (Bridge, Agent, Agent, EgoId, EgoId) {
-    let bridge = Bridge::start(cyrcles_p2p::system_clock()).await;
+    let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
     let alice = Agent::start(Some(&bridge.addr)).await;
     let bob = Agent::start(Some(&bridge.addr)).await;
     let a = alice.create("main").await;

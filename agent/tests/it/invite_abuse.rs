@@ -97,7 +97,7 @@ async fn a_real_invite_completes_while_a_stranger_polls_and_sends_junk_hellos() 
     let invite = Invite::open(&alice, "main", "bob").await;
     let nameplate = nameplate_of(invite.code());
     let (stranger, mut events) =
-        Bridge::start_with_events(cyrcles_p2p::system_clock(), Some(&bridge.addr)).await;
+        Bridge::start_with_events(cyrcles_p2p::Clock::system(), Some(&bridge.addr)).await;
     tokio::spawn(async move { while events.recv().await.is_some() {} });
 
     // It polls every key it can compute, and sends junk to every node it
@@ -201,10 +201,11 @@ async fn squatter(
     bridge: &Bridge,
     keys: &[[u8; 32]],
     how: Squat,
-) -> (Bridge, tokio::sync::mpsc::UnboundedReceiver<InviteHello>) {
+) -> (Bridge, tokio::sync::mpsc::Receiver<InviteHello>) {
     let (node, mut events) =
-        Bridge::start_with_events(cyrcles_p2p::system_clock(), Some(&bridge.addr)).await;
-    let (seen, heard) = tokio::sync::mpsc::unbounded_channel();
+        Bridge::start_with_events(cyrcles_p2p::Clock::system(), Some(&bridge.addr)).await;
+    // Bounded: the test fails past one hello, so 16 is plenty to see it.
+    let (seen, heard) = tokio::sync::mpsc::channel(16);
     let me = node.node.peer_id();
     tokio::spawn(async move {
         while let Some(event) = events.recv().await {
@@ -215,7 +216,7 @@ async fn squatter(
                 continue;
             };
             if let Ok(h) = message.open::<InviteHello>(1024) {
-                let _ = seen.send(h);
+                let _ = seen.try_send(h);
             }
             let party = Party {
                 ego_id: EgoId::from_bytes([0x5a; 32]),

@@ -12,7 +12,7 @@ use cyrcles_core::record::VerifiedEgo;
 use crate::common::{Agent, Bridge, ISSUER, bounded};
 
 async fn setup() -> (Bridge, Agent, EgoId, VerifiedEgo) {
-    let bridge = Bridge::start(cyrcles_p2p::system_clock()).await;
+    let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
     let agent = Agent::start(Some(&bridge.addr)).await;
     let id = agent.create("gaming").await;
     let record = bridge.resolve(id).await;
@@ -433,7 +433,7 @@ async fn a_desktop_notification_announces_each_request() {
         dir.path().display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let bridge = Bridge::start(cyrcles_p2p::system_clock()).await;
+    let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
     let agent = Agent::start_with_env(
         Some(&bridge.addr),
         vec![
@@ -502,7 +502,7 @@ async fn a_desktop_notification_announces_each_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_policy_from_before_origins_were_recorded_answers_policy() {
     use sqlx::Connection;
-    let bridge = Bridge::start(cyrcles_p2p::system_clock()).await;
+    let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
     let mut agent = Agent::start(Some(&bridge.addr)).await;
     let id = agent.create("gaming").await;
     let record = bridge.resolve(id).await;

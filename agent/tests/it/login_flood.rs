@@ -22,7 +22,7 @@ use crate::common::{Agent, Bridge, bounded};
 const PERSON_IP: &str = "203.0.113.7";
 
 async fn setup() -> (Bridge, Agent, EgoId, VerifiedEgo) {
-    let bridge = Bridge::start(cyrcles_p2p::system_clock()).await;
+    let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
     let agent = Agent::start(Some(&bridge.addr)).await;
     let id = agent.create("main").await;
     let record = bridge.resolve(id).await;
@@ -164,7 +164,7 @@ async fn a_hostile_node_flooding_an_ego_leaves_the_bridge_s_login_through() {
     // node with challenges claiming the person's bridge and site, from
     // made-up browsers everywhere, as fast as the node lets one peer
     // send (120 a minute, 8 at a time).
-    let evil = Bridge::start(cyrcles_p2p::system_clock()).await;
+    let evil = Bridge::start(cyrcles_p2p::Clock::system()).await;
     let e = evil.clone();
     let flood = Flood::start(&evil, &record, 200, 16, move |i| {
         e.challenge_from(id, "shop", 1, &format!("198.51.{}.{}", i % 200, i % 7))
@@ -205,7 +205,7 @@ async fn a_flood_does_not_make_the_person_s_later_logins_rate_limited() {
     let (bridge, agent, id, record) = setup().await;
     // A hostile node claims the person's bridge and many of its sites,
     // enough to spend every quota of the person's many times over.
-    let evil = Bridge::start(cyrcles_p2p::system_clock()).await;
+    let evil = Bridge::start(cyrcles_p2p::Clock::system()).await;
     let e = evil.clone();
     let flood = Flood::start(&evil, &record, 100, 8, move |i| {
         e.challenge_from(id, &format!("site{}", i % 25), 1, &format!("192.0.2.{i}"))

@@ -12,7 +12,7 @@ use crate::common::{Agent, Bridge, ISSUER, ManualClock, TempDir, bounded, cli};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_keeps_egos_policies_and_bans() {
-    let bridge = Bridge::start(cyrcles_p2p::system_clock()).await;
+    let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
     let mut agent = Agent::start(Some(&bridge.addr)).await;
     let id = agent.create("gaming").await;
     agent
@@ -111,7 +111,7 @@ pub(crate) fn settings(bridge: &Bridge) -> cyrcles_agent::config::Settings {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ego_key_rotates_when_the_clock_says_so() {
-    let clock = ManualClock::new();
+    let clock = ManualClock::starting_now();
     let bridge = Bridge::start(clock.clock()).await;
     let dir = TempDir::new();
     let home = dir.path().join("home");
@@ -135,7 +135,7 @@ async fn the_ego_key_rotates_when_the_clock_says_so() {
     // same maintenance pass renews the day-long endpoints (which it checks
     // after the rotation), so a record with endpoints signed at the new
     // time proves the pass ran before the certificate is looked at.
-    clock.advance(14 * 86_400);
+    clock.advance(Duration::from_secs(14 * 86_400));
     let day14 = clock.now();
     let renewed = bridge
         .resolve_where(id, |r| r.endpoints().is_some_and(|e| e.issued_at == day14))
@@ -145,7 +145,7 @@ async fn the_ego_key_rotates_when_the_clock_says_so() {
     assert_eq!(v["cert_seq"], 1);
 
     // Past half of the 30 days: the daemon certifies a new key by itself.
-    clock.advance(2 * 86_400);
+    clock.advance(Duration::from_secs(2 * 86_400));
     let v = bounded(20, "the rotation", async {
         loop {
             let v = cli(&home, &["--json", "ego", "show", "gaming"]).await.ok();
@@ -189,7 +189,7 @@ async fn the_ego_key_rotates_when_the_clock_says_so() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_passphrase_keystore_starts_locked_and_unlocks() {
-    let bridge = Bridge::start(cyrcles_p2p::system_clock()).await;
+    let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
     let dir = TempDir::new();
     let home = dir.path().join("home");
     let pass = dir.path().join("pass");

@@ -70,7 +70,7 @@ fn calls_in(file: &std::path::Path) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_flood_raises_a_bounded_number_of_notifications() {
-    let bridge = Bridge::start(cyrcles_p2p::system_clock()).await;
+    let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
     let dir = TempDir::new();
     let (agent, calls) = agent_with_fake_notifier(&bridge, &dir).await;
     let id = agent.create("main").await;
@@ -79,7 +79,7 @@ async fn a_login_flood_raises_a_bounded_number_of_notifications() {
     // each one that is admitted prompts the person.
     let mut floods = tokio::task::JoinSet::new();
     for n in 0..2 {
-        let evil = Bridge::start(cyrcles_p2p::system_clock()).await;
+        let evil = Bridge::start(cyrcles_p2p::Clock::system()).await;
         let record = record.clone();
         floods.spawn(async move {
             let mut sends = tokio::task::JoinSet::new();
@@ -152,7 +152,7 @@ fn refusal_code(e: &Envelope) -> Option<u16> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strangers_circle_messages_are_refused_and_their_notices_bounded() {
-    let bridge = Bridge::start(cyrcles_p2p::system_clock()).await;
+    let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
     let agent = Agent::start(Some(&bridge.addr)).await;
     let id = agent.create("main").await;
     let record = bridge.resolve(id).await;
@@ -168,7 +168,7 @@ async fn strangers_circle_messages_are_refused_and_their_notices_bounded() {
         .unwrap();
     let mut events = BufReader::new(watch.stdout.take().unwrap()).lines();
     let (stranger, mut ev) =
-        Bridge::start_with_events(cyrcles_p2p::system_clock(), Some(&bridge.addr)).await;
+        Bridge::start_with_events(cyrcles_p2p::Clock::system(), Some(&bridge.addr)).await;
     tokio::spawn(async move { while ev.recv().await.is_some() {} });
     let (peer, addrs) = bridge.target(&record);
     let send = |m: Envelope| {

@@ -82,7 +82,7 @@ async fn login(bridge: &Bridge, agent: &Agent, record: &VerifiedEgo, to: &Verifi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn friends_recover_a_lost_ego_onto_a_new_device() {
-    let bridge = Bridge::start(cyrcles_p2p::system_clock()).await;
+    let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
     let mut alice = start(&bridge).await;
     let bob = start(&bridge).await;
     let carol = start(&bridge).await;
@@ -242,7 +242,7 @@ async fn friends_recover_a_lost_ego_onto_a_new_device() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recover_mistakes_get_clear_errors() {
-    let bridge = Bridge::start(cyrcles_p2p::system_clock()).await;
+    let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
     let agent = start(&bridge).await;
     let dir = TempDir::new();
     let bad = dir.path().join("kit.json");

@@ -58,7 +58,7 @@ fn incoming(v: &Value, ego: EgoId, state: &str) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_recovery_completes_after_junk_requests_were_sent_and_denied() {
-    let bridge = Bridge::start(cyrcles_p2p::system_clock()).await;
+    let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
     let mut alice = start(&bridge).await;
     let bob = start(&bridge).await;
     let carol = start(&bridge).await;
@@ -101,7 +101,7 @@ async fn a_real_recovery_completes_after_junk_requests_were_sent_and_denied() {
     let mut strangers = Vec::new();
     for _ in 0..9 {
         let (s, mut events) =
-            Bridge::start_with_events(cyrcles_p2p::system_clock(), Some(&bridge.addr)).await;
+            Bridge::start_with_events(cyrcles_p2p::Clock::system(), Some(&bridge.addr)).await;
         tokio::spawn(async move { while events.recv().await.is_some() {} });
         strangers.push(s);
     }

@@ -75,10 +75,7 @@ pub struct Agent {
 }
 
 pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    cyrcles_p2p::Clock::system().now().secs()
 }
 
 fn matches(ch: &LoginChallenge, code: Option<u8>, ip: &str) -> bool {

@@ -42,7 +42,9 @@
     clippy::cast_possible_wrap,
     clippy::cast_precision_loss,
     clippy::cast_sign_loss,
-    clippy::arithmetic_side_effects
+    clippy::arithmetic_side_effects,
+    // A load generator measures real time.
+    clippy::disallowed_methods
 )]
 
 #[path = "../../tests/it/common.rs"]

@@ -37,6 +37,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use cyrcles_p2p::Clock;
 pub use memory::MemoryLimits;
 
 use crate::store::{Store, StoreError};
@@ -195,8 +196,10 @@ pub enum Limits {
     Shared {
         /// The database.
         store: Store,
-        /// The epoch last read, and when.
+        /// The epoch last read, and when (by `clock`).
         epoch: Mutex<Option<(u32, Instant)>>,
+        /// The bridge's clock.
+        clock: Clock,
     },
 }
 
@@ -206,11 +209,12 @@ impl Limits {
         Limits::Memory(MemoryLimits::new(max_keys))
     }
 
-    /// In `store`.
-    pub fn shared(store: Store) -> Self {
+    /// In `store`; `clock` times the epoch cache.
+    pub fn shared(store: Store, clock: Clock) -> Self {
         Limits::Shared {
             store,
             epoch: Mutex::new(None),
+            clock,
         }
     }
 
@@ -220,8 +224,8 @@ impl Limits {
     }
 
     fn remember_epoch(&self, e: u32) {
-        if let Limits::Shared { epoch, .. } = self {
-            *epoch.lock().unwrap_or_else(|p| p.into_inner()) = Some((e, Instant::now()));
+        if let Limits::Shared { epoch, clock, .. } = self {
+            *epoch.lock().unwrap_or_else(|p| p.into_inner()) = Some((e, clock.instant()));
         }
     }
 
@@ -245,10 +249,14 @@ impl LimitStore for Limits {
     async fn pow_epoch(&self) -> Result<u32, StoreError> {
         match self {
             Limits::Memory(m) => m.pow_epoch().await,
-            Limits::Shared { store, epoch } => {
+            Limits::Shared {
+                store,
+                epoch,
+                clock,
+            } => {
                 let cached = *epoch.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some((e, at)) = cached
-                    && at.elapsed() < EPOCH_CACHE
+                    && clock.since(at) < EPOCH_CACHE
                 {
                     return Ok(e);
                 }

@@ -505,7 +505,8 @@ pub async fn status(
         };
         if wait > 0 && !settled(&ch) {
             let deadline: tokio::time::Instant =
-                cyrcles_p2p::deadline::after_secs(std::time::Instant::now(), wait).into();
+                cyrcles_p2p::deadline::after_secs(tokio::time::Instant::now().into_std(), wait)
+                    .into();
             // `None` past the watch's bounds: answer at once. Dropped on
             // every way out, which releases the place.
             if let Some(waiter) = state.watch.subscribe(&ch.id) {

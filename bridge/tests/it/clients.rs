@@ -5,6 +5,7 @@
 //! grants, unused clients and the consents of removed clients are purged.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use cyrcles_bridge::tasks::purge_once;
 use openidconnect::OAuth2TokenResponse;
@@ -276,4 +277,32 @@ async fn revoked_grants_and_consents_of_removed_clients_are_purged() {
     assert_eq!(r.status(), 204);
     purge_once(&bridge.state).await.unwrap();
     assert_eq!(bridge.state.store.rows("consents").await.unwrap(), 0);
+}
+
+/// A client removed behind this instance's back (by another instance on
+/// the same database) is served from the cache for at most its 5 s by the
+/// bridge's clock, then read again: gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_client_is_read_again_once_its_cache_entry_is_stale() {
+    let bridge = TestBridge::start().await;
+    let (id, _) = bridge.confidential().await;
+    assert!(bridge.state.client(&id).await.unwrap().is_some());
+    assert!(
+        bridge
+            .state
+            .store
+            .delete_client(&id, bridge.clock.now())
+            .await
+            .unwrap()
+    );
+    bridge.clock.0.advance(Duration::from_millis(4_999));
+    assert!(
+        bridge.state.client(&id).await.unwrap().is_some(),
+        "cached for 5 s"
+    );
+    bridge.clock.0.advance(Duration::from_millis(1));
+    assert!(
+        bridge.state.client(&id).await.unwrap().is_none(),
+        "read again after 5 s"
+    );
 }

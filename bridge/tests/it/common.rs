@@ -1,7 +1,6 @@
 //! A bridge, an agent peer and a relying party, for tests.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,7 +14,7 @@ use cyrcles_core::login::{ApprovedBy, DenyReason, LoginResponse};
 use cyrcles_core::record::PeerEndpoint;
 use cyrcles_core::record::builder;
 use cyrcles_core::{SecretKey, UnixTime};
-use cyrcles_p2p::{DhtMode, Keypair, Node, NodeConfig, NodeEvent, NodeHandle};
+use cyrcles_p2p::{Clock, DhtMode, Keypair, ManualClock, Node, NodeConfig, NodeEvent, NodeHandle};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
     ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier,
@@ -34,23 +33,25 @@ pub async fn bounded<F: std::future::Future>(secs: u64, what: &str, f: F) -> F::
         .unwrap_or_else(|_| panic!("{what} took more than {secs} s"))
 }
 
-/// A clock tests can move.
+/// A clock tests can move: a [`ManualClock`] (wall and monotonic time
+/// together) read in the bridge's `i64` seconds.
 #[derive(Clone)]
-pub struct TestClock(pub Arc<AtomicI64>);
+pub struct TestClock(pub ManualClock);
 
 impl TestClock {
     pub fn new() -> Self {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
-        Self(Arc::new(AtomicI64::new(now)))
+        Self(ManualClock::starting_now())
     }
     pub fn advance(&self, secs: i64) {
-        self.0.fetch_add(secs, Ordering::SeqCst);
+        self.0
+            .advance(Duration::from_secs(u64::try_from(secs).unwrap()));
     }
     pub fn now(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
+        cyrcles_bridge::state::unix_secs(self.0.now())
+    }
+    /// The clock to give a bridge or a node.
+    pub fn clock(&self) -> Clock {
+        self.0.clock()
     }
 }
 
@@ -190,11 +191,10 @@ impl TestBridge {
         env.extend(o.env.clone());
         let settings = Config::load(None, env).unwrap().validate().unwrap();
         let clock = o.clock.clone();
-        let c = clock.0.clone();
         let app = Application::build(
             settings,
             Options {
-                clock: Arc::new(move || c.load(Ordering::SeqCst)),
+                clock: clock.clock(),
                 listener: Some(listener),
             },
         )
@@ -327,12 +327,11 @@ impl TestAgent {
         // A real agent sees a bridge a few times a minute; the tests and the
         // load generator send it far more.
         c.limits.requests_per_peer_per_minute = 1_000_000;
-        let clock = bridge.clock.clone();
-        c.clock = Arc::new(move || UnixTime::from_secs(clock.now() as u64));
+        c.clock = bridge.clock.clock();
         let (node, events) = Node::spawn(c).await.unwrap();
         let status = node.status().await.unwrap();
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
-        let now = UnixTime::from_secs(bridge.clock.now() as u64);
+        let now = bridge.clock.0.now();
         let peer = PeerEndpoint {
             peer_id: node.peer_id().to_bytes(),
             addrs: status.listen_addrs.iter().map(|a| a.to_vec()).collect(),

@@ -5,10 +5,11 @@
 use cyrcles_bridge::config::DbKind;
 use cyrcles_bridge::limits::{LimitStore, Limits, Rate, Spend};
 use cyrcles_bridge::store::Store;
+use cyrcles_p2p::{Clock, ManualClock};
 
 use crate::common::postgres_db;
 
-async fn every_store() -> Vec<(&'static str, Limits)> {
+async fn sqlite_store() -> Store {
     let dir = std::env::temp_dir().join(format!(
         "cyrcles-limits-test-{}",
         cyrcles_bridge::random::id()
@@ -17,15 +18,20 @@ async fn every_store() -> Vec<(&'static str, Limits)> {
     let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
     let sqlite = Store::connect(&url, DbKind::Sqlite, 4).await.unwrap();
     sqlite.migrate().await.unwrap();
+    sqlite
+}
+
+async fn every_store() -> Vec<(&'static str, Limits)> {
+    let sqlite = sqlite_store().await;
     let mut out = vec![
         ("memory", Limits::memory(1_000)),
-        ("sql on sqlite", Limits::shared(sqlite)),
+        ("sql on sqlite", Limits::shared(sqlite, Clock::system())),
     ];
     match postgres_db().await {
         Some(url) => {
             let pg = Store::connect(&url, DbKind::Postgres, 4).await.unwrap();
             pg.migrate().await.unwrap();
-            out.push(("sql on postgres", Limits::shared(pg)));
+            out.push(("sql on postgres", Limits::shared(pg, Clock::system())));
         }
         None => {
             eprintln!("CYRCLES_TEST_POSTGRES_URL is not set: PostgreSQL limits not tested")
@@ -112,4 +118,33 @@ async fn rates_and_the_spent_set_keep_one_contract_everywhere() {
             "{name}"
         );
     }
+}
+
+/// Instances sharing the database: one ends the proof-of-work epoch (its
+/// spent set filled up); another keeps the epoch it read for 2 s by its
+/// clock, then reads the new one.
+#[tokio::test]
+async fn a_shared_epoch_is_read_again_once_its_cache_is_stale() {
+    const T0: i64 = 1_800_000_000;
+    let store = sqlite_store().await;
+    let manual = ManualClock::starting_now();
+    let here = Limits::shared(store.clone(), manual.clock());
+    let there = Limits::shared(store, manual.clock());
+    let e = here.pow_epoch().await.unwrap();
+    // The other instance's set holds one live tag: the second ends the
+    // epoch.
+    assert_eq!(there.pow_epoch().await.unwrap(), e);
+    assert_eq!(
+        there.spend(e, &[1; 16], T0 + 300, 1, T0).await.unwrap(),
+        Spend::Fresh
+    );
+    let Spend::EpochEnded { current } = there.spend(e, &[2; 16], T0 + 300, 1, T0).await.unwrap()
+    else {
+        panic!("the full set did not end its epoch");
+    };
+    assert_ne!(current, e);
+    manual.advance(std::time::Duration::from_millis(1_999));
+    assert_eq!(here.pow_epoch().await.unwrap(), e, "cached for 2 s");
+    manual.advance(std::time::Duration::from_millis(1));
+    assert_eq!(here.pow_epoch().await.unwrap(), current, "read again after");
 }

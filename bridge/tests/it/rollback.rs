@@ -4,10 +4,7 @@
 //! certificate has expired, an older certificate that is still valid (a
 //! longer one, perhaps for a key the owner replaced) is refused, not taken.
 
-use std::sync::Arc;
-
 use cyrcles_bridge::login::resolve::{ResolveError, resolve};
-use cyrcles_core::UnixTime;
 use cyrcles_core::cbor::Encode;
 use cyrcles_p2p::{DhtMode, Keypair, Node, NodeConfig};
 
@@ -48,8 +45,7 @@ async fn an_older_certificate_is_refused_after_the_newest_expires() {
     c.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
     c.bootstrap = vec![bridge.p2p_addr.clone()];
     c.mode = DhtMode::Auto;
-    let t = clock.clone();
-    c.clock = Arc::new(move || UnixTime::from_secs(t.now() as u64));
+    c.clock = clock.clock();
     let (replayer, _events) = Node::spawn(c).await.unwrap();
     bounded(90, "the old record is put back", async {
         loop {

@@ -3,7 +3,7 @@
 //! ids that do not exist, or opens long polls and drops them; the map keeps
 //! nothing for either, and a real long poll still wakes on the answer.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::Value;
@@ -86,7 +86,7 @@ async fn abandoned_long_polls_are_released_and_a_real_one_wakes_on_the_answer() 
         let b = b.clone();
         let url = format!("{wait}/status?wait=25");
         async move {
-            let started = Instant::now();
+            let started = cyrcles_p2p::Clock::system().instant();
             let v: Value = b.get(url).send().await.unwrap().json().await.unwrap();
             (v, started.elapsed())
         }
@@ -129,7 +129,7 @@ async fn waiters_per_challenge_are_bounded() {
     })
     .await;
     // One more is answered at once, without joining the waiters.
-    let started = Instant::now();
+    let started = cyrcles_p2p::Clock::system().instant();
     let v: Value = b
         .get(format!("{wait}/status?wait=25"))
         .send()

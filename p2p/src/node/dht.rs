@@ -20,7 +20,8 @@ use libp2p::kad::store::RecordStore;
 use libp2p::kad::{self, GetRecordOk, PeerRecord, QueryResult, Quorum, Record, RecordKey};
 use libp2p::swarm::ConnectionId;
 
-use super::{Admit, EventLoop, elapsed, expiry};
+use super::{Admit, EventLoop, elapsed};
+use crate::deadline::record_expiry;
 use crate::events::NodeEvent;
 use crate::handle::{Found, GetError, PublishError, Published, Reply};
 use crate::metrics::Rejection;
@@ -99,7 +100,8 @@ impl EventLoop {
                 QueryResult::PutRecord(result) => {
                     if let Some(mut state) = self.puts.remove(&id) {
                         let outcome = if result.is_ok() { "ok" } else { "no_quorum" };
-                        self.metrics.put_done(outcome, elapsed(state.started));
+                        self.metrics
+                            .put_done(outcome, elapsed(&self.clock, state.started));
                         if let Some(reply) = state.reply.take() {
                             let stored_at = usize::try_from(stats.num_successes()).unwrap_or(0);
                             let _ = reply.send(Ok(Published { stored_at }));
@@ -114,7 +116,7 @@ impl EventLoop {
 
     /// A record a peer asks us to store.
     fn inbound_put(&mut self, source: PeerId, connection: ConnectionId, mut record: Record) {
-        if !self.put_limiter.allow(&source, Instant::now()) {
+        if !self.put_limiter.allow(&source, self.clock.instant()) {
             self.metrics.rejected(Rejection::RateLimited);
             return;
         }
@@ -199,7 +201,7 @@ impl EventLoop {
                 }
             }
         };
-        let cert_end = expiry(candidate.cert().not_after, now);
+        let cert_end = record_expiry(candidate.cert().not_after, now, self.clock.instant());
         record.expires = Some(record.expires.map_or(cert_end, |e| e.min(cert_end)));
         let stored_key = record.key.clone();
         match self.swarm.behaviour_mut().kad.store_mut().put(record) {
@@ -235,7 +237,7 @@ impl EventLoop {
             GetState {
                 key,
                 reply,
-                started: Instant::now(),
+                started: self.clock.instant(),
                 best: None,
                 best_peers: HashSet::new(),
                 correct: HashSet::new(),
@@ -313,7 +315,7 @@ impl EventLoop {
         let Some(mut state) = self.gets.remove(&id) else {
             return;
         };
-        let seconds = elapsed(state.started);
+        let seconds = elapsed(&self.clock, state.started);
         let Some(best) = state.best.take() else {
             let (outcome, err) = if timed_out {
                 ("timeout", GetError::Timeout)
@@ -384,7 +386,11 @@ impl EventLoop {
     /// certificate.
     fn dht_record(&self, ego: &VerifiedEgo) -> Record {
         let mut record = Record::new(record_key(&ego.dht_key()), ego.bytes().to_vec());
-        record.expires = Some(expiry(ego.cert().not_after, self.now()));
+        record.expires = Some(record_expiry(
+            ego.cert().not_after,
+            self.now(),
+            self.clock.instant(),
+        ));
         record
     }
 
@@ -425,7 +431,7 @@ impl EventLoop {
                     id,
                     PutState {
                         reply: Some(reply),
-                        started: Instant::now(),
+                        started: self.clock.instant(),
                     },
                 );
             }
@@ -459,7 +465,7 @@ impl EventLoop {
                     id,
                     PutState {
                         reply: None,
-                        started: Instant::now(),
+                        started: self.clock.instant(),
                     },
                 );
                 count += 1;

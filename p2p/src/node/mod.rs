@@ -28,7 +28,8 @@ use cyrcles_core::record::SignatureCache;
 
 use crate::addrs::{IpPrefix, first_ip};
 use crate::behaviour::{self, Behaviour, BehaviourEvent};
-use crate::config::{Clock, NodeConfig, Timers};
+use crate::clock::Clock;
+use crate::config::{NodeConfig, Timers};
 use crate::events::NodeEvent;
 use crate::handle::{Command, NodeHandle, Protocol, Reply, RequestError, Status};
 use crate::metrics::Metrics;
@@ -97,7 +98,9 @@ impl Node {
         }
         // Wait for the listeners to bind, so that the handle's first
         // `status()` already shows the addresses.
-        let deadline = crate::deadline::after_secs(Instant::now(), 10).into();
+        // (A wait inside this task: tokio's time.)
+        let deadline =
+            crate::deadline::after_secs(tokio::time::Instant::now().into_std(), 10).into();
         while !pending.is_empty() {
             match tokio::time::timeout_at(deadline, swarm.select_next_some()).await {
                 Ok(SwarmEvent::NewListenAddr { listener_id, .. }) => {
@@ -403,7 +406,7 @@ impl EventLoop {
     }
 
     pub(crate) fn now(&self) -> cyrcles_core::UnixTime {
-        (self.clock)()
+        self.clock.now()
     }
 
     pub(crate) fn emit(&mut self, event: NodeEvent) -> bool {
@@ -517,7 +520,7 @@ impl EventLoop {
     /// drops rendezvous announcements past their lifetime.
     fn sweep(&mut self) {
         use libp2p::kad::store::RecordStore;
-        let instant = Instant::now();
+        let instant = self.clock.instant();
         let now = self.now();
         let store = self.swarm.behaviour_mut().kad.store_mut();
         let expired: Vec<kad::RecordKey> = store
@@ -573,16 +576,9 @@ fn cert_alive(bytes: &[u8], now: cyrcles_core::UnixTime) -> bool {
     })
 }
 
-/// Seconds as f64 since `start`, for histograms.
-pub(crate) fn elapsed(start: Instant) -> f64 {
-    start.elapsed().as_secs_f64()
-}
-
-/// The instant at which a record whose certificate ends at `not_after`
-/// (plus the allowed skew) expires, seen from `now`; capped, never
-/// overflowing whatever the record says.
-pub(crate) fn expiry(not_after: cyrcles_core::UnixTime, now: cyrcles_core::UnixTime) -> Instant {
-    crate::deadline::record_expiry(not_after, now, Instant::now())
+/// Seconds as f64 since `start` (an instant of `clock`), for histograms.
+pub(crate) fn elapsed(clock: &Clock, start: Instant) -> f64 {
+    clock.since(start).as_secs_f64()
 }
 
 /// Peers are identified by the last `/p2p/` component of an address.

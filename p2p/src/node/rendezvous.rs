@@ -96,7 +96,7 @@ impl EventLoop {
 
     /// An announcement another peer asks us to keep.
     pub(crate) fn inbound_provider(&mut self, source: PeerId, mut record: ProviderRecord) {
-        if !self.put_limiter.allow(&source, Instant::now()) {
+        if !self.put_limiter.allow(&source, self.clock.instant()) {
             self.metrics.rejected(Rejection::RateLimited);
             return;
         }
@@ -117,7 +117,7 @@ impl EventLoop {
         // network, like records (`quota.rs`), and forgotten at its expiry.
         let slot = (record.key.clone(), source);
         let expires =
-            crate::deadline::after_secs(Instant::now(), self.timers.rendezvous_ttl.as_secs());
+            crate::deadline::after_secs(self.clock.instant(), self.timers.rendezvous_ttl.as_secs());
         record.expires = Some(record.expires.map_or(expires, |e| e.min(expires)));
         if !self.providers.holds(&slot) {
             let group = self.group_of(&source, None);

@@ -52,7 +52,7 @@ impl EventLoop {
             (protocol, id),
             PendingRequest {
                 reply,
-                started: Instant::now(),
+                started: self.clock.instant(),
             },
         );
     }
@@ -82,7 +82,8 @@ impl EventLoop {
             } => {
                 if let Some(p) = self.requests.remove(&(protocol, request_id)) {
                     self.metrics.request(label, "outbound", "ok");
-                    self.metrics.request_latency(label, elapsed(p.started));
+                    self.metrics
+                        .request_latency(label, elapsed(&self.clock, p.started));
                     let _ = p.reply.send(Ok(response));
                 }
             }
@@ -134,7 +135,7 @@ impl EventLoop {
     ) {
         let label = protocol.label();
         let key = (protocol, peer);
-        if !self.request_limiter.allow(&key, Instant::now()) {
+        if !self.request_limiter.allow(&key, self.clock.instant()) {
             self.metrics.request(label, "inbound", "rate_limited");
             self.refuse(protocol, channel, DenyReason::RateLimited);
             return;

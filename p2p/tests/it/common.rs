@@ -1,16 +1,12 @@
 //! Networks of real nodes on loopback, and ego records to put in them.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cyrcles_core::cbor::Encode;
 use cyrcles_core::record::PeerEndpoint;
 use cyrcles_core::record::builder::{self, NewEgo};
 use cyrcles_core::{SecretKey, UnixTime};
-use cyrcles_p2p::{
-    Clock, DhtMode, Keypair, Multiaddr, Node, NodeConfig, NodeEvent, NodeHandle, system_clock,
-};
+use cyrcles_p2p::{Clock, DhtMode, Keypair, Multiaddr, Node, NodeConfig, NodeEvent, NodeHandle};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use tokio::sync::mpsc;
@@ -25,24 +21,7 @@ pub async fn bounded<F: std::future::Future>(secs: u64, what: &str, f: F) -> F::
 }
 
 pub fn now() -> UnixTime {
-    (system_clock())()
-}
-
-/// A clock the test can move.
-#[derive(Clone)]
-pub struct TestClock(Arc<AtomicU64>);
-
-impl TestClock {
-    pub fn new() -> Self {
-        Self(Arc::new(AtomicU64::new(now().secs())))
-    }
-    pub fn advance(&self, secs: u64) {
-        self.0.fetch_add(secs, Ordering::SeqCst);
-    }
-    pub fn clock(&self) -> Clock {
-        let c = self.0.clone();
-        Arc::new(move || UnixTime::from_secs(c.load(Ordering::SeqCst)))
-    }
+    Clock::system().now()
 }
 
 pub struct TestNode {

@@ -25,7 +25,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cyrcles_core::EgoId;
 use cyrcles_core::login::{ApprovedBy, DenyReason, LoginChallenge, LoginResponse};
@@ -276,7 +276,7 @@ pub(crate) fn on_login(
     challenge: LoginChallenge,
     responder: Responder<LoginResponse>,
 ) {
-    let received = Instant::now();
+    let received = shared.clock.instant();
     let now = shared.now();
     let p = challenge.params();
     let refuse = |reason: DenyReason, why: &str| {
@@ -320,7 +320,7 @@ pub(crate) fn on_login(
                 .approved_login(&p.issuer, &p.client_id, now.secs(), &quotas);
             drop(a);
             responder.respond(challenge.approve(&signer.key, signer.cert_seq, by));
-            lock(&shared.auto_times).record(received.elapsed());
+            lock(&shared.auto_times).record(shared.clock.since(received));
             info!(%ego, issuer = %untrusted(&p.issuer), client = %untrusted(&p.client_id), approved_by = by.as_str(), "login approved without asking");
             return;
         }
@@ -401,6 +401,7 @@ fn announce(shared: &Shared, ego_name: &str, request: RequestInfo) {
             ""
         };
         notify::send(
+            shared.clock.instant(),
             &format!("Cyrcles: sign in as {ego_name}?"),
             &format!(
                 "{what}{confirm}\nApprove with: cyrcles approve {} --code NN",

@@ -3,7 +3,7 @@
 //! session. Nonces live in memory for one session, at most
 //! [`SESSION_TTL`].
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cyrcles_core::EgoId;
 use cyrcles_core::circle::messages::{MAX_CIRCLE_MESSAGE_SIZE, kind};
@@ -44,7 +44,7 @@ pub(crate) struct Session {
 /// bounds); false if the id is in use.
 pub(crate) fn open_session(shared: &Shared, id: SessionId, peer: PeerId, session: Session) -> bool {
     let mut sessions = lock(&shared.sessions);
-    match sessions.0.open(id.0, peer, session, Instant::now()) {
+    match sessions.0.open(id.0, peer, session, shared.clock.instant()) {
         Ok(ended) => {
             if ended > 0 {
                 info!(%peer, ended, "older signing sessions made room for a new one");
@@ -60,12 +60,13 @@ pub(crate) struct Sessions(SessionTable<Session>);
 
 impl Default for Sessions {
     fn default() -> Self {
-        Self(SessionTable::new(
-            MAX_SESSIONS_PER_PEER,
-            MAX_SESSIONS,
-            SESSION_TTL,
-        ))
+        Self(table())
     }
+}
+
+/// A table with a member's bounds and [`SESSION_TTL`].
+fn table<V>() -> SessionTable<V> {
+    SessionTable::new(MAX_SESSIONS_PER_PEER, MAX_SESSIONS, SESSION_TTL)
 }
 
 impl std::fmt::Debug for Sessions {
@@ -190,7 +191,7 @@ pub(crate) async fn on_signing(shared: &Shared, peer: PeerId, message: &Envelope
     };
     let session = lock(&shared.sessions)
         .0
-        .take(&request.session.0, &peer, Instant::now())
+        .take(&request.session.0, &peer, shared.clock.instant())
         .map(|e| e.value);
     let Some(session) = session else {
         return refusal(refused::NO_SESSION);
@@ -236,5 +237,57 @@ pub(crate) async fn on_signing(shared: &Shared, peer: PeerId, message: &Envelope
             warn!(owner = %session.owner, "round 2 refused: {e}");
             refusal(refused::INVALID)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cyrcles_core::UnixTime;
+    use cyrcles_p2p::ManualClock;
+
+    use super::*;
+
+    /// Hostile friends' devices fill every member session with round 1s
+    /// they never finish: until the sessions' time is up a real friend's
+    /// session costs one of theirs; after it, nothing.
+    #[test]
+    fn sessions_held_open_by_attackers_are_dropped_at_the_ttl() {
+        let manual = ManualClock::new(UnixTime::from_secs(1_000));
+        let clock = manual.clock();
+        let mut sessions = table::<&str>();
+        let attackers: Vec<PeerId> = (0..MAX_SESSIONS / MAX_SESSIONS_PER_PEER)
+            .map(|_| PeerId::random())
+            .collect();
+        let mut n = 0u16;
+        for peer in &attackers {
+            for _ in 0..MAX_SESSIONS_PER_PEER {
+                n += 1;
+                let mut id = [0u8; 16];
+                id[..2].copy_from_slice(&n.to_be_bytes());
+                assert_eq!(sessions.open(id, *peer, "held", clock.instant()), Ok(0));
+            }
+        }
+        assert_eq!(sessions.len(), MAX_SESSIONS);
+        let friend = PeerId::random();
+        manual.advance(SESSION_TTL.saturating_sub(Duration::from_millis(1)));
+        // Just before the TTL the attackers' sessions live: room is made.
+        assert_eq!(
+            sessions.open([0xf1; 16], friend, "round 1", clock.instant()),
+            Ok(1)
+        );
+        assert_eq!(sessions.len(), MAX_SESSIONS);
+        // At the TTL they are gone; the friend's session (a millisecond
+        // old) stays, and the next one ends nobody's.
+        manual.advance(Duration::from_millis(1));
+        assert_eq!(
+            sessions.open([0xf2; 16], friend, "round 1", clock.instant()),
+            Ok(0)
+        );
+        assert_eq!(sessions.len(), 2);
+        assert!(
+            sessions
+                .take(&[0xf1; 16], &friend, clock.instant())
+                .is_some()
+        );
     }
 }

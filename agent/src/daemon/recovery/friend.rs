@@ -122,7 +122,11 @@ fn queue(
         crate::text::untrusted(&friend.petname)
     );
     info!(%owner, id, friend = %friend.petname, "a recovery request is waiting for the person");
-    notify::send("Cyrcles: a friend asks for recovery", &text);
+    notify::send(
+        shared.clock.instant(),
+        "Cyrcles: a friend asks for recovery",
+        &text,
+    );
     notice(shared, text);
     Decision::Pending
 }
@@ -150,7 +154,11 @@ fn own_ego_alert(shared: &Shared, request: &RecoveryRequest, peer: PeerId) {
         request.fingerprint()
     );
     warn!(%owner, %peer, "a recovery of this agent's ego was requested from another device");
-    notify::send("Cyrcles: your ego is being recovered elsewhere", &text);
+    notify::send(
+        shared.clock.instant(),
+        "Cyrcles: your ego is being recovered elsewhere",
+        &text,
+    );
     notice(shared, text);
 }
 
