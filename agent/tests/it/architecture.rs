@@ -20,6 +20,9 @@ const MAX_LINES: usize = 800;
 
 type Module = Vec<String>;
 
+/// Each import edge (from, to) with the places that make it.
+type Edges = BTreeMap<(Module, Module), Vec<String>>;
+
 /// Every `.rs` file under `dir`, sorted.
 fn rust_files(dir: &Path, skip: &dyn Fn(&Path) -> bool, out: &mut Vec<PathBuf>) {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
@@ -63,8 +66,8 @@ fn strip(text: &str) -> String {
         let after_ident = i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_');
         if rest.starts_with("//") {
             i += rest.find('\n').unwrap_or(rest.len());
-        } else if rest.starts_with("/*") {
-            let end = rest[2..].find("*/").map_or(rest.len(), |j| j + 4);
+        } else if let Some(body) = rest.strip_prefix("/*") {
+            let end = body.find("*/").map_or(rest.len(), |j| j + 4);
             out.push_str(&newlines(i, i + end));
             i += end;
         } else if b[i] == b'r' && !after_ident && raw_string_hashes(rest).is_some() {
@@ -199,7 +202,7 @@ fn expand(toks: &[(String, usize)], mut i: usize) -> (Vec<Module>, usize) {
 
 /// The import graph of the module tree at `root`: each edge with the
 /// places that make it.
-fn import_graph(root: &Path) -> (BTreeSet<Module>, BTreeMap<(Module, Module), Vec<String>>) {
+fn import_graph(root: &Path) -> (BTreeSet<Module>, Edges) {
     let mut files = Vec::new();
     rust_files(root, &|_| false, &mut files);
     let modules: BTreeMap<Module, PathBuf> = files
@@ -210,11 +213,10 @@ fn import_graph(root: &Path) -> (BTreeSet<Module>, BTreeMap<(Module, Module), Ve
     let deepest = |path: &[String]| -> Module {
         (1..=path.len())
             .map(|k| path[..k].to_vec())
-            .filter(|p| known.contains(p))
-            .next_back()
+            .rfind(|p| known.contains(p))
             .unwrap_or_default()
     };
-    let mut edges: BTreeMap<(Module, Module), Vec<String>> = BTreeMap::new();
+    let mut edges: Edges = BTreeMap::new();
     let mut add = |from: &Module, to: Module, at: String| {
         if to.len() <= from.len() && from[..to.len()] == to[..] {
             return; // itself or an ancestor
