@@ -260,6 +260,7 @@ async fn main() {
         auth_time: now,
         acr: cyrcles_bridge::oidc::acr::PERSON.into(),
         cert_seq: Some(1),
+        cert_epoch: Some(0),
         created_at: now,
         revoked_at: None,
     };

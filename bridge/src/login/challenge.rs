@@ -124,6 +124,7 @@ pub async fn start(
                 detail: None,
                 ego_pk: None,
                 cert_seq: None,
+                cert_epoch: None,
                 client_prefix: IpPrefix::of(client_ip).to_string(),
             },
             now,
@@ -160,7 +161,8 @@ pub async fn start(
 enum Outcome {
     Approved {
         ego_pk: Vec<u8>,
-        cert_seq: u64,
+        /// The seq and epoch of the certificate of the key that signed.
+        cert: (u64, u64),
         approved_by: Approved,
     },
     Denied(DenyReason),
@@ -171,19 +173,22 @@ enum Outcome {
 
 async fn record(state: &AppState, id: &str, o: Outcome) -> Result<(), StoreError> {
     let now = state.now();
-    let (to, detail, pk, seq, metric) = match o {
+    let (to, detail, pk, cert, metric) = match o {
         // An approved challenge's detail is how the agent approved.
         Outcome::Approved {
             ego_pk,
-            cert_seq,
+            cert: (seq, epoch),
             approved_by,
-        } => (
-            ChallengeStatus::Approved,
-            Some(approved_by.as_str()),
-            Some(ego_pk),
-            Some(i64::try_from(cert_seq).unwrap_or(i64::MAX)),
-            "approved",
-        ),
+        } => {
+            let i = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
+            (
+                ChallengeStatus::Approved,
+                Some(approved_by.as_str()),
+                Some(ego_pk),
+                Some((i(seq), i(epoch))),
+                "approved",
+            )
+        }
         Outcome::Denied(r) => (
             ChallengeStatus::Denied,
             Some(deny_text(r)),
@@ -209,7 +214,7 @@ async fn record(state: &AppState, id: &str, o: Outcome) -> Result<(), StoreError
             to,
             detail,
             pk.as_deref(),
-            seq,
+            cert,
             now,
         )
         .await?
@@ -258,7 +263,7 @@ async fn run(state: &AppState, challenge: &LoginChallenge, ego: VerifiedEgo) -> 
                 return match verify_approval(challenge, &a, &ego, now) {
                     Ok(()) => Outcome::Approved {
                         ego_pk: a.ego_pk.as_bytes().to_vec(),
-                        cert_seq: ego.cert().seq,
+                        cert: (ego.cert().seq, ego.cert().epoch),
                         approved_by: a.approved_by.into(),
                     },
                     Err(LoginError::KeyMismatch {
@@ -271,7 +276,7 @@ async fn run(state: &AppState, challenge: &LoginChallenge, ego: VerifiedEgo) -> 
                             Ok(newer) => match verify_approval(challenge, &a, &newer, now) {
                                 Ok(()) => Outcome::Approved {
                                     ego_pk: a.ego_pk.as_bytes().to_vec(),
-                                    cert_seq: newer.cert().seq,
+                                    cert: (newer.cert().seq, newer.cert().epoch),
                                     approved_by: a.approved_by.into(),
                                 },
                                 Err(LoginError::NotConfirmed) => Outcome::Failed(NOT_CONFIRMED),

@@ -615,7 +615,7 @@ pub async fn proceed(
                 ChallengeStatus::Used,
                 None,
                 ch.ego_pk.as_deref(),
-                ch.cert_seq,
+                ch.cert_seq.zip(ch.cert_epoch.or(Some(0))),
                 now,
             )
             .await?
@@ -629,6 +629,7 @@ pub async fn proceed(
             auth_time: now,
             approved_by: Approved::parse(ch.detail.as_deref().unwrap_or("")),
             cert_seq: ch.cert_seq.unwrap_or(0),
+            cert_epoch: ch.cert_epoch.unwrap_or(0),
         };
         let token = random::token();
         let mut session = SessionRow {
@@ -637,6 +638,7 @@ pub async fn proceed(
             ego_id: ch.ego_id.clone(),
             ego_pk: ch.ego_pk.clone().unwrap_or_default(),
             cert_seq: approval.cert_seq,
+            cert_epoch: approval.cert_epoch,
             auth_time: now,
             expires_at: now + i64::try_from(state.settings.oidc.session_ttl_secs).unwrap_or(86_400),
             ended_at: None,

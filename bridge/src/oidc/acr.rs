@@ -101,6 +101,10 @@ pub struct Approval {
     pub approved_by: Approved,
     /// The certificate seq of the key that signed.
     pub cert_seq: i64,
+    /// That certificate's authority epoch (0 in approvals stored before
+    /// it was recorded).
+    #[serde(default)]
+    pub cert_epoch: i64,
 }
 
 impl Approval {
@@ -116,6 +120,7 @@ impl Approval {
                 Approved::Unknown
             },
             cert_seq: g.cert_seq.unwrap_or(session.cert_seq),
+            cert_epoch: g.cert_epoch.unwrap_or(session.cert_epoch),
         }
     }
 

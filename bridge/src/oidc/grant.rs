@@ -209,6 +209,7 @@ async fn issue(
             auth_time: approval.auth_time,
             acr: approval.approved_by.acr().to_string(),
             cert_seq: Some(approval.cert_seq),
+            cert_epoch: Some(approval.cert_epoch),
             created_at: now,
             revoked_at: None,
         })

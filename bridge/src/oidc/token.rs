@@ -246,9 +246,10 @@ async fn refresh_grant(
 }
 
 /// Why the ego's current record no longer allows `grant`, if it does not:
-/// the ego is revoked, or its certificate is more than
-/// `oidc.max_certificates_behind` newer than the one whose key approved the
-/// login. A record that cannot be found proves nothing: the grant stays.
+/// the ego is revoked, or was recovered since the login (another epoch),
+/// or its certificate is more than `oidc.max_certificates_behind` newer
+/// than the one whose key approved the login. A record that cannot be
+/// found proves nothing: the grant stays.
 async fn outlived_key(state: &AppState, grant: &GrantRow) -> Option<&'static str> {
     let ego = crate::login::challenge::parse_ego(&grant.ego_id)?;
     let record = crate::login::resolve::resolve(state, ego, false)
@@ -257,12 +258,22 @@ async fn outlived_key(state: &AppState, grant: &GrantRow) -> Option<&'static str
     if record.is_revoked() {
         return Some("the ego has been revoked");
     }
+    // A recovery (a new epoch) ends every grant made before it, however few
+    // certificates it is ahead: the approving key may be a thief's.
+    let recovered = "the ego was recovered since this login; the person must log in again";
+    if let Some(epoch) = grant.cert_epoch
+        && u64::try_from(epoch).ok()? != record.cert().epoch
+    {
+        return Some(recovered);
+    }
     let approved = u64::try_from(grant.cert_seq?).ok()?;
     let current = record.cert().seq;
-    // A current seq below the approving one is another history: a recovery
-    // (a higher epoch) replaced the certificates the approving key was in.
-    let behind = current.saturating_sub(approved);
-    (current < approved || behind > state.settings.oidc.max_certificates_behind)
+    // A grant from before epochs were recorded: a current seq below the
+    // approving one is another history, a recovery's.
+    if current < approved {
+        return Some(recovered);
+    }
+    (current - approved > state.settings.oidc.max_certificates_behind)
         .then_some("the ego's key was replaced since this login; the person must log in again")
 }
 

@@ -181,6 +181,8 @@ pub struct ChallengeRow {
     pub ego_pk: Option<Vec<u8>>,
     /// Its certificate seq.
     pub cert_seq: Option<i64>,
+    /// That certificate's authority epoch.
+    pub cert_epoch: Option<i64>,
     /// The client address prefix of the browser that asked.
     pub client_prefix: String,
 }
@@ -217,8 +219,8 @@ fn insert_challenge_query(
     now: i64,
 ) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
     sqlx::query(
-        "INSERT INTO challenges (id, interaction_id, ego_id, challenge, match_code, issued_at, expires_at, status, detail, ego_pk, cert_seq, updated_at, client_prefix) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        "INSERT INTO challenges (id, interaction_id, ego_id, challenge, match_code, issued_at, expires_at, status, detail, ego_pk, cert_seq, cert_epoch, updated_at, client_prefix) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(&c.id)
     .bind(&c.interaction_id)
@@ -231,6 +233,7 @@ fn insert_challenge_query(
     .bind(c.detail.clone())
     .bind(c.ego_pk.clone())
     .bind(c.cert_seq)
+    .bind(c.cert_epoch)
     .bind(now)
     .bind(&c.client_prefix)
 }
@@ -249,11 +252,12 @@ fn challenge(r: &AnyRow) -> Result<ChallengeRow, StoreError> {
         detail: opt(r, "detail")?,
         ego_pk: opt(r, "ego_pk")?,
         cert_seq: opt(r, "cert_seq")?,
+        cert_epoch: opt(r, "cert_epoch")?,
         client_prefix: col(r, "client_prefix")?,
     })
 }
 
-const CHALLENGE_COLUMNS: &str = "id, interaction_id, ego_id, challenge, match_code, issued_at, expires_at, status, detail, ego_pk, cert_seq, client_prefix";
+const CHALLENGE_COLUMNS: &str = "id, interaction_id, ego_id, challenge, match_code, issued_at, expires_at, status, detail, ego_pk, cert_seq, cert_epoch, client_prefix";
 
 impl Store {
     /// Adds an interaction.
@@ -472,8 +476,8 @@ impl Store {
     ) -> Result<ChallengeAdmission, StoreError> {
         for _ in 0..3 {
             let n = sqlx::query(
-                "INSERT INTO challenges (id, interaction_id, ego_id, challenge, match_code, issued_at, expires_at, status, detail, ego_pk, cert_seq, updated_at, client_prefix) \
-                 SELECT $1, $2, $3, $4, $5, $6, $7, 'pending', NULL, NULL, NULL, $8, $9 \
+                "INSERT INTO challenges (id, interaction_id, ego_id, challenge, match_code, issued_at, expires_at, status, detail, ego_pk, cert_seq, cert_epoch, updated_at, client_prefix) \
+                 SELECT $1, $2, $3, $4, $5, $6, $7, 'pending', NULL, NULL, NULL, NULL, $8, $9 \
                  WHERE (SELECT COUNT(*) FROM challenges WHERE ego_id = $10 AND client_prefix = $11 AND status = 'pending' AND expires_at > $12) < $13 \
                  AND (SELECT COUNT(*) FROM challenges WHERE ego_id = $14 AND status = 'pending' AND expires_at > $15) < $16",
             )
@@ -605,17 +609,18 @@ impl Store {
         to: ChallengeStatus,
         detail: Option<&str>,
         ego_pk: Option<&[u8]>,
-        cert_seq: Option<i64>,
+        cert: Option<(i64, i64)>,
         now: i64,
     ) -> Result<bool, StoreError> {
         Ok(sqlx::query(
-            "UPDATE challenges SET status = $1, detail = $2, ego_pk = $3, cert_seq = $4, updated_at = $5 \
-             WHERE id = $6 AND status = $7",
+            "UPDATE challenges SET status = $1, detail = $2, ego_pk = $3, cert_seq = $4, cert_epoch = $5, updated_at = $6 \
+             WHERE id = $7 AND status = $8",
         )
         .bind(to.as_str())
         .bind(detail.map(str::to_string))
         .bind(ego_pk.map(<[u8]>::to_vec))
-        .bind(cert_seq)
+        .bind(cert.map(|(seq, _)| seq))
+        .bind(cert.map(|(_, epoch)| epoch))
         .bind(now)
         .bind(id)
         .bind(from.as_str())

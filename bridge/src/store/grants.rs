@@ -31,6 +31,9 @@ pub struct GrantRow {
     /// The certificate seq of the ego key that approved the login (none
     /// for grants made before it was recorded).
     pub cert_seq: Option<i64>,
+    /// That certificate's authority epoch (none for grants made before it
+    /// was recorded): a recovery raises the ego's, and ends the grant.
+    pub cert_epoch: Option<i64>,
     /// Creation time.
     pub created_at: i64,
     /// When revoked.
@@ -53,12 +56,13 @@ fn grant(r: &AnyRow) -> Result<GrantRow, StoreError> {
         auth_time: col(r, "auth_time")?,
         acr: col(r, "acr")?,
         cert_seq: opt(r, "cert_seq")?,
+        cert_epoch: opt(r, "cert_epoch")?,
         created_at: col(r, "created_at")?,
         revoked_at: opt(r, "revoked_at")?,
     })
 }
 
-const GRANT_COLUMNS: &str = "grant_id, client_id, ego_id, sid, sub, scope, claims, nonce, auth_time, acr, cert_seq, created_at, revoked_at";
+const GRANT_COLUMNS: &str = "grant_id, client_id, ego_id, sid, sub, scope, claims, nonce, auth_time, acr, cert_seq, cert_epoch, created_at, revoked_at";
 
 /// An authorization code.
 #[derive(Clone)]
@@ -175,8 +179,8 @@ impl Store {
     /// Adds a grant.
     pub async fn insert_grant(&self, g: &NewGrant) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO grants (grant_id, client_id, ego_id, sid, sub, scope, claims, nonce, auth_time, acr, cert_seq, created_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            "INSERT INTO grants (grant_id, client_id, ego_id, sid, sub, scope, claims, nonce, auth_time, acr, cert_seq, cert_epoch, created_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&g.grant_id)
         .bind(&g.client_id)
@@ -189,6 +193,7 @@ impl Store {
         .bind(g.auth_time)
         .bind(&g.acr)
         .bind(g.cert_seq)
+        .bind(g.cert_epoch)
         .bind(g.created_at)
         .bind(g.revoked_at)
         .execute(&self.pool)
@@ -514,7 +519,7 @@ impl Store {
     ) -> Result<Option<ActiveToken>, StoreError> {
         let Some(r) = sqlx::query(
             "SELECT t.kind, t.client_id AS t_client, t.scope AS t_scope, t.created_at AS t_created, t.expires_at AS t_expires, t.jkt AS t_jkt, \
-             g.grant_id, g.client_id, g.ego_id, g.sid, g.sub, g.scope, g.claims, g.nonce, g.auth_time, g.acr, g.cert_seq, g.created_at, g.revoked_at \
+             g.grant_id, g.client_id, g.ego_id, g.sid, g.sub, g.scope, g.claims, g.nonce, g.auth_time, g.acr, g.cert_seq, g.cert_epoch, g.created_at, g.revoked_at \
              FROM tokens t JOIN grants g ON g.grant_id = t.grant_id \
              WHERE t.token_hash = $1 AND t.expires_at > $2 AND t.revoked_at IS NULL AND t.rotated_at IS NULL AND g.revoked_at IS NULL",
         )

@@ -19,6 +19,8 @@ pub struct SessionRow {
     pub ego_pk: Vec<u8>,
     /// Its certificate seq.
     pub cert_seq: i64,
+    /// That certificate's authority epoch.
+    pub cert_epoch: i64,
     /// When the agent last approved a login in this session.
     pub auth_time: i64,
     /// Expiry.
@@ -44,6 +46,7 @@ fn session(r: &AnyRow) -> Result<SessionRow, StoreError> {
         ego_id: col(r, "ego_id")?,
         ego_pk: col(r, "ego_pk")?,
         cert_seq: col(r, "cert_seq")?,
+        cert_epoch: col(r, "cert_epoch")?,
         auth_time: col(r, "auth_time")?,
         expires_at: col(r, "expires_at")?,
         ended_at: opt(r, "ended_at")?,
@@ -51,20 +54,21 @@ fn session(r: &AnyRow) -> Result<SessionRow, StoreError> {
 }
 
 const SESSION_COLUMNS: &str =
-    "sid, cookie_hash, ego_id, ego_pk, cert_seq, auth_time, expires_at, ended_at";
+    "sid, cookie_hash, ego_id, ego_pk, cert_seq, cert_epoch, auth_time, expires_at, ended_at";
 
 impl Store {
     /// Adds a session.
     pub async fn insert_session(&self, s: &SessionRow) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO sessions (sid, cookie_hash, ego_id, ego_pk, cert_seq, auth_time, expires_at, ended_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO sessions (sid, cookie_hash, ego_id, ego_pk, cert_seq, cert_epoch, auth_time, expires_at, ended_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&s.sid)
         .bind(s.cookie_hash.clone())
         .bind(&s.ego_id)
         .bind(s.ego_pk.clone())
         .bind(s.cert_seq)
+        .bind(s.cert_epoch)
         .bind(s.auth_time)
         .bind(s.expires_at)
         .bind(s.ended_at)
@@ -79,12 +83,13 @@ impl Store {
     /// and the approval's time. False if the session has ended.
     pub async fn renew_session(&self, s: &SessionRow) -> Result<bool, StoreError> {
         Ok(sqlx::query(
-            "UPDATE sessions SET cookie_hash = $1, ego_pk = $2, cert_seq = $3, auth_time = $4 \
-             WHERE sid = $5 AND ego_id = $6 AND ended_at IS NULL",
+            "UPDATE sessions SET cookie_hash = $1, ego_pk = $2, cert_seq = $3, cert_epoch = $4, auth_time = $5 \
+             WHERE sid = $6 AND ego_id = $7 AND ended_at IS NULL",
         )
         .bind(s.cookie_hash.clone())
         .bind(s.ego_pk.clone())
         .bind(s.cert_seq)
+        .bind(s.cert_epoch)
         .bind(s.auth_time)
         .bind(&s.sid)
         .bind(&s.ego_id)

@@ -436,6 +436,30 @@ impl TestAgent {
         self.publish().await;
     }
 
+    /// A recovery: a new ego key certified with the epoch raised by one (as
+    /// a threshold of members sign it; here the whole circle key), with
+    /// endpoints signed by it, republished.
+    pub async fn recover(&self, now: i64) {
+        {
+            let mut k = self.keys.lock().unwrap();
+            let mut rng = self.rng.lock().unwrap();
+            let new_key = SecretKey::generate(&mut *rng);
+            let k = &mut *k;
+            let peers = k.record.endpoints.as_ref().map(|e| e.body.peers.clone());
+            let at = UnixTime::from_secs(now as u64);
+            let cert =
+                k.record
+                    .recovery_cert(new_key.public(), at, builder::DEFAULT_CERT_VALIDITY_SECS);
+            let signed = builder::sign_with_circle(&k.circle, &mut *rng, cert);
+            k.record.set_cert(signed).unwrap();
+            k.ego = new_key;
+            if let Some(peers) = peers {
+                k.record.set_endpoints(&k.ego, peers, at, 86_400).unwrap();
+            }
+        }
+        self.publish().await;
+    }
+
     /// Revokes the ego (whole circle key) and republishes.
     pub async fn revoke(&self, now: i64) {
         {

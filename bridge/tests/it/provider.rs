@@ -993,6 +993,59 @@ async fn a_refresh_after_the_ego_key_changed_ends_the_grant() {
     }
 }
 
+/// A recovery ends every grant made before it (docs/circle-authority.md,
+/// P5): the key that approved the login may be a thief's, so however many
+/// key changes `oidc.max_certificates_behind` allows, a certificate of a
+/// new epoch refuses the refresh, revokes the grant and tells the site.
+/// Rotations within the allowance still refresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_after_a_recovery_ends_the_grant() {
+    let bridge = TestBridge::start_with(BridgeOptions {
+        env: env(&[("CYRCLES_BRIDGE_OIDC_MAX_CERTIFICATES_BEHIND", "5")]),
+        ..BridgeOptions::default()
+    })
+    .await;
+    let agent = TestAgent::start(&bridge, 147).await;
+    let (bcl, mut logouts) = crate::flow::logout_receiver().await;
+    let (id, secret) = bridge
+        .client(json!({
+            "redirect_uris": [REDIRECT],
+            "backchannel_logout_uri": bcl,
+            "grant_types": ["authorization_code", "refresh_token"],
+        }))
+        .await;
+    let secret = secret.unwrap();
+    let rp = Rp::discover(&bridge, &id, Some(&secret)).await;
+    let site = Site { id, secret, rp };
+    let (code, verifier) = site.code(&bridge, &agent).await;
+    let tokens = site.rp.exchange(code, verifier).await.unwrap();
+    let mut token = tokens.refresh_token().unwrap().secret().clone();
+    agent.rotate(bridge.clock.now()).await;
+    bridge.clock.advance(61);
+    token = refresh(&bridge, &site, &token)
+        .await
+        .expect("a rotation within the allowed key changes");
+    agent.recover(bridge.clock.now()).await;
+    bridge.clock.advance(61);
+    let refused = refresh(&bridge, &site, &token).await.unwrap_err();
+    assert_eq!(refused["error"], "invalid_grant", "{refused}");
+    assert!(
+        refused["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("recovered"),
+        "{refused}"
+    );
+    let told = crate::flow::next_logout_token(&bridge, &mut logouts).await;
+    assert_eq!(told["aud"], site.id);
+    assert_eq!(
+        site.introspect(&bridge, tokens.access_token().secret())
+            .await["active"],
+        false,
+        "the grant's tokens are revoked"
+    );
+}
+
 /// Item 2, the rest: a valid `prompt=none` request of a self-registered
 /// client was answered by an automatic redirect to its URI
 /// (`login_required`), so a throwaway client still made the bridge a

@@ -72,6 +72,7 @@ async fn a_revoked_ego_is_caught_in_one_pass_despite_many_unreachable_ones() {
                 ego_id: cyrcles_core::EgoId::from_bytes([i; 32]).to_string(),
                 ego_pk: vec![0; 32],
                 cert_seq: 1,
+                cert_epoch: 0,
                 auth_time: now,
                 expires_at: now + 3_600,
                 ended_at: None,

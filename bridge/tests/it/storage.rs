@@ -52,6 +52,7 @@ fn grant(id: &str) -> NewGrant {
         auth_time: 100,
         acr: "acr".into(),
         cert_seq: None,
+        cert_epoch: None,
         created_at: 100,
         revoked_at: None,
     }
@@ -169,6 +170,7 @@ async fn codes_tokens_challenges_and_the_ego_cache_behave_on_every_backend() {
             detail: None,
             ego_pk: None,
             cert_seq: None,
+            cert_epoch: None,
             client_prefix: "192.0.2.1".into(),
         };
         s.insert_challenge(&ch, 100).await.unwrap();
@@ -180,7 +182,7 @@ async fn codes_tokens_challenges_and_the_ego_cache_behave_on_every_backend() {
                 ChallengeStatus::Approved,
                 None,
                 Some(&[5; 32]),
-                Some(2),
+                Some((2, 1)),
                 151
             )
             .await
@@ -201,8 +203,8 @@ async fn codes_tokens_challenges_and_the_ego_cache_behave_on_every_backend() {
         );
         let got = s.get_challenge("ch1").await.unwrap().unwrap();
         assert_eq!(
-            (got.status, got.cert_seq),
-            (ChallengeStatus::Approved, Some(2))
+            (got.status, got.cert_seq, got.cert_epoch),
+            (ChallengeStatus::Approved, Some(2), Some(1))
         );
 
         // The ego cache never goes back to a lower rank.
@@ -518,6 +520,7 @@ async fn the_fair_caps_behave_on_every_backend() {
             detail: None,
             ego_pk: None,
             cert_seq: None,
+            cert_epoch: None,
             client_prefix: prefix.into(),
         };
         let caps = PendingCaps {

@@ -26,6 +26,7 @@ async fn refresh_cycle(store: &cyrcles_bridge::store::Store, id: &str, now: i64)
             auth_time: now,
             acr: "a".into(),
             cert_seq: None,
+            cert_epoch: None,
             created_at: now,
             revoked_at: None,
         })
