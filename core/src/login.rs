@@ -540,7 +540,8 @@ pub enum LoginError {
     #[error("the challenge has expired")]
     Expired,
     /// The agent signed with another key than the record certifies. If its
-    /// certificate seq is higher, the bridge's copy of the record is stale.
+    /// certificate seq differs, the bridge's copy of the record may be
+    /// stale (a higher seq, or a recovery's, which may be lower).
     #[error("signed with key of certificate seq {approval_seq}, record has seq {record_seq}")]
     KeyMismatch {
         /// The seq the agent reported.
@@ -576,12 +577,14 @@ impl LoginError {
         }
     }
 
-    /// Whether the refusal means the bridge's copy of the record is older
-    /// than the agent's: a key mismatch with a higher certificate seq in
-    /// the approval. The bridge then looks the record up again before
-    /// deciding (docs/protocol.md, section 8).
+    /// Whether the refusal means the bridge's copy of the record may be
+    /// older than the agent's: a key mismatch with another certificate seq
+    /// in the approval (a higher one, or a recovery's: a recovery raises
+    /// the epoch, and its seq may be below the lost key's last one). The
+    /// bridge then looks the record up again before deciding
+    /// (docs/protocol.md, section 8).
     pub fn record_is_stale(&self) -> bool {
-        matches!(self, LoginError::KeyMismatch { approval_seq, record_seq } if approval_seq > record_seq)
+        matches!(self, LoginError::KeyMismatch { approval_seq, record_seq } if approval_seq != record_seq)
     }
 }
 

@@ -269,9 +269,10 @@ async fn run(state: &AppState, challenge: &LoginChallenge, ego: VerifiedEgo) -> 
                     Err(LoginError::KeyMismatch {
                         approval_seq,
                         record_seq,
-                    }) if approval_seq > record_seq => {
-                        // The agent holds a newer certificate than we do:
-                        // look again, then check against that.
+                    }) if approval_seq != record_seq => {
+                        // The agent may hold a newer certificate than we do
+                        // (a higher seq, or a recovery's): look again, then
+                        // check against that.
                         match resolve::resolve(state, ego.ego_id(), true).await {
                             Ok(newer) => match verify_approval(challenge, &a, &newer, now) {
                                 Ok(()) => Outcome::Approved {

@@ -396,7 +396,7 @@ fn approval_cases() -> Vec<Approve> {
     ));
     out.push(base(
         "key_mismatch_replaced_key",
-        "signed by the key of certificate seq 1, checked against the record of seq 2: the old key no longer counts",
+        "signed by the key of certificate seq 1, checked against the record of seq 2: the old key no longer counts (the bridge looks once more: another seq may be a recovery's)",
         &o,
         NOW,
         &ch,
