@@ -929,16 +929,19 @@ async fn a_site_can_require_that_the_person_confirms() {
     assert_eq!(claims["acr"], acr::PERSON);
 }
 
-/// Item 8, the key binding: a grant's refresh tokens kept working after
-/// the ego's key was replaced (by a rotation, or by a recovery after the
-/// device that logged in was stolen). Each grant now records the
-/// certificate whose key approved it; once the ego's record is more than
-/// `oidc.max_certificates_behind` certificates newer (0 by default), the
-/// refresh is refused, the grant revoked and the site told by a
-/// back-channel logout.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refresh_after_the_ego_key_changed_ends_the_grant() {
-    for behind in [0, 1] {
+/// A site that refreshes, with a back-channel logout receiver, logged in
+/// once through an agent, on a bridge that allows `behind` key changes.
+struct Refreshing {
+    bridge: TestBridge,
+    agent: TestAgent,
+    site: Site,
+    logouts: tokio::sync::mpsc::Receiver<String>,
+    access: String,
+    refresh: String,
+}
+
+impl Refreshing {
+    async fn start(behind: u64, seed: u64) -> Self {
         let bridge = TestBridge::start_with(BridgeOptions {
             env: env(&[(
                 "CYRCLES_BRIDGE_OIDC_MAX_CERTIFICATES_BEHIND",
@@ -947,8 +950,8 @@ async fn a_refresh_after_the_ego_key_changed_ends_the_grant() {
             ..BridgeOptions::default()
         })
         .await;
-        let agent = TestAgent::start(&bridge, 143 + behind).await;
-        let (bcl, mut logouts) = crate::flow::logout_receiver().await;
+        let agent = TestAgent::start(&bridge, seed).await;
+        let (bcl, logouts) = crate::flow::logout_receiver().await;
         let (id, secret) = bridge
             .client(json!({
                 "redirect_uris": [REDIRECT],
@@ -961,35 +964,60 @@ async fn a_refresh_after_the_ego_key_changed_ends_the_grant() {
         let site = Site { id, secret, rp };
         let (code, verifier) = site.code(&bridge, &agent).await;
         let tokens = site.rp.exchange(code, verifier).await.unwrap();
-        let mut token = tokens.refresh_token().unwrap().secret().clone();
-        token = refresh(&bridge, &site, &token).await.expect("same key");
-        for _ in 0..behind {
-            agent.rotate(bridge.clock.now()).await;
-            // Past the bridge's cache of the record: it looks again.
-            bridge.clock.advance(61);
-            token = refresh(&bridge, &site, &token)
-                .await
-                .expect("within the allowed key changes");
+        Refreshing {
+            access: tokens.access_token().secret().clone(),
+            refresh: tokens.refresh_token().unwrap().secret().clone(),
+            bridge,
+            agent,
+            site,
+            logouts,
         }
-        agent.rotate(bridge.clock.now()).await;
-        bridge.clock.advance(61);
-        let refused = refresh(&bridge, &site, &token).await.unwrap_err();
+    }
+
+    /// Refreshes once the bridge's cache of the record has expired.
+    async fn refresh(&mut self) -> Result<(), Value> {
+        self.bridge.clock.advance(61);
+        self.refresh = refresh(&self.bridge, &self.site, &self.refresh).await?;
+        Ok(())
+    }
+
+    /// The refresh is refused for `why`, the grant's tokens are revoked
+    /// and the site is told.
+    async fn refused(mut self, why: &str) {
+        let refused = self.refresh().await.unwrap_err();
         assert_eq!(refused["error"], "invalid_grant", "{refused}");
         assert!(
-            refused["error_description"]
-                .as_str()
-                .unwrap()
-                .contains("key was replaced"),
+            refused["error_description"].as_str().unwrap().contains(why),
             "{refused}"
         );
-        let told = crate::flow::next_logout_token(&bridge, &mut logouts).await;
-        assert_eq!(told["aud"], site.id);
+        let told = crate::flow::next_logout_token(&self.bridge, &mut self.logouts).await;
+        assert_eq!(told["aud"], self.site.id);
         assert_eq!(
-            site.introspect(&bridge, tokens.access_token().secret())
-                .await["active"],
+            self.site.introspect(&self.bridge, &self.access).await["active"],
             false,
             "the grant's tokens are revoked"
         );
+    }
+}
+
+/// Item 8, the key binding: a grant's refresh tokens kept working after
+/// the ego's key was replaced (by a rotation, or by a recovery after the
+/// device that logged in was stolen). Each grant now records the
+/// certificate whose key approved it; once the ego's record is more than
+/// `oidc.max_certificates_behind` certificates newer (0 by default), the
+/// refresh is refused, the grant revoked and the site told by a
+/// back-channel logout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_after_the_ego_key_changed_ends_the_grant() {
+    for behind in [0, 1] {
+        let mut r = Refreshing::start(behind, 143 + behind).await;
+        r.refresh().await.expect("same key");
+        for _ in 0..behind {
+            r.agent.rotate(r.bridge.clock.now()).await;
+            r.refresh().await.expect("within the allowed key changes");
+        }
+        r.agent.rotate(r.bridge.clock.now()).await;
+        r.refused("key was replaced").await;
     }
 }
 
@@ -1000,50 +1028,13 @@ async fn a_refresh_after_the_ego_key_changed_ends_the_grant() {
 /// Rotations within the allowance still refresh.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_after_a_recovery_ends_the_grant() {
-    let bridge = TestBridge::start_with(BridgeOptions {
-        env: env(&[("CYRCLES_BRIDGE_OIDC_MAX_CERTIFICATES_BEHIND", "5")]),
-        ..BridgeOptions::default()
-    })
-    .await;
-    let agent = TestAgent::start(&bridge, 147).await;
-    let (bcl, mut logouts) = crate::flow::logout_receiver().await;
-    let (id, secret) = bridge
-        .client(json!({
-            "redirect_uris": [REDIRECT],
-            "backchannel_logout_uri": bcl,
-            "grant_types": ["authorization_code", "refresh_token"],
-        }))
-        .await;
-    let secret = secret.unwrap();
-    let rp = Rp::discover(&bridge, &id, Some(&secret)).await;
-    let site = Site { id, secret, rp };
-    let (code, verifier) = site.code(&bridge, &agent).await;
-    let tokens = site.rp.exchange(code, verifier).await.unwrap();
-    let mut token = tokens.refresh_token().unwrap().secret().clone();
-    agent.rotate(bridge.clock.now()).await;
-    bridge.clock.advance(61);
-    token = refresh(&bridge, &site, &token)
+    let mut r = Refreshing::start(5, 147).await;
+    r.agent.rotate(r.bridge.clock.now()).await;
+    r.refresh()
         .await
         .expect("a rotation within the allowed key changes");
-    agent.recover(bridge.clock.now()).await;
-    bridge.clock.advance(61);
-    let refused = refresh(&bridge, &site, &token).await.unwrap_err();
-    assert_eq!(refused["error"], "invalid_grant", "{refused}");
-    assert!(
-        refused["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("recovered"),
-        "{refused}"
-    );
-    let told = crate::flow::next_logout_token(&bridge, &mut logouts).await;
-    assert_eq!(told["aud"], site.id);
-    assert_eq!(
-        site.introspect(&bridge, tokens.access_token().secret())
-            .await["active"],
-        false,
-        "the grant's tokens are revoked"
-    );
+    r.agent.recover(r.bridge.clock.now()).await;
+    r.refused("recovered").await;
 }
 
 /// Item 2, the rest: a valid `prompt=none` request of a self-registered
