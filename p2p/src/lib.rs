@@ -60,7 +60,8 @@ mod transport;
 pub use config::{Clock, DhtMode, Limits, NodeConfig, RelayLimits, Timers, system_clock};
 pub use events::{NodeEvent, Responder};
 pub use handle::{
-    Found, GetError, NodeHandle, Protocol, PublishError, Published, RequestError, Status, Stopped,
+    Cause, Found, GetError, NodeHandle, Protocol, PublishError, Published, RequestError, Status,
+    Stopped,
 };
 pub use libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr};
 pub use metrics::Metrics;
