@@ -480,3 +480,30 @@ impl NodeHandle {
         let _ = self.call(|reply| Command::Shutdown { reply }).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn a_request_error_reads_as_before_and_keeps_what_libp2p_said() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused by host");
+        let e = RequestError::Unreachable(Cause::from_error(io));
+        assert_eq!(e.to_string(), "could not reach the peer: refused by host");
+        let cause = e.source().expect("the cause");
+        let beneath = cause.source().expect("libp2p's error");
+        assert!(beneath.downcast_ref::<std::io::Error>().is_some());
+
+        let e = RequestError::Failed(Cause::new("request too large"));
+        assert_eq!(e.to_string(), "the exchange failed: request too large");
+        assert!(e.source().and_then(|c| c.source()).is_none());
+
+        // Equal when they read the same, whatever lies beneath.
+        assert_eq!(
+            Cause::caused_by("dial failed", std::io::Error::other("x")),
+            Cause::new("dial failed")
+        );
+    }
+}

@@ -627,3 +627,6 @@ pub(crate) enum Unpublished {
     #[error("publication is taking long; the daemon keeps trying")]
     TakingLong,
 }
+
+#[cfg(test)]
+mod tests;

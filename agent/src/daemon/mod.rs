@@ -46,6 +46,8 @@
 //! * Recovery: `recovery/new_device.rs`, `recovery/friend.rs`,
 //!   `recovery_queue.rs`; repair of a share: `repair.rs`.
 //! * `maintenance.rs`, `node_health.rs`, `server.rs` (the control socket).
+//! * `error.rs`: the daemon's [`Error`]; only `server.rs` turns it into an
+//!   error reply.
 //!
 //! Imports among these point one way (no cycle; `scripts/module-cycles`
 //! checks it): a receiver never imports the router, and `egos/`

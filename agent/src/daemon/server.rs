@@ -69,7 +69,7 @@ async fn send(stream: &mut UnixStream, reply: &Reply) -> bool {
     match write_frame(stream, reply).await {
         Ok(()) => true,
         Err(e) => {
-            debug!("client went away: {e}");
+            debug!("client went away: {}", Chain(&e));
             false
         }
     }
