@@ -269,7 +269,7 @@ pub(crate) enum Refused {
     InviterBusy,
     /// The inviter's agent refused the exchange.
     #[error("the inviter's agent refused the exchange")]
-    InviterRefused,
+    ByInviter,
     /// The inviter's agent answered with the wrong step.
     #[error("the inviter's agent answered out of turn")]
     OutOfTurn,
@@ -284,7 +284,7 @@ pub(crate) enum Refused {
     InviterEgo(#[source] PartyCheck),
     /// A friend refused its share of a new circle.
     #[error("friend {0:?} refused its share; the circle is unchanged")]
-    ShareRefused(String),
+    ShareDeclined(String),
     /// A friend acknowledged another share than it was sent.
     #[error(
         "friend {0:?} acknowledged another share than the one it was sent; \

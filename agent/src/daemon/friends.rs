@@ -476,7 +476,7 @@ fn refused_error(reason: RefusedReason) -> Error {
         RefusedReason::WrongCode => WrongCode::Inviter.into(),
         RefusedReason::UnknownParty => Refused::UnknownParty.into(),
         RefusedReason::RateLimited => Refused::InviterBusy.into(),
-        RefusedReason::Invalid => Refused::InviterRefused.into(),
+        RefusedReason::Invalid => Refused::ByInviter.into(),
     }
 }
 

@@ -141,7 +141,7 @@ async fn reshare(shared: &Arc<Shared>, ego: EgoId) -> Result<String> {
         let ack = (reply.kind == kind::SHARE_ACK)
             .then(|| reply.open::<ShareAck>(MAX_CIRCLE_MESSAGE_SIZE).ok())
             .flatten()
-            .ok_or_else(|| Refused::ShareRefused(name.clone()))?;
+            .ok_or_else(|| Refused::ShareDeclined(name.clone()))?;
         if (ack.circle_id, ack.generation, ack.member) != expected {
             return Err(Refused::OtherShareAcked(name).into());
         }

@@ -213,7 +213,7 @@ fn each_kind_has_its_code_and_the_text_the_person_reads() {
             "the inviter's agent is busy; try again".into(),
         ),
         (
-            Refused::InviterRefused.into(),
+            Refused::ByInviter.into(),
             C::Refused,
             "the inviter's agent refused the exchange".into(),
         ),
@@ -257,7 +257,7 @@ fn each_kind_has_its_code_and_the_text_the_person_reads() {
                 .into(),
         ),
         (
-            Refused::ShareRefused("bob".into()).into(),
+            Refused::ShareDeclined("bob".into()).into(),
             C::Refused,
             "friend \"bob\" refused its share; the circle is unchanged".into(),
         ),
