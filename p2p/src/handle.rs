@@ -1,6 +1,9 @@
 //! The cloneable handle through which the agent and the bridge drive a
 //! node: typed commands, each with a oneshot reply.
 
+use std::fmt;
+use std::sync::Arc;
+
 use cyrcles_core::EgoId;
 use cyrcles_core::envelope::Envelope;
 use cyrcles_core::login::{LoginChallenge, LoginResponse};
@@ -74,12 +77,69 @@ pub struct Published {
     pub stored_at: usize,
 }
 
+/// What lies beneath a [`RequestError`]: the node's account of it and,
+/// when libp2p gave one, the error itself (kept as the source). Two causes
+/// are equal when they read the same.
+#[derive(Debug, Clone)]
+pub struct Cause {
+    text: String,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl Cause {
+    /// A cause with no error beneath it.
+    pub fn new(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            source: None,
+        }
+    }
+
+    /// A cause told as `text`, with `source` beneath it.
+    pub fn caused_by(
+        text: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            text: text.into(),
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    /// A cause told as `source` tells itself.
+    pub fn from_error(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::caused_by(source.to_string(), source)
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl PartialEq for Cause {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Cause {}
+
 /// Why a request to a peer failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum RequestError {
     /// The peer could not be reached.
     #[error("could not reach the peer: {0}")]
-    Unreachable(String),
+    Unreachable(#[source] Cause),
     /// The peer did not answer in time.
     #[error("the peer did not answer in time")]
     Timeout,
@@ -88,7 +148,7 @@ pub enum RequestError {
     Unsupported,
     /// The exchange failed (stream reset, refused, or too large).
     #[error("the exchange failed: {0}")]
-    Failed(String),
+    Failed(#[source] Cause),
     /// The answer was not a valid message.
     #[error("malformed answer: {0}")]
     Malformed(String),
@@ -418,5 +478,32 @@ impl NodeHandle {
     /// Stops the node and waits until it has.
     pub async fn shutdown(&self) {
         let _ = self.call(|reply| Command::Shutdown { reply }).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn a_request_error_reads_as_before_and_keeps_what_libp2p_said() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused by host");
+        let e = RequestError::Unreachable(Cause::from_error(io));
+        assert_eq!(e.to_string(), "could not reach the peer: refused by host");
+        let cause = e.source().expect("the cause");
+        let beneath = cause.source().expect("libp2p's error");
+        assert!(beneath.downcast_ref::<std::io::Error>().is_some());
+
+        let e = RequestError::Failed(Cause::new("request too large"));
+        assert_eq!(e.to_string(), "the exchange failed: request too large");
+        assert!(e.source().and_then(|c| c.source()).is_none());
+
+        // Equal when they read the same, whatever lies beneath.
+        assert_eq!(
+            Cause::caused_by("dial failed", std::io::Error::other("x")),
+            Cause::new("dial failed")
+        );
     }
 }

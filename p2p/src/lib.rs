@@ -64,7 +64,8 @@ pub use clock::{Clock, ManualClock};
 pub use config::{DhtMode, Limits, NodeConfig, RelayLimits, Timers};
 pub use events::{NodeEvent, Responder};
 pub use handle::{
-    Found, GetError, NodeHandle, Protocol, PublishError, Published, RequestError, Status, Stopped,
+    Cause, Found, GetError, NodeHandle, Protocol, PublishError, Published, RequestError, Status,
+    Stopped,
 };
 pub use libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr};
 pub use metrics::Metrics;

@@ -56,12 +56,8 @@ impl From<ClientError> for Failure {
 
 impl From<KeystoreError> for Failure {
     fn from(e: KeystoreError) -> Self {
-        let reply = crate::control::proto::ErrorReply::from(&e);
-        Failure::new(
-            reply.code.exit_code(),
-            output::code_name(reply.code),
-            reply.message,
-        )
+        let code = crate::daemon::keystore_code(&e);
+        Failure::new(code.exit_code(), output::code_name(code), e.to_string())
     }
 }
 

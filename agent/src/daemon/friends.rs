@@ -41,9 +41,13 @@ use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use super::egos::EgoState;
+use super::error::{
+    BadInput, Chain, Conflict, Expired, Internal, Locked, Network, NotFound, PartyCheck, Refused,
+    Unannounced, WrongCode,
+};
 use super::hello_gate::HelloGate;
-use super::{Shared, egos, lock, read};
-use crate::control::proto::{ErrorCode, ErrorReply, FriendInfo};
+use super::{Error, Result, Shared, egos, lock, read};
+use crate::control::proto::FriendInfo;
 use crate::keystore::{FriendRow, NewFriend};
 
 /// How long a code works.
@@ -60,7 +64,7 @@ const CONFIRM_WITHIN: Duration = Duration::from_secs(60);
 const MAX_PROVIDERS_TRIED: usize = 8;
 
 /// What the inviter's CLI waits for.
-pub(crate) type Outcome = oneshot::Receiver<Result<FriendInfo, ErrorReply>>;
+pub(crate) type Outcome = oneshot::Receiver<Result<FriendInfo>>;
 
 enum Stage {
     /// Waiting for a hello.
@@ -75,7 +79,7 @@ pub(crate) struct OpenInvite {
     ego: EgoId,
     petname: Option<String>,
     stage: Stage,
-    done: Option<oneshot::Sender<Result<FriendInfo, ErrorReply>>>,
+    done: Option<oneshot::Sender<Result<FriendInfo>>>,
     node: NodeHandle,
     rendezvous: [u8; 32],
 }
@@ -99,12 +103,8 @@ fn refusal(reason: RefusedReason) -> Envelope {
     Envelope::wrap(kind::REFUSED, &InviteRefused { reason })
 }
 
-fn network(what: &str, e: impl std::fmt::Display) -> ErrorReply {
-    ErrorReply::new(ErrorCode::Network, format!("{what}: {e}"))
-}
-
 /// This side's party for `ego`: its current ego key and its node.
-fn me(shared: &Shared, ego_name: Option<&str>) -> Result<(Party, NodeHandle), ErrorReply> {
+fn me(shared: &Shared, ego_name: Option<&str>) -> Result<(Party, NodeHandle)> {
     shared.egos.read(|egos| me_in(shared, egos, ego_name))
 }
 
@@ -112,41 +112,25 @@ fn me_in(
     shared: &Shared,
     egos: &BTreeMap<EgoId, EgoState>,
     ego_name: Option<&str>,
-) -> Result<(Party, NodeHandle), ErrorReply> {
+) -> Result<(Party, NodeHandle)> {
     let state = match ego_name {
         Some(name) => egos::find(egos, name)?,
         None => {
             let mut live = egos.values().filter(|e| !e.is_revoked());
             match (live.next(), live.next()) {
                 (Some(one), None) => one,
-                (None, _) => {
-                    return Err(ErrorReply::new(
-                        ErrorCode::NotFound,
-                        "no ego yet: create one with `cyrcles ego create NAME`",
-                    ));
-                }
-                (Some(_), Some(_)) => {
-                    return Err(ErrorReply::new(
-                        ErrorCode::BadRequest,
-                        "this agent has several egos: name the one that befriends with --as EGO",
-                    ));
-                }
+                (None, _) => return Err(NotFound::NoEgoYet.into()),
+                (Some(_), Some(_)) => return Err(BadInput::WhichEgo.into()),
             }
         }
     };
     if state.is_revoked() {
-        return Err(ErrorReply::new(
-            ErrorCode::Conflict,
-            format!("ego {:?} is revoked", state.row.name),
-        ));
+        return Err(Conflict::EgoRevoked(state.row.name.clone()).into());
     }
     let ego_id = state.ego_id();
     let signer = read(&shared.signers).get(&ego_id).cloned();
     let (Some(node), Some(signer)) = (state.node.clone(), signer) else {
-        return Err(ErrorReply::new(
-            ErrorCode::Locked,
-            "the keys are locked; run `cyrcles unlock` first",
-        ));
+        return Err(Locked::Invite.into());
     };
     Ok((
         Party {
@@ -160,16 +144,16 @@ fn me_in(
 
 /// Checks a party against the DHT: a valid, live record of its ego whose
 /// certified key is the one it names.
-async fn check_party(node: &NodeHandle, party: &Party) -> Result<(), String> {
+async fn check_party(node: &NodeHandle, party: &Party) -> Result<(), PartyCheck> {
     let found = tokio::time::timeout(RESOLVE_FOR, node.get(party.ego_id))
         .await
-        .map_err(|_| "its record was not found in time".to_string())?
-        .map_err(|e| format!("its record was not found: {e}"))?;
+        .map_err(|_| PartyCheck::Timeout)?
+        .map_err(PartyCheck::NotFound)?;
     if found.ego.is_revoked() {
-        return Err("the ego is revoked".into());
+        return Err(PartyCheck::Revoked);
     }
     if found.ego.ego_key() != party.ego_pk {
-        return Err("the ego key is not the one its record certifies".into());
+        return Err(PartyCheck::WrongKey);
     }
     Ok(())
 }
@@ -179,16 +163,13 @@ pub(crate) async fn open(
     shared: &Arc<Shared>,
     ego: &str,
     petname: Option<String>,
-) -> Result<(InviteCode, u64, Outcome), ErrorReply> {
+) -> Result<(InviteCode, u64, Outcome)> {
     if let Some(p) = &petname {
         egos::check_name(p)?;
     }
     let (party, node) = me(shared, Some(ego))?;
     if lock(&shared.invites).open.len() >= MAX_OPEN {
-        return Err(ErrorReply::new(
-            ErrorCode::Refused,
-            format!("{MAX_OPEN} invites are open already; let one finish or expire first"),
-        ));
+        return Err(Refused::TooManyInvites(MAX_OPEN).into());
     }
     let code = loop {
         let c = InviteCode::generate(&mut OsRng);
@@ -206,20 +187,14 @@ pub(crate) async fn open(
                 last = None;
                 break;
             }
-            Ok(_) => last = Some("no peer stored it".to_string()),
-            Err(e) => last = Some(e.to_string()),
+            Ok(_) => last = Some(Unannounced::NoPeer),
+            Err(e) => last = Some(Unannounced::Failed(e)),
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     if let Some(why) = last {
         node.stop_providing(rendezvous).await.ok();
-        return Err(ErrorReply::new(
-            ErrorCode::Network,
-            format!(
-                "the invite could not be announced on the network ({why}); \
-                 is the agent connected to a bridge (--bootstrap)?"
-            ),
-        ));
+        return Err(Network::Unannounced(why).into());
     }
     let (tx, rx) = oneshot::channel();
     let expires_at = shared.now().secs() + INVITE_TTL_SECS;
@@ -239,13 +214,13 @@ pub(crate) async fn open(
 }
 
 /// Ends an invite that is still open (expired, or its CLI left).
-pub(crate) async fn close(shared: &Shared, nameplate: u16, why: &str) {
+pub(crate) async fn close(shared: &Shared, nameplate: u16, why: &'static str) {
     let gone = lock(&shared.invites).open.remove(&nameplate);
     if let Some(mut inv) = gone {
         info!(nameplate, "invite closed: {why}");
         inv.node.stop_providing(inv.rendezvous).await.ok();
         if let Some(done) = inv.done.take() {
-            let _ = done.send(Err(ErrorReply::new(ErrorCode::Expired, why.to_string())));
+            let _ = done.send(Err(Expired::InviteClosed(why).into()));
         }
     }
 }
@@ -256,7 +231,7 @@ async fn burn_if(
     shared: &Shared,
     nameplate: u16,
     pred: impl FnOnce(&OpenInvite) -> bool,
-    error: ErrorReply,
+    error: Error,
 ) {
     let gone = {
         let mut invites = lock(&shared.invites);
@@ -266,7 +241,7 @@ async fn burn_if(
         }
     };
     if let Some(mut inv) = gone {
-        warn!(nameplate, "invite failed: {}", error.message);
+        warn!(nameplate, "invite failed: {}", Chain(&error));
         inv.node.stop_providing(inv.rendezvous).await.ok();
         if let Some(done) = inv.done.take() {
             let _ = done.send(Err(error));
@@ -329,7 +304,7 @@ async fn on_hello(shared: &Arc<Shared>, ego: EgoId, peer: PeerId, hello: InviteH
         return refusal(RefusedReason::Invalid);
     }
     if let Err(why) = check_party(&node, &hello.acceptor).await {
-        info!(%peer, nameplate, "invite hello refused: the ego does not check out: {why}");
+        info!(%peer, nameplate, "invite hello refused: the ego does not check out: {}", Chain(&why));
         return refusal(RefusedReason::UnknownParty);
     }
     drop(slot);
@@ -376,11 +351,7 @@ fn expire_waiting(shared: Arc<Shared>, nameplate: u16, peer: PeerId) {
             &shared,
             nameplate,
             |inv| matches!(&inv.stage, Stage::Waiting { peer: p, .. } if *p == peer),
-            ErrorReply::new(
-                ErrorCode::Expired,
-                "an agent answered the invite and did not finish it; if that was not your \
-                 friend, open a new invite",
-            ),
+            Expired::Unconfirmed.into(),
         )
         .await;
     });
@@ -417,14 +388,14 @@ async fn on_confirm(shared: &Shared, ego: EgoId, peer: PeerId, confirm: InviteCo
             )
             .await
         }
-        Err(e) => Err(invite_error(&e)),
+        Err(e) => Err(invite_error(e)),
     };
     let answer = match &outcome {
         Ok(f) => {
             info!(ego = %ego, friend = %f.ego_id, "friend added (invite)");
             Envelope::wrap(kind::DONE, &InviteDone)
         }
-        Err(e) if e.code == ErrorCode::WrongCode => refusal(RefusedReason::WrongCode),
+        Err(Error::WrongCode(_)) => refusal(RefusedReason::WrongCode),
         Err(_) => refusal(RefusedReason::Invalid),
     };
     if let Some(done) = inv.done.take() {
@@ -433,14 +404,10 @@ async fn on_confirm(shared: &Shared, ego: EgoId, peer: PeerId, confirm: InviteCo
     answer
 }
 
-fn invite_error(e: &InviteError) -> ErrorReply {
+fn invite_error(e: InviteError) -> Error {
     match e {
-        InviteError::Mismatch => ErrorReply::new(
-            ErrorCode::WrongCode,
-            "the invite code did not match: a wrong code, or someone in the middle; \
-             the invite is burnt, open a new one",
-        ),
-        other => ErrorReply::new(ErrorCode::Refused, other.to_string()),
+        InviteError::Mismatch => WrongCode::Invite.into(),
+        other => Refused::Invite(other).into(),
     }
 }
 
@@ -450,7 +417,7 @@ async fn store(
     petname: Option<&str>,
     friend: &Party,
     fingerprint: &str,
-) -> Result<FriendInfo, ErrorReply> {
+) -> Result<FriendInfo> {
     let default = friend.ego_id.fingerprint().to_string();
     let row = shared
         .keystore
@@ -483,7 +450,7 @@ fn info_of(egos: &BTreeMap<EgoId, EgoState>, row: &FriendRow) -> FriendInfo {
 }
 
 /// `friend list`.
-pub(crate) async fn list(shared: &Shared) -> Result<Vec<FriendInfo>, ErrorReply> {
+pub(crate) async fn list(shared: &Shared) -> Result<Vec<FriendInfo>> {
     let rows = shared.keystore.friends().await?;
     Ok(shared
         .egos
@@ -491,14 +458,11 @@ pub(crate) async fn list(shared: &Shared) -> Result<Vec<FriendInfo>, ErrorReply>
 }
 
 /// Sends one invite message and reads the answer's kind.
-async fn exchange(
-    node: &NodeHandle,
-    peer: PeerId,
-    message: Envelope,
-) -> Result<Envelope, ErrorReply> {
-    node.invite(peer, Vec::new(), &message)
+async fn exchange(node: &NodeHandle, peer: PeerId, message: Envelope) -> Result<Envelope> {
+    Ok(node
+        .invite(peer, Vec::new(), &message)
         .await
-        .map_err(|e| network("the inviter's agent did not answer", e))
+        .map_err(Network::InviterSilent)?)
 }
 
 /// Why the inviter refused, if `answer` is its refusal.
@@ -509,27 +473,13 @@ fn refusal_reason(answer: &Envelope) -> Option<RefusedReason> {
         .map(|r| r.reason)
 }
 
-fn refused_error(reason: RefusedReason) -> ErrorReply {
+fn refused_error(reason: RefusedReason) -> Error {
     match reason {
-        RefusedReason::NoInvite => ErrorReply::new(
-            ErrorCode::NotFound,
-            "no open invite has this code (expired, already used, or mistyped number)",
-        ),
-        RefusedReason::WrongCode => ErrorReply::new(
-            ErrorCode::WrongCode,
-            "the invite code did not match; ask your friend for a new invite",
-        ),
-        RefusedReason::UnknownParty => ErrorReply::new(
-            ErrorCode::Refused,
-            "the inviter's agent could not find your ego's record; is your agent connected?",
-        ),
-        RefusedReason::RateLimited => {
-            ErrorReply::new(ErrorCode::Refused, "the inviter's agent is busy; try again")
-        }
-        RefusedReason::Invalid => ErrorReply::new(
-            ErrorCode::Refused,
-            "the inviter's agent refused the exchange",
-        ),
+        RefusedReason::NoInvite => NotFound::Invite.into(),
+        RefusedReason::WrongCode => WrongCode::Inviter.into(),
+        RefusedReason::UnknownParty => Refused::UnknownParty.into(),
+        RefusedReason::RateLimited => Refused::InviterBusy.into(),
+        RefusedReason::Invalid => Refused::ByInviter.into(),
     }
 }
 
@@ -539,10 +489,8 @@ pub(crate) async fn accept(
     code: &str,
     ego: Option<&str>,
     petname: Option<String>,
-) -> Result<FriendInfo, ErrorReply> {
-    let code: InviteCode = code.parse().map_err(|e: cyrcles_core::invite::CodeError| {
-        ErrorReply::new(ErrorCode::BadRequest, e.to_string())
-    })?;
+) -> Result<FriendInfo> {
+    let code: InviteCode = code.parse().map_err(BadInput::InviteCode)?;
     if let Some(p) = &petname {
         egos::check_name(p)?;
     }
@@ -557,7 +505,7 @@ pub(crate) async fn accept(
         let providers: Vec<PeerId> = node
             .find_providers(code.rendezvous())
             .await
-            .map_err(|e| network("the agent's node stopped", e))?
+            .map_err(Network::NodeStopped)?
             .into_iter()
             .filter(|p| *p != me_peer && !tried.contains(p))
             .collect();
@@ -580,21 +528,14 @@ pub(crate) async fn accept(
             match try_provider(shared, &x, &code, &party, petname.as_deref()).await {
                 Tried::Done(outcome) => return outcome,
                 Tried::NotTheInviter(why) => {
-                    info!(%peer, "an announced node is not the inviter: {}", why.message);
+                    info!(%peer, "an announced node is not the inviter: {}", Chain(&why));
                     last = why;
                 }
             }
         }
         if !found_any {
             if tokio::time::Instant::now() >= deadline {
-                return Err(ErrorReply::new(
-                    ErrorCode::NotFound,
-                    format!(
-                        "nobody is waiting with invite number {} (expired, mistyped, or the \
-                         inviter's agent is offline)",
-                        code.nameplate()
-                    ),
-                ));
+                return Err(NotFound::Inviter(code.nameplate()).into());
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
@@ -604,9 +545,9 @@ pub(crate) async fn accept(
 /// What one announced node gave.
 enum Tried {
     /// A completed exchange, right or wrong: the acceptor stops.
-    Done(Result<FriendInfo, ErrorReply>),
+    Done(Result<FriendInfo>),
     /// Not the inviter (or not now): the next node is tried.
-    NotTheInviter(ErrorReply),
+    NotTheInviter(Error),
 }
 
 /// Runs the exchange with one announced node.
@@ -619,7 +560,7 @@ async fn try_provider(
 ) -> Tried {
     let (acceptor, hello) = match Acceptor::start(code, party.clone(), &mut OsRng) {
         Ok(a) => a,
-        Err(e) => return Tried::Done(Err(ErrorReply::new(ErrorCode::Internal, e.to_string()))),
+        Err(e) => return Tried::Done(Err(Internal::InviteStart(e).into())),
     };
     let answer = match exchange(x.node, x.peer, Envelope::wrap(kind::HELLO, &hello)).await {
         Ok(a) => a,
@@ -629,33 +570,21 @@ async fn try_provider(
         return Tried::NotTheInviter(refused_error(reason));
     }
     if answer.kind != kind::REPLY {
-        return Tried::NotTheInviter(ErrorReply::new(
-            ErrorCode::Refused,
-            "the inviter's agent answered out of turn",
-        ));
+        return Tried::NotTheInviter(Refused::OutOfTurn.into());
     }
     let reply: InviteReply = match answer.open(MAX_INVITE_MESSAGE_SIZE) {
         Ok(r) => r,
         Err(e) => {
-            return Tried::NotTheInviter(ErrorReply::new(
-                ErrorCode::Refused,
-                format!("malformed reply: {e}"),
-            ));
+            return Tried::NotTheInviter(Refused::MalformedReply(e).into());
         }
     };
     // Who answers must be who it says, with a valid ego, before its
     // confirmation is looked at: a squatter under the key is skipped.
     if reply.inviter.peer_id != x.peer.to_bytes() {
-        return Tried::NotTheInviter(ErrorReply::new(
-            ErrorCode::Refused,
-            "the inviter's agent named another node than its own",
-        ));
+        return Tried::NotTheInviter(Refused::OtherNode.into());
     }
     if let Err(why) = check_party(x.node, &reply.inviter).await {
-        return Tried::NotTheInviter(ErrorReply::new(
-            ErrorCode::Refused,
-            format!("the inviter's ego does not check out: {why}"),
-        ));
+        return Tried::NotTheInviter(Refused::InviterEgo(why).into());
     }
     Tried::Done(finish(shared, x, acceptor, &reply, petname).await)
 }
@@ -674,7 +603,7 @@ async fn finish(
     acceptor: Acceptor,
     reply: &InviteReply,
     petname: Option<&str>,
-) -> Result<FriendInfo, ErrorReply> {
+) -> Result<FriendInfo> {
     let (node, peer, ego) = (x.node, x.peer, x.ego);
     let (friendship, confirm) = match acceptor.on_reply(reply) {
         Ok(ok) => ok,
@@ -685,7 +614,7 @@ async fn finish(
                 confirm: [0; 32],
             };
             let _ = exchange(node, peer, Envelope::wrap(kind::CONFIRM, &abort)).await;
-            return Err(invite_error(&e));
+            return Err(invite_error(e));
         }
     };
     let answer = exchange(node, peer, Envelope::wrap(kind::CONFIRM, &confirm)).await?;
@@ -693,10 +622,7 @@ async fn finish(
         return Err(refused_error(reason));
     }
     if answer.kind != kind::DONE || answer.open::<InviteDone>(MAX_INVITE_MESSAGE_SIZE).is_err() {
-        return Err(ErrorReply::new(
-            ErrorCode::Refused,
-            "the inviter's agent answered out of turn",
-        ));
+        return Err(Refused::OutOfTurn.into());
     }
     let info = store(
         shared,

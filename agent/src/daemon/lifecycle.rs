@@ -22,8 +22,8 @@ use super::egos::{
     Busy, EgoState, build_error, check_name, endpoint_peers, publish, rotation_due, set_signer,
     store_revocation, store_rotation,
 };
-use super::{Shared, approval, lock, node, read};
-use crate::control::proto::{ErrorCode, ErrorReply};
+use super::error::{Chain, Conflict, Damaged, Locked, Unpublished};
+use super::{Result, Shared, approval, lock, node, read};
 use crate::keystore::seal::SymmetricKey;
 use crate::keystore::{EgoRow, SecretKind};
 
@@ -47,8 +47,8 @@ pub(crate) async fn activate(shared: &Arc<Shared>) {
             continue;
         }
         if let Err(e) = activate_one(shared, &busy, &state, &key).await {
-            error!(ego = %state.row.name, "cannot start: {}", e.message);
-            shared.egos.update(&id, |s| s.damage = Some(e.message));
+            error!(ego = %state.row.name, "cannot start: {}", Chain(&e));
+            shared.egos.update(&id, |s| s.damage = Some(e.to_string()));
         }
     }
     shared.wake.notify_one();
@@ -59,7 +59,7 @@ async fn activate_one(
     busy: &Busy<'_>,
     state: &EgoState,
     key: &SymmetricKey,
-) -> Result<(), ErrorReply> {
+) -> Result<()> {
     let id = busy.id();
     if state.node.is_none() {
         let device = shared.keystore.secret(key, &id, SecretKind::Device).await?;
@@ -71,10 +71,7 @@ async fn activate_one(
         let seed = shared.keystore.secret(key, &id, SecretKind::Ego).await?;
         let ego = SecretKey::from_seed(&seed);
         if ego.public() != cert.ego_pk {
-            return Err(ErrorReply::new(
-                ErrorCode::Damaged,
-                "the stored ego key is not the certified one",
-            ));
+            return Err(Damaged::EgoKey.into());
         }
         set_signer(shared, id, ego, cert.seq);
     }
@@ -86,7 +83,7 @@ async fn activate_one(
 pub(crate) async fn create(
     shared: &Arc<Shared>,
     name: &str,
-) -> Result<(EgoId, Result<usize, String>), ErrorReply> {
+) -> Result<(EgoId, Result<usize, Unpublished>)> {
     check_name(name)?;
     let key = shared.data_key()?;
     // Held until the ego is in the table: a second `ego create NAME` is
@@ -156,9 +153,7 @@ pub(crate) async fn create(
         let attempt =
             tokio::time::timeout_at(deadline, publish(shared, ego_id, &node, bytes.clone()))
                 .await
-                .unwrap_or_else(|_| {
-                    Err("publication is taking long; the daemon keeps trying".into())
-                });
+                .unwrap_or(Err(Unpublished::TakingLong));
         match attempt {
             Err(_)
                 if tokio::time::Instant::now()
@@ -185,14 +180,12 @@ async fn rotate_whole(
     busy: &Busy<'_>,
     state: &EgoState,
     key: &SymmetricKey,
-) -> Result<Vec<u8>, ErrorReply> {
+) -> Result<Vec<u8>> {
     let id = busy.id();
     if state.is_revoked() {
-        return Err(ErrorReply::new(ErrorCode::Conflict, "the ego is revoked"));
+        return Err(Conflict::Revoked.into());
     }
-    let node = state.node.clone().ok_or_else(|| {
-        ErrorReply::new(ErrorCode::Locked, "the ego's node is not running (locked?)")
-    })?;
+    let node = state.node.clone().ok_or(Locked::Node)?;
     let circle = whole_circle(shared, key, &id).await?;
     let now = shared.now();
     let s = &shared.settings;
@@ -211,33 +204,21 @@ async fn rotate_whole(
     Ok(bytes)
 }
 
-async fn whole_circle(
-    shared: &Shared,
-    key: &SymmetricKey,
-    id: &EgoId,
-) -> Result<CircleSecret, ErrorReply> {
+async fn whole_circle(shared: &Shared, key: &SymmetricKey, id: &EgoId) -> Result<CircleSecret> {
     if !shared
         .keystore
         .secret_kinds(id)
         .await?
         .contains(&SecretKind::Circle)
     {
-        return Err(ErrorReply::new(
-            ErrorCode::Conflict,
-            "this agent does not hold the whole circle key (friends hold shares)",
-        ));
+        return Err(Conflict::CircleShared.into());
     }
     let bytes = shared.keystore.secret(key, id, SecretKind::Circle).await?;
-    CircleSecret::from_bytes(&bytes).map_err(|_| {
-        ErrorReply::new(
-            ErrorCode::Damaged,
-            format!("the stored circle key of ego {id} is not a valid key"),
-        )
-    })
+    CircleSecret::from_bytes(&bytes).map_err(|_| Damaged::CircleKeyOf(*id).into())
 }
 
 /// `ego rotate NAME`.
-pub(crate) async fn rotate(shared: &Arc<Shared>, name: &str) -> Result<EgoId, ErrorReply> {
+pub(crate) async fn rotate(shared: &Arc<Shared>, name: &str) -> Result<EgoId> {
     let key = shared.data_key()?;
     let id = shared.egos.id_by_name(name)?;
     let busy = shared.egos.reserve(id).await;
@@ -262,36 +243,34 @@ pub(crate) async fn rotate(shared: &Arc<Shared>, name: &str) -> Result<EgoId, Er
 }
 
 /// A copy of the reserved ego's state.
-fn current(shared: &Shared, busy: &Busy<'_>, name: &str) -> Result<EgoState, ErrorReply> {
+fn current(shared: &Shared, busy: &Busy<'_>, name: &str) -> Result<EgoState> {
     shared
         .egos
         .get(&busy.id(), EgoState::clone)
         .ok_or_else(|| super::egos::unknown_ego(name))
 }
 
-fn usable(state: &EgoState) -> Result<(), ErrorReply> {
+fn usable(state: &EgoState) -> Result<()> {
     match &state.damage {
-        Some(d) => Err(ErrorReply::new(
-            ErrorCode::Damaged,
-            format!("ego {:?} is damaged: {d}", state.row.name),
-        )),
+        Some(d) => Err(Damaged::Ego {
+            ego: state.row.name.clone(),
+            why: d.clone(),
+        }
+        .into()),
         None => Ok(()),
     }
 }
 
 /// `ego revoke NAME`: a revocation signed by the circle key, stored and
 /// published; the ego's secrets but the device key are deleted.
-pub(crate) async fn revoke(shared: &Arc<Shared>, name: &str) -> Result<EgoId, ErrorReply> {
+pub(crate) async fn revoke(shared: &Arc<Shared>, name: &str) -> Result<EgoId> {
     let key = shared.data_key()?;
     let id = shared.egos.id_by_name(name)?;
     let busy = shared.egos.reserve(id).await;
     let state = current(shared, &busy, name)?;
     usable(&state)?;
     if state.is_revoked() {
-        return Err(ErrorReply::new(
-            ErrorCode::Conflict,
-            format!("ego {name:?} is already revoked"),
-        ));
+        return Err(Conflict::AlreadyRevoked(name.into()).into());
     }
     let node = state.node.clone();
     if state.circle.is_some() {
@@ -333,7 +312,7 @@ pub(crate) async fn renew_if_due(
     busy: &Busy<'_>,
     state: &EgoState,
     key: &SymmetricKey,
-) -> Result<Option<Vec<u8>>, ErrorReply> {
+) -> Result<Option<Vec<u8>>> {
     let Some(node) = state.node.clone() else {
         return Ok(None);
     };

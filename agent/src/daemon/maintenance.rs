@@ -9,6 +9,7 @@ use cyrcles_core::EgoId;
 use tracing::{info, warn};
 
 use super::egos::EgoState;
+use super::error::Chain;
 use super::{Shared, egos, lifecycle, lock};
 
 /// Runs until the daemon stops.
@@ -60,17 +61,14 @@ pub(crate) async fn tick(shared: &Shared) {
             }
             Ok(None) => {}
             Err(e) => {
-                warn!(ego = %state.row.name, "renewal failed: {}", e.message);
-                if let Err(e) = shared
-                    .keystore
-                    .set_status(&id, None, Some(&e.message))
-                    .await
-                {
-                    warn!("cannot record the failure: {e}");
+                warn!(ego = %state.row.name, "renewal failed: {}", Chain(&e));
+                let message = e.to_string();
+                if let Err(e) = shared.keystore.set_status(&id, None, Some(&message)).await {
+                    warn!("cannot record the failure: {}", Chain(&e));
                 }
                 shared
                     .egos
-                    .update(&id, |s| s.row.last_error = Some(e.message));
+                    .update(&id, |s| s.row.last_error = Some(message));
             }
         }
     }
@@ -119,7 +117,7 @@ async fn sweep_shares(shared: &Shared) {
                     info!(%owner, dropped = n, "shares of a friend's former circle deleted");
                 }
                 Ok(_) => {}
-                Err(e) => warn!(%owner, "cannot delete old shares: {e}"),
+                Err(e) => warn!(%owner, "cannot delete old shares: {}", Chain(&e)),
             }
         }
     }
@@ -149,10 +147,10 @@ async fn rotate_through_friends(shared: &Shared, id: cyrcles_core::EgoId) {
             }
         }
         Err(e) => {
-            warn!(ego = %id, "rotation through friends failed: {}", e.message);
-            let message = format!("rotation through friends: {}", e.message);
+            warn!(ego = %id, "rotation through friends failed: {}", Chain(&e));
+            let message = format!("rotation through friends: {e}");
             if let Err(e) = shared.keystore.set_status(&id, None, Some(&message)).await {
-                warn!("cannot record the failure: {e}");
+                warn!("cannot record the failure: {}", Chain(&e));
             }
             let now = shared.now();
             shared.egos.update(&id, |s| {

@@ -46,6 +46,8 @@
 //! * Recovery: `recovery/new_device.rs`, `recovery/friend.rs`,
 //!   `recovery_queue.rs`; repair of a share: `repair.rs`.
 //! * `maintenance.rs`, `node_health.rs`, `server.rs` (the control socket).
+//! * `error.rs`: the daemon's [`Error`]; only `server.rs` turns it into an
+//!   error reply.
 //!
 //! Imports among these point one way (no cycle; `scripts/module-cycles`
 //! checks it): a receiver never imports the router, and `egos/`
@@ -54,6 +56,7 @@
 mod approval;
 mod circle;
 mod egos;
+mod error;
 mod friends;
 mod hello_gate;
 mod inbound;
@@ -88,12 +91,13 @@ use tokio::sync::{Notify, broadcast, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::Settings;
-use crate::control::proto::{ErrorCode, ErrorReply, WatchEvent};
+use crate::control::proto::WatchEvent;
 use crate::home::{Home, HomeError};
 use crate::keystore::seal::{KdfParams, SymmetricKey};
 use crate::keystore::{Keystore, KeystoreError, Passphrase, Protection};
 
 pub(crate) use approval::Approvals;
+pub(crate) use error::{Error, Result, keystore_code};
 
 /// What the daemon needs to start.
 #[derive(Clone)]
@@ -145,33 +149,10 @@ impl DaemonError {
     pub fn exit_code(&self) -> u8 {
         match self {
             DaemonError::Home(_) => 7,
-            DaemonError::Keystore(e) => ErrorReply::from(e).code.exit_code(),
+            DaemonError::Keystore(e) => keystore_code(e).exit_code(),
             DaemonError::AlreadyRunning(_) => 8,
             DaemonError::Socket { .. } => 1,
         }
-    }
-}
-
-impl From<&KeystoreError> for ErrorReply {
-    fn from(e: &KeystoreError) -> Self {
-        let code = match e {
-            KeystoreError::NotInitialised(_)
-            | KeystoreError::Damaged { .. }
-            | KeystoreError::SecretDamaged { .. }
-            | KeystoreError::KeyFile { .. } => ErrorCode::Damaged,
-            KeystoreError::AlreadyInitialised(_) | KeystoreError::Exists(_) => ErrorCode::Conflict,
-            KeystoreError::WrongPassphrase | KeystoreError::PassphraseRequired => ErrorCode::Locked,
-            KeystoreError::BadPassphrase(_) => ErrorCode::BadRequest,
-            KeystoreError::NotFound(_) => ErrorCode::NotFound,
-            KeystoreError::Io { .. } | KeystoreError::Database(_) => ErrorCode::Internal,
-        };
-        ErrorReply::new(code, e.to_string())
-    }
-}
-
-impl From<KeystoreError> for ErrorReply {
-    fn from(e: KeystoreError) -> Self {
-        ErrorReply::from(&e)
     }
 }
 
@@ -226,13 +207,10 @@ impl Shared {
     }
 
     /// The data key, or the "locked" error.
-    pub(crate) fn data_key(&self) -> Result<SymmetricKey, ErrorReply> {
-        read(&self.data_key).clone().ok_or_else(|| {
-            ErrorReply::new(
-                ErrorCode::Locked,
-                "the keystore is locked; run `cyrcles unlock --passphrase-file FILE`",
-            )
-        })
+    pub(crate) fn data_key(&self) -> Result<SymmetricKey> {
+        read(&self.data_key)
+            .clone()
+            .ok_or(Error::Locked(error::Locked::Keystore))
     }
 
     pub(crate) fn is_locked(&self) -> bool {

@@ -9,22 +9,18 @@ use cyrcles_p2p::{DhtMode, Keypair, Node, NodeConfig, NodeHandle};
 use tracing::{info, warn};
 use zeroize::Zeroizing;
 
-use super::{Shared, inbound};
-use crate::control::proto::{ErrorCode, ErrorReply};
+use super::error::{Chain, Damaged, Network};
+use super::{Result, Shared, inbound};
 
 /// Starts an ego's node from its device key and spawns its event loop.
 pub(crate) async fn start(
     shared: &Arc<Shared>,
     ego: EgoId,
     device: &Zeroizing<[u8; 32]>,
-) -> Result<NodeHandle, ErrorReply> {
+) -> Result<NodeHandle> {
     let mut seed = Zeroizing::new(**device);
-    let keypair = Keypair::ed25519_from_bytes(&mut seed[..]).map_err(|e| {
-        ErrorReply::new(
-            ErrorCode::Damaged,
-            format!("the device key is unusable: {e}"),
-        )
-    })?;
+    let keypair =
+        Keypair::ed25519_from_bytes(&mut seed[..]).map_err(|e| Damaged::DeviceKey(Box::new(e)))?;
     let s = &shared.settings;
     let mut c = NodeConfig::new(keypair);
     c.listen = s.listen.clone();
@@ -41,19 +37,14 @@ pub(crate) async fn start(
     c.limits.signature_cache = 10_000;
     c.limits.tracked_peers = 2_000;
     c.limits.max_connections = 256;
-    let (node, events) = Node::spawn(c).await.map_err(|e| {
-        ErrorReply::new(
-            ErrorCode::Network,
-            format!("cannot start the network node: {e}"),
-        )
-    })?;
+    let (node, events) = Node::spawn(c).await.map_err(Network::NodeStart)?;
     for relay in &s.relays {
         let node = node.clone();
         let circuit = relay.clone().with(AddrProtocol::P2pCircuit);
         tokio::spawn(async move {
             match node.listen_on(circuit.clone()).await {
                 Ok(a) => info!(%a, "relay circuit reserved"),
-                Err(e) => warn!(%circuit, "relay reservation failed: {e}"),
+                Err(e) => warn!(%circuit, "relay reservation failed: {}", Chain(&e)),
             }
         });
     }

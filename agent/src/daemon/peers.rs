@@ -10,18 +10,15 @@ use cyrcles_core::record::VerifiedEgo;
 use cyrcles_core::{EgoId, UnixTime};
 use cyrcles_p2p::{Multiaddr, NodeHandle, PeerId};
 
-use super::Shared;
-use crate::control::proto::{ErrorCode, ErrorReply};
+use super::error::{Damaged, NotFound};
+use super::{Result, Shared};
 use crate::keystore::FriendRow;
 
 /// How long the owner waits for one friend's answer.
 pub(crate) const ANSWER_WITHIN: Duration = Duration::from_secs(20);
 
 /// The friend rows of an ego, by id.
-pub(crate) async fn friends_of(
-    shared: &Shared,
-    ego: &EgoId,
-) -> Result<BTreeMap<i64, FriendRow>, ErrorReply> {
+pub(crate) async fn friends_of(shared: &Shared, ego: &EgoId) -> Result<BTreeMap<i64, FriendRow>> {
     Ok(shared
         .keystore
         .friends()
@@ -37,25 +34,21 @@ pub(crate) fn find_friend<'a>(
     friends: &'a BTreeMap<i64, FriendRow>,
     name: &str,
     friend: &str,
-) -> Result<&'a FriendRow, ErrorReply> {
+) -> Result<&'a FriendRow> {
     friends
         .values()
         .find(|f| f.petname == friend || f.friend_ego_id.to_string() == friend)
         .ok_or_else(|| {
-            ErrorReply::new(
-                ErrorCode::NotFound,
-                format!("ego {name:?} has no friend {friend:?}; `cyrcles friend list` shows them"),
-            )
+            NotFound::Friend {
+                ego: name.into(),
+                friend: friend.into(),
+            }
+            .into()
         })
 }
 
-pub(crate) fn friend_peer(f: &FriendRow) -> Result<PeerId, ErrorReply> {
-    PeerId::from_bytes(&f.friend_peer_id).map_err(|_| {
-        ErrorReply::new(
-            ErrorCode::Damaged,
-            format!("friend {:?} has no valid peer id", f.petname),
-        )
-    })
+pub(crate) fn friend_peer(f: &FriendRow) -> Result<PeerId> {
+    PeerId::from_bytes(&f.friend_peer_id).map_err(|_| Damaged::FriendPeer(f.petname.clone()).into())
 }
 /// Where a friend's node is: the addresses its ego's record publishes for
 /// the peer the friendship was made with (friends' nodes are not DHT

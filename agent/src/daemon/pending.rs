@@ -27,10 +27,11 @@ use tokio::sync::oneshot;
 
 use super::source::{Sender, Source};
 use crate::config::Quotas;
-use crate::control::proto::{ErrorReply, LocalSignature};
+use crate::control::proto::LocalSignature;
+use crate::daemon::Result;
 
 /// What a waiting local program receives.
-pub(crate) type LocalAnswer = Result<LocalSignature, ErrorReply>;
+pub(crate) type LocalAnswer = Result<LocalSignature>;
 
 /// What a pending request is.
 #[derive(Debug)]

@@ -42,11 +42,12 @@ use zeroize::Zeroizing;
 use super::circle::snapshot;
 use super::circle::view::describe;
 use super::egos::ego_by_name;
+use super::error::{Conflict, Damaged, Internal, Network, NotFound, Refused, Unanswered};
 use super::peers::{ANSWER_WITHIN, find_friend, friend_peer, friend_record, friends_of, reach};
 use super::sessions::{Entry, SessionTable};
 use super::shares::{keep_share, refusal};
-use super::{Shared, lock};
-use crate::control::proto::{CircleInfo, ErrorCode, ErrorReply};
+use super::{Result, Shared, lock};
+use crate::control::proto::CircleInfo;
 use crate::keystore::FriendRow;
 
 /// How long a member keeps a repair session.
@@ -358,21 +359,21 @@ async fn ask<T: Decode>(
     addrs: Vec<cyrcles_p2p::Multiaddr>,
     envelope: &Envelope,
     want: u16,
-) -> Result<T, String> {
+) -> Result<T, Unanswered> {
     let reply = match tokio::time::timeout(ANSWER_WITHIN, node.circle(peer, addrs, envelope)).await
     {
         Ok(Ok(r)) => r,
-        Ok(Err(e)) => return Err(e.to_string()),
-        Err(_) => return Err("no answer in time".into()),
+        Ok(Err(e)) => return Err(Unanswered::Request(e)),
+        Err(_) => return Err(Unanswered::Timeout),
     };
     if reply.kind == want {
         return reply
             .open::<T>(MAX_CIRCLE_MESSAGE_SIZE)
-            .map_err(|_| "a bad answer".to_string());
+            .map_err(|_| Unanswered::BadAnswer);
     }
     Err(match reply.open::<CircleRefused>(MAX_CIRCLE_MESSAGE_SIZE) {
-        Ok(r) => format!("refused (code {})", r.code),
-        Err(_) => "a bad answer".into(),
+        Ok(r) => Unanswered::Refused(r.code),
+        Err(_) => Unanswered::BadAnswer,
     })
 }
 
@@ -386,26 +387,16 @@ struct Party {
 }
 
 /// `circle repair EGO FRIEND`.
-pub(crate) async fn repair(
-    shared: &Arc<Shared>,
-    name: &str,
-    friend: &str,
-) -> Result<CircleInfo, ErrorReply> {
+pub(crate) async fn repair(shared: &Arc<Shared>, name: &str, friend: &str) -> Result<CircleInfo> {
     let ego = ego_by_name(shared, name)?;
     let friends = friends_of(shared, &ego).await?;
     let row = find_friend(&friends, name, friend)?;
-    let circle = shared.keystore.circle(&ego).await?.ok_or_else(|| {
-        ErrorReply::new(
-            ErrorCode::Conflict,
-            format!("ego {name:?} has no shared circle to repair"),
-        )
-    })?;
-    let public = CirclePublic::from_cbor(&circle.public).map_err(|e| {
-        ErrorReply::new(
-            ErrorCode::Damaged,
-            format!("the stored circle is damaged: {e}"),
-        )
-    })?;
+    let circle = shared
+        .keystore
+        .circle(&ego)
+        .await?
+        .ok_or_else(|| Conflict::NothingToRepair(name.into()))?;
+    let public = CirclePublic::from_cbor(&circle.public).map_err(Damaged::Circle)?;
     let member_of = |id: i64| {
         circle
             .members
@@ -413,11 +404,9 @@ pub(crate) async fn repair(
             .find(|(_, f)| *f == id)
             .and_then(|(m, _)| MemberId::new(*m))
     };
-    let target_member = member_of(row.id).ok_or_else(|| {
-        ErrorReply::new(
-            ErrorCode::NotFound,
-            format!("{friend:?} is not a member of {name:?}'s circle"),
-        )
+    let target_member = member_of(row.id).ok_or_else(|| NotFound::CircleMember {
+        ego: name.into(),
+        friend: friend.into(),
     })?;
     let snap = snapshot(shared, &ego)?;
     let now = shared.now();
@@ -462,13 +451,11 @@ pub(crate) async fn repair(
     let (session, keys, helpers) = loop {
         attempt += 1;
         if helpers.len() < threshold {
-            return Err(ErrorReply::new(
-                ErrorCode::Network,
-                format!(
-                    "{} friends can help, {threshold} are needed; try again when more are online",
-                    helpers.len()
-                ),
-            ));
+            return Err(Network::TooFewHelpers {
+                online: helpers.len(),
+                needed: threshold,
+            }
+            .into());
         }
         let mut sid = [0u8; 16];
         OsRng.fill_bytes(&mut sid);
@@ -486,7 +473,7 @@ pub(crate) async fn repair(
             let (node, envelope, p, a) =
                 (snap.node.clone(), envelope.clone(), p.clone(), addr_of(p));
             asks.spawn(async move {
-                let answer: Result<RepairKeys, String> =
+                let answer: Result<RepairKeys, Unanswered> =
                     ask(&node, p.peer, a, &envelope, kind::REPAIR_KEYS).await;
                 (p, answer)
             });
@@ -503,14 +490,11 @@ pub(crate) async fn repair(
             }
         }
         if !keys.contains_key(&target_member) {
-            return Err(ErrorReply::new(
-                ErrorCode::Network,
-                format!(
-                    "{:?} did not take part ({}); the circle is unchanged",
-                    target.name,
-                    problems.join("; ")
-                ),
-            ));
+            return Err(Network::TargetAbsent {
+                friend: target.name,
+                problems,
+            }
+            .into());
         }
         let answered: Vec<Party> = helpers
             .iter()
@@ -521,14 +505,12 @@ pub(crate) async fn repair(
             break (session, keys, helpers);
         }
         if attempt >= 2 || answered.len() < threshold {
-            return Err(ErrorReply::new(
-                ErrorCode::Network,
-                format!(
-                    "{} of the {threshold} helpers needed answered ({}); try again later",
-                    answered.len(),
-                    problems.join("; ")
-                ),
-            ));
+            return Err(Network::HelpersSilent {
+                answered: answered.len(),
+                needed: threshold,
+                problems,
+            }
+            .into());
         }
         helpers = answered;
     };
@@ -573,10 +555,7 @@ pub(crate) async fn repair(
         match bundle.items.into_iter().next() {
             Some((to, sealed)) if to == target_member => items.push((from, sealed)),
             _ => {
-                return Err(ErrorReply::new(
-                    ErrorCode::Refused,
-                    format!("member {from} sent no sigma for the target"),
-                ));
+                return Err(Refused::NoSigma(from.get()).into());
             }
         }
     }
@@ -598,18 +577,16 @@ pub(crate) async fn repair(
         kind::SHARE_ACK,
     )
     .await
-    .map_err(|e| {
-        ErrorReply::new(
-            ErrorCode::Refused,
-            format!("{:?} could not rebuild the share: {e}", target.name),
-        )
+    .map_err(|source| Refused::Rebuild {
+        friend: target.name.clone(),
+        source,
     })?;
-    public.check_ack(&ack).map_err(|e| {
-        ErrorReply::new(
-            ErrorCode::Refused,
-            format!("{:?} acknowledged wrongly: {e}", target.name),
-        )
-    })?;
+    public
+        .check_ack(&ack)
+        .map_err(|source| Refused::RepairAck {
+            friend: target.name.clone(),
+            source,
+        })?;
     info!(%ego, friend = %target.name, helpers = helpers.len(), "a friend's share was repaired");
     let note = format!(
         "{:?}'s share was rebuilt by {} friends ({}); nobody learned it but them",
@@ -630,12 +607,12 @@ async fn gather(
     node: &NodeHandle,
     helpers: &[Party],
     envelope_for: impl Fn(MemberId) -> Envelope,
-) -> Result<Vec<(MemberId, RepairSealed)>, ErrorReply> {
+) -> Result<Vec<(MemberId, RepairSealed)>> {
     let mut asks = JoinSet::new();
     for h in helpers {
         let (node, h, envelope) = (node.clone(), h.clone(), envelope_for(h.member));
         asks.spawn(async move {
-            let answer: Result<RepairSealed, String> =
+            let answer: Result<RepairSealed, Unanswered> =
                 ask(&node, h.peer, Vec::new(), &envelope, kind::REPAIR_SEALED).await;
             (h, answer)
         });
@@ -643,21 +620,17 @@ async fn gather(
     let mut out = Vec::new();
     while let Some(done) = asks.join_next().await {
         let Ok((h, answer)) = done else {
-            return Err(ErrorReply::new(ErrorCode::Internal, "a repair task failed"));
+            return Err(Internal::RepairTask.into());
         };
         match answer {
             Ok(b) if b.member == h.member => out.push((h.member, b)),
-            Ok(_) => {
-                return Err(ErrorReply::new(
-                    ErrorCode::Refused,
-                    format!("{}: a bad answer; the repair stopped", h.name),
-                ));
-            }
-            Err(e) => {
-                return Err(ErrorReply::new(
-                    ErrorCode::Network,
-                    format!("{}: {e}; the repair stopped", h.name),
-                ));
+            Ok(_) => return Err(Refused::HelperAnswer(h.name).into()),
+            Err(source) => {
+                return Err(Network::HelperSilent {
+                    helper: h.name,
+                    source,
+                }
+                .into());
             }
         }
     }

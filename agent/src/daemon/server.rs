@@ -12,9 +12,10 @@ use tracing::{debug, info, warn};
 
 use cyrcles_p2p::NodeHandle;
 
+use super::error::{BadInput, Chain, Expired, Internal, NotFound, Refused};
 use super::{
-    Shared, approval, circle, egos, friends, info as describe, lifecycle, lock, node_health,
-    recovery, repair, shares, write,
+    Error, Result, Shared, approval, circle, egos, friends, info as describe, lifecycle, lock,
+    node_health, recovery, repair, shares, write,
 };
 use crate::control::peer::{self, Caller, Credentials};
 use crate::control::proto::{
@@ -27,6 +28,18 @@ use crate::keystore::Passphrase;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once; more wait in the kernel's backlog.
 const MAX_CONNECTIONS: usize = 64;
+
+/// The reply to a failed request: the error's code and text. What went
+/// wrong inside the daemon is logged with its sources.
+fn failure(e: Error) -> Reply {
+    let code = e.code();
+    if code == ErrorCode::Internal {
+        warn!(error = %Chain(&e), "request failed");
+    } else {
+        debug!(?code, error = %Chain(&e), "request failed");
+    }
+    Reply::Error(ErrorReply::from(e))
+}
 
 /// Accepts connections until the task is aborted.
 pub(crate) async fn serve(shared: Arc<Shared>, listener: UnixListener) {
@@ -56,7 +69,7 @@ async fn send(stream: &mut UnixStream, reply: &Reply) -> bool {
     match write_frame(stream, reply).await {
         Ok(()) => true,
         Err(e) => {
-            debug!("client went away: {e}");
+            debug!("client went away: {}", Chain(&e));
             false
         }
     }
@@ -78,11 +91,7 @@ async fn connection(shared: Arc<Shared>, mut stream: UnixStream, own: u32) {
             .pid
             .and_then(|p| std::fs::read_link(format!("/proc/{p}/exe")).ok());
         warn!(uid = creds.uid, pid = ?creds.pid, ?exe, "connection refused: another user");
-        send(
-            &mut stream,
-            &Reply::Error(ErrorReply::new(ErrorCode::Refused, e.to_string())),
-        )
-        .await;
+        send(&mut stream, &failure(Refused::OtherUser(e).into())).await;
         return;
     }
     let caller = Caller::identify(creds);
@@ -95,8 +104,7 @@ async fn connection(shared: Arc<Shared>, mut stream: UnixStream, own: u32) {
         Ok(Ok(Some(r))) => r,
         Ok(Ok(None)) => return,
         Ok(Err(e)) => {
-            let reply = ErrorReply::new(ErrorCode::BadRequest, format!("bad request: {e}"));
-            send(&mut stream, &Reply::Error(reply)).await;
+            send(&mut stream, &failure(BadInput::Frame(e).into())).await;
             return;
         }
         Err(_) => return,
@@ -114,13 +122,13 @@ async fn connection(shared: Arc<Shared>, mut stream: UnixStream, own: u32) {
         }
         Request::FriendInvite { ego, name } => invite(&shared, &mut stream, &ego, name).await,
         other => {
-            let reply = dispatch(&shared, other).await.unwrap_or_else(Reply::Error);
+            let reply = dispatch(&shared, other).await.unwrap_or_else(failure);
             send(&mut stream, &reply).await;
         }
     }
 }
 
-fn ego_id_by_name(shared: &Shared, name: &str) -> Result<EgoId, ErrorReply> {
+fn ego_id_by_name(shared: &Shared, name: &str) -> Result<EgoId> {
     shared.egos.id_by_name(name)
 }
 
@@ -130,7 +138,7 @@ fn done(message: impl Into<String>) -> Reply {
     }
 }
 
-async fn dispatch(shared: &Arc<Shared>, request: Request) -> Result<Reply, ErrorReply> {
+async fn dispatch(shared: &Arc<Shared>, request: Request) -> Result<Reply> {
     match request {
         Request::Status => status(shared).await,
         Request::Unlock { passphrase } => unlock(shared, passphrase.expose()).await,
@@ -150,7 +158,7 @@ async fn dispatch(shared: &Arc<Shared>, request: Request) -> Result<Reply, Error
             let (id, published) = lifecycle::create(shared, &name).await?;
             let mut info = ego_show(shared, id).await?;
             if let Err(e) = published {
-                info.last_error = Some(e);
+                info.last_error = Some(e.to_string());
             }
             Ok(Reply::Ego(info))
         }
@@ -272,32 +280,26 @@ async fn dispatch(shared: &Arc<Shared>, request: Request) -> Result<Reply, Error
         Request::RecoveryApprove { id } => Ok(done(recovery::decide(shared, id, true)?)),
         Request::RecoveryDeny { id } => Ok(done(recovery::decide(shared, id, false)?)),
         Request::Watch | Request::Sign { .. } | Request::FriendInvite { .. } => {
-            Err(ErrorReply::new(
-                ErrorCode::Internal,
-                "streaming request in the single-reply path",
-            ))
+            Err(Internal::Streaming.into())
         }
     }
 }
 
-async fn ego_show(
-    shared: &Shared,
-    id: EgoId,
-) -> Result<crate::control::proto::EgoInfo, ErrorReply> {
+async fn ego_show(shared: &Shared, id: EgoId) -> Result<crate::control::proto::EgoInfo> {
     let locked = shared.is_locked();
     let (mut info, node) = shared
         .egos
         .get(&id, |state| {
             (describe::ego_info(state, locked), state.node.clone())
         })
-        .ok_or_else(|| ErrorReply::new(ErrorCode::NotFound, format!("no ego {id}")))?;
+        .ok_or(NotFound::Ego(id))?;
     if let Some(node) = node {
         info.node = Some(node_health::check(&node).await.0.as_str().into());
     }
     Ok(info)
 }
 
-async fn status(shared: &Shared) -> Result<Reply, ErrorReply> {
+async fn status(shared: &Shared) -> Result<Reply> {
     // Asked without the egos lock held: a node that does not answer must
     // not hold up every other command.
     let (egos, nodes) = shared.egos.read(|egos| {
@@ -338,7 +340,7 @@ async fn status(shared: &Shared) -> Result<Reply, ErrorReply> {
     }))
 }
 
-async fn unlock(shared: &Arc<Shared>, passphrase: &str) -> Result<Reply, ErrorReply> {
+async fn unlock(shared: &Arc<Shared>, passphrase: &str) -> Result<Reply> {
     if !shared.is_locked() {
         return Ok(done("already unlocked"));
     }
@@ -407,10 +409,7 @@ async fn sign(
 ) {
     let queued = async {
         let nonce = match nonce {
-            Some(h) => Some(
-                hex::decode(h.trim())
-                    .map_err(|_| ErrorReply::new(ErrorCode::BadRequest, "the nonce must be hex"))?,
-            ),
+            Some(h) => Some(hex::decode(h.trim()).map_err(|_| BadInput::Nonce)?),
             None => None,
         };
         let id = ego_id_by_name(shared, ego)?;
@@ -420,7 +419,7 @@ async fn sign(
     let (id, code, answer) = match queued {
         Ok(q) => q,
         Err(e) => {
-            send(stream, &Reply::Error(e)).await;
+            send(stream, &failure(e)).await;
             return;
         }
     };
@@ -433,12 +432,12 @@ async fn sign(
     let reply = tokio::select! {
         a = answer => match a {
             Ok(Ok(sig)) => Reply::Signed(sig),
-            Ok(Err(e)) => Reply::Error(e),
-            Err(_) => Reply::Error(ErrorReply::new(ErrorCode::Refused, "the request was withdrawn")),
+            Ok(Err(e)) => failure(e),
+            Err(_) => failure(Refused::Withdrawn.into()),
         },
         _ = tokio::time::sleep(Duration::from_secs(approval::LOCAL_WAIT_SECS)) => {
             approval::withdraw(shared, id, "expired");
-            Reply::Error(ErrorReply::new(ErrorCode::Expired, "nobody approved the request in time"))
+            failure(Expired::Unapproved.into())
         }
         _ = reader.read(&mut probe) => {
             approval::withdraw(shared, id, "withdrawn");
@@ -454,7 +453,7 @@ async fn invite(shared: &Arc<Shared>, stream: &mut UnixStream, ego: &str, name: 
     let (code, expires_at, outcome) = match friends::open(shared, ego, name).await {
         Ok(o) => o,
         Err(e) => {
-            send(stream, &Reply::Error(e)).await;
+            send(stream, &failure(e)).await;
             return;
         }
     };
@@ -473,12 +472,12 @@ async fn invite(shared: &Arc<Shared>, stream: &mut UnixStream, ego: &str, name: 
     let reply = tokio::select! {
         o = outcome => match o {
             Ok(Ok(friend)) => Reply::Friend(friend),
-            Ok(Err(e)) => Reply::Error(e),
-            Err(_) => Reply::Error(ErrorReply::new(ErrorCode::Expired, "the invite was closed")),
+            Ok(Err(e)) => failure(e),
+            Err(_) => failure(Expired::InviteGone.into()),
         },
         _ = tokio::time::sleep(Duration::from_secs(friends::INVITE_TTL_SECS)) => {
             friends::close(shared, nameplate, "the invite expired").await;
-            Reply::Error(ErrorReply::new(ErrorCode::Expired, "nobody used the invite in time"))
+            failure(Expired::InviteUnused.into())
         }
         _ = reader.read(&mut probe) => {
             friends::close(shared, nameplate, "the invite's command left").await;

@@ -11,8 +11,9 @@ use cyrcles_core::circle::{CircleRefused, MemberShare};
 use cyrcles_core::envelope::Envelope;
 use tracing::warn;
 
-use super::{Shared, notify};
-use crate::control::proto::{ErrorReply, ShareInfo, WatchEvent};
+use super::error::Chain;
+use super::{Result, Shared, notify};
+use crate::control::proto::{ShareInfo, WatchEvent};
 use crate::keystore::{FriendRow, HeldShare};
 
 /// The answer refusing a circle message, with its `refused::*` code.
@@ -53,13 +54,13 @@ pub(crate) async fn keep_share(
         .store_share(&key, &held, &share.to_secret_cbor())
         .await
         .map_err(|e| {
-            warn!(owner = %share.ego_id(), "cannot store a share: {e}");
+            warn!(owner = %share.ego_id(), "cannot store a share: {}", Chain(&e));
             refusal(refused::UNAVAILABLE)
         })
 }
 
 /// `cyrcles shares`: whose circles this agent serves.
-pub(crate) async fn list(shared: &Shared) -> Result<Vec<ShareInfo>, ErrorReply> {
+pub(crate) async fn list(shared: &Shared) -> Result<Vec<ShareInfo>> {
     let held = shared.keystore.held_shares().await?;
     let friends: HashMap<i64, FriendRow> = shared
         .keystore

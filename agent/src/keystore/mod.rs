@@ -173,7 +173,7 @@ pub enum KeystoreError {
     },
     /// Any other database error.
     #[error("keystore database error: {0}")]
-    Database(sqlx::Error),
+    Database(#[source] sqlx::Error),
 }
 
 /// The keystore.

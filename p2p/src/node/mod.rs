@@ -31,7 +31,7 @@ use crate::behaviour::{self, Behaviour, BehaviourEvent};
 use crate::clock::Clock;
 use crate::config::{NodeConfig, Timers};
 use crate::events::NodeEvent;
-use crate::handle::{Command, NodeHandle, Protocol, Reply, RequestError, Status};
+use crate::handle::{Cause, Command, NodeHandle, Protocol, Reply, RequestError, Status};
 use crate::metrics::Metrics;
 use crate::protocols;
 use crate::ratelimit::{InFlight, RateLimiter};
@@ -331,7 +331,7 @@ impl EventLoop {
                         self.dials.insert(id, reply);
                     }
                     Err(e) => {
-                        let _ = reply.send(Err(RequestError::Unreachable(e.to_string())));
+                        let _ = reply.send(Err(RequestError::Unreachable(Cause::from_error(e))));
                     }
                 }
             }
@@ -350,7 +350,7 @@ impl EventLoop {
                         self.listens.insert(id, reply);
                     }
                     Err(e) => {
-                        let _ = reply.send(Err(RequestError::Unreachable(e.to_string())));
+                        let _ = reply.send(Err(RequestError::Unreachable(Cause::from_error(e))));
                     }
                 }
             }
@@ -461,7 +461,12 @@ impl EventLoop {
                 ..
             } => {
                 if let Some(reply) = self.listens.remove(&listener_id) {
-                    let _ = reply.send(Err(RequestError::Unreachable(format!("{reason:?}"))));
+                    let text = format!("{reason:?}");
+                    let cause = match reason {
+                        Err(e) => Cause::caused_by(text, e),
+                        Ok(()) => Cause::new(text),
+                    };
+                    let _ = reply.send(Err(RequestError::Unreachable(cause)));
                 }
                 self.listen_addrs_changed();
             }
@@ -487,7 +492,7 @@ impl EventLoop {
                 ..
             } => {
                 if let Some(reply) = self.dials.remove(&connection_id) {
-                    let _ = reply.send(Err(RequestError::Unreachable(error.to_string())));
+                    let _ = reply.send(Err(RequestError::Unreachable(Cause::from_error(error))));
                 }
             }
             SwarmEvent::ConnectionClosed {

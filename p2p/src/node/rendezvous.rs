@@ -29,7 +29,7 @@ use libp2p::kad::{self, GetProvidersOk, ProviderRecord, RecordKey};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 
 use super::EventLoop;
-use crate::handle::{Reply, RequestError};
+use crate::handle::{Cause, Reply, RequestError};
 use crate::metrics::Rejection;
 
 /// An announcement kept for another peer.
@@ -65,8 +65,9 @@ impl EventLoop {
                 self.provides.insert(id, ProvideState { reply });
             }
             Err(e) => {
-                let _ = reply.send(Err(RequestError::Unreachable(format!(
-                    "cannot announce: {e:?}"
+                let _ = reply.send(Err(RequestError::Unreachable(Cause::caused_by(
+                    format!("cannot announce: {e:?}"),
+                    e,
                 ))));
             }
         }
@@ -197,8 +198,9 @@ impl EventLoop {
         if let Some(state) = self.provides.remove(&id) {
             let outcome = match result {
                 Ok(_) => Ok(usize::try_from(stats.num_successes()).unwrap_or(0)),
-                Err(e) => Err(RequestError::Unreachable(format!(
-                    "no peer took the announcement: {e:?}"
+                Err(e) => Err(RequestError::Unreachable(Cause::caused_by(
+                    format!("no peer took the announcement: {e:?}"),
+                    e,
                 ))),
             };
             let _ = state.reply.send(outcome);

@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 
 use super::{EventLoop, elapsed};
 use crate::events::{NodeEvent, Responder};
-use crate::handle::{Protocol, Reply, RequestError};
+use crate::handle::{Cause, Protocol, Reply, RequestError};
 use crate::protocols;
 
 /// An outbound request waiting for its answer.
@@ -40,7 +40,7 @@ impl EventLoop {
         reply: Reply<Result<Vec<u8>, RequestError>>,
     ) {
         if payload.len() > protocols::max_request(protocol) {
-            let _ = reply.send(Err(RequestError::Failed("request too large".into())));
+            let _ = reply.send(Err(RequestError::Failed(Cause::new("request too large"))));
             return;
         }
         let id = self
@@ -94,13 +94,13 @@ impl EventLoop {
                     let (outcome, err) = match error {
                         OutboundFailure::DialFailure => (
                             "unreachable",
-                            RequestError::Unreachable("dial failed".into()),
+                            RequestError::Unreachable(Cause::new("dial failed")),
                         ),
                         OutboundFailure::Timeout => ("timeout", RequestError::Timeout),
                         OutboundFailure::UnsupportedProtocols => {
                             ("unsupported", RequestError::Unsupported)
                         }
-                        other => ("failed", RequestError::Failed(other.to_string())),
+                        other => ("failed", RequestError::Failed(Cause::from_error(other))),
                     };
                     self.metrics.request(label, "outbound", outcome);
                     let _ = p.reply.send(Err(err));

@@ -11,12 +11,13 @@ use rand_core::{OsRng, RngCore};
 use tokio::sync::oneshot;
 use tracing::info;
 
-use super::{LOCAL_NONCE_LEN, LOCAL_WAIT_SECS, announce, rate_message, resolved};
+use super::{LOCAL_NONCE_LEN, LOCAL_WAIT_SECS, announce, over_quota, resolved};
 use crate::control::peer::Caller;
-use crate::control::proto::{ErrorCode, ErrorReply, LocalSignature};
+use crate::control::proto::LocalSignature;
+use crate::daemon::error::{BadInput, Conflict, Refused};
 use crate::daemon::pending::{LocalAnswer, Pending, PendingKind};
 use crate::daemon::source::Source;
-use crate::daemon::{Shared, Signer, lock};
+use crate::daemon::{Result, Shared, Signer, lock};
 use crate::text::untrusted;
 
 /// A local program's `sign` request: checks and queues it. Returns its id,
@@ -27,7 +28,7 @@ pub(crate) fn queue_local(
     ego: EgoId,
     reason: String,
     nonce: Option<Vec<u8>>,
-) -> Result<(u64, u8, oneshot::Receiver<LocalAnswer>), ErrorReply> {
+) -> Result<(u64, u8, oneshot::Receiver<LocalAnswer>)> {
     let now = shared.now().secs();
     let program = caller.program();
     let nonce = nonce.unwrap_or_else(|| {
@@ -43,22 +44,19 @@ pub(crate) fn queue_local(
         nonce: nonce.clone(),
         issued_at: UnixTime::from_secs(now),
     })
-    .map_err(|e| ErrorReply::new(ErrorCode::BadRequest, e.to_string()))?;
+    .map_err(BadInput::LocalRequest)?;
     let mut a = lock(&shared.approvals);
     if a.revoked.contains(&ego) {
-        return Err(ErrorReply::new(ErrorCode::Conflict, "the ego is revoked"));
+        return Err(Conflict::Revoked.into());
     }
     if a.banned_program(&program) {
         info!(program = %untrusted(&program), "local request refused: the program is banned");
-        return Err(ErrorReply::new(
-            ErrorCode::Refused,
-            format!("{program} is banned from asking this agent"),
-        ));
+        return Err(Refused::Banned(program).into());
     }
     let quotas = a.quotas.clone();
     a.book(ego)
         .admit_local(&program, now, &quotas)
-        .map_err(|e| ErrorReply::new(ErrorCode::Refused, rate_message(e)))?;
+        .map_err(over_quota)?;
     let code = u8::try_from(OsRng.next_u32() % 100).unwrap_or(0);
     let (tx, rx) = oneshot::channel();
     let (id, evicted) = a.insert(Pending {
@@ -103,7 +101,7 @@ pub(super) fn sign_local(
         nonce,
         issued_at: now,
     })
-    .map_err(|e| ErrorReply::new(ErrorCode::BadRequest, e.to_string()))?;
+    .map_err(BadInput::LocalRequest)?;
     let sig = request.sign(&signer.key);
     let p = request.params();
     Ok(LocalSignature {

@@ -41,14 +41,13 @@ use local::sign_local;
 pub(crate) use rules::{allow, ban};
 
 use super::egos::EgoState;
+use super::error::{BadInput, Locked, NotFound, Refused, WrongCode};
 use super::pending::{Pending, PendingKind, PendingQueue};
 use super::quota::{Exceeded, QuotaBook};
 use super::source::Source;
-use super::{Shared, lock, notify, read};
+use super::{Error, Result, Shared, lock, notify, read};
 use crate::config::Quotas;
-use crate::control::proto::{
-    BanInfo, ErrorCode, ErrorReply, PolicyInfo, Reply, RequestInfo, WatchEvent,
-};
+use crate::control::proto::{BanInfo, PolicyInfo, Reply, RequestInfo, WatchEvent};
 use crate::keystore::{BanReason, BanRow, BanTarget, PolicyOrigin, PolicyRow};
 use crate::text::untrusted;
 
@@ -251,11 +250,11 @@ impl Approvals {
     }
 }
 
-fn rate_message(e: Exceeded) -> String {
-    format!(
-        "over the {} quota; try again in {} s",
-        e.which, e.retry_after
-    )
+fn over_quota(e: Exceeded) -> Refused {
+    Refused::Quota {
+        which: e.which,
+        retry_after: e.retry_after,
+    }
 }
 
 /// Reloads the cached policies and bans from the keystore.
@@ -303,7 +302,7 @@ pub(crate) fn on_login(
         .book(ego)
         .admit_login(&source, &p.issuer, &p.client_id, now.secs(), &quotas)
     {
-        return responder.respond(refuse(DenyReason::RateLimited, &rate_message(e)));
+        return responder.respond(refuse(DenyReason::RateLimited, &over_quota(e).to_string()));
     }
     // An auto-approve policy signs, saying which kind it is; never when
     // the site asks the person to confirm: that request waits for the
@@ -445,13 +444,10 @@ fn answer_denied(kind: PendingKind, reason: DenyReason) {
             let _ = answer.send(LoginResponse::Denied(reason));
         }
         PendingKind::Local { answer, .. } => {
-            let _ = answer.send(Err(ErrorReply::new(
-                ErrorCode::Refused,
-                match reason {
-                    DenyReason::User => "the person denied the request",
-                    _ => "the request was withdrawn",
-                },
-            )));
+            let _ = answer.send(Err(match reason {
+                DenyReason::User => Refused::ByPerson.into(),
+                _ => Refused::Withdrawn.into(),
+            }));
         }
     }
 }
@@ -469,13 +465,8 @@ pub(crate) fn ego_revoked(shared: &Shared, ego: EgoId) {
     }
 }
 
-fn no_request(id: u64) -> ErrorReply {
-    ErrorReply::new(
-        ErrorCode::NotFound,
-        format!(
-            "no waiting request {id} (it may have expired or been answered); see `cyrcles requests`"
-        ),
-    )
+fn no_request(id: u64) -> Error {
+    NotFound::Request(id).into()
 }
 
 /// `approve ID --code NN`.
@@ -485,7 +476,7 @@ pub(crate) async fn approve(
     code: u8,
     remember: bool,
     auto: bool,
-) -> Result<Reply, ErrorReply> {
+) -> Result<Reply> {
     let now = shared.now();
     let (pending, signer) = {
         let mut a = lock(&shared.approvals);
@@ -505,30 +496,18 @@ pub(crate) async fn approve(
                     id,
                     outcome: "denied".into(),
                 });
-                return Err(ErrorReply::new(
-                    ErrorCode::WrongCode,
-                    format!(
-                        "wrong code: {code:02} is not the number shown; after {wrong} wrong codes the request is denied"
-                    ),
-                ));
+                return Err(WrongCode::Denied { code, wrong }.into());
             }
-            return Err(ErrorReply::new(
-                ErrorCode::WrongCode,
-                format!(
-                    "wrong code: {code:02} is not the number shown with the request ({} tries left)",
-                    limit - wrong
-                ),
-            ));
+            return Err(WrongCode::Retry {
+                code,
+                left: limit - wrong,
+            }
+            .into());
         }
         let signer = read(&shared.signers)
             .get(&p.ego_id)
             .cloned()
-            .ok_or_else(|| {
-                ErrorReply::new(
-                    ErrorCode::Locked,
-                    "the ego's key is locked; run `cyrcles unlock`, then approve again",
-                )
-            })?;
+            .ok_or(Locked::Approval)?;
         let pending = a.pending.remove(id).ok_or_else(|| no_request(id))?;
         a.approved(&pending, now.secs());
         (pending, signer)
@@ -589,7 +568,7 @@ pub(crate) async fn deny(
     ban_site: bool,
     ban_bridge: bool,
     not_me: bool,
-) -> Result<Reply, ErrorReply> {
+) -> Result<Reply> {
     let now = shared.now().secs();
     let pending = {
         let mut a = lock(&shared.approvals);
@@ -598,10 +577,7 @@ pub(crate) async fn deny(
                 .get(id)
                 .is_some_and(|p| matches!(p.kind, PendingKind::Local { .. }))
         {
-            return Err(ErrorReply::new(
-                ErrorCode::BadRequest,
-                "a local request has no bridge; use --ban-site to ban the program",
-            ));
+            return Err(BadInput::LocalBridge.into());
         }
         a.pending.remove(id).ok_or_else(|| no_request(id))?
     };
@@ -688,7 +664,7 @@ pub(crate) async fn deny(
             bans.push(row);
         }
         load_policies(shared).await?;
-        Ok::<_, ErrorReply>(bans)
+        Ok::<_, Error>(bans)
     }
     .await;
     answer_denied(pending.kind, DenyReason::User);

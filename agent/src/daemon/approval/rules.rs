@@ -5,8 +5,9 @@
 use cyrcles_core::EgoId;
 
 use super::load_policies;
-use crate::control::proto::{ErrorCode, ErrorReply, Reply};
-use crate::daemon::{Shared, lock};
+use crate::control::proto::Reply;
+use crate::daemon::error::BadInput;
+use crate::daemon::{Result, Shared, lock};
 use crate::keystore::{BanReason, BanTarget, PolicyOrigin};
 
 /// `policy allow`.
@@ -16,13 +17,10 @@ pub(crate) async fn allow(
     bridge: &str,
     client: &str,
     auto: bool,
-) -> Result<Reply, ErrorReply> {
-    let check = |s: &str, what: &str| {
+) -> Result<Reply> {
+    let check = |s: &str, what: &'static str| {
         if s.is_empty() || s.len() > 256 || s.chars().any(char::is_control) {
-            Err(ErrorReply::new(
-                ErrorCode::BadRequest,
-                format!("{what} must be 1 to 256 printable characters"),
-            ))
+            Err(BadInput::PolicyText(what))
         } else {
             Ok(())
         }
@@ -45,12 +43,8 @@ pub(crate) async fn allow(
 }
 
 /// `ban add`.
-pub(crate) async fn ban(
-    shared: &Shared,
-    ego: Option<EgoId>,
-    target: BanTarget,
-) -> Result<Reply, ErrorReply> {
-    let bad = |m: &str| Err(ErrorReply::new(ErrorCode::BadRequest, m.to_string()));
+pub(crate) async fn ban(shared: &Shared, ego: Option<EgoId>, target: BanTarget) -> Result<Reply> {
+    let bad = |e: BadInput| Err(e.into());
     let texts: Vec<&str> = match &target {
         BanTarget::Site { issuer, client_id } => vec![issuer, client_id],
         BanTarget::Bridge { issuer } => vec![issuer],
@@ -60,14 +54,14 @@ pub(crate) async fn ban(
         .iter()
         .any(|s| s.is_empty() || s.len() > 1024 || s.chars().any(char::is_control))
     {
-        return bad("ban targets must be 1 to 1024 printable characters");
+        return bad(BadInput::BanText);
     }
     match (&target, &ego) {
         (BanTarget::Program { .. }, Some(_)) => {
-            return bad("program bans apply to the whole agent; give no ego");
+            return bad(BadInput::ProgramBanEgo);
         }
         (BanTarget::Site { .. } | BanTarget::Bridge { .. }, None) => {
-            return bad("site and bridge bans belong to an ego; give --ego NAME");
+            return bad(BadInput::BanNeedsEgo);
         }
         _ => {}
     }

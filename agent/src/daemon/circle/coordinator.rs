@@ -15,9 +15,9 @@ use rand_core::{OsRng, RngCore};
 use tokio::task::JoinSet;
 
 use super::Snapshot;
-use crate::control::proto::{ErrorCode, ErrorReply};
-use crate::daemon::Shared;
+use crate::daemon::error::{Damaged, Internal, Network, Refused};
 use crate::daemon::peers::{ANSWER_WITHIN, friend_peer, friends_of, reach};
+use crate::daemon::{Result, Shared};
 use crate::keystore::CircleRow;
 
 /// Runs a FROST session of the current circle on `purpose`; returns the
@@ -27,13 +27,8 @@ pub(crate) async fn session(
     snap: &Snapshot,
     circle: &CircleRow,
     purpose: Purpose,
-) -> Result<Signature, ErrorReply> {
-    let public = CirclePublic::from_cbor(&circle.public).map_err(|e| {
-        ErrorReply::new(
-            ErrorCode::Damaged,
-            format!("the stored circle is damaged: {e}"),
-        )
-    })?;
+) -> Result<Signature> {
+    let public = CirclePublic::from_cbor(&circle.public).map_err(Damaged::Circle)?;
     let friends = friends_of(shared, &snap.record.ego_id()).await?;
     let mut sid = [0u8; 16];
     OsRng.fill_bytes(&mut sid);
@@ -48,8 +43,8 @@ pub(crate) async fn session(
         issued_at: shared.now(),
     }
     .sign(&snap.ego_key);
-    let mut coord = Coordinator::new(public.clone(), session_id, message)
-        .map_err(|e| ErrorReply::new(ErrorCode::Internal, e.to_string()))?;
+    let mut coord =
+        Coordinator::new(public.clone(), session_id, message).map_err(Internal::Frost)?;
 
     // Round 1: every member is asked; the first `t` to commit sign.
     let envelope = Envelope::wrap(kind::CEREMONY_REQUEST, &request);
@@ -97,15 +92,12 @@ pub(crate) async fn session(
         }
     }
     if signers.len() < public.threshold() {
-        return Err(ErrorReply::new(
-            ErrorCode::Network,
-            format!(
-                "{} of the {} friends needed answered ({}); retrying later",
-                signers.len(),
-                public.threshold(),
-                problems.join("; ")
-            ),
-        ));
+        return Err(Network::TooFewSigners {
+            got: signers.len(),
+            needed: public.threshold(),
+            problems,
+        }
+        .into());
     }
 
     round2(&snap.node, coord, signers).await
@@ -117,10 +109,8 @@ pub(crate) async fn round2(
     node: &NodeHandle,
     mut coord: Coordinator,
     signers: Vec<(u16, PeerId)>,
-) -> Result<Signature, ErrorReply> {
-    let signing = coord
-        .request()
-        .map_err(|e| ErrorReply::new(ErrorCode::Internal, e.to_string()))?;
+) -> Result<Signature> {
+    let signing = coord.request().map_err(Internal::Frost)?;
     let envelope = Envelope::wrap(kind::SIGNING_REQUEST, &signing);
     let mut shares = JoinSet::new();
     for (m, peer) in signers {
@@ -142,19 +132,11 @@ pub(crate) async fn round2(
             _ => None,
         };
         let Some(r2) = r2.filter(|r| r.member.get() == m) else {
-            return Err(ErrorReply::new(
-                ErrorCode::Network,
-                format!("member {m} did not complete the signature; retrying later"),
-            ));
+            return Err(Network::Unsigned(m).into());
         };
         coord
             .add_share(r2)
-            .map_err(|e| ErrorReply::new(ErrorCode::Refused, format!("member {m}: {e}")))?;
+            .map_err(|source| Refused::SignatureShare { member: m, source })?;
     }
-    coord.aggregate().map_err(|e| {
-        ErrorReply::new(
-            ErrorCode::Refused,
-            format!("the friends' signature failed: {e}"),
-        )
-    })
+    Ok(coord.aggregate().map_err(Refused::Aggregate)?)
 }

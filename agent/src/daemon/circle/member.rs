@@ -17,6 +17,7 @@ use cyrcles_p2p::PeerId;
 use rand_core::OsRng;
 use tracing::{info, warn};
 
+use crate::daemon::error::Chain;
 use crate::daemon::peers::{friend_record, friendship};
 use crate::daemon::sessions::{SessionTable, Taken};
 use crate::daemon::shares::{keep_share, notice, refusal};
@@ -135,7 +136,7 @@ pub(crate) async fn on_request(
         Ok(Some(h)) => h,
         Ok(None) => return refusal(refused::NO_SHARE),
         Err(e) => {
-            warn!(%owner, "cannot open a held share: {e}");
+            warn!(%owner, "cannot open a held share: {}", Chain(&e));
             return refusal(refused::UNAVAILABLE);
         }
     };
@@ -227,7 +228,7 @@ pub(crate) async fn on_signing(shared: &Shared, peer: PeerId, message: &Envelope
                     .set_friend_peer(friend, &peer.to_bytes())
                     .await
                 {
-                    warn!(owner = %session.owner, "cannot record the friend's new node: {e}");
+                    warn!(owner = %session.owner, "cannot record the friend's new node: {}", Chain(&e));
                 }
             }
             info!(owner = %session.owner, "signed in a friend's circle session");

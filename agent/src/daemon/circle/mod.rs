@@ -38,8 +38,8 @@ use cyrcles_core::record::EgoRecord;
 use cyrcles_core::{EgoId, SecretKey};
 use cyrcles_p2p::NodeHandle;
 
-use super::{Shared, read};
-use crate::control::proto::{ErrorCode, ErrorReply};
+use super::error::{Conflict, Locked, NotFound};
+use super::{Result, Shared, read};
 
 /// The default threshold for `n` friends: a majority, at least two.
 pub(crate) fn default_threshold(n: usize) -> u16 {
@@ -54,7 +54,7 @@ pub(crate) struct Snapshot {
     pub(crate) circle_id: CircleId,
 }
 
-pub(crate) fn snapshot(shared: &Shared, ego: &EgoId) -> Result<Snapshot, ErrorReply> {
+pub(crate) fn snapshot(shared: &Shared, ego: &EgoId) -> Result<Snapshot> {
     let (revoked, node, record, circle_id) = shared
         .egos
         .get(ego, |state| {
@@ -65,16 +65,13 @@ pub(crate) fn snapshot(shared: &Shared, ego: &EgoId) -> Result<Snapshot, ErrorRe
                 CircleId(state.row.circle_id),
             )
         })
-        .ok_or_else(|| ErrorReply::new(ErrorCode::NotFound, format!("no ego {ego}")))?;
+        .ok_or(NotFound::Ego(*ego))?;
     if revoked {
-        return Err(ErrorReply::new(ErrorCode::Conflict, "the ego is revoked"));
+        return Err(Conflict::Revoked.into());
     }
     let signer = read(&shared.signers).get(ego).cloned();
     let (Some(node), Some(signer)) = (node, signer) else {
-        return Err(ErrorReply::new(
-            ErrorCode::Locked,
-            "the keys are locked; run `cyrcles unlock`",
-        ));
+        return Err(Locked::Ceremony.into());
     };
     Ok(Snapshot {
         record: record?,

@@ -25,10 +25,11 @@ use tracing::info;
 use super::coordinator::session;
 use super::view::describe;
 use super::{Snapshot, default_threshold, snapshot};
-use crate::control::proto::{CircleInfo, ErrorCode, ErrorReply};
+use crate::control::proto::CircleInfo;
 use crate::daemon::egos::ego_by_name;
+use crate::daemon::error::{BadInput, Conflict, Damaged, Internal, Network, NotFound, Refused};
 use crate::daemon::peers::{ANSWER_WITHIN, find_friend, friend_peer, friends_of, reach};
-use crate::daemon::{Shared, approval, egos};
+use crate::daemon::{Result, Shared, approval, egos};
 use crate::keystore::seal::SymmetricKey;
 use crate::keystore::{CircleRow, FriendRow, SecretKind};
 
@@ -38,7 +39,7 @@ pub(crate) async fn change(
     name: &str,
     friend: &str,
     member: bool,
-) -> Result<CircleInfo, ErrorReply> {
+) -> Result<CircleInfo> {
     let ego = ego_by_name(shared, name)?;
     let friends = friends_of(shared, &ego).await?;
     let row = find_friend(&friends, name, friend)?;
@@ -52,13 +53,10 @@ pub(crate) async fn set_threshold(
     shared: &Arc<Shared>,
     name: &str,
     threshold: u16,
-) -> Result<CircleInfo, ErrorReply> {
+) -> Result<CircleInfo> {
     let ego = ego_by_name(shared, name)?;
     if threshold < 2 {
-        return Err(ErrorReply::new(
-            ErrorCode::BadRequest,
-            "the threshold must be at least 2: with 1, any single friend could certify a key",
-        ));
+        return Err(BadInput::Threshold.into());
     }
     shared.keystore.set_threshold(&ego, Some(threshold)).await?;
     let note = reshare(shared, ego).await?;
@@ -66,7 +64,7 @@ pub(crate) async fn set_threshold(
 }
 
 /// Brings the shared circle in line with the plan; returns what happened.
-async fn reshare(shared: &Arc<Shared>, ego: EgoId) -> Result<String, ErrorReply> {
+async fn reshare(shared: &Arc<Shared>, ego: EgoId) -> Result<String> {
     let friends = friends_of(shared, &ego).await?;
     let (plan, asked) = shared.keystore.plan(&ego).await?;
     let n = plan.len();
@@ -92,8 +90,7 @@ async fn reshare(shared: &Arc<Shared>, ego: EgoId) -> Result<String, ErrorReply>
     let snap = snapshot(shared, &ego)?;
     let now = shared.now();
     let members: Vec<&FriendRow> = plan.iter().filter_map(|id| friends.get(id)).collect();
-    let n16 = u16::try_from(members.len())
-        .map_err(|_| ErrorReply::new(ErrorCode::BadRequest, "too many friends"))?;
+    let n16 = u16::try_from(members.len()).map_err(|_| BadInput::TooManyFriends)?;
     let generation = u64::try_from(snap.record.chain.len()).unwrap_or(u64::MAX) + 1;
     let new_circle = CircleSecret::generate(&mut OsRng);
     let dealing = deal(
@@ -105,12 +102,7 @@ async fn reshare(shared: &Arc<Shared>, ego: EgoId) -> Result<String, ErrorReply>
         n16,
         &mut OsRng,
     )
-    .map_err(|e| {
-        ErrorReply::new(
-            ErrorCode::BadRequest,
-            format!("cannot split the circle key: {e}"),
-        )
-    })?;
+    .map_err(BadInput::Deal)?;
 
     // Deliver every share; each friend must acknowledge the right one.
     let mut deliveries = JoinSet::new();
@@ -133,52 +125,33 @@ async fn reshare(shared: &Arc<Shared>, ego: EgoId) -> Result<String, ErrorReply>
     }
     while let Some(done) = deliveries.join_next().await {
         let Ok((name, expected, answer)) = done else {
-            return Err(ErrorReply::new(
-                ErrorCode::Internal,
-                "a share delivery task failed",
-            ));
+            return Err(Internal::ShareDelivery.into());
         };
         let reply = match answer {
             Ok(Ok(reply)) => reply,
-            Ok(Err(e)) => {
-                return Err(ErrorReply::new(
-                    ErrorCode::Network,
-                    format!(
-                        "friend {name:?} did not take its share ({e}); the circle is unchanged"
-                    ),
-                ));
+            Ok(Err(source)) => {
+                return Err(Network::ShareNotTaken {
+                    friend: name,
+                    source,
+                }
+                .into());
             }
-            Err(_) => {
-                return Err(ErrorReply::new(
-                    ErrorCode::Network,
-                    format!("friend {name:?} did not answer in time; the circle is unchanged"),
-                ));
-            }
+            Err(_) => return Err(Network::ShareUnanswered(name).into()),
         };
         let ack = (reply.kind == kind::SHARE_ACK)
             .then(|| reply.open::<ShareAck>(MAX_CIRCLE_MESSAGE_SIZE).ok())
             .flatten()
-            .ok_or_else(|| {
-                ErrorReply::new(
-                    ErrorCode::Refused,
-                    format!("friend {name:?} refused its share; the circle is unchanged"),
-                )
-            })?;
+            .ok_or_else(|| Refused::ShareDeclined(name.clone()))?;
         if (ack.circle_id, ack.generation, ack.member) != expected {
-            return Err(ErrorReply::new(
-                ErrorCode::Refused,
-                format!(
-                    "friend {name:?} acknowledged another share than the one it was sent; \
-                     the circle is unchanged"
-                ),
-            ));
+            return Err(Refused::OtherShareAcked(name).into());
         }
-        dealing.public.check_ack(&ack).map_err(|e| {
-            ErrorReply::new(
-                ErrorCode::Refused,
-                format!("friend {name:?} acknowledged wrongly: {e}"),
-            )
-        })?;
+        dealing
+            .public
+            .check_ack(&ack)
+            .map_err(|source| Refused::ShareAck {
+                friend: name,
+                source,
+            })?;
     }
 
     // The new link, signed by whoever holds the current circle.
@@ -193,31 +166,17 @@ async fn reshare(shared: &Arc<Shared>, ego: EgoId) -> Result<String, ErrorReply>
             .keystore
             .secret(&key, &ego, SecretKind::Circle)
             .await?;
-        let whole = CircleSecret::from_bytes(&whole).map_err(|_| {
-            ErrorReply::new(ErrorCode::Damaged, "the stored circle key is not valid")
-        })?;
+        let whole = CircleSecret::from_bytes(&whole).map_err(|_| Damaged::CircleKey)?;
         sign_with_circle(&whole, &mut OsRng, body)
     } else {
-        let old = current.as_ref().ok_or_else(|| {
-            ErrorReply::new(ErrorCode::Damaged, "no circle key and no shared circle")
-        })?;
+        let old = current.as_ref().ok_or(Damaged::NoCircle)?;
         let sig = session(shared, &snap, old, Purpose::Link(body.clone())).await?;
         Signed { body, sig }
     };
-    record.push_link(link).map_err(|e| {
-        ErrorReply::new(
-            ErrorCode::Internal,
-            format!("the new link does not fit: {e}"),
-        )
-    })?;
+    record.push_link(link).map_err(Internal::Link)?;
     let cert = record.next_cert(snap.ego_key.public(), now, shared.settings.cert_validity);
     let cert = sign_with_circle(&new_circle, &mut OsRng, cert);
-    record.set_cert(cert).map_err(|e| {
-        ErrorReply::new(
-            ErrorCode::Internal,
-            format!("the new certificate does not fit: {e}"),
-        )
-    })?;
+    record.set_cert(cert).map_err(Internal::Cert)?;
     drop(new_circle);
     let row = CircleRow {
         circle_id: snap.circle_id.0,
@@ -258,7 +217,7 @@ async fn apply(
     snap: &Snapshot,
     record: EgoRecord,
     store: Store<'_>,
-) -> Result<Vec<u8>, ErrorReply> {
+) -> Result<Vec<u8>> {
     use cyrcles_core::cbor::Encode;
     let busy = shared.egos.reserve(*ego).await;
     let held = shared
@@ -266,12 +225,9 @@ async fn apply(
         .get(ego, |state| {
             state.record().map(|r| (r.cert.body.seq, r.chain.len()))
         })
-        .ok_or_else(|| ErrorReply::new(ErrorCode::NotFound, format!("no ego {ego}")))??;
+        .ok_or(NotFound::Ego(*ego))??;
     if held != (snap.record.cert.body.seq, snap.record.chain.len()) {
-        return Err(ErrorReply::new(
-            ErrorCode::Conflict,
-            "the ego changed during the ceremony; try again",
-        ));
+        return Err(Conflict::Changed.into());
     }
     match store {
         Store::Circle(row) => {
@@ -304,12 +260,12 @@ fn publish_later(shared: &Arc<Shared>, ego: EgoId, node: NodeHandle, bytes: Vec<
 
 /// Rotates the ego key through the friends (flow 4): a new key certified
 /// by a threshold of the circle. Returns the record to publish.
-pub(crate) async fn rotate_via_friends(shared: &Shared, ego: EgoId) -> Result<Vec<u8>, ErrorReply> {
+pub(crate) async fn rotate_via_friends(shared: &Shared, ego: EgoId) -> Result<Vec<u8>> {
     let circle = shared
         .keystore
         .circle(&ego)
         .await?
-        .ok_or_else(|| ErrorReply::new(ErrorCode::Conflict, "the ego has no shared circle"))?;
+        .ok_or(Conflict::NoSharedCircle)?;
     let key = shared.data_key()?;
     let snap = snapshot(shared, &ego)?;
     let now = shared.now();
@@ -319,16 +275,13 @@ pub(crate) async fn rotate_via_friends(shared: &Shared, ego: EgoId) -> Result<Ve
         .next_cert(new_key.public(), now, shared.settings.cert_validity);
     let sig = session(shared, &snap, &circle, Purpose::Certify(cert.clone())).await?;
     let mut record = snap.record.clone();
-    record.set_cert(Signed { body: cert, sig }).map_err(|e| {
-        ErrorReply::new(
-            ErrorCode::Refused,
-            format!("the friends' certificate does not fit: {e}"),
-        )
-    })?;
+    record
+        .set_cert(Signed { body: cert, sig })
+        .map_err(Refused::FriendsCert)?;
     let peers = egos::endpoint_peers(shared, &snap.node).await;
     record
         .set_endpoints_dated(&new_key, peers, now, shared.settings.endpoints_validity)
-        .map_err(|e| ErrorReply::new(ErrorCode::Internal, e.to_string()))?;
+        .map_err(Internal::Endpoints)?;
     let bytes = apply(
         shared,
         &ego,
@@ -343,23 +296,20 @@ pub(crate) async fn rotate_via_friends(shared: &Shared, ego: EgoId) -> Result<Ve
 
 /// Revokes the ego through the friends: a threshold of the circle signs
 /// the revocation certificate. Returns the record to publish.
-pub(crate) async fn revoke_via_friends(shared: &Shared, ego: EgoId) -> Result<Vec<u8>, ErrorReply> {
+pub(crate) async fn revoke_via_friends(shared: &Shared, ego: EgoId) -> Result<Vec<u8>> {
     let circle = shared
         .keystore
         .circle(&ego)
         .await?
-        .ok_or_else(|| ErrorReply::new(ErrorCode::Conflict, "the ego has no shared circle"))?;
+        .ok_or(Conflict::NoSharedCircle)?;
     let snap = snapshot(shared, &ego)?;
     let now = shared.now();
     let body = snap.record.revocation(now, shared.settings.cert_validity);
     let sig = session(shared, &snap, &circle, Purpose::Certify(body.clone())).await?;
     let mut record = snap.record.clone();
-    record.set_cert(Signed { body, sig }).map_err(|e| {
-        ErrorReply::new(
-            ErrorCode::Refused,
-            format!("the friends' revocation does not fit: {e}"),
-        )
-    })?;
+    record
+        .set_cert(Signed { body, sig })
+        .map_err(Refused::FriendsRevocation)?;
     let bytes = apply(shared, &ego, &snap, record, Store::Revocation(now.secs())).await?;
     info!(%ego, "ego revoked by the friends");
     Ok(bytes)

@@ -4,14 +4,14 @@
 use cyrcles_core::EgoId;
 
 use super::default_threshold;
-use crate::control::proto::{CircleInfo, CircleMember, ErrorReply, KitFriend};
-use crate::daemon::Shared;
+use crate::control::proto::{CircleInfo, CircleMember, KitFriend};
 use crate::daemon::egos::ego_by_name;
 use crate::daemon::info::peer_text;
 use crate::daemon::peers::friends_of;
+use crate::daemon::{Result, Shared};
 
 /// `circle show`.
-pub(crate) async fn show(shared: &Shared, name: &str) -> Result<CircleInfo, ErrorReply> {
+pub(crate) async fn show(shared: &Shared, name: &str) -> Result<CircleInfo> {
     let ego = ego_by_name(shared, name)?;
     describe(shared, ego, name, None).await
 }
@@ -21,7 +21,7 @@ pub(crate) async fn describe(
     ego: EgoId,
     name: &str,
     note: Option<String>,
-) -> Result<CircleInfo, ErrorReply> {
+) -> Result<CircleInfo> {
     let friends = friends_of(shared, &ego).await?;
     let (plan, asked) = shared.keystore.plan(&ego).await?;
     let circle = shared.keystore.circle(&ego).await?;
@@ -85,10 +85,7 @@ pub(crate) async fn describe(
 }
 
 /// The members of an ego's shared circle, for its recovery kit.
-pub(crate) async fn kit_friends(
-    shared: &Shared,
-    ego: &EgoId,
-) -> Result<Vec<KitFriend>, ErrorReply> {
+pub(crate) async fn kit_friends(shared: &Shared, ego: &EgoId) -> Result<Vec<KitFriend>> {
     let Some(circle) = shared.keystore.circle(ego).await? else {
         return Ok(Vec::new());
     };

@@ -18,11 +18,11 @@ use cyrcles_p2p::multiaddr::Protocol as AddrProtocol;
 use cyrcles_p2p::{Multiaddr, NodeHandle};
 use tracing::{debug, error, warn};
 
-use super::{Shared, Signer, lock, write};
+use super::error::{BadInput, Chain, Conflict, Damaged, Internal, NotFound, Unpublished};
+use super::{Error, Result, Shared, Signer, lock, write};
 
 mod table;
 
-use crate::control::proto::{ErrorCode, ErrorReply};
 use crate::keystore::EgoRow;
 use crate::keystore::seal::SymmetricKey;
 pub(crate) use table::{Busy, EgoTable};
@@ -65,16 +65,15 @@ impl EgoState {
     }
 
     /// The record, or the "damaged" error.
-    pub(crate) fn record(&self) -> Result<&EgoRecord, ErrorReply> {
+    pub(crate) fn record(&self) -> Result<&EgoRecord> {
         self.record.as_ref().ok_or_else(|| {
-            ErrorReply::new(
-                ErrorCode::Damaged,
-                format!(
-                    "ego {:?} is damaged: {}",
-                    self.row.name,
-                    self.damage.as_deref().unwrap_or("its record is unreadable")
-                ),
-            )
+            Error::from(Damaged::Ego {
+                ego: self.row.name.clone(),
+                why: self
+                    .damage
+                    .clone()
+                    .unwrap_or_else(|| "its record is unreadable".into()),
+            })
         })
     }
 }
@@ -85,19 +84,16 @@ pub(crate) fn rotation_due(cert: &EgoCert) -> UnixTime {
     cert.not_before.plus(span / 2)
 }
 
-pub(crate) fn build_error(e: BuildError) -> ErrorReply {
+pub(crate) fn build_error(e: BuildError) -> Error {
     match e {
-        BuildError::Revoked => ErrorReply::new(ErrorCode::Conflict, "the ego is revoked"),
-        other => ErrorReply::new(
-            ErrorCode::Internal,
-            format!("record update refused: {other}"),
-        ),
+        BuildError::Revoked => Conflict::Revoked.into(),
+        other => Internal::RecordUpdate(other).into(),
     }
 }
 
 /// Checks a new ego's name: 1 to 32 letters, digits, `-`, `_` or `.`,
 /// starting with a letter or digit.
-pub(crate) fn check_name(name: &str) -> Result<(), ErrorReply> {
+pub(crate) fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= MAX_NAME_LEN
         && name
@@ -110,13 +106,11 @@ pub(crate) fn check_name(name: &str) -> Result<(), ErrorReply> {
     if ok {
         Ok(())
     } else {
-        Err(ErrorReply::new(
-            ErrorCode::BadRequest,
-            format!(
-                "{name:?} is not a valid ego name: use 1 to {MAX_NAME_LEN} letters, digits, \
-                 '-', '_' or '.', starting with a letter or digit"
-            ),
-        ))
+        Err(BadInput::EgoName {
+            name: name.into(),
+            max: MAX_NAME_LEN,
+        }
+        .into())
     }
 }
 
@@ -124,21 +118,18 @@ pub(crate) fn check_name(name: &str) -> Result<(), ErrorReply> {
 pub(crate) fn find<'a>(
     egos: &'a std::collections::BTreeMap<EgoId, EgoState>,
     name: &str,
-) -> Result<&'a EgoState, ErrorReply> {
+) -> Result<&'a EgoState> {
     egos.values()
         .find(|e| e.row.name == name)
         .ok_or_else(|| unknown_ego(name))
 }
 
-pub(crate) fn unknown_ego(name: &str) -> ErrorReply {
-    ErrorReply::new(
-        ErrorCode::NotFound,
-        format!("no ego named {name:?}; `cyrcles ego list` shows them"),
-    )
+pub(crate) fn unknown_ego(name: &str) -> Error {
+    NotFound::EgoNamed(name.into()).into()
 }
 
 /// The id of the ego called `name`.
-pub(crate) fn ego_by_name(shared: &Shared, name: &str) -> Result<EgoId, ErrorReply> {
+pub(crate) fn ego_by_name(shared: &Shared, name: &str) -> Result<EgoId> {
     shared.egos.id_by_name(name)
 }
 
@@ -242,30 +233,30 @@ pub(crate) async fn publish(
     ego: EgoId,
     node: &NodeHandle,
     bytes: Vec<u8>,
-) -> Result<usize, String> {
+) -> Result<usize, Unpublished> {
     let outcome = match node.publish(bytes).await {
         Ok(p) if p.stored_at > 0 => Ok(p.stored_at),
-        Ok(_) => Err("no peer has stored the record yet (no network?); retrying".to_string()),
-        Err(e) => Err(format!("publication failed: {e}")),
+        Ok(_) => Err(Unpublished::NoPeer),
+        Err(e) => Err(Unpublished::Failed(e)),
     };
     let now = shared.now().secs();
     let (at, err) = match &outcome {
         Ok(_) => (Some(now), None),
-        Err(e) => (None, Some(e.as_str())),
+        Err(e) => (None, Some(e.to_string())),
     };
-    if let Err(e) = shared.keystore.set_status(&ego, at, err).await {
-        warn!(%ego, "cannot record the publication status: {e}");
+    if let Err(e) = shared.keystore.set_status(&ego, at, err.as_deref()).await {
+        warn!(%ego, "cannot record the publication status: {}", Chain(&e));
+    }
+    match &outcome {
+        Ok(n) => debug!(%ego, peers = n, "record published"),
+        Err(e) => debug!(%ego, "{}", Chain(e)),
     }
     shared.egos.update(&ego, |state| {
         if at.is_some() {
             state.row.last_published_at = at;
         }
-        state.row.last_error = err.map(str::to_owned);
+        state.row.last_error = err;
     });
-    match &outcome {
-        Ok(n) => debug!(%ego, peers = n, "record published"),
-        Err(e) => debug!(%ego, "{e}"),
-    }
     outcome
 }
 
@@ -278,7 +269,7 @@ pub(crate) async fn store_rotation(
     record: EgoRecord,
     key: &SymmetricKey,
     new_key: SecretKey,
-) -> Result<Vec<u8>, ErrorReply> {
+) -> Result<Vec<u8>> {
     let id = busy.id();
     let bytes = record.to_cbor();
     shared
@@ -302,7 +293,7 @@ pub(crate) async fn store_revocation(
     busy: &Busy<'_>,
     record: EgoRecord,
     at: u64,
-) -> Result<Vec<u8>, ErrorReply> {
+) -> Result<Vec<u8>> {
     let id = busy.id();
     let bytes = record.to_cbor();
     shared.keystore.save_revocation(&id, &bytes, at).await?;

@@ -24,8 +24,8 @@ use cyrcles_p2p::NodeHandle;
 use tokio::sync::Notify;
 
 use super::{EgoState, find};
-use crate::control::proto::{ErrorCode, ErrorReply};
-use crate::daemon::lock;
+use crate::daemon::error::Conflict;
+use crate::daemon::{Result, lock};
 
 /// Every ego in the daemon, behind the egos lock.
 #[derive(Debug, Default)]
@@ -98,7 +98,7 @@ impl EgoTable {
     }
 
     /// The id of the ego called `name`.
-    pub(crate) fn id_by_name(&self, name: &str) -> Result<EgoId, ErrorReply> {
+    pub(crate) fn id_by_name(&self, name: &str) -> Result<EgoId> {
         self.read(|egos| find(egos, name).map(EgoState::ego_id))
     }
 
@@ -142,13 +142,10 @@ impl EgoTable {
 
     /// Holds `name` for a new ego; refused if an ego has it or another
     /// creation or recovery holds it.
-    pub(crate) fn reserve_name(&self, name: &str) -> Result<NameHold<'_>, ErrorReply> {
+    pub(crate) fn reserve_name(&self, name: &str) -> Result<NameHold<'_>> {
         let mut inner = lock(&self.inner);
         if inner.egos.values().any(|e| e.row.name == name) || !inner.names.insert(name.into()) {
-            return Err(ErrorReply::new(
-                ErrorCode::Conflict,
-                format!("an ego named {name:?} already exists"),
-            ));
+            return Err(Conflict::NameTaken(name.into()).into());
         }
         Ok(NameHold {
             table: self,
@@ -165,6 +162,7 @@ mod tests {
     use tokio::sync::oneshot;
 
     use super::*;
+    use crate::control::proto::ErrorCode;
     use crate::keystore::EgoRow;
 
     fn state(n: u8, name: &str) -> EgoState {
@@ -234,7 +232,7 @@ mod tests {
         let hold = table.reserve_name("b").expect("free");
         let second = table.reserve_name("b");
         assert_eq!(
-            second.map(|_| ()).map_err(|e| e.code),
+            second.map(|_| ()).map_err(|e| e.code()),
             Err(ErrorCode::Conflict)
         );
         drop(hold);

@@ -12,12 +12,12 @@ use cyrcles_p2p::PeerId;
 use rand_core::OsRng;
 use tracing::{info, warn};
 
-use crate::control::proto::{ErrorCode, ErrorReply};
 use crate::daemon::circle::member::{Session, open_session};
+use crate::daemon::error::{Conflict, NotFound};
 use crate::daemon::peers::friend_record;
 use crate::daemon::recovery_queue::{DecideError, Decision, NewRequest};
 use crate::daemon::shares::{notice, refusal};
-use crate::daemon::{Shared, lock, notify};
+use crate::daemon::{Error, Result, Shared, lock, notify};
 
 /// Own-ego alerts remembered (so a repeated request alerts once).
 const MAX_ALERTS: usize = 64;
@@ -217,20 +217,20 @@ async fn sign_round1(
 }
 
 /// `recovery approve` (`approve = true`) and `recovery deny`.
-pub(crate) fn decide(shared: &Shared, id: u64, approve: bool) -> Result<String, ErrorReply> {
+pub(crate) fn decide(shared: &Shared, id: u64, approve: bool) -> Result<String> {
     let now = shared.now().secs();
     let decided = lock(&shared.recoveries)
         .incoming
         .decide(id, approve, now)
-        .map_err(|e| match e {
-            DecideError::Unknown => ErrorReply::new(
-                ErrorCode::NotFound,
-                format!("no recovery request {id}; `cyrcles recovery list` shows them"),
-            ),
-            DecideError::Decided(d) => ErrorReply::new(
-                ErrorCode::Conflict,
-                format!("recovery request {id} is already {}", d.as_str()),
-            ),
+        .map_err(|e| -> Error {
+            match e {
+                DecideError::Unknown => NotFound::Recovery(id).into(),
+                DecideError::Decided(d) => Conflict::Decided {
+                    id,
+                    decision: d.as_str(),
+                }
+                .into(),
+            }
         })?;
     info!(owner = %decided.owner, id, approve, "recovery request decided");
     Ok(if approve {

@@ -21,11 +21,12 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 use zeroize::Zeroizing;
 
-use crate::control::proto::{ErrorCode, ErrorReply, KitFriend, OutgoingRecovery, RecoveryAnswer};
+use crate::control::proto::{KitFriend, OutgoingRecovery, RecoveryAnswer};
 use crate::daemon::circle::coordinator::round2;
 use crate::daemon::egos::{self, EgoState};
+use crate::daemon::error::{BadInput, Chain, Conflict, Internal, Network, Refused, Unanswered};
 use crate::daemon::peers::{ANSWER_WITHIN, published_addrs};
-use crate::daemon::{Shared, lock, node};
+use crate::daemon::{Error, Result, Shared, lock, node};
 use crate::keystore::{CircleRow, EgoRow, NewFriend, Recovered, SecretKind};
 
 /// How long a recovery keeps asking.
@@ -51,32 +52,31 @@ struct Attempt {
     friends: Vec<Friend>,
 }
 
-fn parse_friends(friends: &[KitFriend]) -> Result<Vec<Friend>, ErrorReply> {
+fn parse_friends(friends: &[KitFriend]) -> Result<Vec<Friend>> {
     if friends.is_empty() {
-        return Err(ErrorReply::new(
-            ErrorCode::BadRequest,
-            "name at least one friend of the circle (the kit lists them)",
-        ));
+        return Err(BadInput::NoKitFriend.into());
     }
     friends
         .iter()
         .map(|f| {
-            let ego_id = f.ego_id.trim().parse::<EgoId>().map_err(|e| {
-                ErrorReply::new(
-                    ErrorCode::BadRequest,
-                    format!("friend {:?}: {:?} is not an ego id: {e}", f.name, f.ego_id),
-                )
-            })?;
+            let ego_id = f
+                .ego_id
+                .trim()
+                .parse::<EgoId>()
+                .map_err(|source| BadInput::KitEgoId {
+                    friend: f.name.clone(),
+                    text: f.ego_id.clone(),
+                    source,
+                })?;
             let peer_id = if f.peer_id.is_empty() {
                 Vec::new()
             } else {
                 f.peer_id
                     .parse::<PeerId>()
-                    .map_err(|e| {
-                        ErrorReply::new(
-                            ErrorCode::BadRequest,
-                            format!("friend {:?}: {:?} is not a peer id: {e}", f.name, f.peer_id),
-                        )
+                    .map_err(|e| BadInput::KitPeerId {
+                        friend: f.name.clone(),
+                        text: f.peer_id.clone(),
+                        source: Box::new(e),
                     })?
                     .to_bytes()
             };
@@ -95,28 +95,20 @@ pub(crate) async fn start(
     name: &str,
     ego_id: &str,
     friends: &[KitFriend],
-) -> Result<OutgoingRecovery, ErrorReply> {
+) -> Result<OutgoingRecovery> {
     egos::check_name(name)?;
-    let ego: EgoId = ego_id.trim().parse().map_err(|e| {
-        ErrorReply::new(
-            ErrorCode::BadRequest,
-            format!("{ego_id:?} is not an ego id: {e}"),
-        )
+    let ego: EgoId = ego_id.trim().parse().map_err(|source| BadInput::EgoId {
+        text: ego_id.into(),
+        source,
     })?;
     let friends = parse_friends(friends)?;
     shared.data_key()?;
     shared.egos.read(|egos| {
         if egos.values().any(|e| e.row.name == name) {
-            return Err(ErrorReply::new(
-                ErrorCode::Conflict,
-                format!("an ego named {name:?} already exists"),
-            ));
+            return Err(Conflict::NameTaken(name.into()));
         }
         if egos.contains_key(&ego) {
-            return Err(ErrorReply::new(
-                ErrorCode::Conflict,
-                "this agent already holds that ego: nothing to recover",
-            ));
+            return Err(Conflict::AlreadyHeld);
         }
         Ok(())
     })?;
@@ -125,10 +117,7 @@ pub(crate) async fn start(
         .get(&ego)
         .is_some_and(|o| o.state == "asking")
     {
-        return Err(ErrorReply::new(
-            ErrorCode::Conflict,
-            "that ego is already being recovered; `cyrcles recovery list` shows how far",
-        ));
+        return Err(Conflict::Recovering.into());
     }
     let mut device = Zeroizing::new([0u8; 32]);
     OsRng.fill_bytes(&mut device[..]);
@@ -177,31 +166,22 @@ pub(crate) async fn start(
 
 /// The ego's current record from the DHT (the new node may need a moment
 /// to join).
-async fn current_record(node: &NodeHandle, ego: EgoId) -> Result<VerifiedEgo, ErrorReply> {
-    let mut last = String::new();
+async fn current_record(node: &NodeHandle, ego: EgoId) -> Result<VerifiedEgo> {
+    let mut last = Unanswered::Timeout;
     for _ in 0..10 {
         match tokio::time::timeout(ANSWER_WITHIN, node.get(ego)).await {
             Ok(Ok(found)) => {
                 if found.ego.is_revoked() {
-                    return Err(ErrorReply::new(
-                        ErrorCode::Conflict,
-                        "the ego is revoked: it cannot be recovered",
-                    ));
+                    return Err(Conflict::RevokedRecovery.into());
                 }
                 return Ok(found.ego);
             }
-            Ok(Err(e)) => last = e.to_string(),
-            Err(_) => last = "no answer in time".into(),
+            Ok(Err(e)) => last = Unanswered::Lookup(e),
+            Err(_) => last = Unanswered::Timeout,
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
-    Err(ErrorReply::new(
-        ErrorCode::Network,
-        format!(
-            "no valid record of ego {ego} was found in the DHT ({last}); a record whose \
-             certificate expired cannot be recovered"
-        ),
-    ))
+    Err(Network::NoRecord { ego, source: last }.into())
 }
 
 fn set_progress(shared: &Shared, ego: &EgoId, f: impl FnOnce(&mut OutgoingRecovery)) {
@@ -228,17 +208,17 @@ async fn drive(shared: Arc<Shared>, a: Attempt) {
                         o.note = "recovered: the friends certified this device's new key".into();
                     }),
                     Err(e) => {
-                        warn!(ego = %a.ego, "recovery could not be stored: {}", e.message);
+                        warn!(ego = %a.ego, "recovery could not be stored: {}", Chain(&e));
                         set_progress(&shared, &a.ego, |o| {
                             o.state = "failed".into();
-                            o.note = e.message;
+                            o.note = e.to_string();
                         });
                         a.node.shutdown().await;
                     }
                 }
                 return;
             }
-            Err(note) => set_progress(&shared, &a.ego, |o| o.note = note),
+            Err(not_yet) => set_progress(&shared, &a.ego, |o| o.note = not_yet.to_string()),
         }
         if shared.now().secs() > started.saturating_add(OUTGOING_TTL_SECS) {
             set_progress(&shared, &a.ego, |o| {
@@ -299,6 +279,23 @@ async fn alert_old_device(shared: &Shared, a: &Attempt) {
     }
 }
 
+/// Why an attempt has no certificate yet (the note `recovery list` shows).
+#[derive(Debug, thiserror::Error)]
+enum NotYet {
+    /// No friend has sent the circle's public data.
+    #[error("{approved} approval(s); no friend has told the circle's threshold yet")]
+    NoThreshold { approved: usize },
+    /// Fewer approvals than the threshold.
+    #[error("{approved} of the {needed} approvals needed; waiting for the friends")]
+    TooFew { approved: usize, needed: usize },
+    /// The commitments do not make a session.
+    #[error("cannot coordinate: {0}")]
+    Coordinate(#[source] cyrcles_core::circle::CircleError),
+    /// Round 2 failed.
+    #[error(transparent)]
+    Round2(Error),
+}
+
 /// What one attempt learned of the circle.
 #[derive(Default)]
 struct Learned {
@@ -315,7 +312,7 @@ async fn attempt(
     shared: &Shared,
     a: &Attempt,
     learned: &mut Learned,
-) -> Result<Signed<EgoCert>, String> {
+) -> Result<Signed<EgoCert>, NotYet> {
     let (req, cert) = request(shared, a);
     let message = Purpose::Certify(cert.clone()).signing_bytes();
     let envelope = Envelope::wrap(kind::RECOVERY_REQUEST, &req);
@@ -408,18 +405,16 @@ async fn attempt(
     });
     let approved = round1.len();
     let Some(public) = learned.public.clone() else {
-        return Err(format!(
-            "{approved} approval(s); no friend has told the circle's threshold yet"
-        ));
+        return Err(NotYet::NoThreshold { approved });
     };
     if approved < public.threshold() {
-        return Err(format!(
-            "{approved} of the {} approvals needed; waiting for the friends",
-            public.threshold()
-        ));
+        return Err(NotYet::TooFew {
+            approved,
+            needed: public.threshold(),
+        });
     }
-    let mut coord = Coordinator::new(public.clone(), req.body.session, message)
-        .map_err(|e| format!("cannot coordinate: {e}"))?;
+    let mut coord =
+        Coordinator::new(public.clone(), req.body.session, message).map_err(NotYet::Coordinate)?;
     let mut signers = Vec::new();
     for (_, peer, r1) in round1.into_iter().take(public.threshold()) {
         let m = r1.member.get();
@@ -429,7 +424,7 @@ async fn attempt(
     }
     let sig: Signature = round2(&a.node, coord, signers)
         .await
-        .map_err(|e| e.message)?;
+        .map_err(NotYet::Round2)?;
     Ok(Signed { body: cert, sig })
 }
 
@@ -440,20 +435,15 @@ async fn finish(
     a: &Attempt,
     cert: Signed<EgoCert>,
     learned: &Learned,
-) -> Result<(), ErrorReply> {
+) -> Result<()> {
     let key = shared.data_key()?;
     let now = shared.now();
     let mut record = a.record.clone();
-    record.set_cert(cert).map_err(|e| {
-        ErrorReply::new(
-            ErrorCode::Refused,
-            format!("the certificate does not fit: {e}"),
-        )
-    })?;
+    record.set_cert(cert).map_err(Refused::RecoveredCert)?;
     let peers = egos::endpoint_peers(shared, &a.node).await;
     record
         .set_endpoints_dated(&a.new_key, peers, now, shared.settings.endpoints_validity)
-        .map_err(|e| ErrorReply::new(ErrorCode::Internal, e.to_string()))?;
+        .map_err(Internal::Endpoints)?;
     let bytes = record.to_cbor();
     let circle_id = learned.circle_id.map_or_else(
         || {
@@ -542,7 +532,7 @@ async fn finish(
         )
         .await?;
     for (friend, e) in &installed.skipped {
-        warn!(%friend, "cannot store the friend: {e}");
+        warn!(%friend, "cannot store the friend: {}", Chain(e));
     }
     let circle = installed.circle;
     egos::set_signer(
