@@ -11,7 +11,8 @@ use cyrcles_core::UnixTime;
 use cyrcles_core::cbor::Encode;
 use cyrcles_p2p::{DhtMode, Keypair, Node, NodeConfig};
 
-use crate::common::{BridgeOptions, TestAgent, TestBridge, TestClock, bounded};
+use crate::common::{BridgeOptions, TestAgent, TestBridge, TestClock};
+use cyrcles_testkit::wait_until;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_older_certificate_is_refused_after_the_newest_expires() {
@@ -51,13 +52,8 @@ async fn an_older_certificate_is_refused_after_the_newest_expires() {
     let t = clock.clone();
     c.clock = Arc::new(move || UnixTime::from_secs(t.now() as u64));
     let (replayer, _events) = Node::spawn(c).await.unwrap();
-    bounded(90, "the old record is put back", async {
-        loop {
-            match replayer.publish(old.clone()).await {
-                Ok(p) if p.stored_at > 0 => return,
-                _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
-            }
-        }
+    wait_until(90, "the old record is put back", || async {
+        matches!(replayer.publish(old.clone()).await, Ok(p) if p.stored_at > 0)
     })
     .await;
 
