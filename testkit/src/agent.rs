@@ -271,8 +271,8 @@ impl Agent {
         T::Err: std::fmt::Debug,
     {
         let v = self.json(&["ego", "create", name]).await;
-        v["ego_id"]
-            .as_str()
+        v.get("ego_id")
+            .and_then(Value::as_str)
             .unwrap_or_else(|| panic!("no ego_id in {v}"))
             .parse()
             .unwrap()
@@ -300,7 +300,7 @@ impl Agent {
     pub async fn wait_requests(&self, n: usize) -> Vec<Value> {
         wait_for(20, "requests to arrive", || async {
             let v = self.json(&["requests"]).await;
-            let list = v["requests"].as_array()?;
+            let list = v.get("requests")?.as_array()?;
             (list.len() >= n).then(|| list.clone())
         })
         .await

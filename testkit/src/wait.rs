@@ -103,6 +103,21 @@ impl<'a> Poll<'a> {
         }
     }
 
+    /// Whether `check` returns true before the deadline (no panic: for a
+    /// caller that goes on either way, or reports the failure itself).
+    pub async fn within<F, Fut>(self, mut check: F) -> bool
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = bool>,
+    {
+        self.run(|| {
+            let done = check();
+            async move { done.await.then_some(()) }
+        })
+        .await
+        .is_some()
+    }
+
     /// `Some` with the first value `probe` gives within the deadline.
     async fn run<T, F, Fut>(self, mut probe: F) -> Option<T>
     where
@@ -177,14 +192,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let mut check = check;
-    Poll::new(secs, "")
-        .run(|| {
-            let done = check();
-            async move { done.await.then_some(()) }
-        })
-        .await
-        .is_some()
+    Poll::new(secs, "").within(check).await
 }
 
 /// [`wait_until`] for tests without a runtime: blocks the thread between
