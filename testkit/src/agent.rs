@@ -69,7 +69,6 @@ pub struct AgentBuilder {
     config: Option<String>,
     env: Vec<(String, String)>,
     bootstrap: Option<String>,
-    args: Vec<String>,
 }
 
 impl AgentBuilder {
@@ -100,14 +99,9 @@ impl AgentBuilder {
         self
     }
 
-    /// Extra `cyrcles daemon` flags on its first start.
-    pub fn args(mut self, args: &[&str]) -> Self {
-        self.args.extend(args.iter().map(|a| a.to_string()));
-        self
-    }
-
-    /// The agent with its home prepared (the directory, mode 0700, and
-    /// its config), not started.
+    /// The agent, not started. With a [`config`](AgentBuilder::config),
+    /// its home is created (mode 0700, as the daemon makes it) holding
+    /// it; otherwise the daemon creates the home.
     pub fn build(self) -> Agent {
         let (home, log, dir) = match &self.place {
             Some((dir, name)) => (dir.join(name), dir.join(format!("{name}.log")), None),
@@ -135,11 +129,9 @@ impl AgentBuilder {
     /// The agent, started: its daemon answers.
     pub async fn start(self) -> Agent {
         let bootstrap = self.bootstrap.clone();
-        let args = self.args.clone();
         let mut agent = self.build();
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         agent
-            .spawn(bootstrap.as_ref().map(|b| b as &dyn Display), &args)
+            .spawn(bootstrap.as_ref().map(|b| b as &dyn Display), &[])
             .await;
         agent
     }
@@ -167,7 +159,6 @@ impl Agent {
             config: None,
             env: Vec::new(),
             bootstrap: None,
-            args: Vec::new(),
         }
     }
 
