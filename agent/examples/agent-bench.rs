@@ -36,6 +36,7 @@ use cyrcles_core::EgoId;
 use cyrcles_core::login::{ApprovedBy, ChallengeParams, LoginChallenge, LoginResponse};
 use cyrcles_core::record::{PeerEndpoint, VerifiedEgo, builder};
 use cyrcles_p2p::{Clock, Keypair, Multiaddr, Node, NodeConfig, NodeEvent, NodeHandle, PeerId};
+use cyrcles_testkit::{Agent, TempDir};
 use rand_core::{OsRng, RngCore};
 
 const ISSUER: &str = "https://bench.test";
@@ -100,16 +101,6 @@ async fn time_logins(bridge: &NodeHandle, record: &VerifiedEgo, n: usize) -> Vec
     times
 }
 
-async fn resolve(bridge: &NodeHandle, ego: EgoId) -> VerifiedEgo {
-    for _ in 0..200 {
-        if let Ok(f) = bridge.get(ego).await {
-            return f.ego;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the ego was not found");
-}
-
 fn report(name: &str, times: &[Duration]) {
     println!(
         "{name:<34} n={} p50={:>7.1} µs  p99={:>7.1} µs  max={:>7.1} µs",
@@ -163,7 +154,7 @@ async fn bare_signer(bootstrap: &Multiaddr) -> (NodeHandle, EgoId) {
 
 async fn latency(n: usize) {
     let (bridge, addr) = support::server_node().await;
-    let dir = support::temp_dir("lat");
+    let dir = TempDir::new("cyrcles-lat");
     let home = Home::at(dir.join("home"));
     let mut config = AgentConfig::default();
     config.network.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
@@ -206,7 +197,7 @@ async fn latency(n: usize) {
     .await
     .unwrap();
     let id: EgoId = info.ego_id.parse().unwrap();
-    let record = resolve(&bridge, id).await;
+    let record = support::resolve(&bridge, id).await;
     let agent_times = time_logins(&bridge, &record, n).await;
     let Reply::Status(status) = Client::call(&home, &Request::Status).await.unwrap() else {
         panic!("no status")
@@ -216,7 +207,7 @@ async fn latency(n: usize) {
         .expect("the daemon recorded no approval");
 
     let (bare, bare_id) = bare_signer(&addr).await;
-    let bare_record = resolve(&bridge, bare_id).await;
+    let bare_record = support::resolve(&bridge, bare_id).await;
     let bare_times = time_logins(&bridge, &bare_record, n).await;
     println!("login round trip over loopback TCP, auto-approve, {n} challenges:");
     report("cyrcles daemon (policy + quotas + sign)", &agent_times);
@@ -236,7 +227,6 @@ async fn latency(n: usize) {
     daemon.shutdown().await;
     bare.shutdown().await;
     bridge.shutdown().await;
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 fn rss_kib(pid: u32) -> (u64, u64) {
@@ -248,16 +238,6 @@ fn rss_kib(pid: u32) -> (u64, u64) {
             .unwrap_or(0)
     };
     (field("VmRSS:"), field("VmHWM:"))
-}
-
-async fn cli(bin: &Path, home: &Path, args: &[&str]) -> std::process::Output {
-    tokio::process::Command::new(bin)
-        .arg("--home")
-        .arg(home)
-        .args(args)
-        .output()
-        .await
-        .unwrap()
 }
 
 async fn memory() {
@@ -274,34 +254,16 @@ async fn memory() {
         );
         std::process::exit(2);
     }
-    let dir = support::temp_dir("rss");
-    let home = dir.join("home");
-    let mut child = tokio::process::Command::new(&bin)
-        .arg("--home")
-        .arg(&home)
-        .args([
-            "daemon",
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--dial-private-addrs",
-        ])
+    let mut agent = Agent::builder(&bin)
         .env("CYRCLES_LOG", "warn")
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let pid = child.id().unwrap();
-    for _ in 0..200 {
-        if cli(&bin, &home, &["status"]).await.status.success() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+        .start()
+        .await;
+    let pid = agent.pid().unwrap();
+    // Measured after the start has settled.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (idle, _) = rss_kib(pid);
     for i in 0..10 {
-        let out = cli(&bin, &home, &["ego", "create", &format!("ego{i}")]).await;
-        assert!(out.status.success(), "{out:?}");
+        agent.json(&["ego", "create", &format!("ego{i}")]).await;
     }
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (ten, peak) = rss_kib(pid);
@@ -312,9 +274,7 @@ async fn memory() {
         ten as f64 / 1024.0,
         peak as f64 / 1024.0
     );
-    let _ = cli(&bin, &home, &["stop"]).await;
-    let _ = child.wait().await;
-    let _ = std::fs::remove_dir_all(dir);
+    agent.stop().await;
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

@@ -32,13 +32,21 @@ use cyrcles_agent::control::client::Client;
 use cyrcles_agent::control::proto::{Reply, Request, SecretText};
 use cyrcles_agent::daemon::{Daemon, DaemonOptions};
 use cyrcles_agent::home::Home;
-use cyrcles_p2p::{Clock, Multiaddr};
+use cyrcles_p2p::{Clock, Multiaddr, NodeHandle};
+use cyrcles_testkit::TempDir;
 
-async fn agent(dir: &std::path::Path, name: &str, boot: &Multiaddr) -> (Daemon, Home) {
+/// An agent daemon with an ego `main`, once the ego's record is in the DHT
+/// (at `boot`, reached at `addr`).
+async fn agent(
+    dir: &std::path::Path,
+    name: &str,
+    boot: &NodeHandle,
+    addr: &Multiaddr,
+) -> (Daemon, Home) {
     let home = Home::at(dir.join(name));
     let mut config = AgentConfig::default();
     config.network.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
-    config.network.bootstrap = vec![boot.to_string()];
+    config.network.bootstrap = vec![addr.to_string()];
     // Every agent of the benchmark is on loopback.
     config.network.dial_private_addrs = true;
     config.notify = false;
@@ -60,7 +68,10 @@ async fn agent(dir: &std::path::Path, name: &str, boot: &Multiaddr) -> (Daemon, 
     )
     .await
     .unwrap();
-    assert!(matches!(reply, Reply::Ego(_)), "{reply:?}");
+    let Reply::Ego(ego) = reply else {
+        panic!("{reply:?}")
+    };
+    support::resolve(boot, ego.ego_id.parse().unwrap()).await;
     (daemon, home)
 }
 
@@ -118,15 +129,13 @@ async fn main() {
         .and_then(|i| args.get(i + 1))
         .map(|v| v.parse().unwrap())
         .unwrap_or(20);
-    let dir = support::temp_dir("circle");
+    let dir = TempDir::new("cyrcles-circle");
     let (boot, addr) = support::server_node().await;
-    let (owner_daemon, owner) = agent(&dir, "owner", &addr).await;
+    let (owner_daemon, owner) = agent(dir.path(), "owner", &boot, &addr).await;
     let mut friends = Vec::new();
     for i in 0..6 {
-        friends.push(agent(&dir, &format!("friend{i}"), &addr).await);
+        friends.push(agent(dir.path(), &format!("friend{i}"), &boot, &addr).await);
     }
-    // Let every record reach the DHT.
-    tokio::time::sleep(Duration::from_secs(2)).await;
     for (i, (_, home)) in friends.iter().enumerate() {
         befriend(&owner, home, &format!("f{i}")).await;
     }
@@ -191,5 +200,4 @@ async fn main() {
     }
     owner_daemon.shutdown().await;
     boot.shutdown().await;
-    let _ = std::fs::remove_dir_all(dir);
 }

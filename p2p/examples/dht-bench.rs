@@ -31,6 +31,7 @@ use cyrcles_core::cbor::Encode;
 use cyrcles_core::record::builder;
 use cyrcles_core::{EgoId, SecretKey};
 use cyrcles_p2p::{Clock, DhtMode, Keypair, Multiaddr, Node, NodeConfig, NodeHandle};
+use cyrcles_testkit::Poll;
 use libp2p::multiaddr::Protocol;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -110,20 +111,21 @@ async fn main() {
     }
     // Let every routing table fill.
     let want = (a.nodes - 1).min(15);
-    let settle = Instant::now();
-    loop {
-        let mut short = 0;
-        for n in &honest {
-            if n.status().await.unwrap().routing_table < want {
-                short += 1;
-                n.bootstrap().await.unwrap();
+    // (Goes on after two minutes either way: the lookups then measure a
+    // network that did not settle.)
+    Poll::new(120, "the routing tables to fill")
+        .every(Duration::from_millis(300))
+        .within(|| async {
+            let mut short = 0;
+            for n in &honest {
+                if n.status().await.unwrap().routing_table < want {
+                    short += 1;
+                    n.bootstrap().await.unwrap();
+                }
             }
-        }
-        if short == 0 || settle.elapsed() > Duration::from_secs(120) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+            short == 0
+        })
+        .await;
     eprintln!(
         "network: {} honest + {} hostile nodes up in {:.1} s",
         honest_count,

@@ -24,7 +24,8 @@ use base64::Engine;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
-use crate::common::{Agent, Bridge, Site, TempDir, bounded, tail};
+use crate::common::{Bridge, Site, journey_dir, start_agent};
+use cyrcles_testkit::{Agent, Printed, require_tool, wait_for, wait_until};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -66,27 +67,24 @@ impl Browser {
             .kill_on_drop(true)
             .spawn()
             .unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        tail(
+        const STARTED: &str = "ChromeDriver was started successfully on port ";
+        let printed = Printed::watch(
             driver.stdout.take().unwrap(),
             profile.with_extension("log"),
-            vec![("ChromeDriver was started successfully on port ", tx)],
+            &[STARTED],
         );
-        let port = bounded(30, "chromedriver's port", rx).await.unwrap();
+        let port = printed.after(STARTED, "chromedriver's port").await;
         let port = port.trim_end_matches('.');
         crate::common::init();
         let http = reqwest::Client::new();
         let root = format!("http://127.0.0.1:{port}");
-        bounded(30, "chromedriver to start", async {
-            loop {
-                if let Ok(r) = http.get(format!("{root}/status")).send().await
-                    && let Ok(v) = r.json::<Value>().await
-                    && v["value"]["ready"] == true
-                {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+        wait_until(30, "chromedriver to start", || async {
+            let Ok(r) = http.get(format!("{root}/status")).send().await else {
+                return false;
+            };
+            r.json::<Value>()
+                .await
+                .is_ok_and(|v| v["value"]["ready"] == true)
         })
         .await;
         let caps = json!({"capabilities": {"alwaysMatch": {
@@ -149,20 +147,15 @@ impl Browser {
 
     /// The element matching `css`, waiting up to 30 s for it.
     async fn find(&self, css: &str) -> String {
-        bounded(30, &format!("the element {css}"), async {
-            loop {
-                let v = self
-                    .call(
-                        reqwest::Method::POST,
-                        "/element",
-                        Some(json!({"using": "css selector", "value": css})),
-                    )
-                    .await;
-                if let Some(id) = v[ELEMENT].as_str() {
-                    return id.to_string();
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+        wait_for(30, &format!("the element {css}"), || async {
+            let v = self
+                .call(
+                    reqwest::Method::POST,
+                    "/element",
+                    Some(json!({"using": "css selector", "value": css})),
+                )
+                .await;
+            v[ELEMENT].as_str().map(str::to_string)
         })
         .await
     }
@@ -268,15 +261,10 @@ impl Browser {
     /// Waits until `done(url, source)` holds for the page shown; returns
     /// both.
     async fn wait_until(&self, what: &str, done: impl Fn(&str, &str) -> bool) -> (String, String) {
-        bounded(60, what, async {
-            loop {
-                let html = self.source().await;
-                let url = self.url().await;
-                if done(&url, &html) {
-                    return (url, html);
-                }
-                tokio::time::sleep(Duration::from_millis(150)).await;
-            }
+        wait_for(60, what, || async {
+            let html = self.source().await;
+            let url = self.url().await;
+            done(&url, &html).then_some((url, html))
         })
         .await
     }
@@ -325,24 +313,20 @@ async fn browse_login(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_browser_logs_in_and_sees_a_denied_login() {
-    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{CHROMIUM} and {CHROMEDRIVER} are needed under CI (.ci/run installs them)"
-        );
-        eprintln!(
-            "skipped: {CHROMIUM} and {CHROMEDRIVER} are needed (Debian: chromium chromium-driver)"
-        );
+    if !require_tool(
+        &format!("{CHROMIUM} and {CHROMEDRIVER} (Debian: chromium chromium-driver)"),
+        Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists(),
+    ) {
         return;
     }
-    let dir = TempDir::new("browser");
-    let bridge = Bridge::start(&dir.0, &[]).await;
-    let site = Site::start(&dir.0, &bridge.issuer).await;
-    let alice = Agent::start(&dir.0, "alice", &bridge.bootstrap).await;
-    let ego = alice.ego("main").await;
+    let dir = journey_dir("browser");
+    let bridge = Bridge::start(dir.path(), &[]).await;
+    let site = Site::start(dir.path(), &bridge.issuer).await;
+    let alice = start_agent(dir.path(), "alice", &bridge.bootstrap).await;
+    let ego: String = alice.create("main").await;
     let shots = screenshots_dir();
 
-    let b = Browser::start(&dir.0.join("profile-1"), shots.clone()).await;
+    let b = Browser::start(&dir.join("profile-1"), shots.clone()).await;
     browse_login(&b, &site, &alice, &ego, true, "approved").await;
     // The wait page continues by itself; a first login may ask for
     // consent.
@@ -372,7 +356,7 @@ async fn a_real_browser_logs_in_and_sees_a_denied_login() {
     // A second site in the same browser: the bridge session does not log
     // the browser in there by itself; the page names the session's ego
     // and the agent is asked about this site.
-    let other_site = Site::start(&dir.0, &bridge.issuer).await;
+    let other_site = Site::start(dir.path(), &bridge.issuer).await;
     b.go(&other_site.url).await;
     b.type_into("#ego", &ego).await;
     b.click("#login").await;
@@ -416,7 +400,7 @@ async fn a_real_browser_logs_in_and_sees_a_denied_login() {
 
     // Another browser. Cancel on the ego page: back on the site, which
     // hears access_denied.
-    let b = Browser::start(&dir.0.join("profile-2"), shots).await;
+    let b = Browser::start(&dir.join("profile-2"), shots).await;
     b.go(&site.url).await;
     b.type_into("#ego", &ego).await;
     b.click("#login").await;
@@ -472,7 +456,7 @@ async fn a_real_browser_logs_in_and_sees_a_denied_login() {
 
     // A second ego, new to the site: the person approves in the agent,
     // then denies on the consent page; the site hears access_denied.
-    let other = alice.ego("other").await;
+    let other: String = alice.create("other").await;
     browse_login(&b, &site, &alice, &other, true, "consent-deny").await;
     b.wait_for("id=\"deny\"").await;
     b.screenshot("consent-deny-4-consent").await;

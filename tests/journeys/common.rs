@@ -2,14 +2,13 @@
 //! homes picked at runtime; a browser (an HTTP client with cookies) that
 //! clicks through a login as a person would.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
-use std::time::Duration;
 
+use cyrcles_testkit::{Agent, Printed, TempDir, bounded, wait_for, wait_until};
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
-use tokio::sync::oneshot;
 
 pub const AGENT: &str = env!("CARGO_BIN_EXE_e2e-cyrcles");
 pub const BRIDGE: &str = env!("CARGO_BIN_EXE_e2e-cyrcles-bridge");
@@ -20,77 +19,21 @@ pub const DEMO: &str = env!("CARGO_BIN_EXE_e2e-cyrcles-demo");
 pub const AGENT_CONFIG: &str = "maintenance_interval_secs = 1\nnotify = false\n\
                                 [circles]\nsign_interval_secs = 0\nrecovery_poll_secs = 1\n";
 
-pub async fn bounded<T>(secs: u64, what: &str, f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(secs), f)
+/// A directory for one journey's programs, kept if the journey fails
+/// (for its logs).
+pub fn journey_dir(name: &str) -> TempDir {
+    TempDir::new(&format!("cyrcles-e2e-{name}")).keep_on_failure()
+}
+
+/// Starts an agent on a new home `DIR/NAME` (log `DIR/NAME.log`) with
+/// [`AGENT_CONFIG`], bootstrapping from `bootstrap`.
+pub async fn start_agent(dir: &Path, name: &str, bootstrap: &str) -> Agent {
+    Agent::builder(AGENT)
+        .in_dir(dir, name)
+        .config(AGENT_CONFIG)
+        .bootstrap(bootstrap)
+        .start()
         .await
-        .unwrap_or_else(|_| panic!("{what} took more than {secs} s"))
-}
-
-/// A directory removed on drop (kept when the test fails, for its logs).
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(name: &str) -> Self {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static N: AtomicU32 = AtomicU32::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "cyrcles-e2e-{name}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-/// Copies a process's output to a log file; for each prefix wanted, sends
-/// the rest of the first line that starts with it.
-pub fn tail(
-    out: impl tokio::io::AsyncRead + Unpin + Send + 'static,
-    log: PathBuf,
-    wanted: Vec<(&'static str, oneshot::Sender<String>)>,
-) {
-    tokio::spawn(async move {
-        let mut file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .await
-            .unwrap();
-        let mut lines = BufReader::new(out).lines();
-        let mut wanted: Vec<_> = wanted.into_iter().map(Some).collect();
-        while let Ok(Some(line)) = lines.next_line().await {
-            let _ = file.write_all(format!("{line}\n").as_bytes()).await;
-            for w in &mut wanted {
-                if let Some((prefix, _)) = w
-                    && let Some(rest) = line.strip_prefix(*prefix)
-                {
-                    let (_, tx) = w.take().unwrap();
-                    let _ = tx.send(rest.trim().to_string());
-                }
-            }
-        }
-    });
-}
-
-/// What a program printed after `prefix` (see [`tail`]), within 60 s; the
-/// program's log if it stopped first.
-async fn printed(rx: oneshot::Receiver<String>, what: &str, log: &Path) -> String {
-    bounded(60, what, rx).await.unwrap_or_else(|_| {
-        panic!(
-            "stopped before {what}: {}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        )
-    })
 }
 
 /// A `cyrcles-bridge serve` process.
@@ -125,19 +68,18 @@ impl Bridge {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         let mut child = cmd.spawn().unwrap();
-        let (issuer_tx, issuer_rx) = oneshot::channel();
-        let (listen_tx, listen_rx) = oneshot::channel();
-        let (tx, rx) = oneshot::channel();
-        tail(
+        let printed = Printed::watch(
             child.stderr.take().unwrap(),
-            log.clone(),
-            vec![
-                ("cyrcles-bridge ", issuer_tx),
-                ("listening on ", listen_tx),
-                ("DHT bootstrap address for agents:", tx),
+            log,
+            &[
+                "cyrcles-bridge ",
+                "listening on ",
+                "DHT bootstrap address for agents:",
             ],
         );
-        let serving = printed(issuer_rx, "the bridge's issuer", &log).await;
+        let serving = printed
+            .after("cyrcles-bridge ", "the bridge's issuer")
+            .await;
         let issuer = serving
             .split_once(" serving ")
             .unwrap_or_else(|| panic!("no issuer in {serving:?}"))
@@ -145,9 +87,14 @@ impl Bridge {
             .to_string();
         let http = format!(
             "http://{}",
-            printed(listen_rx, "the bridge's address", &log).await
+            printed.after("listening on ", "the bridge's address").await
         );
-        let bootstrap = printed(rx, "the bridge's DHT address", &log).await;
+        let bootstrap = printed
+            .after(
+                "DHT bootstrap address for agents:",
+                "the bridge's DHT address",
+            )
+            .await;
         let b = Bridge {
             issuer,
             http,
@@ -170,15 +117,11 @@ impl Bridge {
 async fn wait_http(url: &str) {
     init();
     let http = reqwest::Client::new();
-    bounded(60, "a server to answer", async {
-        loop {
-            if let Ok(r) = http.get(url).send().await
-                && r.status().is_success()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+    wait_until(60, "a server to answer", || async {
+        http.get(url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
     })
     .await;
 }
@@ -212,22 +155,27 @@ impl Site {
             .kill_on_drop(true)
             .spawn()
             .unwrap();
-        let log = dir.join("quickstart.log");
-        let (site_tx, site_rx) = oneshot::channel();
-        let (issuer_tx, issuer_rx) = oneshot::channel();
-        let (tx, rx) = oneshot::channel();
-        tail(
+        let printed = Printed::watch(
             child.stderr.take().unwrap(),
-            log.clone(),
-            vec![
-                ("  demo website", site_tx),
-                ("  bridge (OIDC)", issuer_tx),
-                ("  cyrcles daemon --bootstrap", tx),
+            dir.join("quickstart.log"),
+            &[
+                "  demo website",
+                "  bridge (OIDC)",
+                "  cyrcles daemon --bootstrap",
             ],
         );
-        let url = printed(site_rx, "the quickstart's site", &log).await;
-        let issuer = printed(issuer_rx, "the quickstart's bridge", &log).await;
-        let bootstrap = printed(rx, "the quickstart's next steps", &log).await;
+        let url = printed
+            .after("  demo website", "the quickstart's site")
+            .await;
+        let issuer = printed
+            .after("  bridge (OIDC)", "the quickstart's bridge")
+            .await;
+        let bootstrap = printed
+            .after(
+                "  cyrcles daemon --bootstrap",
+                "the quickstart's next steps",
+            )
+            .await;
         let bootstrap = bootstrap.trim_end_matches('&').trim().to_string();
         wait_http(&format!("{url}/healthz")).await;
         (Site { url, _child: child }, issuer, bootstrap)
@@ -245,13 +193,14 @@ impl Site {
             .kill_on_drop(true)
             .spawn()
             .unwrap();
-        let (tx, rx) = oneshot::channel();
-        tail(
+        let printed = Printed::watch(
             child.stderr.take().unwrap(),
-            log.clone(),
-            vec![("Cyrcles demo website on", tx)],
+            log,
+            &["Cyrcles demo website on"],
         );
-        let url = printed(rx, "the site's URL", &log).await;
+        let url = printed
+            .after("Cyrcles demo website on", "the site's URL")
+            .await;
         let url = url.trim_end_matches('/').to_string();
         wait_http(&format!("{url}/healthz")).await;
         Site { url, _child: child }
@@ -270,162 +219,13 @@ impl Site {
     }
 }
 
-/// The output of a CLI run.
-#[derive(Debug)]
-pub struct Output {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Output {
-    pub fn json(&self) -> Value {
-        assert_eq!(self.code, 0, "exit {}: {}", self.code, self.stderr);
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {self:?}"))
-    }
-}
-
-/// A `cyrcles daemon` process and its home.
-pub struct Agent {
-    pub home: PathBuf,
-    pub log: PathBuf,
-    child: Option<Child>,
-}
-
-impl Agent {
-    /// Starts a daemon on a new home under `dir`, bootstrapping from
-    /// `bootstrap`.
-    pub async fn start(dir: &Path, name: &str, bootstrap: &str) -> Agent {
-        let home = dir.join(name);
-        std::fs::create_dir_all(&home).unwrap();
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
-        }
-        std::fs::write(home.join("config.toml"), AGENT_CONFIG).unwrap();
-        let mut a = Agent {
-            home,
-            log: dir.join(format!("{name}.log")),
-            child: None,
-        };
-        a.spawn(bootstrap).await;
-        a
-    }
-
-    /// An agent on an existing home, not started.
-    pub fn on_home(home: PathBuf, log: PathBuf) -> Agent {
-        Agent {
-            home,
-            log,
-            child: None,
-        }
-    }
-
-    /// Starts the daemon on this (existing) home.
-    pub async fn spawn(&mut self, bootstrap: &str) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let child = Command::new(AGENT)
-            .arg("--home")
-            .arg(&self.home)
-            .args([
-                "daemon",
-                "--listen",
-                "/ip4/127.0.0.1/tcp/0",
-                "--dial-private-addrs",
-                "--bootstrap",
-                bootstrap,
-            ])
-            .env_remove("CYRCLES_HOME")
-            .env("CYRCLES_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        bounded(30, "the agent to start", async {
-            while self.cli(&["status"]).await.code != 0 {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        })
-        .await;
-    }
-
-    pub async fn cli(&self, args: &[&str]) -> Output {
-        let out = Command::new(AGENT)
-            .arg("--home")
-            .arg(&self.home)
-            .args(args)
-            .env_remove("CYRCLES_HOME")
-            .stdin(Stdio::null())
-            .output()
-            .await
-            .unwrap();
-        Output {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    /// `cyrcles --json ARGS`, which must succeed.
-    pub async fn json(&self, args: &[&str]) -> Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        self.cli(&all).await.json()
-    }
-
-    /// `cyrcles --json ARGS` until it succeeds (within 90 s).
-    pub async fn until_ok(&self, args: &[&str], what: &str) -> Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-        loop {
-            let out = self.cli(&all).await;
-            if out.code == 0 {
-                return out.json();
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{what}: no success in 90 s; last: {out:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    }
-
-    /// Creates an ego; returns its id.
-    pub async fn ego(&self, name: &str) -> String {
-        self.json(&["ego", "create", name]).await["ego_id"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    }
-
-    /// Stops the daemon.
-    pub async fn stop(&mut self) {
-        let _ = self.cli(&["stop"]).await;
-        if let Some(mut c) = self.child.take() {
-            let _ = bounded(20, "the agent to stop", c.wait()).await;
-        }
-    }
-}
-
 /// Makes `a`'s ego `main` and `b`'s ego `main` friends through an invite
 /// code; `a` calls the friend `b_name`, `b` calls it `a_name`.
 pub async fn befriend(a: &Agent, b_name: &str, b: &Agent, a_name: &str) {
-    let mut invite = Command::new(AGENT)
-        .arg("--home")
-        .arg(&a.home)
-        .args([
+    let mut invite = a
+        .command([
             "--json", "friend", "invite", "--ego", "main", "--name", b_name,
         ])
-        .env_remove("CYRCLES_HOME")
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -442,6 +242,7 @@ pub async fn befriend(a: &Agent, b_name: &str, b: &Agent, a_name: &str) {
     b.until_ok(
         &["friend", "accept", &code, "--as", "main", "--name", a_name],
         "accepting the invite",
+        90,
     )
     .await;
     let status = bounded(30, "the invite to close", invite.wait())
@@ -630,19 +431,14 @@ pub async fn log_in(b: &reqwest::Client, l: &Login<'_>, ego: &str) -> Ended {
 
 /// The person answers the waiting request in their agent.
 pub async fn answer(agent: &Agent, code: &str, approve: bool) {
-    let id = bounded(30, "the request to reach the agent", async {
-        loop {
-            // The newest: a login cancelled at the bridge leaves its prompt
-            // at the agent until it expires.
-            let v = agent.json(&["requests"]).await;
-            let newest = v["requests"]
-                .as_array()
-                .and_then(|r| r.iter().filter_map(|q| q["id"].as_u64()).max());
-            if let Some(id) = newest {
-                return id.to_string();
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+    let id = wait_for(30, "the request to reach the agent", || async {
+        // The newest: a login cancelled at the bridge leaves its prompt at
+        // the agent until it expires.
+        let v = agent.json(&["requests"]).await;
+        let newest = v["requests"]
+            .as_array()
+            .and_then(|r| r.iter().filter_map(|q| q["id"].as_u64()).max());
+        newest.map(|id| id.to_string())
     })
     .await;
     let out = if approve {

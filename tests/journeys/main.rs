@@ -17,22 +17,21 @@
 mod browser;
 mod common;
 
-use std::time::Duration;
-
 use common::{
-    Agent, Bridge, Ended, Login, Site, TempDir, befriend, bounded, browser, by_id, log_in,
+    AGENT, Bridge, Ended, Login, Site, befriend, browser, by_id, journey_dir, log_in, start_agent,
 };
+use cyrcles_testkit::{Agent, require_env, wait_for, wait_until};
 
 /// 1. A newcomer: an agent and an ego; a login to the demo site through
 /// the bridge, approved with the code; the site verified the ID token and
 /// shows its claims; a denied login logs nobody in; RP-initiated logout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newcomer_logs_in_to_the_demo_site() {
-    let dir = TempDir::new("newcomer");
-    let bridge = Bridge::start(&dir.0, &[]).await;
-    let site = Site::start(&dir.0, &bridge.issuer).await;
-    let alice = Agent::start(&dir.0, "alice", &bridge.bootstrap).await;
-    let ego = alice.ego("main").await;
+    let dir = journey_dir("newcomer");
+    let bridge = Bridge::start(dir.path(), &[]).await;
+    let site = Site::start(dir.path(), &bridge.issuer).await;
+    let alice = start_agent(dir.path(), "alice", &bridge.bootstrap).await;
+    let ego: String = alice.create("main").await;
     let b = browser();
     assert!(site.home(&b).await.contains("Login with Cyrcles"));
 
@@ -111,13 +110,13 @@ async fn a_newcomer_logs_in_to_the_demo_site() {
 /// in on the site.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_quickstart_runs_as_the_readme_says() {
-    let dir = TempDir::new("quickstart");
-    let (site, issuer, bootstrap) = Site::quickstart(&dir.0).await;
+    let dir = journey_dir("quickstart");
+    let (site, issuer, bootstrap) = Site::quickstart(dir.path()).await;
     assert!(bootstrap.starts_with("/ip4/127.0.0.1/tcp/"), "{bootstrap}");
     // The bridge keeps its data where the README says.
-    assert!(dir.0.join("cyrcles-bridge-data").join("bridge.db").exists());
-    let alice = Agent::start(&dir.0, "alice", &bootstrap).await;
-    let ego = alice.ego("main").await;
+    assert!(dir.join("cyrcles-bridge-data").join("bridge.db").exists());
+    let alice = start_agent(dir.path(), "alice", &bootstrap).await;
+    let ego: String = alice.create("main").await;
     let login = Login::approved(&site, &issuer, &alice);
     let page = log_in(&browser(), &login, &ego).await.welcome();
     assert_eq!(by_id(&page, "claim-iss").unwrap(), issuer);
@@ -126,13 +125,13 @@ async fn the_quickstart_runs_as_the_readme_says() {
 /// Shares alice's circle with her three friends (2 of 3).
 async fn circle_of_three(alice: &Agent, friends: [(&Agent, &str); 3]) {
     for (f, name) in friends {
-        f.ego("main").await;
+        f.create::<String>("main").await;
         befriend(alice, name, f, "alice").await;
     }
     let mut v = serde_json::Value::Null;
     for (_, name) in friends {
         v = alice
-            .until_ok(&["circle", "add", "main", name], "adding a friend")
+            .until_ok(&["circle", "add", "main", name], "adding a friend", 90)
             .await;
     }
     assert!(
@@ -145,21 +144,21 @@ async fn circle_of_three(alice: &Agent, friends: [(&Agent, &str); 3]) {
 /// the friends; a login still works, with the same subject at the site.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn friends_rotate_the_key_and_logins_go_on() {
-    let dir = TempDir::new("friends");
-    let bridge = Bridge::start(&dir.0, &[]).await;
-    let site = Site::start(&dir.0, &bridge.issuer).await;
-    let alice = Agent::start(&dir.0, "alice", &bridge.bootstrap).await;
-    let bob = Agent::start(&dir.0, "bob", &bridge.bootstrap).await;
-    let carol = Agent::start(&dir.0, "carol", &bridge.bootstrap).await;
-    let dave = Agent::start(&dir.0, "dave", &bridge.bootstrap).await;
-    let ego = alice.ego("main").await;
+    let dir = journey_dir("friends");
+    let bridge = Bridge::start(dir.path(), &[]).await;
+    let site = Site::start(dir.path(), &bridge.issuer).await;
+    let alice = start_agent(dir.path(), "alice", &bridge.bootstrap).await;
+    let bob = start_agent(dir.path(), "bob", &bridge.bootstrap).await;
+    let carol = start_agent(dir.path(), "carol", &bridge.bootstrap).await;
+    let dave = start_agent(dir.path(), "dave", &bridge.bootstrap).await;
+    let ego: String = alice.create("main").await;
     circle_of_three(&alice, [(&bob, "bob"), (&carol, "carol"), (&dave, "dave")]).await;
     let login = Login::approved(&site, &bridge.issuer, &alice);
     let before = log_in(&browser(), &login, &ego).await.welcome();
     let key = alice.json(&["ego", "show", "main"]).await["ego_key"].clone();
 
     let rotated = alice
-        .until_ok(&["ego", "rotate", "main"], "a rotation through friends")
+        .until_ok(&["ego", "rotate", "main"], "a rotation through friends", 90)
         .await;
     assert_ne!(rotated["ego_key"], key);
     // The bridge learns the new record and the new key signs the login.
@@ -176,16 +175,16 @@ async fn friends_rotate_the_key_and_logins_go_on() {
 /// (a copy a thief kept) is no longer asked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_device_is_recovered_by_friends() {
-    let dir = TempDir::new("recovery");
-    let bridge = Bridge::start(&dir.0, &[]).await;
-    let site = Site::start(&dir.0, &bridge.issuer).await;
-    let mut alice = Agent::start(&dir.0, "alice", &bridge.bootstrap).await;
-    let bob = Agent::start(&dir.0, "bob", &bridge.bootstrap).await;
-    let carol = Agent::start(&dir.0, "carol", &bridge.bootstrap).await;
-    let dave = Agent::start(&dir.0, "dave", &bridge.bootstrap).await;
-    let ego = alice.ego("main").await;
+    let dir = journey_dir("recovery");
+    let bridge = Bridge::start(dir.path(), &[]).await;
+    let site = Site::start(dir.path(), &bridge.issuer).await;
+    let mut alice = start_agent(dir.path(), "alice", &bridge.bootstrap).await;
+    let bob = start_agent(dir.path(), "bob", &bridge.bootstrap).await;
+    let carol = start_agent(dir.path(), "carol", &bridge.bootstrap).await;
+    let dave = start_agent(dir.path(), "dave", &bridge.bootstrap).await;
+    let ego: String = alice.create("main").await;
     circle_of_three(&alice, [(&bob, "bob"), (&carol, "carol"), (&dave, "dave")]).await;
-    let kit = dir.0.join("kit.json");
+    let kit = dir.join("kit.json");
     alice
         .json(&[
             "ego",
@@ -199,12 +198,12 @@ async fn a_lost_device_is_recovered_by_friends() {
 
     // The device is lost (a thief keeps a copy of the home and runs it).
     alice.stop().await;
-    let stolen = dir.0.join("stolen");
+    let stolen = dir.join("stolen");
     std::fs::rename(&alice.home, &stolen).unwrap();
-    let mut thief = Agent::on_home(stolen, dir.0.join("thief.log"));
-    thief.spawn(&bridge.bootstrap).await;
+    let mut thief = Agent::on_home(AGENT, stolen, dir.join("thief.log"));
+    thief.spawn(Some(&bridge.bootstrap), &[]).await;
 
-    let fresh = Agent::start(&dir.0, "alice-new", &bridge.bootstrap).await;
+    let fresh = start_agent(dir.path(), "alice-new", &bridge.bootstrap).await;
     let started = fresh
         .json(&["recover", "--kit", kit.to_str().unwrap(), "--name", "main"])
         .await;
@@ -214,28 +213,18 @@ async fn a_lost_device_is_recovered_by_friends() {
         .to_string();
     // Two friends compare the digits and approve (the threshold is 2).
     for f in [&bob, &carol] {
-        let request = bounded(60, "the recovery request", async {
-            loop {
-                let v = f.json(&["recovery", "list"]).await;
-                if let Some(r) = v["incoming"].as_array().and_then(|l| l.first().cloned()) {
-                    return r;
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
+        let request = wait_for(60, "the recovery request", || async {
+            let v = f.json(&["recovery", "list"]).await;
+            v["incoming"].as_array().and_then(|l| l.first().cloned())
         })
         .await;
         assert_eq!(request["fingerprint"], digits.as_str());
         let id = request["id"].as_u64().unwrap().to_string();
         f.json(&["recovery", "approve", &id]).await;
     }
-    bounded(90, "the recovery", async {
-        loop {
-            let v = fresh.json(&["recovery", "list"]).await;
-            if v["outgoing"][0]["state"] == "done" {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
+    wait_until(90, "the recovery", || async {
+        let v = fresh.json(&["recovery", "list"]).await;
+        v["outgoing"][0]["state"] == "done"
     })
     .await;
     let new_key = fresh.json(&["ego", "show", "main"]).await["ego_key"].clone();
@@ -261,11 +250,11 @@ async fn a_lost_device_is_recovered_by_friends() {
 /// are refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_ego_is_logged_out_and_refused() {
-    let dir = TempDir::new("revocation");
-    let bridge = Bridge::start(&dir.0, &[]).await;
-    let site = Site::start(&dir.0, &bridge.issuer).await;
-    let alice = Agent::start(&dir.0, "alice", &bridge.bootstrap).await;
-    let ego = alice.ego("main").await;
+    let dir = journey_dir("revocation");
+    let bridge = Bridge::start(dir.path(), &[]).await;
+    let site = Site::start(dir.path(), &bridge.issuer).await;
+    let alice = start_agent(dir.path(), "alice", &bridge.bootstrap).await;
+    let ego: String = alice.create("main").await;
     let login = Login::approved(&site, &bridge.issuer, &alice);
     let b = browser();
     log_in(&b, &login, &ego).await.welcome();
@@ -273,14 +262,9 @@ async fn a_revoked_ego_is_logged_out_and_refused() {
     let out = alice.cli(&["ego", "revoke", "main", "--yes"]).await;
     assert_eq!(out.code, 0, "{out:?}");
     // The bridge's session check sees the revocation and tells the site.
-    let page = bounded(60, "the back-channel logout", async {
-        loop {
-            let page = site.home(&b).await;
-            if !page.contains("id=\"welcome\"") {
-                return page;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+    let page = wait_for(60, "the back-channel logout", || async {
+        let page = site.home(&b).await;
+        (!page.contains("id=\"welcome\"")).then_some(page)
     })
     .await;
     assert!(
@@ -308,12 +292,7 @@ async fn a_login_started_on_one_bridge_completes_on_another() {
     use rand_core::{OsRng, RngCore};
     use sqlx::Connection;
 
-    let Ok(admin_url) = std::env::var("CYRCLES_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must set CYRCLES_TEST_POSTGRES_URL (.ci/run does)"
-        );
-        eprintln!("skipped: CYRCLES_TEST_POSTGRES_URL is not set");
+    let Some(admin_url) = require_env("CYRCLES_TEST_POSTGRES_URL") else {
         return;
     };
     // A database of its own.
@@ -326,7 +305,7 @@ async fn a_login_started_on_one_bridge_completes_on_another() {
     let (base, _) = admin_url.rsplit_once('/').unwrap();
     let db = format!("{base}/{name}");
 
-    let dir = TempDir::new("scale-out");
+    let dir = journey_dir("scale-out");
     let mut key = [0u8; 32];
     OsRng.fill_bytes(&mut key);
     let master = base64::engine::general_purpose::STANDARD.encode(key);
@@ -337,19 +316,19 @@ async fn a_login_started_on_one_bridge_completes_on_another() {
             ("CYRCLES_BRIDGE_DATA_DIR", dir.to_string()),
         ]
     };
-    let first = Bridge::start(&dir.0, &env(&dir.0.join("a").display().to_string())).await;
-    let mut second_env = env(&dir.0.join("b").display().to_string());
+    let first = Bridge::start(dir.path(), &env(&dir.join("a").display().to_string())).await;
+    let mut second_env = env(&dir.join("b").display().to_string());
     second_env.push(("CYRCLES_BRIDGE_P2P_BOOTSTRAP", first.bootstrap.clone()));
     // The second instance serves the same issuer (behind a load balancer,
     // both answer for one URL); the browser reaches it on its own port.
-    let second_dir = dir.0.join("second");
+    let second_dir = dir.join("second");
     std::fs::create_dir_all(&second_dir).unwrap();
     second_env.push(("CYRCLES_BRIDGE_ISSUER", first.issuer.clone()));
     let second = Bridge::start(&second_dir, &second_env).await;
 
-    let site = Site::start(&dir.0, &first.issuer).await;
-    let alice = Agent::start(&dir.0, "alice", &first.bootstrap).await;
-    let ego = alice.ego("main").await;
+    let site = Site::start(dir.path(), &first.issuer).await;
+    let alice = start_agent(dir.path(), "alice", &first.bootstrap).await;
+    let ego: String = alice.create("main").await;
     let login = Login {
         site: &site,
         bridge: &first.issuer,

@@ -1,17 +1,10 @@
-//! What the agent's benchmarks share: a scratch directory and a DHT
-//! server node on loopback for the agents to bootstrap from.
+//! What the agent's benchmarks share: a DHT server node on loopback for the
+//! agents to bootstrap from, and looking a record up in it.
 
-use std::path::PathBuf;
-
+use cyrcles_core::EgoId;
+use cyrcles_core::record::VerifiedEgo;
 use cyrcles_p2p::{DhtMode, Keypair, Multiaddr, Node, NodeConfig, NodeHandle};
-
-/// A fresh directory under the system's temporary directory.
-pub(crate) fn temp_dir(tag: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("cyrcles-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    std::fs::create_dir_all(&p).unwrap();
-    p
-}
+use cyrcles_testkit::wait_for;
 
 /// A DHT server node on loopback (a bridge's role) and its address.
 pub(crate) async fn server_node() -> (NodeHandle, Multiaddr) {
@@ -25,4 +18,12 @@ pub(crate) async fn server_node() -> (NodeHandle, Multiaddr) {
         .clone()
         .with(cyrcles_p2p::multiaddr::Protocol::P2p(node.peer_id()));
     (node, addr)
+}
+
+/// The ego's record, once `node` finds it in the DHT.
+pub(crate) async fn resolve(node: &NodeHandle, ego: EgoId) -> VerifiedEgo {
+    wait_for(30, "the ego's record in the DHT", || async {
+        node.get(ego).await.ok().map(|found| found.ego)
+    })
+    .await
 }

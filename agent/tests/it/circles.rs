@@ -10,8 +10,9 @@ use cyrcles_core::EgoId;
 use cyrcles_core::record::VerifiedEgo;
 use serde_json::Value;
 
-use crate::common::{Agent, Bridge, bounded};
+use crate::common::{BIN, Bridge};
 use crate::friends::befriend;
+use cyrcles_testkit::{Agent, bounded, wait_for, wait_until};
 
 /// Friends of the test sign for each other without the hourly limit, and
 /// look for shares of former circles every second.
@@ -45,39 +46,34 @@ async fn secret_kinds(agent: &Agent, ego: EgoId) -> Vec<String> {
 /// `ego rotate` until it succeeds (friends' records may take a moment to
 /// show their new addresses after a restart).
 async fn rotate_until_ok(agent: &Agent) -> Value {
-    until_ok(
-        agent,
-        &["ego", "rotate", "main"],
-        "a rotation through friends",
-    )
-    .await
-}
-
-/// `cyrcles --json ARGS` until it succeeds (within 90 s); its output.
-pub async fn until_ok(agent: &Agent, args: &[&str], what: &str) -> Value {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    loop {
-        let out = agent.cli(&all).await;
-        if out.code == 0 {
-            return out.json();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: no success within 90 s; last: {out:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    agent
+        .until_ok(&["ego", "rotate", "main"], "a rotation through friends", 90)
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_circle_is_shared_rotates_the_ego_key_and_grows() {
     let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
-    let alice = Agent::start_with_config(Some(&bridge.addr), FRIEND_CONFIG).await;
-    let bob = Agent::start_with_config(Some(&bridge.addr), FRIEND_CONFIG).await;
-    let mut carol = Agent::start_with_config(Some(&bridge.addr), FRIEND_CONFIG).await;
-    let mut dave = Agent::start_with_config(Some(&bridge.addr), FRIEND_CONFIG).await;
+    let alice = Agent::builder(BIN)
+        .bootstrap(&bridge.addr)
+        .config(FRIEND_CONFIG)
+        .start()
+        .await;
+    let bob = Agent::builder(BIN)
+        .bootstrap(&bridge.addr)
+        .config(FRIEND_CONFIG)
+        .start()
+        .await;
+    let mut carol = Agent::builder(BIN)
+        .bootstrap(&bridge.addr)
+        .config(FRIEND_CONFIG)
+        .start()
+        .await;
+    let mut dave = Agent::builder(BIN)
+        .bootstrap(&bridge.addr)
+        .config(FRIEND_CONFIG)
+        .start()
+        .await;
     let a = alice.create("main").await;
     for f in [&bob, &carol, &dave] {
         let id = f.create("main").await;
@@ -209,10 +205,8 @@ async fn a_circle_is_shared_rotates_the_ego_key_and_grows() {
     // Dave got no share of the new circle, and his agent deletes the old
     // one once it sees the record name a circle without him.
     assert!(!held_generations(&dave, a).await.contains(&3));
-    bounded(30, "dave's old share to be deleted", async {
-        while !held_generations(&dave, a).await.is_empty() {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+    wait_until(30, "dave's old share to be deleted", || async {
+        held_generations(&dave, a).await.is_empty()
     })
     .await;
 
@@ -232,8 +226,8 @@ async fn a_circle_is_shared_rotates_the_ego_key_and_grows() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn circle_and_friend_mistakes_get_clear_errors() {
     let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
-    let alice = Agent::start(Some(&bridge.addr)).await;
-    alice.create("main").await;
+    let alice = Agent::builder(BIN).bootstrap(&bridge.addr).start().await;
+    alice.create::<cyrcles_core::EgoId>("main").await;
     // A code that is not one.
     let out = alice.cli(&["friend", "accept", "hello-world"]).await;
     assert_eq!(out.code, 2, "{out:?}");
@@ -272,14 +266,11 @@ async fn a_signing_request_from_a_stranger_is_refused_and_shown() {
     use tokio::io::{AsyncBufReadExt, BufReader};
 
     let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
-    let alice = Agent::start(Some(&bridge.addr)).await;
+    let alice = Agent::builder(BIN).bootstrap(&bridge.addr).start().await;
     let a = alice.create("main").await;
     let record = bridge.resolve(a).await;
-    let mut watch = tokio::process::Command::new(crate::common::BIN)
-        .arg("--home")
-        .arg(&alice.home)
-        .args(["--json", "watch"])
-        .env_remove("CYRCLES_HOME")
+    let mut watch = alice
+        .command(["--json", "watch"])
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -356,12 +347,36 @@ async fn held_generations(agent: &Agent, owner: EgoId) -> Vec<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_friends_threshold_three_offline_friends_and_a_repaired_share() {
     let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
-    let alice = Agent::start_with_config(Some(&bridge.addr), FRIEND_CONFIG).await;
-    let bob = Agent::start_with_config(Some(&bridge.addr), FRIEND_CONFIG).await;
-    let mut carol = Agent::start_with_config(Some(&bridge.addr), FRIEND_CONFIG).await;
-    let mut dave = Agent::start_with_config(Some(&bridge.addr), FRIEND_CONFIG).await;
-    let mut erin = Agent::start_with_config(Some(&bridge.addr), FRIEND_CONFIG).await;
-    let mut frank = Agent::start_with_config(Some(&bridge.addr), FRIEND_CONFIG).await;
+    let alice = Agent::builder(BIN)
+        .bootstrap(&bridge.addr)
+        .config(FRIEND_CONFIG)
+        .start()
+        .await;
+    let bob = Agent::builder(BIN)
+        .bootstrap(&bridge.addr)
+        .config(FRIEND_CONFIG)
+        .start()
+        .await;
+    let mut carol = Agent::builder(BIN)
+        .bootstrap(&bridge.addr)
+        .config(FRIEND_CONFIG)
+        .start()
+        .await;
+    let mut dave = Agent::builder(BIN)
+        .bootstrap(&bridge.addr)
+        .config(FRIEND_CONFIG)
+        .start()
+        .await;
+    let mut erin = Agent::builder(BIN)
+        .bootstrap(&bridge.addr)
+        .config(FRIEND_CONFIG)
+        .start()
+        .await;
+    let mut frank = Agent::builder(BIN)
+        .bootstrap(&bridge.addr)
+        .config(FRIEND_CONFIG)
+        .start()
+        .await;
     let a = alice.create("main").await;
     let friends = [
         (&bob, "bob"),
@@ -380,7 +395,7 @@ async fn five_friends_threshold_three_offline_friends_and_a_repaired_share() {
     }
     // Dave's backup, taken before he held any share.
     dave.stop().await;
-    let backup = crate::common::TempDir::new();
+    let backup = cyrcles_testkit::TempDir::new("cyt");
     copy_home(&dave.home, backup.path());
     dave.spawn(Some(&bridge.addr), &[]).await;
 
@@ -468,10 +483,8 @@ async fn five_friends_threshold_three_offline_friends_and_a_repaired_share() {
         .endpoints()
         .map_or(0, |e| e.seq)
         .max(stopped_at);
-    bounded(10, "the clock to pass dave's last endpoints", async {
-        while bridge.now().secs() <= last {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    wait_until(10, "the clock to pass dave's last endpoints", || async {
+        bridge.now().secs() > last
     })
     .await;
     dave.spawn(Some(&bridge.addr), &[]).await;
@@ -486,7 +499,9 @@ async fn five_friends_threshold_three_offline_friends_and_a_repaired_share() {
     assert_eq!(out.code, 11, "{out:?}");
     // Erin returns: bob, carol and erin rebuild dave's share.
     erin.spawn(Some(&bridge.addr), &[]).await;
-    let v = until_ok(&alice, &["circle", "repair", "main", "dave"], "the repair").await;
+    let v = alice
+        .until_ok(&["circle", "repair", "main", "dave"], "the repair", 90)
+        .await;
     assert!(v["note"].as_str().unwrap().contains("rebuilt"), "{v}");
     assert_eq!(held_generations(&dave, a).await, [4]);
     // Repairing a friend who is not in the circle, or who holds the share.
@@ -539,7 +554,7 @@ async fn the_daemon_rotates_through_friends_by_itself_and_retries() {
 
     let clock = crate::common::ManualClock::starting_now();
     let bridge = Bridge::start(clock.clock()).await;
-    let dir = crate::common::TempDir::new();
+    let dir = cyrcles_testkit::TempDir::new("cyt");
     let start = |name: &str| {
         let options = DaemonOptions {
             home: Home::at(dir.path().join(name)),
@@ -549,7 +564,7 @@ async fn the_daemon_rotates_through_friends_by_itself_and_retries() {
         };
         async move { Daemon::start(options).await.unwrap() }
     };
-    let on = |name: &str| Agent::on_home(dir.path().join(name), dir.path().join("unused.log"));
+    let on = |name: &str| Agent::on_home(BIN, dir.path().join(name), dir.path().join("unused.log"));
     let alice_daemon = start("alice").await;
     let bob_daemon = start("bob").await;
     let carol_daemon = start("carol").await;
@@ -576,18 +591,13 @@ async fn the_daemon_rotates_through_friends_by_itself_and_retries() {
     // Carol is away when the certificate reaches half its life: the
     // rotation fails, and `ego show` says why.
     carol_daemon.shutdown().await;
-    clock.advance(Duration::from_secs(16 * 86_400));
-    let shown = bounded(90, "the failed rotation to show", async {
-        loop {
-            let v = alice.json(&["ego", "show", "main"]).await;
-            if v["rotation_problem"]
-                .as_str()
-                .is_some_and(|e| e.contains("friends needed answered"))
-            {
-                return v;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+    clock.advance(std::time::Duration::from_secs(16 * 86_400));
+    let shown = wait_for(90, "the failed rotation to show", || async {
+        let v = alice.json(&["ego", "show", "main"]).await;
+        v["rotation_problem"]
+            .as_str()
+            .is_some_and(|e| e.contains("friends needed answered"))
+            .then_some(v)
     })
     .await;
     assert_eq!(shown["cert_seq"], shared.cert().seq, "{shown}");
@@ -607,14 +617,9 @@ async fn the_daemon_rotates_through_friends_by_itself_and_retries() {
     })
     .await;
     assert_ne!(rotated.ego_key(), shared.ego_key());
-    let v = bounded(30, "the problem to clear", async {
-        loop {
-            let v = alice.json(&["ego", "show", "main"]).await;
-            if v["rotation_problem"].is_null() {
-                return v;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+    let v = wait_for(30, "the problem to clear", || async {
+        let v = alice.json(&["ego", "show", "main"]).await;
+        v["rotation_problem"].is_null().then_some(v)
     })
     .await;
     assert_eq!(v["cert_seq"], rotated.cert().seq);

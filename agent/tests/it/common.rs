@@ -1,11 +1,8 @@
-//! The test harness: temporary homes, the real `cyrcles` binary as a
-//! daemon process and as CLI commands, and a bridge-like libp2p peer that
-//! resolves egos and sends login challenges.
+//! The test harness: the real `cyrcles` binary (the daemon process and
+//! CLI commands are `cyrcles_testkit::Agent`'s, run with [`BIN`]), and a
+//! bridge-like libp2p peer that resolves egos and sends login challenges.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::path::Path;
 
 use cyrcles_core::login::{ChallengeParams, LoginChallenge, LoginResponse};
 use cyrcles_core::record::VerifiedEgo;
@@ -13,243 +10,17 @@ use cyrcles_core::{EgoId, UnixTime};
 use cyrcles_p2p::{
     Clock, DhtMode, Keypair, Multiaddr, Node, NodeConfig, NodeHandle, PeerId, RequestError,
 };
-use serde_json::Value;
+use cyrcles_testkit::{Output, wait_for};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_cyrcles");
 pub const ISSUER: &str = "https://bridge.test";
 
-/// Runs `f`, failing the test if it takes longer than `secs`.
-pub async fn bounded<T>(secs: u64, what: &str, f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(secs), f)
-        .await
-        .unwrap_or_else(|_| panic!("{what} took more than {secs} s"))
-}
-
-/// A directory under /tmp (short, for the socket path), removed on drop.
-#[derive(Debug)]
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new() -> Self {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "cyt-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// A clock tests move by hand (wall and monotonic time together).
 pub use cyrcles_p2p::ManualClock;
 
-/// What a CLI command printed and returned.
-#[derive(Debug)]
-pub struct Output {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl From<std::process::Output> for Output {
-    fn from(out: std::process::Output) -> Self {
-        Self {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-}
-
-impl Output {
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
-    }
-
-    /// Asserts success and returns the JSON output.
-    pub fn ok(&self) -> Value {
-        assert_eq!(self.code, 0, "command failed: {self:?}");
-        self.json()
-    }
-}
-
-/// Runs `cyrcles --home HOME ARGS…`.
+/// Runs `cyrcles --home HOME ARGS…` (no daemon needed).
 pub async fn cli(home: &Path, args: &[&str]) -> Output {
-    tokio::process::Command::new(BIN)
-        .arg("--home")
-        .arg(home)
-        .args(args)
-        .env_remove("CYRCLES_HOME")
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .unwrap()
-        .into()
-}
-
-/// The `cyrcles daemon` process of a home.
-#[derive(Debug)]
-pub struct Agent {
-    pub home: PathBuf,
-    pub log: PathBuf,
-    env: Vec<(String, String)>,
-    child: Option<tokio::process::Child>,
-    _dir: Option<TempDir>,
-}
-
-impl Agent {
-    /// Starts a daemon on a new home, joined to `bootstrap`.
-    pub async fn start(bootstrap: Option<&Multiaddr>) -> Agent {
-        Self::start_with_env(bootstrap, Vec::new()).await
-    }
-
-    /// Starts a daemon with extra environment variables.
-    pub async fn start_with_env(
-        bootstrap: Option<&Multiaddr>,
-        env: Vec<(String, String)>,
-    ) -> Agent {
-        let dir = TempDir::new();
-        let mut a = Agent {
-            home: dir.path().join("home"),
-            log: dir.path().join("daemon.log"),
-            env,
-            child: None,
-            _dir: Some(dir),
-        };
-        a.spawn(bootstrap, &[]).await;
-        a
-    }
-
-    /// Starts a daemon on a new home holding `config` as its config.toml.
-    pub async fn start_with_config(bootstrap: Option<&Multiaddr>, config: &str) -> Agent {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = TempDir::new();
-        let home = dir.path().join("home");
-        std::fs::create_dir_all(&home).unwrap();
-        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
-        std::fs::write(home.join("config.toml"), config).unwrap();
-        let mut a = Agent {
-            home,
-            log: dir.path().join("daemon.log"),
-            env: Vec::new(),
-            child: None,
-            _dir: Some(dir),
-        };
-        a.spawn(bootstrap, &[]).await;
-        a
-    }
-
-    /// An agent on an existing home, not started yet.
-    pub fn on_home(home: PathBuf, log: PathBuf) -> Agent {
-        Agent {
-            home,
-            log,
-            env: Vec::new(),
-            child: None,
-            _dir: None,
-        }
-    }
-
-    /// Starts the daemon process on this home with extra flags; waits
-    /// until it answers.
-    pub async fn spawn(&mut self, bootstrap: Option<&Multiaddr>, extra: &[&str]) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let mut cmd = tokio::process::Command::new(BIN);
-        cmd.arg("--home")
-            .arg(&self.home)
-            .arg("daemon")
-            .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--dial-private-addrs"])
-            .args(extra)
-            .env_remove("CYRCLES_HOME")
-            .env("CYRCLES_LOG", "info")
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .kill_on_drop(true);
-        if let Some(b) = bootstrap {
-            cmd.arg("--bootstrap").arg(b.to_string());
-        }
-        self.child = Some(cmd.spawn().unwrap());
-        let home = self.home.clone();
-        bounded(20, "daemon start", async {
-            loop {
-                if cli(&home, &["status"]).await.code == 0 {
-                    return;
-                }
-                if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                    panic!(
-                        "the daemon exited ({status}): {}",
-                        std::fs::read_to_string(&self.log).unwrap_or_default()
-                    );
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-        .await;
-    }
-
-    pub async fn cli(&self, args: &[&str]) -> Output {
-        cli(&self.home, args).await
-    }
-
-    /// `cyrcles --json ARGS…`, asserting success.
-    pub async fn json(&self, args: &[&str]) -> Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        cli(&self.home, &all).await.ok()
-    }
-
-    /// Creates an ego; returns its id.
-    pub async fn create(&self, name: &str) -> EgoId {
-        let v = self.json(&["ego", "create", name]).await;
-        v["ego_id"].as_str().unwrap().parse().unwrap()
-    }
-
-    /// Stops the daemon with `cyrcles stop` and waits for the process.
-    pub async fn stop(&mut self) {
-        let out = self.cli(&["stop"]).await;
-        assert_eq!(out.code, 0, "{out:?}");
-        let mut child = self.child.take().unwrap();
-        let status = bounded(20, "daemon stop", child.wait()).await.unwrap();
-        assert!(status.success(), "the daemon exited with {status}");
-    }
-
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits until `requests` lists `n` requests; returns them.
-    pub async fn wait_requests(&self, n: usize) -> Vec<Value> {
-        bounded(20, "requests to arrive", async {
-            loop {
-                let v = self.json(&["requests"]).await;
-                let list = v["requests"].as_array().unwrap().clone();
-                if list.len() >= n {
-                    return list;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-        .await
-    }
+    cyrcles_testkit::agent::cli(BIN, home, args).await
 }
 
 /// A bridge's view of the network: a DHT server node that resolves egos
@@ -300,15 +71,9 @@ impl Bridge {
     ) -> VerifiedEgo {
         // Generous: on a loaded machine a new node may take a while to
         // join and publish.
-        bounded(60, "resolving the ego", async {
-            loop {
-                if let Ok(found) = self.node.get(ego).await
-                    && pred(&found.ego)
-                {
-                    return found.ego;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+        wait_for(60, "resolving the ego", || async {
+            let found = self.node.get(ego).await.ok()?;
+            pred(&found.ego).then_some(found.ego)
         })
         .await
     }

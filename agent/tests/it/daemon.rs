@@ -3,12 +3,13 @@
 
 use cyrcles_core::record::CertStatus;
 
-use crate::common::{Agent, Bridge, TempDir, cli};
+use crate::common::{BIN, Bridge, cli};
+use cyrcles_testkit::{Agent, TempDir, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_created_ego_is_found_and_verified_by_another_node() {
     let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
-    let agent = Agent::start(Some(&bridge.addr)).await;
+    let agent = Agent::builder(BIN).bootstrap(&bridge.addr).start().await;
     // A fresh home was initialised without a passphrase, and said so.
     assert!(
         agent.log_text().contains("without a passphrase"),
@@ -33,14 +34,9 @@ async fn a_created_ego_is_found_and_verified_by_another_node() {
     let half = found.cert().not_before.plus(15 * 86_400).secs();
     assert_eq!(shown["next_rotation"], half);
     // Published to the bridge's node.
-    let published = crate::common::bounded(20, "the publication status", async {
-        loop {
-            let v = agent.json(&["ego", "show", "gaming"]).await;
-            if v["last_published_at"].is_u64() {
-                return v;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+    let published = wait_for(20, "the publication status", || async {
+        let v = agent.json(&["ego", "show", "gaming"]).await;
+        v["last_published_at"].is_u64().then_some(v)
     })
     .await;
     assert!(published["last_error"].is_null(), "{published}");
@@ -49,7 +45,7 @@ async fn a_created_ego_is_found_and_verified_by_another_node() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn egos_have_their_own_network_identity() {
     let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
-    let agent = Agent::start(Some(&bridge.addr)).await;
+    let agent = Agent::builder(BIN).bootstrap(&bridge.addr).start().await;
     let a = agent.create("family").await;
     let b = agent.create("work").await;
     let ra = bridge.resolve(a).await;
@@ -84,7 +80,7 @@ async fn egos_have_their_own_network_identity() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mistakes_get_clear_errors_and_distinct_exit_codes() {
     // No daemon: exit 3, and the message says what to do.
-    let dir = TempDir::new();
+    let dir = TempDir::new("cyt");
     let out = cli(dir.path(), &["status"]).await;
     assert_eq!(out.code, 3, "{out:?}");
     assert!(out.stderr.contains("not running") && out.stderr.contains("cyrcles daemon"));
@@ -92,8 +88,8 @@ async fn mistakes_get_clear_errors_and_distinct_exit_codes() {
     assert_eq!(out.code, 3);
     assert_eq!(out.json()["error"]["code"], "not-running");
 
-    let agent = Agent::start(None).await;
-    agent.create("gaming").await;
+    let agent = Agent::builder(BIN).start().await;
+    agent.create::<cyrcles_core::EgoId>("gaming").await;
     // Unknown ego: 4.
     let out = agent.cli(&["ego", "show", "nope"]).await;
     assert_eq!(out.code, 4, "{out:?}");
@@ -114,13 +110,7 @@ async fn mistakes_get_clear_errors_and_distinct_exit_codes() {
         "active"
     );
     // A second daemon on the same home refuses to start.
-    let second = tokio::process::Command::new(crate::common::BIN)
-        .arg("--home")
-        .arg(&agent.home)
-        .arg("daemon")
-        .output()
-        .await
-        .unwrap();
+    let second = agent.command(["daemon"]).output().await.unwrap();
     assert_eq!(second.status.code(), Some(8));
     assert!(String::from_utf8_lossy(&second.stderr).contains("already running"));
     // Help reads well and lists the exit codes.
@@ -146,7 +136,7 @@ async fn mistakes_get_clear_errors_and_distinct_exit_codes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revocation_is_published_and_ends_the_ego() {
     let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
-    let agent = Agent::start(Some(&bridge.addr)).await;
+    let agent = Agent::builder(BIN).bootstrap(&bridge.addr).start().await;
     let id = agent.create("old").await;
     let before = bridge.resolve(id).await;
     let v = agent.json(&["ego", "revoke", "old", "--yes"]).await;
@@ -174,8 +164,8 @@ async fn revocation_is_published_and_ends_the_ego() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_recovery_kit_names_the_ego_and_holds_no_secret() {
-    let agent = Agent::start(None).await;
-    let id = agent.create("gaming").await;
+    let agent = Agent::builder(BIN).start().await;
+    let id: cyrcles_core::EgoId = agent.create("gaming").await;
     let file = agent.home.parent().unwrap().join("kit.json");
     let out = agent
         .cli(&[

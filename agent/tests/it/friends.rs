@@ -14,7 +14,8 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStdout};
 
-use crate::common::{Agent, BIN, Bridge, bounded};
+use crate::common::{BIN, Bridge};
+use cyrcles_testkit::{Agent, bounded, wait_for};
 
 /// `cyrcles --json friend invite`, running; its first line is the code.
 pub struct Invite {
@@ -25,12 +26,8 @@ pub struct Invite {
 
 impl Invite {
     pub async fn open(agent: &Agent, ego: &str, name: &str) -> Invite {
-        let mut child = tokio::process::Command::new(BIN)
-            .arg("--home")
-            .arg(&agent.home)
-            .args(["--json", "friend", "invite", "--ego", ego, "--name", name])
-            .env_remove("CYRCLES_HOME")
-            .stdin(Stdio::null())
+        let mut child = agent
+            .command(["--json", "friend", "invite", "--ego", ego, "--name", name])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -93,8 +90,8 @@ pub async fn befriend(a: &Agent, a_ego: &str, b_name: &str, b: &Agent, b_ego: &s
 
 pub async fn two_agents() -> (Bridge, Agent, Agent, EgoId, EgoId) {
     let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
-    let alice = Agent::start(Some(&bridge.addr)).await;
-    let bob = Agent::start(Some(&bridge.addr)).await;
+    let alice = Agent::builder(BIN).bootstrap(&bridge.addr).start().await;
+    let bob = Agent::builder(BIN).bootstrap(&bridge.addr).start().await;
     let a = alice.create("main").await;
     let b = bob.create("main").await;
     // Each must find the other's record during the exchange.
@@ -243,14 +240,9 @@ pub fn refused(e: Envelope) -> RefusedReason {
 
 /// The nodes announced under `key`, once there is one.
 pub async fn find(node: &cyrcles_p2p::NodeHandle, key: [u8; 32]) -> Vec<cyrcles_p2p::PeerId> {
-    bounded(30, "the invite's node", async {
-        loop {
-            let p = node.find_providers(key).await.unwrap();
-            if !p.is_empty() {
-                return p;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        }
+    wait_for(30, "the invite's node", || async {
+        let p = node.find_providers(key).await.unwrap();
+        (!p.is_empty()).then_some(p)
     })
     .await
 }

@@ -14,8 +14,9 @@ use cyrcles_core::{EgoId, SecretKey};
 use cyrcles_p2p::{NodeEvent, NodeHandle, PeerId};
 use futures::StreamExt;
 
-use crate::common::{Bridge, bounded};
+use crate::common::Bridge;
 use crate::friends::{Invite, refused, stranger_ego, two_agents};
+use cyrcles_testkit::{bounded, wait_for, wait_until};
 
 /// First words a stranger guesses.
 const GUESSES: [&str; 12] = [
@@ -252,10 +253,8 @@ async fn squatter(
         }
     });
     for key in keys {
-        bounded(60, "the squatter's announcement", async {
-            while !matches!(node.node.provide(*key).await, Ok(n) if n > 0) {
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            }
+        wait_until(60, "the squatter's announcement", || async {
+            matches!(node.node.provide(*key).await, Ok(n) if n > 0)
         })
         .await;
     }
@@ -283,14 +282,9 @@ async fn a_real_invite_completes_while_squatters_hold_its_rendezvous() {
     ] {
         squatters.push((how, squatter(&bridge, &keys, how).await));
     }
-    let announced = bounded(30, "every squatter under the key", async {
-        loop {
-            let p = bridge.node.find_providers(code.rendezvous()).await.unwrap();
-            if p.len() > squatters.len() {
-                return p;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        }
+    let announced = wait_for(30, "every squatter under the key", || async {
+        let p = bridge.node.find_providers(code.rendezvous()).await.unwrap();
+        (p.len() > squatters.len()).then_some(p)
     })
     .await;
     assert!(announced.len() >= 6, "{announced:?}");

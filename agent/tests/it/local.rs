@@ -7,23 +7,21 @@ use cyrcles_core::Signature;
 use cyrcles_core::local::LocalRequest;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::common::{Agent, BIN, bounded};
+use crate::common::BIN;
+use cyrcles_testkit::{Agent, bounded, wait_until};
 
 /// Starts `cyrcles sign` as a child of this test process; returns it with
 /// the request id and code it printed.
 async fn start_sign(agent: &Agent, nonce: Option<&str>) -> (tokio::process::Child, String, String) {
-    let mut cmd = tokio::process::Command::new(BIN);
-    cmd.arg("--home")
-        .arg(&agent.home)
-        .args([
-            "--json",
-            "sign",
-            "--ego",
-            "gaming",
-            "--reason",
-            "unlock the notes vault",
-        ])
-        .stdout(Stdio::piped())
+    let mut cmd = agent.command([
+        "--json",
+        "sign",
+        "--ego",
+        "gaming",
+        "--reason",
+        "unlock the notes vault",
+    ]);
+    cmd.stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     if let Some(n) = nonce {
@@ -45,8 +43,8 @@ async fn start_sign(agent: &Agent, nonce: Option<&str>) -> (tokio::process::Chil
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_local_program_gets_a_signature_the_person_approved() {
-    let agent = Agent::start(None).await;
-    agent.create("gaming").await;
+    let agent = Agent::builder(BIN).start().await;
+    agent.create::<cyrcles_core::EgoId>("gaming").await;
     let nonce = "00112233445566778899aabbccddeeff";
     let (child, id, code) = start_sign(&agent, Some(nonce)).await;
     // The person sees which program asks, and why.
@@ -95,8 +93,8 @@ async fn a_local_program_gets_a_signature_the_person_approved() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_program_can_be_denied_and_banned() {
-    let agent = Agent::start(None).await;
-    agent.create("gaming").await;
+    let agent = Agent::builder(BIN).start().await;
+    agent.create::<cyrcles_core::EgoId>("gaming").await;
     let (child, id, _) = start_sign(&agent, None).await;
     let v = agent.json(&["deny", &id, "--ban-site"]).await;
     let me = std::env::current_exe().unwrap().display().to_string();
@@ -125,14 +123,11 @@ async fn a_program_can_be_denied_and_banned() {
     let (mut child, _, _) = start_sign(&agent, None).await;
     agent.wait_requests(1).await;
     child.kill().await.unwrap();
-    bounded(10, "the withdrawal", async {
-        while !agent.json(&["requests"]).await["requests"]
+    wait_until(10, "the withdrawal", || async {
+        agent.json(&["requests"]).await["requests"]
             .as_array()
             .unwrap()
             .is_empty()
-        {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
     })
     .await;
     // Bad input: a nonce that is not hex, or too short.

@@ -9,11 +9,12 @@ use cyrcles_core::login::{
 };
 use cyrcles_core::record::VerifiedEgo;
 
-use crate::common::{Agent, Bridge, ISSUER, bounded};
+use crate::common::{BIN, Bridge, ISSUER};
+use cyrcles_testkit::{Agent, bounded, wait_for, wait_until};
 
 async fn setup() -> (Bridge, Agent, EgoId, VerifiedEgo) {
     let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
-    let agent = Agent::start(Some(&bridge.addr)).await;
+    let agent = Agent::builder(BIN).bootstrap(&bridge.addr).start().await;
     let id = agent.create("gaming").await;
     let record = bridge.resolve(id).await;
     (bridge, agent, id, record)
@@ -224,10 +225,8 @@ async fn one_source_is_bounded_in_requests_and_in_waiting_slots() {
     // seven more, one at a time, each pushing out an older one.
     for code in 4..=10 {
         all.push(send(&bridge, &record, &bridge.challenge(id, "shop", code)));
-        bounded(20, "an older request to make room", async {
-            while all.iter().filter(|h| h.is_finished()).count() < all.len() - 2 {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
+        wait_until(20, "an older request to make room", || async {
+            all.iter().filter(|h| h.is_finished()).count() >= all.len() - 2
         })
         .await;
     }
@@ -242,19 +241,13 @@ async fn one_source_is_bounded_in_requests_and_in_waiting_slots() {
         &record,
         &bridge.challenge_from(id, "shop", 12, "198.51.100.20"),
     );
-    bounded(20, "the other network's request", async {
-        loop {
-            let v = agent.json(&["requests"]).await;
-            if v["requests"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|r| r["client_ip"] == "198.51.100.20")
-            {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+    wait_until(20, "the other network's request", || async {
+        let v = agent.json(&["requests"]).await;
+        v["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["client_ip"] == "198.51.100.20")
     })
     .await;
 }
@@ -340,10 +333,8 @@ async fn watch_prompts_for_the_code_and_approves() {
     use std::process::Stdio;
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let (bridge, agent, id, record) = setup().await;
-    let mut watch = tokio::process::Command::new(crate::common::BIN)
-        .arg("--home")
-        .arg(&agent.home)
-        .arg("watch")
+    let mut watch = agent
+        .command(["watch"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -415,7 +406,7 @@ async fn watch_prompts_for_the_code_and_approves() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_desktop_notification_announces_each_request() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = crate::common::TempDir::new();
+    let dir = cyrcles_testkit::TempDir::new("cyt");
     let calls = dir.path().join("calls");
     let fake = dir.path().join("notify-send");
     std::fs::write(
@@ -434,30 +425,20 @@ async fn a_desktop_notification_announces_each_request() {
         std::env::var("PATH").unwrap_or_default()
     );
     let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
-    let agent = Agent::start_with_env(
-        Some(&bridge.addr),
-        vec![
-            ("PATH".into(), path),
-            (
-                "DBUS_SESSION_BUS_ADDRESS".into(),
-                "unix:path=/nonexistent".into(),
-            ),
-        ],
-    )
-    .await;
+    let agent = Agent::builder(BIN)
+        .bootstrap(&bridge.addr)
+        .env("PATH", path)
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
+        .start()
+        .await;
     let id = agent.create("gaming").await;
     let record = bridge.resolve(id).await;
     let _answer = send(&bridge, &record, &bridge.challenge(id, "shop", 5));
     let rid = agent.wait_requests(1).await[0]["id"].to_string();
-    let text = bounded(10, "the notification", async {
-        loop {
-            if let Ok(t) = std::fs::read_to_string(&calls)
-                && !t.is_empty()
-            {
-                return t;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+    let text = wait_for(10, "the notification", || async {
+        std::fs::read_to_string(&calls)
+            .ok()
+            .filter(|t| !t.is_empty())
     })
     .await;
     assert!(text.contains("sign in as gaming"), "{text}");
@@ -476,18 +457,12 @@ async fn a_desktop_notification_announces_each_request() {
         &record,
         &confirming(&bridge.challenge(id, "bank", 6)),
     );
-    let text = bounded(10, "the second notification", async {
-        loop {
-            // Each call's arguments end with its "echo"; a body holds
-            // newlines of its own.
-            if let Ok(t) = std::fs::read_to_string(&calls)
-                && t.matches("sign in as gaming").count() >= 2
-                && t.ends_with("|\n")
-            {
-                return t;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+    let text = wait_for(10, "the second notification", || async {
+        // Each call's arguments end with its "echo"; a body holds newlines
+        // of its own.
+        std::fs::read_to_string(&calls)
+            .ok()
+            .filter(|t| t.matches("sign in as gaming").count() >= 2 && t.ends_with("|\n"))
     })
     .await;
     let at = text.rfind("sign in as gaming").unwrap();
@@ -503,7 +478,7 @@ async fn a_desktop_notification_announces_each_request() {
 async fn a_policy_from_before_origins_were_recorded_answers_policy() {
     use sqlx::Connection;
     let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
-    let mut agent = Agent::start(Some(&bridge.addr)).await;
+    let mut agent = Agent::builder(BIN).bootstrap(&bridge.addr).start().await;
     let id = agent.create("gaming").await;
     let record = bridge.resolve(id).await;
     // A remembered site, made by the person's approval.

@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use cyrcles_core::EgoId;
 use cyrcles_core::login::{DenyReason, LoginChallenge, LoginResponse, verify_approval};
@@ -16,14 +15,15 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
-use crate::common::{Agent, Bridge, bounded};
+use crate::common::{BIN, Bridge};
+use cyrcles_testkit::{Agent, bounded, wait_for, wait_until};
 
 /// The person's browser.
 const PERSON_IP: &str = "203.0.113.7";
 
 async fn setup() -> (Bridge, Agent, EgoId, VerifiedEgo) {
     let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
-    let agent = Agent::start(Some(&bridge.addr)).await;
+    let agent = Agent::builder(BIN).bootstrap(&bridge.addr).start().await;
     let id = agent.create("main").await;
     let record = bridge.resolve(id).await;
     (bridge, agent, id, record)
@@ -84,10 +84,8 @@ impl Flood {
 
     /// Waits until at least `n` of its requests were refused.
     async fn refused_at_least(&self, n: usize) {
-        bounded(60, "the flood to be refused", async {
-            while self.refused.load(Ordering::SeqCst) < n {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+        wait_until(60, "the flood to be refused", || async {
+            self.refused.load(Ordering::SeqCst) >= n
         })
         .await;
     }
@@ -124,25 +122,21 @@ async fn person_logs_in(
     let peer = bridge.node.peer_id().to_string();
     let nonce_site = client.to_string();
     // The person's request shows up among the others.
-    let rid = bounded(30, "the person's request to be shown", async {
-        loop {
-            if answer.is_finished() {
-                let early = (&mut answer).await.unwrap();
-                panic!("the person's login was answered without a prompt: {early:?}");
-            }
-            let v = agent.json(&["requests"]).await;
-            let mine = v["requests"].as_array().unwrap().iter().find(|r| {
-                r["bridge_peer"] == peer.as_str()
-                    && r["client_ip"] == PERSON_IP
-                    && r["client_id"] == nonce_site.as_str()
-            });
-            if let Some(r) = mine {
-                return r["id"].as_u64().unwrap().to_string();
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+    let shown = wait_for(30, "the person's request to be shown", || async {
+        let v = agent.json(&["requests"]).await;
+        let mine = v["requests"].as_array().unwrap().iter().find(|r| {
+            r["bridge_peer"] == peer.as_str()
+                && r["client_ip"] == PERSON_IP
+                && r["client_id"] == nonce_site.as_str()
+        });
+        mine.map(|r| r["id"].as_u64().unwrap().to_string())
+    });
+    let rid = tokio::select! {
+        early = &mut answer => {
+            panic!("the person's login was answered without a prompt: {:?}", early.unwrap())
         }
-    })
-    .await;
+        rid = shown => rid,
+    };
     let out = agent
         .cli(&["approve", &rid, "--code", &format!("{code:02}")])
         .await;

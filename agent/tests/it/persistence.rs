@@ -1,19 +1,18 @@
 //! What survives a restart, automatic rotation on the daemon's clock, and
 //! the passphrase-protected keystore.
 
-use std::time::Duration;
-
 use cyrcles_agent::config::AgentConfig;
 use cyrcles_agent::daemon::{Daemon, DaemonOptions};
 use cyrcles_agent::home::Home;
 use cyrcles_core::login::{LoginResponse, verify_approval};
 
-use crate::common::{Agent, Bridge, ISSUER, ManualClock, TempDir, bounded, cli};
+use crate::common::{BIN, Bridge, ISSUER, ManualClock, cli};
+use cyrcles_testkit::{Agent, TempDir, bounded, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_keeps_egos_policies_and_bans() {
     let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
-    let mut agent = Agent::start(Some(&bridge.addr)).await;
+    let mut agent = Agent::builder(BIN).bootstrap(&bridge.addr).start().await;
     let id = agent.create("gaming").await;
     agent
         .json(&[
@@ -113,7 +112,7 @@ pub(crate) fn settings(bridge: &Bridge) -> cyrcles_agent::config::Settings {
 async fn the_ego_key_rotates_when_the_clock_says_so() {
     let clock = ManualClock::starting_now();
     let bridge = Bridge::start(clock.clock()).await;
-    let dir = TempDir::new();
+    let dir = TempDir::new("cyt");
     let home = dir.path().join("home");
     let daemon = Daemon::start(DaemonOptions {
         home: Home::at(&home),
@@ -135,7 +134,7 @@ async fn the_ego_key_rotates_when_the_clock_says_so() {
     // same maintenance pass renews the day-long endpoints (which it checks
     // after the rotation), so a record with endpoints signed at the new
     // time proves the pass ran before the certificate is looked at.
-    clock.advance(Duration::from_secs(14 * 86_400));
+    clock.advance(std::time::Duration::from_secs(14 * 86_400));
     let day14 = clock.now();
     let renewed = bridge
         .resolve_where(id, |r| r.endpoints().is_some_and(|e| e.issued_at == day14))
@@ -145,15 +144,10 @@ async fn the_ego_key_rotates_when_the_clock_says_so() {
     assert_eq!(v["cert_seq"], 1);
 
     // Past half of the 30 days: the daemon certifies a new key by itself.
-    clock.advance(Duration::from_secs(2 * 86_400));
-    let v = bounded(20, "the rotation", async {
-        loop {
-            let v = cli(&home, &["--json", "ego", "show", "gaming"]).await.ok();
-            if v["cert_seq"] == 2 {
-                return v;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+    clock.advance(std::time::Duration::from_secs(2 * 86_400));
+    let v = wait_for(20, "the rotation", || async {
+        let v = cli(&home, &["--json", "ego", "show", "gaming"]).await.ok();
+        (v["cert_seq"] == 2).then_some(v)
     })
     .await;
     assert_ne!(v["ego_key"], key1);
@@ -190,7 +184,7 @@ async fn the_ego_key_rotates_when_the_clock_says_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_passphrase_keystore_starts_locked_and_unlocks() {
     let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
-    let dir = TempDir::new();
+    let dir = TempDir::new("cyt");
     let home = dir.path().join("home");
     let pass = dir.path().join("pass");
     let wrong = dir.path().join("wrong");
@@ -207,7 +201,7 @@ async fn a_passphrase_keystore_starts_locked_and_unlocks() {
     assert_eq!(cli(&home, &["init"]).await.code, 8);
     assert!(!home.join("agent.key").exists());
 
-    let mut agent = Agent::on_home(home.clone(), dir.path().join("daemon.log"));
+    let mut agent = Agent::on_home(BIN, home.clone(), dir.path().join("daemon.log"));
     agent.spawn(Some(&bridge.addr), &[]).await;
     assert!(agent.log_text().contains("locked"));
     let status = agent.json(&["status"]).await;

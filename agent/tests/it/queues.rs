@@ -18,7 +18,8 @@ use cyrcles_core::{EgoId, SecretKey};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::common::{Agent, Bridge, TempDir, bounded};
+use crate::common::{BIN, Bridge};
+use cyrcles_testkit::{Agent, TempDir, bounded, wait_until};
 
 /// Desktop notifications the agent raises in a minute, at most.
 const PER_MINUTE: usize = 10;
@@ -44,17 +45,12 @@ async fn agent_with_fake_notifier(bridge: &Bridge, dir: &TempDir) -> (Agent, std
         dir.path().display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let agent = Agent::start_with_env(
-        Some(&bridge.addr),
-        vec![
-            ("PATH".into(), path),
-            (
-                "DBUS_SESSION_BUS_ADDRESS".into(),
-                "unix:path=/nonexistent".into(),
-            ),
-        ],
-    )
-    .await;
+    let agent = Agent::builder(BIN)
+        .bootstrap(&bridge.addr)
+        .env("PATH", path)
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
+        .start()
+        .await;
     (agent, calls)
 }
 
@@ -71,7 +67,7 @@ fn calls_in(file: &std::path::Path) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_flood_raises_a_bounded_number_of_notifications() {
     let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
-    let dir = TempDir::new();
+    let dir = TempDir::new("cyt");
     let (agent, calls) = agent_with_fake_notifier(&bridge, &dir).await;
     let id = agent.create("main").await;
     let record = bridge.resolve(id).await;
@@ -104,19 +100,13 @@ async fn a_login_flood_raises_a_bounded_number_of_notifications() {
     let ch = bridge.challenge(id, "shop", 5);
     let (b, r) = (bridge.clone(), record.clone());
     let _answer = tokio::spawn(async move { b.login(&r, &ch).await });
-    bounded(20, "the person's request", async {
-        loop {
-            let v = agent.json(&["requests"]).await;
-            if v["requests"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|r| r["client_id"] == "shop")
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    wait_until(20, "the person's request", || async {
+        let v = agent.json(&["requests"]).await;
+        v["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["client_id"] == "shop")
     })
     .await;
     let raised = calls_in(&calls);
@@ -153,14 +143,11 @@ fn refusal_code(e: &Envelope) -> Option<u16> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strangers_circle_messages_are_refused_and_their_notices_bounded() {
     let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
-    let agent = Agent::start(Some(&bridge.addr)).await;
+    let agent = Agent::builder(BIN).bootstrap(&bridge.addr).start().await;
     let id = agent.create("main").await;
     let record = bridge.resolve(id).await;
-    let mut watch = tokio::process::Command::new(crate::common::BIN)
-        .arg("--home")
-        .arg(&agent.home)
-        .args(["--json", "watch"])
-        .stdin(Stdio::null())
+    let mut watch = agent
+        .command(["--json", "watch"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)

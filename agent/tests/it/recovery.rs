@@ -6,38 +6,34 @@
 //! sees the attempt, a login with the new key verifies and one with the
 //! old key does not.
 
-use std::time::Duration;
-
 use cyrcles_core::EgoId;
 use cyrcles_core::login::{LoginResponse, verify_approval};
 use cyrcles_core::record::VerifiedEgo;
 use serde_json::Value;
 
-use crate::common::{Agent, Bridge, TempDir, bounded};
+use crate::common::{BIN, Bridge};
 use crate::friends::befriend;
+use cyrcles_testkit::{Agent, TempDir, bounded, wait_ok, wait_until};
 
 /// Friends sign without the hourly limit, and a recovering device asks
 /// again every second.
 const CONFIG: &str = "[circles]\nsign_interval_secs = 0\nrecovery_poll_secs = 1\n";
 
 pub async fn start(bridge: &Bridge) -> Agent {
-    Agent::start_with_config(Some(&bridge.addr), CONFIG).await
+    Agent::builder(BIN)
+        .bootstrap(&bridge.addr)
+        .config(CONFIG)
+        .start()
+        .await
 }
 
 /// Waits until `agent`'s `recovery list` satisfies `pred`; returns it.
 pub async fn recoveries_where(agent: &Agent, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
+    wait_ok(60, what, || async {
         let v = agent.json(&["recovery", "list"]).await;
-        if pred(&v) {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not seen within 60 s; last: {v}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        if pred(&v) { Ok(v) } else { Err(v) }
+    })
+    .await
 }
 
 /// A friend's pending request for `ego`; returns its id and fingerprint.
@@ -116,7 +112,7 @@ async fn friends_recover_a_lost_ego_onto_a_new_device() {
 
     // The kit is kept off the device; then the device is lost. A thief
     // keeps a copy of the old home and runs it.
-    let kit_dir = TempDir::new();
+    let kit_dir = TempDir::new("cyt");
     let kit = kit_dir.path().join("kit.json");
     let out = alice
         .cli(&[
@@ -132,7 +128,7 @@ async fn friends_recover_a_lost_ego_onto_a_new_device() {
     let stolen = kit_dir.path().join("stolen");
     crate::circles::copy_home(&alice.home, &stolen);
     std::fs::remove_dir_all(&alice.home).unwrap();
-    let mut old = Agent::on_home(stolen, kit_dir.path().join("old.log"));
+    let mut old = Agent::on_home(BIN, stolen, kit_dir.path().join("old.log"));
     old.spawn(Some(&bridge.addr), &[]).await;
     // It publishes its new addresses (same node, same key).
     let old_addrs = bridge.target(&shared).1;
@@ -159,13 +155,9 @@ async fn friends_recover_a_lost_ego_onto_a_new_device() {
         ids.push(id);
     }
     // The old device shows the attempt.
-    bounded(30, "the old device's alert", async {
-        while !old
-            .log_text()
+    wait_until(30, "the old device's alert", || async {
+        old.log_text()
             .contains("recovery of this agent's ego was requested")
-        {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
     })
     .await;
 
@@ -229,12 +221,9 @@ async fn friends_recover_a_lost_ego_onto_a_new_device() {
 
     // The friends who signed now know the new device: a rotation through
     // them works (dave denied and still knows only the old node).
-    crate::circles::until_ok(
-        &fresh,
-        &["ego", "rotate", "main"],
-        "a rotation after recovery",
-    )
-    .await;
+    fresh
+        .until_ok(&["ego", "rotate", "main"], "a rotation after recovery", 90)
+        .await;
     bridge
         .resolve_where(a, |r| r.cert().seq == recovered.cert().seq + 1)
         .await;
@@ -244,7 +233,7 @@ async fn friends_recover_a_lost_ego_onto_a_new_device() {
 async fn recover_mistakes_get_clear_errors() {
     let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
     let agent = start(&bridge).await;
-    let dir = TempDir::new();
+    let dir = TempDir::new("cyt");
     let bad = dir.path().join("kit.json");
     std::fs::write(&bad, "{\"not\": \"a kit\"}").unwrap();
     let out = agent

@@ -12,9 +12,10 @@ use cyrcles_core::envelope::Envelope;
 use cyrcles_core::record::VerifiedEgo;
 use serde_json::Value;
 
-use crate::common::{Bridge, TempDir, bounded};
+use crate::common::Bridge;
 use crate::friends::befriend;
 use crate::recovery::{recoveries_where, start};
+use cyrcles_testkit::{Poll, TempDir, bounded};
 
 /// Sends a junk recovery request for `ego` (whose current record is
 /// `record`) from `from` to the node of `friend`; returns the answer's
@@ -33,15 +34,13 @@ async fn junk(from: &Bridge, friend: &VerifiedEgo, record: &VerifiedEgo, seed: u
     let (peer, addrs) = from.target(friend);
     let envelope = Envelope::wrap(kind::RECOVERY_REQUEST, &request);
     // A loaded machine may fail a first dial: try until it answers.
-    bounded(60, "a junk request's answer", async {
-        loop {
-            match from.node.circle(peer, addrs.clone(), &envelope).await {
-                Ok(answer) => return answer.kind,
-                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
-            }
-        }
-    })
-    .await
+    Poll::new(60, "a junk request's answer")
+        .every(std::time::Duration::from_millis(200))
+        .ok(|| async {
+            let answer = from.node.circle(peer, addrs.clone(), &envelope).await?;
+            Ok::<_, cyrcles_p2p::RequestError>(answer.kind)
+        })
+        .await
 }
 
 /// The friend's incoming requests for `ego` in state `state`.
@@ -81,7 +80,7 @@ async fn a_real_recovery_completes_after_junk_requests_were_sent_and_denied() {
     let shared = bridge
         .resolve_where(a, |r| r.record().chain.len() == 1)
         .await;
-    let kit_dir = TempDir::new();
+    let kit_dir = TempDir::new("cyt");
     let kit = kit_dir.path().join("kit.json");
     alice
         .json(&[

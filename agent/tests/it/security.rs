@@ -4,14 +4,14 @@
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::time::Duration;
 
 use base64::Engine;
 use cyrcles_agent::home::Home;
 use cyrcles_agent::keystore::{Keystore, SecretKind};
 use cyrcles_core::EgoId;
 
-use crate::common::{Agent, BIN, Output, TempDir, bounded};
+use crate::common::BIN;
+use cyrcles_testkit::{Agent, Output, TempDir, bounded, wait_until};
 
 /// Every file below `dir`.
 fn files(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -75,9 +75,9 @@ async fn secrets_of(home: &Path) -> Vec<Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_is_in_the_clear_under_the_home_or_in_the_log() {
-    let mut agent = Agent::start(None).await;
-    agent.create("gaming").await;
-    agent.create("work").await;
+    let mut agent = Agent::builder(BIN).start().await;
+    agent.create::<cyrcles_core::EgoId>("gaming").await;
+    agent.create::<cyrcles_core::EgoId>("work").await;
     let mut secrets = secrets_of(&agent.home).await;
     // Two egos, four secrets each (root, circle, ego, device).
     assert_eq!(secrets.len(), 8);
@@ -102,11 +102,7 @@ async fn daemon_exits(home: &Path) -> Output {
     bounded(
         30,
         "the daemon to give up",
-        tokio::process::Command::new(BIN)
-            .arg("--home")
-            .arg(home)
-            .args(["daemon", "--listen", "/ip4/127.0.0.1/tcp/0"])
-            .env_remove("CYRCLES_HOME")
+        cyrcles_testkit::agent::command(BIN, home, ["daemon", "--listen", "/ip4/127.0.0.1/tcp/0"])
             .output(),
     )
     .await
@@ -116,8 +112,8 @@ async fn daemon_exits(home: &Path) -> Output {
 
 /// A stopped agent with one ego; returns it and a copy of its keystore.
 async fn stopped_agent() -> (Agent, Vec<u8>, Vec<u8>) {
-    let mut agent = Agent::start(None).await;
-    agent.create("gaming").await;
+    let mut agent = Agent::builder(BIN).start().await;
+    agent.create::<cyrcles_core::EgoId>("gaming").await;
     agent.stop().await;
     let db = std::fs::read(agent.home.join("agent.db")).unwrap();
     let key = std::fs::read(agent.home.join("agent.key")).unwrap();
@@ -181,9 +177,9 @@ async fn damaged_keystores_give_clear_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_secret_marks_its_ego_and_spares_the_others() {
-    let mut agent = Agent::start(None).await;
+    let mut agent = Agent::builder(BIN).start().await;
     let gaming: EgoId = agent.create("gaming").await;
-    agent.create("work").await;
+    agent.create::<cyrcles_core::EgoId>("work").await;
     agent.stop().await;
     // Flip one byte of the sealed ego key of "gaming".
     {
@@ -226,7 +222,7 @@ async fn a_damaged_secret_marks_its_ego_and_spares_the_others() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_socket_refuses_other_users() {
-    let agent = Agent::start(None).await;
+    let agent = Agent::builder(BIN).start().await;
     // Its own user is served.
     assert_eq!(agent.cli(&["status"]).await.code, 0);
     let socket = agent.home.join("agent.sock");
@@ -240,7 +236,7 @@ async fn the_socket_refuses_other_users() {
     // stands between another user and the agent.
     std::fs::set_permissions(&agent.home, std::fs::Permissions::from_mode(0o711)).unwrap();
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let dir = TempDir::new();
+    let dir = TempDir::new("cyt");
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let exe = dir.path().join("cyrcles");
     std::fs::copy(BIN, &exe).unwrap();
@@ -273,10 +269,8 @@ async fn the_socket_refuses_other_users() {
             .unwrap()
             .is_empty()
     );
-    bounded(5, "the log line", async {
-        while !agent.log_text().contains("uid=65534") {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    wait_until(5, "the log line", || async {
+        agent.log_text().contains("uid=65534")
     })
     .await;
 }

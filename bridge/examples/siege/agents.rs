@@ -20,6 +20,7 @@ use cyrcles_core::record::{PeerEndpoint, builder};
 use cyrcles_p2p::{
     DhtMode, Keypair, Multiaddr, Node, NodeConfig, NodeEvent, NodeHandle, Responder,
 };
+use cyrcles_testkit::Poll;
 
 /// How an ego's holder answers login challenges.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -255,14 +256,8 @@ impl Agent {
 
 /// Publishes a record until the bridge (the only DHT server) stores it.
 async fn publish(node: &NodeHandle, record: Vec<u8>) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match node.publish(record.clone()).await {
-            Ok(p) if p.stored_at > 0 => return,
-            _ if Instant::now() > deadline => {
-                panic!("the bridge did not store an agent's ego record within 60 s")
-            }
-            _ => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
+    Poll::new(60, "the bridge to store an agent's ego record")
+        .every(Duration::from_millis(200))
+        .until(|| async { matches!(node.publish(record.clone()).await, Ok(p) if p.stored_at > 0) })
+        .await
 }

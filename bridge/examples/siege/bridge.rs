@@ -1,20 +1,21 @@
 //! The bridge under siege: `cyrcles-bridge serve` in a child process (this
 //! example re-executed with [`MARKER`] set), so that the RSS measured is the
 //! bridge's alone. It runs on its production defaults except what one
-//! machine needs: its own data directory, HTTP and p2p on free loopback
-//! ports, and, with `--db postgres`, a fresh PostgreSQL database.
+//! machine needs: its own data directory, HTTP and p2p on loopback port 0
+//! (the addresses bound are read from what it prints), and, with
+//! `--db postgres`, a fresh PostgreSQL database.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::Read;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
+use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use cyrcles_p2p::multiaddr::Protocol;
-use cyrcles_p2p::{Keypair, Multiaddr, PeerId};
+use cyrcles_p2p::{Multiaddr, PeerId};
+use cyrcles_testkit::{Poll, Printed};
+use tokio::process::{Child, ChildStdin, Command};
 
 /// Set in the child's environment: run the bridge instead of the siege.
 pub const MARKER: &str = "CYRCLES_SIEGE_BRIDGE";
@@ -60,13 +61,6 @@ pub struct Bridge {
     http: reqwest::Client,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
 impl Bridge {
     pub async fn start(db: Db) -> Bridge {
         let dir = std::env::temp_dir().join(format!(
@@ -74,45 +68,26 @@ impl Bridge {
             cyrcles_bridge::random::id().to_lowercase()
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        // The p2p identity is written ahead (as the bridge itself would on
-        // first start), so that its peer id is known here.
-        let seed = cyrcles_bridge::random::random_bytes::<32>();
-        let mut key_file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(dir.join("p2p.key"))
-            .unwrap();
-        writeln!(
-            key_file,
-            "{}",
-            base64::engine::general_purpose::STANDARD.encode(seed)
-        )
-        .unwrap();
-        let mut bytes = seed;
-        let peer_id = Keypair::ed25519_from_bytes(&mut bytes)
-            .unwrap()
-            .public()
-            .to_peer_id();
-        let http_port = free_port();
-        let p2p_port = free_port();
-        let issuer = format!("http://127.0.0.1:{http_port}");
+        // Port 0 everywhere: the bridge takes the ports it bound (a local
+        // issuer on port 0 takes the HTTP port) and prints them.
         let mut env: Vec<(String, String)> = vec![
-            ("CYRCLES_BRIDGE_ISSUER".into(), issuer.clone()),
+            ("CYRCLES_BRIDGE_ISSUER".into(), "http://127.0.0.1:0".into()),
             ("CYRCLES_BRIDGE_DATA_DIR".into(), dir.display().to_string()),
-            (
-                "CYRCLES_BRIDGE_HTTP_LISTEN".into(),
-                format!("127.0.0.1:{http_port}"),
-            ),
+            ("CYRCLES_BRIDGE_HTTP_LISTEN".into(), "127.0.0.1:0".into()),
             (
                 "CYRCLES_BRIDGE_P2P_LISTEN".into(),
-                format!("/ip4/127.0.0.1/tcp/{p2p_port}"),
+                "/ip4/127.0.0.1/tcp/0".into(),
             ),
         ];
         if let Db::Postgres(url) = &db {
             env.push(("CYRCLES_BRIDGE_DATABASE_URL".into(), url.clone()));
         }
-        let log = std::fs::File::create(dir.join("bridge.log")).unwrap();
+        let log_path = dir.join("bridge.log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .unwrap();
         let mut cmd = Command::new(std::env::current_exe().unwrap());
         // Nothing of the caller's bridge configuration leaks in.
         for (k, _) in std::env::vars() {
@@ -124,12 +99,30 @@ impl Bridge {
             .env(MARKER, "1")
             .envs(env)
             .stdin(Stdio::piped())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
+            .stdout(log)
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
         let mut child = cmd.spawn().expect("start the bridge process");
         let stdin = child.stdin.take();
-        let pid = child.id();
-        let p2p_tcp: Multiaddr = format!("/ip4/127.0.0.1/tcp/{p2p_port}").parse().unwrap();
+        let pid = child.id().expect("the bridge process runs");
+        let printed = Printed::watch(
+            child.stderr.take().expect("the bridge's standard error"),
+            log_path,
+            &[SERVING, LISTENING, DHT],
+        );
+        let serving = printed.after(SERVING, "the bridge's issuer").await;
+        let issuer = serving
+            .split_once(" serving ")
+            .unwrap_or_else(|| panic!("no issuer in {serving:?}"))
+            .1
+            .to_string();
+        printed.after(LISTENING, "the bridge's HTTP address").await;
+        let p2p_addr: Multiaddr = printed
+            .after(DHT, "the bridge's DHT address")
+            .await
+            .parse()
+            .expect("a multiaddr");
+        let (p2p_tcp, p2p_socket, peer_id) = split_p2p(&p2p_addr);
         let pg = match &db {
             Db::Postgres(url) => Some(
                 sqlx::postgres::PgPoolOptions::new()
@@ -145,9 +138,9 @@ impl Bridge {
             stdin,
             pid,
             issuer,
-            p2p_addr: p2p_tcp.clone().with(Protocol::P2p(peer_id)),
+            p2p_addr,
             p2p_tcp,
-            p2p_socket: SocketAddr::from(([127, 0, 0, 1], p2p_port)),
+            p2p_socket,
             peer_id,
             dir,
             db,
@@ -162,24 +155,27 @@ impl Bridge {
     }
 
     async fn wait_healthy(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "the bridge exited ({status}) before serving:\n{}",
-                    self.log_tail(40)
-                );
-            }
-            if let Ok(r) = self.http.get(self.url("/healthz")).send().await
-                && r.status() == 200
-            {
-                return;
-            }
-            if Instant::now() > deadline {
-                panic!("the bridge did not become healthy:\n{}", self.log_tail(40));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let child = std::sync::Mutex::new(&mut self.child);
+        let this = &self.http;
+        let url = format!("{}/healthz", self.issuer);
+        let log = self.dir.join("bridge.log");
+        Poll::new(120, "the bridge to become healthy")
+            .every(Duration::from_millis(200))
+            .ok(|| async {
+                let exited = child.lock().unwrap().try_wait().ok().flatten();
+                if let Some(status) = exited {
+                    panic!(
+                        "the bridge exited ({status}) before serving:\n{}",
+                        tail_of(&log, 40)
+                    );
+                }
+                match this.get(&url).send().await {
+                    Ok(r) if r.status() == 200 => Ok(()),
+                    Ok(r) => Err(format!("/healthz answered {}", r.status())),
+                    Err(e) => Err(format!("/healthz: {e}")),
+                }
+            })
+            .await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -188,9 +184,7 @@ impl Bridge {
 
     /// The last lines of the bridge's log.
     pub fn log_tail(&self, lines: usize) -> String {
-        let text = std::fs::read_to_string(self.dir.join("bridge.log")).unwrap_or_default();
-        let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
+        tail_of(&self.dir.join("bridge.log"), lines)
     }
 
     /// Whether the process still runs.
@@ -255,8 +249,7 @@ impl Bridge {
     /// directory (the log is printed first if asked).
     pub async fn finish(mut self, keep: bool) {
         self.stdin.take();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.child.kill().await;
         if let Some(pool) = self.pg.take() {
             pool.close().await;
         }
@@ -283,9 +276,46 @@ impl Bridge {
 
 impl Drop for Bridge {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.child.start_kill();
     }
+}
+
+/// What `cyrcles-bridge serve` prints first: its version and issuer, the
+/// HTTP address bound, and its DHT address.
+const SERVING: &str = "cyrcles-bridge ";
+const LISTENING: &str = "listening on ";
+const DHT: &str = "DHT bootstrap address for agents:";
+
+/// A DHT address `/ip4/IP/tcp/PORT/p2p/ID`: without its peer id, as a
+/// socket address, and the peer id.
+fn split_p2p(addr: &Multiaddr) -> (Multiaddr, SocketAddr, PeerId) {
+    let mut tcp = Multiaddr::empty();
+    let (mut ip, mut port, mut peer) = (None, None, None);
+    for p in addr.iter() {
+        match p {
+            Protocol::P2p(id) => peer = Some(id),
+            other => {
+                match other {
+                    Protocol::Ip4(a) => ip = Some(IpAddr::V4(a)),
+                    Protocol::Ip6(a) => ip = Some(IpAddr::V6(a)),
+                    Protocol::Tcp(p) => port = Some(p),
+                    _ => {}
+                }
+                tcp.push(other);
+            }
+        }
+    }
+    match (ip, port, peer) {
+        (Some(ip), Some(port), Some(peer)) => (tcp, SocketAddr::new(ip, port), peer),
+        _ => panic!("not an /ip/tcp/p2p address: {addr}"),
+    }
+}
+
+/// The last `lines` lines of the file at `path`.
+fn tail_of(path: &std::path::Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 pub fn rss_of(pid: u32) -> Option<u64> {

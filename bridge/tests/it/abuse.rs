@@ -2,8 +2,6 @@
 //! nothing; a forged or replayed agent answer, a stale record, floods and
 //! cross-site form posts are refused.
 
-use std::time::Duration;
-
 use cyrcles_bridge::store::ChallengeStatus;
 use serde_json::{Value, json};
 
@@ -11,6 +9,7 @@ use crate::common::{
     Answer, BridgeOptions, REDIRECT, Rp, TestAgent, TestBridge, browse, browser, input, location,
     open_page, query, start_login,
 };
+use cyrcles_testkit::wait_for;
 
 /// Asserts a response is a client error with nothing internal in it.
 async fn clean_error(res: reqwest::Response, status: u16) -> String {
@@ -306,7 +305,7 @@ async fn an_approved_challenge_is_used_once() {
     let (_, res, _) = start_login(&bridge, &b, &url, &agent.ego_text()).await;
     let wait = location(&res);
     let cid = wait.rsplit('/').next().unwrap().to_string();
-    loop {
+    let c = wait_for(30, "the challenge to be answered", || async {
         let c = bridge
             .state
             .store
@@ -314,12 +313,10 @@ async fn an_approved_challenge_is_used_once() {
             .await
             .unwrap()
             .unwrap();
-        if c.status != ChallengeStatus::Pending {
-            assert_eq!(c.status, ChallengeStatus::Approved);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        (c.status != ChallengeStatus::Pending).then_some(c)
+    })
+    .await;
+    assert_eq!(c.status, ChallengeStatus::Approved);
     let first = b
         .get(bridge.url(&format!("{wait}/continue")))
         .send()

@@ -2,18 +2,16 @@
 //! and `serve` starting with nothing but a data directory and free ports.
 
 use std::process::Command;
-use std::time::Duration;
 
+use cyrcles_testkit::{Printed, TempDir, bounded, wait_until};
 use serde_json::Value;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_cyrcles-bridge"))
 }
 
-fn temp() -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("cyrcles-cli-{}", cyrcles_bridge::random::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn temp() -> TempDir {
+    TempDir::new("cyrcles-cli")
 }
 
 fn run(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
@@ -32,9 +30,10 @@ fn run(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
 
 #[test]
 fn client_keys_and_config_commands() {
-    let dir = temp();
+    let tmp = temp();
+    let dir = tmp.path();
     let (ok, out, err) = run(
-        &dir,
+        dir,
         &[
             "client",
             "add",
@@ -50,7 +49,7 @@ fn client_keys_and_config_commands() {
     let id = v["client_id"].as_str().unwrap().to_string();
     assert!(v["client_secret"].as_str().unwrap().len() >= 43);
     let (ok, out, _) = run(
-        &dir,
+        dir,
         &[
             "client",
             "add",
@@ -68,13 +67,13 @@ fn client_keys_and_config_commands() {
         public["client_secret"].is_null(),
         "public clients have no secret"
     );
-    let (ok, out, _) = run(&dir, &["client", "list", "--json"]);
+    let (ok, out, _) = run(dir, &["client", "list", "--json"]);
     assert!(ok);
     let list: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 2);
     // Bad input is refused with a clear message and a failure status.
     let (ok, _, err) = run(
-        &dir,
+        dir,
         &[
             "client",
             "add",
@@ -86,20 +85,20 @@ fn client_keys_and_config_commands() {
     );
     assert!(!ok);
     assert!(err.contains("invalid_redirect_uri"), "{err}");
-    let (ok, out, _) = run(&dir, &["client", "remove", &id]);
+    let (ok, out, _) = run(dir, &["client", "remove", &id]);
     assert!(ok && out.contains("removed"));
-    let (ok, _, err) = run(&dir, &["client", "remove", &id]);
+    let (ok, _, err) = run(dir, &["client", "remove", &id]);
     assert!(!ok && err.contains("no client"));
     // Keys: three active, then rotation keeps the old ones published.
-    let (ok, out, _) = run(&dir, &["keys", "list", "--json"]);
+    let (ok, out, _) = run(dir, &["keys", "list", "--json"]);
     assert!(ok);
     let before: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(before.as_array().unwrap().len(), 3);
     // Staged: three new keys published beside the three that still sign.
-    let (ok, out, err) = run(&dir, &["keys", "rotate"]);
+    let (ok, out, err) = run(dir, &["keys", "rotate"]);
     assert!(ok, "{err}");
     assert!(out.contains("in 10 minutes"), "{out}");
-    let (_, out, _) = run(&dir, &["keys", "list", "--json"]);
+    let (_, out, _) = run(dir, &["keys", "list", "--json"]);
     let after: Value = serde_json::from_str(&out).unwrap();
     let after = after.as_array().unwrap();
     assert_eq!(after.len(), 6);
@@ -108,9 +107,9 @@ fn client_keys_and_config_commands() {
         6
     );
     // At once (a leaked key): the others are retired now, still published.
-    let (ok, _, err) = run(&dir, &["keys", "rotate", "--now"]);
+    let (ok, _, err) = run(dir, &["keys", "rotate", "--now"]);
     assert!(ok, "{err}");
-    let (_, out, _) = run(&dir, &["keys", "list", "--json"]);
+    let (_, out, _) = run(dir, &["keys", "list", "--json"]);
     let after: Value = serde_json::from_str(&out).unwrap();
     let after = after.as_array().unwrap();
     assert_eq!(after.len(), 9);
@@ -119,7 +118,7 @@ fn client_keys_and_config_commands() {
         3
     );
     // Configuration.
-    let (ok, out, _) = run(&dir, &["config", "keys"]);
+    let (ok, out, _) = run(dir, &["config", "keys"]);
     assert!(ok && out.contains("CYRCLES_BRIDGE_OIDC_CODE_TTL_SECS"));
     let out = bin()
         .args(["config", "show"])
@@ -128,7 +127,7 @@ fn client_keys_and_config_commands() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("CYRCLES_BRIDGE_NOT_A_KEY"));
-    let (ok, out, _) = run(&dir, &["migrate"]);
+    let (ok, out, _) = run(dir, &["migrate"]);
     assert!(ok && out.contains("up to date"));
 }
 
@@ -149,14 +148,15 @@ fn assert_no_secret(text: &str, key_b64: &str, key_hex: &str) {
 #[test]
 fn config_show_and_errors_never_print_a_secret() {
     use base64::Engine;
-    let dir = temp();
+    let tmp = temp();
+    let dir = tmp.path();
     let key: [u8; 32] = std::array::from_fn(|i| u8::try_from(i * 7 + 3).unwrap());
     let key_b64 = base64::engine::general_purpose::STANDARD.encode(key);
     let key_hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
     let with_secrets = |args: &[&str], url: &str| {
         let out = bin()
             .args(args)
-            .env("CYRCLES_BRIDGE_DATA_DIR", &dir)
+            .env("CYRCLES_BRIDGE_DATA_DIR", dir)
             .env("CYRCLES_BRIDGE_LOG", "trace")
             .env("CYRCLES_BRIDGE_MASTER_KEY", &key_b64)
             .env("CYRCLES_BRIDGE_DATABASE_URL", url)
@@ -187,60 +187,36 @@ fn config_show_and_errors_never_print_a_secret() {
     assert_no_secret(&err, &key_b64, &key_hex);
 }
 
-#[test]
-fn serve_starts_on_defaults_and_stops_on_sigterm() {
-    use std::io::BufRead;
-
-    let dir = temp();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_starts_on_defaults_and_stops_on_sigterm() {
+    let dir = TempDir::new("cyrcles-cli");
     // Port 0: the bridge binds a free port and says which.
-    let mut child = bin()
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cyrcles-bridge"))
         .arg("serve")
-        .env("CYRCLES_BRIDGE_DATA_DIR", &dir)
+        .env("CYRCLES_BRIDGE_DATA_DIR", dir.path())
         .env("CYRCLES_BRIDGE_HTTP_LISTEN", "127.0.0.1:0")
         .env("CYRCLES_BRIDGE_P2P_LISTEN", "/ip4/127.0.0.1/tcp/0")
         .env("CYRCLES_BRIDGE_LOG", "warn")
         .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
         .spawn()
         .unwrap();
-    // Its standard error, line by line, read by a thread of its own.
-    let (lines_tx, lines) = std::sync::mpsc::channel();
-    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let mut err = String::new();
-    let addr: std::net::SocketAddr = loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|e| panic!("no `listening on` line ({e}): {err}"));
-        err.push_str(&line);
-        err.push('\n');
-        if let Some(a) = line.strip_prefix("listening on ") {
-            break a.parse().unwrap();
-        }
-    };
-    let mut healthy = false;
-    for _ in 0..200 {
-        if let Ok(mut s) = std::net::TcpStream::connect(addr) {
-            use std::io::{Read, Write};
-            let _ = write!(
-                s,
-                "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-            );
-            let mut buf = String::new();
-            let _ = s.read_to_string(&mut buf);
-            if buf.starts_with("HTTP/1.1 200") {
-                healthy = true;
-                break;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(healthy, "the bridge did not become healthy");
+    let printed = Printed::watch(
+        child.stderr.take().unwrap(),
+        dir.join("serve.log"),
+        &["listening on "],
+    );
+    let addr: std::net::SocketAddr = printed
+        .after("listening on ", "the `listening on` line")
+        .await
+        .parse()
+        .unwrap();
+    wait_until(20, "the bridge to become healthy", || async {
+        reqwest::get(format!("http://{addr}/healthz"))
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
     assert!(
         dir.join("master.key").exists()
             && dir.join("bridge.db").exists()
@@ -249,26 +225,15 @@ fn serve_starts_on_defaults_and_stops_on_sigterm() {
     // Graceful shutdown on SIGTERM.
     let _ = Command::new("kill")
         .arg("-TERM")
-        .arg(child.id().to_string())
+        .arg(child.id().unwrap().to_string())
         .status();
-    let mut stopped = false;
-    for _ in 0..100 {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "exit status {status}");
-            stopped = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    if !stopped {
-        let _ = child.kill();
-        panic!("the bridge did not stop on SIGTERM");
-    }
-    // The process has exited: the reader thread ends with its output.
-    for line in lines.iter() {
-        err.push_str(&line);
-        err.push('\n');
-    }
+    let status = bounded(10, "the bridge to stop on SIGTERM", child.wait())
+        .await
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+    // The process has exited: its output is all in the log.
+    printed.ended(10).await;
+    let err = printed.log_text();
     assert!(
         err.contains("DHT bootstrap address for agents: /ip4/127.0.0.1/tcp/"),
         "{err}"

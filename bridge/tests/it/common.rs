@@ -15,6 +15,7 @@ use cyrcles_core::record::PeerEndpoint;
 use cyrcles_core::record::builder;
 use cyrcles_core::{SecretKey, UnixTime};
 use cyrcles_p2p::{Clock, DhtMode, Keypair, ManualClock, Node, NodeConfig, NodeEvent, NodeHandle};
+use cyrcles_testkit::{bounded, require_env, wait_until};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
     ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier,
@@ -25,13 +26,6 @@ use rand_core::SeedableRng;
 use serde_json::{Value, json};
 
 pub const REDIRECT: &str = "http://127.0.0.1:9/cb";
-
-/// Fails the test instead of hanging.
-pub async fn bounded<F: std::future::Future>(secs: u64, what: &str, f: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(secs), f)
-        .await
-        .unwrap_or_else(|_| panic!("{what} took more than {secs} s"))
-}
 
 /// A clock tests can move: a [`ManualClock`] (wall and monotonic time
 /// together) read in the bridge's `i64` seconds.
@@ -68,13 +62,7 @@ pub enum Db {
 /// set. Under CI (`CI` set) it must be: a run that skipped PostgreSQL is
 /// not green.
 pub async fn postgres_db() -> Option<String> {
-    let Ok(base) = std::env::var("CYRCLES_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must set CYRCLES_TEST_POSTGRES_URL (.ci/run does)"
-        );
-        return None;
-    };
+    let base = require_env("CYRCLES_TEST_POSTGRES_URL")?;
     use sqlx::Connection;
     let name = format!(
         "cyrcles_test_{}",
@@ -390,13 +378,8 @@ impl TestAgent {
     /// Publishes the current record (the bridge's node stores it).
     pub async fn publish(&self) {
         let bytes = self.keys.lock().unwrap().record.to_cbor();
-        bounded(90, "publish", async {
-            loop {
-                match self.node.publish(bytes.clone()).await {
-                    Ok(p) if p.stored_at > 0 => return,
-                    _ => tokio::time::sleep(Duration::from_millis(100)).await,
-                }
-            }
+        wait_until(90, "publish", || async {
+            matches!(self.node.publish(bytes.clone()).await, Ok(p) if p.stored_at > 0)
         })
         .await;
     }
@@ -738,7 +721,7 @@ pub async fn browse(
                 }
                 let wait = bridge.url(&location(&res));
                 // Wait as the page's script does (long polling).
-                loop {
+                wait_until(100, "the login to be answered", || async {
                     let s: Value = browser
                         .get(format!("{wait}/status?wait=20"))
                         .send()
@@ -747,11 +730,9 @@ pub async fn browse(
                         .json()
                         .await
                         .unwrap();
-                    if s["status"] != "pending" {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
+                    s["status"] != "pending"
+                })
+                .await;
                 url = format!("{wait}/continue");
                 continue;
             }

@@ -8,11 +8,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use crate::attacker::{browser_from, eventually};
+use crate::attacker::browser_from;
 use crate::common::{
     Answer, BridgeOptions, Rp, TestAgent, TestBridge, browse, env, input, location, open_page,
     start_login,
 };
+use cyrcles_testkit::wait_until;
 
 fn ip(last: u8) -> IpAddr {
     IpAddr::from([127, 0, 0, last])
@@ -167,7 +168,7 @@ async fn at_the_per_ego_total_a_new_address_takes_the_place_of_the_heaviest() {
         (1, 2)
     );
     // The owner approves and logs in.
-    eventually(30, "the agent holds the owner's challenge", || async {
+    wait_until(30, "the agent holds the owner's challenge", || async {
         agent.held_count() >= 4
     })
     .await;

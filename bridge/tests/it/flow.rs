@@ -199,7 +199,7 @@ pub(crate) async fn next_logout_token(
     bridge: &TestBridge,
     rx: &mut tokio::sync::mpsc::Receiver<String>,
 ) -> serde_json::Value {
-    let token = crate::common::bounded(10, "back-channel logout", rx.recv())
+    let token = cyrcles_testkit::bounded(10, "back-channel logout", rx.recv())
         .await
         .unwrap();
     let claims = bridge

@@ -585,7 +585,7 @@ async fn every_login_page_lets_its_forms_go_back_to_the_site() {
     let wait = bridge.url(&location(&res));
     let res = b.get(&wait).send().await.unwrap();
     assert!(form_action(&res).contains(site_origin), "wait page");
-    crate::attacker::eventually(30, "the challenge to reach the agent", || async {
+    cyrcles_testkit::wait_until(30, "the challenge to reach the agent", || async {
         agent.held_count() == 1
     })
     .await;

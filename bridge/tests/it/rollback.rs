@@ -8,7 +8,8 @@ use cyrcles_bridge::login::resolve::{ResolveError, resolve};
 use cyrcles_core::cbor::Encode;
 use cyrcles_p2p::{DhtMode, Keypair, Node, NodeConfig};
 
-use crate::common::{BridgeOptions, TestAgent, TestBridge, TestClock, bounded};
+use crate::common::{BridgeOptions, TestAgent, TestBridge, TestClock};
+use cyrcles_testkit::wait_until;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_older_certificate_is_refused_after_the_newest_expires() {
@@ -47,13 +48,8 @@ async fn an_older_certificate_is_refused_after_the_newest_expires() {
     c.mode = DhtMode::Auto;
     c.clock = clock.clock();
     let (replayer, _events) = Node::spawn(c).await.unwrap();
-    bounded(90, "the old record is put back", async {
-        loop {
-            match replayer.publish(old.clone()).await {
-                Ok(p) if p.stored_at > 0 => return,
-                _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
-            }
-        }
+    wait_until(90, "the old record is put back", || async {
+        matches!(replayer.publish(old.clone()).await, Ok(p) if p.stored_at > 0)
     })
     .await;
 

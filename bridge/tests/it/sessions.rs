@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use cyrcles_bridge::store::SessionRow;
 
-use crate::common::{BridgeOptions, Rp, TestAgent, TestBridge, bounded, browse, browser};
+use crate::common::{BridgeOptions, Rp, TestAgent, TestBridge, browse, browser};
+use cyrcles_testkit::bounded;
 
 /// A TCP listener that accepts connections and never says a word: a peer
 /// at its address makes every lookup that asks it wait (about 10 s).

@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::common::{
     BridgeOptions, Db, Rp, TestAgent, TestBridge, TestClock, browse, browser, location, postgres_db,
 };
+use cyrcles_testkit::wait_for;
 
 async fn stores() -> Vec<(&'static str, Store)> {
     let dir = std::env::temp_dir().join(format!(
@@ -412,7 +413,7 @@ async fn a_login_started_on_one_instance_completes_on_another() {
     let wait = location(&res);
     // Poll B until the answer A received shows there.
     let b_base = format!("http://127.0.0.1:{}", b_bridge_port(&b_bridge));
-    loop {
+    let s = wait_for(30, "the answer to show at B", || async {
         let s: Value = browser
             .get(format!("{b_base}{wait}/status"))
             .send()
@@ -421,12 +422,10 @@ async fn a_login_started_on_one_instance_completes_on_another() {
             .json()
             .await
             .unwrap();
-        if s["status"] != "pending" {
-            assert_eq!(s["status"], "approved");
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+        (s["status"] != "pending").then_some(s)
+    })
+    .await;
+    assert_eq!(s["status"], "approved");
     // Continue at B: consent page, then the code.
     let res = browser
         .get(format!("{b_base}{wait}/continue"))

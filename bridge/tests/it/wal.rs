@@ -7,8 +7,9 @@ use cyrcles_bridge::crypto::sha256;
 use cyrcles_bridge::store::{NewGrant, RotateOutcome, TokenKind};
 use cyrcles_bridge::tasks::checkpoint_once;
 
-use crate::attacker::{eventually, metric};
+use crate::attacker::metric;
 use crate::common::TestBridge;
+use cyrcles_testkit::wait_until;
 
 /// A refresh grant's writes, as the token endpoint does them: a grant, its
 /// refresh token rotated, a new access and refresh token.
@@ -106,7 +107,7 @@ async fn sustained_writes_leave_a_small_write_ahead_log() {
         largest < 32 * 1024 * 1024,
         "the log reached {largest} bytes between checkpoints"
     );
-    eventually(60, "a checkpoint completes", || async {
+    wait_until(60, "a checkpoint completes", || async {
         checkpoint_once(&bridge.state).await.unwrap()
     })
     .await;

@@ -8,8 +8,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::Value;
 
-use crate::attacker::{eventually, metric};
-use crate::common::{Answer, Rp, TestAgent, TestBridge, bounded, browser, location, start_login};
+use crate::attacker::metric;
+use crate::common::{Answer, Rp, TestAgent, TestBridge, browser, location, start_login};
+use cyrcles_testkit::{bounded, wait_until};
 
 const ENTRIES: &str = "cyrcles_bridge_login_watch_challenges";
 const WAITERS: &str = "cyrcles_bridge_login_watch_waiters";
@@ -56,7 +57,7 @@ async fn abandoned_long_polls_are_released_and_a_real_one_wakes_on_the_answer() 
     let (url, _, _, _) = rp.auth_url(&[], &[]);
     let (_, res, _) = start_login(&bridge, &b, &url, &agent.ego_text()).await;
     let wait = bridge.url(&location(&res));
-    eventually(30, "the agent holds the challenge", || async {
+    wait_until(30, "the agent holds the challenge", || async {
         agent.held_count() == 1
     })
     .await;
@@ -69,12 +70,12 @@ async fn abandoned_long_polls_are_released_and_a_real_one_wakes_on_the_answer() 
             let url = format!("{wait}/status?wait=25");
             async move { b.get(url).send().await }
         });
-        eventually(30, "the long poll is waiting", || async {
+        wait_until(30, "the long poll is waiting", || async {
             metric(&bridge, WAITERS).await == 1
         })
         .await;
         poll.abort();
-        eventually(20, "the abandoned long poll is released", || async {
+        wait_until(20, "the abandoned long poll is released", || async {
             metric(&bridge, WAITERS).await == 0 && metric(&bridge, ENTRIES).await == 0
         })
         .await;
@@ -91,7 +92,7 @@ async fn abandoned_long_polls_are_released_and_a_real_one_wakes_on_the_answer() 
             (v, started.elapsed())
         }
     });
-    eventually(30, "the long poll is waiting", || async {
+    wait_until(30, "the long poll is waiting", || async {
         metric(&bridge, WAITERS).await == 1
     })
     .await;
@@ -99,7 +100,7 @@ async fn abandoned_long_polls_are_released_and_a_real_one_wakes_on_the_answer() 
     let (v, took) = bounded(30, "the long poll", poll).await.unwrap();
     assert_eq!(v["status"], "approved", "{v}");
     assert!(took < Duration::from_secs(20), "woke after {took:?}");
-    eventually(20, "the answered poll is released", || async {
+    wait_until(20, "the answered poll is released", || async {
         metric(&bridge, WAITERS).await == 0 && metric(&bridge, ENTRIES).await == 0
     })
     .await;
@@ -124,7 +125,7 @@ async fn waiters_per_challenge_are_bounded() {
             tokio::spawn(async move { b.get(url).send().await })
         })
         .collect();
-    eventually(30, "the long polls are waiting", || async {
+    wait_until(30, "the long polls are waiting", || async {
         metric(&bridge, WAITERS).await == cap as i64
     })
     .await;
@@ -144,7 +145,7 @@ async fn waiters_per_challenge_are_bounded() {
     for p in polls {
         p.abort();
     }
-    eventually(20, "the long polls are released", || async {
+    wait_until(20, "the long polls are released", || async {
         metric(&bridge, WAITERS).await == 0 && metric(&bridge, ENTRIES).await == 0
     })
     .await;

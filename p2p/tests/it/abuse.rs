@@ -2,16 +2,15 @@
 //! of PUTs from one peer. The node stays up, refuses, counts, and keeps
 //! serving others.
 
-use std::time::Duration;
-
 use cyrcles_core::cbor::Encode;
 use cyrcles_core::login::{DenyReason, LoginResponse};
 use cyrcles_p2p::Protocol;
 use futures::future::join_all;
 
-use crate::common::{Owner, bounded, config, network, now, spawn};
+use crate::common::{Owner, config, network, now, spawn};
 use crate::hostile::Hostile;
 use crate::relay::{answer_logins, challenge};
+use cyrcles_testkit::{bounded, wait_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_are_refused_and_others_still_served() {
@@ -103,10 +102,8 @@ async fn a_flood_of_puts_is_refused_and_lookups_still_work() {
             h.put_to(target.clone(), &key, vec![0x42; 64]).await;
         }
         let m = nodes[1].handle.metrics();
-        bounded(20, "flood processed", async {
-            while m.records_rejected("rate_limited") + m.records_rejected("encoding") < 300 {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+        wait_until(20, "flood processed", || async {
+            m.records_rejected("rate_limited") + m.records_rejected("encoding") >= 300
         })
         .await;
         assert!(m.records_rejected("rate_limited") >= 200);

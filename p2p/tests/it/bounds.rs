@@ -11,8 +11,9 @@ use cyrcles_core::record::MAX_RECORD_SIZE;
 use cyrcles_core::record::PeerEndpoint;
 use cyrcles_p2p::NodeConfig;
 
-use crate::common::{Owner, TestNode, bounded, config, eventually, now, spawn, within};
+use crate::common::{Owner, TestNode, config, now, spawn};
 use crate::hostile::Hostile;
+use cyrcles_testkit::{bounded, wait_until, within};
 
 fn key_of(owner: &Owner) -> Vec<u8> {
     owner.ego_id().dht_key().as_bytes().to_vec()
@@ -33,7 +34,7 @@ async fn hostile_at(victim: &TestNode, seed: u64, ip: &str) -> Hostile {
 
 /// Waits until `victim`'s routing table holds `n` peers.
 async fn knows(victim: &TestNode, n: usize) {
-    eventually(30, "the routing table to fill", || async {
+    wait_until(30, "the routing table to fill", || async {
         victim.handle.status().await.unwrap().routing_table >= n
     })
     .await;
@@ -93,7 +94,7 @@ async fn a_record_valid_until_the_end_of_time_does_not_stop_the_node() {
         hostile
             .put_to(vec![victim.handle.peer_id()], &key_of(&evil), evil.bytes())
             .await;
-        eventually(60, "the PUT to be handled", || async {
+        wait_until(60, "the PUT to be handled", || async {
             m.records_rejected_total() + m.records_stored() >= 1
         })
         .await;
@@ -146,7 +147,7 @@ async fn a_panic_in_the_event_loop_is_contained_and_counted() {
         );
         let owner = Owner::new(7_212, now());
         victim.handle.publish(owner.bytes()).await.unwrap();
-        eventually(30, "the other node to find the record", || async {
+        wait_until(30, "the other node to find the record", || async {
             other.handle.get(owner.ego_id()).await.is_ok()
         })
         .await;
@@ -165,7 +166,7 @@ async fn a_record_of_exactly_the_size_cap_is_stored_and_served() {
         let owner = owner_of_size(7_222, MAX_RECORD_SIZE);
         assert_eq!(owner.bytes().len(), MAX_RECORD_SIZE);
         a.handle.publish(owner.bytes()).await.unwrap();
-        eventually(30, "the record to be stored at the other node", || async {
+        wait_until(30, "the record to be stored at the other node", || async {
             stored(&b, &owner).await
         })
         .await;
@@ -240,7 +241,7 @@ async fn one_network_cannot_fill_the_store() {
                 h.put_to(vec![victim_id], &key_of(&o), o.bytes()).await;
                 sent += 1;
             }
-            eventually(60, "the flood to be handled", || async {
+            wait_until(60, "the flood to be handled", || async {
                 m.records_stored() + m.records_rejected_total() >= sent
             })
             .await;
@@ -256,7 +257,7 @@ async fn one_network_cannot_fill_the_store() {
         let honest = peer_at(7_231, "127.0.0.1", &victim, |_| {}).await;
         let owner = Owner::new(7_232, t);
         honest.handle.publish(owner.bytes()).await.unwrap();
-        eventually(30, "the legitimate record to be stored", || async {
+        wait_until(30, "the legitimate record to be stored", || async {
             stored(&victim, &owner).await
         })
         .await;
@@ -294,7 +295,7 @@ async fn a_flood_of_records_does_not_flush_the_memory_of_egos_looked_up() {
                 .put_to(vec![victim.handle.peer_id()], &key_of(&o), o.bytes())
                 .await;
         }
-        eventually(60, "the flood to be stored", || async {
+        wait_until(60, "the flood to be stored", || async {
             m.records_stored() >= 30
         })
         .await;
@@ -334,7 +335,7 @@ async fn announcements_are_capped_per_network_and_expire() {
             h1.provide(&[i; 32]).await;
             h2.provide(&[100 + i; 32]).await;
         }
-        eventually(60, "the announcements to be handled", || async {
+        wait_until(60, "the announcements to be handled", || async {
             let s = victim.handle.status().await.unwrap();
             s.kept_announcements == 12 && m.records_rejected("quota") >= 8
         })
@@ -348,7 +349,7 @@ async fn announcements_are_capped_per_network_and_expire() {
         assert_eq!(found, vec![honest.handle.peer_id()]);
 
         // Everything expires.
-        eventually(60, "the announcements to expire", || async {
+        wait_until(60, "the announcements to expire", || async {
             victim.handle.status().await.unwrap().kept_announcements == 0
         })
         .await;
@@ -401,7 +402,7 @@ async fn connections_from_one_address_are_capped() {
         let honest = peer_at(7_280, "127.0.0.1", &victim, |_| {}).await;
         let owner = Owner::new(7_281, now());
         honest.handle.publish(owner.bytes()).await.unwrap();
-        eventually(30, "the legitimate record to be stored", || async {
+        wait_until(30, "the legitimate record to be stored", || async {
             stored(&victim, &owner).await
         })
         .await;
@@ -429,14 +430,14 @@ async fn half_open_connections_from_many_addresses_leave_room_for_others() {
         }
         // A node elsewhere connects, publishes, and is stored.
         let honest = peer_at(7_266, "127.0.0.1", &victim, |_| {}).await;
-        eventually(30, "the legitimate connection", || async {
+        wait_until(30, "the legitimate connection", || async {
             honest.handle.status().await.unwrap().connected_peers == 1
         })
         .await;
         let owner = Owner::new(7_267, now());
         // A put that timed out on a loaded machine is tried again, as the
         // node's republishing would.
-        eventually(60, "the legitimate record to be stored", || async {
+        wait_until(60, "the legitimate record to be stored", || async {
             if !stored(&victim, &owner).await {
                 let _ = honest.handle.publish(owner.bytes()).await;
             }
@@ -483,7 +484,7 @@ async fn connection_limits_forget_peers_that_left() {
             }
         }
         drop(hostiles);
-        eventually(60, "the closed connections to be forgotten", || async {
+        wait_until(60, "the closed connections to be forgotten", || async {
             let s = victim.handle.status().await.unwrap();
             s.connection_peers_tracked == 0 && s.connection_ips_tracked == 0
         })
@@ -524,7 +525,7 @@ async fn a_node_does_not_dial_private_addresses_unless_configured_to() {
         c.dial_private_addrs = false;
         c.bootstrap = vec![target.addr.clone()];
         let local = spawn(c).await;
-        eventually(30, "the bootstrap connection", || async {
+        wait_until(30, "the bootstrap connection", || async {
             local.handle.status().await.unwrap().connected_peers == 1
         })
         .await;
@@ -596,7 +597,7 @@ async fn relay_reservations_are_capped_per_address() {
             relay.handle.dial(a.addr.clone()).await.unwrap();
             // Once the attacker's side knows the connection, its relay
             // client reserves over it instead of dialling the relay.
-            eventually(30, "the attacker to see the relay's connection", || async {
+            wait_until(30, "the attacker to see the relay's connection", || async {
                 a.handle.status().await.unwrap().connected_peers == 1
             })
             .await;

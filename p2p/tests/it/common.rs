@@ -13,13 +13,6 @@ use tokio::sync::mpsc;
 
 pub const LOOPBACK: &str = "/ip4/127.0.0.1/tcp/0";
 
-/// Fails the test instead of hanging.
-pub async fn bounded<F: std::future::Future>(secs: u64, what: &str, f: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(secs), f)
-        .await
-        .unwrap_or_else(|_| panic!("{what} took more than {secs} s"))
-}
-
 pub fn now() -> UnixTime {
     Clock::system().now()
 }
@@ -179,29 +172,4 @@ impl Owner {
         edit(&mut body);
         self.keys.record.cert = builder::sign_with_circle(&self.keys.circle, &mut self.rng, body);
     }
-}
-
-/// Polls `check` until it holds (each try after a short pause), failing
-/// the test after `secs`.
-pub async fn eventually<F, Fut>(secs: u64, what: &str, check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    assert!(within(secs, check).await, "{what} took more than {secs} s");
-}
-
-/// Whether `check` holds within `secs` seconds (polled every 100 ms).
-pub async fn within<F, Fut>(secs: u64, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    tokio::time::timeout(Duration::from_secs(secs), async {
-        while !check().await {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await
-    .is_ok()
 }

@@ -6,8 +6,9 @@ use cyrcles_core::{EgoId, verify};
 use cyrcles_p2p::{GetError, NodeHandle};
 use futures::future::join_all;
 
-use crate::common::{Owner, TestNode, bounded, eventually, network, now, settle};
+use crate::common::{Owner, TestNode, network, now, settle};
 use crate::hostile::Hostile;
+use cyrcles_testkit::{bounded, wait_until};
 
 async fn get_all(nodes: &[&NodeHandle], ego: EgoId) -> Vec<Result<cyrcles_p2p::Found, GetError>> {
     join_all(nodes.iter().map(|n| n.get(ego))).await
@@ -71,7 +72,19 @@ async fn a_third_of_hostile_nodes_cannot_poison_lookups() {
         for h in &hostile {
             h.bootstrap().await;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // The hostile peers' bootstraps reached the honest nodes: one of
+        // them routes to more peers than there are other honest ones.
+        // (Not every hostile peer gets in: they all share one address.)
+        let others = honest.len() - 1;
+        wait_until(30, "an honest node to route to hostile peers", || async {
+            for n in &honest {
+                if n.handle.status().await.unwrap().routing_table > others {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
         settle(&honest, 20).await;
         // The hostile peers also push garbage, the stale record and junk
         // under random keys to every honest peer.
@@ -85,7 +98,7 @@ async fn a_third_of_hostile_nodes_cannot_poison_lookups() {
             h.put_to(peers.clone(), b"not a dht key", v3.clone()).await;
         }
         // The PUTs have arrived once honest nodes have refused some.
-        eventually(60, "the hostile PUTs to arrive", || async {
+        wait_until(60, "the hostile PUTs to arrive", || async {
             put_refusals(&honest) > 0
         })
         .await;
@@ -163,21 +176,15 @@ async fn the_record_survives_a_third_of_the_nodes_stopping() {
         }
         assert_eq!(nodes[0].handle.republish().await.unwrap(), 1);
         // Let the republication reach the new closest peers.
-        bounded(30, "republication", async {
-            loop {
-                let mut holders = 0;
-                for (i, n) in nodes.iter().enumerate().skip(1) {
-                    if !stopped.contains(&i)
-                        && n.handle.stored(owner.ego_id()).await.unwrap().is_some()
-                    {
-                        holders += 1;
-                    }
+        wait_until(30, "republication", || async {
+            let mut holders = 0;
+            for (i, n) in nodes.iter().enumerate().skip(1) {
+                if !stopped.contains(&i) && n.handle.stored(owner.ego_id()).await.unwrap().is_some()
+                {
+                    holders += 1;
                 }
-                if holders >= 5 {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
             }
+            holders >= 5
         })
         .await;
         let alive: Vec<&NodeHandle> = nodes
@@ -220,17 +227,12 @@ async fn a_node_that_saw_seq_n_refuses_anything_older() {
         let h = Hostile::spawn(4_100, &nodes[1].addr).await;
         let holders: Vec<_> = nodes[..3].iter().map(|n| n.handle.peer_id()).collect();
         h.put_to(holders, key.as_bytes(), v1.clone()).await;
-        bounded(10, "stale PUT refused", async {
-            loop {
-                let stale: u64 = nodes[..3]
-                    .iter()
-                    .map(|n| n.handle.metrics().records_rejected("stale"))
-                    .sum();
-                if stale > 0 {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+        wait_until(10, "stale PUT refused", || async {
+            let stale: u64 = nodes[..3]
+                .iter()
+                .map(|n| n.handle.metrics().records_rejected("stale"))
+                .sum();
+            stale > 0
         })
         .await;
         for n in &nodes[..3] {
@@ -281,18 +283,13 @@ async fn records_are_dropped_when_their_certificate_expires() {
         assert!(held >= 2);
         // 31 days later the 30-day certificate has expired.
         clock.advance(Duration::from_secs(31 * 24 * 3_600));
-        bounded(10, "sweep", async {
-            loop {
-                let held: usize = join_all(nodes.iter().map(|n| n.handle.status()))
-                    .await
-                    .into_iter()
-                    .map(|s| s.unwrap().stored_records)
-                    .sum();
-                if held == 0 {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+        wait_until(10, "sweep", || async {
+            let held: usize = join_all(nodes.iter().map(|n| n.handle.status()))
+                .await
+                .into_iter()
+                .map(|s| s.unwrap().stored_records)
+                .sum();
+            held == 0
         })
         .await;
         assert!(matches!(

@@ -13,8 +13,9 @@ use proptest::test_runner::TestRunner;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
-use crate::common::{bounded, config, eventually, now, spawn};
+use crate::common::{config, now, spawn};
 use crate::hostile::Hostile;
+use cyrcles_testkit::{bounded, wait_until};
 
 /// A time: the edges of `u64`, the epoch, or close to now.
 fn time(now: u64) -> impl Strategy<Value = u64> {
@@ -215,7 +216,7 @@ async fn extreme_records_put_and_looked_up_never_stop_a_node() {
                 .await;
         }
         let sent = cases.len() as u64;
-        eventually(120, "every PUT to be handled", || async {
+        wait_until(120, "every PUT to be handled", || async {
             m.records_stored() + m.records_rejected_total() >= sent
         })
         .await;

@@ -4,7 +4,8 @@ use cyrcles_core::login::{ApprovedBy, ChallengeParams, DenyReason, LoginChalleng
 use cyrcles_p2p::{DhtMode, NodeEvent};
 use libp2p::multiaddr::Protocol;
 
-use crate::common::{Owner, bounded, config, now, spawn};
+use crate::common::{Owner, config, now, spawn};
+use cyrcles_testkit::bounded;
 
 pub fn challenge(owner: &Owner, code: u8) -> LoginChallenge {
     let t = now();

@@ -7,7 +7,8 @@ use std::time::Duration;
 use cyrcles_core::envelope::Envelope;
 use cyrcles_p2p::{DhtMode, NodeEvent};
 
-use crate::common::{bounded, config, network, spawn};
+use crate::common::{config, network, spawn};
+use cyrcles_testkit::{Poll, bounded};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_announced_node_is_found_and_reached_by_its_key() {
@@ -24,15 +25,10 @@ async fn an_announced_node_is_found_and_reached_by_its_key() {
         let acceptor = spawn(agent(6_101)).await;
         let key = [0x5a; 32];
         // The announcement reaches some peer (retry while routing settles).
-        let mut stored = 0;
-        for _ in 0..50 {
-            stored = inviter.handle.provide(key).await.unwrap_or(0);
-            if stored > 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        assert!(stored > 0, "no peer stored the announcement");
+        Poll::new(20, "a peer to store the announcement")
+            .every(Duration::from_millis(200))
+            .until(|| async { inviter.handle.provide(key).await.unwrap_or(0) > 0 })
+            .await;
 
         // Another key finds nobody.
         let none = acceptor.handle.find_providers([0x11; 32]).await.unwrap();
@@ -40,14 +36,13 @@ async fn an_announced_node_is_found_and_reached_by_its_key() {
 
         // The acceptor's routing table fills as it joins; it asks again
         // until the lookup reaches the peers holding the announcement.
-        let mut found = Vec::new();
-        for _ in 0..50 {
-            found = acceptor.handle.find_providers(key).await.unwrap();
-            if !found.is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let found = Poll::new(20, "the lookup to reach the announcement")
+            .every(Duration::from_millis(200))
+            .value(|| async {
+                let found = acceptor.handle.find_providers(key).await.unwrap();
+                (!found.is_empty()).then_some(found)
+            })
+            .await;
         assert_eq!(found, vec![inviter.handle.peer_id()]);
 
         // The inviter answers an invite message from the acceptor, which
