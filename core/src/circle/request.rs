@@ -369,6 +369,11 @@ pub mod refused {
     /// The request names an ego of this agent's own: a recovery of it
     /// from another device (shown to the person).
     pub const OWN_EGO: u16 = 26;
+    /// A `dealt-share` for a circle and generation whose share this member
+    /// holds already, of the circle key the owner's record names: a live
+    /// share is never replaced (only a new generation, after a link, brings
+    /// new shares).
+    pub const SHARE_HELD: u16 = 27;
 }
 
 /// A member's refusal of a circle message: `{0: 1, 1: uint}` (a

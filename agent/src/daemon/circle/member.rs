@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use cyrcles_core::EgoId;
 use cyrcles_core::circle::messages::{MAX_CIRCLE_MESSAGE_SIZE, kind};
 use cyrcles_core::circle::request::refused;
 use cyrcles_core::circle::{
@@ -13,6 +12,7 @@ use cyrcles_core::circle::{
     commit,
 };
 use cyrcles_core::envelope::Envelope;
+use cyrcles_core::{EgoId, PublicKey};
 use cyrcles_p2p::PeerId;
 use rand_core::OsRng;
 use tracing::{info, warn};
@@ -101,11 +101,91 @@ pub(crate) async fn on_share(
             return refusal(refused::INVALID);
         }
     };
+    match held_share_stays(shared, &my_ego, &share).await {
+        Ok(Held::Same) => return Envelope::wrap(kind::SHARE_ACK, &share.ack()),
+        Ok(Held::None | Held::Replaceable) => {}
+        Ok(Held::Live) => {
+            warn!(%owner, generation, "a new share for the circle key the record names was refused");
+            notice(
+                shared,
+                format!(
+                    "a new share of generation {generation} of your friend's ego {owner} was refused: \
+                     you hold that circle's share already (a copy of your friend's device may be trying \
+                     to replace the circle)"
+                ),
+            );
+            return refusal(refused::SHARE_HELD);
+        }
+        Err(refused) => return refused,
+    }
     if let Err(refused) = keep_share(shared, my_ego, friend.id, &share).await {
         return refused;
     }
     info!(%owner, generation, friend = %friend.petname, "holding a share of a friend's circle");
     Envelope::wrap(kind::SHARE_ACK, &share.ack())
+}
+
+/// What this member already holds for the circle and generation of a new
+/// share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Held {
+    /// Nothing.
+    None,
+    /// The same share (a dealer sending again after a lost ack).
+    Same,
+    /// Another share of a circle key the owner's record does not name (a
+    /// ceremony that stopped before its link was published): it may go.
+    Replaceable,
+    /// Another share of the circle key the owner's record names: it stays
+    /// (docs/circle-authority.md, P2). Whoever holds the owner's device
+    /// could otherwise deal the current generation again and leave every
+    /// member with shares of a key the thief knows whole.
+    Live,
+}
+
+/// Decides between a held share and a new one of the same circle and
+/// generation, given the circle key the owner's record names.
+fn compare_held(held: &MemberShare, new: &MemberShare, record_circle_key: &PublicKey) -> Held {
+    if held.to_secret_cbor().as_slice() == new.to_secret_cbor().as_slice() {
+        Held::Same
+    } else if held.group_key() == *record_circle_key {
+        Held::Live
+    } else {
+        Held::Replaceable
+    }
+}
+
+/// What this member holds for `share`'s circle and generation; the
+/// refusal to send when that cannot be told (locked, no record: a live
+/// share is never risked).
+async fn held_share_stays(
+    shared: &Shared,
+    my_ego: &EgoId,
+    share: &MemberShare,
+) -> Result<Held, Envelope> {
+    let unavailable = || refusal(refused::UNAVAILABLE);
+    let key = shared.data_key().map_err(|_| unavailable())?;
+    let owner = share.ego_id();
+    let secret = match shared
+        .keystore
+        .held_share(&key, &owner, share.generation())
+        .await
+    {
+        Ok(None) => return Ok(Held::None),
+        Ok(Some((_, secret))) => secret,
+        Err(e) => {
+            warn!(%owner, error = %Chain(&e), "cannot open a held share");
+            return Err(unavailable());
+        }
+    };
+    let held = MemberShare::from_secret_cbor(&secret).map_err(|_| unavailable())?;
+    if held.to_secret_cbor().as_slice() == share.to_secret_cbor().as_slice() {
+        return Ok(Held::Same);
+    }
+    let record = friend_record(shared, my_ego, owner)
+        .await
+        .ok_or_else(unavailable)?;
+    Ok(compare_held(&held, share, &record.circle_key()))
 }
 
 pub(crate) async fn on_request(
@@ -244,9 +324,35 @@ pub(crate) async fn on_signing(shared: &Shared, peer: PeerId, message: &Envelope
 #[cfg(test)]
 mod tests {
     use cyrcles_core::UnixTime;
+    use cyrcles_core::circle::{CircleId, deal};
+    use cyrcles_core::keys::CircleSecret;
     use cyrcles_p2p::ManualClock;
 
     use super::*;
+
+    /// Member 2's share of a fresh 2-of-3 dealing of generation 1, and the
+    /// dealt circle key.
+    fn member_share(ego: EgoId) -> (MemberShare, PublicKey) {
+        let circle = CircleSecret::generate(&mut OsRng);
+        let dealing = deal(&circle, ego, CircleId([7; 16]), 1, 2, 3, &mut OsRng).unwrap();
+        let dealt = dealing.shares.into_iter().nth(1).unwrap();
+        (MemberShare::accept(dealt).unwrap(), circle.public())
+    }
+
+    /// A thief holding the owner's device deals generation 1 again: the
+    /// member keeps the share of the circle key the record names, takes
+    /// the same share again (a lost ack), and lets a share of a key no
+    /// record names be replaced (a ceremony that stopped before its link).
+    #[test]
+    fn a_live_share_is_never_replaced_by_a_new_dealing() {
+        let ego = EgoId::from_bytes([1; 32]);
+        let (live, live_key) = member_share(ego);
+        let (thiefs, thiefs_key) = member_share(ego);
+        assert_ne!(live_key, thiefs_key);
+        assert_eq!(compare_held(&live, &thiefs, &live_key), Held::Live);
+        assert_eq!(compare_held(&live, &live, &live_key), Held::Same);
+        assert_eq!(compare_held(&thiefs, &live, &live_key), Held::Replaceable);
+    }
 
     /// Hostile friends' devices fill every member session with round 1s
     /// they never finish: until the sessions' time is up a real friend's
