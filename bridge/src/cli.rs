@@ -11,6 +11,7 @@ use crate::app::{Application, Options, open_store};
 use crate::config::{Config, Settings};
 use crate::oidc::client::{Client, ClientMetadata};
 use crate::oidc::register::create_client;
+use crate::stdout::outln;
 
 /// The Cyrcles bridge: an OpenID Connect provider for "Login with Cyrcles".
 #[derive(Debug, Parser)]
@@ -228,7 +229,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => {
             let s = settings(&cli)?;
             open_store(&s).await?;
-            println!("database schema is up to date");
+            outln!("database schema is up to date");
             Ok(())
         }
         Command::Client { command } => client(&cli, command).await,
@@ -236,12 +237,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config { command } => match command {
             ConfigCommand::Keys => {
                 for (k, v) in Config::keys() {
-                    println!("{k:40} {v}");
+                    outln!("{k:40} {v}");
                 }
                 Ok(())
             }
             ConfigCommand::Show => {
-                println!("{}", load_config(&cli)?.show()?);
+                outln!("{}", load_config(&cli)?.show()?);
                 Ok(())
             }
         },
@@ -287,7 +288,7 @@ async fn client(cli: &Cli, command: &ClientCommand) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{}: {}", e.code.as_str(), e.description))?;
             let created = create_client(&store, Some(name.clone()), meta, false, now()).await?;
             if *json {
-                println!(
+                outln!(
                     "{}",
                     json!({
                         "client_id": created.row.client_id,
@@ -297,15 +298,13 @@ async fn client(cli: &Cli, command: &ClientCommand) -> anyhow::Result<()> {
                     })
                 );
             } else {
-                println!("client_id:     {}", created.row.client_id);
+                outln!("client_id:     {}", created.row.client_id);
                 if let Some(secret) = &created.secret {
-                    println!("client_secret: {secret}");
-                    println!(
-                        "(the secret is shown only now; store it in the site's configuration)"
-                    );
+                    outln!("client_secret: {secret}");
+                    outln!("(the secret is shown only now; store it in the site's configuration)");
                 }
-                println!("issuer:        {}", s.issuer);
-                println!(
+                outln!("issuer:        {}", s.issuer);
+                outln!(
                     "discovery:     {}/.well-known/openid-configuration",
                     s.issuer
                 );
@@ -331,14 +330,14 @@ async fn client(cli: &Cli, command: &ClientCommand) -> anyhow::Result<()> {
                         })
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                outln!("{}", serde_json::to_string_pretty(&v)?);
             } else if clients.is_empty() {
-                println!(
+                outln!(
                     "no clients; add one with: cyrcles-bridge client add --name NAME --redirect-uri URI"
                 );
             } else {
                 for c in clients {
-                    println!(
+                    outln!(
                         "{}  {}  {}  {}",
                         c.id,
                         if c.is_public() {
@@ -355,7 +354,7 @@ async fn client(cli: &Cli, command: &ClientCommand) -> anyhow::Result<()> {
         }
         ClientCommand::Remove { client_id } => {
             if store.delete_client(client_id, now()).await? {
-                println!("removed {client_id}; its tokens are revoked");
+                outln!("removed {client_id}; its tokens are revoked");
                 Ok(())
             } else {
                 anyhow::bail!("no client {client_id}")
@@ -376,11 +375,11 @@ async fn keys(cli: &Cli, command: &KeysCommand) -> anyhow::Result<()> {
             let publish_for =
                 i64::try_from(s.oidc.id_token_ttl_secs.max(120)).unwrap_or(3_600) + 3_600;
             let kids = ring.rotate(now(), publish_for, *at_once).await?;
-            println!("new signing keys: {}", kids.join(", "));
+            outln!("new signing keys: {}", kids.join(", "));
             if *at_once {
-                println!("running bridges sign with them within a minute");
+                outln!("running bridges sign with them within a minute");
             } else {
-                println!(
+                outln!(
                     "published now; running bridges sign with them in {} minutes",
                     crate::keys::STAGE_SECS / 60
                 );
@@ -394,7 +393,7 @@ async fn keys(cli: &Cli, command: &KeysCommand) -> anyhow::Result<()> {
                     .iter()
                     .map(|k| json!({"kid": k.kid, "alg": k.alg, "created_at": k.created_at, "retired_at": k.retired_at, "publish_until": k.publish_until}))
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                outln!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 for k in rows {
                     let state = if k.retired_at.is_some() {
@@ -402,7 +401,7 @@ async fn keys(cli: &Cli, command: &KeysCommand) -> anyhow::Result<()> {
                     } else {
                         "active "
                     };
-                    println!("{}  {:5}  {}", k.kid, k.alg, state);
+                    outln!("{}  {:5}  {}", k.kid, k.alg, state);
                 }
             }
             Ok(())

@@ -48,6 +48,7 @@ pub mod pow;
 pub mod random;
 pub mod secrets;
 pub mod state;
+pub mod stdout;
 pub mod store;
 pub mod tasks;
 pub mod templates;

@@ -3,6 +3,7 @@
 
 mod args;
 mod output;
+mod stdout;
 mod watch;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ use crate::daemon::{Daemon, DaemonOptions};
 use crate::home::Home;
 use crate::keystore::seal::KdfParams;
 use crate::keystore::{Keystore, KeystoreError, Passphrase};
+use stdout::outln;
 
 /// A failed command: its message and exit code.
 #[derive(Debug)]
@@ -443,14 +445,14 @@ async fn invite(home: &Home, request: Request, json: bool) -> Result<(), Failure
                 if json {
                     // One JSON document per line, so a script reads the code
                     // before the friend answers.
-                    println!("{}", serde_json::to_string(&open).unwrap_or_default());
+                    outln!("{}", serde_json::to_string(&open).unwrap_or_default());
                 } else {
                     output::reply(&open, false);
                 }
             }
             Some(friend @ Reply::Friend(_)) => {
                 if json {
-                    println!("{}", serde_json::to_string(&friend).unwrap_or_default());
+                    outln!("{}", serde_json::to_string(&friend).unwrap_or_default());
                 } else {
                     output::reply(&friend, false);
                 }

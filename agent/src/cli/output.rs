@@ -7,6 +7,7 @@ use std::path::Path;
 use cyrcles_p2p::Clock;
 
 use super::Failure;
+use super::stdout::{out, outln};
 use crate::control::proto::{
     BanInfo, CircleInfo, EgoInfo, ErrorCode, FriendInfo, IncomingRecovery, OutgoingRecovery,
     PolicyInfo, Reply, RequestInfo, StatusInfo,
@@ -46,7 +47,7 @@ pub(crate) fn init_logging() {
 pub(crate) fn failure(f: &Failure, json: bool) {
     if json {
         let v = serde_json::json!({ "error": { "code": f.kind, "message": f.message } });
-        println!("{v}");
+        outln!("{v}");
     } else {
         eprintln!("cyrcles: {}", for_terminal(&f.message));
     }
@@ -363,7 +364,7 @@ fn status_text(s: &StatusInfo) -> String {
 pub(crate) fn reply(r: &Reply, json: bool) {
     if json {
         match serde_json::to_string_pretty(r) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => outln!("{s}"),
             Err(e) => eprintln!("cyrcles: cannot print the answer: {e}"),
         }
         return;
@@ -372,7 +373,7 @@ pub(crate) fn reply(r: &Reply, json: bool) {
         eprintln!("cyrcles: {}", for_terminal(&e.message));
         return;
     }
-    print!("{}", for_terminal(&reply_text(r, now())));
+    out!("{}", for_terminal(&reply_text(r, now())));
 }
 
 /// A reply as text for people. Fields from outside are escaped where
@@ -667,7 +668,7 @@ pub(crate) fn kit(r: Reply, out: Option<&Path>, json: bool) -> Result<(), Failur
             );
             reply(&Reply::Done { message }, json);
         }
-        None => println!("{text}"),
+        None => outln!("{text}"),
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ use std::io::Write;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+use super::stdout::{out, outln};
 use super::{Failure, output};
 use crate::control::client::{Client, ClientError};
 use crate::control::proto::{Reply, Request, RequestInfo, WatchEvent};
@@ -25,7 +26,7 @@ pub(crate) async fn run(home: &Home, json: bool) -> Result<(), Failure> {
     if json {
         while let Some(reply) = stream.next().await? {
             if let Reply::Event(e) = reply {
-                println!("{}", serde_json::to_string(&e).unwrap_or_default());
+                outln!("{}", serde_json::to_string(&e).unwrap_or_default());
             }
         }
         return Ok(());
@@ -50,8 +51,8 @@ pub(crate) async fn run(home: &Home, json: bool) -> Result<(), Failure> {
         if current.is_none() {
             current = queue.pop_front();
             if let Some(r) = &current {
-                println!("\n{}", output::request_line(r));
-                print!("{PROMPT}");
+                outln!("\n{}", output::request_line(r));
+                out!("{PROMPT}");
                 let _ = std::io::stdout().flush();
             }
         }
@@ -70,12 +71,12 @@ pub(crate) async fn run(home: &Home, json: bool) -> Result<(), Failure> {
                 Some(Reply::Event(WatchEvent::Resolved { id, outcome })) => {
                     queue.retain(|q| q.id != id);
                     if current.as_ref().is_some_and(|c| c.id == id) {
-                        println!("\n    request {id}: {}", for_terminal(&outcome));
+                        outln!("\n    request {id}: {}", for_terminal(&outcome));
                         current = None;
                     }
                 }
                 Some(Reply::Event(WatchEvent::Notice { message })) => {
-                    println!("\n    note: {}", for_terminal(&message));
+                    outln!("\n    note: {}", for_terminal(&message));
                 }
                 Some(_) => {}
                 None => {
@@ -88,18 +89,18 @@ pub(crate) async fn run(home: &Home, json: bool) -> Result<(), Failure> {
                     return Ok(());
                 };
                 let Some(r) = current.clone() else {
-                    println!("    no request is waiting");
+                    outln!("    no request is waiting");
                     continue;
                 };
                 match answer(home, &r, line.trim()).await {
                     Answered::Done(message) => {
-                        println!("    {}", for_terminal(&message));
+                        outln!("    {}", for_terminal(&message));
                         current = None;
                     }
                     Answered::Skip => current = None,
                     Answered::Again(message) => {
-                        println!("    {}", for_terminal(&message));
-                        print!("{PROMPT}");
+                        outln!("    {}", for_terminal(&message));
+                        out!("{PROMPT}");
                         let _ = std::io::stdout().flush();
                     }
                 }

@@ -205,3 +205,26 @@ async fn the_recovery_kit_names_the_ego_and_holds_no_secret() {
         assert!(!text.contains(&hex::encode(&s)));
     }
 }
+
+/// `cyrcles init | head -0`: standard output is a pipe nobody reads any
+/// more. The command still does its work and ends quietly with status 0,
+/// where `println!` panicked with a stack trace.
+#[test]
+fn output_to_a_closed_pipe_ends_quietly() {
+    let dir = TempDir::new("cyt");
+    let home = dir.join("home");
+    let (reader, writer) = std::io::pipe().unwrap();
+    // The reader is gone before the program writes its first byte.
+    drop(reader);
+    let out = std::process::Command::new(BIN)
+        .arg("--home")
+        .arg(&home)
+        .arg("init")
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {err}", out.status);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(home.join("agent.db").exists(), "the keystore was made");
+}

@@ -28,6 +28,27 @@ fn run(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// `cyrcles-bridge config show | head -1`: standard output is a pipe
+/// nobody reads any more. The program ends quietly with status 0, where
+/// `println!` panicked ("failed printing to stdout") with a stack trace.
+#[test]
+fn output_to_a_closed_pipe_ends_quietly() {
+    let tmp = temp();
+    let (reader, writer) = std::io::pipe().unwrap();
+    // The reader is gone before the program writes its first byte.
+    drop(reader);
+    let out = bin()
+        .args(["config", "show"])
+        .env("CYRCLES_BRIDGE_DATA_DIR", tmp.path())
+        .env("CYRCLES_BRIDGE_LOG", "warn")
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {err}", out.status);
+    assert!(!err.contains("panicked"), "{err}");
+}
+
 #[test]
 fn client_keys_and_config_commands() {
     let tmp = temp();
