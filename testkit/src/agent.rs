@@ -286,6 +286,20 @@ impl Agent {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Waits until `cyrcles requests` lists a request for which `which`
+    /// holds; returns it.
+    pub async fn wait_request(&self, what: &str, which: impl Fn(&Value) -> bool) -> Value {
+        wait_for(20, what, || async {
+            let v = self.json(&["requests"]).await;
+            v.get("requests")?
+                .as_array()?
+                .iter()
+                .find(|r| which(r))
+                .cloned()
+        })
+        .await
+    }
+
     /// Waits until `cyrcles requests` lists at least `n` requests; returns
     /// them.
     pub async fn wait_requests(&self, n: usize) -> Vec<Value> {

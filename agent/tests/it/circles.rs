@@ -19,6 +19,15 @@ use cyrcles_testkit::{Agent, bounded, wait_for, wait_until};
 const FRIEND_CONFIG: &str = "maintenance_interval_secs = 1\n\
                              [circles]\nsign_interval_secs = 0\nshare_sweep_secs = 1\n";
 
+/// An agent on the test network with [`FRIEND_CONFIG`].
+async fn circle_agent(bridge: &Bridge) -> Agent {
+    Agent::builder(BIN)
+        .bootstrap(&bridge.addr)
+        .config(FRIEND_CONFIG)
+        .start()
+        .await
+}
+
 async fn record_where(
     bridge: &Bridge,
     id: EgoId,
@@ -54,26 +63,10 @@ async fn rotate_until_ok(agent: &Agent) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_circle_is_shared_rotates_the_ego_key_and_grows() {
     let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
-    let alice = Agent::builder(BIN)
-        .bootstrap(&bridge.addr)
-        .config(FRIEND_CONFIG)
-        .start()
-        .await;
-    let bob = Agent::builder(BIN)
-        .bootstrap(&bridge.addr)
-        .config(FRIEND_CONFIG)
-        .start()
-        .await;
-    let mut carol = Agent::builder(BIN)
-        .bootstrap(&bridge.addr)
-        .config(FRIEND_CONFIG)
-        .start()
-        .await;
-    let mut dave = Agent::builder(BIN)
-        .bootstrap(&bridge.addr)
-        .config(FRIEND_CONFIG)
-        .start()
-        .await;
+    let alice = circle_agent(&bridge).await;
+    let bob = circle_agent(&bridge).await;
+    let mut carol = circle_agent(&bridge).await;
+    let mut dave = circle_agent(&bridge).await;
     let a = alice.create("main").await;
     for f in [&bob, &carol, &dave] {
         let id = f.create("main").await;
@@ -347,36 +340,12 @@ async fn held_generations(agent: &Agent, owner: EgoId) -> Vec<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_friends_threshold_three_offline_friends_and_a_repaired_share() {
     let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
-    let alice = Agent::builder(BIN)
-        .bootstrap(&bridge.addr)
-        .config(FRIEND_CONFIG)
-        .start()
-        .await;
-    let bob = Agent::builder(BIN)
-        .bootstrap(&bridge.addr)
-        .config(FRIEND_CONFIG)
-        .start()
-        .await;
-    let mut carol = Agent::builder(BIN)
-        .bootstrap(&bridge.addr)
-        .config(FRIEND_CONFIG)
-        .start()
-        .await;
-    let mut dave = Agent::builder(BIN)
-        .bootstrap(&bridge.addr)
-        .config(FRIEND_CONFIG)
-        .start()
-        .await;
-    let mut erin = Agent::builder(BIN)
-        .bootstrap(&bridge.addr)
-        .config(FRIEND_CONFIG)
-        .start()
-        .await;
-    let mut frank = Agent::builder(BIN)
-        .bootstrap(&bridge.addr)
-        .config(FRIEND_CONFIG)
-        .start()
-        .await;
+    let alice = circle_agent(&bridge).await;
+    let bob = circle_agent(&bridge).await;
+    let mut carol = circle_agent(&bridge).await;
+    let mut dave = circle_agent(&bridge).await;
+    let mut erin = circle_agent(&bridge).await;
+    let mut frank = circle_agent(&bridge).await;
     let a = alice.create("main").await;
     let friends = [
         (&bob, "bob"),

@@ -241,15 +241,11 @@ async fn one_source_is_bounded_in_requests_and_in_waiting_slots() {
         &record,
         &bridge.challenge_from(id, "shop", 12, "198.51.100.20"),
     );
-    wait_until(20, "the other network's request", || async {
-        let v = agent.json(&["requests"]).await;
-        v["requests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["client_ip"] == "198.51.100.20")
-    })
-    .await;
+    agent
+        .wait_request("the other network's request", |r| {
+            r["client_ip"] == "198.51.100.20"
+        })
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

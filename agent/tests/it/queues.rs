@@ -19,7 +19,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::common::{BIN, Bridge};
-use cyrcles_testkit::{Agent, TempDir, bounded, wait_until};
+use cyrcles_testkit::{Agent, TempDir, bounded};
 
 /// Desktop notifications the agent raises in a minute, at most.
 const PER_MINUTE: usize = 10;
@@ -100,15 +100,9 @@ async fn a_login_flood_raises_a_bounded_number_of_notifications() {
     let ch = bridge.challenge(id, "shop", 5);
     let (b, r) = (bridge.clone(), record.clone());
     let _answer = tokio::spawn(async move { b.login(&r, &ch).await });
-    wait_until(20, "the person's request", || async {
-        let v = agent.json(&["requests"]).await;
-        v["requests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["client_id"] == "shop")
-    })
-    .await;
+    agent
+        .wait_request("the person's request", |r| r["client_id"] == "shop")
+        .await;
     let raised = calls_in(&calls);
     assert!(!raised.is_empty());
     assert!(
