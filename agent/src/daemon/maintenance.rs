@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use cyrcles_core::EgoId;
+use cyrcles_core::record::VerifiedEgo;
+use cyrcles_p2p::PeerId;
 use tracing::{info, warn};
 
 use super::egos::EgoState;
@@ -110,6 +112,7 @@ async fn sweep_shares(shared: &Shared) {
         let Some(record) = super::peers::friend_record(shared, &my_ego, owner).await else {
             continue;
         };
+        repoint(shared, &my_ego, owner, &record).await;
         let current = u64::try_from(record.record().chain.len()).unwrap_or(u64::MAX);
         if oldest < current {
             match shared.keystore.drop_old_shares(&owner, current).await {
@@ -120,6 +123,47 @@ async fn sweep_shares(shared: &Shared) {
                 Err(e) => warn!(%owner, "cannot delete old shares: {}", Chain(&e)),
             }
         }
+    }
+}
+
+/// After a recovery (a certificate of a new epoch), every member follows
+/// its friend to the node the record names, not only the members that
+/// signed (docs/circle-authority.md, P5): the node it knew may be a
+/// thief's. A rotation on the device's word (epoch 0, the lost key's)
+/// moves no friendship, and a record without live endpoints proves nothing.
+async fn repoint(shared: &Shared, my_ego: &EgoId, owner: EgoId, record: &VerifiedEgo) {
+    if record.cert().epoch == 0 {
+        return;
+    }
+    let Some(endpoints) = record.live_endpoints(shared.now()) else {
+        return;
+    };
+    let Ok(Some(friend)) = shared.keystore.friend(my_ego, &owner).await else {
+        return;
+    };
+    if endpoints
+        .peers
+        .iter()
+        .any(|p| p.peer_id == friend.friend_peer_id)
+    {
+        return;
+    }
+    let Some(node) = endpoints
+        .peers
+        .iter()
+        .find(|p| PeerId::from_bytes(&p.peer_id).is_ok())
+    else {
+        return;
+    };
+    match shared
+        .keystore
+        .set_friend_peer(friend.id, &node.peer_id)
+        .await
+    {
+        Ok(()) => {
+            info!(%owner, friend = %friend.petname, "a recovered friend's new node is now the friend's node")
+        }
+        Err(e) => warn!(%owner, "cannot record a recovered friend's node: {}", Chain(&e)),
     }
 }
 

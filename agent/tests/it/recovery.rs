@@ -17,7 +17,8 @@ use cyrcles_testkit::{Agent, TempDir, bounded, wait_ok, wait_until};
 
 /// Friends sign without the hourly limit, and a recovering device asks
 /// again every second.
-const CONFIG: &str = "[circles]\nsign_interval_secs = 0\nrecovery_poll_secs = 1\n";
+const CONFIG: &str = "maintenance_interval_secs = 1\n\
+                      [circles]\nsign_interval_secs = 0\nrecovery_poll_secs = 1\nshare_sweep_secs = 1\n";
 
 pub async fn start(bridge: &Bridge) -> Agent {
     Agent::builder(BIN)
@@ -219,8 +220,22 @@ async fn friends_recover_a_lost_ego_onto_a_new_device() {
     assert!(login(&bridge, &fresh, &recovered, &recovered).await);
     assert!(!login(&bridge, &old, &recovered, &shared).await);
 
-    // The friends who signed now know the new device: a rotation through
-    // them works (dave denied and still knows only the old node).
+    // Every member follows the circle's verdict to the new device, dave
+    // too, who denied and did not sign (his node knew only the old one).
+    let new_node =
+        cyrcles_p2p::PeerId::from_bytes(&recovered.endpoints().unwrap().peers[0].peer_id)
+            .unwrap()
+            .to_string();
+    for f in [&bob, &carol, &dave, &erin] {
+        wait_until(30, "each member to know the new node", || async {
+            let v = f.json(&["friend", "list"]).await;
+            v["friends"]
+                .as_array()
+                .is_some_and(|l| l.iter().any(|x| x["peer_id"] == new_node.as_str()))
+        })
+        .await;
+    }
+    // The friends know the new device: a rotation through them works.
     fresh
         .until_ok(&["ego", "rotate", "main"], "a rotation after recovery", 90)
         .await;
