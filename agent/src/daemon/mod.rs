@@ -49,9 +49,10 @@
 //! * `error.rs`: the daemon's [`Error`]; only `server.rs` turns it into an
 //!   error reply.
 //!
-//! Imports among these point one way (no cycle; `scripts/module-cycles`
-//! checks it): a receiver never imports the router, and `egos/`
-//! imports none of the modules that change an ego.
+//! Imports among these point one way (no cycle; the agent's test
+//! `architecture::the_agent_daemon_has_no_module_cycle` checks it on every
+//! test run): a receiver never imports the router, and `egos/` imports
+//! none of the modules that change an ego.
 
 mod approval;
 mod circle;
