@@ -71,9 +71,11 @@ async fn sustained_writes_leave_a_small_write_ahead_log() {
     let store = bridge.state.store.clone();
     let now = bridge.clock.now();
     // Four writers (the pool's four connections), 1 000 refresh grants
-    // each; every 100 they report, and the test runs the checkpoint then
-    // (as the maintenance task does every second).
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(64);
+    // each; every 100 they report and wait until the test has run the
+    // checkpoint (as the maintenance task does every second) while the
+    // others go on writing. Waiting makes the writes between two
+    // checkpoints the same on a slow machine as on a fast one.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<tokio::sync::oneshot::Sender<()>>(4);
     let writers: Vec<_> = (0..4)
         .map(|w| {
             let (store, tx) = (store.clone(), tx.clone());
@@ -81,7 +83,9 @@ async fn sustained_writes_leave_a_small_write_ahead_log() {
                 for i in 0..1_000 {
                     refresh_cycle(&store, &format!("g{w}-{i}"), now).await;
                     if i % 100 == 99 {
-                        let _ = tx.send(()).await;
+                        let (done, checkpointed) = tokio::sync::oneshot::channel();
+                        let _ = tx.send(done).await;
+                        let _ = checkpointed.await;
                     }
                 }
             })
@@ -90,11 +94,12 @@ async fn sustained_writes_leave_a_small_write_ahead_log() {
     drop(tx);
     let mut largest = 0;
     let mut completed = 0;
-    while rx.recv().await.is_some() {
+    while let Some(done) = rx.recv().await {
         largest = largest.max(store.wal_bytes().await.unwrap());
         if checkpoint_once(&bridge.state).await.unwrap() {
             completed += 1;
         }
+        let _ = done.send(());
     }
     for w in writers {
         w.await.unwrap();
