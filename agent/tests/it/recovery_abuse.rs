@@ -288,6 +288,38 @@ async fn the_friends_warn_the_owner_of_a_recovery_the_new_device_hid_from_it() {
         "{message}"
     );
     assert!(message.contains("your friend"), "{message}");
+    // The same attempt reaching Alice's node directly (an honest new
+    // device's own send) is refused as hers and not shown again: once
+    // watch shows a later login, every notice before it was shown.
+    let direct = send(
+        &thief,
+        &shared,
+        Envelope::wrap(kind::RECOVERY_REQUEST, &request),
+    )
+    .await;
+    assert_eq!(
+        direct
+            .open::<CircleRefused>(MAX_CIRCLE_MESSAGE_SIZE)
+            .unwrap()
+            .code,
+        refused::OWN_EGO
+    );
+    let ch = bridge.challenge(a, "later", 6);
+    let (b, r) = (bridge.clone(), shared.clone());
+    let _later = tokio::spawn(async move { b.login(&r, &ch).await });
+    bounded(30, "the later login in watch", async {
+        while let Ok(Some(line)) = events.next_line().await {
+            assert!(
+                !line.contains(fingerprint.as_str()),
+                "the attempt was shown twice: {line}"
+            );
+            if line.contains("\"later\"") {
+                return;
+            }
+        }
+        panic!("watch ended");
+    })
+    .await;
 
     // A notice from a node that is not a friend's, one for an ego Alice's
     // node does not hold, and a malformed one are refused.
