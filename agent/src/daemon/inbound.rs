@@ -10,6 +10,7 @@
 //! | circle `SIGNING_REQUEST`             | `circle::member::on_signing`    |
 //! | circle `REPAIR_*`                    | `repair::on_message`            |
 //! | circle `RECOVERY_REQUEST`            | `recovery::friend::on_request`  |
+//! | circle `RECOVERY_NOTICE`             | `recovery::warning::on_notice`  |
 //! | anything else on the circle protocol | refused as invalid              |
 //!
 //! Each circle message is answered by its own task, so a slow answer
@@ -27,6 +28,7 @@ use tracing::error;
 
 use super::circle::member;
 use super::recovery::friend as recovery_friend;
+use super::recovery::warning as recovery_warning;
 use super::shares::refusal;
 use super::{Shared, approval, friends, repair};
 
@@ -83,6 +85,9 @@ fn on_circle(
             }
             kind::RECOVERY_REQUEST => {
                 recovery_friend::on_request(&shared, my_ego, peer, &message).await
+            }
+            kind::RECOVERY_NOTICE => {
+                recovery_warning::on_notice(&shared, my_ego, peer, &message).await
             }
             _ => refusal(refused::INVALID),
         };

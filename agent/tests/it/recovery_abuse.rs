@@ -3,14 +3,23 @@
 //! with fresh keys (each one cheap and validly signed). The friends deny
 //! them, more come; Alice's real recovery still reaches both friends,
 //! who approve it by its digits, and completes.
+//!
+//! A thief's modified new device never tells Alice's still-running
+//! device: the friends it asks tell it instead (`recovery-notice`).
+
+use std::process::Stdio;
 
 use cyrcles_core::EgoId;
 use cyrcles_core::SecretKey;
-use cyrcles_core::circle::messages::kind;
-use cyrcles_core::circle::{RecoveryBody, SessionId};
+use cyrcles_core::circle::messages::{MAX_CIRCLE_MESSAGE_SIZE, kind};
+use cyrcles_core::circle::request::refused;
+use cyrcles_core::circle::{
+    CircleRefused, RecoveryBody, RecoveryNotice, RecoveryRequest, Refusal, SessionId,
+};
 use cyrcles_core::envelope::Envelope;
 use cyrcles_core::record::VerifiedEgo;
 use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::common::Bridge;
 use crate::friends::befriend;
@@ -21,6 +30,19 @@ use cyrcles_testkit::{Poll, TempDir, bounded};
 /// `record`) from `from` to the node of `friend`; returns the answer's
 /// kind.
 async fn junk(from: &Bridge, friend: &VerifiedEgo, record: &VerifiedEgo, seed: u8) -> u16 {
+    let request = recovery_request(from, record, seed);
+    send(
+        from,
+        friend,
+        Envelope::wrap(kind::RECOVERY_REQUEST, &request),
+    )
+    .await
+    .kind
+}
+
+/// A validly signed recovery request for `record`'s ego from `from`'s
+/// node, with a new key from `seed`.
+fn recovery_request(from: &Bridge, record: &VerifiedEgo, seed: u8) -> RecoveryRequest {
     let key = SecretKey::from_seed(&[seed; 32]);
     let now = from.now();
     let body = RecoveryBody {
@@ -30,15 +52,19 @@ async fn junk(from: &Bridge, friend: &VerifiedEgo, record: &VerifiedEgo, seed: u
         issued_at: now,
         session: SessionId([seed; 16]),
     };
-    let request = body.sign(&key);
-    let (peer, addrs) = from.target(friend);
-    let envelope = Envelope::wrap(kind::RECOVERY_REQUEST, &request);
+    body.sign(&key)
+}
+
+/// Sends `envelope` from `from` to the node `to`'s record names; returns
+/// the answer.
+async fn send(from: &Bridge, to: &VerifiedEgo, envelope: Envelope) -> Envelope {
+    let (peer, addrs) = from.target(to);
     // A loaded machine may fail a first dial: try until it answers.
     Poll::new(60, "a junk request's answer")
         .every(std::time::Duration::from_millis(200))
         .ok(|| async {
             let answer = from.node.circle(peer, addrs.clone(), &envelope).await?;
-            Ok::<_, cyrcles_p2p::RequestError>(answer.kind)
+            Ok::<_, cyrcles_p2p::RequestError>(answer)
         })
         .await
 }
@@ -180,4 +206,149 @@ async fn a_real_recovery_completes_after_junk_requests_were_sent_and_denied() {
     // A denied stranger asking again is refused.
     let again = junk(&strangers[0], &friends[0], &shared, 100).await;
     assert_eq!(again, kind::REFUSED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_friends_warn_the_owner_of_a_recovery_the_new_device_hid_from_it() {
+    let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
+    let alice = start(&bridge).await;
+    let bob = start(&bridge).await;
+    let carol = start(&bridge).await;
+    let a = alice.create("main").await;
+    let mut friends = Vec::new();
+    for f in [&bob, &carol] {
+        let id = f.create("main").await;
+        friends.push(bridge.resolve(id).await);
+    }
+    bridge.resolve(a).await;
+    befriend(&alice, "main", "bob", &bob, "main", "alice").await;
+    befriend(&alice, "main", "carol", &carol, "main", "alice").await;
+    alice.json(&["circle", "add", "main", "bob"]).await;
+    let v = alice.json(&["circle", "add", "main", "carol"]).await;
+    assert!(
+        v["state"].as_str().unwrap().starts_with("shared 2 of 2"),
+        "{v}"
+    );
+    let shared = bridge
+        .resolve_where(a, |r| r.record().chain.len() == 1)
+        .await;
+    // Alice's device still runs, and her person watches it.
+    let mut watch = alice
+        .command(["--json", "watch"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut events = BufReader::new(watch.stdout.take().unwrap()).lines();
+    // Once watch shows a login, it is listening.
+    let ch = bridge.challenge(a, "shop", 5);
+    let (b, r) = (bridge.clone(), shared.clone());
+    let _login = tokio::spawn(async move { b.login(&r, &ch).await });
+    bounded(30, "the login in watch", async {
+        while let Ok(Some(line)) = events.next_line().await {
+            if line.contains("\"shop\"") {
+                return;
+            }
+        }
+        panic!("watch ended");
+    })
+    .await;
+
+    // A thief's modified new device: a valid request for Alice's ego
+    // (its own new key and node), sent only to the friends, never to the
+    // node Alice's record names.
+    let (thief, mut ev) =
+        Bridge::start_with_events(cyrcles_p2p::Clock::system(), Some(&bridge.addr)).await;
+    tokio::spawn(async move { while ev.recv().await.is_some() {} });
+    let request = recovery_request(&thief, &shared, 7);
+    let fingerprint = request.fingerprint();
+    for f in &friends {
+        let answer = send(&thief, f, Envelope::wrap(kind::RECOVERY_REQUEST, &request)).await;
+        assert_eq!(answer.kind, kind::RECOVERY_PENDING);
+    }
+    // The friends told Alice's device, which shows the attempt.
+    let message = bounded(60, "the warning in Alice's watch", async {
+        while let Ok(Some(line)) = events.next_line().await {
+            let v: Value = serde_json::from_str(&line).unwrap();
+            if v["event"] == "notice"
+                && v["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(fingerprint.as_str()))
+            {
+                return v["message"].as_str().unwrap().to_string();
+            }
+        }
+        panic!("watch ended");
+    })
+    .await;
+    assert!(message.contains("recovering your ego"), "{message}");
+    assert!(
+        message.contains(&thief.node.peer_id().to_string()),
+        "{message}"
+    );
+    assert!(message.contains("your friend"), "{message}");
+    // The same attempt reaching Alice's node directly (an honest new
+    // device's own send) is refused as hers and not shown again: once
+    // watch shows a later login, every notice before it was shown.
+    let direct = send(
+        &thief,
+        &shared,
+        Envelope::wrap(kind::RECOVERY_REQUEST, &request),
+    )
+    .await;
+    assert_eq!(
+        direct
+            .open::<CircleRefused>(MAX_CIRCLE_MESSAGE_SIZE)
+            .unwrap()
+            .code,
+        refused::OWN_EGO
+    );
+    let ch = bridge.challenge(a, "later", 6);
+    let (b, r) = (bridge.clone(), shared.clone());
+    let _later = tokio::spawn(async move { b.login(&r, &ch).await });
+    bounded(30, "the later login in watch", async {
+        while let Ok(Some(line)) = events.next_line().await {
+            assert!(
+                !line.contains(fingerprint.as_str()),
+                "the attempt was shown twice: {line}"
+            );
+            if line.contains("\"later\"") {
+                return;
+            }
+        }
+        panic!("watch ended");
+    })
+    .await;
+
+    // A notice from a node that is not a friend's, one for an ego Alice's
+    // node does not hold, and a malformed one are refused.
+    let code = |e: &Envelope| {
+        assert_eq!(e.kind, kind::REFUSED);
+        e.open::<CircleRefused>(MAX_CIRCLE_MESSAGE_SIZE)
+            .unwrap()
+            .code
+    };
+    let notice = |request: RecoveryRequest| {
+        Envelope::wrap(kind::RECOVERY_NOTICE, &RecoveryNotice { request })
+    };
+    let stranger = send(
+        &thief,
+        &shared,
+        notice(recovery_request(&thief, &shared, 8)),
+    )
+    .await;
+    assert_eq!(code(&stranger), refused::NOT_A_FRIEND);
+    let not_hers = send(
+        &thief,
+        &shared,
+        notice(recovery_request(&thief, &friends[0], 9)),
+    )
+    .await;
+    assert_eq!(code(&not_hers), Refusal::WrongEgo.code());
+    let junk = Envelope {
+        kind: kind::RECOVERY_NOTICE,
+        body: vec![0xa2; 40],
+    };
+    assert_eq!(code(&send(&thief, &shared, junk).await), refused::INVALID);
 }

@@ -9,7 +9,7 @@
 //! | dealing | [`dealer`](super::dealer) | [`DealtShare`], [`ShareAck`] |
 //! | signing | [`signing`](super::signing) | [`Round1`], [`SigningRequest`], [`Round2`] |
 //! | asking the circle | [`request`](super::request) | [`CeremonyRequest`](super::CeremonyRequest), [`CircleRefused`](super::CircleRefused) |
-//! | recovery | [`recovery`](super::recovery) | [`RecoveryRequest`](super::RecoveryRequest), [`RecoveryPending`](super::RecoveryPending) |
+//! | recovery | [`recovery`](super::recovery) | [`RecoveryRequest`](super::RecoveryRequest), [`RecoveryPending`](super::RecoveryPending), [`RecoveryNotice`](super::RecoveryNotice), [`RecoveryNoticed`](super::RecoveryNoticed) |
 //! | repair | [`repair`](super::repair) | [`RepairRequest`], [`RepairDelta`], [`RepairSigma`] |
 //! | repair through a relay | [`seal`](super::seal) | [`RepairKeys`], [`RepairSealed`] |
 //!
@@ -68,6 +68,10 @@ pub mod kind {
     pub const REPAIR_KEYS: u16 = 13;
     /// [`super::RepairSealed`].
     pub const REPAIR_SEALED: u16 = 14;
+    /// [`crate::circle::RecoveryNotice`].
+    pub const RECOVERY_NOTICE: u16 = 15;
+    /// [`crate::circle::RecoveryNoticed`].
+    pub const RECOVERY_NOTICED: u16 = 16;
 }
 
 /// Circle message format version.

@@ -33,7 +33,8 @@ use thiserror::Error;
 pub use dealer::{CirclePublic, Dealing, DealtShare, MemberShare, ShareAck, deal};
 pub use messages::{CircleId, MemberId, SessionId};
 pub use recovery::{
-    RecoveryBody, RecoveryPending, RecoveryRequest, authorize_recovery, recovery_fingerprint,
+    MAX_NOTICE_REQUEST_LEN, RecoveryBody, RecoveryNotice, RecoveryNoticed, RecoveryPending,
+    RecoveryRequest, authorize_recovery, recovery_fingerprint,
 };
 pub use repair::{RepairDelta, RepairHelper, RepairRequest, RepairSigma, RepairTarget, repair_aad};
 pub use request::{

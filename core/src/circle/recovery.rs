@@ -26,7 +26,14 @@
 //! }
 //! recovery-pending = { 0: 1, 1: member-id, 2: bstr .size 16, ; circle id
 //!                      3: circle-public }
+//! recovery-notice = { 0: 1, 1: bstr .size (1..1024) } ; encode(recovery-request)
+//! recovery-noticed = { 0: 1 }
 //! ```
+//!
+//! A member that queues a new request also tells the nodes the ego's
+//! current record names, from its own node, with a [`RecoveryNotice`]:
+//! the request as it received it, which the old device verifies itself.
+//! A modified new device cannot skip that warning.
 
 use sha2::{Digest, Sha256};
 
@@ -231,6 +238,71 @@ impl Decode for RecoveryPending {
             circle_id,
             public,
         })
+    }
+}
+
+/// Longest encoded recovery request a [`RecoveryNotice`] carries.
+pub const MAX_NOTICE_REQUEST_LEN: usize = 1024;
+
+/// A member tells the nodes of an ego's current record that a recovery
+/// of that ego was asked: the request exactly as the member received it
+/// (the encoding is canonical, so decoding and encoding again gives the
+/// same bytes), which the receiver checks itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryNotice {
+    /// The request the member received.
+    pub request: RecoveryRequest,
+}
+
+impl Encode for RecoveryNotice {
+    fn encode(&self, e: &mut Encoder) {
+        e.map(2);
+        e.key(0);
+        e.uint(REQUEST_VERSION);
+        e.key(1);
+        e.bytes(&self.request.to_cbor());
+    }
+}
+
+impl Decode for RecoveryNotice {
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let mut m = d.map("recovery notice")?;
+        m.key(d, 0)?;
+        match d.uint()? {
+            REQUEST_VERSION => {}
+            v => return Err(DecodeError::UnknownVersion(v)),
+        }
+        m.expect_len(2)?;
+        m.key(d, 1)?;
+        let inner = d.bytes_in("recovery request", 1, MAX_NOTICE_REQUEST_LEN)?;
+        let request = RecoveryRequest::from_cbor(inner, MAX_NOTICE_REQUEST_LEN)?;
+        Ok(Self { request })
+    }
+}
+
+/// The answer of a node that holds the ego a [`RecoveryNotice`] names:
+/// it verified the request and told its person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecoveryNoticed;
+
+impl Encode for RecoveryNoticed {
+    fn encode(&self, e: &mut Encoder) {
+        e.map(1);
+        e.key(0);
+        e.uint(REQUEST_VERSION);
+    }
+}
+
+impl Decode for RecoveryNoticed {
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let mut m = d.map("recovery noticed")?;
+        m.key(d, 0)?;
+        match d.uint()? {
+            REQUEST_VERSION => {}
+            v => return Err(DecodeError::UnknownVersion(v)),
+        }
+        m.expect_len(1)?;
+        Ok(Self)
     }
 }
 

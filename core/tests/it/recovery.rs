@@ -6,8 +6,9 @@
 use cyrcles_core::cbor::{Decode, Encode};
 use cyrcles_core::circle::messages::MAX_CIRCLE_MESSAGE_SIZE;
 use cyrcles_core::circle::{
-    Coordinator, MemberId, RecoveryBody, RecoveryPending, RecoveryRequest, Refusal, SessionId,
-    SigningPolicy, authorize_recovery, commit,
+    Coordinator, MAX_NOTICE_REQUEST_LEN, MemberId, RecoveryBody, RecoveryNotice, RecoveryNoticed,
+    RecoveryPending, RecoveryRequest, Refusal, SessionId, SigningPolicy, authorize_recovery,
+    commit,
 };
 use cyrcles_core::record::Signed;
 use cyrcles_core::record::builder::DEFAULT_CERT_VALIDITY_SECS;
@@ -277,10 +278,71 @@ fn recovery_messages_decode_strictly() {
     assert!(RecoveryPending::from_cbor(&pending.to_cbor(), MAX_CIRCLE_MESSAGE_SIZE).is_err());
 }
 
+#[test]
+fn a_recovery_notice_carries_the_request_byte_for_byte_and_decodes_strictly() {
+    let mut c = circle(956);
+    let new_key = SecretKey::generate(&mut c.owner.rng);
+    let request = body(&c, &new_key, NOW).sign(&new_key);
+    let inner = request.to_cbor();
+    let notice = RecoveryNotice {
+        request: request.clone(),
+    };
+    let bytes = notice.to_cbor();
+    // {0: 1, 1: bstr}: the request's own bytes, unchanged, at the end.
+    assert_eq!(&bytes[..3], &[0xa2, 0x00, 0x01]);
+    assert!(bytes.ends_with(&inner));
+    let got = RecoveryNotice::from_cbor(&bytes, MAX_CIRCLE_MESSAGE_SIZE).unwrap();
+    assert_eq!(got, notice);
+    assert_eq!(got.request.to_cbor(), inner);
+    got.request.check_possession().unwrap();
+
+    // Trailing bytes, a truncation, another version, a third field.
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(RecoveryNotice::from_cbor(&longer, MAX_CIRCLE_MESSAGE_SIZE).is_err());
+    assert!(RecoveryNotice::from_cbor(&bytes[..bytes.len() - 1], MAX_CIRCLE_MESSAGE_SIZE).is_err());
+    let mut v2 = bytes.clone();
+    v2[2] = 0x02;
+    assert!(RecoveryNotice::from_cbor(&v2, MAX_CIRCLE_MESSAGE_SIZE).is_err());
+    let mut three = bytes.clone();
+    three[0] = 0xa3;
+    three.extend_from_slice(&[0x02, 0x00]);
+    assert!(RecoveryNotice::from_cbor(&three, MAX_CIRCLE_MESSAGE_SIZE).is_err());
+    // An inner request with trailing bytes is not the request as received.
+    let mut padded = inner.clone();
+    padded.push(0);
+    let mut e = cyrcles_core::cbor::Encoder::new();
+    e.map(2);
+    e.key(0);
+    e.uint(1);
+    e.key(1);
+    e.bytes(&padded);
+    assert!(RecoveryNotice::from_cbor(&e.into_bytes(), MAX_CIRCLE_MESSAGE_SIZE).is_err());
+    // An empty or an oversized inner request.
+    for inner in [Vec::new(), vec![0u8; MAX_NOTICE_REQUEST_LEN + 1]] {
+        let mut e = cyrcles_core::cbor::Encoder::new();
+        e.map(2);
+        e.key(0);
+        e.uint(1);
+        e.key(1);
+        e.bytes(&inner);
+        assert!(RecoveryNotice::from_cbor(&e.into_bytes(), MAX_CIRCLE_MESSAGE_SIZE).is_err());
+    }
+
+    // The answer is {0: 1}, nothing else.
+    assert_eq!(RecoveryNoticed.to_cbor(), vec![0xa1, 0x00, 0x01]);
+    RecoveryNoticed::from_cbor(&[0xa1, 0x00, 0x01], 16).unwrap();
+    assert!(RecoveryNoticed::from_cbor(&[0xa1, 0x00, 0x02], 16).is_err());
+    assert!(RecoveryNoticed::from_cbor(&[0xa2, 0x00, 0x01, 0x01, 0x00], 16).is_err());
+    assert!(RecoveryNoticed::from_cbor(&[0xa1, 0x00, 0x01, 0x00], 16).is_err());
+}
+
 proptest! {
     #[test]
     fn arbitrary_bytes_never_panic_the_recovery_decoders(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
         let _ = RecoveryRequest::from_cbor(&bytes, MAX_CIRCLE_MESSAGE_SIZE);
         let _ = RecoveryPending::from_cbor(&bytes, MAX_CIRCLE_MESSAGE_SIZE);
+        let _ = RecoveryNotice::from_cbor(&bytes, MAX_CIRCLE_MESSAGE_SIZE);
+        let _ = RecoveryNoticed::from_cbor(&bytes, MAX_CIRCLE_MESSAGE_SIZE);
     }
 }

@@ -1,6 +1,8 @@
 //! A friend's agent: queues a recovery request of a friend's ego for its
 //! human, and signs round 1 only once the human approved it.
 
+use std::sync::Arc;
+
 use cyrcles_core::EgoId;
 use cyrcles_core::circle::messages::{MAX_CIRCLE_MESSAGE_SIZE, kind};
 use cyrcles_core::circle::request::refused;
@@ -12,6 +14,7 @@ use cyrcles_p2p::PeerId;
 use rand_core::OsRng;
 use tracing::{info, warn};
 
+use super::warning::{own_ego_alert, tell_recorded_nodes};
 use crate::daemon::circle::member::{Session, open_session};
 use crate::daemon::error::{Conflict, NotFound};
 use crate::daemon::peers::friend_record;
@@ -19,12 +22,9 @@ use crate::daemon::recovery_queue::{DecideError, Decision, NewRequest};
 use crate::daemon::shares::{notice, refusal};
 use crate::daemon::{Error, Result, Shared, lock, notify};
 
-/// Own-ego alerts remembered (so a repeated request alerts once).
-const MAX_ALERTS: usize = 64;
-
 /// A recovery request reached `my_ego`'s node from `peer`.
 pub(crate) async fn on_request(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     my_ego: EgoId,
     peer: PeerId,
     message: &Envelope,
@@ -41,7 +41,7 @@ pub(crate) async fn on_request(
         return refusal(r.code());
     }
     if shared.egos.get(&owner, |_| ()).is_some() {
-        own_ego_alert(shared, &request, peer);
+        own_ego_alert(shared, &request, None);
         return refusal(refused::OWN_EGO);
     }
     // Only a friend whose circle this agent serves gets any work done.
@@ -59,7 +59,12 @@ pub(crate) async fn on_request(
     let Some(newest) = newest else {
         return refusal(refused::NO_SHARE);
     };
-    let decision = queue(shared, &request, &friend, peer);
+    let (decision, new) = queue(shared, &request, &friend, peer);
+    if new {
+        // The request passed the cheap checks and is new to this member:
+        // the devices the record names hear of it from here too.
+        tell_recorded_nodes(shared, my_ego, &request);
+    }
     let Ok(key) = shared.data_key() else {
         return refusal(refused::UNAVAILABLE);
     };
@@ -86,19 +91,20 @@ pub(crate) async fn on_request(
     }
 }
 
-/// Finds or queues the request; returns the person's decision so far.
-/// A new request always gets in (see `recovery_queue.rs`).
+/// Finds or queues the request; returns the person's decision so far,
+/// and whether the request is new (queued now). A new request always
+/// gets in (see `recovery_queue.rs`).
 fn queue(
     shared: &Shared,
     request: &RecoveryRequest,
     friend: &crate::keystore::FriendRow,
     peer: PeerId,
-) -> Decision {
+) -> (Decision, bool) {
     let now = shared.now().secs();
     let owner = request.body.ego_id;
     let mut r = lock(&shared.recoveries);
     if let Some(d) = r.incoming.decision(&owner, &request.new_key(), &peer, now) {
-        return d;
+        return (d, false);
     }
     let fingerprint = request.fingerprint();
     let (id, gone) = r.incoming.push(
@@ -128,38 +134,7 @@ fn queue(
         &text,
     );
     notice(shared, text);
-    Decision::Pending
-}
-
-/// The old device (or another device holding this ego) hears of a
-/// recovery: the person is told, once per new key.
-fn own_ego_alert(shared: &Shared, request: &RecoveryRequest, peer: PeerId) {
-    if request.check_possession().is_err() {
-        return;
-    }
-    {
-        let mut r = lock(&shared.recoveries);
-        if r.alerted.contains(&request.new_key()) {
-            return;
-        }
-        if r.alerted.len() >= MAX_ALERTS {
-            r.alerted.remove(0);
-        }
-        r.alerted.push(request.new_key());
-    }
-    let owner = request.body.ego_id;
-    let text = format!(
-        "someone is recovering your ego {owner} on another device (node {peer}, fingerprint \
-         {}). If it is not you, ask your friends to deny it with `cyrcles recovery deny`",
-        request.fingerprint()
-    );
-    warn!(%owner, %peer, "a recovery of this agent's ego was requested from another device");
-    notify::send(
-        shared.clock.instant(),
-        "Cyrcles: your ego is being recovered elsewhere",
-        &text,
-    );
-    notice(shared, text);
+    (Decision::Pending, true)
 }
 
 /// An approved request: check it against the ego's current record and

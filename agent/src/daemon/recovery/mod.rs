@@ -5,7 +5,9 @@
 //! asks every friend named by the kit, again every
 //! `circles.recovery_poll_secs`, with a [`RecoveryRequest`] signed by the
 //! new key. It also sends the request once to the nodes the record
-//! names, so a still-running old device shows it. Friends answer
+//! names, so a still-running old device shows it; each friend that
+//! queues the request tells those nodes too ([`warning`]), so a modified
+//! new device cannot keep the old one unaware. Friends answer
 //! "pending" (with their member id and the circle's public data) until
 //! their human approves, then with FROST commitments. With a threshold of
 //! commitments the new device runs round 2, installs the certificate
@@ -26,11 +28,13 @@
 //! sees the request again at the next poll (and must approve it again);
 //! a restarted new device must run `cyrcles recover` again.
 //!
-//! [`new_device`] holds the first side, [`friend`] the second; both keep
-//! their state in [`Recoveries`].
+//! [`new_device`] holds the first side, [`friend`] the second, and
+//! [`warning`] what tells the owner's device; they keep their state in
+//! [`Recoveries`].
 
 pub(crate) mod friend;
 pub(crate) mod new_device;
+pub(crate) mod warning;
 
 use std::collections::BTreeMap;
 
@@ -48,7 +52,10 @@ pub(crate) use new_device::start;
 pub(crate) struct Recoveries {
     incoming: IncomingQueue,
     outgoing: BTreeMap<EgoId, OutgoingRecovery>,
+    /// New keys whose recovery the person was told of (`warning.rs`).
     alerted: Vec<PublicKey>,
+    /// Recovery notices on their way (`warning.rs`).
+    notices_out: usize,
 }
 
 /// `recovery list`.
