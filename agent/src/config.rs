@@ -169,6 +169,11 @@ pub struct Circles {
     /// How often the agent checks its friends' records and deletes the
     /// shares of circles they no longer use (seconds).
     pub share_sweep_secs: u64,
+    /// How long this agent waits, after its human approved a friend's
+    /// recovery, before it signs (seconds; at most 7 days). Until then the
+    /// human can withdraw the approval, for instance after the friend's old
+    /// device reported an attempt they did not make.
+    pub recovery_delay_secs: u64,
 }
 
 impl Default for Circles {
@@ -178,6 +183,7 @@ impl Default for Circles {
             max_cert_days: 90,
             recovery_poll_secs: 10,
             share_sweep_secs: 3600,
+            recovery_delay_secs: 86_400,
         }
     }
 }
@@ -251,6 +257,8 @@ pub struct Settings {
     pub recovery_poll: std::time::Duration,
     /// How often old shares of friends' circles are looked for (seconds).
     pub share_sweep: u64,
+    /// How long an approved recovery of a friend's ego waits (seconds).
+    pub recovery_delay: u64,
 }
 
 fn addrs(key: &'static str, list: &[String]) -> Result<Vec<Multiaddr>, ConfigError> {
@@ -278,6 +286,20 @@ fn peer_addrs(key: &'static str, list: &[String]) -> Result<Vec<Multiaddr>, Conf
         }
     }
     Ok(out)
+}
+
+/// Longest recovery delay: a recovery must end before the ego's last
+/// certificate does (30 days by default, 15 of them often gone already).
+pub const MAX_RECOVERY_DELAY_SECS: u64 = 7 * 86_400;
+
+fn at_most(key: &'static str, v: u64, max: u64) -> Result<u64, ConfigError> {
+    if v > max {
+        return Err(ConfigError::Invalid {
+            key,
+            reason: format!("must be at most {max}"),
+        });
+    }
+    Ok(v)
 }
 
 fn positive(key: &'static str, v: u64) -> Result<u64, ConfigError> {
@@ -389,6 +411,11 @@ impl AgentConfig {
                 self.circles.recovery_poll_secs,
             )?),
             share_sweep: positive("circles.share_sweep_secs", self.circles.share_sweep_secs)?,
+            recovery_delay: at_most(
+                "circles.recovery_delay_secs",
+                self.circles.recovery_delay_secs,
+                MAX_RECOVERY_DELAY_SECS,
+            )?,
         })
     }
 }

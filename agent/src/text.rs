@@ -74,6 +74,17 @@ pub fn for_terminal(s: &str) -> Cow<'_, str> {
     escape(s, |c| matches!(c, '\n' | '\t'))
 }
 
+/// A span of time for a person: `45 s`, `5 min`, `24 h`, `3 days`
+/// (rounded down).
+pub fn duration(secs: u64) -> String {
+    match secs {
+        0..=59 => format!("{secs} s"),
+        60..=3599 => format!("{} min", secs / 60),
+        3600..=172_799 => format!("{} h", secs / 3600),
+        _ => format!("{} days", secs / 86_400),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

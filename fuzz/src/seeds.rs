@@ -97,6 +97,7 @@ pub fn circle_seeds() -> Vec<Vec<u8>> {
                 member: m(1),
                 circle_id: c.circle_id,
                 public: c.dealing.public.clone(),
+                wait_secs: 0,
             },
         ),
         wrap(

@@ -17,7 +17,8 @@ pub const DEMO: &str = env!("CARGO_BIN_EXE_e2e-cyrcles-demo");
 /// Agents of the journeys: maintenance every second, friends sign without
 /// the hourly limit, a recovery asks every second.
 pub const AGENT_CONFIG: &str = "maintenance_interval_secs = 1\nnotify = false\n\
-                                [circles]\nsign_interval_secs = 0\nrecovery_poll_secs = 1\n";
+                                [circles]\nsign_interval_secs = 0\nrecovery_poll_secs = 1\n\
+                                recovery_delay_secs = 0\n";
 
 /// A directory for one journey's programs, kept if the journey fails
 /// (for its logs).

@@ -107,12 +107,7 @@ pub(crate) fn relative(secs: u64, now: u64) -> String {
     if delta == 0 {
         return "just now".into();
     }
-    let amount = match delta {
-        1..=59 => format!("{delta} s"),
-        60..=3599 => format!("{} min", delta / 60),
-        3600..=172_799 => format!("{} h", delta / 3600),
-        _ => format!("{} days", delta / 86_400),
-    };
+    let amount = crate::text::duration(delta);
     if future {
         format!("in {amount}")
     } else {

@@ -187,13 +187,32 @@ impl IncomingQueue {
         counts.into_iter().find(|(_, n)| *n == most).map(|(o, _)| o)
     }
 
+    /// When the person approved this very request, if they did.
+    pub(crate) fn approved_at(
+        &mut self,
+        owner: &EgoId,
+        new_key: &PublicKey,
+        peer: &PeerId,
+        now: u64,
+    ) -> Option<u64> {
+        self.prune(now);
+        self.items
+            .iter()
+            .find(|i| i.owner == *owner && i.new_key == *new_key && i.peer == *peer)
+            .filter(|i| i.decision == Decision::Approved)
+            .and_then(|i| i.decided_at)
+    }
+
     /// The person decides on request `id`; a decided request no longer
-    /// counts against the pending bounds.
+    /// counts against the pending bounds. An approval can be withdrawn (a
+    /// denial after it) for `withdraw_within` seconds after it was made:
+    /// the recovery delay, in which this member does not sign.
     pub(crate) fn decide(
         &mut self,
         id: u64,
         approve: bool,
         now: u64,
+        withdraw_within: u64,
     ) -> Result<Incoming, DecideError> {
         self.prune(now);
         let i = self
@@ -201,7 +220,11 @@ impl IncomingQueue {
             .iter_mut()
             .find(|i| i.id == id)
             .ok_or(DecideError::Unknown)?;
-        if i.decision != Decision::Pending {
+        let withdrawal = !approve
+            && i.decision == Decision::Approved
+            && i.decided_at
+                .is_some_and(|at| now < at.saturating_add(withdraw_within));
+        if i.decision != Decision::Pending && !withdrawal {
             return Err(DecideError::Decided(i.decision));
         }
         i.decision = if approve {
@@ -274,7 +297,7 @@ mod tests {
             ids.push(q.push(request(1, k, &PeerId::random()), 0).0);
         }
         for id in &ids {
-            q.decide(*id, false, 1).unwrap();
+            q.decide(*id, false, 1, 0).unwrap();
         }
         assert!(pending_of(&mut q, 1).is_empty());
         // A new request is pending, nothing pushed out.
@@ -290,10 +313,10 @@ mod tests {
             Some(Decision::Denied)
         );
         assert_eq!(
-            q.decide(ids[0], true, 3).unwrap_err(),
+            q.decide(ids[0], true, 3, 0).unwrap_err(),
             DecideError::Decided(Decision::Denied)
         );
-        assert_eq!(q.decide(999, true, 3).unwrap_err(), DecideError::Unknown);
+        assert_eq!(q.decide(999, true, 3, 0).unwrap_err(), DecideError::Unknown);
         assert_eq!(
             q.decision(&junk.owner, &junk.new_key, &junk.peer, 1 + DENIED_TTL_SECS),
             None
@@ -320,7 +343,7 @@ mod tests {
         assert_eq!(Some(gone[0].id), first);
         assert!(pending_of(&mut q, 1).contains(&id));
         // The person approves it: it stays, and no longer counts.
-        q.decide(id, true, 3).unwrap();
+        q.decide(id, true, 3, 0).unwrap();
         for k in 30..40 {
             q.push(request(1, k, &PeerId::random()), 4);
         }
@@ -328,6 +351,35 @@ mod tests {
         let key = SecretKey::from_seed(&[99; 32]).public();
         assert_eq!(q.decision(&owner, &key, &real, 5), Some(Decision::Approved));
         assert_eq!(pending_of(&mut q, 1).len(), MAX_PENDING_PER_OWNER);
+    }
+
+    /// An approval can be withdrawn during the recovery delay (the old
+    /// device reported an attempt the friend did not make), not after it;
+    /// a denial is final.
+    #[test]
+    fn an_approval_is_withdrawn_only_within_the_delay() {
+        let mut q = IncomingQueue::default();
+        let peer = PeerId::random();
+        let owner = EgoId::from_bytes([1; 32]);
+        let key = SecretKey::from_seed(&[7; 32]).public();
+        let (id, _) = q.push(request(1, 7, &peer), 10);
+        q.decide(id, true, 100, 50).unwrap();
+        assert_eq!(q.approved_at(&owner, &key, &peer, 120), Some(100));
+        // Just before the delay ends: withdrawn, and no longer approved.
+        q.decide(id, false, 149, 50).unwrap();
+        assert_eq!(q.decision(&owner, &key, &peer, 150), Some(Decision::Denied));
+        assert_eq!(q.approved_at(&owner, &key, &peer, 150), None);
+        assert_eq!(
+            q.decide(id, true, 151, 50).unwrap_err(),
+            DecideError::Decided(Decision::Denied)
+        );
+        // Another approval, withdrawn too late: the member may have signed.
+        let (id, _) = q.push(request(1, 8, &PeerId::random()), 200);
+        q.decide(id, true, 300, 50).unwrap();
+        assert_eq!(
+            q.decide(id, false, 350, 50).unwrap_err(),
+            DecideError::Decided(Decision::Approved)
+        );
     }
 
     #[test]
@@ -350,7 +402,7 @@ mod tests {
         let mut q = IncomingQueue::default();
         for k in 0..20u8 {
             let (id, _) = q.push(request(1, k, &PeerId::random()), u64::from(k));
-            q.decide(id, false, u64::from(k)).unwrap();
+            q.decide(id, false, u64::from(k), 0).unwrap();
         }
         assert_eq!(q.list(20).len(), MAX_DECIDED_PER_OWNER);
     }

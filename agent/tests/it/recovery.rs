@@ -15,15 +15,21 @@ use crate::common::{BIN, Bridge};
 use crate::friends::befriend;
 use cyrcles_testkit::{Agent, TempDir, bounded, wait_ok, wait_until};
 
-/// Friends sign without the hourly limit, and a recovering device asks
-/// again every second.
+/// Friends sign without the hourly limit and without the recovery delay
+/// (its own test sets one), and a recovering device asks again every
+/// second.
 const CONFIG: &str = "maintenance_interval_secs = 1\n\
-                      [circles]\nsign_interval_secs = 0\nrecovery_poll_secs = 1\nshare_sweep_secs = 1\n";
+                      [circles]\nsign_interval_secs = 0\nrecovery_poll_secs = 1\nshare_sweep_secs = 1\n\
+                      recovery_delay_secs = 0\n";
 
 pub async fn start(bridge: &Bridge) -> Agent {
+    start_with(bridge, CONFIG).await
+}
+
+async fn start_with(bridge: &Bridge, config: &str) -> Agent {
     Agent::builder(BIN)
         .bootstrap(&bridge.addr)
-        .config(CONFIG)
+        .config(config)
         .start()
         .await
 }
@@ -242,6 +248,79 @@ async fn friends_recover_a_lost_ego_onto_a_new_device() {
     bridge
         .resolve_where(a, |r| r.cert().seq == recovered.cert().seq + 1)
         .await;
+}
+
+/// The recovery delay (docs/circle-authority.md, P4): friends whose human
+/// approved do not sign for `circles.recovery_delay_secs` (an hour here),
+/// the new device shows how long each still waits, and in that time a
+/// friend can withdraw the approval (say after the owner's old device
+/// reported an attempt its owner did not make). Nothing is signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approved_recovery_waits_and_can_be_withdrawn() {
+    const DELAYED: &str = "maintenance_interval_secs = 1\n\
+                           [circles]\nsign_interval_secs = 0\nrecovery_poll_secs = 1\n\
+                           recovery_delay_secs = 3600\n";
+    let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
+    let alice = start(&bridge).await;
+    let bob = start_with(&bridge, DELAYED).await;
+    let carol = start_with(&bridge, DELAYED).await;
+    let a = alice.create("main").await;
+    for f in [&bob, &carol] {
+        let id = f.create("main").await;
+        bridge.resolve(id).await;
+    }
+    bridge.resolve(a).await;
+    for (f, name) in [(&bob, "bob"), (&carol, "carol")] {
+        befriend(&alice, "main", name, f, "main", "alice").await;
+        alice.json(&["circle", "add", "main", name]).await;
+    }
+    let shared = bridge
+        .resolve_where(a, |r| r.record().chain.len() == 1)
+        .await;
+    let kit_dir = TempDir::new("cyt");
+    let kit = kit_dir.path().join("kit.json");
+    let kit_arg = kit.to_str().unwrap();
+    let out = alice
+        .cli(&["ego", "recovery-kit", "main", "--out", kit_arg])
+        .await;
+    assert_eq!(out.code, 0, "{out:?}");
+
+    let fresh = start(&bridge).await;
+    fresh
+        .json(&["recover", "--kit", kit_arg, "--name", "main"])
+        .await;
+    let mut ids = Vec::new();
+    for f in [&bob, &carol] {
+        let (id, _) = pending_request(f, a).await;
+        let out = f.cli(&["recovery", "approve", &id]).await;
+        assert_eq!(out.code, 0, "{out:?}");
+        assert!(out.stdout.contains("withdraws the approval"), "{out:?}");
+        ids.push(id);
+    }
+    // Both approved; both wait, and say so.
+    let v = recoveries_where(&fresh, "both friends to report their delay", |v| {
+        v["outgoing"][0]["friends"].as_array().is_some_and(|f| {
+            f.len() == 2
+                && f.iter()
+                    .all(|x| x["answer"].as_str().unwrap_or("").contains("signs in"))
+        })
+    })
+    .await;
+    assert_eq!(v["outgoing"][0]["state"], "asking", "{v}");
+    // Bob withdraws; he refuses from then on, and nothing was signed.
+    let out = bob.cli(&["recovery", "deny", &ids[0]]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    recoveries_where(&fresh, "bob's withdrawal to reach the new device", |v| {
+        v["outgoing"][0]["friends"][0]["answer"]
+            .as_str()
+            .is_some_and(|a| a.contains("denied"))
+    })
+    .await;
+    let still = bridge.resolve(a).await;
+    assert_eq!(still.cert().seq, shared.cert().seq);
+    assert_eq!(still.ego_key(), shared.ego_key());
+    // A denial is final: approving again is a conflict.
+    assert_eq!(bob.cli(&["recovery", "approve", &ids[0]]).await.code, 8);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

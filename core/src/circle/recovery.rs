@@ -189,8 +189,9 @@ impl Decode for RecoveryRequest {
     }
 }
 
-/// A member's answer while its human has not approved: who it is in the
-/// circle and the circle's public data.
+/// A member's answer while it does not sign yet: who it is in the circle,
+/// the circle's public data, and, once its human approved, how long the
+/// recovery still waits (the member's recovery delay).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecoveryPending {
     /// The member's id in the circle.
@@ -199,11 +200,14 @@ pub struct RecoveryPending {
     pub circle_id: CircleId,
     /// The circle's public data ([`CirclePublic::to_cbor`]).
     pub public: CirclePublic,
+    /// Seconds until the member signs, its human having approved; 0 while
+    /// the human has not decided (key 4, absent when 0).
+    pub wait_secs: u64,
 }
 
 impl Encode for RecoveryPending {
     fn encode(&self, e: &mut Encoder) {
-        e.map(4);
+        e.map(if self.wait_secs == 0 { 4 } else { 5 });
         e.key(0);
         e.uint(REQUEST_VERSION);
         e.key(1);
@@ -212,6 +216,10 @@ impl Encode for RecoveryPending {
         e.bytes(&self.circle_id.0);
         e.key(3);
         e.bytes(&self.public.to_cbor());
+        if self.wait_secs != 0 {
+            e.key(4);
+            e.uint(self.wait_secs);
+        }
     }
 }
 
@@ -223,7 +231,11 @@ impl Decode for RecoveryPending {
             REQUEST_VERSION => {}
             v => return Err(DecodeError::UnknownVersion(v)),
         }
-        m.expect_len(4)?;
+        // Key 4 (wait_secs) is present only when not 0.
+        let waiting = m.len() == 5;
+        if !waiting {
+            m.expect_len(4)?;
+        }
         m.key(d, 1)?;
         let member = MemberId::decode(d)?;
         m.key(d, 2)?;
@@ -233,10 +245,20 @@ impl Decode for RecoveryPending {
         if !public.is_member(member) {
             return Err(DecodeError::OutOfRange { what: "member" });
         }
+        let wait_secs = if waiting {
+            m.key(d, 4)?;
+            match d.uint()? {
+                0 => return Err(DecodeError::ExplicitDefault { what: "wait_secs" }),
+                w => w,
+            }
+        } else {
+            0
+        };
         Ok(Self {
             member,
             circle_id,
             public,
+            wait_secs,
         })
     }
 }

@@ -64,9 +64,28 @@ fn approved_friends_certify_the_new_key_and_the_old_one_is_replaced() {
         member: c.shares[&member(4)].member(),
         circle_id: c.shares[&member(4)].circle_id(),
         public: c.shares[&member(4)].public().clone(),
+        wait_secs: 0,
     };
     let pending = RecoveryPending::from_cbor(&pending.to_cbor(), MAX_CIRCLE_MESSAGE_SIZE).unwrap();
     assert_eq!(pending.public.group_key(), before.circle_key());
+    // Once its human approved, the member says how long it still waits;
+    // a zero wait is written by leaving key 4 out.
+    let waiting = RecoveryPending {
+        wait_secs: 3_600,
+        ..pending.clone()
+    };
+    let bytes = waiting.to_cbor();
+    assert_eq!(
+        RecoveryPending::from_cbor(&bytes, MAX_CIRCLE_MESSAGE_SIZE).unwrap(),
+        waiting
+    );
+    // Key 4, then 3 600 as 0x19 0x0e 0x10.
+    assert_eq!(bytes.len(), pending.to_cbor().len() + 4);
+    let mut explicit_zero = bytes.clone();
+    explicit_zero.truncate(bytes.len() - 3);
+    explicit_zero.push(0x00);
+    assert_eq!(&explicit_zero[explicit_zero.len() - 2..], &[0x04, 0x00]);
+    assert!(RecoveryPending::from_cbor(&explicit_zero, MAX_CIRCLE_MESSAGE_SIZE).is_err());
 
     // Three approved members sign; the new device coordinates.
     let policy = SigningPolicy::default();
@@ -274,6 +293,7 @@ fn recovery_messages_decode_strictly() {
         member: MemberId::new(9).unwrap(),
         circle_id: c.shares[&member(1)].circle_id(),
         public: c.shares[&member(1)].public().clone(),
+        wait_secs: 0,
     };
     assert!(RecoveryPending::from_cbor(&pending.to_cbor(), MAX_CIRCLE_MESSAGE_SIZE).is_err());
 }

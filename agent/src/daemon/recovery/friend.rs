@@ -70,25 +70,50 @@ pub(crate) async fn on_request(
     };
     match decision {
         Decision::Denied => refusal(refused::DENIED),
-        Decision::Pending => {
-            let Ok(Some((_, secret))) = shared.keystore.held_share(&key, &owner, newest).await
-            else {
-                return refusal(refused::UNAVAILABLE);
-            };
-            let Ok(share) = MemberShare::from_secret_cbor(&secret) else {
-                return refusal(refused::UNAVAILABLE);
-            };
-            Envelope::wrap(
-                kind::RECOVERY_PENDING,
-                &RecoveryPending {
-                    member: share.member(),
-                    circle_id: share.circle_id(),
-                    public: share.public().clone(),
-                },
-            )
+        Decision::Pending => pending(shared, &key, &owner, newest, 0).await,
+        Decision::Approved => {
+            // The recovery delay: the human may still withdraw the approval
+            // (docs/circle-authority.md, P4), so nothing is signed yet.
+            let now = shared.now().secs();
+            let approved_at = lock(&shared.recoveries)
+                .incoming
+                .approved_at(&owner, &request.new_key(), &peer, now)
+                .unwrap_or(now);
+            let wait = approved_at
+                .saturating_add(shared.settings.recovery_delay)
+                .saturating_sub(now);
+            if wait > 0 {
+                return pending(shared, &key, &owner, newest, wait).await;
+            }
+            sign_round1(shared, my_ego, peer, &request, friend.id, &key).await
         }
-        Decision::Approved => sign_round1(shared, my_ego, peer, &request, friend.id, &key).await,
     }
+}
+
+/// The answer while this member does not sign: who it is in the circle and
+/// the circle's public data, and how long an approved recovery still waits.
+async fn pending(
+    shared: &Shared,
+    key: &crate::keystore::seal::SymmetricKey,
+    owner: &EgoId,
+    generation: u64,
+    wait_secs: u64,
+) -> Envelope {
+    let Ok(Some((_, secret))) = shared.keystore.held_share(key, owner, generation).await else {
+        return refusal(refused::UNAVAILABLE);
+    };
+    let Ok(share) = MemberShare::from_secret_cbor(&secret) else {
+        return refusal(refused::UNAVAILABLE);
+    };
+    Envelope::wrap(
+        kind::RECOVERY_PENDING,
+        &RecoveryPending {
+            member: share.member(),
+            circle_id: share.circle_id(),
+            public: share.public().clone(),
+            wait_secs,
+        },
+    )
 }
 
 /// Finds or queues the request; returns the person's decision so far,
@@ -196,7 +221,7 @@ pub(crate) fn decide(shared: &Shared, id: u64, approve: bool) -> Result<String> 
     let now = shared.now().secs();
     let decided = lock(&shared.recoveries)
         .incoming
-        .decide(id, approve, now)
+        .decide(id, approve, now, shared.settings.recovery_delay)
         .map_err(|e| -> Error {
             match e {
                 DecideError::Unknown => NotFound::Recovery(id).into(),
@@ -208,7 +233,15 @@ pub(crate) fn decide(shared: &Shared, id: u64, approve: bool) -> Result<String> 
             }
         })?;
     info!(owner = %decided.owner, id, approve, "recovery request decided");
-    Ok(if approve {
+    let delay = shared.settings.recovery_delay;
+    Ok(if approve && delay > 0 {
+        format!(
+            "approved: this agent signs {:?}'s new key in {}, at their device's next attempt \
+             after that; until then `cyrcles recovery deny {id}` withdraws the approval",
+            decided.petname,
+            crate::text::duration(delay),
+        )
+    } else if approve {
         format!(
             "approved: this agent signs {:?}'s new key at their device's next attempt",
             decided.petname

@@ -363,7 +363,14 @@ async fn attempt(
                         learned.members.insert(p.member.get(), index);
                         learned.circle_id = Some(p.circle_id);
                         learned.public = Some(p.public);
-                        "waiting".into()
+                        if p.wait_secs > 0 {
+                            format!(
+                                "approved; signs in {} (the friend's recovery delay)",
+                                crate::text::duration(p.wait_secs)
+                            )
+                        } else {
+                            "waiting".into()
+                        }
                     }
                     // A share of an older circle: that friend can no
                     // longer sign for this ego.
