@@ -18,7 +18,7 @@ use cyrcles_testkit::{Agent, TempDir, bounded, wait_ok, wait_until};
 /// Friends sign without the hourly limit and without the recovery delay
 /// (its own test sets one), and a recovering device asks again every
 /// second.
-const CONFIG: &str = "maintenance_interval_secs = 1\n\
+pub const CONFIG: &str = "maintenance_interval_secs = 1\n\
                       [circles]\nsign_interval_secs = 0\nrecovery_poll_secs = 1\nshare_sweep_secs = 1\n\
                       recovery_delay_secs = 0\n";
 
@@ -32,6 +32,52 @@ async fn start_with(bridge: &Bridge, config: &str) -> Agent {
         .config(config)
         .start()
         .await
+}
+
+/// Alice and her friends Bob and Carol (started with `friends_config`),
+/// who share her ego's circle 2 of 2.
+pub struct TwoFriends {
+    pub alice: Agent,
+    pub bob: Agent,
+    pub carol: Agent,
+    /// Alice's ego.
+    pub ego: EgoId,
+    /// Bob's and Carol's records.
+    pub friends: Vec<VerifiedEgo>,
+    /// Alice's record once the circle is shared (its first link).
+    pub shared: VerifiedEgo,
+}
+
+pub async fn two_friends(bridge: &Bridge, friends_config: &str) -> TwoFriends {
+    let alice = start(bridge).await;
+    let bob = start_with(bridge, friends_config).await;
+    let carol = start_with(bridge, friends_config).await;
+    let ego = alice.create("main").await;
+    let mut friends = Vec::new();
+    for f in [&bob, &carol] {
+        let id = f.create("main").await;
+        friends.push(bridge.resolve(id).await);
+    }
+    bridge.resolve(ego).await;
+    befriend(&alice, "main", "bob", &bob, "main", "alice").await;
+    befriend(&alice, "main", "carol", &carol, "main", "alice").await;
+    alice.json(&["circle", "add", "main", "bob"]).await;
+    let v = alice.json(&["circle", "add", "main", "carol"]).await;
+    assert!(
+        v["state"].as_str().unwrap().starts_with("shared 2 of 2"),
+        "{v}"
+    );
+    let shared = bridge
+        .resolve_where(ego, |r| r.record().chain.len() == 1)
+        .await;
+    TwoFriends {
+        alice,
+        bob,
+        carol,
+        ego,
+        friends,
+        shared,
+    }
 }
 
 /// Waits until `agent`'s `recovery list` satisfies `pred`; returns it.
@@ -261,22 +307,14 @@ async fn an_approved_recovery_waits_and_can_be_withdrawn() {
                            [circles]\nsign_interval_secs = 0\nrecovery_poll_secs = 1\n\
                            recovery_delay_secs = 3600\n";
     let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
-    let alice = start(&bridge).await;
-    let bob = start_with(&bridge, DELAYED).await;
-    let carol = start_with(&bridge, DELAYED).await;
-    let a = alice.create("main").await;
-    for f in [&bob, &carol] {
-        let id = f.create("main").await;
-        bridge.resolve(id).await;
-    }
-    bridge.resolve(a).await;
-    for (f, name) in [(&bob, "bob"), (&carol, "carol")] {
-        befriend(&alice, "main", name, f, "main", "alice").await;
-        alice.json(&["circle", "add", "main", name]).await;
-    }
-    let shared = bridge
-        .resolve_where(a, |r| r.record().chain.len() == 1)
-        .await;
+    let TwoFriends {
+        alice,
+        bob,
+        carol,
+        ego: a,
+        shared,
+        ..
+    } = two_friends(&bridge, DELAYED).await;
     let kit_dir = TempDir::new("cyt");
     let kit = kit_dir.path().join("kit.json");
     let kit_arg = kit.to_str().unwrap();

@@ -22,8 +22,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::common::Bridge;
-use crate::friends::befriend;
-use crate::recovery::{recoveries_where, start};
+use crate::recovery::{CONFIG, TwoFriends, recoveries_where, start, two_friends};
 use cyrcles_testkit::{Poll, TempDir, bounded};
 
 /// Sends a junk recovery request for `ego` (whose current record is
@@ -84,28 +83,14 @@ fn incoming(v: &Value, ego: EgoId, state: &str) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_recovery_completes_after_junk_requests_were_sent_and_denied() {
     let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
-    let mut alice = start(&bridge).await;
-    let bob = start(&bridge).await;
-    let carol = start(&bridge).await;
-    let a = alice.create("main").await;
-    let mut friends = Vec::new();
-    for f in [&bob, &carol] {
-        let id = f.create("main").await;
-        friends.push(bridge.resolve(id).await);
-    }
-    bridge.resolve(a).await;
-    befriend(&alice, "main", "bob", &bob, "main", "alice").await;
-    befriend(&alice, "main", "carol", &carol, "main", "alice").await;
-    alice.json(&["circle", "add", "main", "bob"]).await;
-    let v = alice.json(&["circle", "add", "main", "carol"]).await;
-    assert!(
-        v["state"].as_str().unwrap().starts_with("shared 2 of 2"),
-        "{v}"
-    );
-    // The shared circle's link.
-    let shared = bridge
-        .resolve_where(a, |r| r.record().chain.len() == 1)
-        .await;
+    let TwoFriends {
+        mut alice,
+        bob,
+        carol,
+        ego: a,
+        friends,
+        shared,
+    } = two_friends(&bridge, CONFIG).await;
     let kit_dir = TempDir::new("cyt");
     let kit = kit_dir.path().join("kit.json");
     alice
@@ -211,27 +196,15 @@ async fn a_real_recovery_completes_after_junk_requests_were_sent_and_denied() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_friends_warn_the_owner_of_a_recovery_the_new_device_hid_from_it() {
     let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
-    let alice = start(&bridge).await;
-    let bob = start(&bridge).await;
-    let carol = start(&bridge).await;
-    let a = alice.create("main").await;
-    let mut friends = Vec::new();
-    for f in [&bob, &carol] {
-        let id = f.create("main").await;
-        friends.push(bridge.resolve(id).await);
-    }
-    bridge.resolve(a).await;
-    befriend(&alice, "main", "bob", &bob, "main", "alice").await;
-    befriend(&alice, "main", "carol", &carol, "main", "alice").await;
-    alice.json(&["circle", "add", "main", "bob"]).await;
-    let v = alice.json(&["circle", "add", "main", "carol"]).await;
-    assert!(
-        v["state"].as_str().unwrap().starts_with("shared 2 of 2"),
-        "{v}"
-    );
-    let shared = bridge
-        .resolve_where(a, |r| r.record().chain.len() == 1)
-        .await;
+    // Bob and Carol keep running (an Agent stops when dropped).
+    let TwoFriends {
+        alice,
+        bob: _bob,
+        carol: _carol,
+        ego: a,
+        friends,
+        shared,
+    } = two_friends(&bridge, CONFIG).await;
     // Alice's device still runs, and her person watches it.
     let mut watch = alice
         .command(["--json", "watch"])
