@@ -7,6 +7,7 @@ use cyrcles_core::record::PeerEndpoint;
 use cyrcles_core::record::builder::{self, NewEgo};
 use cyrcles_core::{SecretKey, UnixTime};
 use cyrcles_p2p::{Clock, DhtMode, Keypair, Multiaddr, Node, NodeConfig, NodeEvent, NodeHandle};
+use cyrcles_testkit::Poll;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use tokio::sync::mpsc;
@@ -89,29 +90,32 @@ const REBOOTSTRAP_EVERY: Duration = Duration::from_secs(2);
 /// Bootstraps the nodes again until each routing table has `want` peers;
 /// fails with every table's size.
 pub async fn settle(nodes: &[TestNode], want: usize) {
-    const SECS: u64 = 60;
-    let start = tokio::time::Instant::now();
-    let mut last_bootstrap = vec![None::<tokio::time::Instant>; nodes.len()];
-    loop {
-        let mut sizes = Vec::with_capacity(nodes.len());
-        for node in nodes {
-            sizes.push(node.handle.status().await.unwrap().routing_table);
-        }
-        if sizes.iter().all(|&s| s >= want) {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(SECS),
-            "routing tables filling took more than {SECS} s: sizes {sizes:?}, want {want} each"
-        );
-        for ((node, size), last) in nodes.iter().zip(&sizes).zip(&mut last_bootstrap) {
-            if *size < want && last.is_none_or(|t| t.elapsed() >= REBOOTSTRAP_EVERY) {
-                node.handle.bootstrap().await.unwrap();
-                *last = Some(tokio::time::Instant::now());
+    let last_bootstrap = std::sync::Mutex::new(vec![None::<tokio::time::Instant>; nodes.len()]);
+    let last_bootstrap = &last_bootstrap;
+    Poll::new(60, "routing tables filling")
+        .every(Duration::from_millis(200))
+        .ok(|| async move {
+            let mut short = Vec::new();
+            let mut sizes = Vec::with_capacity(nodes.len());
+            for (i, node) in nodes.iter().enumerate() {
+                let size = node.handle.status().await.unwrap().routing_table;
+                sizes.push(size);
+                let due = last_bootstrap.lock().unwrap()[i]
+                    .is_none_or(|t| t.elapsed() >= REBOOTSTRAP_EVERY);
+                if size < want && due {
+                    short.push(i);
+                }
             }
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+            if sizes.iter().all(|&s| s >= want) {
+                return Ok(());
+            }
+            for i in short {
+                nodes[i].handle.bootstrap().await.unwrap();
+                last_bootstrap.lock().unwrap()[i] = Some(tokio::time::Instant::now());
+            }
+            Err(format!("sizes {sizes:?}, want {want} each"))
+        })
+        .await
 }
 
 /// An owner with its keys and record, publishing through the builders.
