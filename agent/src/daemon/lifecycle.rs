@@ -110,16 +110,7 @@ pub(crate) async fn create(
         return Err(build_error(e));
     }
     let bytes = record.to_cbor();
-    let row = EgoRow {
-        ego_id,
-        name: name.to_string(),
-        record: bytes.clone(),
-        circle_id,
-        created_at: now.secs(),
-        revoked_at: None,
-        last_published_at: None,
-        last_error: None,
-    };
+    let row = EgoRow::new(ego_id, name, bytes.clone(), circle_id, now.secs());
     let secrets: [(SecretKind, &[u8]); 4] = [
         (SecretKind::Root, &root.to_seed()[..]),
         (SecretKind::Circle, &circle.to_bytes()[..]),

@@ -67,6 +67,28 @@ pub struct EgoRow {
     pub last_error: Option<String>,
 }
 
+impl EgoRow {
+    /// A new ego's row: never revoked, published or failed yet.
+    pub fn new(
+        ego_id: EgoId,
+        name: impl Into<String>,
+        record: Vec<u8>,
+        circle_id: [u8; 16],
+        created_at: u64,
+    ) -> Self {
+        Self {
+            ego_id,
+            name: name.into(),
+            record,
+            circle_id,
+            created_at,
+            revoked_at: None,
+            last_published_at: None,
+            last_error: None,
+        }
+    }
+}
+
 impl Keystore {
     fn ego_row(&self, r: &SqliteRow) -> Result<EgoRow, KeystoreError> {
         let text: String = r.try_get("ego_id").map_err(|e| self.db(e))?;

@@ -118,16 +118,7 @@ mod tests {
         key: &SymmetricKey,
         ego: EgoId,
     ) -> Result<Installed, KeystoreError> {
-        let row = EgoRow {
-            ego_id: ego,
-            name: "alice".into(),
-            record: vec![1, 2, 3],
-            circle_id: [7; 16],
-            created_at: 1_000,
-            revoked_at: None,
-            last_published_at: None,
-            last_error: None,
-        };
+        let row = EgoRow::new(ego, "alice", vec![1, 2, 3], [7; 16], 1_000);
         let secrets: [(SecretKind, &[u8]); 2] =
             [(SecretKind::Ego, &[1; 32]), (SecretKind::Device, &[2; 32])];
         let (f1, f2) = (ego_id(), ego_id());

@@ -11,7 +11,7 @@ use rand_core::{OsRng, RngCore};
 use tokio::sync::oneshot;
 use tracing::info;
 
-use super::{LOCAL_NONCE_LEN, LOCAL_WAIT_SECS, announce, over_quota, resolved};
+use super::{LOCAL_NONCE_LEN, LOCAL_WAIT_SECS, over_quota, queue_for_person};
 use crate::control::peer::Caller;
 use crate::control::proto::LocalSignature;
 use crate::daemon::error::{BadInput, Conflict, Refused};
@@ -59,30 +59,25 @@ pub(crate) fn queue_local(
         .map_err(over_quota)?;
     let code = u8::try_from(OsRng.next_u32() % 100).unwrap_or(0);
     let (tx, rx) = oneshot::channel();
-    let (id, evicted) = a.insert(Pending {
-        ego_id: ego,
-        source: Source::program(&program),
-        code,
-        wrong_codes: 0,
-        received_at: now,
-        expires_at: now + LOCAL_WAIT_SECS,
-        kind: PendingKind::Local {
-            program,
-            pid: caller.pid,
-            reason,
-            nonce,
-            answer: tx,
+    let id = queue_for_person(
+        shared,
+        a,
+        Pending {
+            ego_id: ego,
+            source: Source::program(&program),
+            code,
+            wrong_codes: 0,
+            received_at: now,
+            expires_at: now + LOCAL_WAIT_SECS,
+            kind: PendingKind::Local {
+                program,
+                pid: caller.pid,
+                reason,
+                nonce,
+                answer: tx,
+            },
         },
-    });
-    let info = a.pending.get(id).map(|p| a.request_info(id, p));
-    let name = a.name(&ego);
-    drop(a);
-    if let Some(old) = evicted {
-        resolved(shared, old, "evicted");
-    }
-    if let Some(request) = info {
-        announce(shared, &name, request);
-    }
+    );
     Ok((id, code, rx))
 }
 

@@ -328,28 +328,23 @@ pub(crate) fn on_login(
     let expires_at = p.expires_at.secs();
     let wait =
         Duration::from_secs(expires_at.saturating_sub(now.secs()).max(1)).min(MAX_LOGIN_WAIT);
-    let (id, evicted) = a.insert(Pending {
-        ego_id: ego,
-        source,
-        code: p.match_code,
-        wrong_codes: 0,
-        received_at: now.secs(),
-        expires_at,
-        kind: PendingKind::Login {
-            challenge: challenge.clone(),
-            peer,
-            answer: tx,
+    let id = queue_for_person(
+        shared,
+        a,
+        Pending {
+            ego_id: ego,
+            source,
+            code: p.match_code,
+            wrong_codes: 0,
+            received_at: now.secs(),
+            expires_at,
+            kind: PendingKind::Login {
+                challenge: challenge.clone(),
+                peer,
+                answer: tx,
+            },
         },
-    });
-    let info = a.pending.get(id).map(|pending| a.request_info(id, pending));
-    let name = a.name(&ego);
-    drop(a);
-    if let Some(old) = evicted {
-        resolved(shared, old, "evicted");
-    }
-    if let Some(request) = info {
-        announce(shared, &name, request);
-    }
+    );
     let shared = shared.clone();
     tokio::spawn(async move {
         let response = match tokio::time::timeout(wait, rx).await {
@@ -369,6 +364,29 @@ fn approved_by(origin: PolicyOrigin) -> ApprovedBy {
         PolicyOrigin::Policy => ApprovedBy::Policy,
         PolicyOrigin::RememberedSite => ApprovedBy::RememberedSite,
     }
+}
+
+/// Queues `pending` for the person (the request it pushed out, if any,
+/// is resolved as evicted) and tells watchers and the desktop; returns
+/// its id. Takes the approvals guard so the queue and the announcement
+/// see the same request, and releases it before announcing.
+fn queue_for_person(
+    shared: &Shared,
+    mut a: std::sync::MutexGuard<'_, Approvals>,
+    pending: Pending,
+) -> u64 {
+    let ego = pending.ego_id;
+    let (id, evicted) = a.insert(pending);
+    let info = a.pending.get(id).map(|p| a.request_info(id, p));
+    let name = a.name(&ego);
+    drop(a);
+    if let Some(old) = evicted {
+        resolved(shared, old, "evicted");
+    }
+    if let Some(request) = info {
+        announce(shared, &name, request);
+    }
+    id
 }
 
 /// Tells watchers and the desktop about a new request.

@@ -167,16 +167,7 @@ mod tests {
 
     fn state(n: u8, name: &str) -> EgoState {
         EgoState {
-            row: EgoRow {
-                ego_id: EgoId::from_bytes([n; 32]),
-                name: name.into(),
-                record: Vec::new(),
-                circle_id: [0; 16],
-                created_at: 0,
-                revoked_at: None,
-                last_published_at: None,
-                last_error: None,
-            },
+            row: EgoRow::new(EgoId::from_bytes([n; 32]), name, Vec::new(), [0; 16], 0),
             record: None,
             node: None,
             damage: None,

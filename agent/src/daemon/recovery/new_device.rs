@@ -460,16 +460,7 @@ async fn finish(
         },
         |c| c.0,
     );
-    let row = EgoRow {
-        ego_id: a.ego,
-        name: a.name.clone(),
-        record: bytes.clone(),
-        circle_id,
-        created_at: now.secs(),
-        revoked_at: None,
-        last_published_at: None,
-        last_error: None,
-    };
+    let row = EgoRow::new(a.ego, a.name.clone(), bytes.clone(), circle_id, now.secs());
     let secrets: [(SecretKind, &[u8]); 2] = [
         (SecretKind::Ego, &a.new_key.to_seed()[..]),
         (SecretKind::Device, &a.device[..]),
