@@ -300,6 +300,33 @@ impl Agent {
         .await
     }
 
+    /// Runs a change of this agent's circle or the revocation of its ego
+    /// (`circle add`, `circle remove`, `circle policy`, `ego revoke`) that
+    /// the old circle's members' humans must approve: the command stops
+    /// asking for approval and prints six digits; each of `approvers`
+    /// approves the request `cyrcles circle requests` lists with those
+    /// digits (as a friend does after a call); then the command runs again
+    /// until it succeeds (for up to `secs`). Returns its JSON output.
+    pub async fn with_approvals(&self, args: &[&str], approvers: &[&Agent], secs: u64) -> Value {
+        let first = self.cli(&json_args(args)).await;
+        assert_ne!(first.code, 0, "the change needed no approval: {first:?}");
+        let fingerprint = fingerprint_in(&first.stderr)
+            .unwrap_or_else(|| panic!("no fingerprint was shown: {first:?}"));
+        for friend in approvers {
+            let id = wait_for(20, "the friend's circle request", || async {
+                let v = friend.json(&["circle", "requests"]).await;
+                v.get("requests")?
+                    .as_array()?
+                    .iter()
+                    .find(|r| r["fingerprint"] == fingerprint.as_str() && r["state"] == "pending")
+                    .and_then(|r| r["id"].as_u64())
+            })
+            .await;
+            friend.json(&["circle", "approve", &id.to_string()]).await;
+        }
+        self.until_ok(args, "the approved change", secs).await
+    }
+
     /// Waits until `cyrcles requests` lists at least `n` requests; returns
     /// them.
     pub async fn wait_requests(&self, n: usize) -> Vec<Value> {
@@ -331,6 +358,21 @@ where
 /// Runs `BIN --home HOME ARGS…`, for a home without an [`Agent`].
 pub async fn cli(bin: impl AsRef<Path>, home: &Path, args: &[&str]) -> Output {
     command(bin, home, args).output().await.unwrap().into()
+}
+
+/// The six digits `DDD DDD` that follow "fingerprint " in `text`.
+pub fn fingerprint_in(text: &str) -> Option<String> {
+    text.match_indices("fingerprint ").find_map(|(at, word)| {
+        let digits = text.get(at + word.len()..at + word.len() + 7)?;
+        let shape = digits.bytes().enumerate().all(|(i, c)| {
+            if i == 3 {
+                c == b' '
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+        shape.then(|| digits.to_owned())
+    })
 }
 
 fn json_args<'a>(args: &[&'a str]) -> Vec<&'a str> {

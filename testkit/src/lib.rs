@@ -27,7 +27,7 @@ pub mod temp;
 pub mod tool;
 pub mod wait;
 
-pub use agent::{Agent, AgentBuilder, Output};
+pub use agent::{Agent, AgentBuilder, Output, fingerprint_in};
 pub use bounded::bounded;
 pub use printed::Printed;
 pub use temp::TempDir;

@@ -209,6 +209,20 @@ pub enum CircleCommand {
         #[arg(long, value_name = "T")]
         threshold: u16,
     },
+    /// List friends' requests to change their circle or end their ego,
+    /// which wait for you
+    Requests,
+    /// Approve a friend's circle change or revocation: call them first and
+    /// compare the six digits
+    Approve {
+        /// The request's id (see `cyrcles circle requests`)
+        id: u64,
+    },
+    /// Deny a friend's circle change or revocation
+    Deny {
+        /// The request's id
+        id: u64,
+    },
 }
 
 /// `cyrcles friend`.

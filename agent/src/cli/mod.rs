@@ -207,6 +207,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Request::CircleRemove { ego, friend }
         }
         Command::Circle(CircleCommand::Show { ego }) => Request::CircleShow { ego },
+        Command::Circle(CircleCommand::Requests) => Request::CircleRequests,
+        Command::Circle(CircleCommand::Approve { id }) => Request::CircleApprove { id },
+        Command::Circle(CircleCommand::Deny { id }) => Request::CircleDeny { id },
         Command::Circle(CircleCommand::Repair { ego, friend }) => {
             Request::CircleRepair { ego, friend }
         }

@@ -9,8 +9,8 @@ use cyrcles_p2p::Clock;
 use super::Failure;
 use super::stdout::{out, outln};
 use crate::control::proto::{
-    BanInfo, CircleInfo, EgoInfo, ErrorCode, FriendInfo, IncomingRecovery, OutgoingRecovery,
-    PolicyInfo, Reply, RequestInfo, StatusInfo,
+    BanInfo, CircleInfo, EgoInfo, ErrorCode, FriendInfo, IncomingChange, IncomingRecovery,
+    OutgoingRecovery, PolicyInfo, Reply, RequestInfo, StatusInfo,
 };
 use crate::keystore::{BanReason, BanTarget, PolicyOrigin};
 use crate::text::{for_terminal, untrusted};
@@ -528,12 +528,48 @@ fn reply_text(r: &Reply, now: u64) -> String {
                 );
             }
         }
+        Reply::CircleRequests { requests } => {
+            let _ = write!(out, "{}", changes_text(requests, now));
+        }
         Reply::Recoveries { incoming, outgoing } => {
             let _ = write!(out, "{}", recoveries_text(incoming, outgoing, now));
         }
         Reply::Error(e) => {
             let _ = writeln!(out, "cyrcles: {}", e.message);
         }
+    }
+    out
+}
+
+fn changes_text(requests: &[IncomingChange], now: u64) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if requests.is_empty() {
+        out.push_str("No friend asks you to approve a change of their circle.\n");
+    }
+    for r in requests {
+        let asks = if r.what == "revocation" {
+            "asks to end their ego for good"
+        } else {
+            "asks to change who holds their circle"
+        };
+        let _ = writeln!(
+            out,
+            "request {}: {} (ego {}) {asks}, {}; fingerprint {}: {}",
+            r.id,
+            untrusted(&r.friend),
+            r.friend_ego_id,
+            relative(r.received_at, now),
+            r.fingerprint,
+            r.state
+        );
+    }
+    if requests.iter().any(|r| r.state == "pending") {
+        out.push_str(
+            "Call the friend: approve only if they asked for this and read you the same \
+             fingerprint (`cyrcles circle approve ID`); someone holding a copy of their device \
+             could ask too (`cyrcles circle deny ID`).\n",
+        );
     }
     out
 }

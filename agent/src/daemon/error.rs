@@ -264,6 +264,21 @@ pub(crate) enum Refused {
     /// The inviter's agent could not check this side's ego.
     #[error("the inviter's agent could not find your ego's record; is your agent connected?")]
     UnknownParty,
+    /// A change of the circle or the end of the ego waits for the old
+    /// circle's members' humans (docs/circle-authority.md, P2).
+    #[error(
+        "your friends must approve this {change} first ({needed} more approval(s) needed; \
+         {asked} {verb} asked). Call them and read them the fingerprint {fingerprint}; they \
+         approve with `cyrcles circle requests` and `cyrcles circle approve`. Then run this \
+         command again"
+    )]
+    AwaitingHumans {
+        change: &'static str,
+        fingerprint: String,
+        asked: String,
+        verb: &'static str,
+        needed: usize,
+    },
     /// The inviter's agent is over its rate.
     #[error("the inviter's agent is busy; try again")]
     InviterBusy,
@@ -366,6 +381,9 @@ pub(crate) enum NotFound {
     /// No recovery request has this id.
     #[error("no recovery request {0}; `cyrcles recovery list` shows them")]
     Recovery(u64),
+    /// No friend's circle request has this id.
+    #[error("no circle request {0}; `cyrcles circle requests` shows them")]
+    CircleRequest(u64),
     /// The inviter says no invite has this code.
     #[error("no open invite has this code (expired, already used, or mistyped number)")]
     Invite,
@@ -483,9 +501,14 @@ pub(crate) enum Conflict {
     /// A change that needs the whole circle key, and friends hold it.
     #[error("this agent does not hold the whole circle key (friends hold shares)")]
     CircleShared,
-    /// A recovery request the person has decided already.
-    #[error("recovery request {id} is already {decision}")]
-    Decided { id: u64, decision: &'static str },
+    /// A friend's request (recovery or circle) the person has decided
+    /// already.
+    #[error("{what} {id} is already {decision}")]
+    Decided {
+        what: &'static str,
+        id: u64,
+        decision: &'static str,
+    },
 }
 
 /// Stored data is damaged.

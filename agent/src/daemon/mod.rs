@@ -180,6 +180,7 @@ pub(crate) struct Shared {
     pub(crate) invites: Mutex<friends::Invites>,
     pub(crate) sessions: Mutex<circle::member::Sessions>,
     pub(crate) recoveries: Mutex<recovery::Recoveries>,
+    pub(crate) changes: Mutex<circle::changes::Changes>,
     pub(crate) repairs: Mutex<repair::Repairs>,
     /// When old shares of friends' circles were last looked for.
     pub(crate) share_sweep: Mutex<Option<UnixTime>>,
@@ -276,6 +277,7 @@ impl Daemon {
             invites: Mutex::new(friends::Invites::default()),
             sessions: Mutex::new(circle::member::Sessions::default()),
             recoveries: Mutex::new(recovery::Recoveries::default()),
+            changes: Mutex::new(circle::changes::Changes::default()),
             repairs: Mutex::new(repair::Repairs::default()),
             share_sweep: Mutex::new(None),
             settings,

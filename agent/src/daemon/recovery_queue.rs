@@ -1,5 +1,7 @@
-//! Friends' recovery requests waiting for this person (member side),
-//! bounded so that junk from strangers never keeps the real one out.
+//! Friends' requests waiting for this person (member side), bounded so
+//! that junk from strangers never keeps the real one out: recoveries on a
+//! new device, and changes of a friend's circle or the end of their ego
+//! ([`Asked`]; one queue each, each with its own ids).
 //!
 //! Anyone who knows a friend's ego id can send requests for it: a new
 //! device is a new node, so requests cannot be limited to known peers,
@@ -35,6 +37,27 @@ pub(crate) const DECIDED_TTL_SECS: u64 = 7 * 86_400;
 /// How long a denied request is kept.
 pub(crate) const DENIED_TTL_SECS: u64 = 86_400;
 
+/// What a friend asks this person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Asked {
+    /// To certify their new device's key (the key is the request's).
+    Recovery,
+    /// To sign the next link of their circle (the key is the new circle's).
+    Link,
+    /// To end their ego (the key is the one it ends).
+    Revocation,
+}
+
+impl Asked {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Asked::Recovery => "recovery",
+            Asked::Link => "circle-change",
+            Asked::Revocation => "revocation",
+        }
+    }
+}
+
 /// The person's decision on a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Decision {
@@ -57,6 +80,7 @@ impl Decision {
 #[derive(Debug, Clone)]
 pub(crate) struct Incoming {
     pub(crate) id: u64,
+    pub(crate) what: Asked,
     pub(crate) owner: EgoId,
     pub(crate) petname: String,
     pub(crate) new_key: PublicKey,
@@ -71,6 +95,7 @@ pub(crate) struct Incoming {
 /// A new request, before it has an id.
 #[derive(Debug, Clone)]
 pub(crate) struct NewRequest {
+    pub(crate) what: Asked,
     pub(crate) owner: EgoId,
     pub(crate) petname: String,
     pub(crate) new_key: PublicKey,
@@ -159,6 +184,7 @@ impl IncomingQueue {
         let id = self.next_id;
         self.items.push(Incoming {
             id,
+            what: r.what,
             owner: r.owner,
             petname: r.petname,
             new_key: r.new_key,
@@ -272,6 +298,7 @@ mod tests {
 
     fn request(owner: u8, key: u8, peer: &PeerId) -> NewRequest {
         NewRequest {
+            what: Asked::Recovery,
             owner: EgoId::from_bytes([owner; 32]),
             petname: "alice".into(),
             new_key: SecretKey::from_seed(&[key; 32]).public(),

@@ -273,6 +273,11 @@ async fn dispatch(shared: &Arc<Shared>, request: Request) -> Result<Reply> {
                 outgoing: vec![started],
             })
         }
+        Request::CircleRequests => Ok(Reply::CircleRequests {
+            requests: circle::changes::list(shared),
+        }),
+        Request::CircleApprove { id } => Ok(done(circle::changes::decide(shared, id, true)?)),
+        Request::CircleDeny { id } => Ok(done(circle::changes::decide(shared, id, false)?)),
         Request::RecoveryList => {
             let (incoming, outgoing) = recovery::list(shared);
             Ok(Reply::Recoveries { incoming, outgoing })

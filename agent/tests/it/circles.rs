@@ -127,8 +127,12 @@ async fn a_circle_is_shared_rotates_the_ego_key_and_grows() {
     assert_eq!(rotated.circle_key(), rec.circle_key());
     assert_ne!(rotated.ego_key(), rec.ego_key());
 
-    // A third friend: the old circle (bob and carol) signs the new link.
-    let v = alice.json(&["circle", "add", "main", "dave"]).await;
+    // A third friend: the old circle (bob and carol) signs the new link,
+    // once their humans approved it (a change of who holds the circle is
+    // never signed on the device's word alone).
+    let v = alice
+        .with_approvals(&["circle", "add", "main", "dave"], &[&bob, &carol], 60)
+        .await;
     assert!(
         v["state"].as_str().unwrap().starts_with("shared 2 of 3"),
         "{v}"
@@ -178,7 +182,9 @@ async fn a_circle_is_shared_rotates_the_ego_key_and_grows() {
     // old circle signs the link; dave's share is of a key the record no
     // longer names.
     dave.spawn(Some(&bridge.addr), &[]).await;
-    let v = alice.json(&["circle", "remove", "main", "dave"]).await;
+    let v = alice
+        .with_approvals(&["circle", "remove", "main", "dave"], &[&bob, &carol], 60)
+        .await;
     assert!(
         v["state"].as_str().unwrap().starts_with("shared 2 of 2"),
         "{v}"
@@ -203,15 +209,14 @@ async fn a_circle_is_shared_rotates_the_ego_key_and_grows() {
     })
     .await;
 
-    // The friends also sign the revocation: the ego ends, and the owner's
-    // keystore keeps only the node's key.
-    let out = bounded(
-        60,
+    // The friends' humans also approve the revocation: the ego ends, and
+    // the owner's keystore keeps only the node's key.
+    bounded(
+        90,
         "revoking",
-        alice.cli(&["ego", "revoke", "main", "--yes"]),
+        alice.with_approvals(&["ego", "revoke", "main", "--yes"], &[&bob, &carol], 60),
     )
     .await;
-    assert_eq!(out.code, 0, "{out:?}");
     record_where(&bridge, a, "the revocation", |r| r.is_revoked()).await;
     assert_eq!(secret_kinds(&alice, a).await, ["device"]);
 }
@@ -369,10 +374,13 @@ async fn five_friends_threshold_three_offline_friends_and_a_repaired_share() {
     dave.spawn(Some(&bridge.addr), &[]).await;
 
     // Four friends, threshold 3 (the default majority).
-    let mut v = Value::Null;
-    for name in ["bob", "carol", "dave", "erin"] {
-        v = alice.json(&["circle", "add", "main", name]).await;
-    }
+    let four = [
+        (&bob, "bob"),
+        (&carol, "carol"),
+        (&dave, "dave"),
+        (&erin, "erin"),
+    ];
+    let v = grow_circle(&alice, &four).await;
     assert!(
         v["state"].as_str().unwrap().starts_with("shared 3 of 4"),
         "{v}"
@@ -384,8 +392,14 @@ async fn five_friends_threshold_three_offline_friends_and_a_repaired_share() {
     assert_eq!(secret_kinds(&alice, a).await, ["device", "ego"]);
 
     // A fifth friend: the circle is shared again, 3 of 5, and the new link
-    // is signed by the old circle.
-    let v = alice.json(&["circle", "add", "main", "frank"]).await;
+    // is signed by the old circle once its members' humans approved it.
+    let v = alice
+        .with_approvals(
+            &["circle", "add", "main", "frank"],
+            &[&bob, &carol, &dave, &erin],
+            60,
+        )
+        .await;
     assert!(
         v["state"].as_str().unwrap().starts_with("shared 3 of 5"),
         "{v}"
@@ -595,4 +609,22 @@ async fn the_daemon_rotates_through_friends_by_itself_and_retries() {
     for d in [alice_daemon, bob_daemon, carol_daemon] {
         d.shutdown().await;
     }
+}
+
+/// Adds `friends` one by one to `alice`'s circle of ego "main"; returns
+/// the last `circle show`-like answer. The first two need nobody (the
+/// circle is still the owner's); from the third on, the friends already
+/// in the circle approve each change, as their humans would after a call.
+pub(crate) async fn grow_circle(alice: &Agent, friends: &[(&Agent, &str)]) -> Value {
+    let mut v = Value::Null;
+    for (i, (_, name)) in friends.iter().enumerate() {
+        let args = ["circle", "add", "main", name];
+        v = if i < 2 {
+            alice.json(&args).await
+        } else {
+            let holders: Vec<&Agent> = friends[..i].iter().map(|(f, _)| *f).collect();
+            alice.with_approvals(&args, &holders, 60).await
+        };
+    }
+    v
 }

@@ -26,3 +26,4 @@ mod queues;
 mod recovery;
 mod recovery_abuse;
 mod security;
+mod thief;

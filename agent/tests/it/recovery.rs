@@ -90,7 +90,7 @@ pub async fn recoveries_where(agent: &Agent, what: &str, pred: impl Fn(&Value) -
 }
 
 /// A friend's pending request for `ego`; returns its id and fingerprint.
-async fn pending_request(friend: &Agent, ego: EgoId) -> (String, String) {
+pub(crate) async fn pending_request(friend: &Agent, ego: EgoId) -> (String, String) {
     let id = ego.to_string();
     let v = recoveries_where(friend, "the friend's recovery request", |v| {
         v["incoming"]
@@ -114,7 +114,12 @@ async fn pending_request(friend: &Agent, ego: EgoId) -> (String, String) {
 
 /// A login at the bridge with the ego's current record, approved on
 /// `agent` with the match code; returns the verification's outcome.
-async fn login(bridge: &Bridge, agent: &Agent, record: &VerifiedEgo, to: &VerifiedEgo) -> bool {
+pub(crate) async fn login(
+    bridge: &Bridge,
+    agent: &Agent,
+    record: &VerifiedEgo,
+    to: &VerifiedEgo,
+) -> bool {
     let ch = bridge.challenge(record.ego_id(), "shop", 37);
     let (b, r, c) = (bridge.clone(), to.clone(), ch.clone());
     let answer = tokio::spawn(async move { b.login(&r, &c).await.unwrap() });
@@ -143,18 +148,16 @@ async fn friends_recover_a_lost_ego_onto_a_new_device() {
         bridge.resolve(id).await;
     }
     bridge.resolve(a).await;
-    for (f, name) in [
+    let friends = [
         (&bob, "bob"),
         (&carol, "carol"),
         (&dave, "dave"),
         (&erin, "erin"),
-    ] {
+    ];
+    for (f, name) in friends {
         befriend(&alice, "main", name, f, "main", "alice").await;
     }
-    let mut v = Value::Null;
-    for name in ["bob", "carol", "dave", "erin"] {
-        v = alice.json(&["circle", "add", "main", name]).await;
-    }
+    let v = crate::circles::grow_circle(&alice, &friends).await;
     assert!(
         v["state"].as_str().unwrap().starts_with("shared 3 of 4"),
         "{v}"

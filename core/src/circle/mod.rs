@@ -38,7 +38,8 @@ pub use recovery::{
 };
 pub use repair::{RepairDelta, RepairHelper, RepairRequest, RepairSigma, RepairTarget, repair_aad};
 pub use request::{
-    CeremonyRequest, CircleRefused, Purpose, Refusal, RequestBody, SigningPolicy, authorize,
+    Authorized, CeremonyRequest, Change, CircleRefused, Purpose, Refusal, RequestBody,
+    SigningPolicy, authorize,
 };
 pub use seal::{RepairKeys, RepairSealed};
 pub use signing::{Coordinator, Round1, Round2, SignerNonces, SigningRequest, commit};

@@ -17,6 +17,13 @@
 //! FROST then signs are the body's ordinary signing bytes, so the
 //! aggregate is the plain Ed25519 signature the record carries.
 //!
+//! A rotation is signed without the member's human. A [`Change`] is not: a
+//! new circle link (who holds the circle) and a revocation (the end of the
+//! ego) wait until the member's human approved that very change, named by
+//! its [`Change::fingerprint`] (docs/circle-authority.md, P2). Whoever
+//! copied the owner's device holds the ego key, so the ego key's word
+//! alone must never decide them.
+//!
 //! ```cddl
 //! ceremony-request = {
 //!   0: 1,                    ; version
@@ -38,7 +45,7 @@ use super::dealer::MemberShare;
 use super::messages::{CircleId, SessionId};
 use crate::cbor::{Decode, DecodeError, Decoder, Encode, Encoder};
 use crate::id::EgoId;
-use crate::keys::{Context, SecretKey, Signature};
+use crate::keys::{Context, PublicKey, SecretKey, Signature};
 use crate::record::{CertStatus, CircleLink, EgoCert, SignedBody, VerifiedEgo};
 use crate::time::{CLOCK_SKEW_SECS, MAX_CERT_VALIDITY_SECS, UnixTime};
 
@@ -68,6 +75,19 @@ impl Purpose {
         match self {
             Purpose::Certify(c) => c.to_cbor(),
             Purpose::Link(l) => l.to_cbor(),
+        }
+    }
+
+    /// The change a member's human must approve before this is signed
+    /// ([`Change`]), given the key the ego's current certificate names:
+    /// `None` for a rotation.
+    pub fn change(&self, current_ego_pk: PublicKey) -> Option<Change> {
+        match self {
+            Purpose::Link(link) => Some(Change::Link(link.circle_pk)),
+            Purpose::Certify(c) if c.status == CertStatus::Revoked => {
+                Some(Change::Revocation(current_ego_pk))
+            }
+            Purpose::Certify(_) => None,
         }
     }
 
@@ -254,9 +274,61 @@ pub enum Refusal {
     TooSoon,
 }
 
+/// A change that only the member's human lets its agent sign: the ego
+/// key's word is not enough (docs/circle-authority.md, P2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// The next circle link, to this circle key: who holds the circle
+    /// changes (a member added or removed, the threshold, a re-keying).
+    Link(PublicKey),
+    /// The revocation of the ego whose certified key is this one.
+    Revocation(PublicKey),
+}
+
+impl Change {
+    /// What the change is about: the new circle key, or the key it ends.
+    /// A member's approval holds for this key, across the owner's retries
+    /// (each with a new session, time and body).
+    pub fn subject(&self) -> PublicKey {
+        match self {
+            Change::Link(k) | Change::Revocation(k) => *k,
+        }
+    }
+
+    /// The six digits the owner's agent and the member's prompt both show
+    /// (the owner reads them to the friend): SHA-256 over
+    /// `"cyrcles/v1/change-fingerprint" || 0x00 || ego_id || kind ||
+    /// subject`, kind 1 for a link and 2 for a revocation.
+    pub fn fingerprint(&self, ego: &EgoId) -> String {
+        use sha2::{Digest, Sha256};
+        let kind: u8 = match self {
+            Change::Link(_) => 1,
+            Change::Revocation(_) => 2,
+        };
+        let mut h = Sha256::new();
+        h.update(b"cyrcles/v1/change-fingerprint\0");
+        h.update(ego.as_bytes());
+        h.update([kind]);
+        h.update(self.subject().as_bytes());
+        crate::invite::six_digits(&h.finalize().into())
+    }
+}
+
+/// A request that passed every rule: the bytes to sign, and the change the
+/// member's human must approve first, if it is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorized {
+    /// The bytes FROST signs.
+    pub message: Vec<u8>,
+    /// `Some` for a link or a revocation: the member's agent signs only
+    /// once its human approved this change.
+    pub change: Option<Change>,
+}
+
 /// Checks a request against the ego's current record (verified, from the
 /// DHT), the member's share, when the member last signed for this ego,
-/// and the member's clock. On success, the bytes to sign.
+/// and the member's clock. On success, the bytes to sign and the change
+/// the member's human must approve, if any.
 pub fn authorize(
     request: &CeremonyRequest,
     record: &VerifiedEgo,
@@ -264,7 +336,7 @@ pub fn authorize(
     last_signed: Option<UnixTime>,
     now: UnixTime,
     policy: &SigningPolicy,
-) -> Result<Vec<u8>, Refusal> {
+) -> Result<Authorized, Refusal> {
     let b = &request.body;
     if b.ego_id != record.ego_id() || share.ego_id() != b.ego_id {
         return Err(Refusal::WrongEgo);
@@ -333,7 +405,10 @@ pub fn authorize(
     if !revocation && last_signed.is_some_and(|t| now < t.plus(policy.min_interval)) {
         return Err(Refusal::TooSoon);
     }
-    Ok(b.purpose.signing_bytes())
+    Ok(Authorized {
+        message: b.purpose.signing_bytes(),
+        change: b.purpose.change(cert.ego_pk),
+    })
 }
 
 impl Refusal {
@@ -374,6 +449,9 @@ pub mod refused {
     /// share is never replaced (only a new generation, after a link, brings
     /// new shares).
     pub const SHARE_HELD: u16 = 27;
+    /// A link or a revocation ([`super::Change`]) the member's human has
+    /// not approved (yet): it is shown to them; the owner asks again later.
+    pub const ASK_HUMAN: u16 = 28;
 }
 
 /// A member's refusal of a circle message: `{0: 1, 1: uint}` (a

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use cyrcles_core::cbor::{Decode, Encode};
 use cyrcles_core::circle::messages::MAX_CIRCLE_MESSAGE_SIZE;
 use cyrcles_core::circle::{
-    CeremonyRequest, CircleId, Coordinator, MemberId, MemberShare, Purpose, Refusal, RequestBody,
-    SessionId, SigningPolicy, authorize, commit, deal,
+    Authorized, CeremonyRequest, Change, CircleId, Coordinator, MemberId, MemberShare, Purpose,
+    Refusal, RequestBody, SessionId, SigningPolicy, authorize, commit, deal,
 };
 use cyrcles_core::record::Signed;
 use cyrcles_core::record::builder::DEFAULT_CERT_VALIDITY_SECS;
@@ -79,7 +79,7 @@ pub(crate) fn member(n: u16) -> MemberId {
     MemberId::new(n).unwrap()
 }
 
-fn check(s: &Shared, req: &CeremonyRequest, last: Option<UnixTime>) -> Result<Vec<u8>, Refusal> {
+fn check(s: &Shared, req: &CeremonyRequest, last: Option<UnixTime>) -> Result<Authorized, Refusal> {
     authorize(
         req,
         &record(s),
@@ -107,6 +107,11 @@ fn friends_certify_a_new_ego_key_and_the_record_verifies() {
     let answers: Vec<Vec<u8>> = [1, 3, 5]
         .iter()
         .map(|&n| authorize(&received, &rec, &s.shares[&member(n)], None, NOW, &policy).unwrap())
+        .map(|a| {
+            // A rotation needs no human.
+            assert_eq!(a.change, None);
+            a.message
+        })
         .collect();
     assert!(answers.iter().all(|a| *a == answers[0]));
     let message = answers[0].clone();
@@ -201,11 +206,13 @@ fn each_rule_refuses_the_request_that_breaks_it() {
         assert_eq!(check(&s, &b.sign(&ego), None), Err(Refusal::NotNext));
     }
     // A revocation keeps the key, is not held back by the rate policy,
-    // and must outlast the certificate it ends.
+    // must outlast the certificate it ends, and waits for the member's
+    // human: the ego key alone does not end the ego.
     let revocation = s.owner.record.revocation(NOW, DEFAULT_CERT_VALIDITY_SECS);
     let mut b = good.clone();
     b.purpose = Purpose::Certify(revocation.clone());
-    assert!(check(&s, &b.clone().sign(&ego), Some(NOW.minus(1))).is_ok());
+    let ok = check(&s, &b.clone().sign(&ego), Some(NOW.minus(1))).unwrap();
+    assert_eq!(ok.change, Some(Change::Revocation(s.owner.ego.public())));
     let mut short = revocation;
     short.not_after = short.not_before.plus(60);
     b.purpose = Purpose::Certify(short);
@@ -248,14 +255,36 @@ fn each_rule_refuses_the_request_that_breaks_it() {
     );
 }
 
+/// Whoever copied the owner's device holds the ego key: a link signed by
+/// it passes the rules but is never signed on its word alone. The member's
+/// human must approve that very circle key (docs/circle-authority.md, P2);
+/// the fingerprint the owner reads them names it, so a thief's link to its
+/// own circle key shows other digits than the owner's.
 #[test]
-fn a_next_link_is_authorized_and_a_wrong_index_is_not() {
+fn a_next_link_waits_for_the_members_human_and_a_wrong_index_is_refused() {
     let mut s = shared(902);
     let ego = SecretKey::from_seed(&s.owner.ego.to_seed());
     let next_circle = cyrcles_core::CircleSecret::generate(&mut s.owner.rng);
     let link = s.owner.record.next_link(next_circle.public(), NOW);
     let req = body(&s, Purpose::Link(link.clone())).sign(&ego);
-    assert!(check(&s, &req, None).is_ok());
+    let ok = check(&s, &req, None).unwrap();
+    let change = Change::Link(next_circle.public());
+    assert_eq!(ok.change, Some(change));
+    assert_eq!(ok.message, Purpose::Link(link.clone()).signing_bytes());
+    let thiefs = cyrcles_core::CircleSecret::generate(&mut s.owner.rng);
+    let theirs = Change::Link(thiefs.public());
+    let ego_id = s.owner.record.ego_id();
+    assert_ne!(change.fingerprint(&ego_id), theirs.fingerprint(&ego_id));
+    // The same change, asked again with another time and session, keeps
+    // its digits: the human's approval holds across the owner's retries.
+    let again = s.owner.record.next_link(next_circle.public(), NOW.plus(30));
+    let mut retry = body(&s, Purpose::Link(again));
+    retry.session = SessionId([0x77; 16]);
+    let retried = check(&s, &retry.sign(&ego), None).unwrap();
+    assert_eq!(
+        retried.change.map(|c| c.fingerprint(&ego_id)),
+        Some(change.fingerprint(&ego_id))
+    );
     let mut wrong = link.clone();
     wrong.index += 1;
     let req = body(&s, Purpose::Link(wrong)).sign(&ego);

@@ -23,8 +23,9 @@ mod request;
 pub use error::{ErrorCode, ErrorReply};
 pub use framing::{FrameError, MAX_REPLY, MAX_REQUEST, read_frame, write_frame};
 pub use reply::{
-    BanInfo, CircleInfo, CircleMember, EgoInfo, EndpointsInfo, FriendInfo, IncomingRecovery,
-    KitFriend, LatencySummary, LocalSignature, NodeInfo, OutgoingRecovery, PeerInfo, PolicyInfo,
-    RecoveryAnswer, RecoveryKit, Reply, RequestInfo, ShareInfo, StatusInfo, WatchEvent,
+    BanInfo, CircleInfo, CircleMember, EgoInfo, EndpointsInfo, FriendInfo, IncomingChange,
+    IncomingRecovery, KitFriend, LatencySummary, LocalSignature, NodeInfo, OutgoingRecovery,
+    PeerInfo, PolicyInfo, RecoveryAnswer, RecoveryKit, Reply, RequestInfo, ShareInfo, StatusInfo,
+    WatchEvent,
 };
 pub use request::{Request, SecretText};

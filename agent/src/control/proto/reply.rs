@@ -383,6 +383,11 @@ pub enum Reply {
         /// The shares.
         shares: Vec<ShareInfo>,
     },
+    /// Friends' circle changes and revocations for the person to decide.
+    CircleRequests {
+        /// Oldest first.
+        requests: Vec<IncomingChange>,
+    },
     /// Recoveries: friends' requests, and this device's own.
     Recoveries {
         /// Friends' requests waiting for (or decided by) the person.
@@ -428,6 +433,26 @@ pub struct CircleMember {
     pub ego_id: String,
     /// The FROST member id in the shared circle.
     pub member: Option<u16>,
+}
+
+/// A friend's device asks for a change of their circle or the end of their
+/// ego: this person decides.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncomingChange {
+    /// Its id, for `circle approve` and `circle deny`.
+    pub id: u64,
+    /// `circle-change` or `revocation`.
+    pub what: String,
+    /// The friend (petname).
+    pub friend: String,
+    /// The friend's ego id.
+    pub friend_ego_id: String,
+    /// Six digits to compare with the friend (by phone) before approving.
+    pub fingerprint: String,
+    /// `pending`, `approved` or `denied`.
+    pub state: String,
+    /// When it arrived.
+    pub received_at: u64,
 }
 
 /// A friend's request to recover their ego on a new device.

@@ -224,6 +224,19 @@ pub enum Request {
         /// The circle's members to ask (ego ids, with the node each used).
         friends: Vec<KitFriend>,
     },
+    /// Friends' circle changes and revocations waiting for the person.
+    CircleRequests,
+    /// Approves a friend's circle change or revocation (after checking
+    /// with them).
+    CircleApprove {
+        /// The request.
+        id: u64,
+    },
+    /// Denies a friend's circle change or revocation.
+    CircleDeny {
+        /// The request.
+        id: u64,
+    },
     /// Recovery requests from friends, and this device's own recoveries.
     RecoveryList,
     /// Approves a friend's recovery request (after checking with them).
@@ -271,6 +284,9 @@ impl Request {
             Request::CircleShow { .. } => "circle-show",
             Request::CircleRepair { .. } => "circle-repair",
             Request::CirclePolicy { .. } => "circle-policy",
+            Request::CircleRequests => "circle-requests",
+            Request::CircleApprove { .. } => "circle-approve",
+            Request::CircleDeny { .. } => "circle-deny",
             Request::Shares => "shares",
             Request::Recover { .. } => "recover",
             Request::RecoveryList => "recovery-list",

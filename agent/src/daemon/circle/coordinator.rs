@@ -1,13 +1,15 @@
 //! The owner's side of a FROST session of the current circle: asks every
 //! member for round 1, takes the first threshold of commitments, runs
-//! round 2 and aggregates.
+//! round 2 and aggregates. A link or a revocation that members answer
+//! `ask_human` ends in [`Refused::AwaitingHumans`], with the digits the
+//! owner reads to them (`changes.rs`).
 
 use cyrcles_core::Signature;
 use cyrcles_core::circle::messages::{MAX_CIRCLE_MESSAGE_SIZE, kind};
 use cyrcles_core::circle::request::refused;
 use cyrcles_core::circle::{
-    CircleId, CirclePublic, CircleRefused, Coordinator, Purpose, RequestBody, Round1, Round2,
-    SessionId,
+    Change, CircleId, CirclePublic, CircleRefused, Coordinator, Purpose, RequestBody, Round1,
+    Round2, SessionId,
 };
 use cyrcles_core::envelope::Envelope;
 use cyrcles_p2p::{NodeHandle, PeerId};
@@ -34,6 +36,7 @@ pub(crate) async fn session(
     OsRng.fill_bytes(&mut sid);
     let session_id = SessionId(sid);
     let message = purpose.signing_bytes();
+    let change = purpose.change(snap.record.cert.body.ego_pk);
     let request = RequestBody {
         ego_id: snap.record.ego_id(),
         circle_id: CircleId(circle.circle_id),
@@ -65,6 +68,7 @@ pub(crate) async fn session(
     }
     let mut signers: Vec<(u16, PeerId)> = Vec::new();
     let mut problems = Vec::new();
+    let mut asked = Vec::new();
     while let Some(done) = asks.join_next().await {
         let Ok((m, peer, name, answer)) = done else {
             continue;
@@ -85,13 +89,37 @@ pub(crate) async fn session(
                 let code = reply
                     .open::<CircleRefused>(MAX_CIRCLE_MESSAGE_SIZE)
                     .map_or(refused::INVALID, |r| r.code);
-                problems.push(format!("{name}: refused (code {code})"));
+                match code {
+                    refused::ASK_HUMAN => asked.push(name),
+                    refused::DENIED => problems.push(format!("{name}: denied by their human")),
+                    code => problems.push(format!("{name}: refused (code {code})")),
+                }
             }
             Ok(Err(e)) => problems.push(format!("{name}: {e}")),
             Err(_) => problems.push(format!("{name}: no answer in time")),
         }
     }
+    // Waiting is worth it only if the humans not asked yet can still make
+    // the threshold; denials can make it out of reach.
+    if signers.len() < public.threshold()
+        && let Some(change) = change
+        && !asked.is_empty()
+        && signers.len() + asked.len() >= public.threshold()
+    {
+        return Err(Refused::AwaitingHumans {
+            change: match change {
+                Change::Link(_) => "change of your circle",
+                Change::Revocation(_) => "revocation",
+            },
+            fingerprint: change.fingerprint(&snap.record.ego_id()),
+            verb: if asked.len() == 1 { "was" } else { "were" },
+            asked: asked.join(", "),
+            needed: public.threshold() - signers.len(),
+        }
+        .into());
+    }
     if signers.len() < public.threshold() {
+        problems.extend(asked.into_iter().map(|n| format!("{n}: waiting for their human")));
         return Err(Network::TooFewSigners {
             got: signers.len(),
             needed: public.threshold(),

@@ -17,6 +17,7 @@ use cyrcles_p2p::PeerId;
 use rand_core::OsRng;
 use tracing::{info, warn};
 
+use super::changes;
 use crate::daemon::error::Chain;
 use crate::daemon::peers::{friend_record, friendship};
 use crate::daemon::sessions::{SessionTable, Taken};
@@ -199,7 +200,7 @@ pub(crate) async fn on_request(
     };
     let b = &request.body;
     let owner = b.ego_id;
-    if friendship(shared, &my_ego, &owner, &peer).await.is_none() {
+    let Some(friend) = friendship(shared, &my_ego, &owner, &peer).await else {
         warn!(%peer, %owner, "a signing request from someone who is not a friend was refused");
         notice(
             shared,
@@ -208,7 +209,7 @@ pub(crate) async fn on_request(
             ),
         );
         return refusal(refused::NOT_A_FRIEND);
-    }
+    };
     let Ok(key) = shared.data_key() else {
         return refusal(refused::UNAVAILABLE);
     };
@@ -228,7 +229,7 @@ pub(crate) async fn on_request(
     };
     let now = shared.now();
     let last = held.last_signed_at.map(cyrcles_core::UnixTime::from_secs);
-    let message = match authorize(
+    let authorized = match authorize(
         &request,
         &record,
         &share,
@@ -246,6 +247,13 @@ pub(crate) async fn on_request(
             return refusal(r.code());
         }
     };
+    // A new link or a revocation: only this person decides.
+    if let Some(change) = authorized.change
+        && let Some(answer) = changes::gate(shared, owner, &friend.petname, change, peer)
+    {
+        return answer;
+    }
+    let message = authorized.message;
     // The friend's circle is at this generation: older shares can go.
     if let Ok(n) = shared.keystore.drop_old_shares(&owner, b.generation).await
         && n > 0

@@ -14,7 +14,8 @@
 //! * [`coordinator`]: the owner's side of a FROST session: a request
 //!   signed by the current ego key, which each friend's agent checks
 //!   (`cyrcles_core::circle::authorize`) and signs without asking its
-//!   human.
+//!   human for a rotation; a new link or a revocation waits for the
+//!   members' humans ([`changes`]).
 //! * [`member`]: the agent takes shares only from friends (the peer and
 //!   ego of a friendship made by invite), stores them sealed, and signs in
 //!   a session only for a request its policy allows. Nonces live in memory
@@ -26,6 +27,7 @@
 //! applies the result, under the ego's reservation, only if the ego did
 //! not change meanwhile.
 
+pub(crate) mod changes;
 pub(crate) mod coordinator;
 pub(crate) mod member;
 pub(crate) mod owner;

@@ -12,16 +12,17 @@
 use std::sync::Arc;
 
 use cyrcles_core::circle::messages::{MAX_CIRCLE_MESSAGE_SIZE, kind};
-use cyrcles_core::circle::{Purpose, ShareAck, deal};
+use cyrcles_core::circle::{CirclePublic, Purpose, ShareAck, deal};
 use cyrcles_core::envelope::Envelope;
 use cyrcles_core::record::builder::{sign_with_circle, sign_with_key};
 use cyrcles_core::record::{EgoCert, EgoRecord, Signed};
-use cyrcles_core::{CircleSecret, EgoId, SecretKey};
+use cyrcles_core::{CircleSecret, EgoId, SecretKey, UnixTime};
 use cyrcles_p2p::NodeHandle;
 use rand_core::OsRng;
 use tokio::task::JoinSet;
 use tracing::info;
 
+use super::changes::{self, PendingCircle};
 use super::coordinator::session;
 use super::view::describe;
 use super::{Snapshot, default_threshold, snapshot};
@@ -29,7 +30,7 @@ use crate::control::proto::CircleInfo;
 use crate::daemon::egos::ego_by_name;
 use crate::daemon::error::{BadInput, Conflict, Damaged, Internal, Network, NotFound, Refused};
 use crate::daemon::peers::{ANSWER_WITHIN, find_friend, friend_peer, friends_of, reach};
-use crate::daemon::{Result, Shared, approval, egos};
+use crate::daemon::{Error, Result, Shared, approval, egos};
 use crate::keystore::seal::SymmetricKey;
 use crate::keystore::{CircleRow, FriendRow, SecretKind};
 
@@ -90,12 +91,86 @@ async fn reshare(shared: &Arc<Shared>, ego: EgoId) -> Result<String> {
     let snap = snapshot(shared, &ego)?;
     let now = shared.now();
     let members: Vec<&FriendRow> = plan.iter().filter_map(|id| friends.get(id)).collect();
-    let n16 = u16::try_from(members.len()).map_err(|_| BadInput::TooManyFriends)?;
     let generation = u64::try_from(snap.record.chain.len()).unwrap_or(u64::MAX) + 1;
+    // A dealing whose link waits for the friends' humans is used again, so
+    // that their approval of its digits still holds (`changes.rs`).
+    let (new_circle, public) = match changes::take_pending(shared, &ego, &plan, t, generation) {
+        Some(p) => (p.secret, p.public),
+        None => deal_and_deliver(&snap, &members, t, generation, now).await?,
+    };
+
+    // The new link, signed by whoever holds the current circle.
+    let mut record = snap.record.clone();
+    let body = record.next_link(new_circle.public(), now);
+    let kinds = shared.keystore.secret_kinds(&ego).await?;
+    let link = if record.chain.is_empty() && kinds.contains(&SecretKind::Root) {
+        let root = shared.keystore.secret(&key, &ego, SecretKind::Root).await?;
+        sign_with_key(&SecretKey::from_seed(&root), body)
+    } else if kinds.contains(&SecretKind::Circle) {
+        let whole = shared
+            .keystore
+            .secret(&key, &ego, SecretKind::Circle)
+            .await?;
+        let whole = CircleSecret::from_bytes(&whole).map_err(|_| Damaged::CircleKey)?;
+        sign_with_circle(&whole, &mut OsRng, body)
+    } else {
+        let old = current.as_ref().ok_or(Damaged::NoCircle)?;
+        match session(shared, &snap, old, Purpose::Link(body.clone())).await {
+            Ok(sig) => Signed { body, sig },
+            Err(e) => {
+                if matches!(e, Error::Refused(Refused::AwaitingHumans { .. })) {
+                    let pending = PendingCircle {
+                        plan,
+                        threshold: t,
+                        generation,
+                        secret: new_circle,
+                        public,
+                    };
+                    changes::keep_pending(shared, ego, pending);
+                }
+                return Err(e);
+            }
+        }
+    };
+    record.push_link(link).map_err(Internal::Link)?;
+    let cert = record.next_cert(snap.ego_key.public(), now, shared.settings.cert_validity);
+    let cert = sign_with_circle(&new_circle, &mut OsRng, cert);
+    record.set_cert(cert).map_err(Internal::Cert)?;
+    drop(new_circle);
+    let row = CircleRow {
+        circle_id: snap.circle_id.0,
+        generation,
+        threshold: t,
+        public: public.to_cbor(),
+        members: members
+            .iter()
+            .zip(public.members())
+            .map(|(f, m)| (m.get(), f.id))
+            .collect(),
+        created_at: now.secs(),
+    };
+    let bytes = apply(shared, &ego, &snap, record, Store::Circle(&row)).await?;
+    info!(%ego, t, n, generation, "circle shared");
+    publish_later(shared, ego, snap.node.clone(), bytes);
+    Ok(format!(
+        "shared {t} of {n}: the friends' agents hold the shares; this agent keeps no circle key"
+    ))
+}
+
+/// Deals a new circle key `t` of `members.len()` for `generation` and
+/// delivers every share; each friend must acknowledge the right one.
+async fn deal_and_deliver(
+    snap: &Snapshot,
+    members: &[&FriendRow],
+    t: u16,
+    generation: u64,
+    now: UnixTime,
+) -> Result<(CircleSecret, CirclePublic)> {
+    let n16 = u16::try_from(members.len()).map_err(|_| BadInput::TooManyFriends)?;
     let new_circle = CircleSecret::generate(&mut OsRng);
     let dealing = deal(
         &new_circle,
-        ego,
+        snap.record.ego_id(),
         snap.circle_id,
         generation,
         t,
@@ -103,8 +178,6 @@ async fn reshare(shared: &Arc<Shared>, ego: EgoId) -> Result<String> {
         &mut OsRng,
     )
     .map_err(BadInput::Deal)?;
-
-    // Deliver every share; each friend must acknowledge the right one.
     let mut deliveries = JoinSet::new();
     for (dealt, friend) in dealing.shares.into_iter().zip(members.iter()) {
         let node = snap.node.clone();
@@ -154,48 +227,7 @@ async fn reshare(shared: &Arc<Shared>, ego: EgoId) -> Result<String> {
             })?;
     }
 
-    // The new link, signed by whoever holds the current circle.
-    let mut record = snap.record.clone();
-    let body = record.next_link(new_circle.public(), now);
-    let kinds = shared.keystore.secret_kinds(&ego).await?;
-    let link = if record.chain.is_empty() && kinds.contains(&SecretKind::Root) {
-        let root = shared.keystore.secret(&key, &ego, SecretKind::Root).await?;
-        sign_with_key(&SecretKey::from_seed(&root), body)
-    } else if kinds.contains(&SecretKind::Circle) {
-        let whole = shared
-            .keystore
-            .secret(&key, &ego, SecretKind::Circle)
-            .await?;
-        let whole = CircleSecret::from_bytes(&whole).map_err(|_| Damaged::CircleKey)?;
-        sign_with_circle(&whole, &mut OsRng, body)
-    } else {
-        let old = current.as_ref().ok_or(Damaged::NoCircle)?;
-        let sig = session(shared, &snap, old, Purpose::Link(body.clone())).await?;
-        Signed { body, sig }
-    };
-    record.push_link(link).map_err(Internal::Link)?;
-    let cert = record.next_cert(snap.ego_key.public(), now, shared.settings.cert_validity);
-    let cert = sign_with_circle(&new_circle, &mut OsRng, cert);
-    record.set_cert(cert).map_err(Internal::Cert)?;
-    drop(new_circle);
-    let row = CircleRow {
-        circle_id: snap.circle_id.0,
-        generation,
-        threshold: t,
-        public: dealing.public.to_cbor(),
-        members: members
-            .iter()
-            .zip(dealing.public.members())
-            .map(|(f, m)| (m.get(), f.id))
-            .collect(),
-        created_at: now.secs(),
-    };
-    let bytes = apply(shared, &ego, &snap, record, Store::Circle(&row)).await?;
-    info!(%ego, t, n, generation, "circle shared");
-    publish_later(shared, ego, snap.node.clone(), bytes);
-    Ok(format!(
-        "shared {t} of {n}: the friends' agents hold the shares; this agent keeps no circle key"
-    ))
+    Ok((new_circle, dealing.public))
 }
 
 /// How a new record is stored.

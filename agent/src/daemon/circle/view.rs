@@ -47,6 +47,12 @@ pub(crate) async fn describe(
     let planned: Vec<CircleMember> = plan.iter().map(|id| member(id, None)).collect();
     let threshold = asked.unwrap_or_else(|| default_threshold(plan.len()));
     let mut warnings = Vec::new();
+    if let Some(fingerprint) = super::changes::pending_fingerprint(shared, &ego) {
+        warnings.push(format!(
+            "a change of this circle waits for your friends' approval (fingerprint \
+             {fingerprint}); run the same command again once they approved"
+        ));
+    }
     if !plan.is_empty() && plan.len() < 3 {
         warnings.push(format!(
             "with {} friends, losing one may leave too few to sign; 3 or more are safer",

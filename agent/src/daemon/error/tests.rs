@@ -562,6 +562,7 @@ fn each_kind_has_its_code_and_the_text_the_person_reads() {
         ),
         (
             Conflict::Decided {
+                what: "recovery request",
                 id: 3,
                 decision: "denied",
             }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use cyrcles_core::EgoId;
+use cyrcles_core::record::VerifiedEgo;
 use cyrcles_core::circle::messages::{MAX_CIRCLE_MESSAGE_SIZE, kind};
 use cyrcles_core::circle::request::refused;
 use cyrcles_core::circle::{
@@ -18,7 +19,7 @@ use super::warning::{own_ego_alert, tell_recorded_nodes};
 use crate::daemon::circle::member::{Session, open_session};
 use crate::daemon::error::{Conflict, NotFound};
 use crate::daemon::peers::friend_record;
-use crate::daemon::recovery_queue::{DecideError, Decision, NewRequest};
+use crate::daemon::recovery_queue::{Asked, DecideError, Decision, NewRequest};
 use crate::daemon::shares::{notice, refusal};
 use crate::daemon::{Error, Result, Shared, lock, notify};
 
@@ -48,29 +49,43 @@ pub(crate) async fn on_request(
     let Ok(Some(friend)) = shared.keystore.friend(&my_ego, &owner).await else {
         return refusal(refused::NOT_A_FRIEND);
     };
-    let newest = match shared.keystore.held_shares().await {
+    let held = match shared.keystore.held_shares().await {
         Ok(held) => held
             .iter()
             .filter(|h| h.owner_ego_id == owner && h.my_ego_id == my_ego)
             .map(|h| h.generation)
-            .max(),
+            .collect::<Vec<_>>(),
         Err(_) => return refusal(refused::UNAVAILABLE),
     };
-    let Some(newest) = newest else {
+    if held.is_empty() {
         return refusal(refused::NO_SHARE);
-    };
+    }
     let (decision, new) = queue(shared, &request, &friend, peer);
     if new {
         // The request passed the cheap checks and is new to this member:
         // the devices the record names hear of it from here too.
         tell_recorded_nodes(shared, my_ego, &request);
     }
+    if decision == Decision::Denied {
+        return refusal(refused::DENIED);
+    }
     let Ok(key) = shared.data_key() else {
         return refusal(refused::UNAVAILABLE);
     };
+    // The share of the circle the record names, not the newest one held:
+    // a copy of the owner's device can deal a next generation to the
+    // members (its link then waits for their humans), and a new device
+    // told that circle's data could never gather a threshold.
+    let Some(record) = friend_record(shared, &my_ego, owner).await else {
+        return refusal(refused::UNAVAILABLE);
+    };
+    let current = u64::try_from(record.record().chain.len()).unwrap_or(u64::MAX);
+    if !held.contains(&current) {
+        return refusal(refused::NO_SHARE);
+    }
     match decision {
         Decision::Denied => refusal(refused::DENIED),
-        Decision::Pending => pending(shared, &key, &owner, newest, 0).await,
+        Decision::Pending => pending(shared, &key, &owner, current, 0).await,
         Decision::Approved => {
             // The recovery delay: the human may still withdraw the approval
             // (docs/circle-authority.md, P4), so nothing is signed yet.
@@ -83,9 +98,9 @@ pub(crate) async fn on_request(
                 .saturating_add(shared.settings.recovery_delay)
                 .saturating_sub(now);
             if wait > 0 {
-                return pending(shared, &key, &owner, newest, wait).await;
+                return pending(shared, &key, &owner, current, wait).await;
             }
-            sign_round1(shared, my_ego, peer, &request, friend.id, &key).await
+            sign_round1(shared, peer, &request, &record, friend.id, &key).await
         }
     }
 }
@@ -134,6 +149,7 @@ fn queue(
     let fingerprint = request.fingerprint();
     let (id, gone) = r.incoming.push(
         NewRequest {
+            what: Asked::Recovery,
             owner,
             petname: friend.petname.clone(),
             new_key: request.new_key(),
@@ -166,16 +182,13 @@ fn queue(
 /// commit to a signing session.
 async fn sign_round1(
     shared: &Shared,
-    my_ego: EgoId,
     peer: PeerId,
     request: &RecoveryRequest,
+    record: &VerifiedEgo,
     friend_id: i64,
     key: &crate::keystore::seal::SymmetricKey,
 ) -> Envelope {
     let owner = request.body.ego_id;
-    let Some(record) = friend_record(shared, &my_ego, owner).await else {
-        return refusal(refused::UNAVAILABLE);
-    };
     let generation = u64::try_from(record.record().chain.len()).unwrap_or(u64::MAX);
     let share = match shared.keystore.held_share(key, &owner, generation).await {
         Ok(Some((_, secret))) => match MemberShare::from_secret_cbor(&secret) {
@@ -187,7 +200,7 @@ async fn sign_round1(
     };
     let message = match authorize_recovery(
         request,
-        &record,
+        record,
         &share,
         shared.now(),
         &shared.settings.signing,
@@ -226,6 +239,7 @@ pub(crate) fn decide(shared: &Shared, id: u64, approve: bool) -> Result<String> 
             match e {
                 DecideError::Unknown => NotFound::Recovery(id).into(),
                 DecideError::Decided(d) => Conflict::Decided {
+                    what: "recovery request",
                     id,
                     decision: d.as_str(),
                 }

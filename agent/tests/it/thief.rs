@@ -1,0 +1,170 @@
+//! A thief runs a copy of Alice's device (every key, the node identity,
+//! the agent database) against her friends (docs/circle-authority.md, P2):
+//! it tries to move the circle to sock-puppet friends it controls and to
+//! end the ego. Neither is signed on the ego key's word: each waits for
+//! the friends' humans, who see digits Alice never read them and say no.
+//! Alice, on a new device, then recovers with the same friends; the
+//! thief's requests are refused from then on and its login fails, hers
+//! verifies.
+
+use serde_json::Value;
+
+use crate::common::Bridge;
+use crate::friends::befriend;
+use crate::recovery::{
+    CONFIG, TwoFriends, login, pending_request, recoveries_where, start, two_friends,
+};
+use cyrcles_testkit::{Agent, Output, TempDir, fingerprint_in, wait_for};
+
+/// The friend's circle request with these digits, once it is listed.
+async fn change_request(friend: &Agent, fingerprint: &str) -> Value {
+    wait_for(30, "the friend's circle request", || async {
+        let v = friend.json(&["circle", "requests"]).await;
+        v["requests"]
+            .as_array()?
+            .iter()
+            .find(|r| r["fingerprint"] == fingerprint)
+            .cloned()
+    })
+    .await
+}
+
+/// A refusal that asks for the friends' approval; returns its digits.
+fn asks_approval(out: &Output) -> String {
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("must approve"), "{out:?}");
+    fingerprint_in(&out.stderr).unwrap_or_else(|| panic!("no fingerprint: {out:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stolen_device_changes_nothing_the_friends_humans_did_not_approve() {
+    let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
+    let TwoFriends {
+        mut alice,
+        bob,
+        carol,
+        ego: a,
+        shared,
+        ..
+    } = two_friends(&bridge, CONFIG).await;
+    let kit_dir = TempDir::new("cyt");
+    let kit = kit_dir.path().join("kit.json");
+    alice
+        .json(&[
+            "ego",
+            "recovery-kit",
+            "main",
+            "--out",
+            kit.to_str().unwrap(),
+        ])
+        .await;
+
+    // The device is stolen: the thief runs a copy of its home.
+    alice.stop().await;
+    let stolen = kit_dir.path().join("stolen");
+    crate::circles::copy_home(&alice.home, &stolen);
+    std::fs::remove_dir_all(&alice.home).unwrap();
+    let mut thief = Agent::on_home(crate::common::BIN, stolen, kit_dir.path().join("thief.log"));
+    thief.spawn(Some(&bridge.addr), &[]).await;
+
+    // Two sock puppets become "friends" of the stolen ego (the thief runs
+    // both sides of each invite) and are added to its circle: a link to a
+    // new circle key the thief's agent dealt. Bob and Carol's agents do
+    // not sign it; they ask their humans.
+    let puppets = [start(&bridge).await, start(&bridge).await];
+    for (p, name) in puppets.iter().zip(["mallory", "trent"]) {
+        p.create::<String>("main").await;
+        befriend(&thief, "main", name, p, "main", "alice").await;
+    }
+    let out = thief.cli(&["circle", "add", "main", "mallory"]).await;
+    let link_digits = asks_approval(&out);
+    for f in [&bob, &carol] {
+        let r = change_request(f, &link_digits).await;
+        assert_eq!(r["what"], "circle-change", "{r}");
+        assert_eq!(r["friend"], "alice", "{r}");
+        assert_eq!(r["state"], "pending", "{r}");
+    }
+    // Bob's human was not called by Alice: he denies. Carol does nothing.
+    let r = change_request(&bob, &link_digits).await;
+    assert_eq!(
+        bob.cli(&["circle", "deny", &r["id"].to_string()])
+            .await
+            .code,
+        0
+    );
+    let out = thief.cli(&["circle", "add", "main", "trent"]).await;
+    assert_ne!(out.code, 0, "{out:?}");
+    // A revocation through the friends waits for them too, with other
+    // digits; Bob denies it.
+    let out = thief.cli(&["ego", "revoke", "main", "--yes"]).await;
+    let end_digits = asks_approval(&out);
+    assert_ne!(end_digits, link_digits);
+    let r = change_request(&bob, &end_digits).await;
+    assert_eq!(r["what"], "revocation", "{r}");
+    assert_eq!(
+        bob.cli(&["circle", "deny", &r["id"].to_string()])
+            .await
+            .code,
+        0
+    );
+    let out = thief.cli(&["ego", "revoke", "main", "--yes"]).await;
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("denied by their human"), "{out:?}");
+    // The record still names Alice's circle, unrevoked.
+    let now = bridge.resolve(a).await;
+    assert_eq!(now.circle_key(), shared.circle_key());
+    assert_eq!(now.record().chain.len(), shared.record().chain.len());
+    assert!(!now.is_revoked());
+    // No puppet holds a share the record names.
+    for p in &puppets {
+        let v = p.json(&["shares"]).await;
+        assert!(
+            v["shares"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|s| s["generation"] != 1),
+            "{v}"
+        );
+    }
+
+    // Alice, on a new device, recovers with Bob and Carol.
+    let fresh = start(&bridge).await;
+    let started = fresh
+        .json(&["recover", "--kit", kit.to_str().unwrap(), "--name", "main"])
+        .await;
+    let fingerprint = started["outgoing"][0]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for f in [&bob, &carol] {
+        let (id, fp) = pending_request(f, a).await;
+        assert_eq!(fp, fingerprint);
+        assert_eq!(f.cli(&["recovery", "approve", &id]).await.code, 0);
+    }
+    recoveries_where(&fresh, "the recovery to finish", |v| {
+        v["outgoing"][0]["state"] == "done"
+    })
+    .await;
+    let recovered = bridge
+        .resolve_where(a, |r| r.cert().epoch == shared.cert().epoch + 1)
+        .await;
+    assert_eq!(recovered.circle_key(), shared.circle_key());
+
+    // The thief's changes now fail the friends' rules (its key is not the
+    // record's), before any human is asked; its login fails, Alice's
+    // verifies.
+    let asked_before = requests_of(&bob).await;
+    let out = thief.cli(&["circle", "add", "main", "trent"]).await;
+    assert_ne!(out.code, 0, "{out:?}");
+    assert_eq!(requests_of(&bob).await, asked_before);
+    assert!(login(&bridge, &fresh, &recovered, &recovered).await);
+    assert!(!login(&bridge, &thief, &recovered, &shared).await);
+}
+
+/// How many circle requests `friend` lists.
+async fn requests_of(friend: &Agent) -> usize {
+    friend.json(&["circle", "requests"]).await["requests"]
+        .as_array()
+        .map_or(0, Vec::len)
+}
