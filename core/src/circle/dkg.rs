@@ -606,18 +606,19 @@ impl DkgParticipant {
         let all: Vec<&DkgRound1> = self.all_round1();
         let commitment = group_commitment(all.iter().map(|r| &r.commitment), threshold)?;
         let group_key = PublicKey(element_bytes(&public_package.verifying_key().serialize()));
+        // The public side checks that the group commitment's first point
+        // is frost's group key; the share is then checked against the
+        // group commitment as a dealt share is.
+        let public = CirclePublic::from_dkg(&self.params.members(), &commitment, public_package)?;
         let secret = SecretShare::new(self.me.frost(), *key_package.signing_share(), commitment);
-        let share = MemberShare::from_parts(
+        let share = MemberShare::from_dkg(
             self.params.circle_id,
             self.params.ego_id,
             self.params.generation,
-            self.params.members(),
             self.me,
             secret,
+            public,
         )?;
-        if share.group_key() != group_key {
-            return Err(DkgError::Parameters("group key mismatch"));
-        }
         let digest = transcript_digest(&self.params, &all, &group_key);
         self.phase = Phase::Confirm {
             share: Box::new(share),

@@ -9,8 +9,7 @@ use frost_ed25519::keys::VerifiableSecretSharingCommitment;
 use super::DkgParams;
 use crate::cbor::{Decode, DecodeError, Decoder, Encode, Encoder};
 use crate::circle::messages::{
-    CIRCLE_VERSION, CircleId, MAX_MEMBERS, MemberId, SessionId, commitment, encode_commitment,
-    point, version,
+    CIRCLE_VERSION, CircleId, MAX_MEMBERS, MemberId, SessionId, encode_commitment, point, version,
 };
 use crate::circle::seal::SEAL_OVERHEAD;
 use crate::keys::{Context, PublicKey, SecretKey, Signature, signature_bytes};
@@ -127,6 +126,24 @@ impl DkgRound1 {
     pub fn decode_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         Self::from_cbor(bytes, MAX_DKG_ROUND1_SIZE)
     }
+}
+
+/// A commitment of 2 to 64 points. frost's deserialization makes the
+/// checks of [`point`] (a canonical, non-identity, prime-order point) on
+/// each, so they are made once, not twice: a round-1 message is decoded by
+/// every other participant.
+fn commitment(d: &mut Decoder<'_>) -> Result<VerifiableSecretSharingCommitment, DecodeError> {
+    let n = d.array("commitment", usize::from(MAX_MEMBERS))?;
+    if n < 2 {
+        return Err(DecodeError::OutOfRange { what: "commitment" });
+    }
+    let mut points = Vec::with_capacity(n);
+    for _ in 0..n {
+        points.push(d.bytes_fixed::<32>("coefficient commitment")?);
+    }
+    VerifiableSecretSharingCommitment::deserialize(points).map_err(|_| DecodeError::InvalidCrypto {
+        what: "coefficient commitment",
+    })
 }
 
 fn proof(d: &mut Decoder<'_>) -> Result<frost_ed25519::Signature, DecodeError> {
