@@ -584,6 +584,9 @@ impl DkgParticipant {
     /// commitment and the transcript digest, and returns the signed
     /// confirmation. The share is not released yet.
     pub fn confirm(&mut self, ego_key: &SecretKey) -> Result<DkgConfirm, DkgError> {
+        if let Some(member) = self.equivocation {
+            return Err(DkgError::Equivocation { member });
+        }
         if let Phase::Confirm { share, digest } = &self.phase {
             return Ok(DkgConfirm::signed(
                 &self.params,
