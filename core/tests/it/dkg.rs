@@ -504,6 +504,30 @@ fn a_sealed_share_cannot_be_redirected_to_another_member() {
         ps.get_mut(&4).unwrap().add_round2(moved),
         Err(DkgError::Sealed(m(1)))
     );
+    // Sealed to member 4's key but bound to another recipient (or sender):
+    // refused too.
+    let (_, r1, _) = after_round2(&s, 9600);
+    let mut rng = seeded(9601);
+    let key4 = r1[&4].seal_key;
+    for (from, to) in [(1, 5), (2, 4)] {
+        let mut bound = msg.clone();
+        for (t, sealed) in bound.items.iter_mut() {
+            if *t == m(4) {
+                *sealed = seal(
+                    &key4,
+                    &dkg_aad(s.params.session, m(from), m(to)),
+                    &[1; 32],
+                    &mut rng,
+                )
+                .unwrap();
+            }
+        }
+        bound.sign(&s.params, s.key(1));
+        assert_eq!(
+            ps.get_mut(&4).unwrap().add_round2(bound),
+            Err(DkgError::Sealed(m(1)))
+        );
+    }
     // Member 4 still takes the genuine bundle.
     ps.get_mut(&4).unwrap().add_round2(wire2(msg)).unwrap();
 }
