@@ -1,5 +1,6 @@
 //! `cargo bench -p cyrcles-core`: record verification, a full 3-of-5 FROST
-//! signing session, and encode/decode. Numbers go in docs/performance.md.
+//! signing session, a whole DKG (3-of-5, 5-of-9), and encode/decode.
+//! Numbers go in docs/performance.md.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -12,7 +13,8 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use cyrcles_core::cbor::{Decode, Encode};
-use cyrcles_core::circle::{CircleId, Coordinator, MemberShare, SessionId, commit, deal};
+use cyrcles_core::circle::dkg::{DkgConfirm, DkgParams, DkgParticipant, DkgRound1, DkgRound2};
+use cyrcles_core::circle::{CircleId, Coordinator, MemberId, MemberShare, SessionId, commit, deal};
 use cyrcles_core::record::builder::{self, sign_with_circle, sign_with_key};
 use cyrcles_core::record::{
     EgoRecord, PeerEndpoint, RollbackMemory, SignatureCache, verify_cached,
@@ -150,5 +152,82 @@ fn frost(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, records, frost);
+/// A whole DKG among `n` participants in one process: every participant's
+/// CPU work (part 1, signing and checking every message, sealing and
+/// opening the round-2 shares, part 3, the transcript digest and the
+/// confirmations), each message encoded and decoded once per receiver.
+fn run_dkg(params: &DkgParams, keys: &[SecretKey], rng: &mut ChaCha20Rng) -> Vec<MemberShare> {
+    let n = keys.len();
+    let mut ps = Vec::with_capacity(n);
+    let mut r1 = Vec::with_capacity(n);
+    for (i, key) in keys.iter().enumerate() {
+        let me = MemberId::new(u16::try_from(i + 1).unwrap()).unwrap();
+        let (p, msg) = DkgParticipant::start(params.clone(), me, key, rng).unwrap();
+        ps.push(p);
+        r1.push(msg.to_cbor());
+    }
+    for (i, p) in ps.iter_mut().enumerate() {
+        for (j, msg) in r1.iter().enumerate() {
+            if i != j {
+                p.add_round1(DkgRound1::decode_bytes(msg).unwrap()).unwrap();
+            }
+        }
+    }
+    let r2: Vec<Vec<u8>> = ps
+        .iter_mut()
+        .zip(keys)
+        .map(|(p, k)| p.round2(k, rng).unwrap().to_cbor())
+        .collect();
+    for (i, p) in ps.iter_mut().enumerate() {
+        for (j, msg) in r2.iter().enumerate() {
+            if i != j {
+                p.add_round2(DkgRound2::decode_bytes(msg).unwrap()).unwrap();
+            }
+        }
+    }
+    let confirms: Vec<Vec<u8>> = ps
+        .iter_mut()
+        .zip(keys)
+        .map(|(p, k)| p.confirm(k).unwrap().to_cbor())
+        .collect();
+    for (i, p) in ps.iter_mut().enumerate() {
+        for (j, msg) in confirms.iter().enumerate() {
+            if i != j {
+                p.add_confirm(DkgConfirm::decode_bytes(msg).unwrap())
+                    .unwrap();
+            }
+        }
+    }
+    ps.iter().map(|p| p.finish().unwrap().0).collect()
+}
+
+fn dkg(c: &mut Criterion) {
+    let mut rng = ChaCha20Rng::seed_from_u64(3);
+    for (t, n) in [(3u16, 5u16), (5, 9)] {
+        let keys: Vec<SecretKey> = (0..n).map(|_| SecretKey::generate(&mut rng)).collect();
+        let params = DkgParams {
+            ego_id: cyrcles_core::EgoId::from_bytes([9; 32]),
+            circle_id: CircleId([1; 16]),
+            generation: 2,
+            session: SessionId([4; 16]),
+            threshold: t,
+            participants: keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| {
+                    (
+                        MemberId::new(u16::try_from(i + 1).unwrap()).unwrap(),
+                        k.public(),
+                    )
+                })
+                .collect(),
+        };
+        assert_eq!(run_dkg(&params, &keys, &mut rng).len(), usize::from(n));
+        c.bench_function(&format!("dkg_{t}_of_{n}"), |b| {
+            b.iter(|| run_dkg(black_box(&params), &keys, &mut rng))
+        });
+    }
+}
+
+criterion_group!(benches, records, frost, dkg);
 criterion_main!(benches);

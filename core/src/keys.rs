@@ -49,6 +49,12 @@ pub enum Context {
     /// `RecoveryRequest`, signed by a new ego key to ask the circle to
     /// certify it after a lost device.
     RecoveryRequest,
+    /// `dkg-round1` body, signed by a DKG participant's ego key.
+    DkgRound1,
+    /// `dkg-round2` body, signed by a DKG participant's ego key.
+    DkgRound2,
+    /// `dkg-confirm` body, signed by a DKG participant's ego key.
+    DkgConfirm,
 }
 
 impl Context {
@@ -64,6 +70,9 @@ impl Context {
             Context::Local => "cyrcles/v1/local",
             Context::CircleRequest => "cyrcles/v1/circle-request",
             Context::RecoveryRequest => "cyrcles/v1/recovery-request",
+            Context::DkgRound1 => "cyrcles/v1/dkg-round1",
+            Context::DkgRound2 => "cyrcles/v1/dkg-round2",
+            Context::DkgConfirm => "cyrcles/v1/dkg-confirm",
         }
     }
 
@@ -305,6 +314,9 @@ mod tests {
             Context::Local,
             Context::CircleRequest,
             Context::RecoveryRequest,
+            Context::DkgRound1,
+            Context::DkgRound2,
+            Context::DkgConfirm,
         ];
         for a in all {
             for b in all {

@@ -77,6 +77,34 @@ impl CirclePublic {
         })
     }
 
+    /// The public side of a DKG's result: the group commitment (the sum of
+    /// the participants' commitments) with the public key package frost's
+    /// part 3 computed from the same commitments, so that the verifying
+    /// shares are not computed twice.
+    pub(crate) fn from_dkg(
+        members: &[MemberId],
+        commitment: &VerifiableSecretSharingCommitment,
+        package: PublicKeyPackage,
+    ) -> Result<Self, CircleError> {
+        let threshold = commitment.coefficients_len();
+        check_parameters(threshold, members.len())?;
+        let ids: BTreeSet<Identifier> = members.iter().map(|m| m.frost()).collect();
+        let first = commitment_points(commitment).first().copied();
+        if ids.len() != members.len()
+            || package.verifying_shares().keys().ne(ids.iter())
+            || first != Some(element_bytes(&package.verifying_key().serialize()))
+        {
+            return Err(CircleError::Inconsistent);
+        }
+        Ok(Self {
+            package,
+            members: members.to_vec(),
+            threshold,
+            commitment_digest: commitment_digest(commitment),
+            commitment: commitment.clone(),
+        })
+    }
+
     /// The canonical encoding, for the owner's agent to keep:
     /// `{0: 1, 1: members, 2: commitment}` (section 9 of the protocol).
     pub fn to_cbor(&self) -> Vec<u8> {
@@ -199,6 +227,13 @@ impl MemberShare {
     /// Checks a dealt share: the member list, the threshold, and the share
     /// against the dealer's VSS commitment.
     pub fn accept(dealt: DealtShare) -> Result<Self, CircleError> {
+        Self::check_dealt(&dealt)?;
+        let public = CirclePublic::from_commitment(&dealt.members, dealt.commitment())?;
+        Self::accept_with(dealt, public)
+    }
+
+    /// The checks of a share's own fields.
+    fn check_dealt(dealt: &DealtShare) -> Result<(), CircleError> {
         if !dealt.members.is_sorted_by(|a, b| a < b) {
             return Err(CircleError::Parameters("members not ascending"));
         }
@@ -208,10 +243,40 @@ impl MemberShare {
         if dealt.secret.identifier() != &dealt.member.frost() {
             return Err(CircleError::InvalidShare);
         }
-        let public = CirclePublic::from_commitment(&dealt.members, dealt.commitment())?;
+        Ok(())
+    }
+
+    /// [`MemberShare::accept`] with the public side already built: checks
+    /// that it matches the share and the share against the commitment.
+    fn accept_with(dealt: DealtShare, public: CirclePublic) -> Result<Self, CircleError> {
+        if public.commitment != *dealt.commitment() || public.members != dealt.members {
+            return Err(CircleError::Inconsistent);
+        }
+        // The VSS check of the share against the commitment.
         let key =
             KeyPackage::try_from(dealt.secret.clone()).map_err(|_| CircleError::InvalidShare)?;
         Ok(Self { dealt, key, public })
+    }
+
+    /// A share from a DKG, with the public side built from frost's result.
+    pub(crate) fn from_dkg(
+        circle_id: CircleId,
+        ego_id: EgoId,
+        generation: u64,
+        member: MemberId,
+        secret: SecretShare,
+        public: CirclePublic,
+    ) -> Result<Self, CircleError> {
+        let dealt = DealtShare {
+            circle_id,
+            ego_id,
+            generation,
+            members: public.members.clone(),
+            member,
+            secret,
+        };
+        Self::check_dealt(&dealt)?;
+        Self::accept_with(dealt, public)
     }
 
     /// Restores a share from its stored encoding.

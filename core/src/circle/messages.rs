@@ -11,6 +11,7 @@
 //! | asking the circle | [`request`](super::request) | [`CeremonyRequest`](super::CeremonyRequest), [`CircleRefused`](super::CircleRefused) |
 //! | recovery | [`recovery`](super::recovery) | [`RecoveryRequest`](super::RecoveryRequest), [`RecoveryPending`](super::RecoveryPending), [`RecoveryNotice`](super::RecoveryNotice), [`RecoveryNoticed`](super::RecoveryNoticed) |
 //! | repair | [`repair`](super::repair) | [`RepairRequest`], [`RepairDelta`], [`RepairSigma`] |
+//! | distributed key generation | [`dkg`](super::dkg) | [`DkgRound1`], [`DkgRound2`], [`DkgConfirm`] |
 //! | repair through a relay | [`seal`](super::seal) | [`RepairKeys`], [`RepairSealed`] |
 //!
 //! Group elements (nonce commitments, verifying shares, coefficient
@@ -33,6 +34,10 @@ use crate::cbor::{DecodeError, Decoder, Encoder};
 use crate::keys::{element_bytes, hex};
 
 pub use super::dealer::{DealtShare, ShareAck};
+pub use super::dkg::{
+    DkgConfirm, DkgRound1, DkgRound2, MAX_DKG_CONFIRM_SIZE, MAX_DKG_ROUND1_SIZE,
+    MAX_DKG_ROUND2_SIZE,
+};
 pub use super::repair::{RepairDelta, RepairRequest, RepairSigma};
 pub use super::seal::{MAX_SEALED_ITEM, RepairKeys, RepairSealed};
 pub use super::signing::{Round1, Round2, SigningRequest};
@@ -72,6 +77,12 @@ pub mod kind {
     pub const RECOVERY_NOTICE: u16 = 15;
     /// [`crate::circle::RecoveryNoticed`].
     pub const RECOVERY_NOTICED: u16 = 16;
+    /// [`super::DkgRound1`].
+    pub const DKG_ROUND1: u16 = 17;
+    /// [`super::DkgRound2`].
+    pub const DKG_ROUND2: u16 = 18;
+    /// [`super::DkgConfirm`].
+    pub const DKG_CONFIRM: u16 = 19;
 }
 
 /// Circle message format version.

@@ -4,6 +4,9 @@
 //!
 //! * [`dealer`]: the owner's agent splits a new circle key t-of-n and each
 //!   member checks its share against the dealer's VSS commitment.
+//! * [`dkg`]: the new members generate a circle key among themselves
+//!   (distributed key generation relayed by the owner's agent), ending
+//!   with the same [`MemberShare`] and [`CirclePublic`] as a dealing.
 //! * [`signing`]: a coordinator (the owner's agent) and participants (the
 //!   members' agents) run the two FROST rounds; aggregation detects and
 //!   names cheaters. The result is a plain Ed25519 signature by the circle
@@ -21,6 +24,7 @@
 //!   next to their step.
 
 pub mod dealer;
+pub mod dkg;
 pub mod messages;
 pub mod recovery;
 pub mod repair;
@@ -31,6 +35,7 @@ pub mod signing;
 use thiserror::Error;
 
 pub use dealer::{CirclePublic, Dealing, DealtShare, MemberShare, ShareAck, deal};
+pub use dkg::{DkgConfirm, DkgError, DkgParams, DkgParticipant, DkgRound1, DkgRound2, dkg_aad};
 pub use messages::{CircleId, MemberId, SessionId};
 pub use recovery::{
     MAX_NOTICE_REQUEST_LEN, RecoveryBody, RecoveryNotice, RecoveryNoticed, RecoveryPending,

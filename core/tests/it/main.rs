@@ -16,6 +16,7 @@ mod cases_limits;
 mod cbor;
 mod ceremony;
 mod common;
+mod dkg;
 mod ed25519;
 mod extremes;
 mod frost;
