@@ -311,6 +311,7 @@ impl Agent {
         let first = self.cli(&json_args(args)).await;
         assert_ne!(first.code, 0, "the change needed no approval: {first:?}");
         let fingerprint = fingerprint_in(&first.stderr)
+            .or_else(|| fingerprint_in(&first.stdout))
             .unwrap_or_else(|| panic!("no fingerprint was shown: {first:?}"));
         for friend in approvers {
             let id = wait_for(20, "the friend's circle request", || async {
