@@ -49,6 +49,9 @@ pub enum Context {
     /// `RecoveryRequest`, signed by a new ego key to ask the circle to
     /// certify it after a lost device.
     RecoveryRequest,
+    /// `Objection`, signed by the current ego key: the device holding it
+    /// did not ask for a recovery.
+    Objection,
     /// `dkg-round1` body, signed by a DKG participant's ego key.
     DkgRound1,
     /// `dkg-round2` body, signed by a DKG participant's ego key.
@@ -70,6 +73,7 @@ impl Context {
             Context::Local => "cyrcles/v1/local",
             Context::CircleRequest => "cyrcles/v1/circle-request",
             Context::RecoveryRequest => "cyrcles/v1/recovery-request",
+            Context::Objection => "cyrcles/v1/objection",
             Context::DkgRound1 => "cyrcles/v1/dkg-round1",
             Context::DkgRound2 => "cyrcles/v1/dkg-round2",
             Context::DkgConfirm => "cyrcles/v1/dkg-confirm",
@@ -314,6 +318,7 @@ mod tests {
             Context::Local,
             Context::CircleRequest,
             Context::RecoveryRequest,
+            Context::Objection,
             Context::DkgRound1,
             Context::DkgRound2,
             Context::DkgConfirm,

@@ -166,6 +166,13 @@ pub enum RecoveryCommand {
         /// The request's id
         id: u64,
     },
+    /// Tell your friends you did not ask for a recovery of your ego that
+    /// this device was warned of: their approvals pause until they decide
+    /// again
+    Object {
+        /// Your ego
+        ego: String,
+    },
 }
 
 /// `cyrcles circle`.

@@ -221,6 +221,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Recovery(RecoveryCommand::List) => Request::RecoveryList,
         Command::Recovery(RecoveryCommand::Approve { id }) => Request::RecoveryApprove { id },
         Command::Recovery(RecoveryCommand::Deny { id }) => Request::RecoveryDeny { id },
+        Command::Recovery(RecoveryCommand::Object { ego }) => Request::RecoveryObject { ego },
         Command::Status => Request::Status,
         Command::Unlock { passphrase_file } => {
             let p = read_passphrase(&passphrase_file)?;

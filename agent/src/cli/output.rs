@@ -574,6 +574,7 @@ pub(crate) fn kit(r: Reply, out: Option<&Path>, json: bool) -> Result<(), Failur
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::control::proto::FriendInfo;
 
     #[test]
     fn what_a_request_names_cannot_reorder_or_split_the_prompt() {

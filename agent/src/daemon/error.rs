@@ -381,6 +381,12 @@ pub(crate) enum NotFound {
     /// No recovery request has this id.
     #[error("no recovery request {0}; `cyrcles recovery list` shows them")]
     Recovery(u64),
+    /// This device was told of no recovery of the ego.
+    #[error(
+        "no recovery of {0} was reported to this device; `cyrcles watch` and the desktop \
+         notification say when one is"
+    )]
+    RecoveryAlert(String),
     /// No friend's circle request has this id.
     #[error("no circle request {0}; `cyrcles circle requests` shows them")]
     CircleRequest(u64),

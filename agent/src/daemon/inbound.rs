@@ -89,6 +89,9 @@ fn on_circle(
             kind::RECOVERY_NOTICE => {
                 recovery_warning::on_notice(&shared, my_ego, peer, &message).await
             }
+            kind::OBJECTION => {
+                super::recovery::objection::on_objection(&shared, my_ego, peer, &message).await
+            }
             _ => refusal(refused::INVALID),
         };
         responder.respond(answer);

@@ -20,7 +20,14 @@
 //!   per ego; the oldest go first.
 //!
 //! Pending requests expire after [`PENDING_TTL_SECS`].
+//!
+//! An objection from the device holding the ego's current key
+//! (`objection.rs`) marks the requests of that recovery: a pending one is
+//! shown with it, an approved one is paused ([`Decision::Objected`]) until
+//! the person confirms or withdraws. One objection per request; the
+//! person's decision after it is final.
 
+use cyrcles_core::circle::Noted;
 use cyrcles_core::{EgoId, PublicKey};
 use cyrcles_p2p::PeerId;
 
@@ -64,6 +71,9 @@ pub(crate) enum Decision {
     Pending,
     Approved,
     Denied,
+    /// Approved, then objected to by the device holding the current key:
+    /// nothing is signed until the person confirms or withdraws.
+    Objected,
 }
 
 impl Decision {
@@ -72,6 +82,7 @@ impl Decision {
             Decision::Pending => "pending",
             Decision::Approved => "approved",
             Decision::Denied => "denied",
+            Decision::Objected => "objected",
         }
     }
 }
@@ -90,6 +101,8 @@ pub(crate) struct Incoming {
     /// When the person decided (`None` while pending).
     pub(crate) decided_at: Option<u64>,
     pub(crate) decision: Decision,
+    /// The device holding the ego's current key objected to it.
+    pub(crate) objected: bool,
 }
 
 /// A new request, before it has an id.
@@ -125,7 +138,7 @@ impl IncomingQueue {
         self.items.retain(|i| {
             let (from, ttl) = match (i.decision, i.decided_at) {
                 (Decision::Pending, _) | (_, None) => (i.received_at, PENDING_TTL_SECS),
-                (Decision::Approved, Some(at)) => (at, DECIDED_TTL_SECS),
+                (Decision::Approved | Decision::Objected, Some(at)) => (at, DECIDED_TTL_SECS),
                 (Decision::Denied, Some(at)) => (at, DENIED_TTL_SECS),
             };
             now < from.saturating_add(ttl)
@@ -193,6 +206,7 @@ impl IncomingQueue {
             received_at: now,
             decided_at: None,
             decision: Decision::Pending,
+            objected: false,
         });
         (id, gone)
     }
@@ -250,7 +264,10 @@ impl IncomingQueue {
             && i.decision == Decision::Approved
             && i.decided_at
                 .is_some_and(|at| now < at.saturating_add(withdraw_within));
-        if i.decision != Decision::Pending && !withdrawal {
+        // After an objection the person decides again, either way; the
+        // delay then counts from this decision.
+        let objected = i.decision == Decision::Objected;
+        if i.decision != Decision::Pending && !withdrawal && !objected {
             return Err(DecideError::Decided(i.decision));
         }
         i.decision = if approve {
@@ -284,11 +301,65 @@ impl IncomingQueue {
         Ok(decided)
     }
 
+    /// Whether a request of this recovery (any node) is kept.
+    pub(crate) fn knows(&mut self, owner: &EgoId, new_key: &PublicKey, now: u64) -> bool {
+        self.prune(now);
+        self.items
+            .iter()
+            .any(|i| i.owner == *owner && i.new_key == *new_key)
+    }
+
+    /// An objection to the recovery of `new_key`: every request of it that
+    /// was not objected to yet is marked; an approved one is paused.
+    /// Returns what was done (the strongest outcome over the requests) and
+    /// the ids marked.
+    pub(crate) fn object(
+        &mut self,
+        owner: &EgoId,
+        new_key: &PublicKey,
+        now: u64,
+    ) -> (Noted, Vec<u64>) {
+        self.prune(now);
+        let mut noted = Noted::Unknown;
+        let mut ids = Vec::new();
+        for i in self
+            .items
+            .iter_mut()
+            .filter(|i| i.owner == *owner && i.new_key == *new_key)
+        {
+            let this = match (i.objected, i.decision) {
+                (true, _) | (_, Decision::Denied | Decision::Objected) => Noted::Dropped,
+                (false, Decision::Pending) => Noted::Shown,
+                (false, Decision::Approved) => {
+                    i.decision = Decision::Objected;
+                    Noted::Paused
+                }
+            };
+            if this != Noted::Dropped {
+                i.objected = true;
+                ids.push(i.id);
+            }
+            noted = stronger(noted, this);
+        }
+        (noted, ids)
+    }
+
     /// Every request kept, oldest first.
     pub(crate) fn list(&mut self, now: u64) -> &[Incoming] {
         self.prune(now);
         &self.items
     }
+}
+
+/// The outcome that says more: paused, then shown, then dropped.
+fn stronger(a: Noted, b: Noted) -> Noted {
+    let rank = |n: Noted| match n {
+        Noted::Unknown => 0,
+        Noted::Dropped => 1,
+        Noted::Shown => 2,
+        Noted::Paused => 3,
+    };
+    if rank(b) > rank(a) { b } else { a }
 }
 
 #[cfg(test)]
@@ -432,5 +503,50 @@ mod tests {
             q.decide(id, false, u64::from(k), 0).unwrap();
         }
         assert_eq!(q.list(20).len(), MAX_DECIDED_PER_OWNER);
+    }
+
+    /// The current key's device objects (a thief, or the owner whose
+    /// device was not lost): a pending request is marked, an approved one
+    /// pauses until the person decides again, and that decision is final;
+    /// a second objection changes nothing.
+    #[test]
+    fn an_objection_pauses_an_approval_once_and_the_person_decides() {
+        let mut q = IncomingQueue::default();
+        let owner = EgoId::from_bytes([1; 32]);
+        let key = SecretKey::from_seed(&[7; 32]).public();
+        let peer = PeerId::random();
+        assert_eq!(q.object(&owner, &key, 0).0, Noted::Unknown);
+        let (id, _) = q.push(request(1, 7, &peer), 0);
+        q.decide(id, true, 10, 3600).unwrap();
+        assert_eq!(q.object(&owner, &key, 20), (Noted::Paused, vec![id]));
+        assert_eq!(
+            q.decision(&owner, &key, &peer, 21),
+            Some(Decision::Objected)
+        );
+        assert_eq!(q.approved_at(&owner, &key, &peer, 21), None);
+        // Objecting again is dropped: the thief cannot pause it twice.
+        assert_eq!(q.object(&owner, &key, 22).0, Noted::Dropped);
+        // The person confirms after calling the friend: final, and the
+        // delay counts from now.
+        q.decide(id, true, 30, 3600).unwrap();
+        assert_eq!(q.approved_at(&owner, &key, &peer, 31), Some(30));
+        assert_eq!(q.object(&owner, &key, 32).0, Noted::Dropped);
+        assert_eq!(
+            q.decision(&owner, &key, &peer, 33),
+            Some(Decision::Approved)
+        );
+        // A pending request is shown with the objection; a withdrawal of a
+        // paused approval is possible after the delay too.
+        let other = SecretKey::from_seed(&[8; 32]).public();
+        let (id2, _) = q.push(request(1, 8, &PeerId::random()), 40);
+        assert_eq!(q.object(&owner, &other, 41), (Noted::Shown, vec![id2]));
+        q.decide(id2, true, 42, 10).unwrap();
+        assert_eq!(q.object(&owner, &other, 43).0, Noted::Dropped);
+        let (id3, _) = q.push(request(1, 9, &PeerId::random()), 50);
+        q.decide(id3, true, 51, 10).unwrap();
+        let nine = SecretKey::from_seed(&[9; 32]).public();
+        assert_eq!(q.object(&owner, &nine, 100).0, Noted::Paused);
+        q.decide(id3, false, 200, 10).unwrap();
+        assert_eq!(q.object(&owner, &nine, 201).0, Noted::Dropped);
     }
 }

@@ -284,6 +284,9 @@ async fn dispatch(shared: &Arc<Shared>, request: Request) -> Result<Reply> {
         }
         Request::RecoveryApprove { id } => Ok(done(recovery::decide(shared, id, true)?)),
         Request::RecoveryDeny { id } => Ok(done(recovery::decide(shared, id, false)?)),
+        Request::RecoveryObject { ego } => {
+            Ok(done(recovery::objection::object(shared, &ego).await?))
+        }
         Request::Watch | Request::Sign { .. } | Request::FriendInvite { .. } => {
             Err(Internal::Streaming.into())
         }

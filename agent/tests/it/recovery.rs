@@ -364,6 +364,91 @@ async fn an_approved_recovery_waits_and_can_be_withdrawn() {
     assert_eq!(bob.cli(&["recovery", "approve", &ids[0]]).await.code, 8);
 }
 
+/// Someone who is not Alice starts a recovery of her ego; the friends,
+/// fooled, approve. Alice's device, which she still has, is told and
+/// objects with the current key (docs/circle-authority.md, P4): each
+/// approval pauses, the new device is told nothing will be signed, and
+/// each friend decides again. Carol calls Alice and denies; Bob confirms
+/// (wrongly): his decision is final and a second objection is dropped.
+/// One friend is not the threshold: nothing is signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_objection_pauses_approvals_until_each_friend_decides_again() {
+    const DELAYED: &str = "maintenance_interval_secs = 1\n\
+                           [circles]\nsign_interval_secs = 0\nrecovery_poll_secs = 1\n\
+                           recovery_delay_secs = 3600\n";
+    let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
+    let TwoFriends {
+        alice,
+        bob,
+        carol,
+        ego: a,
+        shared,
+        ..
+    } = two_friends(&bridge, DELAYED).await;
+    // No recovery was reported yet: nothing to object to.
+    let out = alice.cli(&["recovery", "object", "main"]).await;
+    assert_eq!(out.code, 4, "{out:?}");
+    let kit_dir = TempDir::new("cyt");
+    let kit = kit_dir.path().join("kit.json");
+    let kit_arg = kit.to_str().unwrap();
+    alice
+        .json(&["ego", "recovery-kit", "main", "--out", kit_arg])
+        .await;
+    let impostor = start(&bridge).await;
+    impostor
+        .json(&["recover", "--kit", kit_arg, "--name", "main"])
+        .await;
+    let mut ids = Vec::new();
+    for f in [&bob, &carol] {
+        let (id, _) = pending_request(f, a).await;
+        assert_eq!(f.cli(&["recovery", "approve", &id]).await.code, 0);
+        ids.push(id);
+    }
+    let signs_in = |v: &Value, n: usize| {
+        v["outgoing"][0]["friends"][n]["answer"]
+            .as_str()
+            .is_some_and(|a| a.contains("signs in"))
+    };
+    recoveries_where(&impostor, "both approvals to wait their delay", |v| {
+        signs_in(v, 0) && signs_in(v, 1)
+    })
+    .await;
+    wait_until(30, "alice's device to hear of the recovery", || async {
+        alice
+            .log_text()
+            .contains("a recovery of this agent's ego was requested")
+    })
+    .await;
+    let out = alice.cli(&["recovery", "object", "main"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("approval is paused"), "{out:?}");
+    for f in [&bob, &carol] {
+        let v = recoveries_where(f, "the paused approval", |v| {
+            v["incoming"][0]["state"] == "objected"
+        })
+        .await;
+        assert_eq!(v["incoming"][0]["objected"], true, "{v}");
+    }
+    recoveries_where(&impostor, "the approvals to stop counting down", |v| {
+        !signs_in(v, 0) && !signs_in(v, 1)
+    })
+    .await;
+    assert_eq!(carol.cli(&["recovery", "deny", &ids[1]]).await.code, 0);
+    assert_eq!(bob.cli(&["recovery", "approve", &ids[0]]).await.code, 0);
+    // Bob's confirmation is final: objecting again is dropped.
+    let out = alice.cli(&["recovery", "object", "main"]).await;
+    assert!(out.stdout.contains("decided already"), "{out:?}");
+    recoveries_where(&impostor, "bob's confirmation and carol's denial", |v| {
+        signs_in(v, 0)
+            && v["outgoing"][0]["friends"][1]["answer"]
+                .as_str()
+                .is_some_and(|a| a.contains("denied"))
+    })
+    .await;
+    let still = bridge.resolve(a).await;
+    assert_eq!(still.ego_key(), shared.ego_key());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recover_mistakes_get_clear_errors() {
     let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;

@@ -4,8 +4,9 @@
 //! end the ego. Neither is signed on the ego key's word: each waits for
 //! the friends' humans, who see digits Alice never read them and say no.
 //! Alice, on a new device, then recovers with the same friends; the
-//! thief's requests are refused from then on and its login fails, hers
-//! verifies.
+//! thief objects with the key it holds, the friends' humans (who spoke to
+//! Alice) approve anyway, and that is final. The thief's requests are
+//! refused from then on and its login fails, hers verifies.
 
 use serde_json::Value;
 
@@ -14,7 +15,7 @@ use crate::friends::befriend;
 use crate::recovery::{
     CONFIG, TwoFriends, login, pending_request, recoveries_where, start, two_friends,
 };
-use cyrcles_testkit::{Agent, Output, TempDir, fingerprint_in, wait_for};
+use cyrcles_testkit::{Agent, Output, TempDir, fingerprint_in, wait_for, wait_until};
 
 /// The friend's circle request with these digits, once it is listed.
 async fn change_request(friend: &Agent, fingerprint: &str) -> Value {
@@ -137,11 +138,29 @@ async fn a_stolen_device_changes_nothing_the_friends_humans_did_not_approve() {
         .as_str()
         .unwrap()
         .to_owned();
+    // The friends tell the stolen device (its node is the one the record
+    // names); the thief objects with the key it holds. Each friend's
+    // request is shown with the objection; their humans, who spoke to
+    // Alice, approve anyway, and that is final.
+    wait_until(30, "the stolen device to hear of the recovery", || async {
+        thief
+            .log_text()
+            .contains("a recovery of this agent's ego was requested")
+    })
+    .await;
+    let out = thief.cli(&["recovery", "object", "main"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("shown to them"), "{out:?}");
     for f in [&bob, &carol] {
         let (id, fp) = pending_request(f, a).await;
         assert_eq!(fp, fingerprint);
+        let v = f.json(&["recovery", "list"]).await;
+        assert_eq!(v["incoming"][0]["objected"], true, "{v}");
         assert_eq!(f.cli(&["recovery", "approve", &id]).await.code, 0);
     }
+    // A second objection changes nothing.
+    let out = thief.cli(&["recovery", "object", "main"]).await;
+    assert!(out.stdout.contains("decided already"), "{out:?}");
     recoveries_where(&fresh, "the recovery to finish", |v| {
         v["outgoing"][0]["state"] == "done"
     })

@@ -83,6 +83,10 @@ pub mod kind {
     pub const DKG_ROUND2: u16 = 18;
     /// [`super::DkgConfirm`].
     pub const DKG_CONFIRM: u16 = 19;
+    /// [`crate::circle::Objection`].
+    pub const OBJECTION: u16 = 22;
+    /// [`crate::circle::ObjectionNoted`].
+    pub const OBJECTION_NOTED: u16 = 23;
 }
 
 /// Circle message format version.

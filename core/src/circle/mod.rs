@@ -15,6 +15,8 @@
 //!   member's check before it signs without its human.
 //! * [`recovery`]: a new device's request to certify a new ego key, which
 //!   the friends' humans approve.
+//! * [`objection`]: the current key's word that the device did not ask
+//!   for a recovery, which pauses a member's approval until its human decides.
 //! * [`repair`]: a threshold of members rebuild a member's lost share
 //!   without anyone learning a secret.
 //! * [`seal`]: sealing a repair message to one member through the owner's
@@ -26,6 +28,7 @@
 pub mod dealer;
 pub mod dkg;
 pub mod messages;
+pub mod objection;
 pub mod recovery;
 pub mod repair;
 pub mod request;
@@ -37,6 +40,7 @@ use thiserror::Error;
 pub use dealer::{CirclePublic, Dealing, DealtShare, MemberShare, ShareAck, deal};
 pub use dkg::{DkgConfirm, DkgError, DkgParams, DkgParticipant, DkgRound1, DkgRound2, dkg_aad};
 pub use messages::{CircleId, MemberId, SessionId};
+pub use objection::{Noted, Objection, ObjectionBody, ObjectionNoted};
 pub use recovery::{
     MAX_NOTICE_REQUEST_LEN, RecoveryBody, RecoveryNotice, RecoveryNoticed, RecoveryPending,
     RecoveryRequest, authorize_recovery, recovery_fingerprint,

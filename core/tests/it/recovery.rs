@@ -366,3 +366,79 @@ proptest! {
         let _ = RecoveryNoticed::from_cbor(&bytes, MAX_CIRCLE_MESSAGE_SIZE);
     }
 }
+
+/// The device holding the current key objects to a recovery: a member
+/// accepts it only signed by the key the record certifies, for this ego,
+/// fresh, while the ego lives; it decodes strictly.
+#[test]
+fn an_objection_is_accepted_only_from_the_current_key_and_decodes_strictly() {
+    use cyrcles_core::circle::{Noted, Objection, ObjectionBody, ObjectionNoted};
+    let mut c = circle(930);
+    let new_key = SecretKey::generate(&mut c.owner.rng);
+    let record = c.owner.verify_at(NOW);
+    let body = |issued_at: UnixTime| ObjectionBody {
+        ego_id: record.ego_id(),
+        new_key: new_key.public(),
+        issued_at,
+    };
+    let good = body(NOW).sign(&c.owner.ego);
+    assert_eq!(good.verify(&record, NOW), Ok(()));
+    let wire = good.to_cbor();
+    assert_eq!(
+        Objection::from_cbor(&wire, MAX_CIRCLE_MESSAGE_SIZE).unwrap(),
+        good
+    );
+    // The recovering device's own key, or anyone else's, is not the
+    // current key: a new device cannot object to its rivals.
+    assert_eq!(
+        body(NOW).sign(&new_key).verify(&record, NOW),
+        Err(Refusal::BadSignature)
+    );
+    // Another ego's objection, an old one, one from the future.
+    let mut other = body(NOW);
+    other.ego_id = crate::common::Owner::new(931).record.ego_id();
+    assert_eq!(
+        other.sign(&c.owner.ego).verify(&record, NOW),
+        Err(Refusal::WrongEgo)
+    );
+    for at in [NOW.minus(3600), NOW.plus(3600)] {
+        assert_eq!(
+            body(at).sign(&c.owner.ego).verify(&record, NOW),
+            Err(Refusal::Stale)
+        );
+    }
+    // A signature over another new key does not carry over.
+    let mut moved = good.clone();
+    moved.body.new_key = SecretKey::generate(&mut c.owner.rng).public();
+    assert_eq!(moved.verify(&record, NOW), Err(Refusal::BadSignature));
+    // A revoked ego objects to nothing.
+    let revocation = c.owner.record.revocation(NOW, DEFAULT_CERT_VALIDITY_SECS);
+    let signed = c.owner.sign_current(revocation);
+    c.owner.record.set_cert(signed).unwrap();
+    let revoked = c.owner.verify_at(NOW);
+    assert_eq!(good.verify(&revoked, NOW), Err(Refusal::CertNotValid));
+    // Strict decoding.
+    let mut bytes = wire.clone();
+    bytes.push(0);
+    assert!(Objection::from_cbor(&bytes, MAX_CIRCLE_MESSAGE_SIZE).is_err());
+    for cut in 0..wire.len() {
+        assert!(Objection::from_cbor(&wire[..cut], MAX_CIRCLE_MESSAGE_SIZE).is_err());
+    }
+    for noted in [Noted::Unknown, Noted::Shown, Noted::Paused, Noted::Dropped] {
+        let n = ObjectionNoted { noted };
+        assert_eq!(
+            ObjectionNoted::from_cbor(&n.to_cbor(), MAX_CIRCLE_MESSAGE_SIZE).unwrap(),
+            n
+        );
+    }
+    // {0: 1, 1: 4}: no such answer.
+    assert!(ObjectionNoted::from_cbor(&[0xa2, 0, 1, 1, 4], MAX_CIRCLE_MESSAGE_SIZE).is_err());
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic_the_objection_decoders(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let _ = cyrcles_core::circle::Objection::from_cbor(&bytes, MAX_CIRCLE_MESSAGE_SIZE);
+        let _ = cyrcles_core::circle::ObjectionNoted::from_cbor(&bytes, MAX_CIRCLE_MESSAGE_SIZE);
+    }
+}

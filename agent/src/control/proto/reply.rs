@@ -468,8 +468,12 @@ pub struct IncomingRecovery {
     pub fingerprint: String,
     /// The new device's node.
     pub peer_id: String,
-    /// `pending`, `approved` or `denied`.
+    /// `pending`, `approved`, `denied`, or `objected` (approved, then the
+    /// device holding the current key objected: decide again).
     pub state: String,
+    /// The device holding the friend's current key objected to it.
+    #[serde(default)]
+    pub objected: bool,
     /// When it arrived.
     pub received_at: u64,
 }

@@ -249,6 +249,12 @@ pub enum Request {
         /// The request.
         id: u64,
     },
+    /// Objects, to the ego's friends, to the recoveries of it this device
+    /// was told of.
+    RecoveryObject {
+        /// The ego.
+        ego: String,
+    },
 }
 
 impl Request {
@@ -292,6 +298,7 @@ impl Request {
             Request::RecoveryList => "recovery-list",
             Request::RecoveryApprove { .. } => "recovery-approve",
             Request::RecoveryDeny { .. } => "recovery-deny",
+            Request::RecoveryObject { .. } => "recovery-object",
         }
     }
 }

@@ -109,7 +109,7 @@ pub(crate) fn gate(
     match c.incoming.decision(&owner, &change.subject(), &peer, now) {
         Some(Decision::Approved) => return None,
         Some(Decision::Denied) => return Some(refusal(refused::DENIED)),
-        Some(Decision::Pending) => return Some(refusal(refused::ASK_HUMAN)),
+        Some(Decision::Pending | Decision::Objected) => return Some(refusal(refused::ASK_HUMAN)),
         None => {}
     }
     let what = match change {

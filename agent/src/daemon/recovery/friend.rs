@@ -85,7 +85,8 @@ pub(crate) async fn on_request(
     }
     match decision {
         Decision::Denied => refusal(refused::DENIED),
-        Decision::Pending => pending(shared, &key, &owner, current, 0).await,
+        // An objection paused the approval: the person decides again.
+        Decision::Pending | Decision::Objected => pending(shared, &key, &owner, current, 0).await,
         Decision::Approved => {
             // The recovery delay: the human may still withdraw the approval
             // (docs/circle-authority.md, P4), so nothing is signed yet.

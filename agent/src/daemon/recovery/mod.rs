@@ -34,6 +34,7 @@
 
 pub(crate) mod friend;
 pub(crate) mod new_device;
+pub(crate) mod objection;
 pub(crate) mod warning;
 
 use std::collections::BTreeMap;
@@ -52,8 +53,9 @@ pub(crate) use new_device::start;
 pub(crate) struct Recoveries {
     incoming: IncomingQueue,
     outgoing: BTreeMap<EgoId, OutgoingRecovery>,
-    /// New keys whose recovery the person was told of (`warning.rs`).
-    alerted: Vec<PublicKey>,
+    /// Recoveries of this agent's egos (ego, new key) the person was told
+    /// of (`warning.rs`); `recovery object` objects to them.
+    alerted: Vec<(EgoId, PublicKey)>,
     /// Recovery notices on their way (`warning.rs`).
     notices_out: usize,
 }
@@ -73,6 +75,7 @@ pub(crate) fn list(shared: &Shared) -> (Vec<IncomingRecovery>, Vec<OutgoingRecov
             fingerprint: i.fingerprint.clone(),
             peer_id: i.peer.to_string(),
             state: i.decision.as_str().into(),
+            objected: i.objected,
             received_at: i.received_at,
         })
         .collect();

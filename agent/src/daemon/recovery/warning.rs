@@ -47,15 +47,20 @@ pub(crate) fn own_ego_alert(shared: &Shared, request: &RecoveryRequest, told_by:
     }
     {
         let mut r = lock(&shared.recoveries);
-        if r.alerted.contains(&request.new_key()) {
+        let seen = (request.body.ego_id, request.new_key());
+        if r.alerted.contains(&seen) {
             return;
         }
         if r.alerted.len() >= MAX_ALERTS {
             r.alerted.remove(0);
         }
-        r.alerted.push(request.new_key());
+        r.alerted.push(seen);
     }
     let owner = request.body.ego_id;
+    let name = shared
+        .egos
+        .get(&owner, |s| s.row.name.clone())
+        .unwrap_or_else(|| owner.to_string());
     let node = PeerId::from_bytes(&request.body.peer_id)
         .map_or_else(|_| "unknown".to_string(), |p| p.to_string());
     let via = told_by.map_or_else(String::new, |f| {
@@ -66,8 +71,10 @@ pub(crate) fn own_ego_alert(shared: &Shared, request: &RecoveryRequest, told_by:
     });
     let text = format!(
         "someone is recovering your ego {owner} on another device (node {node}, fingerprint \
-         {}{via}). If it is not you, ask your friends to deny it with `cyrcles recovery deny`",
-        request.fingerprint()
+         {}{via}). If it is not you, run `cyrcles recovery object {}` and call your friends: \
+         they deny it with `cyrcles recovery deny`",
+        request.fingerprint(),
+        crate::text::untrusted(&name)
     );
     warn!(%owner, %node, ?told_by, "a recovery of this agent's ego was requested from another device");
     notify::send(
