@@ -29,5 +29,6 @@ mod validation;
 mod vectors;
 mod vectors_approvals;
 mod vectors_challenges;
+mod vectors_circle;
 mod vectors_local;
 mod vectors_selection;

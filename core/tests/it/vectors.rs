@@ -131,6 +131,7 @@ fn files() -> Vec<(&'static str, Value)> {
         ("local.json", crate::vectors_local::local()),
         ("approvals.json", crate::vectors_approvals::approvals()),
         ("selection.json", crate::vectors_selection::selection()),
+        ("circle.json", crate::vectors_circle::circle()),
     ]
 }
 
