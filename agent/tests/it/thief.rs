@@ -187,3 +187,154 @@ async fn requests_of(friend: &Agent) -> usize {
         .as_array()
         .map_or(0, Vec::len)
 }
+
+/// A member approves `fingerprint`'s circle request as soon as it is
+/// listed (the thief's accomplice does not ask anyone).
+async fn approve_change(member: &Agent, fingerprint: &str) {
+    let r = change_request(member, fingerprint).await;
+    let out = member
+        .cli(&["circle", "approve", &r["id"].to_string()])
+        .await;
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
+/// Denies `fingerprint`'s circle request.
+async fn deny_change(member: &Agent, fingerprint: &str) {
+    let r = change_request(member, fingerprint).await;
+    let out = member.cli(&["circle", "deny", &r["id"].to_string()]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
+/// The thief also controls one member of a 2-of-3 circle (t − 1 of them),
+/// whose agent approves everything the thief asks. With the stolen device
+/// and that member it still cannot move the circle, end the ego or
+/// recover it onto a device of its own: each needs one more honest human.
+/// Alice, with the two honest friends, recovers and logs in; the thief's
+/// login fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thief_with_one_member_of_the_circle_still_needs_an_honest_human() {
+    let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
+    let TwoFriends {
+        mut alice,
+        bob,
+        carol,
+        ego: a,
+        ..
+    } = two_friends(&bridge, CONFIG).await;
+    let mallory = start(&bridge).await;
+    mallory.create::<String>("main").await;
+    befriend(&alice, "main", "mallory", &mallory, "main", "alice").await;
+    alice
+        .with_approvals(&["circle", "add", "main", "mallory"], &[&bob, &carol], 60)
+        .await;
+    let shared = bridge
+        .resolve_where(a, |r| r.record().chain.len() == 2)
+        .await;
+    let kit_dir = TempDir::new("cyt");
+    let kit = kit_dir.path().join("kit.json");
+    alice
+        .json(&[
+            "ego",
+            "recovery-kit",
+            "main",
+            "--out",
+            kit.to_str().unwrap(),
+        ])
+        .await;
+    alice.stop().await;
+    let stolen = kit_dir.path().join("stolen");
+    crate::circles::copy_home(&alice.home, &stolen);
+    std::fs::remove_dir_all(&alice.home).unwrap();
+    let mut thief = Agent::on_home(crate::common::BIN, stolen, kit_dir.path().join("thief.log"));
+    thief.spawn(Some(&bridge.addr), &[]).await;
+
+    // A sock puppet into the circle: Mallory approves, Bob and Carol deny.
+    let puppet = start(&bridge).await;
+    puppet.create::<String>("main").await;
+    befriend(&thief, "main", "puppet", &puppet, "main", "alice").await;
+    let digits = asks_approval(&thief.cli(&["circle", "add", "main", "puppet"]).await);
+    approve_change(&mallory, &digits).await;
+    deny_change(&bob, &digits).await;
+    deny_change(&carol, &digits).await;
+    let out = thief.cli(&["circle", "add", "main", "puppet"]).await;
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("denied by their human"), "{out:?}");
+    // The end of the ego: Mallory approves, Bob denies, Carol is not
+    // reached by a call and never approves.
+    let digits = asks_approval(&thief.cli(&["ego", "revoke", "main", "--yes"]).await);
+    approve_change(&mallory, &digits).await;
+    deny_change(&bob, &digits).await;
+    let out = thief.cli(&["ego", "revoke", "main", "--yes"]).await;
+    assert!(out.stderr.contains("must approve"), "{out:?}");
+    let now = bridge.resolve(a).await;
+    assert_eq!(now.circle_key(), shared.circle_key());
+    assert!(!now.is_revoked());
+
+    // A recovery onto the thief's own new device: Mallory approves; the
+    // honest friends, who hear other digits from Alice, deny.
+    let thiefs_kit = kit_dir.path().join("thiefs-kit.json");
+    thief
+        .json(&[
+            "ego",
+            "recovery-kit",
+            "main",
+            "--out",
+            thiefs_kit.to_str().unwrap(),
+        ])
+        .await;
+    let thiefs_device = start(&bridge).await;
+    thiefs_device
+        .json(&[
+            "recover",
+            "--kit",
+            thiefs_kit.to_str().unwrap(),
+            "--name",
+            "main",
+        ])
+        .await;
+    for f in [&mallory, &bob, &carol] {
+        let (id, _) = pending_request(f, a).await;
+        let verb = if std::ptr::eq(f, &mallory) {
+            "approve"
+        } else {
+            "deny"
+        };
+        assert_eq!(f.cli(&["recovery", verb, &id]).await.code, 0);
+    }
+    recoveries_where(&thiefs_device, "the honest friends' denials", |v| {
+        let f = &v["outgoing"][0]["friends"];
+        f.as_array()
+            .is_some_and(|l| l.iter().filter(|x| x["answer"] == "denied").count() == 2)
+    })
+    .await;
+    assert_eq!(bridge.resolve(a).await.cert().epoch, shared.cert().epoch);
+
+    // Alice recovers with Bob and Carol; Mallory's denial does not matter.
+    let fresh = start(&bridge).await;
+    fresh
+        .json(&["recover", "--kit", kit.to_str().unwrap(), "--name", "main"])
+        .await;
+    let alices = |v: &Value| {
+        v["incoming"].as_array().and_then(|l| {
+            l.iter()
+                .find(|i| i["state"] == "pending")
+                .and_then(|i| i["id"].as_u64())
+        })
+    };
+    for (f, verb) in [(&mallory, "deny"), (&bob, "approve"), (&carol, "approve")] {
+        let id = wait_for(30, "alice's recovery request", || async {
+            alices(&f.json(&["recovery", "list"]).await)
+        })
+        .await;
+        assert_eq!(f.cli(&["recovery", verb, &id.to_string()]).await.code, 0);
+    }
+    recoveries_where(&fresh, "alice's recovery to finish", |v| {
+        v["outgoing"][0]["state"] == "done"
+    })
+    .await;
+    let recovered = bridge
+        .resolve_where(a, |r| r.cert().epoch == shared.cert().epoch + 1)
+        .await;
+    assert!(login(&bridge, &fresh, &recovered, &recovered).await);
+    assert!(!login(&bridge, &thief, &recovered, &shared).await);
+}
