@@ -330,11 +330,10 @@ fn group_commitment<'a>(
 /// and confirm the same transcript and group key before keeping a share,
 /// whose acknowledgement is then checked against this).
 pub fn circle_public_from_round1(
-    params: &DkgParams,
+    start: &DkgStartBody,
     round1: &[DkgRound1],
 ) -> Result<CirclePublic, DkgError> {
-    params.check()?;
-    let members = params.members();
+    let members: Vec<MemberId> = start.participants.iter().map(|(m, _)| *m).collect();
     if round1.len() != members.len() {
         return Err(DkgError::Incomplete(
             members
@@ -350,13 +349,15 @@ pub fn circle_public_from_round1(
                 "round-1 messages must be in member order",
             ));
         }
-        if !params.same_run(r.session, r.circle_id, r.generation) {
+        if (r.session, r.circle_id, r.generation)
+            != (start.session, start.circle_id, start.generation)
+        {
             return Err(DkgError::WrongSession { member: r.member });
         }
     }
     let commitment = group_commitment(
         round1.iter().map(|r| &r.commitment),
-        usize::from(params.threshold),
+        usize::from(start.threshold),
     )?;
     Ok(CirclePublic::from_commitment(&members, &commitment)?)
 }

@@ -536,6 +536,10 @@ pub mod refused {
     /// A link or a revocation ([`super::Change`]) the member's human has
     /// not approved (yet): it is shown to them; the owner asks again later.
     pub const ASK_HUMAN: u16 = 28;
+    /// A `dkg-start` naming a participant whose current, valid record
+    /// this member cannot find: it cannot check that participant's
+    /// messages.
+    pub const NO_RECORD: u16 = 29;
 }
 
 /// A member's refusal of a circle message: `{0: 1, 1: uint}` (a

@@ -119,7 +119,11 @@ pub(crate) async fn session(
         .into());
     }
     if signers.len() < public.threshold() {
-        problems.extend(asked.into_iter().map(|n| format!("{n}: waiting for their human")));
+        problems.extend(
+            asked
+                .into_iter()
+                .map(|n| format!("{n}: waiting for their human")),
+        );
         return Err(Network::TooFewSigners {
             got: signers.len(),
             needed: public.threshold(),

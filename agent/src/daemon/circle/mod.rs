@@ -29,6 +29,8 @@
 
 pub(crate) mod changes;
 pub(crate) mod coordinator;
+pub(crate) mod dkg;
+mod generate;
 pub(crate) mod member;
 pub(crate) mod owner;
 pub(crate) mod view;

@@ -4,13 +4,13 @@
 use std::sync::Arc;
 
 use cyrcles_core::EgoId;
-use cyrcles_core::record::VerifiedEgo;
 use cyrcles_core::circle::messages::{MAX_CIRCLE_MESSAGE_SIZE, kind};
 use cyrcles_core::circle::request::refused;
 use cyrcles_core::circle::{
     MemberShare, RecoveryPending, RecoveryRequest, authorize_recovery, commit,
 };
 use cyrcles_core::envelope::Envelope;
+use cyrcles_core::record::VerifiedEgo;
 use cyrcles_p2p::PeerId;
 use rand_core::OsRng;
 use tracing::{info, warn};
