@@ -1,7 +1,7 @@
-//! A member's side of a friend's circle: taking a share, answering round
-//! 1 of a signing session under its policy, and round 2 of an open
-//! session. Nonces live in memory for one session, at most
-//! [`SESSION_TTL`].
+//! A member's side of a friend's circle: taking a share (dealt, or made
+//! by a key generation, `dkg.rs`), answering round 1 of a signing session
+//! under its policy, and round 2 of an open session. Nonces live in
+//! memory for one session, at most [`SESSION_TTL`].
 
 use std::time::Duration;
 

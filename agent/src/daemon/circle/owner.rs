@@ -1,6 +1,7 @@
 //! The owner's side of a circle: `circle add`, `circle remove` and
-//! `circle policy` reshare the circle key to the planned friends; rotation
-//! and revocation of the ego key go through them once they hold it.
+//! `circle policy` have the planned friends generate a new circle key
+//! (`generate.rs`; this agent never holds it); rotation and revocation of
+//! the ego key go through them once they hold it.
 //!
 //! No network call is made while the egos lock or the ego's reservation
 //! is held: each operation takes a [`Snapshot`], runs the ceremony, then
