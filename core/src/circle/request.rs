@@ -58,7 +58,7 @@ use crate::time::{CLOCK_SKEW_SECS, MAX_CERT_VALIDITY_SECS, UnixTime};
 /// Request format version.
 pub const REQUEST_VERSION: u64 = 1;
 /// Longest body carried (an `enter` body, a signed link and a
-/// certificate, is about 300 bytes).
+/// certificate, is about 240 bytes).
 pub const MAX_BODY_LEN: usize = 512;
 
 /// What the circle is asked to sign.

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use cyrcles_core::cbor::{Decode, Encode};
 use cyrcles_core::circle::messages::MAX_CIRCLE_MESSAGE_SIZE;
+use cyrcles_core::circle::request::MAX_BODY_LEN;
 use cyrcles_core::circle::{
     Authorized, CeremonyRequest, Change, CircleId, Coordinator, MemberId, MemberShare, Purpose,
     Refusal, RequestBody, SessionId, SigningPolicy, authorize, commit, deal,
@@ -459,6 +460,9 @@ fn a_new_circle_s_members_certify_under_the_signed_link_and_each_rule_refuses() 
     let wire = good.clone().sign(&ego).to_cbor();
     let back = CeremonyRequest::from_cbor(&wire, MAX_CIRCLE_MESSAGE_SIZE).unwrap();
     assert_eq!(back.body, good);
+    // The body (a signed link and a certificate) fits the body's cap with
+    // room to spare: the whole request does.
+    assert!(wire.len() <= MAX_BODY_LEN, "{}", wire.len());
     let ok = e.check(good.clone(), &share).unwrap();
     assert_eq!(ok.change, None);
     assert_eq!(ok.message, Purpose::Certify(e.cert.clone()).signing_bytes());

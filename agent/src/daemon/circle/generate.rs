@@ -222,7 +222,15 @@ pub(super) async fn generate(
     let mut round1 = Vec::with_capacity(answers.len());
     for (p, a) in parties.iter().zip(&answers) {
         match DkgRound1::decode_bytes(a) {
-            Ok(r) if r.member == p.member && r.session == session => round1.push(r),
+            // A commitment of another length than t is named here (the
+            // members refuse it too).
+            Ok(r)
+                if r.member == p.member
+                    && r.session == session
+                    && r.commitment.serialize().map(|c| c.len()).ok() == Some(usize::from(t)) =>
+            {
+                round1.push(r);
+            }
             _ => return Err(Refused::DkgAnswer(p.name.clone()).into()),
         }
     }
