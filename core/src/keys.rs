@@ -58,6 +58,9 @@ pub enum Context {
     DkgRound2,
     /// `dkg-confirm` body, signed by a DKG participant's ego key.
     DkgConfirm,
+    /// `dkg-start`, signed by the ego key of the owner whose agent relays
+    /// a DKG among the new members.
+    DkgStart,
 }
 
 impl Context {
@@ -77,6 +80,7 @@ impl Context {
             Context::DkgRound1 => "cyrcles/v1/dkg-round1",
             Context::DkgRound2 => "cyrcles/v1/dkg-round2",
             Context::DkgConfirm => "cyrcles/v1/dkg-confirm",
+            Context::DkgStart => "cyrcles/v1/dkg-start",
         }
     }
 
@@ -322,6 +326,7 @@ mod tests {
             Context::DkgRound1,
             Context::DkgRound2,
             Context::DkgConfirm,
+            Context::DkgStart,
         ];
         for a in all {
             for b in all {

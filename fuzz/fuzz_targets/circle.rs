@@ -580,6 +580,13 @@ fn ceremony_request(mut req: CeremonyRequest, adopt: bool) {
             assert_ne!(link.circle_pk, e.verified.circle_key());
             false
         }
+        Purpose::Enter { link, cert: next } => {
+            assert_eq!(link.body.index, e.verified.record().chain.len() as u64 + 1);
+            assert_eq!(next.seq, cert.seq + 1);
+            assert_eq!(next.ego_pk, cert.ego_pk);
+            assert_eq!(next.circle_index, link.body.index);
+            false
+        }
     };
     // Signed a moment ago: only a revocation passes the rate limit.
     let again = authorize(&req, &e.verified, share(1), Some(now), now, &policy);

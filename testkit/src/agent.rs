@@ -310,8 +310,9 @@ impl Agent {
     pub async fn with_approvals(&self, args: &[&str], approvers: &[&Agent], secs: u64) -> Value {
         let first = self.cli(&json_args(args)).await;
         assert_ne!(first.code, 0, "the change needed no approval: {first:?}");
-        let fingerprint = fingerprint_in(&first.stderr)
-            .or_else(|| fingerprint_in(&first.stdout))
+        // With --json the error is printed on standard output.
+        let fingerprint = fingerprint_in(&first.stdout)
+            .or_else(|| fingerprint_in(&first.stderr))
             .unwrap_or_else(|| panic!("no fingerprint was shown: {first:?}"));
         for friend in approvers {
             let id = wait_for(20, "the friend's circle request", || async {

@@ -13,7 +13,7 @@ use std::fmt;
 
 use cyrcles_core::EgoId;
 use cyrcles_core::cbor::DecodeError;
-use cyrcles_core::circle::CircleError;
+use cyrcles_core::circle::{CircleError, DkgError};
 use cyrcles_core::id::ParseIdError;
 use cyrcles_core::invite::{CodeError, InviteError};
 use cyrcles_core::local::LocalError;
@@ -151,15 +151,6 @@ pub(crate) enum Network {
     /// The inviter's node did not answer an invite message.
     #[error("the inviter's agent did not answer: {0}")]
     InviterSilent(#[source] RequestError),
-    /// A friend did not take its share of a new circle.
-    #[error("friend {friend:?} did not take its share ({source}); the circle is unchanged")]
-    ShareNotTaken {
-        friend: String,
-        source: RequestError,
-    },
-    /// A friend did not answer the delivery of its share in time.
-    #[error("friend {0:?} did not answer in time; the circle is unchanged")]
-    ShareUnanswered(String),
     /// Fewer friends than the threshold committed to a signature.
     #[error(
         "{got} of the {needed} friends needed answered ({}); retrying later",
@@ -201,6 +192,17 @@ pub(crate) enum Network {
     /// A helper did not answer a step of a repair.
     #[error("{helper}: {source}; the repair stopped")]
     HelperSilent { helper: String, source: Unanswered },
+    /// A planned friend did not do its part of a step of the new circle
+    /// key's generation (every one must).
+    #[error(
+        "friend {friend:?} did not take part in generating the new circle key ({step}: \
+         {source}); the circle is unchanged"
+    )]
+    DkgSilent {
+        friend: String,
+        step: &'static str,
+        source: Unanswered,
+    },
 }
 
 /// Why an invite was not announced.
@@ -297,6 +299,13 @@ pub(crate) enum Refused {
     /// The inviter's ego does not check out against the DHT.
     #[error("the inviter's ego does not check out: {0}")]
     InviterEgo(#[source] PartyCheck),
+    /// A friend's answer in the new circle key's generation is not its
+    /// own message of that step.
+    #[error("friend {0:?} answered the key generation out of turn; the circle is unchanged")]
+    DkgAnswer(String),
+    /// The friends' round-1 messages make no circle.
+    #[error("the friends' key generation makes no circle: {0}")]
+    DkgPublic(#[source] DkgError),
     /// A friend refused its share of a new circle.
     #[error("friend {0:?} refused its share; the circle is unchanged")]
     ShareDeclined(String),
@@ -425,9 +434,6 @@ pub(crate) enum BadInput {
     /// More friends than a circle can have.
     #[error("too many friends")]
     TooManyFriends,
-    /// The plan cannot be dealt.
-    #[error("cannot split the circle key: {0}")]
-    Deal(#[source] CircleError),
     /// A policy's bridge or client that is empty, long or unprintable.
     #[error("{0} must be 1 to 256 printable characters")]
     PolicyText(&'static str),
@@ -617,12 +623,12 @@ pub(crate) enum Internal {
     /// A streaming request reached the single-reply path.
     #[error("streaming request in the single-reply path")]
     Streaming,
-    /// A task delivering a share ended without an answer.
-    #[error("a share delivery task failed")]
-    ShareDelivery,
     /// A repair task ended without an answer.
     #[error("a repair task failed")]
     RepairTask,
+    /// A key generation task ended without an answer.
+    #[error("a key generation task failed")]
+    DkgTask,
     /// The record builder refused an update.
     #[error("record update refused: {0}")]
     RecordUpdate(#[source] BuildError),
@@ -632,9 +638,6 @@ pub(crate) enum Internal {
     /// The new circle link does not fit the record.
     #[error("the new link does not fit: {0}")]
     Link(#[source] BuildError),
-    /// The new certificate does not fit the record.
-    #[error("the new certificate does not fit: {0}")]
-    Cert(#[source] BuildError),
     /// A FROST session could not be set up.
     #[error("{0}")]
     Frost(#[source] CircleError),

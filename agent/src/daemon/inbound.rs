@@ -8,6 +8,7 @@
 //! | circle `DEALT_SHARE`                 | `circle::member::on_share`      |
 //! | circle `CEREMONY_REQUEST`            | `circle::member::on_request`    |
 //! | circle `SIGNING_REQUEST`             | `circle::member::on_signing`    |
+//! | circle `DKG_START`, `DKG_RELAY`      | `circle::dkg::on_message`       |
 //! | circle `REPAIR_*`                    | `repair::on_message`            |
 //! | circle `RECOVERY_REQUEST`            | `recovery::friend::on_request`  |
 //! | circle `RECOVERY_NOTICE`             | `recovery::warning::on_notice`  |
@@ -26,7 +27,7 @@ use cyrcles_p2p::{NodeEvent, PeerId, Responder};
 use tokio::sync::mpsc;
 use tracing::error;
 
-use super::circle::member;
+use super::circle::{dkg, member};
 use super::recovery::friend as recovery_friend;
 use super::recovery::warning as recovery_warning;
 use super::shares::refusal;
@@ -80,6 +81,9 @@ fn on_circle(
             kind::DEALT_SHARE => member::on_share(&shared, my_ego, peer, &message).await,
             kind::CEREMONY_REQUEST => member::on_request(&shared, my_ego, peer, &message).await,
             kind::SIGNING_REQUEST => member::on_signing(&shared, peer, &message).await,
+            kind::DKG_START | kind::DKG_RELAY => {
+                dkg::on_message(&shared, my_ego, peer, &message).await
+            }
             kind::REPAIR_REQUEST | kind::REPAIR_KEYS | kind::REPAIR_SEALED => {
                 repair::on_message(&shared, my_ego, peer, &message).await
             }

@@ -182,6 +182,7 @@ pub(crate) struct Shared {
     pub(crate) recoveries: Mutex<recovery::Recoveries>,
     pub(crate) changes: Mutex<circle::changes::Changes>,
     pub(crate) repairs: Mutex<repair::Repairs>,
+    pub(crate) dkgs: Mutex<circle::dkg::Dkgs>,
     /// When old shares of friends' circles were last looked for.
     pub(crate) share_sweep: Mutex<Option<UnixTime>>,
     pub(crate) events: broadcast::Sender<WatchEvent>,
@@ -279,6 +280,7 @@ impl Daemon {
             recoveries: Mutex::new(recovery::Recoveries::default()),
             changes: Mutex::new(circle::changes::Changes::default()),
             repairs: Mutex::new(repair::Repairs::default()),
+            dkgs: Mutex::new(circle::dkg::Dkgs::default()),
             share_sweep: Mutex::new(None),
             settings,
             clock,

@@ -16,6 +16,7 @@ mod architecture;
 mod circles;
 mod common;
 mod daemon;
+mod dkg_abuse;
 mod friends;
 mod invite_abuse;
 mod local;

@@ -33,6 +33,7 @@
 //! secret packages and [`MemberShare`] zeroize themselves; `Debug` shows no
 //! secret).
 
+mod relay;
 mod wire;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -59,6 +60,10 @@ use crate::cbor::Encoder;
 use crate::id::EgoId;
 use crate::keys::{Context, PublicKey, SecretKey, element_bytes, signature_bytes};
 
+pub use relay::{
+    DkgRelay, DkgStart, DkgStartBody, DkgStep, MAX_DKG_RELAY_SIZE, MAX_DKG_START_SIZE,
+    MAX_RELAYED_MESSAGE,
+};
 pub use wire::{
     DkgConfirm, DkgRound1, DkgRound2, MAX_DKG_CONFIRM_SIZE, MAX_DKG_ROUND1_SIZE,
     MAX_DKG_ROUND2_SIZE, SEALED_SHARE_LEN,
@@ -313,6 +318,48 @@ fn group_commitment<'a>(
     // higher coefficients to cancel the others') is refused here.
     VerifiableSecretSharingCommitment::deserialize(sums.iter().map(|s| s.compress().to_bytes()))
         .map_err(frost_error)
+}
+
+/// The public side of the circle a DKG makes, from every participant's
+/// round-1 message (in member order): the group commitment and the
+/// verifying shares it gives, as for a dealt key. The owner's agent, which
+/// relays but does not take part, keeps it to check the members'
+/// acknowledgements and to coordinate the new circle's signing sessions.
+/// It checks only what it needs: each message's run, member and
+/// commitment length (the participants check the signatures and proofs,
+/// and confirm the same transcript and group key before keeping a share,
+/// whose acknowledgement is then checked against this).
+pub fn circle_public_from_round1(
+    start: &DkgStartBody,
+    round1: &[DkgRound1],
+) -> Result<CirclePublic, DkgError> {
+    let members: Vec<MemberId> = start.participants.iter().map(|(m, _)| *m).collect();
+    if round1.len() != members.len() {
+        return Err(DkgError::Incomplete(
+            members
+                .iter()
+                .filter(|m| !round1.iter().any(|r| r.member == **m))
+                .copied()
+                .collect(),
+        ));
+    }
+    for (r, m) in round1.iter().zip(&members) {
+        if r.member != *m {
+            return Err(DkgError::Parameters(
+                "round-1 messages must be in member order",
+            ));
+        }
+        if (r.session, r.circle_id, r.generation)
+            != (start.session, start.circle_id, start.generation)
+        {
+            return Err(DkgError::WrongSession { member: r.member });
+        }
+    }
+    let commitment = group_commitment(
+        round1.iter().map(|r| &r.commitment),
+        usize::from(start.threshold),
+    )?;
+    Ok(CirclePublic::from_commitment(&members, &commitment)?)
 }
 
 enum Phase {

@@ -11,7 +11,7 @@
 //! | asking the circle | [`request`](super::request) | [`CeremonyRequest`](super::CeremonyRequest), [`CircleRefused`](super::CircleRefused) |
 //! | recovery | [`recovery`](super::recovery) | [`RecoveryRequest`](super::RecoveryRequest), [`RecoveryPending`](super::RecoveryPending), [`RecoveryNotice`](super::RecoveryNotice), [`RecoveryNoticed`](super::RecoveryNoticed) |
 //! | repair | [`repair`](super::repair) | [`RepairRequest`], [`RepairDelta`], [`RepairSigma`] |
-//! | distributed key generation | [`dkg`](super::dkg) | [`DkgRound1`], [`DkgRound2`], [`DkgConfirm`] |
+//! | distributed key generation | [`dkg`](super::dkg) | [`DkgRound1`], [`DkgRound2`], [`DkgConfirm`], [`DkgStart`], [`DkgRelay`] |
 //! | repair through a relay | [`seal`](super::seal) | [`RepairKeys`], [`RepairSealed`] |
 //!
 //! Group elements (nonce commitments, verifying shares, coefficient
@@ -35,8 +35,8 @@ use crate::keys::{element_bytes, hex};
 
 pub use super::dealer::{DealtShare, ShareAck};
 pub use super::dkg::{
-    DkgConfirm, DkgRound1, DkgRound2, MAX_DKG_CONFIRM_SIZE, MAX_DKG_ROUND1_SIZE,
-    MAX_DKG_ROUND2_SIZE,
+    DkgConfirm, DkgRelay, DkgRound1, DkgRound2, DkgStart, MAX_DKG_CONFIRM_SIZE,
+    MAX_DKG_ROUND1_SIZE, MAX_DKG_ROUND2_SIZE,
 };
 pub use super::repair::{RepairDelta, RepairRequest, RepairSigma};
 pub use super::seal::{MAX_SEALED_ITEM, RepairKeys, RepairSealed};
@@ -83,6 +83,10 @@ pub mod kind {
     pub const DKG_ROUND2: u16 = 18;
     /// [`super::DkgConfirm`].
     pub const DKG_CONFIRM: u16 = 19;
+    /// [`super::DkgStart`].
+    pub const DKG_START: u16 = 20;
+    /// [`super::DkgRelay`].
+    pub const DKG_RELAY: u16 = 21;
     /// [`crate::circle::Objection`].
     pub const OBJECTION: u16 = 22;
     /// [`crate::circle::ObjectionNoted`].

@@ -38,7 +38,10 @@ pub mod signing;
 use thiserror::Error;
 
 pub use dealer::{CirclePublic, Dealing, DealtShare, MemberShare, ShareAck, deal};
-pub use dkg::{DkgConfirm, DkgError, DkgParams, DkgParticipant, DkgRound1, DkgRound2, dkg_aad};
+pub use dkg::{
+    DkgConfirm, DkgError, DkgParams, DkgParticipant, DkgRelay, DkgRound1, DkgRound2, DkgStart,
+    DkgStartBody, DkgStep, circle_public_from_round1, dkg_aad,
+};
 pub use messages::{CircleId, MemberId, SessionId};
 pub use objection::{Noted, Objection, ObjectionBody, ObjectionNoted};
 pub use recovery::{

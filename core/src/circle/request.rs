@@ -2,12 +2,17 @@
 //! human: a [`CeremonyRequest`] signed by the ego's current key, and the
 //! member's check of it, [`authorize`] (DESIGN.md, flow 4).
 //!
-//! The owner's agent asks the circle for one of two things:
+//! The owner's agent asks the circle for one of three things:
 //!
 //! * a certificate for a new ego key (`certify`: automatic rotation), or
 //!   the revocation certificate that ends the ego;
 //! * the next circle link (`link`: a new circle key after a membership
-//!   change or a periodic circle rotation).
+//!   change or a periodic circle rotation);
+//! * from the members of a new circle, made by a distributed key
+//!   generation that no device knows whole: the first certificate under it
+//!   (`enter`), with the link that introduces it, already signed by the
+//!   old circle (or the root key). The link was the humans' decision; the
+//!   certificate that follows it is automatic.
 //!
 //! A member's agent signs only if, at its own time: the request is signed
 //! by the ego key certified by the ego's current, valid record; the
@@ -31,8 +36,9 @@
 //!   2: bstr .size 16,        ; circle id (the members' shares name it)
 //!   3: uint,                 ; generation of the signing circle
 //!   4: bstr .size 16,        ; session id
-//!   5: 0 / 1,                ; purpose: 0 certify, 1 link
-//!   6: bstr,                 ; the body: encode(ego-cert) or encode(circle-link)
+//!   5: 0 / 1 / 2,            ; purpose: 0 certify, 1 link, 2 enter
+//!   6: bstr,                 ; the body: encode(ego-cert), encode(circle-link),
+//!                            ; or encode([signed circle-link, ego-cert])
 //!   7: time,                 ; issued_at
 //!   8: signature,            ; by the current ego key over
 //!                            ; "cyrcles/v1/circle-request" || 0x00 || encode(keys 0..7)
@@ -46,12 +52,13 @@ use super::messages::{CircleId, SessionId};
 use crate::cbor::{Decode, DecodeError, Decoder, Encode, Encoder};
 use crate::id::EgoId;
 use crate::keys::{Context, PublicKey, SecretKey, Signature};
-use crate::record::{CertStatus, CircleLink, EgoCert, SignedBody, VerifiedEgo};
+use crate::record::{CertStatus, CircleLink, EgoCert, Signed, SignedBody, VerifiedEgo};
 use crate::time::{CLOCK_SKEW_SECS, MAX_CERT_VALIDITY_SECS, UnixTime};
 
 /// Request format version.
 pub const REQUEST_VERSION: u64 = 1;
-/// Longest body carried.
+/// Longest body carried (an `enter` body, a signed link and a
+/// certificate, is about 240 bytes).
 pub const MAX_BODY_LEN: usize = 512;
 
 /// What the circle is asked to sign.
@@ -61,6 +68,35 @@ pub enum Purpose {
     Certify(EgoCert),
     /// The next link of the circle chain.
     Link(CircleLink),
+    /// The first certificate under a new circle (asked of its members),
+    /// with the signed link that introduces that circle.
+    Enter {
+        /// The next link, signed by the current circle key (or the root
+        /// key for the first link), whose circle key is the new one.
+        link: Signed<CircleLink>,
+        /// The next certificate, for the same ego key, under that link.
+        cert: EgoCert,
+    },
+}
+
+/// The body of an `enter` request: `[signed circle-link, ego-cert]`.
+struct EnterBody(Signed<CircleLink>, EgoCert);
+
+impl Encode for EnterBody {
+    fn encode(&self, e: &mut Encoder) {
+        e.array(2);
+        self.0.encode(e);
+        self.1.encode(e);
+    }
+}
+
+impl Decode for EnterBody {
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        d.array_exact("enter body", 2)?;
+        let link = Signed::<CircleLink>::decode(d)?;
+        let cert = EgoCert::decode(d)?;
+        Ok(Self(link, cert))
+    }
 }
 
 impl Purpose {
@@ -68,6 +104,7 @@ impl Purpose {
         match self {
             Purpose::Certify(_) => 0,
             Purpose::Link(_) => 1,
+            Purpose::Enter { .. } => 2,
         }
     }
 
@@ -75,6 +112,7 @@ impl Purpose {
         match self {
             Purpose::Certify(c) => c.to_cbor(),
             Purpose::Link(l) => l.to_cbor(),
+            Purpose::Enter { link, cert } => EnterBody(link.clone(), cert.clone()).to_cbor(),
         }
     }
 
@@ -87,14 +125,16 @@ impl Purpose {
             Purpose::Certify(c) if c.status == CertStatus::Revoked => {
                 Some(Change::Revocation(current_ego_pk))
             }
-            Purpose::Certify(_) => None,
+            Purpose::Certify(_) | Purpose::Enter { .. } => None,
         }
     }
 
     /// The exact bytes the circle signs (the body's signing bytes).
     pub fn signing_bytes(&self) -> Vec<u8> {
         match self {
-            Purpose::Certify(c) => EgoCert::CONTEXT.signing_bytes(&c.to_cbor()),
+            Purpose::Certify(c) | Purpose::Enter { cert: c, .. } => {
+                EgoCert::CONTEXT.signing_bytes(&c.to_cbor())
+            }
             Purpose::Link(l) => CircleLink::CONTEXT.signing_bytes(&l.to_cbor()),
         }
     }
@@ -193,6 +233,10 @@ impl Decode for CeremonyRequest {
         let purpose = match code {
             0 => Purpose::Certify(EgoCert::from_cbor(body, MAX_BODY_LEN)?),
             1 => Purpose::Link(CircleLink::from_cbor(body, MAX_BODY_LEN)?),
+            2 => {
+                let EnterBody(link, cert) = EnterBody::from_cbor(body, MAX_BODY_LEN)?;
+                Purpose::Enter { link, cert }
+            }
             value => {
                 return Err(DecodeError::UnknownValue {
                     what: "purpose",
@@ -272,6 +316,10 @@ pub enum Refusal {
     /// The member signed for this ego too recently.
     #[error("signed for this ego too recently")]
     TooSoon,
+    /// An `enter` request whose link is not the next link of the record,
+    /// signed by its current circle key (or the root key for the first).
+    #[error("the link is not the record's next link, signed by its current circle")]
+    LinkNotSigned,
 }
 
 /// A change that only the member's human lets its agent sign: the ego
@@ -341,9 +389,20 @@ pub fn authorize(
     if b.ego_id != record.ego_id() || share.ego_id() != b.ego_id {
         return Err(Refusal::WrongEgo);
     }
+    // The share must be of the circle that signs: the record's current
+    // one, or for `enter` the new circle the link introduces.
+    let signing_circle = match &b.purpose {
+        Purpose::Enter { link, .. } => {
+            if link.body.index != b.generation {
+                return Err(Refusal::WrongCircle);
+            }
+            link.body.circle_pk
+        }
+        _ => record.circle_key(),
+    };
     if share.circle_id() != b.circle_id
         || share.generation() != b.generation
-        || share.group_key() != record.circle_key()
+        || share.group_key() != signing_circle
     {
         return Err(Refusal::WrongCircle);
     }
@@ -398,6 +457,30 @@ pub fn authorize(
                 return Err(Refusal::BadValidity);
             }
         }
+        Purpose::Enter { link, cert: next } => {
+            // The humans approved the link; its signature by the current
+            // circle (or the root key) is what this member relies on.
+            let mut linked = record.record().clone();
+            linked
+                .push_link(link.clone())
+                .map_err(|_| Refusal::LinkNotSigned)?;
+            if next.ego_id != b.ego_id
+                || Some(next.seq) != cert.seq.checked_add(1)
+                || next.epoch != cert.epoch
+                || next.circle_index != link.body.index
+                || next.ego_pk != cert.ego_pk
+                || next.status != CertStatus::Active
+            {
+                return Err(Refusal::NotNext);
+            }
+            let span = next.not_after.since(next.not_before);
+            if !next.not_before.within(now, CLOCK_SKEW_SECS)
+                || span == 0
+                || span > max_validity(policy)
+            {
+                return Err(Refusal::BadValidity);
+            }
+        }
     }
     // A revocation is never held back by the rate policy: the owner ends
     // the ego, perhaps because its key leaked.
@@ -423,6 +506,7 @@ impl Refusal {
             Refusal::NotNext => 6,
             Refusal::BadValidity => 7,
             Refusal::TooSoon => 8,
+            Refusal::LinkNotSigned => 9,
         }
     }
 }
@@ -452,6 +536,10 @@ pub mod refused {
     /// A link or a revocation ([`super::Change`]) the member's human has
     /// not approved (yet): it is shown to them; the owner asks again later.
     pub const ASK_HUMAN: u16 = 28;
+    /// A `dkg-start` naming a participant whose current, valid record
+    /// this member cannot find: it cannot check that participant's
+    /// messages.
+    pub const NO_RECORD: u16 = 29;
 }
 
 /// A member's refusal of a circle message: `{0: 1, 1: uint}` (a

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use cyrcles_core::cbor::{Decode, Encode};
 use cyrcles_core::circle::messages::MAX_CIRCLE_MESSAGE_SIZE;
+use cyrcles_core::circle::request::MAX_BODY_LEN;
 use cyrcles_core::circle::{
     Authorized, CeremonyRequest, Change, CircleId, Coordinator, MemberId, MemberShare, Purpose,
     Refusal, RequestBody, SessionId, SigningPolicy, authorize, commit, deal,
@@ -374,4 +375,170 @@ fn an_old_circles_shares_sign_nothing_the_current_record_accepts() {
     }
     let sig = coord.aggregate().unwrap();
     assert!(s.owner.record.set_cert(Signed { body: cert, sig }).is_err());
+}
+
+const NEW_CIRCLE: CircleId = CircleId([0xc2; 16]);
+
+/// A new circle (generation 2, shared 2-of-3) whose link the old circle
+/// signed, and the `enter` request asking its members for the first
+/// certificate under it.
+struct Entering {
+    s: Shared,
+    new_shares: BTreeMap<MemberId, MemberShare>,
+    link: Signed<cyrcles_core::record::CircleLink>,
+    cert: cyrcles_core::record::EgoCert,
+}
+
+fn entering(seed: u64) -> Entering {
+    let mut s = shared(seed);
+    let next = cyrcles_core::CircleSecret::generate(&mut s.owner.rng);
+    let ego_id = s.owner.record.ego_id();
+    let dealing = deal(&next, ego_id, NEW_CIRCLE, 2, 2, 3, &mut s.owner.rng).unwrap();
+    let new_shares = dealing
+        .shares
+        .into_iter()
+        .map(|d| {
+            let sh = MemberShare::accept(d).unwrap();
+            (sh.member(), sh)
+        })
+        .collect();
+    let body = s.owner.record.next_link(next.public(), NOW);
+    let link = s.owner.sign_current(body);
+    let mut linked = s.owner.record.clone();
+    linked.push_link(link.clone()).unwrap();
+    let cert = linked.next_cert(s.owner.ego.public(), NOW, DEFAULT_CERT_VALIDITY_SECS);
+    Entering {
+        s,
+        new_shares,
+        link,
+        cert,
+    }
+}
+
+impl Entering {
+    fn request(
+        &self,
+        link: &Signed<cyrcles_core::record::CircleLink>,
+        cert: &cyrcles_core::record::EgoCert,
+    ) -> RequestBody {
+        RequestBody {
+            circle_id: NEW_CIRCLE,
+            generation: 2,
+            ..body(
+                &self.s,
+                Purpose::Enter {
+                    link: link.clone(),
+                    cert: cert.clone(),
+                },
+            )
+        }
+    }
+
+    fn check(&self, b: RequestBody, share: &MemberShare) -> Result<Authorized, Refusal> {
+        let ego = SecretKey::from_seed(&self.s.owner.ego.to_seed());
+        authorize(
+            &b.sign(&ego),
+            &record(&self.s),
+            share,
+            None,
+            NOW,
+            &SigningPolicy::default(),
+        )
+    }
+}
+
+/// The members of a circle made by DKG certify the ego key under it,
+/// automatically, once the link the humans approved is signed; each rule
+/// of `enter` refuses a request that breaks only it.
+#[test]
+fn a_new_circle_s_members_certify_under_the_signed_link_and_each_rule_refuses() {
+    let mut e = entering(930);
+    let share = e.new_shares[&member(1)].clone();
+    let good = e.request(&e.link, &e.cert);
+    // It crosses the wire, fits the body cap, and needs no human.
+    let ego = SecretKey::from_seed(&e.s.owner.ego.to_seed());
+    let wire = good.clone().sign(&ego).to_cbor();
+    let back = CeremonyRequest::from_cbor(&wire, MAX_CIRCLE_MESSAGE_SIZE).unwrap();
+    assert_eq!(back.body, good);
+    // The body (a signed link and a certificate) fits the body's cap with
+    // room to spare: the whole request does.
+    assert!(wire.len() <= MAX_BODY_LEN, "{}", wire.len());
+    let ok = e.check(good.clone(), &share).unwrap();
+    assert_eq!(ok.change, None);
+    assert_eq!(ok.message, Purpose::Certify(e.cert.clone()).signing_bytes());
+
+    // A share of the old circle does not sign for the new one.
+    let old = e.s.shares[&member(1)].clone();
+    assert_eq!(e.check(good.clone(), &old), Err(Refusal::WrongCircle));
+    // A link to another key than the share's.
+    let thiefs = cyrcles_core::CircleSecret::generate(&mut e.s.owner.rng);
+    let body = e.s.owner.record.next_link(thiefs.public(), NOW);
+    let other = e.s.owner.sign_current(body);
+    assert_eq!(
+        e.check(e.request(&other, &e.cert), &share),
+        Err(Refusal::WrongCircle)
+    );
+    // A link the current circle did not sign (signed by the new key
+    // itself, as whoever made it alone could).
+    let mut forged = e.link.clone();
+    forged.sig = cyrcles_core::record::builder::sign_with_key(
+        &SecretKey::generate(&mut e.s.owner.rng),
+        forged.body.clone(),
+    )
+    .sig;
+    assert_eq!(
+        e.check(e.request(&forged, &e.cert), &share),
+        Err(Refusal::LinkNotSigned)
+    );
+    // Not the next certificate under that link.
+    let mut broken = Vec::new();
+    let mut c = e.cert.clone();
+    c.seq += 1;
+    broken.push(c);
+    let mut c = e.cert.clone();
+    c.ego_pk = SecretKey::generate(&mut e.s.owner.rng).public();
+    broken.push(c);
+    let mut c = e.cert.clone();
+    c.circle_index = 1;
+    broken.push(c);
+    let mut c = e.cert.clone();
+    c.epoch += 1;
+    broken.push(c);
+    for c in broken {
+        assert_eq!(
+            e.check(e.request(&e.link, &c), &share),
+            Err(Refusal::NotNext),
+            "{c:?}"
+        );
+    }
+    // Longer than the policy allows, or not starting now.
+    let mut c = e.cert.clone();
+    c.not_after = c
+        .not_before
+        .plus(SigningPolicy::default().max_cert_validity + 1);
+    assert_eq!(
+        e.check(e.request(&e.link, &c), &share),
+        Err(Refusal::BadValidity)
+    );
+    let mut c = e.cert.clone();
+    c.not_before = NOW.plus(3600);
+    c.not_after = c.not_before.plus(60);
+    assert_eq!(
+        e.check(e.request(&e.link, &c), &share),
+        Err(Refusal::BadValidity)
+    );
+    // Not signed by the current ego key.
+    let stranger = SecretKey::generate(&mut e.s.owner.rng);
+    let req = good.sign(&stranger);
+    assert_eq!(
+        authorize(
+            &req,
+            &record(&e.s),
+            &share,
+            None,
+            NOW,
+            &SigningPolicy::default()
+        ),
+        Err(Refusal::BadSignature)
+    );
 }

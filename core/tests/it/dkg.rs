@@ -993,3 +993,48 @@ fn the_transcript_digest_is_the_one_section_9_4_defines() {
         assert_eq!(confirm.digest, expected, "member {i}");
     }
 }
+
+/// The owner's agent, which relays but takes no part, computes from the
+/// round-1 messages alone the same public side every participant ends
+/// with: it checks the members' acknowledgements against it.
+#[test]
+fn the_relay_derives_the_circle_s_public_side_from_round_1() {
+    use cyrcles_core::circle::{DkgStartBody, circle_public_from_round1};
+    let s = Setup::new(3, 5);
+    let start = DkgStartBody {
+        ego_id: s.params.ego_id,
+        circle_id: s.params.circle_id,
+        generation: s.params.generation,
+        session: s.params.session,
+        threshold: s.params.threshold,
+        participants: (1..=5u8)
+            .map(|i| (m(u16::from(i)), EgoId::from_bytes([i; 32])))
+            .collect(),
+        issued_at: cyrcles_core::UnixTime::from_secs(0),
+    };
+    let mut rng = seeded(4_401);
+    let (mut ps, r1) = s.start(&mut rng);
+    let all: Vec<DkgRound1> = r1.values().cloned().collect();
+    let public = circle_public_from_round1(&start, &all).unwrap();
+    deliver_round1(&mut ps, &r1);
+    let r2 = all_round2(&s, &mut ps, &mut rng);
+    deliver_round2(&mut ps, &r2);
+    let c = all_confirms(&s, &mut ps);
+    deliver_confirms(&mut ps, &c);
+    for p in ps.values() {
+        let (share, theirs) = p.finish().unwrap();
+        assert_eq!(theirs, public);
+        public.check_ack(&share.ack()).unwrap();
+    }
+    // A message missing, out of order, or of another run is refused.
+    assert!(circle_public_from_round1(&start, &all[..4]).is_err());
+    let mut swapped = all.clone();
+    swapped.swap(0, 1);
+    assert!(circle_public_from_round1(&start, &swapped).is_err());
+    let mut other = all;
+    other[2].session = SessionId([0x66; 16]);
+    assert_eq!(
+        circle_public_from_round1(&start, &other),
+        Err(DkgError::WrongSession { member: m(3) })
+    );
+}

@@ -24,6 +24,7 @@ fn refusal_name(r: Refusal) -> &'static str {
         Refusal::NotNext => "not_next",
         Refusal::BadValidity => "bad_validity",
         Refusal::TooSoon => "too_soon",
+        Refusal::LinkNotSigned => "link_not_signed",
     }
 }
 

@@ -1,15 +1,15 @@
-//! A member's side of a friend's circle: taking a share, answering round
-//! 1 of a signing session under its policy, and round 2 of an open
-//! session. Nonces live in memory for one session, at most
-//! [`SESSION_TTL`].
+//! A member's side of a friend's circle: taking a share (dealt, or made
+//! by a key generation, `dkg.rs`), answering round 1 of a signing session
+//! under its policy, and round 2 of an open session. Nonces live in
+//! memory for one session, at most [`SESSION_TTL`].
 
 use std::time::Duration;
 
 use cyrcles_core::circle::messages::{MAX_CIRCLE_MESSAGE_SIZE, kind};
 use cyrcles_core::circle::request::refused;
 use cyrcles_core::circle::{
-    CeremonyRequest, DealtShare, MemberShare, SessionId, SignerNonces, SigningRequest, authorize,
-    commit,
+    CeremonyRequest, DealtShare, MemberShare, Purpose, SessionId, SignerNonces, SigningRequest,
+    authorize, commit,
 };
 use cyrcles_core::envelope::Envelope;
 use cyrcles_core::{EgoId, PublicKey};
@@ -23,6 +23,7 @@ use crate::daemon::peers::{friend_record, friendship};
 use crate::daemon::sessions::{SessionTable, Taken};
 use crate::daemon::shares::{keep_share, notice, refusal};
 use crate::daemon::{Shared, lock};
+use crate::keystore::FriendRow;
 
 /// How long a member keeps a session's nonces.
 const SESSION_TTL: Duration = Duration::from_secs(60);
@@ -87,7 +88,6 @@ pub(crate) async fn on_share(
         return refusal(refused::INVALID);
     };
     let owner = dealt.ego_id;
-    let generation = dealt.generation;
     let Some(friend) = friendship(shared, &my_ego, &owner, &peer).await else {
         warn!(%peer, %owner, "a share from someone who is not a friend was refused");
         return refusal(refused::NOT_A_FRIEND);
@@ -102,7 +102,22 @@ pub(crate) async fn on_share(
             return refusal(refused::INVALID);
         }
     };
-    match held_share_stays(shared, &my_ego, &share).await {
+    take_share(shared, my_ego, &friend, &share).await
+}
+
+/// Keeps a new share of the friend's circle (dealt, or made by a DKG)
+/// unless this member holds a live share of that circle and generation
+/// already; the answer to send: the share's acknowledgement, or a
+/// refusal.
+pub(super) async fn take_share(
+    shared: &Shared,
+    my_ego: EgoId,
+    friend: &FriendRow,
+    share: &MemberShare,
+) -> Envelope {
+    let owner = share.ego_id();
+    let generation = share.generation();
+    match held_share_stays(shared, &my_ego, share).await {
         Ok(Held::Same) => return Envelope::wrap(kind::SHARE_ACK, &share.ack()),
         Ok(Held::None | Held::Replaceable) => {}
         Ok(Held::Live) => {
@@ -119,7 +134,7 @@ pub(crate) async fn on_share(
         }
         Err(refused) => return refused,
     }
-    if let Err(refused) = keep_share(shared, my_ego, friend.id, &share).await {
+    if let Err(refused) = keep_share(shared, my_ego, friend.id, share).await {
         return refused;
     }
     info!(%owner, generation, friend = %friend.petname, "holding a share of a friend's circle");
@@ -255,7 +270,10 @@ pub(crate) async fn on_request(
     }
     let message = authorized.message;
     // The friend's circle is at this generation: older shares can go.
-    if let Ok(n) = shared.keystore.drop_old_shares(&owner, b.generation).await
+    // (Not for `enter`: the record names the new circle only once the
+    // owner publishes it; the sweep drops the older shares then.)
+    if !matches!(b.purpose, Purpose::Enter { .. })
+        && let Ok(n) = shared.keystore.drop_old_shares(&owner, b.generation).await
         && n > 0
     {
         info!(%owner, dropped = n, "old shares of a friend's circle deleted");

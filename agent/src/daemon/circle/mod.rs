@@ -3,14 +3,16 @@
 //! * [`owner`]: the person picks friends for an ego's circle (`circle
 //!   add`, `circle remove`) and a threshold (`circle policy`). Once the
 //!   plan has at least two friends (FROST needs a threshold of at least
-//!   two), the agent shares a new circle key: it deals the shares, delivers
-//!   them over `/cyrcles/circle/1` and checks every acknowledgement, has
-//!   the new circle link signed (by the root key or the whole circle key
-//!   while the agent still holds them, else by a threshold of the old
-//!   circle through FROST), certifies the ego key under the new circle,
-//!   commits the new record and deletes the root and whole circle keys in
-//!   the same transaction, then publishes. Later rotations of the ego key
-//!   go through the friends.
+//!   two), the planned friends' agents generate a new circle key among
+//!   themselves (`generate.rs`: a DKG this agent relays over
+//!   `/cyrcles/circle/1`, checking every acknowledgement; it never holds
+//!   the key), the agent has the new circle link signed (by the root key
+//!   or the whole circle key while it still holds them, else by a
+//!   threshold of the old circle through FROST), has a threshold of the
+//!   new circle certify the ego key under it (`enter`), commits the new
+//!   record and deletes the root and whole circle keys in the same
+//!   transaction, then publishes. Later rotations of the ego key go
+//!   through the friends.
 //! * [`coordinator`]: the owner's side of a FROST session: a request
 //!   signed by the current ego key, which each friend's agent checks
 //!   (`cyrcles_core::circle::authorize`) and signs without asking its
@@ -20,6 +22,10 @@
 //!   ego of a friendship made by invite), stores them sealed, and signs in
 //!   a session only for a request its policy allows. Nonces live in memory
 //!   for one session, at most a minute.
+//! * [`dkg`]: the agent takes part in a friend's key generation (the
+//!   friend's node, a start signed by the friend's ego key, every
+//!   participant's key from its record), and keeps the share as a dealt
+//!   one.
 //! * [`view`]: `circle show` and the recovery kit's friends.
 //!
 //! No network call is made while the egos lock or the ego's reservation
@@ -29,6 +35,8 @@
 
 pub(crate) mod changes;
 pub(crate) mod coordinator;
+pub(crate) mod dkg;
+mod generate;
 pub(crate) mod member;
 pub(crate) mod owner;
 pub(crate) mod view;

@@ -1,6 +1,7 @@
 //! The owner's side of a circle: `circle add`, `circle remove` and
-//! `circle policy` reshare the circle key to the planned friends; rotation
-//! and revocation of the ego key go through them once they hold it.
+//! `circle policy` have the planned friends generate a new circle key
+//! (`generate.rs`; this agent never holds it); rotation and revocation of
+//! the ego key go through them once they hold it.
 //!
 //! No network call is made while the egos lock or the ego's reservation
 //! is held: each operation takes a [`Snapshot`], runs the ceremony, then
@@ -11,26 +12,24 @@
 
 use std::sync::Arc;
 
-use cyrcles_core::circle::messages::{MAX_CIRCLE_MESSAGE_SIZE, kind};
-use cyrcles_core::circle::{CirclePublic, Purpose, ShareAck, deal};
-use cyrcles_core::envelope::Envelope;
+use cyrcles_core::circle::Purpose;
 use cyrcles_core::record::builder::{sign_with_circle, sign_with_key};
 use cyrcles_core::record::{EgoCert, EgoRecord, Signed};
-use cyrcles_core::{CircleSecret, EgoId, SecretKey, UnixTime};
+use cyrcles_core::{CircleSecret, EgoId, SecretKey};
 use cyrcles_p2p::NodeHandle;
 use rand_core::OsRng;
-use tokio::task::JoinSet;
 use tracing::info;
 
 use super::changes::{self, PendingCircle};
 use super::coordinator::session;
+use super::generate::generate;
 use super::view::describe;
 use super::{Snapshot, default_threshold, snapshot};
 use crate::control::proto::CircleInfo;
 use crate::daemon::egos::ego_by_name;
-use crate::daemon::error::{BadInput, Conflict, Damaged, Internal, Network, NotFound, Refused};
-use crate::daemon::peers::{ANSWER_WITHIN, find_friend, friend_peer, friends_of, reach};
-use crate::daemon::{Error, Result, Shared, approval, egos};
+use crate::daemon::error::{BadInput, Conflict, Damaged, Internal, NotFound, Refused};
+use crate::daemon::peers::{find_friend, friends_of};
+use crate::daemon::{Result, Shared, approval, egos};
 use crate::keystore::seal::SymmetricKey;
 use crate::keystore::{CircleRow, FriendRow, SecretKind};
 
@@ -92,51 +91,12 @@ async fn reshare(shared: &Arc<Shared>, ego: EgoId) -> Result<String> {
     let now = shared.now();
     let members: Vec<&FriendRow> = plan.iter().filter_map(|id| friends.get(id)).collect();
     let generation = u64::try_from(snap.record.chain.len()).unwrap_or(u64::MAX) + 1;
-    // A dealing whose link waits for the friends' humans is used again, so
+    // A circle whose link waits for the friends' humans is used again, so
     // that their approval of its digits still holds (`changes.rs`).
-    let (new_circle, public) = match changes::take_pending(shared, &ego, &plan, t, generation) {
-        Some(p) => (p.secret, p.public),
-        None => deal_and_deliver(&snap, &members, t, generation, now).await?,
+    let public = match changes::take_pending(shared, &ego, &plan, t, generation) {
+        Some(p) => p.public,
+        None => generate(shared, &snap, &members, t, generation).await?,
     };
-
-    // The new link, signed by whoever holds the current circle.
-    let mut record = snap.record.clone();
-    let body = record.next_link(new_circle.public(), now);
-    let kinds = shared.keystore.secret_kinds(&ego).await?;
-    let link = if record.chain.is_empty() && kinds.contains(&SecretKind::Root) {
-        let root = shared.keystore.secret(&key, &ego, SecretKind::Root).await?;
-        sign_with_key(&SecretKey::from_seed(&root), body)
-    } else if kinds.contains(&SecretKind::Circle) {
-        let whole = shared
-            .keystore
-            .secret(&key, &ego, SecretKind::Circle)
-            .await?;
-        let whole = CircleSecret::from_bytes(&whole).map_err(|_| Damaged::CircleKey)?;
-        sign_with_circle(&whole, &mut OsRng, body)
-    } else {
-        let old = current.as_ref().ok_or(Damaged::NoCircle)?;
-        match session(shared, &snap, old, Purpose::Link(body.clone())).await {
-            Ok(sig) => Signed { body, sig },
-            Err(e) => {
-                if matches!(e, Error::Refused(Refused::AwaitingHumans { .. })) {
-                    let pending = PendingCircle {
-                        plan,
-                        threshold: t,
-                        generation,
-                        secret: new_circle,
-                        public,
-                    };
-                    changes::keep_pending(shared, ego, pending);
-                }
-                return Err(e);
-            }
-        }
-    };
-    record.push_link(link).map_err(Internal::Link)?;
-    let cert = record.next_cert(snap.ego_key.public(), now, shared.settings.cert_validity);
-    let cert = sign_with_circle(&new_circle, &mut OsRng, cert);
-    record.set_cert(cert).map_err(Internal::Cert)?;
-    drop(new_circle);
     let row = CircleRow {
         circle_id: snap.circle_id.0,
         generation,
@@ -149,85 +109,80 @@ async fn reshare(shared: &Arc<Shared>, ego: EgoId) -> Result<String> {
             .collect(),
         created_at: now.secs(),
     };
+    let pending = PendingCircle {
+        plan,
+        threshold: t,
+        generation,
+        public,
+    };
+    // The members hold their shares now: until the record is committed,
+    // a failure keeps the circle for the next run of the command.
+    let record = match link_and_certify(shared, &key, &snap, current.as_ref(), &row, &pending).await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            changes::keep_pending(shared, ego, pending);
+            return Err(e);
+        }
+    };
     let bytes = apply(shared, &ego, &snap, record, Store::Circle(&row)).await?;
     info!(%ego, t, n, generation, "circle shared");
     publish_later(shared, ego, snap.node.clone(), bytes);
     Ok(format!(
-        "shared {t} of {n}: the friends' agents hold the shares; this agent keeps no circle key"
+        "shared {t} of {n}: the friends' agents generated the circle key and hold its shares; \
+         no device knows it whole"
     ))
 }
 
-/// Deals a new circle key `t` of `members.len()` for `generation` and
-/// delivers every share; each friend must acknowledge the right one.
-async fn deal_and_deliver(
+/// The record with the new circle: its link, signed by whoever holds the
+/// current circle (the root key or the whole circle key while this agent
+/// still holds them, else a threshold of the old circle, whose humans
+/// approve it), then the ego key certified under the new circle by a
+/// threshold of its members (an `enter` request).
+async fn link_and_certify(
+    shared: &Shared,
+    key: &SymmetricKey,
     snap: &Snapshot,
-    members: &[&FriendRow],
-    t: u16,
-    generation: u64,
-    now: UnixTime,
-) -> Result<(CircleSecret, CirclePublic)> {
-    let n16 = u16::try_from(members.len()).map_err(|_| BadInput::TooManyFriends)?;
-    let new_circle = CircleSecret::generate(&mut OsRng);
-    let dealing = deal(
-        &new_circle,
-        snap.record.ego_id(),
-        snap.circle_id,
-        generation,
-        t,
-        n16,
-        &mut OsRng,
+    current: Option<&CircleRow>,
+    row: &CircleRow,
+    pending: &PendingCircle,
+) -> Result<EgoRecord> {
+    let ego = snap.record.ego_id();
+    let now = shared.now();
+    let mut record = snap.record.clone();
+    let body = record.next_link(pending.public.group_key(), now);
+    let kinds = shared.keystore.secret_kinds(&ego).await?;
+    let link = if record.chain.is_empty() && kinds.contains(&SecretKind::Root) {
+        let root = shared.keystore.secret(key, &ego, SecretKind::Root).await?;
+        sign_with_key(&SecretKey::from_seed(&root), body)
+    } else if kinds.contains(&SecretKind::Circle) {
+        let whole = shared
+            .keystore
+            .secret(key, &ego, SecretKind::Circle)
+            .await?;
+        let whole = CircleSecret::from_bytes(&whole).map_err(|_| Damaged::CircleKey)?;
+        sign_with_circle(&whole, &mut OsRng, body)
+    } else {
+        let old = current.ok_or(Damaged::NoCircle)?;
+        let sig = session(shared, snap, old, Purpose::Link(body.clone())).await?;
+        Signed { body, sig }
+    };
+    record.push_link(link.clone()).map_err(Internal::Link)?;
+    let cert = record.next_cert(snap.ego_key.public(), now, shared.settings.cert_validity);
+    let sig = session(
+        shared,
+        snap,
+        row,
+        Purpose::Enter {
+            link,
+            cert: cert.clone(),
+        },
     )
-    .map_err(BadInput::Deal)?;
-    let mut deliveries = JoinSet::new();
-    for (dealt, friend) in dealing.shares.into_iter().zip(members.iter()) {
-        let node = snap.node.clone();
-        let peer = friend_peer(friend)?;
-        let friend = (*friend).clone();
-        // What the friend's acknowledgement must name (fuzz finding F3).
-        let expected = (dealt.circle_id, dealt.generation, dealt.member);
-        let envelope = Envelope {
-            kind: kind::DEALT_SHARE,
-            body: dealt.to_secret_cbor().to_vec(),
-        };
-        deliveries.spawn(async move {
-            let addrs = reach(&node, &friend, now).await;
-            let answer =
-                tokio::time::timeout(ANSWER_WITHIN, node.circle(peer, addrs, &envelope)).await;
-            (friend.petname, expected, answer)
-        });
-    }
-    while let Some(done) = deliveries.join_next().await {
-        let Ok((name, expected, answer)) = done else {
-            return Err(Internal::ShareDelivery.into());
-        };
-        let reply = match answer {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(source)) => {
-                return Err(Network::ShareNotTaken {
-                    friend: name,
-                    source,
-                }
-                .into());
-            }
-            Err(_) => return Err(Network::ShareUnanswered(name).into()),
-        };
-        let ack = (reply.kind == kind::SHARE_ACK)
-            .then(|| reply.open::<ShareAck>(MAX_CIRCLE_MESSAGE_SIZE).ok())
-            .flatten()
-            .ok_or_else(|| Refused::ShareDeclined(name.clone()))?;
-        if (ack.circle_id, ack.generation, ack.member) != expected {
-            return Err(Refused::OtherShareAcked(name).into());
-        }
-        dealing
-            .public
-            .check_ack(&ack)
-            .map_err(|source| Refused::ShareAck {
-                friend: name,
-                source,
-            })?;
-    }
-
-    Ok((new_circle, dealing.public))
+    .await?;
+    record
+        .set_cert(Signed { body: cert, sig })
+        .map_err(Refused::FriendsCert)?;
+    Ok(record)
 }
 
 /// How a new record is stored.

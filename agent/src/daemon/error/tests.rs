@@ -69,18 +69,16 @@ fn each_kind_has_its_code_and_the_text_the_person_reads() {
             format!("the inviter's agent did not answer: {request}"),
         ),
         (
-            Network::ShareNotTaken {
+            Network::DkgSilent {
                 friend: "bob".into(),
-                source: request.clone(),
+                step: "round 2",
+                source: Unanswered::Timeout,
             }
             .into(),
             C::Network,
-            format!("friend \"bob\" did not take its share ({request}); the circle is unchanged"),
-        ),
-        (
-            Network::ShareUnanswered("bob".into()).into(),
-            C::Network,
-            "friend \"bob\" did not answer in time; the circle is unchanged".into(),
+            "friend \"bob\" did not take part in generating the new circle key (round 2: no \
+             answer in time); the circle is unchanged"
+                .into(),
         ),
         (
             Network::TooFewSigners {
@@ -257,6 +255,22 @@ fn each_kind_has_its_code_and_the_text_the_person_reads() {
                 .into(),
         ),
         (
+            Refused::DkgAnswer("bob".into()).into(),
+            C::Refused,
+            "friend \"bob\" answered the key generation out of turn; the circle is unchanged"
+                .into(),
+        ),
+        (
+            Refused::DkgPublic(cyrcles_core::circle::DkgError::Parameters(
+                "threshold below 2",
+            ))
+            .into(),
+            C::Refused,
+            "the friends' key generation makes no circle: invalid DKG parameters: threshold \
+             below 2"
+                .into(),
+        ),
+        (
             Refused::ShareDeclined("bob".into()).into(),
             C::Refused,
             "friend \"bob\" refused its share; the circle is unchanged".into(),
@@ -429,11 +443,6 @@ fn each_kind_has_its_code_and_the_text_the_person_reads() {
             BadInput::TooManyFriends.into(),
             C::BadRequest,
             "too many friends".into(),
-        ),
-        (
-            BadInput::Deal(circle.clone()).into(),
-            C::BadRequest,
-            format!("cannot split the circle key: {circle}"),
         ),
         (
             BadInput::PolicyText("the client id").into(),
@@ -701,9 +710,9 @@ fn each_kind_has_its_code_and_the_text_the_person_reads() {
             "streaming request in the single-reply path".into(),
         ),
         (
-            Internal::ShareDelivery.into(),
+            Internal::DkgTask.into(),
             C::Internal,
-            "a share delivery task failed".into(),
+            "a key generation task failed".into(),
         ),
         (
             Internal::RepairTask.into(),
@@ -724,11 +733,6 @@ fn each_kind_has_its_code_and_the_text_the_person_reads() {
             Internal::Link(build.clone()).into(),
             C::Internal,
             format!("the new link does not fit: {build}"),
-        ),
-        (
-            Internal::Cert(build.clone()).into(),
-            C::Internal,
-            format!("the new certificate does not fit: {build}"),
         ),
         (
             Internal::Frost(circle.clone()).into(),
