@@ -22,6 +22,13 @@
 //! the link and the new circle the certificate (two FROST sessions), and
 //! stores. The two are reported apart: "generate" is the DKG and the
 //! link request answered `ask_human`; "sign" is the rest.
+//!
+//! A recovery (last, on the 5-of-9 circle, without the friends' delay): a
+//! new device asks every friend; each friend's agent approves through its
+//! control socket as soon as the request is there; the new device, at
+//! its next poll (every second), gets a threshold of commitments, runs
+//! round 2 and installs the new record. Reported from the request, and
+//! from the last approval.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -63,6 +70,10 @@ async fn agent(
     // from the owner's node than a friend's agent takes by default.
     config.circles.sign_interval_secs = 0;
     config.network.requests_per_peer_per_minute = 100_000;
+    // Recoveries are timed without the friends' delay, and a new device
+    // asks again every second (the shortest poll).
+    config.circles.recovery_delay_secs = 0;
+    config.circles.recovery_poll_secs = 1;
     let daemon = Daemon::start(DaemonOptions {
         home: home.clone(),
         settings: config.validate().unwrap(),
@@ -183,6 +194,80 @@ async fn reshare_rounds(
     (generate, sign)
 }
 
+/// Approves, on each friend's agent, the pending recovery request of
+/// `ego` once it has arrived (as each friend's human does after the
+/// call).
+async fn approve_recovery(friends: &[Home], ego: &str) {
+    for home in friends {
+        let id = loop {
+            let Reply::Recoveries { incoming, .. } = call_ok(home, Request::RecoveryList).await
+            else {
+                panic!("no recovery list")
+            };
+            if let Some(i) = incoming
+                .iter()
+                .find(|i| i.friend_ego_id == ego && i.state == "pending")
+            {
+                break i.id;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        call_ok(home, Request::RecoveryApprove { id }).await;
+    }
+}
+
+/// Recovers the ego `name` of `holder` onto a new device, `rounds` times,
+/// each new device the next holder. Returns, per round, the time from the
+/// new device's request to its new record being installed (every friend
+/// approving as soon as the request is there), and from the last approval
+/// to it (which includes waiting for the new device's next poll, at most
+/// a second).
+async fn recoveries(
+    dir: &std::path::Path,
+    (boot, addr): (&NodeHandle, &Multiaddr),
+    holder: &Home,
+    friends: &[Home],
+    rounds: usize,
+) -> (Vec<Duration>, Vec<Duration>, Vec<Daemon>) {
+    let (mut whole, mut after, mut devices) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut holder, mut name) = (holder.clone(), "main".to_string());
+    for i in 0..rounds {
+        let Reply::Kit(kit) = call_ok(&holder, Request::RecoveryKit { name: name.clone() }).await
+        else {
+            panic!("no kit")
+        };
+        let (daemon, device) = agent(dir, &format!("device{i}"), boot, addr).await;
+        let new_name = format!("recovered{i}");
+        let t = Instant::now();
+        call_ok(
+            &device,
+            Request::Recover {
+                name: new_name.clone(),
+                ego_id: kit.ego_id.clone(),
+                friends: kit.friends.clone(),
+            },
+        )
+        .await;
+        approve_recovery(friends, &kit.ego_id).await;
+        let approved = Instant::now();
+        loop {
+            let Reply::Recoveries { outgoing, .. } = call_ok(&device, Request::RecoveryList).await
+            else {
+                panic!("no recovery list")
+            };
+            if outgoing.iter().any(|o| o.state == "done") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        whole.push(t.elapsed());
+        after.push(approved.elapsed());
+        (holder, name) = (device, new_name);
+        devices.push(daemon);
+    }
+    (whole, after, devices)
+}
+
 fn report(name: &str, mut times: Vec<Duration>) {
     times.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
@@ -260,6 +345,10 @@ async fn main() {
     }
     let (gen9, sign9) = reshare_rounds(&owner, &friends, 5, rounds.min(10)).await;
 
+    // Recovery of the 5-of-9 circle's ego onto a new device.
+    let (recovered, after_approval, devices) =
+        recoveries(dir.path(), (&boot, &addr), &owner, &friends, rounds.min(5)).await;
+
     println!("circle ceremonies between 10 agent daemons over loopback TCP:");
     report("rotation, 3 of 5", rotations);
     report("re-share 5 -> 6 (t = 3): generate", grow_generate);
@@ -268,8 +357,10 @@ async fn main() {
     report("new circle 3 of 5: sign", sign5);
     report("new circle 5 of 9: generate", gen9);
     report("new circle 5 of 9: sign", sign9);
+    report("recovery 5 of 9: request to record", recovered);
+    report("recovery 5 of 9: last approval to record", after_approval);
 
-    for d in daemons {
+    for d in daemons.into_iter().chain(devices) {
         d.shutdown().await;
     }
     owner_daemon.shutdown().await;
