@@ -164,7 +164,7 @@ impl Application {
         })
         .context("cannot build the HTTP client")?;
         let mut tasks = tasks::spawn(&state);
-        tasks.push(tokio::spawn(drain_events(events)));
+        tasks.push(tokio::spawn(drain_events(state.clone(), events)));
         let router = router(state.clone());
         Ok(Application {
             listener,
@@ -223,12 +223,34 @@ impl Application {
     }
 }
 
+/// Recovered records being learned at once (beyond, an event waits for
+/// the cache's own refresh: `login::resolve::FRESH_SECS`).
+const MAX_LEARNING: usize = 4;
+
 /// The bridge serves no inbound protocol requests; it logs duplicity
-/// reports and drops the rest.
-async fn drain_events(mut events: mpsc::Receiver<NodeEvent>) {
+/// reports, takes recovered records into its ego cache at once, and drops
+/// the rest.
+async fn drain_events(state: AppState, mut events: mpsc::Receiver<NodeEvent>) {
+    let learning = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_LEARNING));
     while let Some(e) = events.recv().await {
-        if let NodeEvent::Duplicity { ego_id, kind, .. } = e {
-            tracing::warn!(ego = %ego_id, ?kind, "duplicity seen in the DHT: this ego's circle may be compromised");
+        match e {
+            NodeEvent::Duplicity { ego_id, kind, .. } => {
+                tracing::warn!(ego = %ego_id, ?kind, "duplicity seen in the DHT: this ego's circle may be compromised");
+            }
+            NodeEvent::Recovered { ego_id, record } => {
+                let Ok(permit) = learning.clone().try_acquire_owned() else {
+                    tracing::debug!(ego = %ego_id, "too many recovered records at once: this one waits for the cache");
+                    continue;
+                };
+                let state = state.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = crate::login::resolve::learn(&state, ego_id, &record).await {
+                        tracing::warn!(ego = %ego_id, error = %e, "cannot take a recovered record into the cache");
+                    }
+                    drop(permit);
+                });
+            }
+            _ => {}
         }
     }
 }

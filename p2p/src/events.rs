@@ -63,6 +63,18 @@ pub enum NodeEvent {
         /// The conflicting record.
         second: Vec<u8>,
     },
+    /// A peer stored a record of a higher authority epoch (a recovery) than
+    /// the one this node held for the ego, or the first record of it this
+    /// node holds with an epoch above 0: whoever caches records elsewhere
+    /// (a bridge's database) drops the superseded one at once, instead of
+    /// using it until its cache time is up (docs/circle-authority.md, P5).
+    /// At most one per stored record; peers' stores are rate-limited.
+    Recovered {
+        /// The ego.
+        ego_id: EgoId,
+        /// The record as stored, verified.
+        record: Vec<u8>,
+    },
     /// The node's listen addresses changed (a relay reservation was made or
     /// lost); agents republish their endpoints.
     ListenAddrsChanged(Vec<Multiaddr>),

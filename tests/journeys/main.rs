@@ -178,20 +178,45 @@ async fn friends_rotate_the_key_and_logins_go_on() {
     bridge.stop().await;
 }
 
-/// 3. A lost device: alice's home is gone; on a new home her friends
-/// approve a recovery; logins work with the new key, and the old device
-/// (a copy a thief kept) is no longer asked.
+/// 3. A stolen device against a 3-of-5 circle (docs/threat-model.md,
+/// "The circle against a stolen device"): a thief runs a copy of alice's
+/// home. It tries to hand her circle to two sock puppets and to end her
+/// ego; both wait for the friends' humans, who deny. Alice recovers on a
+/// new device; the thief objects, the three friends who spoke to her
+/// approve anyway. She logs in to the demo site with the same subject as
+/// before; the thief's copy is never asked again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lost_device_is_recovered_by_friends() {
+async fn a_stolen_device_loses_to_the_friends_and_alice_logs_in_again() {
     let dir = journey_dir("recovery");
     let bridge = Bridge::start(dir.path(), &[]).await;
     let site = Site::start(dir.path(), &bridge.issuer).await;
     let mut alice = start_agent(dir.path(), "alice", &bridge.bootstrap).await;
-    let bob = start_agent(dir.path(), "bob", &bridge.bootstrap).await;
-    let carol = start_agent(dir.path(), "carol", &bridge.bootstrap).await;
-    let dave = start_agent(dir.path(), "dave", &bridge.bootstrap).await;
     let ego: String = alice.create("main").await;
-    circle_of_three(&alice, [(&bob, "bob"), (&carol, "carol"), (&dave, "dave")]).await;
+    let mut friends = Vec::new();
+    for name in ["bob", "carol", "dave", "erin", "frank"] {
+        let f = start_agent(dir.path(), name, &bridge.bootstrap).await;
+        f.create::<String>("main").await;
+        befriend(&alice, name, &f, "alice").await;
+        friends.push((f, name));
+    }
+    // The circle grows to 3 of 5; from the third friend on, the friends
+    // already in it approve each change.
+    let mut v = serde_json::Value::Null;
+    for (i, (_, name)) in friends.iter().enumerate() {
+        let args = ["circle", "add", "main", name];
+        v = if i < 2 {
+            alice.until_ok(&args, "adding a friend", 90).await
+        } else {
+            let holders: Vec<&Agent> = friends[..i].iter().map(|(f, _)| f).collect();
+            alice.with_approvals(&args, &holders, 90).await
+        };
+    }
+    assert!(
+        v["state"].as_str().unwrap().starts_with("shared 3 of 5"),
+        "{v}"
+    );
+    let login = Login::approved(&site, &bridge.issuer, &alice);
+    let before = log_in(&browser(), &login, &ego).await.welcome();
     let kit = dir.join("kit.json");
     alice
         .json(&[
@@ -204,13 +229,42 @@ async fn a_lost_device_is_recovered_by_friends() {
         .await;
     let old_key = alice.json(&["ego", "show", "main"]).await["ego_key"].clone();
 
-    // The device is lost (a thief keeps a copy of the home and runs it).
+    // The device is stolen: the thief keeps the home and runs it.
     alice.stop().await;
     let stolen = dir.join("stolen");
     std::fs::rename(&alice.home, &stolen).unwrap();
     let mut thief = Agent::on_home(AGENT, stolen, dir.join("thief.log"));
     thief.spawn(Some(&bridge.bootstrap), &[]).await;
+    let all: Vec<&Agent> = friends.iter().map(|(f, _)| f).collect();
 
+    // Two sock puppets into the circle, then the end of the ego: each
+    // waits for the friends' humans, who were not called and deny.
+    let mut puppets = Vec::new();
+    for name in ["mallory", "trent"] {
+        let p = start_agent(dir.path(), name, &bridge.bootstrap).await;
+        p.create::<String>("main").await;
+        befriend(&thief, name, &p, "alice").await;
+        puppets.push(p);
+    }
+    // Mallory first: her change stays waiting at the friends.
+    let _ = thief.cli(&["circle", "add", "main", "mallory"]).await;
+    for args in [
+        &["circle", "add", "main", "trent"][..],
+        &["ego", "revoke", "main", "--yes"][..],
+    ] {
+        let out = thief.cli(args).await;
+        assert_ne!(out.code, 0, "{out:?}");
+        let digits = cyrcles_testkit::fingerprint_in(&out.stderr)
+            .unwrap_or_else(|| panic!("no digits: {out:?}"));
+        for f in &all {
+            deny_change(f, &digits).await;
+        }
+        let out = thief.cli(args).await;
+        assert!(out.stderr.contains("denied by their human"), "{out:?}");
+    }
+
+    // Alice recovers on a new device; the thief objects; bob, carol and
+    // dave, who spoke to her, approve anyway: final.
     let fresh = start_agent(dir.path(), "alice-new", &bridge.bootstrap).await;
     let started = fresh
         .json(&["recover", "--kit", kit.to_str().unwrap(), "--name", "main"])
@@ -219,8 +273,15 @@ async fn a_lost_device_is_recovered_by_friends() {
         .as_str()
         .unwrap()
         .to_string();
-    // Two friends compare the digits and approve (the threshold is 2).
-    for f in [&bob, &carol] {
+    wait_until(60, "the thief's copy to hear of the recovery", || async {
+        std::fs::read_to_string(&thief.log)
+            .unwrap_or_default()
+            .contains("recovery of this agent's ego was requested")
+    })
+    .await;
+    let out = thief.cli(&["recovery", "object", "main"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    for f in &all[..3] {
         let request = wait_for(60, "the recovery request", || async {
             let v = f.json(&["recovery", "list"]).await;
             v["incoming"].as_array().and_then(|l| l.first().cloned())
@@ -237,20 +298,39 @@ async fn a_lost_device_is_recovered_by_friends() {
     .await;
     let new_key = fresh.json(&["ego", "show", "main"]).await["ego_key"].clone();
     assert_ne!(new_key, old_key);
+    // Once the recovered record is published, the bridge (which looked the
+    // ego up a moment ago) uses it at once, not its cached one.
+    wait_until(60, "the recovered record to be published", || async {
+        !fresh.json(&["ego", "show", "main"]).await["last_published_at"].is_null()
+    })
+    .await;
 
-    // A login now reaches the new device, signed by the new key; the
-    // thief's copy of the old key is never asked.
+    // A login now reaches the new device, signed by the new key, with the
+    // same subject at the site; the thief's copy is never asked.
     let login = Login::approved(&site, &bridge.issuer, &fresh);
-    log_in(&browser(), &login, &ego).await.welcome();
+    let after = log_in(&browser(), &login, &ego).await.welcome();
+    assert_eq!(
+        by_id(&after, "claim-sub").unwrap(),
+        by_id(&before, "claim-sub").unwrap()
+    );
     let thief_requests = thief.json(&["requests"]).await;
     assert_eq!(thief_requests["requests"], serde_json::json!([]));
-    assert!(
-        std::fs::read_to_string(&thief.log)
-            .unwrap()
-            .contains("recovery of this agent's ego was requested"),
-        "the old device shows the attempt"
-    );
     bridge.stop().await;
+}
+
+/// Denies the circle request with these digits on `friend`'s agent, once
+/// it is listed.
+async fn deny_change(friend: &Agent, digits: &str) {
+    let id = wait_for(60, "the friend's circle request", || async {
+        let v = friend.json(&["circle", "requests"]).await;
+        v["requests"]
+            .as_array()?
+            .iter()
+            .find(|r| r["fingerprint"] == digits)
+            .and_then(|r| r["id"].as_u64())
+    })
+    .await;
+    friend.json(&["circle", "deny", &id.to_string()]).await;
 }
 
 /// 4. Revocation: the ego is revoked; the bridge ends its session and

@@ -45,6 +45,9 @@ pub(crate) fn spawn(shared: Arc<Shared>, ego: EgoId, mut events: mpsc::Receiver<
                     responder,
                 } => approval::on_login(&shared, ego, peer, challenge, responder),
                 NodeEvent::ListenAddrsChanged(_) => shared.wake.notify_one(),
+                // A member follows a recovered friend at its share sweep
+                // (`maintenance.rs`), from the record it fetches itself.
+                NodeEvent::Recovered { .. } => {}
                 NodeEvent::Duplicity { ego_id, kind, .. } => {
                     error!(
                         ego = %ego_id,

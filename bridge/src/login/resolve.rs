@@ -137,3 +137,31 @@ pub async fn resolve(
     state.store.put_ego(&row(&best, now)).await?;
     Ok(best)
 }
+
+/// A record of a higher authority epoch (a recovery) reached this
+/// bridge's DHT node: if the cache holds an older epoch of the ego, the
+/// record replaces it now, so that no login is sent to the recovered-from
+/// device, and no answer of its key accepted, for the rest of the cache's
+/// [`FRESH_SECS`] (docs/circle-authority.md, P5). An ego the cache does
+/// not hold is left alone (it is looked up when used). Returns whether the
+/// cache changed.
+pub async fn learn(state: &AppState, ego: EgoId, bytes: &[u8]) -> Result<bool, ResolveError> {
+    let now = state.now();
+    let Some(offered) = verify(state, bytes, &ego, now) else {
+        return Ok(false);
+    };
+    let Some(cached_row) = state.store.get_ego(&ego.to_string()).await? else {
+        return Ok(false);
+    };
+    let cached_epoch = u64::try_from(cached_row.epoch).unwrap_or(u64::MAX);
+    if offered.rank().epoch <= cached_epoch {
+        return Ok(false);
+    }
+    if let Err(e) = best_seen(&cached_row)?.check(&offered) {
+        tracing::warn!(%ego, ?e, "a recovered record the cache's memory refuses");
+        return Ok(false);
+    }
+    state.store.put_ego(&row(&offered, now)).await?;
+    tracing::info!(%ego, epoch = offered.rank().epoch, "a recovered record replaced the cached one");
+    Ok(true)
+}

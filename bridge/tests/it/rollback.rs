@@ -135,3 +135,42 @@ async fn the_ego_cache_is_bounded_and_keeps_the_egos_of_live_grants() {
         .unwrap();
     assert_eq!(bridge.state.store.rows("egos").await.unwrap(), 0);
 }
+
+/// A recovery's record reaches the bridge's DHT node: the ego cache takes
+/// it at once (docs/circle-authority.md, P5). Before, a bridge that had
+/// looked the ego up within the last minute kept using the old record,
+/// sending logins to the device the owner recovered from and accepting its
+/// old key's answers for the rest of that minute. The clock does not move
+/// here: only the recovery itself can refresh the cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recovered_record_replaces_the_cached_one_at_once() {
+    let clock = TestClock::new();
+    let bridge = TestBridge::start_with(BridgeOptions {
+        clock: clock.clone(),
+        ..Default::default()
+    })
+    .await;
+    let agent = TestAgent::start(&bridge, 131).await;
+    let ego = agent.ego_id;
+    let before = resolve(&bridge.state, ego, false).await.unwrap();
+    assert_eq!(before.cert().epoch, 0);
+    // A rotation is not a recovery: the cache keeps its record until its
+    // minute is up.
+    agent.rotate(clock.now()).await;
+    let cached = resolve(&bridge.state, ego, false).await.unwrap();
+    assert_eq!(cached.cert().seq, before.cert().seq);
+    agent.recover(clock.now()).await;
+    wait_until(30, "the cache to hold the recovered record", || async {
+        bridge
+            .state
+            .store
+            .get_ego(&ego.to_string())
+            .await
+            .unwrap()
+            .is_some_and(|r| r.epoch == 1)
+    })
+    .await;
+    let after = resolve(&bridge.state, ego, false).await.unwrap();
+    assert_eq!(after.cert().epoch, 1);
+    assert_ne!(after.ego_key(), before.ego_key());
+}

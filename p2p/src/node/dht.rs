@@ -149,9 +149,11 @@ impl EventLoop {
             .get(&record.key)
             .map(|r| r.value.clone());
         let replaces = current.is_some();
+        let mut held_epoch = 0;
         if let Some(current) = current
             && let Ok(held) = verify_cached(&current, &key, now, &mut self.sigs)
         {
+            held_epoch = held.rank().epoch;
             match select(&held, &candidate) {
                 Ok(Choice::TakeCandidate) => {}
                 Ok(Choice::KeepCurrent) => {
@@ -211,6 +213,12 @@ impl EventLoop {
                 }
                 let _ = self.memory.accept_network(&candidate);
                 self.metrics.stored();
+                if candidate.rank().epoch > held_epoch {
+                    let _ = self.emit(NodeEvent::Recovered {
+                        ego_id: candidate.ego_id(),
+                        record: candidate.bytes().to_vec(),
+                    });
+                }
             }
             Err(_) => self.metrics.rejected(Rejection::StoreFull),
         }
