@@ -4,6 +4,8 @@
 //! ```text
 //! HOME/                 mode 0700
 //!   config.toml         optional settings (see config.rs)
+//!   bootstrap           the network joined last, one address per line
+//!                       (see network_memory.rs)
 //!   agent.db            the keystore (SQLite; secrets sealed)
 //!   agent.key           the key file, mode 0600, when no passphrase is used
 //!   agent.sock          the control socket, mode 0600, while the daemon runs

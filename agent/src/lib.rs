@@ -23,4 +23,5 @@ pub mod control;
 pub mod daemon;
 pub mod home;
 pub mod keystore;
+pub mod network_memory;
 pub mod text;

@@ -24,6 +24,7 @@ use crate::daemon::{Daemon, DaemonOptions};
 use crate::home::Home;
 use crate::keystore::seal::KdfParams;
 use crate::keystore::{Keystore, KeystoreError, Passphrase};
+use crate::network_memory;
 use stdout::outln;
 
 /// A failed command: its message and exit code.
@@ -353,8 +354,15 @@ async fn daemon(home: Home, args: DaemonArgs) -> Result<(), Failure> {
     output::init_logging();
     let bad = |e: &dyn std::fmt::Display| Failure::new(2, "bad-request", e.to_string());
     let mut config = AgentConfig::load(&home.config_path()).map_err(|e| bad(&e))?;
-    if !args.bootstrap.is_empty() {
+    // The network: the flag (remembered once valid), else the file's
+    // setting, else what an earlier start remembered.
+    let given = !args.bootstrap.is_empty();
+    let mut from_memory = false;
+    if given {
         config.network.bootstrap = args.bootstrap;
+    } else if config.network.bootstrap.is_empty() && home.dir().exists() {
+        config.network.bootstrap = network_memory::remembered(&home).map_err(|e| bad(&e))?;
+        from_memory = !config.network.bootstrap.is_empty();
     }
     if !args.listen.is_empty() {
         config.network.listen = args.listen;
@@ -366,6 +374,7 @@ async fn daemon(home: Home, args: DaemonArgs) -> Result<(), Failure> {
         config.network.dial_private_addrs = true;
     }
     let settings = config.validate().map_err(|e| bad(&e))?;
+    let bootstrap = config.network.bootstrap.clone();
     let passphrase = args
         .passphrase_file
         .as_deref()
@@ -397,6 +406,23 @@ async fn daemon(home: Home, args: DaemonArgs) -> Result<(), Failure> {
         std::process::id(),
         d.socket_path().display()
     );
+    if given {
+        // The home exists now: the next plain `cyrcles daemon` joins here.
+        if let Err(e) = network_memory::remember(&home, &bootstrap) {
+            eprintln!("cyrcles: cannot remember the bootstrap addresses: {e}");
+        }
+    } else if from_memory {
+        eprintln!(
+            "cyrcles: joining the network through {} remembered address(es) (from an earlier \
+             `--bootstrap`)",
+            bootstrap.len()
+        );
+    } else if bootstrap.is_empty() {
+        eprintln!(
+            "cyrcles: no bootstrap address: this agent joins no network. Start it once with \
+             `cyrcles daemon --bootstrap ADDR` (a bridge prints its address); it is remembered"
+        );
+    }
     d.run(shutdown_signal()).await;
     eprintln!("cyrcles: agent stopped");
     Ok(())

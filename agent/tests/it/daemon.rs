@@ -228,3 +228,45 @@ fn output_to_a_closed_pipe_ends_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(home.join("agent.db").exists(), "the keystore was made");
 }
+
+/// An agent keeps its network (issue 16): started once with
+/// `--bootstrap`, then stopped, it is started again exactly as the advice
+/// says (`cyrcles daemon`, no address) and still joins the network: a new
+/// ego's record reaches the bridge. A damaged memory of the network is a
+/// clear error, not a silent agent without peers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_restarted_as_the_advice_says_joins_its_network_again() {
+    let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
+    let mut agent = Agent::builder(BIN).bootstrap(&bridge.addr).start().await;
+    agent.stop().await;
+    let out = agent.cli(&["status"]).await;
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("`cyrcles daemon`"), "{out:?}");
+    agent.spawn(None, &[]).await;
+    assert!(
+        agent.log_text().contains("remembered address"),
+        "{}",
+        agent.log_text()
+    );
+    let ego = agent.create("main").await;
+    bridge.resolve(ego).await;
+    agent.stop().await;
+
+    // Junk where the addresses were: the daemon refuses to start and says
+    // how to fix it; the keystore is untouched.
+    std::fs::write(agent.home.join("bootstrap"), [0xff, 0xfe]).unwrap();
+    let out =
+        cyrcles_testkit::bounded(30, "a daemon on a damaged memory", agent.cli(&["daemon"])).await;
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains("not a list of bootstrap addresses")
+            && out.stderr.contains("--bootstrap"),
+        "{out:?}"
+    );
+    // Started with an address again, it is remembered again.
+    agent.spawn(Some(&bridge.addr), &[]).await;
+    let v = agent.json(&["ego", "list"]).await;
+    assert_eq!(v["egos"][0]["ego_id"], ego.to_string().as_str(), "{v}");
+    let saved = std::fs::read_to_string(agent.home.join("bootstrap")).unwrap();
+    assert_eq!(saved.trim(), bridge.addr.to_string());
+}
