@@ -74,6 +74,11 @@ pub fn for_terminal(s: &str) -> Cow<'_, str> {
     escape(s, |c| matches!(c, '\n' | '\t'))
 }
 
+/// A count and its noun, singular or plural: `1 try`, `2 tries`, `0 links`.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// A span of time for a person: `45 s`, `5 min`, `24 h`, `3 days`
 /// (rounded down).
 pub fn duration(secs: u64) -> String {
@@ -88,6 +93,13 @@ pub fn duration(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_take_the_singular_only_for_one() {
+        assert_eq!(count(1, "try", "tries"), "1 try");
+        assert_eq!(count(2, "try", "tries"), "2 tries");
+        assert_eq!(count(0, "link", "links"), "0 links");
+    }
 
     #[test]
     fn bidi_overrides_separators_and_controls_are_escaped() {

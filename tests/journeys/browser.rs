@@ -435,7 +435,7 @@ async fn a_real_browser_logs_in_and_sees_a_denied_login() {
 
     // The person denies: the bridge's error page, then cancel from there.
     browse_login(&b, &site, &alice, &ego, false, "denied").await;
-    let html = b.wait_for("You denied the login").await;
+    let html = b.wait_for("you denied it, or a wrong number").await;
     b.screenshot("denied-4-error").await;
     assert!(html.contains("class=\"error\""), "{html}");
     assert!(b.url().await.starts_with(&bridge.issuer));
@@ -447,7 +447,7 @@ async fn a_real_browser_logs_in_and_sees_a_denied_login() {
     b.click("#continue").await;
     let code = b.text("#match-code").await;
     crate::common::answer(&alice, &code, false).await;
-    b.wait_for("You denied the login").await;
+    b.wait_for("you denied it, or a wrong number").await;
     b.assert_clean_console("trying again after a denial").await;
     b.click("#cancel").await;
     b.wait_at(&site.url, "access_denied").await;

@@ -171,7 +171,10 @@ pub(crate) enum Network {
     )]
     NoRecord { ego: EgoId, source: Unanswered },
     /// Fewer friends than the threshold could help a repair.
-    #[error("{online} friends can help, {needed} are needed; try again when more are online")]
+    #[error(
+        "{} can help, {needed} are needed; try again when more are online",
+        crate::text::count(*online as u64, "friend", "friends")
+    )]
     TooFewHelpers { online: usize, needed: usize },
     /// The friend whose share is repaired did not take part.
     #[error("{friend:?} did not take part ({}); the circle is unchanged", .problems.join("; "))]
@@ -513,6 +516,13 @@ pub(crate) enum Conflict {
     /// A change that needs the whole circle key, and friends hold it.
     #[error("this agent does not hold the whole circle key (friends hold shares)")]
     CircleShared,
+    /// The circle has fewer other members than a repair needs, online or
+    /// not: a strict circle cannot rebuild a lost share.
+    #[error(
+        "a repair needs {needed} of the other friends of the circle and it has {others}: a \
+         circle where every friend must sign cannot rebuild a lost share"
+    )]
+    RepairImpossible { others: usize, needed: usize },
     /// A friend's request (recovery or circle) the person has decided
     /// already.
     #[error("{what} {id} is already {decision}")]
@@ -608,7 +618,10 @@ pub(crate) enum WrongCode {
     #[error("the invite code did not match; ask your friend for a new invite")]
     Inviter,
     /// A wrong match code; `left` tries remain.
-    #[error("wrong code: {code:02} is not the number shown with the request ({left} tries left)")]
+    #[error(
+        "wrong code: {code:02} is not the number shown with the request ({} left)",
+        crate::text::count(u64::from(*left), "try", "tries")
+    )]
     Retry { code: u8, left: u32 },
     /// The last wrong match code: the request is denied.
     #[error(

@@ -62,8 +62,8 @@ pub(crate) fn ego_info(state: &EgoState, locked: bool) -> EgoInfo {
     info.circle_links = record.chain.len();
     info.circle = match state.circle {
         Some((t, n)) => format!(
-            "shared {t} of {n} with friends ({} links)",
-            record.chain.len()
+            "shared {t} of {n} with friends ({})",
+            crate::text::count(record.chain.len() as u64, "link", "links")
         ),
         None => "held whole by this agent (no circle shared yet)".into(),
     };

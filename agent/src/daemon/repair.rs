@@ -430,6 +430,13 @@ pub(crate) async fn repair(shared: &Arc<Shared>, name: &str, friend: &str) -> Re
             });
         }
     }
+    if helpers.len() < public.threshold() {
+        return Err(Conflict::RepairImpossible {
+            others: helpers.len(),
+            needed: public.threshold(),
+        }
+        .into());
+    }
     // Every participant's published addresses, looked up once; the first
     // step dials them and later steps reuse the connections.
     let mut dialled = JoinSet::new();
@@ -589,9 +596,9 @@ pub(crate) async fn repair(shared: &Arc<Shared>, name: &str, friend: &str) -> Re
         })?;
     info!(%ego, friend = %target.name, helpers = helpers.len(), "a friend's share was repaired");
     let note = format!(
-        "{:?}'s share was rebuilt by {} friends ({}); nobody learned it but them",
+        "{:?}'s share was rebuilt by {} ({}); nobody learned it but them",
         target.name,
-        helpers.len(),
+        crate::text::count(helpers.len() as u64, "friend", "friends"),
         helpers
             .iter()
             .map(|h| h.name.as_str())

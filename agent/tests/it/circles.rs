@@ -727,3 +727,22 @@ async fn no_device_holds_a_new_circle_key_and_the_friends_shares_sign() {
     })
     .await;
 }
+
+/// In a 2-of-2 circle a lost share cannot be rebuilt (the one other friend
+/// is not a threshold): the repair says so at once, instead of "try again
+/// when more are online", which could never happen; counts read as words
+/// ("1 link", not "1 links").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strict_circle_says_at_once_that_a_repair_cannot_work() {
+    let bridge = Bridge::start(cyrcles_p2p::Clock::system()).await;
+    let crate::recovery::TwoFriends { alice, .. } =
+        crate::recovery::two_friends(&bridge, crate::recovery::CONFIG).await;
+    let out = alice.cli(&["circle", "repair", "main", "bob"]).await;
+    assert_eq!(out.code, 8, "{out:?}");
+    assert!(
+        out.stderr.contains("cannot rebuild a lost share") && out.stderr.contains("has 1"),
+        "{out:?}"
+    );
+    let v = alice.json(&["ego", "show", "main"]).await;
+    assert!(v["circle"].as_str().unwrap().ends_with("(1 link)"), "{v}");
+}

@@ -96,7 +96,7 @@ async fn too_many_wrong_codes_deny_the_request() {
     let (bridge, agent, id, record) = setup().await;
     let answer = send(&bridge, &record, &bridge.challenge(id, "shop", 7));
     let rid = agent.wait_requests(1).await[0]["id"].to_string();
-    for (code, left) in [("10", "2 tries left"), ("11", "1 tries left")] {
+    for (code, left) in [("10", "2 tries left"), ("11", "1 try left")] {
         let out = agent.cli(&["approve", &rid, "--code", code]).await;
         assert_eq!(out.code, 5);
         assert!(out.stderr.contains(left), "{}", out.stderr);

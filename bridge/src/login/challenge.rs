@@ -228,7 +228,9 @@ async fn record(state: &AppState, id: &str, o: Outcome) -> Result<(), StoreError
 /// What the page says about a denial.
 pub fn deny_text(r: DenyReason) -> &'static str {
     match r {
-        DenyReason::User => "You denied the login in your agent.",
+        DenyReason::User => {
+            "Your agent denied the login: you denied it, or a wrong number was typed three times."
+        }
         DenyReason::RateLimited => {
             "Your agent refused: too many login requests. Wait a little and try again."
         }

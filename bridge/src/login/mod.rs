@@ -299,7 +299,7 @@ async fn ego_inner(
             &ix,
             headers,
             Some(typed),
-            Some("That is not an ego id. An ego id has 52 letters and digits; `cyrcles ego show` prints it.".into()),
+            Some("That is not an ego id. An ego id has 52 letters and digits; the command cyrcles ego list prints yours.".into()),
         ).await);
     };
     let ego_text = ego.to_string();

@@ -134,7 +134,7 @@ pub(super) fn circle_text(c: &CircleInfo, now: u64) -> String {
 
 pub(super) fn friend_text(f: &FriendInfo) -> String {
     format!(
-        "[{}] {}: friend {} (ego {}), digits {}",
+        "[{}] {}: friend {} (ego {}), fingerprint {}",
         f.id,
         f.ego,
         untrusted(&f.name),

@@ -55,8 +55,8 @@ pub(crate) async fn describe(
     }
     if !plan.is_empty() && plan.len() < 3 {
         warnings.push(format!(
-            "with {} friends, losing one may leave too few to sign; 3 or more are safer",
-            plan.len()
+            "with {}, losing one may leave too few to sign; 3 or more are safer",
+            crate::text::count(plan.len() as u64, "friend", "friends")
         ));
     }
     if usize::from(threshold) == plan.len() && plan.len() >= 2 {

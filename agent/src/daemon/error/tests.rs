@@ -130,7 +130,7 @@ fn each_kind_has_its_code_and_the_text_the_person_reads() {
             }
             .into(),
             C::Network,
-            "1 friends can help, 2 are needed; try again when more are online".into(),
+            "1 friend can help, 2 are needed; try again when more are online".into(),
         ),
         (
             Network::TargetAbsent {

@@ -143,7 +143,7 @@ pub(crate) async fn start(
                 answer: "waiting".into(),
             })
             .collect(),
-        note: "asking the friends".into(),
+        note: "waiting for the friends' answers".into(),
         started_at: shared.now().secs(),
     };
     lock(&shared.recoveries)
