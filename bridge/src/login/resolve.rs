@@ -17,7 +17,10 @@ const FRESH_SECS: i64 = 60;
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
     /// No valid record in the DHT or the cache.
-    #[error("no valid record of this ego was found")]
+    #[error(
+        "no valid record of this ego was found: check the ego id (cyrcles ego list prints \
+         yours), and that your agent is running and connected (cyrcles status)"
+    )]
     NotFound,
     /// Two incompatible histories: the ego's circle is compromised.
     #[error("this ego's records conflict (its circle may be compromised)")]

@@ -525,7 +525,25 @@ async fn forms_need_their_csrf_token_and_the_browser_that_opened_them() {
         .send()
         .await
         .unwrap();
-    assert!(clean_error(r, 400).await.contains("no valid record"));
+    let page = clean_error(r, 400).await;
+    assert!(page.contains("no valid record"), "{page}");
+    // With the next step: the commands that tell what is wrong.
+    assert!(
+        page.contains("cyrcles ego list") && page.contains("cyrcles status"),
+        "{page}"
+    );
+    // The typo's hint names a command that works without arguments.
+    let r = b
+        .post(bridge.url(&format!("{ix}/ego")))
+        .form(&[("csrf", csrf.as_str()), ("ego_id", "not-an-ego")])
+        .send()
+        .await
+        .unwrap();
+    let page = clean_error(r, 400).await;
+    assert!(
+        page.contains("cyrcles ego list prints yours") && !page.contains('`'),
+        "{page}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -63,6 +63,17 @@ async fn cancel_resend_and_expiry() {
         .await
         .unwrap();
     assert!(page.contains("id=\"match-code\""));
+    // The page says where and how to approve, with the number to type.
+    let code = page
+        .split("id=\"match-code\" aria-label=\"match code\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap()
+        .to_string();
+    assert!(
+        page.contains(&format!("<code>cyrcles approve ID --code {code}</code>")),
+        "{page}"
+    );
     // Resend: a new challenge, the old one cancelled.
     let cid = wait.rsplit('/').next().unwrap().to_string();
     let res = b
