@@ -315,18 +315,45 @@ impl Agent {
             .or_else(|| fingerprint_in(&first.stderr))
             .unwrap_or_else(|| panic!("no fingerprint was shown: {first:?}"));
         for friend in approvers {
-            let id = wait_for(20, "the friend's circle request", || async {
-                let v = friend.json(&["circle", "requests"]).await;
-                v.get("requests")?
-                    .as_array()?
-                    .iter()
-                    .find(|r| r["fingerprint"] == fingerprint.as_str() && r["state"] == "pending")
-                    .and_then(|r| r["id"].as_u64())
-            })
-            .await;
-            friend.json(&["circle", "approve", &id.to_string()]).await;
+            friend.decide_change(&fingerprint, true).await;
         }
         self.until_ok(args, "the approved change", secs).await
+    }
+
+    /// Writes the recovery kit of `ego` to `dir/kit.json` (off the device,
+    /// as the person keeps it); returns its path.
+    pub async fn write_kit(&self, ego: &str, dir: &Path) -> PathBuf {
+        let kit = dir.join("kit.json");
+        let path = kit.to_str().expect("a UTF-8 kit path");
+        self.json(&["ego", "recovery-kit", ego, "--out", path])
+            .await;
+        kit
+    }
+
+    /// Waits until `cyrcles circle requests` lists a friend's request with
+    /// these six digits; returns it.
+    pub async fn circle_request(&self, fingerprint: &str) -> Value {
+        wait_for(60, "the friend's circle request", || async {
+            let v = self.json(&["circle", "requests"]).await;
+            v.get("requests")?
+                .as_array()?
+                .iter()
+                .find(|r| r["fingerprint"] == fingerprint)
+                .cloned()
+        })
+        .await
+    }
+
+    /// Approves (or denies) the circle request with these six digits once
+    /// it is listed, as the friend's human does after the owner's call.
+    pub async fn decide_change(&self, fingerprint: &str, approve: bool) {
+        let r = self.circle_request(fingerprint).await;
+        let id = r
+            .get("id")
+            .and_then(Value::as_u64)
+            .unwrap_or_else(|| panic!("a circle request without an id: {r}"));
+        let verb = if approve { "approve" } else { "deny" };
+        self.json(&["circle", verb, &id.to_string()]).await;
     }
 
     /// Waits until `cyrcles requests` lists at least `n` requests; returns

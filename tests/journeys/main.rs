@@ -217,16 +217,7 @@ async fn a_stolen_device_loses_to_the_friends_and_alice_logs_in_again() {
     );
     let login = Login::approved(&site, &bridge.issuer, &alice);
     let before = log_in(&browser(), &login, &ego).await.welcome();
-    let kit = dir.join("kit.json");
-    alice
-        .json(&[
-            "ego",
-            "recovery-kit",
-            "main",
-            "--out",
-            kit.to_str().unwrap(),
-        ])
-        .await;
+    let kit = alice.write_kit("main", dir.path()).await;
     let old_key = alice.json(&["ego", "show", "main"]).await["ego_key"].clone();
 
     // The device is stolen: the thief keeps the home and runs it.
@@ -257,7 +248,7 @@ async fn a_stolen_device_loses_to_the_friends_and_alice_logs_in_again() {
         let digits = cyrcles_testkit::fingerprint_in(&out.stderr)
             .unwrap_or_else(|| panic!("no digits: {out:?}"));
         for f in &all {
-            deny_change(f, &digits).await;
+            f.decide_change(&digits, false).await;
         }
         let out = thief.cli(args).await;
         assert!(out.stderr.contains("denied by their human"), "{out:?}");
@@ -321,21 +312,6 @@ async fn a_stolen_device_loses_to_the_friends_and_alice_logs_in_again() {
     let thief_requests = thief.json(&["requests"]).await;
     assert_eq!(thief_requests["requests"], serde_json::json!([]));
     bridge.stop().await;
-}
-
-/// Denies the circle request with these digits on `friend`'s agent, once
-/// it is listed.
-async fn deny_change(friend: &Agent, digits: &str) {
-    let id = wait_for(60, "the friend's circle request", || async {
-        let v = friend.json(&["circle", "requests"]).await;
-        v["requests"]
-            .as_array()?
-            .iter()
-            .find(|r| r["fingerprint"] == digits)
-            .and_then(|r| r["id"].as_u64())
-    })
-    .await;
-    friend.json(&["circle", "deny", &id.to_string()]).await;
 }
 
 /// 4. Revocation: the ego is revoked; the bridge ends its session and

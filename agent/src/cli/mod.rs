@@ -360,7 +360,7 @@ async fn daemon(home: Home, args: DaemonArgs) -> Result<(), Failure> {
     let mut from_memory = false;
     if given {
         config.network.bootstrap = args.bootstrap;
-    } else if config.network.bootstrap.is_empty() && home.dir().exists() {
+    } else if config.network.bootstrap.is_empty() {
         config.network.bootstrap = network_memory::remembered(&home).map_err(|e| bad(&e))?;
         from_memory = !config.network.bootstrap.is_empty();
     }

@@ -80,6 +80,24 @@ pub async fn two_friends(bridge: &Bridge, friends_config: &str) -> TwoFriends {
     }
 }
 
+/// Alice's device is stolen: she stops, the thief runs a copy of her home
+/// (in `dir`, its log `dir/NAME.log`) on the network, and her own home is
+/// gone. Returns the thief's agent.
+pub(crate) async fn steal(
+    alice: &mut Agent,
+    bridge: &Bridge,
+    dir: &std::path::Path,
+    name: &str,
+) -> Agent {
+    alice.stop().await;
+    let stolen = dir.join("stolen");
+    crate::circles::copy_home(&alice.home, &stolen);
+    std::fs::remove_dir_all(&alice.home).unwrap();
+    let mut thief = Agent::on_home(BIN, stolen, dir.join(format!("{name}.log")));
+    thief.spawn(Some(&bridge.addr), &[]).await;
+    thief
+}
+
 /// Waits until `agent`'s `recovery list` satisfies `pred`; returns it.
 pub async fn recoveries_where(agent: &Agent, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
     wait_ok(60, what, || async {
@@ -169,23 +187,8 @@ async fn friends_recover_a_lost_ego_onto_a_new_device() {
     // The kit is kept off the device; then the device is lost. A thief
     // keeps a copy of the old home and runs it.
     let kit_dir = TempDir::new("cyt");
-    let kit = kit_dir.path().join("kit.json");
-    let out = alice
-        .cli(&[
-            "ego",
-            "recovery-kit",
-            "main",
-            "--out",
-            kit.to_str().unwrap(),
-        ])
-        .await;
-    assert_eq!(out.code, 0, "{out:?}");
-    alice.stop().await;
-    let stolen = kit_dir.path().join("stolen");
-    crate::circles::copy_home(&alice.home, &stolen);
-    std::fs::remove_dir_all(&alice.home).unwrap();
-    let mut old = Agent::on_home(BIN, stolen, kit_dir.path().join("old.log"));
-    old.spawn(Some(&bridge.addr), &[]).await;
+    let kit = alice.write_kit("main", kit_dir.path()).await;
+    let old = steal(&mut alice, &bridge, kit_dir.path(), "old").await;
     // It publishes its new addresses (same node, same key).
     let old_addrs = bridge.target(&shared).1;
     bridge
@@ -319,12 +322,8 @@ async fn an_approved_recovery_waits_and_can_be_withdrawn() {
         ..
     } = two_friends(&bridge, DELAYED).await;
     let kit_dir = TempDir::new("cyt");
-    let kit = kit_dir.path().join("kit.json");
+    let kit = alice.write_kit("main", kit_dir.path()).await;
     let kit_arg = kit.to_str().unwrap();
-    let out = alice
-        .cli(&["ego", "recovery-kit", "main", "--out", kit_arg])
-        .await;
-    assert_eq!(out.code, 0, "{out:?}");
 
     let fresh = start(&bridge).await;
     fresh
@@ -389,11 +388,8 @@ async fn an_objection_pauses_approvals_until_each_friend_decides_again() {
     let out = alice.cli(&["recovery", "object", "main"]).await;
     assert_eq!(out.code, 4, "{out:?}");
     let kit_dir = TempDir::new("cyt");
-    let kit = kit_dir.path().join("kit.json");
+    let kit = alice.write_kit("main", kit_dir.path()).await;
     let kit_arg = kit.to_str().unwrap();
-    alice
-        .json(&["ego", "recovery-kit", "main", "--out", kit_arg])
-        .await;
     let impostor = start(&bridge).await;
     impostor
         .json(&["recover", "--kit", kit_arg, "--name", "main"])

@@ -92,16 +92,7 @@ async fn a_real_recovery_completes_after_junk_requests_were_sent_and_denied() {
         shared,
     } = two_friends(&bridge, CONFIG).await;
     let kit_dir = TempDir::new("cyt");
-    let kit = kit_dir.path().join("kit.json");
-    alice
-        .json(&[
-            "ego",
-            "recovery-kit",
-            "main",
-            "--out",
-            kit.to_str().unwrap(),
-        ])
-        .await;
+    let kit = alice.write_kit("main", kit_dir.path()).await;
     alice.stop().await;
     std::fs::remove_dir_all(&alice.home).unwrap();
 

@@ -13,22 +13,9 @@ use serde_json::Value;
 use crate::common::Bridge;
 use crate::friends::befriend;
 use crate::recovery::{
-    CONFIG, TwoFriends, login, pending_request, recoveries_where, start, two_friends,
+    CONFIG, TwoFriends, login, pending_request, recoveries_where, start, steal, two_friends,
 };
 use cyrcles_testkit::{Agent, Output, TempDir, fingerprint_in, wait_for, wait_until};
-
-/// The friend's circle request with these digits, once it is listed.
-async fn change_request(friend: &Agent, fingerprint: &str) -> Value {
-    wait_for(30, "the friend's circle request", || async {
-        let v = friend.json(&["circle", "requests"]).await;
-        v["requests"]
-            .as_array()?
-            .iter()
-            .find(|r| r["fingerprint"] == fingerprint)
-            .cloned()
-    })
-    .await
-}
 
 /// A refusal that asks for the friends' approval; returns its digits.
 fn asks_approval(out: &Output) -> String {
@@ -49,24 +36,10 @@ async fn a_stolen_device_changes_nothing_the_friends_humans_did_not_approve() {
         ..
     } = two_friends(&bridge, CONFIG).await;
     let kit_dir = TempDir::new("cyt");
-    let kit = kit_dir.path().join("kit.json");
-    alice
-        .json(&[
-            "ego",
-            "recovery-kit",
-            "main",
-            "--out",
-            kit.to_str().unwrap(),
-        ])
-        .await;
+    let kit = alice.write_kit("main", kit_dir.path()).await;
 
     // The device is stolen: the thief runs a copy of its home.
-    alice.stop().await;
-    let stolen = kit_dir.path().join("stolen");
-    crate::circles::copy_home(&alice.home, &stolen);
-    std::fs::remove_dir_all(&alice.home).unwrap();
-    let mut thief = Agent::on_home(crate::common::BIN, stolen, kit_dir.path().join("thief.log"));
-    thief.spawn(Some(&bridge.addr), &[]).await;
+    let thief = steal(&mut alice, &bridge, kit_dir.path(), "thief").await;
 
     // Two sock puppets become "friends" of the stolen ego (the thief runs
     // both sides of each invite) and are added to its circle: a link to a
@@ -80,19 +53,13 @@ async fn a_stolen_device_changes_nothing_the_friends_humans_did_not_approve() {
     let out = thief.cli(&["circle", "add", "main", "mallory"]).await;
     let link_digits = asks_approval(&out);
     for f in [&bob, &carol] {
-        let r = change_request(f, &link_digits).await;
+        let r = f.circle_request(&link_digits).await;
         assert_eq!(r["what"], "circle-change", "{r}");
         assert_eq!(r["friend"], "alice", "{r}");
         assert_eq!(r["state"], "pending", "{r}");
     }
     // Bob's human was not called by Alice: he denies. Carol does nothing.
-    let r = change_request(&bob, &link_digits).await;
-    assert_eq!(
-        bob.cli(&["circle", "deny", &r["id"].to_string()])
-            .await
-            .code,
-        0
-    );
+    bob.decide_change(&link_digits, false).await;
     let out = thief.cli(&["circle", "add", "main", "trent"]).await;
     assert_ne!(out.code, 0, "{out:?}");
     // A revocation through the friends waits for them too, with other
@@ -100,14 +67,9 @@ async fn a_stolen_device_changes_nothing_the_friends_humans_did_not_approve() {
     let out = thief.cli(&["ego", "revoke", "main", "--yes"]).await;
     let end_digits = asks_approval(&out);
     assert_ne!(end_digits, link_digits);
-    let r = change_request(&bob, &end_digits).await;
+    let r = bob.circle_request(&end_digits).await;
     assert_eq!(r["what"], "revocation", "{r}");
-    assert_eq!(
-        bob.cli(&["circle", "deny", &r["id"].to_string()])
-            .await
-            .code,
-        0
-    );
+    bob.decide_change(&end_digits, false).await;
     let out = thief.cli(&["ego", "revoke", "main", "--yes"]).await;
     assert_ne!(out.code, 0, "{out:?}");
     assert!(out.stderr.contains("denied by their human"), "{out:?}");
@@ -188,23 +150,6 @@ async fn requests_of(friend: &Agent) -> usize {
         .map_or(0, Vec::len)
 }
 
-/// A member approves `fingerprint`'s circle request as soon as it is
-/// listed (the thief's accomplice does not ask anyone).
-async fn approve_change(member: &Agent, fingerprint: &str) {
-    let r = change_request(member, fingerprint).await;
-    let out = member
-        .cli(&["circle", "approve", &r["id"].to_string()])
-        .await;
-    assert_eq!(out.code, 0, "{out:?}");
-}
-
-/// Denies `fingerprint`'s circle request.
-async fn deny_change(member: &Agent, fingerprint: &str) {
-    let r = change_request(member, fingerprint).await;
-    let out = member.cli(&["circle", "deny", &r["id"].to_string()]).await;
-    assert_eq!(out.code, 0, "{out:?}");
-}
-
 /// The thief also controls one member of a 2-of-3 circle (t − 1 of them),
 /// whose agent approves everything the thief asks. With the stolen device
 /// and that member it still cannot move the circle, end the ego or
@@ -231,39 +176,25 @@ async fn a_thief_with_one_member_of_the_circle_still_needs_an_honest_human() {
         .resolve_where(a, |r| r.record().chain.len() == 2)
         .await;
     let kit_dir = TempDir::new("cyt");
-    let kit = kit_dir.path().join("kit.json");
-    alice
-        .json(&[
-            "ego",
-            "recovery-kit",
-            "main",
-            "--out",
-            kit.to_str().unwrap(),
-        ])
-        .await;
-    alice.stop().await;
-    let stolen = kit_dir.path().join("stolen");
-    crate::circles::copy_home(&alice.home, &stolen);
-    std::fs::remove_dir_all(&alice.home).unwrap();
-    let mut thief = Agent::on_home(crate::common::BIN, stolen, kit_dir.path().join("thief.log"));
-    thief.spawn(Some(&bridge.addr), &[]).await;
+    let kit = alice.write_kit("main", kit_dir.path()).await;
+    let thief = steal(&mut alice, &bridge, kit_dir.path(), "thief").await;
 
     // A sock puppet into the circle: Mallory approves, Bob and Carol deny.
     let puppet = start(&bridge).await;
     puppet.create::<String>("main").await;
     befriend(&thief, "main", "puppet", &puppet, "main", "alice").await;
     let digits = asks_approval(&thief.cli(&["circle", "add", "main", "puppet"]).await);
-    approve_change(&mallory, &digits).await;
-    deny_change(&bob, &digits).await;
-    deny_change(&carol, &digits).await;
+    mallory.decide_change(&digits, true).await;
+    bob.decide_change(&digits, false).await;
+    carol.decide_change(&digits, false).await;
     let out = thief.cli(&["circle", "add", "main", "puppet"]).await;
     assert_ne!(out.code, 0, "{out:?}");
     assert!(out.stderr.contains("denied by their human"), "{out:?}");
     // The end of the ego: Mallory approves, Bob denies, Carol is not
     // reached by a call and never approves.
     let digits = asks_approval(&thief.cli(&["ego", "revoke", "main", "--yes"]).await);
-    approve_change(&mallory, &digits).await;
-    deny_change(&bob, &digits).await;
+    mallory.decide_change(&digits, true).await;
+    bob.decide_change(&digits, false).await;
     let out = thief.cli(&["ego", "revoke", "main", "--yes"]).await;
     assert!(out.stderr.contains("must approve"), "{out:?}");
     let now = bridge.resolve(a).await;
